@@ -1,0 +1,32 @@
+"""vocabguard: versioned token vocabularies whose ids always fit the Embedding."""
+
+from setuptools import find_packages, setup
+
+CORE = [
+    "numpy>=1.26",
+    "pyarrow>=14",
+    "tensorflow>=2.16,<2.22",
+    "tensorflow-text>=2.16,<2.22",
+    "apache-beam>=2.60",
+    # YAML configs (configs/*.yaml); see README "Dependencies".
+    "pyyaml>=6",
+    # Progress bars on long builds and encodes.
+    "tqdm>=4.60",
+    # FarmHash Fingerprint64 for OOV buckets without importing TensorFlow.
+    "pyfarmhash>=0.3",
+]
+
+setup(
+    name="vocabguard",
+    version="0.1.0",
+    description="Versioned token vocabularies whose ids always fit the Embedding.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["vocabguard", "vocabguard.*"]),
+    install_requires=CORE,
+    extras_require={
+        "test": ["pytest>=7", "hypothesis>=6.90", "ruff>=0.5"],
+    },
+    entry_points={"console_scripts": ["vocabguard=vocabguard.cli:main"]},
+)

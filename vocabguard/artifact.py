@@ -1,0 +1,291 @@
+"""The on-disk form of one vocabulary version: files, manifest and checksums.
+
+A version directory holds:
+
+- ``tokens.parquet``: every used id with its token (binary, or int64), count and
+  kind (pad/oov/reserved/learned). Binary-safe: any byte string round-trips.
+- ``vocab.txt``: one token per line for ids ``k+1`` onward, for Keras
+  ``StringLookup(vocabulary=...)`` and ``tf.lookup.TextFileInitializer``. Written
+  only when every token is safe as a text line; otherwise the manifest says why.
+- ``manifest.json``: the contract (``input_dim``, ids of each kind), the spec,
+  stats, build info, the sha256 of every other file, and its own checksum.
+
+No pickle anywhere: Parquet and JSON only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from vocabguard.errors import ArtifactError, ChecksumMismatchError, received
+from vocabguard.spec import VocabSpec
+from vocabguard.vocabulary import INT64, Vocabulary, display_token
+
+FORMAT = "vocabguard.vocabulary"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+TOKENS = "tokens.parquet"
+VOCAB_TXT = "vocab.txt"
+_CHECKSUM_KEY = "manifest_sha256"
+
+# Characters that end a line for some reader of vocab.txt: TF's line reader
+# splits on \n (and strips \r); Keras' save/load path uses Python's
+# str.splitlines(), which also splits on these.
+_LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+
+
+def unsafe_text_line(token: bytes | int) -> str | None:
+    """Why ``token`` cannot be one line of ``vocab.txt``, or ``None`` if it can."""
+    if isinstance(token, int):
+        return None
+    if token == b"":
+        return "an empty token would be an empty line, which TextFileInitializer rejects"
+    try:
+        text = token.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"token {token!r} is not valid UTF-8"
+    breaks = sorted({c for c in text if c in _LINE_BREAKS})
+    if breaks:
+        return f"token {text!r} contains line break {breaks[0]!r}, which would split it in two"
+    return None
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def render_files(vocab: Vocabulary) -> tuple[dict[str, bytes], dict[str, Any]]:
+    """The files of a version (except the manifest) and the ``vocab_txt`` status."""
+    integer = vocab.token_type == INT64
+    k = vocab.num_oov_buckets
+    num_reserved = vocab.layout.num_reserved
+    token_type = pa.int64() if integer else pa.binary()
+    head_tokens = [vocab.pad_token] + [vocab.oov_token] * k
+    head = [t if integer else str(t).encode("utf-8") for t in head_tokens]
+    tokens = head + vocab.token_bytes
+    kinds = (
+        ["pad"] + ["oov"] * k + ["reserved"] * num_reserved + ["learned"] * vocab.layout.num_learned
+    )
+    counts = [0] * (1 + k) + vocab.counts
+    table = pa.table(
+        {
+            "id": pa.array(range(len(tokens)), type=pa.int64()),
+            "token": pa.array(tokens, type=token_type),
+            "count": pa.array(counts, type=pa.int64()),
+            "kind": pa.array(kinds, type=pa.string()).dictionary_encode(),
+        },
+        metadata={b"vocabguard.fingerprint": vocab.fingerprint.encode()},
+    )
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    files = {TOKENS: sink.getvalue().to_pybytes()}
+
+    reasons = [r for r in map(unsafe_text_line, vocab.token_bytes) if r]
+    if reasons:
+        status = {
+            "written": False,
+            "reason": f"{len(reasons)} token(s) cannot be written as text lines; first: "
+            f"{reasons[0]}. Use tokens.parquet (vocabguard.keras.string_lookup reads it).",
+        }
+    else:
+        lines = [str(t) if integer else t.decode("utf-8") for t in vocab.token_bytes]
+        files[VOCAB_TXT] = "".join(line + "\n" for line in lines).encode("utf-8")
+        status = {"written": True, "first_id": k + 1, "lines": len(lines)}
+    return files, status
+
+
+def build_manifest(vocab: Vocabulary, files: dict[str, bytes], vocab_txt: dict) -> dict:
+    """The manifest of a version, without its own checksum."""
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "name": vocab.name,
+        "version": vocab.version,
+        "fingerprint": vocab.fingerprint,
+        "token_type": vocab.token_type,
+        "input_dim": vocab.input_dim,
+        "pad_id": vocab.pad_id,
+        "pad_token": vocab.pad_token,
+        "oov_token": vocab.oov_token,
+        "oov_ids": [vocab.oov_ids.start, vocab.oov_ids.stop - 1],
+        "reserved_tokens": list(vocab.spec.reserved_tokens),
+        "layout": vocab.layout.to_dict(),
+        "contract": vocab.contract(),
+        "spec": vocab.spec.to_dict(),
+        "stats": vocab.stats,
+        "build": vocab.build,
+        "vocab_txt": vocab_txt,
+        "files": {
+            name: {"sha256": _sha256(data), "bytes": len(data)}
+            for name, data in sorted(files.items())
+        },
+    }
+
+
+def dump_manifest(manifest: dict) -> bytes:
+    """Serialize a manifest with an embedded sha256 of its own bytes.
+
+    The checksum is computed over the exact bytes with the checksum value left
+    empty, so any changed byte of manifest.json (even whitespace) is caught.
+    """
+    body = {**manifest, _CHECKSUM_KEY: ""}
+    blank = json.dumps(body, indent=2, sort_keys=True, ensure_ascii=True).encode() + b"\n"
+    digest = _sha256(blank)
+    return blank.replace(
+        f'"{_CHECKSUM_KEY}": ""'.encode(), f'"{_CHECKSUM_KEY}": "{digest}"'.encode(), 1
+    )
+
+
+def parse_manifest(raw: bytes, where: str) -> dict:
+    """Parse manifest.json and check its embedded checksum."""
+    try:
+        manifest = json.loads(raw)
+        stored = manifest[_CHECKSUM_KEY]
+    except (ValueError, KeyError, TypeError) as err:
+        raise ChecksumMismatchError(
+            f"{where}/{MANIFEST} is corrupt ({err}); the version cannot be trusted. Restore it "
+            "from a backup or rebuild the vocabulary. " + received(file=f"{where}/{MANIFEST}"),
+            cases=[MANIFEST],
+            file=MANIFEST,
+        ) from None
+    blank = raw.replace(
+        f'"{_CHECKSUM_KEY}": "{stored}"'.encode(), f'"{_CHECKSUM_KEY}": ""'.encode(), 1
+    )
+    if _sha256(blank) != stored:
+        raise ChecksumMismatchError(
+            f"{where}/{MANIFEST} does not match its recorded sha256: the file was changed after "
+            "publishing. Restore it or rebuild the vocabulary. "
+            + received(file=f"{where}/{MANIFEST}"),
+            cases=[MANIFEST],
+            file=MANIFEST,
+        )
+    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
+        raise ArtifactError(
+            f"{where}/{MANIFEST} has format {manifest.get('format')!r} version "
+            f"{manifest.get('format_version')!r}; this vocabguard reads {FORMAT!r} version "
+            f"{FORMAT_VERSION}. Upgrade vocabguard. "
+            + received(format_version=manifest.get("format_version"))
+        )
+    return manifest
+
+
+def read_file(fs: pafs.FileSystem, path: str) -> bytes:
+    with fs.open_input_stream(path) as stream:
+        return stream.read()
+
+
+def load_version(fs: pafs.FileSystem, directory: str, *, where: str | None = None) -> Vocabulary:
+    """Load and verify one version directory (every file's sha256 is checked)."""
+    where = where or directory
+    try:
+        raw = read_file(fs, f"{directory}/{MANIFEST}")
+    except (FileNotFoundError, OSError) as err:
+        raise ArtifactError(
+            f"{where} has no readable {MANIFEST} ({err}); it is not a published version. "
+            + received(path=where)
+        ) from None
+    manifest = parse_manifest(raw, where)
+    contents = verify_files(fs, directory, manifest, where)
+    table = pq.read_table(pa.BufferReader(contents[TOKENS]))
+    spec = VocabSpec.from_dict(manifest["spec"], source=f"{where}/{MANIFEST}")
+    reserved_and_learned = table.filter(
+        pa.compute.is_in(table["kind"].cast(pa.string()), pa.array(["reserved", "learned"]))
+    )
+    vocab = Vocabulary(
+        spec,
+        manifest["token_type"],
+        reserved_and_learned["token"].to_pylist(),
+        reserved_and_learned["count"].to_pylist(),
+        name=manifest["name"],
+        version=manifest["version"],
+        stats=manifest["stats"],
+        build=manifest["build"],
+    )
+    if vocab.fingerprint != manifest["fingerprint"] or vocab.input_dim != manifest["input_dim"]:
+        raise ChecksumMismatchError(
+            f"{where}: the tokens give fingerprint {vocab.fingerprint[:16]} and input_dim "
+            f"{vocab.input_dim}, but the manifest records {manifest['fingerprint'][:16]} and "
+            f"{manifest['input_dim']}. The artifact is inconsistent; rebuild it. "
+            + received(path=where),
+            cases=[TOKENS],
+            file=TOKENS,
+        )
+    vocab.manifest = manifest
+    return vocab
+
+
+def verify_files(
+    fs: pafs.FileSystem, directory: str, manifest: dict, where: str
+) -> dict[str, bytes]:
+    """Read every file the manifest lists and check its sha256; return the contents."""
+    contents = {}
+    for name, meta in manifest["files"].items():
+        try:
+            data = read_file(fs, f"{directory}/{name}")
+        except (FileNotFoundError, OSError):
+            raise ArtifactError(
+                f"{where}/{name} is missing, but the manifest lists it. Restore it or rebuild "
+                "the vocabulary. " + received(file=f"{where}/{name}"),
+                cases=[name],
+                file=name,
+            ) from None
+        if _sha256(data) != meta["sha256"]:
+            raise ChecksumMismatchError(
+                f"{where}/{name} does not match the sha256 in {MANIFEST}: the file was changed "
+                f"after publishing ({len(data)} bytes, {meta['bytes']} recorded). Restore it or "
+                "rebuild the vocabulary. " + received(file=f"{where}/{name}"),
+                cases=[name],
+                file=name,
+            )
+        contents[name] = data
+    if TOKENS not in contents:
+        raise ArtifactError(f"{where}/{MANIFEST} lists no {TOKENS}. " + received(path=where))
+    return contents
+
+
+def describe(manifest: dict) -> str:
+    """A short human summary of a manifest (``vocabguard inspect``)."""
+    layout = manifest["layout"]
+    stats = manifest.get("stats", {})
+    spec = manifest["spec"]
+    lines = [
+        f"{manifest['name']}@v{manifest['version']}  fingerprint {manifest['fingerprint'][:16]}",
+        f"  input_dim       {manifest['input_dim']}   (Embedding(input_dim={manifest['input_dim']}))",
+        f"  pad             id 0 = {manifest['pad_token']!r}",
+        f"  oov             ids {layout['oov_ids'][0]}..{layout['oov_ids'][1]} = "
+        f"{manifest['oov_token']!r}",
+        f"  reserved        {layout['num_reserved']} {manifest['reserved_tokens']}",
+        f"  learned         {layout['num_learned']} tokens"
+        + (
+            f" (ids {layout['learned_ids'][0]}..{layout['learned_ids'][1]})"
+            if layout["learned_ids"]
+            else ""
+        ),
+        f"  capacity        {layout['capacity']}",
+        f"  tokenizer       {spec['tokenizer']}"
+        + (f" pattern={spec['pattern']!r}" if spec.get("pattern") else "")
+        + f", lowercase={spec['lowercase']}, normalization={spec['normalization']}",
+        f"  documents       {stats.get('documents')}   tokens {stats.get('total_tokens')}   "
+        f"distinct {stats.get('distinct_tokens')}",
+    ]
+    if "coverage" in stats:
+        lines.append(
+            f"  coverage        {stats['coverage']:.4f}   oov_rate {stats['oov_rate']:.4f}"
+        )
+    txt = manifest["vocab_txt"]
+    lines.append(
+        "  vocab.txt       " + ("written" if txt["written"] else f"not written: {txt['reason']}")
+    )
+    lines.append(
+        f"  built           {manifest['build'].get('created_utc')} from {manifest['build'].get('input')}"
+    )
+    return "\n".join(lines)
+
+
+__all__ = ["display_token", "load_version", "render_files"]

@@ -1,0 +1,160 @@
+"""The id layout: the single owner of vocabguard's id invariants.
+
+Ids are laid out as ``[pad][OOV x k][reserved...][learned...][unused up to capacity]``::
+
+    id 0                    padding (the pad token maps here, like Keras' mask token)
+    ids 1..k                OOV buckets (k = num_oov_buckets >= 1)
+    ids k+1..k+R            reserved tokens, in the order given
+    ids k+R+1..k+R+L        learned tokens, count descending, ties by UTF-8 bytes ascending
+    ids k+R+L+1..input_dim-1  unused rows, only when ``capacity`` leaves room to grow
+
+This is the layout of ``keras.layers.StringLookup(mask_token=pad, num_oov_indices=k)``,
+so both give identical ids.
+
+>>> layout = IdLayout(num_oov_buckets=2, num_reserved=1, num_learned=3)
+>>> layout.input_dim, list(layout.oov_ids), layout.reserved_start, layout.learned_start
+(7, [1, 2], 3, 4)
+>>> IdLayout(num_oov_buckets=1, num_reserved=0, num_learned=10, capacity=5)
+Traceback (most recent call last):
+...
+vocabguard.errors.LayoutError: `capacity` 5 is smaller than the layout's 12 ids (1 pad + 1 OOV + 0 reserved + 10 learned). Raise capacity to at least 12, or lower max_tokens. Received: capacity=5
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+from collections.abc import Hashable, Iterable, Mapping
+
+from vocabguard.errors import LayoutError, received
+
+PAD_ID = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class IdLayout:
+    """Where each kind of id lives, and ``input_dim``."""
+
+    num_oov_buckets: int
+    num_reserved: int
+    num_learned: int
+    capacity: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.num_oov_buckets < 1:
+            raise LayoutError(
+                "At least one OOV id is required, so that no token ever maps to -1. "
+                + received(num_oov_buckets=self.num_oov_buckets)
+            )
+        if self.capacity is not None and self.capacity < self.used_ids:
+            raise LayoutError(
+                f"`capacity` {self.capacity} is smaller than the layout's {self.used_ids} ids "
+                f"(1 pad + {self.num_oov_buckets} OOV + {self.num_reserved} reserved + "
+                f"{self.num_learned} learned). Raise capacity to at least {self.used_ids}, "
+                "or lower max_tokens. " + received(capacity=self.capacity),
+                capacity=self.capacity,
+                used_ids=self.used_ids,
+            )
+
+    @property
+    def pad_id(self) -> int:
+        return PAD_ID
+
+    @property
+    def oov_ids(self) -> range:
+        return range(1, 1 + self.num_oov_buckets)
+
+    @property
+    def reserved_start(self) -> int:
+        return 1 + self.num_oov_buckets
+
+    @property
+    def learned_start(self) -> int:
+        return self.reserved_start + self.num_reserved
+
+    @property
+    def used_ids(self) -> int:
+        """Ids that carry a token (pad, OOV, reserved, learned)."""
+        return self.learned_start + self.num_learned
+
+    @property
+    def input_dim(self) -> int:
+        """The ``Embedding(input_dim)`` every emitted id is below."""
+        return self.capacity if self.capacity is not None else self.used_ids
+
+    def to_dict(self) -> dict:
+        return {
+            "pad_id": PAD_ID,
+            "num_oov_buckets": self.num_oov_buckets,
+            "oov_ids": [1, self.num_oov_buckets],
+            "num_reserved": self.num_reserved,
+            "reserved_ids": [self.reserved_start, self.learned_start - 1]
+            if self.num_reserved
+            else [],
+            "num_learned": self.num_learned,
+            "learned_ids": [self.learned_start, self.used_ids - 1] if self.num_learned else [],
+            "used_ids": self.used_ids,
+            "capacity": self.capacity,
+            "input_dim": self.input_dim,
+        }
+
+
+def oov_bucket(token: bytes | int, num_oov_buckets: int) -> int:
+    """The OOV id of an unknown token, exactly as Keras computes it.
+
+    Strings: ``1 + Fingerprint64(token) % k`` (``tf.strings.to_hash_bucket_fast``,
+    what ``StringLookup`` uses). Integers: ``1 + token mod k`` (``IntegerLookup``'s
+    default ``oov_method="floormod"``).
+
+    >>> oov_bucket(b"zz", 3), oov_bucket(-1, 3)
+    (2, 3)
+    """
+    if num_oov_buckets == 1:
+        return 1
+    if isinstance(token, int):
+        return 1 + token % num_oov_buckets  # Python's % is a floor-mod, as in Keras.
+    import farmhash
+
+    return 1 + farmhash.fingerprint64(token) % num_oov_buckets
+
+
+def order_key(item: tuple[Hashable, int]) -> tuple:
+    """Sort key of a ``(token, count)`` pair: count descending, then token ascending.
+
+    Ties are broken by UTF-8 bytes ascending (integers: value ascending).
+    Why ascending: it is the order torchtext, Hugging Face's WordLevel trainer and
+    tf-text's WordPiece learner use, it equals code-point order for valid UTF-8,
+    and it needs no locale. TFT and Keras break ties the opposite way (reverse
+    lexicographic), so ids are pinned by a golden test, not by any peer's choice.
+    """
+    token, count = item
+    return (-count, token)
+
+
+def select_tokens(
+    counts: Mapping[Hashable, int],
+    *,
+    min_count: int = 1,
+    max_tokens: int | None = None,
+    exclude: Iterable[Hashable] = (),
+    max_token_bytes: int | None = None,
+) -> list[tuple[Hashable, int]]:
+    """The learned tokens, in id order, as ``(token, count)`` pairs.
+
+    Tokens in ``exclude`` (pad, OOV label, reserved tokens) never become learned
+    tokens: they already have ids or must stay OOV.
+
+    >>> select_tokens({b"b": 2, b"a": 2, b"c": 5, b"d": 1}, min_count=2)
+    [(b'c', 5), (b'a', 2), (b'b', 2)]
+    """
+    excluded = set(exclude)
+    candidates = (
+        (token, count)
+        for token, count in counts.items()
+        if count >= min_count
+        and token not in excluded
+        and (max_token_bytes is None or isinstance(token, int) or len(token) <= max_token_bytes)
+    )
+    if max_tokens is None:
+        return sorted(candidates, key=order_key)
+    return heapq.nsmallest(max_tokens, candidates, key=order_key)

@@ -1,0 +1,314 @@
+"""``VocabSpec``: how text becomes tokens, and which tokens get ids.
+
+A spec is frozen and validated on construction, so an invalid spec never
+exists. It loads from YAML (``configs/*.yaml``), from a dict, or from CLI flags.
+
+>>> spec = VocabSpec(tokenizer="whitespace", lowercase=True, max_tokens=1000)
+>>> spec.num_oov_buckets, spec.id_dtype
+(1, 'int32')
+>>> VocabSpec(min_count=0)
+Traceback (most recent call last):
+...
+vocabguard.errors.SpecError: `min_count` must be an integer >= 1: tokens seen fewer times are dropped. Received: min_count=0
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from vocabguard.errors import ConfigError, SpecError, received
+
+TOKENIZERS = ("whitespace", "unicode_script", "regex", "none")
+NORMALIZATIONS = ("none", "NFC", "NFKC")
+ID_DTYPES = ("int32", "int64")
+
+DEFAULT_PAD_TOKEN = "[PAD]"
+DEFAULT_OOV_TOKEN = "[UNK]"
+# Integer vocabularies follow Keras IntegerLookup's conventions.
+DEFAULT_INT_PAD_TOKEN = 0
+DEFAULT_INT_OOV_TOKEN = -1
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclasses.dataclass(frozen=True)
+class VocabSpec:
+    """What a vocabulary is built from and how text maps to ids.
+
+    Attributes:
+        tokenizer: ``whitespace`` (split on Unicode White_Space), ``unicode_script``
+            (tensorflow-text's ICU script tokenizer), ``regex`` (split on matches of
+            ``pattern``, RE2 syntax) or ``none`` (each value is one token; strings
+            or integers, like Keras ``StringLookup`` / ``IntegerLookup``).
+        pattern: the RE2 delimiter pattern; required with ``tokenizer: regex``.
+        lowercase: lowercase with full Unicode case mapping (``str.lower``).
+        normalization: Unicode normalization applied before lowercasing.
+        min_count: learned tokens must occur at least this often.
+        max_tokens: cap on learned tokens (reserved, pad and OOV ids not counted).
+        num_oov_buckets: OOV ids ``1..k``; unknown tokens hash into them.
+        reserved_tokens: tokens placed right after the OOV ids, in this order.
+        pad_token: the token at id 0 (default ``[PAD]``, or ``0`` for integers).
+        oov_token: the label of the OOV ids (default ``[UNK]``, or ``-1``).
+        capacity: fixed ``input_dim``, leaving room to grow; must fit the layout.
+        max_token_bytes: tokens longer than this (UTF-8 bytes) are never learned.
+        sequence_length: pad (with id 0) or truncate encoded rows to this length.
+        id_dtype: ``int32`` or ``int64`` ids.
+    """
+
+    tokenizer: str = "whitespace"
+    pattern: str | None = None
+    lowercase: bool = False
+    normalization: str = "none"
+    min_count: int = 1
+    max_tokens: int | None = None
+    num_oov_buckets: int = 1
+    reserved_tokens: tuple = ()
+    pad_token: str | int | None = None
+    oov_token: str | int | None = None
+    capacity: int | None = None
+    max_token_bytes: int | None = None
+    sequence_length: int | None = None
+    id_dtype: str = "int32"
+
+    def __post_init__(self) -> None:
+        _choice("tokenizer", self.tokenizer, TOKENIZERS)
+        _choice("normalization", self.normalization, NORMALIZATIONS)
+        _choice("id_dtype", self.id_dtype, ID_DTYPES)
+        if not isinstance(self.lowercase, bool):
+            raise SpecError(
+                "`lowercase` must be true or false. " + received(lowercase=self.lowercase),
+                key="lowercase",
+            )
+        if self.tokenizer == "regex":
+            if not isinstance(self.pattern, str) or not self.pattern:
+                raise SpecError(
+                    "`tokenizer: regex` needs `pattern`, an RE2 delimiter pattern such as "
+                    "'[\\s,;]+'. " + received(pattern=self.pattern),
+                    key="pattern",
+                )
+            _check_re2(self.pattern)
+        elif self.pattern is not None:
+            raise SpecError(
+                "`pattern` is only used with `tokenizer: regex`; remove it or set "
+                "tokenizer to regex. " + received(tokenizer=self.tokenizer, pattern=self.pattern),
+                key="pattern",
+            )
+        if self.tokenizer == "none" and self.sequence_length is not None:
+            raise SpecError(
+                "`sequence_length` applies to tokenized text; with `tokenizer: none` each "
+                "value is one id. Remove sequence_length. "
+                + received(sequence_length=self.sequence_length),
+                key="sequence_length",
+            )
+        _positive_int("min_count", self.min_count, "tokens seen fewer times are dropped")
+        _positive_int(
+            "num_oov_buckets",
+            self.num_oov_buckets,
+            "at least one OOV id is needed so unknown tokens never get -1",
+        )
+        for key in ("max_tokens", "capacity", "max_token_bytes", "sequence_length"):
+            if getattr(self, key) is not None:
+                _positive_int(key, getattr(self, key), "or leave it unset")
+        reserved = self.reserved_tokens
+        if isinstance(reserved, (str, bytes)) or not isinstance(reserved, (list, tuple)):
+            raise SpecError(
+                "`reserved_tokens` must be a list of tokens, e.g. ['[CLS]', '[SEP]']. "
+                + received(reserved_tokens=reserved),
+                key="reserved_tokens",
+            )
+        object.__setattr__(self, "reserved_tokens", tuple(reserved))
+        for name in ("pad_token", "oov_token"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, str) or _is_int(value)):
+                raise SpecError(
+                    f"`{name}` must be a string (or an integer for integer values). "
+                    + received(**{name: value}),
+                    key=name,
+                )
+        self._check_special_tokens()
+
+    def _check_special_tokens(self) -> None:
+        kinds = {type(t) for t in self.reserved_tokens}
+        if not kinds <= {str} and not kinds <= {int}:
+            raise SpecError(
+                "`reserved_tokens` must be all strings or all integers. "
+                + received(reserved_tokens=list(self.reserved_tokens)),
+                key="reserved_tokens",
+            )
+        if any(t == "" for t in self.reserved_tokens):
+            raise SpecError(
+                "`reserved_tokens` may not contain the empty string: no tokenizer emits it. "
+                + received(reserved_tokens=list(self.reserved_tokens)),
+                key="reserved_tokens",
+            )
+        seen: dict = {}
+        for position, token in enumerate(self.reserved_tokens):
+            if token in seen:
+                raise SpecError(
+                    f"`reserved_tokens` lists {token!r} twice (positions {seen[token]} and "
+                    f"{position}); each token can have only one id. Remove the duplicate. "
+                    + received(reserved_tokens=list(self.reserved_tokens)),
+                    key="reserved_tokens",
+                )
+            seen[token] = position
+        for name in ("pad_token", "oov_token"):
+            value = getattr(self, name)
+            if value is not None and value in seen:
+                raise SpecError(
+                    f"`reserved_tokens` contains the {name} {value!r}, which already has its "
+                    "own id; remove it from reserved_tokens. "
+                    + received(reserved_tokens=list(self.reserved_tokens), **{name: value}),
+                    key="reserved_tokens",
+                )
+        if self.pad_token is not None and self.pad_token == self.oov_token:
+            raise SpecError(
+                "`pad_token` and `oov_token` must differ: padding is id 0, OOV is 1..k. "
+                + received(pad_token=self.pad_token, oov_token=self.oov_token),
+                key="oov_token",
+            )
+
+    # -- special tokens, resolved for the kind of values a vocabulary holds --
+
+    def resolved_pad_token(self, integer: bool) -> str | int:
+        """The pad token for string (``integer=False``) or integer vocabularies."""
+        if self.pad_token is not None:
+            return self.pad_token
+        return DEFAULT_INT_PAD_TOKEN if integer else DEFAULT_PAD_TOKEN
+
+    def resolved_oov_token(self, integer: bool) -> str | int:
+        """The OOV label for string (``integer=False``) or integer vocabularies."""
+        if self.oov_token is not None:
+            return self.oov_token
+        return DEFAULT_INT_OOV_TOKEN if integer else DEFAULT_OOV_TOKEN
+
+    # -- serialization --
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON/YAML-ready dict; ``VocabSpec.from_dict(spec.to_dict()) == spec``."""
+        out = dataclasses.asdict(self)
+        out["reserved_tokens"] = list(self.reserved_tokens)
+        return out
+
+    def replace(self, **changes: Any) -> VocabSpec:
+        """A copy with some fields changed (validated like any spec)."""
+        return VocabSpec.from_dict({**self.to_dict(), **changes})
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str | None = None) -> VocabSpec:
+        """Build a spec from a mapping, rejecting unknown keys by name.
+
+        Args:
+            data: field names to values.
+            source: where ``data`` came from (a file name), quoted in errors.
+        """
+        where = f" in {source}" if source else ""
+        if not isinstance(data, Mapping):
+            raise SpecError(
+                f"A vocabulary spec{where} must be a mapping of field names to values. "
+                + received(spec=data)
+            )
+        allowed = [f.name for f in dataclasses.fields(cls)]
+        for key in data:
+            if key not in allowed:
+                close = difflib.get_close_matches(str(key), allowed, n=1)
+                hint = f" Did you mean '{close[0]}'?" if close else ""
+                raise SpecError(
+                    f"Unknown vocabulary spec key '{key}'{where}.{hint} Allowed keys: "
+                    f"{', '.join(allowed)}. " + received(**{str(key): data[key]}),
+                    key=key,
+                )
+        try:
+            return cls(**dict(data))
+        except SpecError as err:
+            if source:
+                err.message = err.message.replace(". Received:", f" (in {source}). Received:", 1)
+                err.args = (err.message,)
+            raise
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike, *, key: str | None = None) -> VocabSpec:
+        """Load a spec from a YAML file, optionally from a nested mapping ``key``."""
+        data = load_yaml(path)
+        if key is not None:
+            if not isinstance(data, Mapping) or key not in data:
+                raise ConfigError(
+                    f"{path} has no '{key}' section; add one holding the vocabulary spec. "
+                    + received(path=str(path), key=key)
+                )
+            data = data[key]
+        return cls.from_dict(data or {}, source=str(path))
+
+
+def load_yaml(path: str | os.PathLike) -> Any:
+    """Read a YAML file, turning missing files and syntax errors into ``ConfigError``."""
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return yaml.safe_load(handle)
+    except FileNotFoundError:
+        raise ConfigError(
+            f"Config file {path} does not exist; check the path. " + received(path=str(path))
+        ) from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"Config file {path} is not valid YAML: {err}") from None
+
+
+def _choice(key: str, value: Any, allowed: tuple) -> None:
+    if value not in allowed:
+        raise SpecError(
+            f"`{key}` must be one of {', '.join(map(str, allowed))}. " + received(**{key: value}),
+            key=key,
+        )
+
+
+def _positive_int(key: str, value: Any, why: str) -> None:
+    if not _is_int(value) or value < 1:
+        raise SpecError(
+            f"`{key}` must be an integer >= 1: {why}. " + received(**{key: value}), key=key
+        )
+
+
+def _check_re2(pattern: str) -> None:
+    # The pattern runs in RE2 on every path (pyarrow and tensorflow-text), so
+    # validate it with RE2 through pyarrow rather than Python's `re`.
+    import re
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        matches_empty = pc.count_substring_regex(pa.array([""]), pattern)[0].as_py() > 0
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
+        raise SpecError(
+            f"`pattern` is not a valid RE2 regular expression ({err}). "
+            + received(pattern=pattern),
+            key="pattern",
+        ) from None
+    # A delimiter that can match the empty string splits between every
+    # character (and hangs Arrow's splitter). RE2 cannot be asked "can this
+    # match empty anywhere?", so probe with Python's `re` where the syntax is
+    # shared (RE2-only syntax such as \pL is probed on "" alone).
+    if not matches_empty:
+        try:
+            compiled = re.compile(pattern)
+        except re.error:
+            compiled = None
+        if compiled is not None:
+            probes = ("a b", "ab, c;d", "x1 2y", "\n\t", "é 日本 ", ".-_")
+            matches_empty = any(
+                m.start() == m.end() for probe in probes for m in compiled.finditer(probe)
+            )
+    if matches_empty:
+        raise SpecError(
+            "`pattern` can match the empty string, so it would split between every "
+            "character; use a pattern that always consumes text, e.g. '[\\s,]+' rather "
+            "than '[\\s,]*'. " + received(pattern=pattern),
+            key="pattern",
+        )

@@ -1,0 +1,155 @@
+"""Text to tokens, without TensorFlow: the Python/pyarrow twin of ``vocabguard.tf``.
+
+Every path applies the same steps, in this order:
+
+1. invalid UTF-8 is replaced by U+FFFD, one per maximal invalid subpart (what
+   ``bytes.decode("utf-8", "replace")`` and ICU's transcoder both do);
+2. Unicode normalization (``none``, ``NFC`` or ``NFKC``);
+3. lowercasing with full Unicode case mapping (``str.lower``; TF's ICU lowercasing);
+4. splitting:
+
+   - ``whitespace``: on runs of Unicode White_Space (the 25 code points listed in
+     ``WHITESPACE``), the same explicit class on every path;
+   - ``regex``: on matches of an RE2 pattern (pyarrow and tensorflow-text both run RE2);
+   - ``unicode_script``: tensorflow-text's ICU script tokenizer (no pure-Python twin:
+     this path calls tensorflow-text, so ids stay identical by construction);
+   - ``none``: the value is the token. With no normalization and no lowercasing,
+     values are opaque bytes and pass through unchanged (even invalid UTF-8).
+
+Empty tokens are dropped by every splitting tokenizer. Tokens are ``bytes``
+(UTF-8): a token can be any byte string, and the artifact stores it exactly.
+
+>>> from vocabguard.spec import VocabSpec
+>>> Tokenizer(VocabSpec(lowercase=True)).tokenize("Hello\\u00a0WORLD  ok")
+[b'hello', b'world', b'ok']
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from vocabguard.spec import VocabSpec
+
+# Unicode White_Space (PropList.txt). Written out rather than `\s` because `\s`
+# means different sets in Python (adds U+001C..U+001F), RE2 (ASCII only) and ICU.
+WHITESPACE = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+# One pattern string, valid in Python `re` and in RE2, used by both twins.
+WHITESPACE_PATTERN = "[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+"
+_WHITESPACE_RE = re.compile(WHITESPACE_PATTERN)
+
+
+def _to_text(value: str | bytes) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
+
+
+class Tokenizer:
+    """Tokenizes text the way a ``VocabSpec`` says, in pure Python or over Arrow arrays.
+
+    Args:
+        spec: the vocabulary spec whose tokenizer fields apply.
+    """
+
+    def __init__(self, spec: VocabSpec):
+        self.spec = spec
+        self._transforms = spec.normalization != "none" or spec.lowercase
+
+    # -- one value --
+
+    def normalize(self, value: str | bytes) -> str:
+        """Steps 1-3 (decode, normalize, lowercase) on one value."""
+        text = _to_text(value)
+        if self.spec.normalization != "none":
+            text = unicodedata.normalize(self.spec.normalization, text)
+        if self.spec.lowercase:
+            text = text.lower()
+        return text
+
+    def tokenize(self, value: str | bytes) -> list[bytes]:
+        """The tokens of one text, as UTF-8 bytes."""
+        return self.tokenize_arrow(pa.array([value])).flatten().to_pylist()
+
+    # -- Arrow batches (the fast path used by build and encode) --
+
+    def normalize_arrow(self, values: pa.Array) -> pa.Array:
+        """Steps 1-3 over an Arrow string/binary array; returns a string array."""
+        values = _as_valid_utf8(values)
+        if not self._transforms:
+            return values
+        if pc.all(pc.string_is_ascii(values)).as_py() is not False:
+            # ASCII is invariant under NFC/NFKC, and ASCII lowercasing equals
+            # full Unicode lowercasing on ASCII: stay in Arrow.
+            return pc.ascii_lower(values) if self.spec.lowercase else values
+        # Arrow's utf8_lower/utf8_normalize use utf8proc, whose case mapping differs
+        # from ICU's (final sigma, U+0130); Python's matches TF's, so use it here.
+        return pa.array(
+            [None if v is None else self.normalize(v) for v in values.to_pylist()],
+            type=pa.string(),
+        )
+
+    def tokenize_arrow(self, values: pa.Array | pa.ChunkedArray) -> pa.ListArray:
+        """Tokenize an Arrow array of texts into a list<binary> array (one list per text)."""
+        if isinstance(values, pa.ChunkedArray):
+            values = values.combine_chunks()
+        tokenizer = self.spec.tokenizer
+        if tokenizer == "none":
+            if not self._transforms:
+                flat = values.cast(pa.binary()) if pa.types.is_string(values.type) else values
+            else:
+                flat = self.normalize_arrow(values).cast(pa.binary())
+            offsets = pa.array(range(len(flat) + 1), type=pa.int32())
+            return pa.ListArray.from_arrays(offsets, flat)
+        text = self.normalize_arrow(values)
+        if tokenizer == "unicode_script":
+            return _unicode_script_arrow(text)
+        pattern = WHITESPACE_PATTERN if tokenizer == "whitespace" else self.spec.pattern
+        pieces = pc.split_pattern_regex(text, pattern)
+        return _drop_empty(pieces).cast(pa.list_(pa.binary()))
+
+
+def _as_valid_utf8(values: pa.Array) -> pa.Array:
+    """A string array with invalid UTF-8 replaced by U+FFFD (step 1)."""
+    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+        return values
+    if pa.types.is_binary(values.type) or pa.types.is_large_binary(values.type):
+        if pc.all(pc.utf8_is_valid(values)).as_py() is not False:
+            return values.cast(pa.string())
+        return pa.array(
+            [None if v is None else v.decode("utf-8", "replace") for v in values.to_pylist()],
+            type=pa.string(),
+        )
+    raise TypeError(f"Expected an Arrow string or binary array. Received: type={values.type}")
+
+
+def _drop_empty(pieces: pa.ListArray) -> pa.ListArray:
+    """Remove empty strings from each list, keeping list boundaries."""
+    flat = pieces.flatten()
+    keep = pc.greater(pc.binary_length(flat), 0)
+    if pc.all(keep).as_py() is not False:
+        return pieces
+    # Count the kept tokens of each list, then rebuild the offsets.
+    parents = pc.list_parent_indices(pieces).filter(keep).to_numpy()
+    offsets = np.zeros(len(pieces) + 1, dtype=np.int32)
+    np.cumsum(np.bincount(parents, minlength=len(pieces)), out=offsets[1:])
+    return pa.ListArray.from_arrays(pa.array(offsets), flat.filter(keep))
+
+
+def _unicode_script_arrow(text: pa.Array) -> pa.ListArray:
+    from vocabguard.tf import _unicode_script_tokenize_eager
+
+    return _unicode_script_tokenize_eager(text)
+
+
+def tokenize_batch(spec: VocabSpec, values: Sequence[str | bytes]) -> list[list[bytes]]:
+    """Tokenize a Python sequence of texts (convenience over ``Tokenizer``)."""
+    return Tokenizer(spec).tokenize_arrow(pa.array(list(values))).to_pylist()

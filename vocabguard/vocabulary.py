@@ -1,0 +1,356 @@
+"""``Vocabulary``: tokens with ids under the id contract, and the numpy encoder.
+
+>>> from vocabguard import VocabSpec, build_vocabulary
+>>> vocab = build_vocabulary(["a b b", "c b a"], VocabSpec(), progress=False)
+>>> vocab.input_dim, vocab.tokens
+(5, ['[PAD]', '[UNK]', 'b', 'a', 'c'])
+>>> vocab.encode(["b a zzz"])[0].tolist()
+[2, 3, 1]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from vocabguard.errors import IdRangeError, received
+from vocabguard.guard import guard_ids
+from vocabguard.layout import IdLayout, oov_bucket, select_tokens
+from vocabguard.spec import VocabSpec
+from vocabguard.tokenizer import Tokenizer
+
+STRING = "string"
+INT64 = "int64"
+TOKEN_TYPES = (STRING, INT64)
+
+Token = bytes | int
+
+
+def as_token(value: Any, token_type: str) -> Token:
+    """Canonical form of a token: UTF-8 bytes for strings, ``int`` for integers."""
+    if token_type == INT64:
+        if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+            return int(value)
+        raise TypeError(f"Expected an integer token. Received: token={value!r}")
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, bytes):
+        return value
+    raise TypeError(f"Expected a str or bytes token. Received: token={value!r}")
+
+
+def display_token(token: Token) -> str | bytes | int:
+    """A token as users see it: ``str`` when it is valid UTF-8, else ``bytes``."""
+    if isinstance(token, bytes):
+        try:
+            return token.decode("utf-8")
+        except UnicodeDecodeError:
+            return token
+    return token
+
+
+def encoding_contract(spec: VocabSpec, token_type: str, layout: IdLayout) -> dict:
+    """Everything, besides the tokens, that decides which id a value gets."""
+    integer = token_type == INT64
+    return {
+        "token_type": token_type,
+        "tokenizer": spec.tokenizer,
+        "pattern": spec.pattern,
+        "normalization": spec.normalization,
+        "lowercase": spec.lowercase,
+        "pad_token": spec.resolved_pad_token(integer),
+        "oov_token": spec.resolved_oov_token(integer),
+        "oov_hash": "floormod" if integer else "farmhash_fingerprint64",
+        "num_oov_buckets": layout.num_oov_buckets,
+        "num_reserved": layout.num_reserved,
+        "num_learned": layout.num_learned,
+        "input_dim": layout.input_dim,
+    }
+
+
+def compute_fingerprint(contract: Mapping, tokens: Sequence[Token]) -> str:
+    """sha256 over the encoding contract and the ordered tokens (ids ``k+1`` on)."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps(contract, sort_keys=True, ensure_ascii=True).encode())
+    for token in tokens:
+        # Length-prefixed, so no token boundary is ambiguous (tokens may hold any byte).
+        raw = token.to_bytes(8, "little", signed=True) if isinstance(token, int) else token
+        digest.update(len(raw).to_bytes(8, "little"))
+        digest.update(raw)
+    return digest.hexdigest()
+
+
+class Vocabulary:
+    """A vocabulary under the id contract.
+
+    Ids: 0 pad, ``1..k`` OOV, then reserved tokens, then learned tokens; every
+    id emitted lies in ``[0, input_dim)``. Build one with
+    ``vocabguard.build_vocabulary`` or load one with ``VocabStore.load``.
+    """
+
+    def __init__(
+        self,
+        spec: VocabSpec,
+        token_type: str,
+        tokens: Sequence[Token],
+        counts: Sequence[int],
+        *,
+        name: str | None = None,
+        version: int | None = None,
+        stats: Mapping[str, Any] | None = None,
+        build: Mapping[str, Any] | None = None,
+    ):
+        if token_type not in TOKEN_TYPES:
+            raise ValueError(
+                f"token_type must be one of {TOKEN_TYPES}. " + received(token_type=token_type)
+            )
+        self.spec = spec
+        self.token_type = token_type
+        integer = token_type == INT64
+        self.pad_token = spec.resolved_pad_token(integer)
+        self.oov_token = spec.resolved_oov_token(integer)
+        self._tokens = [as_token(t, token_type) for t in tokens]
+        self._counts = [int(c) for c in counts]
+        num_reserved = len(spec.reserved_tokens)
+        self.layout = IdLayout(
+            num_oov_buckets=spec.num_oov_buckets,
+            num_reserved=num_reserved,
+            num_learned=len(self._tokens) - num_reserved,
+            capacity=spec.capacity,
+        )
+        self.name = name
+        self.version = version
+        self.stats = dict(stats or {})
+        self.build = dict(build or {})
+        self.fingerprint = compute_fingerprint(self.contract(), self._tokens)
+        self._ids = {token: self.layout.reserved_start + i for i, token in enumerate(self._tokens)}
+        self._pad_key = as_token(self.pad_token, token_type)
+        self._tokenizer = Tokenizer(spec)
+        self._value_set: pa.Array | None = None
+
+    @classmethod
+    def from_counts(
+        cls,
+        counts: Mapping[Token, int],
+        spec: VocabSpec,
+        token_type: str = STRING,
+        *,
+        stats: Mapping[str, Any] | None = None,
+        build: Mapping[str, Any] | None = None,
+    ) -> Vocabulary:
+        """Select and order learned tokens from token counts (the one selection rule)."""
+        integer = token_type == INT64
+        reserved = [as_token(t, token_type) for t in spec.reserved_tokens]
+        # The pad token maps to 0 and the OOV label must stay OOV (as in Keras,
+        # whose lookup layers refuse either inside the vocabulary).
+        specials = [
+            as_token(spec.resolved_pad_token(integer), token_type),
+            as_token(spec.resolved_oov_token(integer), token_type),
+        ]
+        learned = select_tokens(
+            counts,
+            min_count=spec.min_count,
+            max_tokens=spec.max_tokens,
+            exclude=reserved + specials,
+            max_token_bytes=spec.max_token_bytes,
+        )
+        tokens = reserved + [token for token, _ in learned]
+        token_counts = [counts.get(t, 0) for t in reserved] + [count for _, count in learned]
+        stats = dict(stats or {})
+        total = stats.get("total_tokens", sum(counts.values()))
+        known = sum(token_counts)
+        pad_count = counts.get(specials[0], 0)
+        stats.update(
+            distinct_tokens=len(counts),
+            learned_tokens=len(learned),
+            coverage=(known / total) if total else 0.0,
+            oov_rate=((total - known - pad_count) / total) if total else 0.0,
+        )
+        return cls(spec, token_type, tokens, token_counts, stats=stats, build=build)
+
+    # -- the contract --
+
+    def contract(self) -> dict:
+        return encoding_contract(self.spec, self.token_type, self.layout)
+
+    @property
+    def input_dim(self) -> int:
+        """``Embedding(input_dim)`` for this vocabulary; every id is below it."""
+        return self.layout.input_dim
+
+    @property
+    def pad_id(self) -> int:
+        return self.layout.pad_id
+
+    @property
+    def oov_ids(self) -> range:
+        return self.layout.oov_ids
+
+    @property
+    def num_oov_buckets(self) -> int:
+        return self.layout.num_oov_buckets
+
+    @property
+    def ref(self) -> str | None:
+        """``name@vN`` once published, else ``None``."""
+        return f"{self.name}@v{self.version}" if self.name and self.version else None
+
+    @property
+    def tokens(self) -> list:
+        """Token of each used id, in id order: ``[pad, oov x k, reserved..., learned...]``.
+
+        Like Keras' ``get_vocabulary()``. Strings are ``str`` (``bytes`` if not
+        valid UTF-8); integer vocabularies hold ``int``.
+        """
+        head = [self.pad_token] + [self.oov_token] * self.num_oov_buckets
+        return head + [display_token(t) for t in self._tokens]
+
+    @property
+    def token_bytes(self) -> list[Token]:
+        """Reserved then learned tokens (ids ``k+1`` on) in canonical form (bytes or int)."""
+        return list(self._tokens)
+
+    @property
+    def counts(self) -> list[int]:
+        """Corpus count of each token of ``token_bytes``."""
+        return list(self._counts)
+
+    def __len__(self) -> int:
+        return self.layout.used_ids
+
+    def __repr__(self) -> str:
+        where = self.ref or "unpublished"
+        return (
+            f"Vocabulary({where}, input_dim={self.input_dim}, "
+            f"oov_ids={self.oov_ids.start}..{self.oov_ids.stop - 1}, "
+            f"fingerprint={self.fingerprint[:12]})"
+        )
+
+    # -- single tokens --
+
+    def token_to_id(self, token: str | bytes | int) -> int:
+        """The id of one (already tokenized) token; unknown tokens get their OOV id."""
+        key = as_token(token, self.token_type)
+        if key == self._pad_key:
+            return self.pad_id
+        found = self._ids.get(key)
+        return found if found is not None else oov_bucket(key, self.num_oov_buckets)
+
+    def id_to_token(self, id_: int) -> str | bytes | int:
+        """The token of one id (OOV ids give the OOV token; unused capacity rows too)."""
+        guard_ids(np.asarray([id_]), self.input_dim)
+        if id_ == self.pad_id:
+            return self.pad_token
+        index = int(id_) - self.layout.reserved_start
+        if 0 <= index < len(self._tokens):
+            return display_token(self._tokens[index])
+        return self.oov_token
+
+    # -- batches --
+
+    @property
+    def id_dtype(self) -> np.dtype:
+        return np.dtype(self.spec.id_dtype)
+
+    def _lookup_flat(self, flat: pa.Array) -> np.ndarray:
+        """Ids of a flat Arrow array of tokens (binary, or int64 for integer vocabularies)."""
+        if self._value_set is None:
+            arrow_type = pa.int64() if self.token_type == INT64 else pa.binary()
+            self._value_set = pa.array([self._pad_key, *self._tokens], type=arrow_type)
+        if self.token_type == STRING and not pa.types.is_binary(flat.type):
+            flat = flat.cast(pa.binary())
+        index = pc.index_in(flat, value_set=self._value_set).fill_null(-1).to_numpy()
+        # value_set index 0 is the pad token (id 0); index i >= 1 is id k + i.
+        ids = np.where(index > 0, index + self.num_oov_buckets, 0)
+        unknown = index < 0
+        if unknown.any():
+            if self.num_oov_buckets == 1:
+                ids[unknown] = 1
+            elif self.token_type == INT64:
+                values = flat.to_numpy(zero_copy_only=False)[unknown]
+                ids[unknown] = 1 + np.mod(values, self.num_oov_buckets)
+            else:
+                misses = flat.filter(pa.array(unknown)).to_pylist()
+                ids[unknown] = [oov_bucket(t, self.num_oov_buckets) for t in misses]
+        return ids.astype(self.id_dtype, copy=False)
+
+    def lookup(self, tokens: Iterable) -> np.ndarray | list[np.ndarray]:
+        """Ids of already-tokenized input: a flat sequence gives a 1-D array,
+        a sequence of sequences gives a list of arrays (padded 2-D with sequence_length).
+
+        >>> from vocabguard import VocabSpec, build_vocabulary
+        >>> v = build_vocabulary(["x y y"], VocabSpec(), progress=False)
+        >>> v.lookup(["y", "nope", "[PAD]"]).tolist()
+        [2, 1, 0]
+        """
+        arrow_type = pa.int64() if self.token_type == INT64 else pa.binary()
+        items = list(tokens) if not isinstance(tokens, (pa.Array, np.ndarray)) else tokens
+        nested = isinstance(items, pa.ListArray) or (
+            len(items) > 0 and isinstance(items[0], (list, tuple, np.ndarray))
+        )
+        if not nested:
+            if isinstance(items, pa.Array):
+                return self._lookup_flat(items)
+            values = [as_token(t, self.token_type) for t in items]
+            return self._lookup_flat(pa.array(values, type=arrow_type))
+        if not isinstance(items, pa.ListArray):
+            items = pa.array(
+                [[as_token(t, self.token_type) for t in row] for row in items],
+                type=pa.list_(arrow_type),
+            )
+        return self._split(items, self._lookup_flat(items.flatten()))
+
+    def encode(self, texts: Iterable) -> np.ndarray | list[np.ndarray]:
+        """Tokenize and look up texts with numpy/pyarrow (no TensorFlow import).
+
+        Returns a list of 1-D id arrays, or a padded ``[n, sequence_length]``
+        array when the spec sets ``sequence_length``. With ``tokenizer: none``
+        each value is one token and the result is one 1-D array.
+        """
+        values = (
+            texts
+            if isinstance(texts, (pa.Array, pa.ChunkedArray))
+            else pa.array(list(texts), type=pa.int64() if self.token_type == INT64 else None)
+        )
+        if self.token_type == INT64:
+            return self._lookup_flat(values)
+        lists = self._tokenizer.tokenize_arrow(values)
+        if self.spec.tokenizer == "none":
+            return self._lookup_flat(lists.flatten())
+        return self._split(lists, self._lookup_flat(lists.flatten()))
+
+    def _split(self, lists: pa.ListArray, ids: np.ndarray) -> np.ndarray | list[np.ndarray]:
+        lengths = pc.list_value_length(lists).fill_null(0).to_numpy()
+        bounds = np.concatenate([[0], np.cumsum(lengths)])
+        length = self.spec.sequence_length
+        if length is None:
+            return [ids[bounds[i] : bounds[i + 1]] for i in range(len(lengths))]
+        out = np.zeros((len(lengths), length), dtype=self.id_dtype)  # 0 is the pad id
+        for row, (start, stop) in enumerate(itertools.pairwise(bounds)):
+            keep = min(stop - start, length)
+            out[row, :keep] = ids[start : start + keep]
+        return out
+
+    def decode(self, ids: Iterable[int] | np.ndarray, *, skip_pad: bool = True) -> list:
+        """Tokens of ids (a 1-D sequence gives a list, 2-D a list of lists).
+
+        Raises ``IdRangeError`` for any id outside ``[0, input_dim)``.
+        """
+        array = guard_ids(np.asarray(ids), self.input_dim)
+        if array.ndim > 1:
+            return [self.decode(row, skip_pad=skip_pad) for row in array]
+        return [self.id_to_token(int(i)) for i in array if not (skip_pad and i == self.pad_id)]
+
+    def check_ids(self, ids: np.ndarray) -> np.ndarray:
+        """``guard_ids(ids, self.input_dim)``."""
+        return guard_ids(ids, self.input_dim)
+
+
+__all__ = ["IdRangeError", "Vocabulary"]
