@@ -60,6 +60,8 @@ def guard_ids(ids: np.ndarray | Sequence, input_dim: int) -> np.ndarray:
     array([0, 3, 4])
     """
     array = np.asarray(ids)
+    if array.size == 0 and not np.issubdtype(array.dtype, np.integer):
+        array = array.astype(np.int64)  # numpy reads [] as float64; no id is out of range
     if not np.issubdtype(array.dtype, np.integer):
         raise TypeError("guard_ids expects integer ids. " + received(dtype=str(array.dtype)))
     bad = (array < 0) | (array >= input_dim)

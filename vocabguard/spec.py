@@ -157,21 +157,28 @@ class VocabSpec:
                     key="reserved_tokens",
                 )
             seen[token] = position
+        # Compare the resolved special tokens (defaults included: '[PAD]'/'[UNK]' for
+        # string tokens, 0/-1 for integers), so the pad token always maps to 0 and
+        # the OOV label always stays OOV.
+        integer = bool(self.reserved_tokens) and kinds <= {int}
         for name in ("pad_token", "oov_token"):
-            value = getattr(self, name)
-            if value is not None and value in seen:
+            value = getattr(self, f"resolved_{name}")(integer)
+            if self.reserved_tokens and value in seen:
+                default = "" if getattr(self, name) is not None else " (the default)"
                 raise SpecError(
-                    f"`reserved_tokens` contains the {name} {value!r}, which already has its "
-                    "own id; remove it from reserved_tokens. "
+                    f"`reserved_tokens` contains the {name} {value!r}{default}, which already "
+                    "has its own id; remove it from reserved_tokens. "
                     + received(reserved_tokens=list(self.reserved_tokens), **{name: value}),
                     key="reserved_tokens",
                 )
-        if self.pad_token is not None and self.pad_token == self.oov_token:
-            raise SpecError(
-                "`pad_token` and `oov_token` must differ: padding is id 0, OOV is 1..k. "
-                + received(pad_token=self.pad_token, oov_token=self.oov_token),
-                key="oov_token",
-            )
+        for integer in (False, True):
+            pad, oov = self.resolved_pad_token(integer), self.resolved_oov_token(integer)
+            if pad == oov:
+                raise SpecError(
+                    "`pad_token` and `oov_token` must differ: padding is id 0, OOV is 1..k. "
+                    + received(pad_token=pad, oov_token=oov),
+                    key="oov_token",
+                )
 
     # -- special tokens, resolved for the kind of values a vocabulary holds --
 
@@ -257,7 +264,10 @@ def load_yaml(path: str | os.PathLike) -> Any:
             f"Config file {path} does not exist; check the path. " + received(path=str(path))
         ) from None
     except yaml.YAMLError as err:
-        raise ConfigError(f"Config file {path} is not valid YAML: {err}") from None
+        raise ConfigError(
+            f"Config file {path} is not valid YAML: {err}. Fix the YAML syntax there. "
+            + received(path=str(path))
+        ) from None
 
 
 def _choice(key: str, value: Any, allowed: tuple) -> None:

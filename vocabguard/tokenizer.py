@@ -122,8 +122,10 @@ def _as_valid_utf8(values: pa.Array) -> pa.Array:
     if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
         return values
     if pa.types.is_binary(values.type) or pa.types.is_large_binary(values.type):
-        if pc.all(pc.utf8_is_valid(values)).as_py() is not False:
-            return values.cast(pa.string())
+        try:
+            return values.cast(pa.string())  # validates UTF-8
+        except pa.ArrowInvalid:
+            pass
         return pa.array(
             [None if v is None else v.decode("utf-8", "replace") for v in values.to_pylist()],
             type=pa.string(),

@@ -1,0 +1,819 @@
+"""The ``vocabguard`` command line: build, inspect, list, verify, encode and export.
+
+Examples::
+
+    vocabguard build --name sotu --input 'speeches/*.txt' --lowercase --max-tokens 20000
+    vocabguard build --name news --input news.jsonl --field body --config configs/news.yaml
+    vocabguard list
+    vocabguard inspect sotu@v1
+    vocabguard verify sotu@latest
+    vocabguard encode sotu@v1 --input speeches/2024.txt --output ids.parquet
+    vocabguard export sotu@v1 --format keras --output exported/sotu_keras
+
+Every subcommand takes ``--store DIR`` (else ``$VOCABGUARD_STORE``, else
+``./vocab_store``). ``build`` prints the published reference (``sotu@v1``) as the
+last line of stdout; summaries and progress go to stderr.
+
+This module imports only the standard library at import time; the library
+(numpy, pyarrow, and never TensorFlow or Beam) is imported inside the commands,
+so ``vocabguard --help`` answers without loading any of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vocabguard.store import VocabStore
+    from vocabguard.vocabulary import Vocabulary
+
+PROG = "vocabguard"
+STORE_ENV = "VOCABGUARD_STORE"
+DEBUG_ENV = "VOCABGUARD_DEBUG"
+DEFAULT_STORE = "./vocab_store"  # the same default as vocabguard.store.DEFAULT_STORE
+ENCODE_BATCH_SIZE = 8192
+KERAS_VOCABULARY = "vocabulary.txt"
+KERAS_CONFIG = "lookup_config.json"
+TFT_VOCABULARY = "vocabulary.txt"
+TFT_NOTES = "NOTES.txt"
+
+# VocabSpec fields settable from `build` flags: argparse dest -> spec field.
+_SPEC_FLAGS = {
+    "tokenizer": "tokenizer",
+    "pattern": "pattern",
+    "lowercase": "lowercase",
+    "normalization": "normalization",
+    "min_count": "min_count",
+    "max_tokens": "max_tokens",
+    "num_oov_buckets": "num_oov_buckets",
+    "reserved_token": "reserved_tokens",
+    "capacity": "capacity",
+    "max_token_bytes": "max_token_bytes",
+    "sequence_length": "sequence_length",
+    "id_dtype": "id_dtype",
+}
+
+
+# -- argument parsing --
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors as ``vocabguard: error: ...`` plus a pointer to --help."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{PROG}: error: {message}\nRun '{self.prog} --help' for usage.\n")
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=32)
+
+
+def _version() -> str:
+    from vocabguard import __version__
+
+    return __version__
+
+
+class _VersionAction(argparse.Action):
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        parser.exit(0, f"{PROG} {_version()}\n")
+
+
+def _add_store(parser: argparse.ArgumentParser, *, default: Any) -> None:
+    parser.add_argument(
+        "--store",
+        metavar="DIR",
+        default=default,
+        help=f"vocabulary store root (default: ${STORE_ENV}, else {DEFAULT_STORE})",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``vocabguard`` argument parser (imports nothing beyond the standard library)."""
+    parser = _Parser(
+        prog=PROG,
+        description="Versioned token vocabularies whose ids always fit the Embedding.",
+        formatter_class=_Formatter,
+        epilog=(
+            "examples:\n"
+            "  vocabguard build --name sotu --input 'speeches/*.txt' --lowercase\n"
+            "  vocabguard inspect sotu@v1\n"
+            "  vocabguard encode sotu@latest --input 2024.txt --output ids.parquet\n\n"
+            "Run 'vocabguard COMMAND --help' for the options of a command."
+        ),
+    )
+    parser.add_argument("--version", action=_VersionAction)
+    _add_store(parser, default=None)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(name: str, func: Callable, help: str, epilog: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(
+            name,
+            help=help,
+            description=help[0].upper() + help[1:] + ".",
+            epilog="example:\n  " + epilog,
+            formatter_class=_Formatter,
+        )
+        # SUPPRESS keeps a --store given before the command name.
+        _add_store(sub, default=argparse.SUPPRESS)
+        sub.set_defaults(func=func)
+        return sub
+
+    build = command(
+        "build",
+        _cmd_build,
+        "build a vocabulary from input files and publish it as the next version of NAME",
+        "vocabguard build --name sotu --input 'speeches/*.txt' --lowercase --max-tokens 20000",
+    )
+    build.add_argument("--name", required=True, help="vocabulary name (letters, digits, _ . -)")
+    _add_input_options(build, repeat_help="may be repeated")
+    spec = build.add_argument_group(
+        "vocabulary spec", "override the --config values (see vocabguard.VocabSpec)"
+    )
+    spec.add_argument(
+        "--config",
+        metavar="FILE",
+        help="YAML file of VocabSpec fields (or with a top-level 'spec:' section)",
+    )
+    spec.add_argument("--tokenizer", choices=("whitespace", "unicode_script", "regex", "none"))
+    spec.add_argument("--pattern", metavar="RE", help="RE2 delimiter pattern (--tokenizer regex)")
+    spec.add_argument(
+        "--lowercase",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="lowercase text (full Unicode case mapping)",
+    )
+    spec.add_argument("--normalization", choices=("none", "NFC", "NFKC"))
+    spec.add_argument("--min-count", type=int, metavar="N", help="drop tokens seen fewer times")
+    spec.add_argument("--max-tokens", type=int, metavar="N", help="cap on learned tokens")
+    spec.add_argument("--num-oov-buckets", type=int, metavar="K", help="OOV ids 1..K")
+    spec.add_argument(
+        "--reserved-token",
+        nargs="+",
+        action="extend",
+        metavar="TOK",
+        help="tokens placed right after the OOV ids, in order (replaces the config's list)",
+    )
+    spec.add_argument("--capacity", type=int, metavar="N", help="fixed input_dim, room to grow")
+    spec.add_argument("--max-token-bytes", type=int, metavar="N", help="never learn longer tokens")
+    spec.add_argument("--sequence-length", type=int, metavar="N", help="pad/truncate encoded rows")
+    spec.add_argument("--id-dtype", choices=("int32", "int64"))
+
+    inspect = command(
+        "inspect",
+        _cmd_inspect,
+        "show a published version: input_dim, id layout, spec and stats",
+        "vocabguard inspect sotu@v1 --json",
+    )
+    inspect.add_argument("ref", metavar="REF", help="name, name@latest, name@vN or name@<hex>")
+    inspect.add_argument("--json", action="store_true", help="print the manifest as JSON")
+
+    listing = command(
+        "list",
+        _cmd_list,
+        "list published versions: ref, created, input_dim, fingerprint, bytes, learned tokens",
+        "vocabguard list sotu",
+    )
+    listing.add_argument("name", metavar="NAME", nargs="?", help="only this vocabulary")
+
+    verify = command(
+        "verify",
+        _cmd_verify,
+        "re-check the sha256 of every file of a version",
+        "vocabguard verify sotu@v1",
+    )
+    verify.add_argument("ref", metavar="REF")
+
+    encode = command(
+        "encode",
+        _cmd_encode,
+        "encode documents to ids and write them to a new Parquet file",
+        "vocabguard encode sotu@v1 --input 2024.txt --output ids.parquet",
+    )
+    encode.add_argument("ref", metavar="REF")
+    _add_input_options(encode, repeat_help="may be repeated; rows follow the input order")
+    encode.add_argument(
+        "--output", required=True, metavar="OUT", help="Parquet file to create (never replaced)"
+    )
+
+    export = command(
+        "export",
+        _cmd_export,
+        "write a version's vocabulary for Keras StringLookup or TFT apply_vocabulary",
+        "vocabguard export sotu@v1 --format keras --output exported/sotu",
+    )
+    export.add_argument("ref", metavar="REF")
+    export.add_argument("--format", required=True, choices=("keras", "tft"))
+    export.add_argument(
+        "--output", required=True, metavar="DIR", help="new (or empty) directory to write"
+    )
+    return parser
+
+
+def _add_input_options(parser: argparse.ArgumentParser, *, repeat_help: str) -> None:
+    parser.add_argument(
+        "--input",
+        required=True,
+        action="append",
+        metavar="PATH_OR_GLOB",
+        help=f"input file or glob such as 'data/*.jsonl' ({repeat_help})",
+    )
+    parser.add_argument(
+        "--format",
+        choices=("text", "jsonl", "csv", "parquet"),
+        help="input format (default: from each file's extension)",
+    )
+    parser.add_argument("--field", help="JSON key / CSV or Parquet column holding the document")
+
+
+# -- entry point --
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status (0 ok, 1 error, 2 usage error).
+
+    >>> main(["verify", "no_such_vocab", "--store", "/nonexistent/store"])
+    1
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help, --version and usage errors
+        return _exit_status(exit_.code)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # `vocabguard list | head`: stop quietly; keep Python's exit-time flush quiet too.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 1
+    except Exception as err:
+        if not _is_user_error(err) or os.environ.get(DEBUG_ENV):
+            raise
+        _print_error(err)
+        return 1
+
+
+def _exit_status(code: Any) -> int:
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
+
+
+def _is_user_error(err: BaseException) -> bool:
+    from vocabguard.errors import VocabguardError
+
+    # OSError covers missing inputs, permissions, full disks and directories in the way.
+    return isinstance(err, (VocabguardError, OSError))
+
+
+def _print_error(err: BaseException) -> None:
+    if isinstance(err, OSError) and not _is_vocabguard_error(err):
+        target = err.filename if err.filename is not None else ""
+        what = err.strerror or str(err)
+        message = f"{what}: {target}" if target else what
+    else:
+        message = str(err)
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+
+
+def _is_vocabguard_error(err: BaseException) -> bool:
+    from vocabguard.errors import VocabguardError
+
+    return isinstance(err, VocabguardError)
+
+
+def _store(args: argparse.Namespace) -> VocabStore:
+    from vocabguard.store import VocabStore
+
+    root = getattr(args, "store", None) or os.environ.get(STORE_ENV) or DEFAULT_STORE
+    return VocabStore(root)
+
+
+def _note(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+# -- build --
+
+
+def load_config_spec(path: str | os.PathLike):
+    """The ``VocabSpec`` of a YAML config: the whole file, or its top-level ``spec:`` section.
+
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "news.yaml"
+    >>> _ = path.write_text("spec:\\n  lowercase: true\\n  max_tokens: 100\\n")
+    >>> spec = load_config_spec(path)
+    >>> spec.lowercase, spec.max_tokens
+    (True, 100)
+    """
+    from collections.abc import Mapping
+
+    from vocabguard.spec import VocabSpec, load_yaml
+
+    data = load_yaml(path)
+    if isinstance(data, Mapping) and "spec" in data:
+        return VocabSpec.from_yaml(path, key="spec")
+    return VocabSpec.from_yaml(path)
+
+
+def spec_from_args(args: argparse.Namespace):
+    """The ``VocabSpec`` of ``build``: ``--config`` values, overridden by explicit flags."""
+    from vocabguard.spec import VocabSpec
+
+    overrides = {
+        field: getattr(args, dest)
+        for dest, field in _SPEC_FLAGS.items()
+        if getattr(args, dest, None) is not None
+    }
+    if "reserved_tokens" in overrides:
+        overrides["reserved_tokens"] = list(overrides["reserved_tokens"])
+    if not args.config:
+        return VocabSpec.from_dict(overrides, source="command-line flags")
+    base = load_config_spec(args.config)
+    # --tokenizer other than regex replaces the config's regex tokenizer and its pattern.
+    if overrides.get("tokenizer", "regex") != "regex" and "pattern" not in overrides:
+        overrides["pattern"] = None
+    return base.replace(**overrides) if overrides else base
+
+
+def _peek(values: Iterable) -> tuple[Any, Iterator]:
+    """The first value (or ``None``) and an iterator that still yields it."""
+    import itertools
+
+    iterator = iter(values)
+    for first in iterator:
+        return first, itertools.chain([first], iterator)
+    return None, iterator
+
+
+def _match_token_kinds(spec, first: Any, from_flags: bool):
+    """Make the spec's special tokens the kind of the data (integers or strings).
+
+    ``--reserved-token`` values arrive as strings: with integer data and
+    ``--tokenizer none`` they are read as integers.
+    """
+    from vocabguard.errors import SpecError, received
+
+    if first is None:
+        return spec
+    integer = isinstance(first, int) and not isinstance(first, bool)
+    reserved = list(spec.reserved_tokens)
+    if integer and from_flags and reserved and all(isinstance(t, str) for t in reserved):
+        try:
+            spec = spec.replace(reserved_tokens=[int(t) for t in reserved])
+        except ValueError:
+            pass  # reported below
+    kind = int if integer else str
+    for key in ("reserved_tokens", "pad_token", "oov_token"):
+        value = getattr(spec, key)
+        values = list(value) if key == "reserved_tokens" else [] if value is None else [value]
+        wrong = [v for v in values if not isinstance(v, kind) or isinstance(v, bool)]
+        if wrong:
+            what = "integers" if integer else "strings"
+            raise SpecError(
+                f"The input documents are {what}, but `{key}` holds {wrong[0]!r}, which is "
+                f"not one of them: special tokens must be the same kind as the data. Use "
+                f"{what} for {key}. " + received(**{key: value}),
+                key=key,
+            )
+    return spec
+
+
+def _input_description(patterns: Sequence[str], files: Sequence[str]) -> str:
+    if len(files) <= 20:
+        return ", ".join(files)
+    return f"{', '.join(patterns)} ({len(files)} files)"
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    from vocabguard.builder import build_vocabulary
+    from vocabguard.readers import detect_format, expand_inputs, read_documents
+    from vocabguard.store import validate_name
+
+    validate_name(args.name)
+    spec = spec_from_args(args)
+    files = expand_inputs(args.input)
+    for path in files:
+        detect_format(path, args.format)
+    store = _store(args)
+    first, values = _peek(read_documents(files, format=args.format, field=args.field))
+    spec = _match_token_kinds(spec, first, from_flags=args.reserved_token is not None)
+    description = _input_description(args.input, files)
+    vocab = build_vocabulary(values, spec, progress=None, input_description=description)
+    before = store.versions(args.name)
+    published = store.publish(vocab, args.name)
+    stats = published.stats
+    status = (
+        f"unchanged: same ids as {published.ref}, nothing written"
+        if published.version in before
+        else f"published {published.ref}"
+    )
+    _note(
+        f"{status} ({store.root})\n"
+        f"  input_dim {published.input_dim}: pad 0, OOV 1..{published.num_oov_buckets}, "
+        f"{published.layout.num_reserved} reserved, {published.layout.num_learned} learned\n"
+        f"  {stats.get('documents')} documents, {stats.get('total_tokens')} tokens, "
+        f"{stats.get('distinct_tokens')} distinct; coverage {stats.get('coverage', 0.0):.4f}\n"
+        f"  fingerprint {published.fingerprint}"
+    )
+    print(published.ref)
+    return 0
+
+
+# -- inspect / list / verify --
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    import json
+
+    from vocabguard.artifact import describe
+
+    manifest = _store(args).manifest(args.ref)
+    if args.json:
+        print(json.dumps(manifest, indent=2, sort_keys=True))
+    else:
+        print(describe(manifest))
+    return 0
+
+
+def list_line(manifest: dict) -> str:
+    """One ``vocabguard list`` line of a manifest.
+
+    Columns: ref, created (UTC), input_dim, fingerprint prefix, bytes (sum of
+    the files the manifest lists), learned tokens.
+    """
+    ref = f"{manifest['name']}@v{manifest['version']}"
+    created = manifest.get("build", {}).get("created_utc") or "-"
+    size = sum(int(meta["bytes"]) for meta in manifest.get("files", {}).values())
+    return (
+        f"{ref:<24} {created:<25} input_dim={manifest['input_dim']:<8} "
+        f"fingerprint={manifest['fingerprint'][:12]} bytes={size:<10} "
+        f"learned={manifest['layout']['num_learned']}"
+    )
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from vocabguard.errors import VocabguardError
+
+    store = _store(args)
+    if args.name is not None:
+        store.resolve(args.name)  # names the store's vocabularies if there is no such name
+        names = [args.name]
+    else:
+        names = store.names()
+        if not names:
+            _note(f"No vocabularies in store {store.root}.")
+            return 0
+    failed = 0
+    for name in names:
+        for version in store.versions(name):
+            try:
+                print(list_line(store.manifest(f"{name}@v{version}")))
+            except VocabguardError as err:
+                failed += 1
+                print(f"{name}@v{version:<21} UNREADABLE", flush=True)
+                _print_error(err)
+    return 1 if failed else 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    manifest = _store(args).verify(args.ref)
+    print(f"OK {manifest['name']}@v{manifest['version']} {manifest['fingerprint']}")
+    return 0
+
+
+# -- encode --
+
+
+def _refuse_existing(path: str, what: str) -> None:
+    from vocabguard.errors import OutputExistsError, received
+
+    raise OutputExistsError(
+        f"{what} {path} already exists; vocabguard never overwrites outputs. Choose a new "
+        "path, or delete the old one first. " + received(output=path),
+        cases=[path],
+    )
+
+
+def _text_array(batch: list):
+    import pyarrow as pa
+
+    if all(isinstance(v, str) for v in batch):
+        return pa.array(batch, type=pa.string())
+    return pa.array(
+        [v.encode("utf-8") if isinstance(v, str) else v for v in batch], type=pa.binary()
+    )
+
+
+class _EncodeStats:
+    def __init__(self, num_oov_buckets: int):
+        self.k = num_oov_buckets
+        self.documents = 0
+        self.tokens = 0
+        self.oov = 0
+        self.max_id = -1
+
+    def add(self, documents: int, ids, *, padded: bool) -> None:
+        import numpy as np
+
+        self.documents += documents
+        self.tokens += int(np.count_nonzero(ids)) if padded else int(ids.size)
+        self.oov += int(np.count_nonzero((ids >= 1) & (ids <= self.k)))
+        if ids.size:
+            self.max_id = max(self.max_id, int(ids.max()))
+
+
+def _encode_batch(vocab: Vocabulary, batch: list, id_type, stats: _EncodeStats):
+    """The ``ids`` column of one batch of documents."""
+    import numpy as np
+    import pyarrow as pa
+
+    from vocabguard.guard import guard_ids
+    from vocabguard.vocabulary import INT64
+
+    texts = pa.array(batch, type=pa.int64()) if vocab.token_type == INT64 else _text_array(batch)
+    encoded = vocab.encode(texts)
+    if isinstance(encoded, np.ndarray) and encoded.ndim == 1:  # one id per document
+        guard_ids(encoded, vocab.input_dim)
+        stats.add(len(batch), encoded, padded=False)
+        return pa.array(encoded, type=id_type)
+    if isinstance(encoded, np.ndarray):  # [documents, sequence_length], padded with 0
+        flat = encoded.reshape(-1)
+        offsets = np.arange(0, flat.size + 1, encoded.shape[1], dtype=np.int32)
+        padded = True
+    else:
+        lengths = np.fromiter((len(row) for row in encoded), dtype=np.int64, count=len(encoded))
+        offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
+        np.cumsum(lengths, out=offsets[1:])
+        flat = np.concatenate(encoded) if encoded else np.zeros(0, dtype=vocab.id_dtype)
+        padded = False
+    guard_ids(flat, vocab.input_dim)
+    stats.add(len(batch), flat, padded=padded)
+    return pa.ListArray.from_arrays(
+        pa.array(offsets, type=pa.int32()), pa.array(flat, type=id_type)
+    )
+
+
+def _batches(values: Iterable, size: int) -> Iterator[list]:
+    import itertools
+
+    iterator = iter(values)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
+
+
+def _new_temp_path(directory: str, base: str) -> str:
+    """A fresh hidden path next to the output, so the final rename stays on one filesystem."""
+    import uuid
+
+    return os.path.join(directory, f".{base}.{uuid.uuid4().hex[:12]}.tmp")
+
+
+def _commit_file(tmp: str, output: str) -> None:
+    """Move a finished temp file to ``output``, never replacing an existing file."""
+    try:
+        os.link(tmp, output)  # fails if output appeared meanwhile
+    except FileExistsError:
+        _refuse_existing(output, "Output")
+    except OSError:  # no hard links on this filesystem
+        if os.path.lexists(output):
+            _refuse_existing(output, "Output")
+        os.rename(tmp, output)
+
+
+def _cmd_encode(args: argparse.Namespace) -> int:
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from tqdm.auto import tqdm
+
+    from vocabguard.errors import ConfigError, received
+    from vocabguard.readers import INTEGER, STRING, detect_format, expand_inputs, read_documents
+    from vocabguard.vocabulary import INT64
+
+    output = args.output
+    if os.path.lexists(output):
+        _refuse_existing(output, "Output")
+    directory = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(directory):
+        raise ConfigError(
+            f"The directory of --output {output} does not exist. Create it first, or choose "
+            "another path. " + received(output=output)
+        )
+    files = expand_inputs(args.input)
+    for path in files:
+        detect_format(path, args.format)
+    store = _store(args)
+    vocab = store.load(args.ref)
+    kind = INTEGER if vocab.token_type == INT64 else STRING
+    values = read_documents(files, format=args.format, field=args.field, kind=kind)
+
+    id_type = pa.int32() if vocab.spec.id_dtype == "int32" else pa.int64()
+    one_per_document = vocab.token_type == INT64 or vocab.spec.tokenizer == "none"
+    column_type = id_type if one_per_document else pa.list_(id_type)
+    schema = pa.schema(
+        [pa.field("ids", column_type)],
+        metadata={
+            "vocabguard.fingerprint": vocab.fingerprint,
+            "vocabguard.ref": vocab.ref or args.ref,
+            "vocabguard.input_dim": str(vocab.input_dim),
+            "vocabguard.id_dtype": vocab.spec.id_dtype,
+        },
+    )
+    stats = _EncodeStats(vocab.num_oov_buckets)
+    tmp = _new_temp_path(directory, os.path.basename(output))
+    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))  # umask applies
+    try:
+        with (
+            pq.ParquetWriter(tmp, schema, compression="zstd") as writer,
+            tqdm(
+                unit=" docs",
+                desc="encoding",
+                disable=not sys.stderr.isatty(),
+                delay=2.0,
+            ) as bar,
+        ):
+            for batch in _batches(values, ENCODE_BATCH_SIZE):
+                column = _encode_batch(vocab, batch, id_type, stats)
+                writer.write_table(pa.Table.from_arrays([column], schema=schema))
+                bar.update(len(batch))
+        _commit_file(tmp, output)
+    finally:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+    rate = stats.oov / stats.tokens if stats.tokens else 0.0
+    max_id = str(stats.max_id) if stats.max_id >= 0 else "none"
+    tokens_label = "non-pad ids" if vocab.spec.sequence_length else "tokens"
+    _note(
+        f"encoded {stats.documents} documents with {vocab.ref} -> {output}\n"
+        f"  {stats.tokens} {tokens_label}, OOV rate {rate:.4f} ({stats.oov} OOV ids), "
+        f"max id {max_id} < input_dim {vocab.input_dim}"
+    )
+    return 0
+
+
+# -- export --
+
+
+def vocabulary_lines(vocab: Vocabulary) -> str:
+    """The reserved and learned tokens (ids ``k+1`` on), one per line.
+
+    Raises ``ArtifactError`` when a token cannot be one text line (a line break,
+    invalid UTF-8, the empty token): skipping it would shift every later id.
+    """
+    from vocabguard.artifact import unsafe_text_line
+    from vocabguard.errors import ArtifactError, received
+
+    start = vocab.layout.reserved_start
+    for offset, token in enumerate(vocab.token_bytes):
+        reason = unsafe_text_line(token)
+        if reason:
+            raise ArtifactError(
+                f"Cannot export {vocab.ref} as a text vocabulary: id {start + offset}: {reason}. "
+                "A one-token-per-line file would shift every later id. Use "
+                "vocabguard.keras.string_lookup(vocab) (it passes the tokens in memory) or "
+                "the version's tokens.parquet. " + received(ref=vocab.ref, id=start + offset),
+                cases=[start + offset],
+            )
+    return "".join(
+        (str(t) if isinstance(t, int) else t.decode("utf-8")) + "\n" for t in vocab.token_bytes
+    )
+
+
+def keras_lookup_config(vocab: Vocabulary) -> dict:
+    """``lookup_config.json``: the exact Keras lookup-layer arguments for ``vocabulary.txt``."""
+    from vocabguard.vocabulary import INT64
+
+    integer = vocab.token_type == INT64
+    return {
+        "layer": "IntegerLookup" if integer else "StringLookup",
+        "kwargs": {
+            "vocabulary": KERAS_VOCABULARY,
+            "mask_token": vocab.pad_token,
+            "oov_token": vocab.oov_token,
+            "num_oov_indices": vocab.num_oov_buckets,
+        },
+        "input_dim": vocab.input_dim,
+        "vocabulary_size": len(vocab),
+        "ref": vocab.ref,
+        "fingerprint": vocab.fingerprint,
+        "spec": vocab.spec.to_dict(),
+        "notes": (
+            f"{KERAS_VOCABULARY} is relative to this file. The layer gives vocabguard's ids for "
+            "already tokenized input (apply the spec's tokenizer, normalization and lowercasing "
+            "first). Size the Embedding with input_dim, not vocabulary_size: they differ when "
+            "the spec sets capacity."
+        ),
+    }
+
+
+def tft_notes(vocab: Vocabulary) -> str:
+    """``NOTES.txt`` of a TFT export: which TFT arguments reproduce vocabguard's ids."""
+    k = vocab.num_oov_buckets
+    n = len(vocab.token_bytes)
+    start = vocab.layout.reserved_start
+    oov = (
+        "1"
+        if k == 1
+        else f"1 + tf.strings.to_hash_bucket_fast(tokens, {k})"
+        if vocab.token_type != "int64"
+        else f"1 + tf.math.floormod(tokens, {k})"
+    )
+    spec = vocab.spec
+    return f"""TFT vocabulary export of {vocab.ref} (fingerprint {vocab.fingerprint})
+
+{TFT_VOCABULARY}: {n} lines, one token per line: the reserved then learned tokens,
+which are vocabguard ids {start}..{start + n - 1}, in id order. It is the text layout
+tft.vocabulary writes and tft.apply_vocabulary reads (line i <-> TFT id i).
+
+THE IDS ARE NOT THE SAME AS VOCABGUARD'S IF YOU USE THIS FILE DIRECTLY.
+  vocabguard: id 0 = padding {vocab.pad_token!r}, ids 1..{k} = OOV, then this file from id {start}.
+  TFT:        this file from id 0; OOV gets default_value (-1) with num_oov_buckets=0,
+              or ids {n}..{n + k - 1} with num_oov_buckets={k}: TFT puts OOV buckets AFTER
+              the vocabulary. No choice of TFT arguments moves the vocabulary up by {start}.
+  So  tft.apply_vocabulary(tokens, path, num_oov_buckets={k})  gives ids that differ
+  from vocabguard's for every token, and the Embedding size would differ too.
+
+To reproduce vocabguard's ids inside a preprocessing_fn:
+    idx = tft.apply_vocabulary(tokens, tf.constant(path_to_{TFT_VOCABULARY}),
+                               default_value=-1, num_oov_buckets=0)
+    ids = tf.where(idx >= 0, idx + {start}, {oov})
+    ids = tf.where(tokens == {vocab.pad_token!r}, 0, ids)   # the pad token is not in the file
+Simpler and exact: vocabguard.tf.encode_fn(vocab) (tokenizes too) or vocabguard.tf.lookup_fn(vocab).
+
+Tokenize first, exactly as the spec says (TFT does not): tokenizer={spec.tokenizer!r}
+pattern={spec.pattern!r} normalization={spec.normalization!r} lowercase={spec.lowercase}.
+Embedding: input_dim={vocab.input_dim} (from the vocabguard artifact).
+Do not regenerate this file with tft.vocabulary: TFT breaks count ties in reverse
+byte order while vocabguard breaks them ascending, so the order (and ids) would change.
+"""
+
+
+def _write_export_dir(output: str, files: dict[str, str]) -> None:
+    """Write ``files`` into ``output`` (new, or an empty directory) all at once."""
+    import shutil
+
+    if os.path.lexists(output) and not (os.path.isdir(output) and not os.listdir(output)):
+        _refuse_existing(output, "Output directory" if os.path.isdir(output) else "Output")
+    parent = os.path.dirname(os.path.abspath(output))
+    os.makedirs(parent, exist_ok=True)
+    staging = _new_temp_path(parent, os.path.basename(output))
+    os.mkdir(staging)  # umask applies, unlike tempfile.mkdtemp's 0o700
+    try:
+        for name, text in files.items():
+            with open(os.path.join(staging, name), "w", encoding="utf-8", newline="\n") as fh:
+                fh.write(text)
+        if os.path.isdir(output):
+            os.rmdir(output)  # empty (checked above); fails if something appeared since
+        try:
+            os.rename(staging, output)
+        except OSError:
+            if os.path.lexists(output):
+                _refuse_existing(output, "Output directory")
+            raise
+    finally:
+        if os.path.isdir(staging):
+            shutil.rmtree(staging)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    import json
+
+    output = args.output
+    if os.path.lexists(output) and not (os.path.isdir(output) and not os.listdir(output)):
+        _refuse_existing(output, "Output directory" if os.path.isdir(output) else "Output")
+    vocab = _store(args).load(args.ref)
+    lines = vocabulary_lines(vocab)
+    if args.format == "keras":
+        config = json.dumps(keras_lookup_config(vocab), indent=2, ensure_ascii=False) + "\n"
+        files = {KERAS_VOCABULARY: lines, KERAS_CONFIG: config}
+    else:
+        files = {TFT_VOCABULARY: lines, TFT_NOTES: tft_notes(vocab)}
+    _write_export_dir(output, files)
+    _note(
+        f"exported {vocab.ref} for {args.format} -> {output}/ ({', '.join(files)}); "
+        f"input_dim {vocab.input_dim}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,538 @@
+"""Stream documents out of local input files: text, JSON Lines, CSV and Parquet.
+
+``read_documents`` yields one value per document (a ``str``, ``bytes`` from a
+Parquet binary column, or an ``int``), file after file, without loading whole
+files: text, JSON Lines and CSV are read line by line, Parquet in record
+batches. Every malformed record raises ``InputDataError`` naming the file, the
+line (or, for Parquet, the 1-based record number) and the field.
+
+Formats (``format=None`` picks one from each file's extension):
+
+- ``text`` (``.txt``, ``.text``): each line is one document; only the line
+  ending (``\\n`` or ``\\r\\n``) is removed. Read as UTF-8.
+- ``jsonl`` (``.jsonl``, ``.json``): one JSON value per line, read as UTF-8;
+  blank lines are skipped. A line is an object holding ``field``, or (without
+  ``field``) an object with exactly one key, or a bare string or integer.
+- ``csv`` (``.csv``): the first row is the header; ``field`` names a column
+  (optional when there is only one). Values are strings, or integers when
+  ``kind="integer"``.
+- ``parquet`` (``.parquet``): ``field`` names a string, binary or integer
+  column (optional when there is only one column).
+
+>>> import pathlib, tempfile
+>>> folder = pathlib.Path(tempfile.mkdtemp())
+>>> _ = (folder / "a.txt").write_text("to be\\nor not\\n", encoding="utf-8")
+>>> _ = (folder / "b.jsonl").write_text('{"text": "to be"}\\n', encoding="utf-8")
+>>> list(read_documents([str(folder / "*.txt")]))
+['to be', 'or not']
+>>> list(read_documents([str(folder / "b.jsonl")], field="text"))
+['to be']
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import json
+import os
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from vocabguard.errors import ConfigError, InputDataError, received
+
+FORMATS = ("text", "jsonl", "csv", "parquet")
+EXTENSIONS = {
+    ".txt": "text",
+    ".text": "text",
+    ".jsonl": "jsonl",
+    ".json": "jsonl",
+    ".csv": "csv",
+    ".parquet": "parquet",
+}
+STRING = "string"
+INTEGER = "integer"
+KINDS = (STRING, INTEGER)
+PARQUET_BATCH_SIZE = 8192
+
+_BOM = b"\xef\xbb\xbf"
+_CSV_FIELD_LIMIT = 2**31 - 1
+
+Value = str | bytes | int
+
+
+class InputNotFoundError(InputDataError, FileNotFoundError):
+    """An input path or glob matches no file."""
+
+
+# -- input paths --
+
+
+def expand_inputs(patterns: str | os.PathLike | Iterable[str | os.PathLike]) -> list[str]:
+    """Resolve input paths and globs to a list of files.
+
+    A pattern that names an existing file is used as is (even if it contains
+    glob characters); otherwise a pattern with ``*``, ``?`` or ``[`` is expanded
+    (``**`` recurses) and its matches are sorted. Files matched twice are read
+    once, in the order first matched.
+
+    >>> expand_inputs(["/no/such/dir/*.txt"])
+    Traceback (most recent call last):
+    ...
+    vocabguard.readers.InputNotFoundError: Input '/no/such/dir/*.txt' matches no files. Expected a file path or a glob such as 'data/*.txt' that matches at least one file; check the path (globs are relative to the current directory). Received: input='/no/such/dir/*.txt'
+
+    Raises:
+        InputNotFoundError: a pattern matches no file, or a path does not exist.
+        InputDataError: a path is a directory.
+    """
+    if isinstance(patterns, (str, os.PathLike)):
+        patterns = [patterns]
+    files: list[str] = []
+    seen: set[str] = set()
+    for raw in patterns:
+        pattern = os.path.expanduser(os.fspath(raw))
+        if os.path.isfile(pattern):
+            matches = [pattern]
+        elif glob.has_magic(pattern):
+            matches = sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
+            if not matches:
+                raise InputNotFoundError(
+                    f"Input {pattern!r} matches no files. Expected a file path or a glob such "
+                    "as 'data/*.txt' that matches at least one file; check the path (globs are "
+                    "relative to the current directory). " + received(input=pattern),
+                    cases=[pattern],
+                )
+        elif os.path.isdir(pattern):
+            raise InputDataError(
+                f"Input {pattern!r} is a directory. Expected a file or a glob; pass "
+                f"'{os.path.join(pattern, '*')}' to read every file in it. "
+                + received(input=pattern),
+                cases=[pattern],
+            )
+        else:
+            raise InputNotFoundError(
+                f"Input file {pattern!r} does not exist. Expected an existing file or a glob; "
+                "check the path. " + received(input=pattern),
+                cases=[pattern],
+            )
+        for match in matches:
+            key = os.path.abspath(match)
+            if key not in seen:
+                seen.add(key)
+                files.append(match)
+    return files
+
+
+def detect_format(path: str | os.PathLike, format: str | None = None) -> str:
+    """The input format of ``path``: ``format`` if given, else from the file extension.
+
+    >>> detect_format("corpus/part-0.jsonl"), detect_format("notes.md", "text")
+    ('jsonl', 'text')
+    """
+    if format is not None:
+        if format not in FORMATS:
+            raise ConfigError(
+                f"Unknown input format {format!r}; expected one of {', '.join(FORMATS)}. "
+                + received(format=format)
+            )
+        return format
+    extension = os.path.splitext(os.fspath(path))[1].lower()
+    found = EXTENSIONS.get(extension)
+    if found is None:
+        known = ", ".join(f"{ext} ({fmt})" for ext, fmt in EXTENSIONS.items())
+        raise ConfigError(
+            f"Cannot tell the format of {os.fspath(path)!r} from its extension {extension!r}. "
+            f"Known extensions: {known}. Pass --format text|jsonl|csv|parquet. "
+            + received(file=os.fspath(path))
+        )
+    return found
+
+
+# -- documents --
+
+
+def read_documents(
+    paths_or_globs: str | os.PathLike | Iterable[str | os.PathLike],
+    format: str | None = None,
+    field: str | None = None,
+    *,
+    kind: str | None = None,
+) -> Iterator[Value]:
+    """Yield the documents of every input file, in order, one value at a time.
+
+    Args:
+        paths_or_globs: file paths and globs (see ``expand_inputs``).
+        format: ``text``, ``jsonl``, ``csv`` or ``parquet``; ``None`` picks one per
+            file from its extension.
+        field: the JSON key, CSV column or Parquet column holding the document;
+            optional when records have exactly one. Text files (one document per
+            line) ignore it, but it is an error when every input is text.
+        kind: ``"string"`` or ``"integer"`` to require that kind of value (CSV
+            values are parsed as integers with ``"integer"``); ``None`` accepts
+            either, as long as every value has the kind of the first one.
+
+    Yields:
+        ``str`` (or ``bytes`` for a Parquet binary column) or ``int`` values.
+
+    Raises:
+        InputDataError: a missing field, invalid JSON, undecodable bytes, a null
+            or a value that is neither string nor integer; the message names the
+            file, the line or record, and the field.
+
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "ids.jsonl"
+    >>> _ = path.write_text('{"id": 3}\\n{"id": 7}\\n', encoding="utf-8")
+    >>> list(read_documents([path], field="id"))
+    [3, 7]
+    """
+    if kind is not None and kind not in KINDS:
+        raise ConfigError(
+            f"`kind` must be one of {', '.join(KINDS)} or None. " + received(kind=kind)
+        )
+    files = expand_inputs(paths_or_globs)
+    formats = [detect_format(path, format) for path in files]  # fail before reading
+    if field is not None and all(f == "text" for f in formats):
+        raise ConfigError(
+            f"--field {field!r} does not apply to text input ({files[0]}): each line is a "
+            "document. Remove --field, or pass --format jsonl|csv|parquet. "
+            + received(file=files[0], field=field)
+        )
+    checker = _KindChecker(kind)
+    for path, file_format in zip(files, formats):
+        if file_format == "text":
+            yield from _read_text(path, checker)  # `field` is for the other inputs
+        elif file_format == "jsonl":
+            yield from _read_jsonl(path, field, checker)
+        elif file_format == "csv":
+            yield from _read_csv(path, field, checker)
+        else:
+            yield from _read_parquet(path, field, checker)
+
+
+def _kind_of(value: Any) -> str | None:
+    if isinstance(value, (str, bytes)):
+        return STRING
+    if isinstance(value, int) and not isinstance(value, bool):
+        return INTEGER
+    return None
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"a boolean ({json.dumps(value)})"
+    if isinstance(value, float):
+        return f"a number with a fraction or exponent ({value!r})"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, (str, bytes)):
+        return "a string"
+    if isinstance(value, int):
+        return "an integer"
+    return type(value).__name__
+
+
+def _field_part(field: str | None) -> str:
+    return f"field {field!r}" if field is not None else "the value"
+
+
+class _KindChecker:
+    """Every value must be a string, or every value an integer."""
+
+    def __init__(self, kind: str | None):
+        self.kind = kind
+        self.fixed = kind is not None
+        self.first: str | None = None  # where the first value was read
+
+    def check(self, value: Any, where: str, field: str | None, location: dict) -> None:
+        found = _kind_of(value)
+        if found is None:
+            raise InputDataError(
+                f"{where}: {_field_part(field)} is {_describe(value)}, expected a string or an "
+                "integer. Fix or drop the record (every document must be a string, or every "
+                "document an integer). " + received(**location, field=field, value=value),
+                cases=[(where, repr(value))],
+                **location,
+            )
+        if self.kind is None:
+            self.kind, self.first = found, where
+            return
+        if found != self.kind:
+            if self.fixed:
+                why = (
+                    f"the vocabulary holds {'integer' if self.kind == INTEGER else 'string'} tokens"
+                )
+            else:
+                why = f"the first document ({self.first}) is {'an integer' if self.kind == INTEGER else 'a string'}"
+            raise InputDataError(
+                f"{where}: {_field_part(field)} is {_describe(value)}, but {why}. Every document "
+                "must have the same kind: all strings or all integers. Fix the record or the "
+                "input. " + received(**location, field=field, value=value),
+                cases=[(where, repr(value))],
+                **location,
+            )
+
+
+def _undecodable(path: str, line: int, raw: bytes, err: UnicodeDecodeError) -> InputDataError:
+    bad = raw[err.start : err.end]
+    return InputDataError(
+        f"{path}, line {line}: bytes {bad!r} at byte {err.start + 1} of the line are not valid "
+        "UTF-8. Input files are read as UTF-8; re-encode the file, e.g. "
+        f"`iconv -f latin1 -t utf-8 {path} > fixed{os.path.splitext(path)[1]}`. "
+        + received(file=path, line=line),
+        cases=[(path, line)],
+        file=path,
+        line=line,
+    )
+
+
+def _lines(path: str) -> Iterator[tuple[int, bytes]]:
+    """``(line number, raw line without its line ending)``; a leading UTF-8 BOM is dropped."""
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            if number == 1 and raw.startswith(_BOM):
+                raw = raw[len(_BOM) :]
+            if raw.endswith(b"\n"):
+                raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
+            yield number, raw
+
+
+def _decode(path: str, number: int, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise _undecodable(path, number, raw, err) from None
+
+
+def _read_text(path: str, checker: _KindChecker) -> Iterator[str]:
+    first = True
+    for number, raw in _lines(path):
+        text = _decode(path, number, raw)
+        if first:
+            checker.check(text, f"{path}, line {number}", None, {"file": path, "line": number})
+            first = False
+        yield text
+
+
+def _read_jsonl(path: str, field: str | None, checker: _KindChecker) -> Iterator[Value]:
+    auto_field: str | None = None
+    for number, raw in _lines(path):
+        text = _decode(path, number, raw)
+        if not text.strip():
+            continue
+        where = f"{path}, line {number}"
+        location = {"file": path, "line": number}
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as err:
+            snippet = text if len(text) <= 80 else text[:77] + "..."
+            raise InputDataError(
+                f"{where}: invalid JSON ({err.msg} at column {err.colno}). Expected one JSON "
+                "value per line (JSON Lines). Fix or remove the line. "
+                + received(**location, text=snippet),
+                cases=[(path, number)],
+                **location,
+            ) from None
+        name = field or auto_field
+        if isinstance(record, dict):
+            if name is None:
+                if len(record) != 1:
+                    keys = ", ".join(map(repr, record)) or "none"
+                    raise InputDataError(
+                        f"{where}: the record has {len(record)} fields ({keys}), so the document "
+                        "field is ambiguous. Pass --field with the key holding the text. "
+                        + received(**location, field=None),
+                        cases=[(path, number)],
+                        **location,
+                    )
+                name = auto_field = next(iter(record))
+            if name not in record:
+                keys = ", ".join(map(repr, record)) or "none"
+                raise InputDataError(
+                    f"{where}: the record has no field {name!r} (its fields: {keys}). Every "
+                    "record needs the field named by --field; fix the record or pass the right "
+                    "--field. " + received(**location, field=name),
+                    cases=[(path, number)],
+                    **location,
+                )
+            value = record[name]
+        elif name is not None:
+            raise InputDataError(
+                f"{where}: the record is {_describe(record)}, not an object with field "
+                f"{name!r}. Expected one JSON object per line; fix the line. "
+                + received(**location, field=name),
+                cases=[(path, number)],
+                **location,
+            )
+        else:
+            value = record
+        checker.check(value, where, name, location)
+        yield value
+
+
+def _csv_lines(path: str) -> Iterator[str]:
+    # Decoded one line at a time so an undecodable byte is reported on its own line;
+    # line endings are kept, as the csv module expects (quoted fields may span lines).
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            if number == 1 and raw.startswith(_BOM):
+                raw = raw[len(_BOM) :]
+            yield _decode(path, number, raw)
+
+
+def _read_csv(path: str, field: str | None, checker: _KindChecker) -> Iterator[Value]:
+    if csv.field_size_limit() < _CSV_FIELD_LIMIT:
+        csv.field_size_limit(_CSV_FIELD_LIMIT)  # documents can exceed the 128 KiB default
+    reader = csv.reader(_csv_lines(path))
+    integers = checker.kind == INTEGER
+    try:
+        header = next(reader, None)
+        if header is None:
+            return  # an empty file holds no documents
+        if field is None:
+            if len(header) != 1:
+                raise InputDataError(
+                    f"{path}: the CSV header has {len(header)} columns "
+                    f"({', '.join(map(repr, header))}), so the document column is ambiguous. "
+                    "Pass --field with the column holding the text. "
+                    + received(file=path, field=None),
+                    cases=[path],
+                    file=path,
+                )
+            field = header[0]
+        if field not in header:
+            raise InputDataError(
+                f"{path}, line 1: the CSV header has no column {field!r} (columns: "
+                f"{', '.join(map(repr, header))}). Pass the right --field. "
+                + received(file=path, line=1, field=field),
+                cases=[path],
+                file=path,
+                line=1,
+            )
+        column = header.index(field)
+        line_end = reader.line_num
+        for row in reader:
+            number, line_end = line_end + 1, reader.line_num
+            if not row:
+                continue  # a blank line
+            where = f"{path}, line {number}"
+            location = {"file": path, "line": number}
+            if column >= len(row):
+                raise InputDataError(
+                    f"{where}: the row has {len(row)} columns, the header {len(header)}, so "
+                    f"column {field!r} is missing. Fix the row (quote values that contain "
+                    "commas). " + received(**location, field=field),
+                    cases=[(path, number)],
+                    **location,
+                )
+            value: Value = row[column]
+            if integers:
+                try:
+                    value = int(value)
+                except ValueError:
+                    raise InputDataError(
+                        f"{where}: column {field!r} is {value!r}, expected an integer (the "
+                        "vocabulary holds integer tokens). Fix the row. "
+                        + received(**location, field=field, value=value),
+                        cases=[(path, number)],
+                        **location,
+                    ) from None
+            checker.check(value, where, field, location)
+            yield value
+    except csv.Error as err:
+        number = reader.line_num
+        raise InputDataError(
+            f"{path}, line {number}: malformed CSV ({err}). Expected comma-separated rows with "
+            "a header; fix the line (e.g. close its quotes). " + received(file=path, line=number),
+            cases=[(path, number)],
+            file=path,
+            line=number,
+        ) from None
+
+
+def _read_parquet(path: str, field: str | None, checker: _KindChecker) -> Iterator[Value]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as err:
+        raise InputDataError(
+            f"{path} is not a readable Parquet file ({err}). Check the file, or pass --format "
+            "if it is not Parquet. " + received(file=path),
+            cases=[path],
+            file=path,
+        ) from None
+    with parquet:
+        schema = parquet.schema_arrow
+        if field is None:
+            if len(schema.names) != 1:
+                raise InputDataError(
+                    f"{path}: the Parquet file has {len(schema.names)} columns "
+                    f"({', '.join(map(repr, schema.names))}), so the document column is "
+                    "ambiguous. Pass --field with the column holding the text. "
+                    + received(file=path, field=None),
+                    cases=[path],
+                    file=path,
+                )
+            field = schema.names[0]
+        if field not in schema.names:
+            raise InputDataError(
+                f"{path}: the Parquet file has no column {field!r} (columns: "
+                f"{', '.join(map(repr, schema.names))}). Pass the right --field. "
+                + received(file=path, field=field),
+                cases=[path],
+                file=path,
+            )
+        column_type = schema.field(field).type
+        value_type = column_type.value_type if pa.types.is_dictionary(column_type) else column_type
+        if not (
+            pa.types.is_string(value_type)
+            or pa.types.is_large_string(value_type)
+            or pa.types.is_binary(value_type)
+            or pa.types.is_large_binary(value_type)
+            or pa.types.is_integer(value_type)
+        ):
+            raise InputDataError(
+                f"{path}: column {field!r} has type {column_type}, expected strings, binary or "
+                "integers. Convert the column, or pass --field with a text column. "
+                + received(file=path, field=field, type=str(column_type)),
+                cases=[path],
+                file=path,
+            )
+        first = 0  # 0-based index of the batch's first record in the file
+        for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_SIZE, columns=[field]):
+            values = batch.column(0)
+            if values.null_count:
+                record = first + pc.index(pc.is_null(values), True).as_py() + 1
+                location = {"file": path, "record": record}
+                raise InputDataError(
+                    f"{path}, record {record}: column {field!r} is null, expected a string or "
+                    "an integer. Fill or drop the null records. "
+                    + received(**location, field=field, value=None),
+                    cases=[(path, record)],
+                    **location,
+                )
+            items = values.to_pylist()
+            if items:
+                record = first + 1
+                checker.check(
+                    items[0],
+                    f"{path}, record {record}",
+                    field,
+                    {"file": path, "record": record},
+                )
+            first += len(items)
+            yield from items
+
+
+__all__ = [
+    "FORMATS",
+    "InputNotFoundError",
+    "detect_format",
+    "expand_inputs",
+    "read_documents",
+]
