@@ -106,8 +106,12 @@ def display(path: Path) -> str:
         return str(path)
 
 
+# Non-default --dest/--cache of this run, repeated in the retry command we print.
+RETRY_OPTIONS: list[str] = []
+
+
 def retry_hint(corpus: str) -> str:
-    return f"python scripts/fetch_data.py --corpus {corpus}"
+    return shlex.join(["python", "scripts/fetch_data.py", "--corpus", corpus, *RETRY_OPTIONS])
 
 
 def last_error_line(output: str, markers: Iterable[str]) -> str:
@@ -421,6 +425,12 @@ def main(argv: list[str] | None = None) -> int:
         "--force", action="store_true", help="rewrite the outputs even when complete"
     )
     args = parser.parse_args(argv)
+    for option, value, default in (
+        ("--dest", args.dest, REPO / "data"),
+        ("--cache", args.cache, REPO / ".cache" / "downloads"),
+    ):
+        if value != default:
+            RETRY_OPTIONS.extend([option, str(value)])
 
     fetchers: dict[str, Callable[[Path, Path, bool], object]] = {
         "bbc": fetch_bbc,

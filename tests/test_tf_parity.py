@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 
+import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import keras
-import tensorflow as tf
 
 import vocabguard as vg
 from vocabguard import keras as vk
@@ -50,7 +49,14 @@ def spec_strategy(draw):
         num_oov_buckets=draw(st.sampled_from([1, 2, 7])),
     )
 
+
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Each example of the encoder tests traces a tf.function and builds Keras layers.
+SLOW = settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
 
 def tf_tokens(texts, spec) -> list[list[bytes]]:
@@ -101,7 +107,7 @@ def _corpus_vocab(corpus, spec):
     return vg.build_vocabulary(corpus, spec, progress=False)
 
 
-@FAST
+@SLOW
 @given(
     corpus=st.lists(text_strategy, min_size=1, max_size=8),
     queries=texts_strategy,
@@ -127,7 +133,7 @@ def test_numpy_and_tf_data_encoders_agree(corpus, queries, spec, sequence_length
 
 
 @pytest.mark.parametrize("num_oov_buckets", [1, 3])
-@FAST
+@SLOW
 @given(
     corpus=st.lists(st.text(alphabet="abcdefgh ÅΩ日", max_size=20), min_size=1, max_size=10),
     queries=st.lists(st.text(alphabet="abcdefghijk ÅΩ日本", max_size=20), min_size=1, max_size=6),
@@ -145,6 +151,16 @@ def test_keras_string_lookup_from_vocab_txt_matches_vocabguard(
         oov_token=vocab.oov_token,
         num_oov_indices=num_oov_buckets,
     )
+    # Whole texts: tokenize, then Keras' layer, vs vocabguard's numpy and tf.data encoders.
+    keras_rows = layer(vtf.tokenize(tf.constant(queries), spec)).to_list()
+    assert keras_rows == [row.tolist() for row in vocab.encode(queries)]
+    tf_data_rows = [
+        row
+        for batch in tf.data.Dataset.from_tensor_slices(queries).batch(3).map(vtf.encode_fn(vocab))
+        for row in batch.to_list()
+    ]
+    assert keras_rows == tf_data_rows
+    # Single tokens, including the special strings.
     tokens = [t for q in queries for t in q.split(" ") if t] + ["[PAD]", "[UNK]", "[CLS]"]
     keras_ids = layer(tf.constant(tokens)).numpy().tolist()
     assert keras_ids == vocab.lookup(tokens).tolist()

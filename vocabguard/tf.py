@@ -205,8 +205,13 @@ def guard_ids(ids, input_dim: int, name: str = "guard_ids"):
             array = values.numpy()
             positions = _positions(ids, np.argwhere(bad_np)[:MAX_REPORTED_CASES])
             raise range_error(
-                input_dim, positions, array[bad_np].tolist(), int(bad_np.sum()), array.size,
-                int(array.min()), int(array.max()),
+                input_dim,
+                positions,
+                array[bad_np].tolist(),
+                int(bad_np.sum()),
+                array.size,
+                int(array.min()),
+                int(array.max()),
             )
         return ids
     with tf.name_scope(name):
