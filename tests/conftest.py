@@ -7,9 +7,9 @@ import os
 # Before any test module imports TensorFlow: keep its C++ logging quiet.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import pytest  # noqa: E402
+import pytest
 
-from vocabguard import VocabStore  # noqa: E402
+from vocabguard import VocabStore
 
 
 @pytest.fixture

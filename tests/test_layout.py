@@ -62,9 +62,7 @@ def test_layout_and_input_dim(k, num_reserved, capacity_kind):
             build_vocabulary(LAYOUT_CORPUS, spec, progress=False)
         message = str(info.value)
         assert f"`capacity` {capacity} is smaller than the layout's {used} ids" in message
-        assert (
-            f"(1 pad + {k} OOV + {num_reserved} reserved + {len(learned)} learned)" in message
-        )
+        assert f"(1 pad + {k} OOV + {num_reserved} reserved + {len(learned)} learned)" in message
         assert f"Raise capacity to at least {used}" in message
         assert message.endswith(f"Received: capacity={capacity}")
         assert (info.value.capacity, info.value.used_ids) == (capacity, used)
@@ -202,10 +200,20 @@ _byte_tokens = st.text(max_size=4).map(str.encode) | st.binary(max_size=4)
     extra_capacity=st.none() | st.integers(0, 5),
     reserved=st.lists(st.text(min_size=1, max_size=3), max_size=3, unique=True),
     unknown=st.lists(_byte_tokens, max_size=10),
+    id_dtype=st.sampled_from(["int32", "int64"]),
     data=st.data(),
 )
 def test_property_ids_and_selection(
-    counts, k, min_count, max_tokens, max_token_bytes, extra_capacity, reserved, unknown, data
+    counts,
+    k,
+    min_count,
+    max_tokens,
+    max_token_bytes,
+    extra_capacity,
+    reserved,
+    unknown,
+    id_dtype,
+    data,
 ):
     reserved = [t for t in reserved if t not in ("[PAD]", "[UNK]")]
     values = data.draw(st.permutations([t for t, n in counts.items() for _ in range(n)]))
@@ -216,6 +224,7 @@ def test_property_ids_and_selection(
         max_tokens=max_tokens,
         max_token_bytes=max_token_bytes,
         reserved_tokens=reserved,
+        id_dtype=id_dtype,
     )
     specials = {b"[PAD]", b"[UNK]", *(t.encode() for t in reserved)}
     eligible = {
@@ -239,7 +248,7 @@ def test_property_ids_and_selection(
     assert vocab.input_dim == (capacity if capacity is not None else used)
 
     ids = vocab.encode([*values, *unknown, b"[PAD]", *(t.encode() for t in reserved)])
-    assert ids.dtype == np.int32
+    assert ids.dtype == np.dtype(id_dtype)
     assert ids.size == 0 or (ids.min() >= 0 and ids.max() < vocab.input_dim)
     position = {t: vocab.layout.reserved_start + i for i, t in enumerate(vocab.token_bytes)}
     for token in {*counts, *unknown}:
@@ -261,7 +270,9 @@ def test_property_ids_and_selection(
 )
 def test_property_integer_selection(counts, k, min_count, max_tokens):
     values = [t for t, n in counts.items() for _ in range(n)]
-    spec = VocabSpec(tokenizer="none", num_oov_buckets=k, min_count=min_count, max_tokens=max_tokens)
+    spec = VocabSpec(
+        tokenizer="none", num_oov_buckets=k, min_count=min_count, max_tokens=max_tokens
+    )
     vocab = build_vocabulary(values, spec, progress=False)
     eligible = {t: n for t, n in counts.items() if n >= min_count and t not in (0, -1)}
     expected = sorted(eligible, key=lambda t: (-eligible[t], t))[:max_tokens]
@@ -304,9 +315,7 @@ def test_unknown_strings_hash_into_buckets(k):
     raw = VocabSpec(tokenizer="none", num_oov_buckets=k)
     opaque = build_vocabulary([b"known"], raw, progress=False)
     tokens = [b"\xff\xfe", b"\x80", b"a\x00b"]
-    assert opaque.encode(tokens).tolist() == [
-        1 + farmhash.fingerprint64(t) % k for t in tokens
-    ]
+    assert opaque.encode(tokens).tolist() == [1 + farmhash.fingerprint64(t) % k for t in tokens]
 
 
 @pytest.mark.parametrize("k", [1, 2, 3, 5])

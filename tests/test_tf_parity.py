@@ -252,3 +252,31 @@ def test_keras_embedding_takes_input_dim_from_the_artifact():
         vk.embedding(vocab, 8, input_dim=19)
     assert "input_dim comes from the vocabulary artifact (20" in str(info.value)
     assert "Received: input_dim=19, artifact_input_dim=20" in str(info.value)
+
+
+def test_tokens_with_spaces_and_tabs_survive_vocab_txt_in_keras(tmp_path):
+    # tokenizer none keeps inner, leading and trailing spaces/tabs: vocab.txt is
+    # still a faithful file for Keras' file-backed StringLookup.
+    corpus = [" a", "b\t", "c d", "c d", "plain"]
+    store = vg.VocabStore(tmp_path / "store")
+    vocab = store.publish(_corpus_vocab(corpus, vg.VocabSpec(tokenizer="none")), "spaced")
+    assert vocab.manifest["vocab_txt"]["written"] is True
+    layer = keras.layers.StringLookup(
+        vocabulary=os.path.join(store.path("spaced"), "vocab.txt"),
+        mask_token=vocab.pad_token,
+        oov_token=vocab.oov_token,
+    )
+    queries = [*corpus, "a", "b", "c", "unknown"]
+    assert layer(tf.constant(queries)).numpy().tolist() == vocab.encode(queries).tolist()
+    assert layer.vocabulary_size() == vocab.input_dim
+
+
+def test_newline_tokens_skip_vocab_txt_but_string_lookup_keeps_ids(tmp_path):
+    corpus = ["line\nbreak", "ok", "\u2028sep"]
+    store = vg.VocabStore(tmp_path / "store")
+    vocab = store.publish(_corpus_vocab(corpus, vg.VocabSpec(tokenizer="none")), "broken")
+    assert vocab.manifest["vocab_txt"]["written"] is False
+    assert "line break" in vocab.manifest["vocab_txt"]["reason"]
+    assert not os.path.exists(os.path.join(store.path("broken"), "vocab.txt"))
+    layer = vk.string_lookup(vocab)
+    assert layer(tf.constant(corpus)).numpy().tolist() == vocab.encode(corpus).tolist()

@@ -60,7 +60,11 @@ def test_lookup_flat_and_nested():
     assert isinstance(flat, np.ndarray) and flat.dtype == np.int32
     assert flat.tolist() == [vocab.tokens.index("the"), 1, 0, vocab.tokens.index("cat")]
     nested = vocab.lookup([["the", "cat"], [], ["mat"]])
-    assert [r.tolist() for r in nested] == [ids_of(vocab, ["the", "cat"]), [], ids_of(vocab, ["mat"])]
+    assert [r.tolist() for r in nested] == [
+        ids_of(vocab, ["the", "cat"]),
+        [],
+        ids_of(vocab, ["mat"]),
+    ]
     padded = build(CORPUS, sequence_length=3).lookup([["the", "cat"], ["a", "a", "a", "a"]])
     assert padded.tolist() == [
         [*ids_of(vocab, ["the", "cat"]), 0],
@@ -97,7 +101,11 @@ def test_pad_token_string_maps_to_zero():
     vocab = build(["[PAD] a [PAD] b"])
     assert "[PAD]" not in vocab.tokens[1:]
     assert vocab.token_to_id("[PAD]") == 0
-    assert vocab.encode(["a [PAD] b"])[0].tolist() == [vocab.tokens.index("a"), 0, 3]
+    assert vocab.encode(["a [PAD] b"])[0].tolist() == [
+        vocab.tokens.index("a"),
+        0,
+        vocab.tokens.index("b"),
+    ]
     assert vocab.decode([0, 2], skip_pad=False) == ["[PAD]", vocab.tokens[2]]
 
 
@@ -151,7 +159,10 @@ def test_decode():
     assert vocab.decode(ids) == ["the", "cat", "[UNK]"]
     assert vocab.decode([0, *ids.tolist(), 0]) == ["the", "cat", "[UNK]"]
     assert vocab.decode([0, 3], skip_pad=False) == ["[PAD]", vocab.tokens[3]]
-    assert vocab.decode(np.array([[3, 0], [4, 1]])) == [[vocab.tokens[3]], vocab.tokens[4:5] + ["[UNK]"]]
+    assert vocab.decode(np.array([[3, 0], [4, 1]])) == [
+        [vocab.tokens[3]],
+        [*vocab.tokens[4:5], "[UNK]"],
+    ]
     assert vocab.decode([]) == []
     assert [vocab.id_to_token(i) for i in range(vocab.input_dim)] == vocab.tokens
 

@@ -180,6 +180,19 @@ def read_file(fs: pafs.FileSystem, path: str) -> bytes:
         return stream.read()
 
 
+def _arrow_owned(data: bytes) -> pa.Buffer:
+    """A copy of ``data`` in Arrow-owned memory.
+
+    A reader over Python ``bytes`` wraps them in a buffer whose release takes the
+    GIL; when an Arrow worker thread drops the last reference during interpreter
+    shutdown, the thread is killed inside a destructor and the process aborts
+    ("terminate called without an active exception", exit status 134).
+    """
+    sink = pa.BufferOutputStream()
+    sink.write(data)
+    return sink.getvalue()
+
+
 def load_version(fs: pafs.FileSystem, directory: str, *, where: str | None = None) -> Vocabulary:
     """Load and verify one version directory (every file's sha256 is checked)."""
     where = where or directory
@@ -192,7 +205,7 @@ def load_version(fs: pafs.FileSystem, directory: str, *, where: str | None = Non
         ) from None
     manifest = parse_manifest(raw, where)
     contents = verify_files(fs, directory, manifest, where)
-    table = pq.read_table(pa.BufferReader(contents[TOKENS]))
+    table = pq.read_table(pa.BufferReader(_arrow_owned(contents[TOKENS])))
     spec = VocabSpec.from_dict(manifest["spec"], source=f"{where}/{MANIFEST}")
     reserved_and_learned = table.filter(
         pa.compute.is_in(table["kind"].cast(pa.string()), pa.array(["reserved", "learned"]))

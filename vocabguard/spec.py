@@ -304,17 +304,21 @@ def _check_re2(pattern: str) -> None:
     # A delimiter that can match the empty string splits between every
     # character (and hangs Arrow's splitter). RE2 cannot be asked "can this
     # match empty anywhere?", so probe with Python's `re` where the syntax is
-    # shared (RE2-only syntax such as \pL is probed on "" alone).
+    # shared, and with RE2 itself for every pattern (RE2-only syntax such as
+    # \pL?\b): wrap each match in markers; an empty match leaves them adjacent.
+    probes = ("a b", "ab, c;d", "x1 2y", "\n\t", "é 日本 ", ".-_")
     if not matches_empty:
         try:
             compiled = re.compile(pattern)
         except re.error:
             compiled = None
         if compiled is not None:
-            probes = ("a b", "ab, c;d", "x1 2y", "\n\t", "é 日本 ", ".-_")
             matches_empty = any(
                 m.start() == m.end() for probe in probes for m in compiled.finditer(probe)
             )
+    if not matches_empty:
+        marked = pc.replace_substring_regex(pa.array(probes), pattern, "\x01\\0\x02")
+        matches_empty = any("\x01\x02" in text for text in marked.to_pylist())
     if matches_empty:
         raise SpecError(
             "`pattern` can match the empty string, so it would split between every "

@@ -40,9 +40,10 @@ from vocabguard.artifact import (
 from vocabguard.errors import InvalidNameError, StoreError, VersionNotFoundError, received
 from vocabguard.vocabulary import Vocabulary
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-VERSION_RE = re.compile(r"^v([1-9][0-9]*)$")
-FINGERPRINT_RE = re.compile(r"^[0-9a-f]{8,64}$")
+# \Z, not $: `$` also matches before a trailing newline, so "name\n" would pass.
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\Z")
+VERSION_RE = re.compile(r"^v([1-9][0-9]*)\Z")
+FINGERPRINT_RE = re.compile(r"^[0-9a-f]{8,64}\Z")
 DEFAULT_STORE = "./vocab_store"
 STAGING_PREFIX = ".staging-"
 MAX_PUBLISH_ATTEMPTS = 1000
@@ -134,7 +135,9 @@ class VocabStore:
             for i in self.fs.get_file_info(selector)
             if i.type == pafs.FileType.Directory
         ]
-        return sorted(n for n in found if NAME_RE.match(n) and self.versions(n))
+        # Skip directories that are not valid names (e.g. "a..b" made by hand):
+        # versions() would reject them.
+        return sorted(n for n in found if NAME_RE.match(n) and ".." not in n and self.versions(n))
 
     def versions(self, name: str) -> list[int]:
         """Published version numbers of ``name`` (those with a manifest), ascending."""
@@ -225,7 +228,8 @@ class VocabStore:
         """Publish ``vocab`` as the next version of ``name``; return it with name and version.
 
         If the latest version of ``name`` has the same fingerprint (the same ids for
-        every input), that version is returned and nothing is written. Publishing is
+        every input) and the same spec, that version is returned and nothing is
+        written; counts and stats of the new build are not recorded then. Publishing is
         atomic: the files are written to a staging directory and renamed into place,
         so a crash leaves no visible, partial version; concurrent publishers get
         distinct version numbers.
@@ -234,7 +238,11 @@ class VocabStore:
         existing = self.versions(name)
         if existing:
             latest = self.manifest(f"{name}@v{existing[-1]}")
-            if latest["fingerprint"] == vocab.fingerprint:
+            # Same ids for every input and the same spec: nothing new to publish.
+            if (
+                latest["fingerprint"] == vocab.fingerprint
+                and latest["spec"] == vocab.spec.to_dict()
+            ):
                 return self.load(f"{name}@v{existing[-1]}")
         published = copy.copy(vocab)
         published.name = name

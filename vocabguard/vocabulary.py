@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -20,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from vocabguard.errors import IdRangeError, received
+from vocabguard.errors import IdRangeError, SpecError, received
 from vocabguard.guard import guard_ids
 from vocabguard.layout import IdLayout, oov_bucket, select_tokens
 from vocabguard.spec import VocabSpec
@@ -87,6 +86,27 @@ def compute_fingerprint(contract: Mapping, tokens: Sequence[Token]) -> str:
     return digest.hexdigest()
 
 
+def _check_special_kinds(spec: VocabSpec, token_type: str) -> None:
+    """Reserved, pad and OOV tokens must be of the same kind as the data's tokens."""
+    integer = token_type == INT64
+    kind = "integers" if integer else "strings"
+    for key in ("reserved_tokens", "pad_token", "oov_token"):
+        value = getattr(spec, key)
+        values = list(value) if key == "reserved_tokens" else [value]
+        wrong = [
+            v
+            for v in values
+            if v is not None and (isinstance(v, int) and not isinstance(v, bool)) != integer
+        ]
+        if wrong:
+            raise SpecError(
+                f"The data's values are {kind}, so `{key}` must hold {kind} too "
+                f"({wrong[0]!r} is not). Change {key}, or check the input field. "
+                + received(**{key: value}),
+                key=key,
+            )
+
+
 class Vocabulary:
     """A vocabulary under the id contract.
 
@@ -147,6 +167,7 @@ class Vocabulary:
     ) -> Vocabulary:
         """Select and order learned tokens from token counts (the one selection rule)."""
         integer = token_type == INT64
+        _check_special_kinds(spec, token_type)
         reserved = [as_token(t, token_type) for t in spec.reserved_tokens]
         # The pad token maps to 0 and the OOV label must stay OOV (as in Keras,
         # whose lookup layers refuse either inside the vocabulary).
@@ -331,11 +352,13 @@ class Vocabulary:
         bounds = np.concatenate([[0], np.cumsum(lengths)])
         length = self.spec.sequence_length
         if length is None:
-            return [ids[bounds[i] : bounds[i + 1]] for i in range(len(lengths))]
+            return np.split(ids, bounds[1:-1])
+        # Scatter each id to (row, column); columns past sequence_length are cut.
+        rows = np.repeat(np.arange(len(lengths)), lengths)
+        columns = np.arange(len(ids)) - np.repeat(bounds[:-1], lengths)
+        keep = columns < length
         out = np.zeros((len(lengths), length), dtype=self.id_dtype)  # 0 is the pad id
-        for row, (start, stop) in enumerate(itertools.pairwise(bounds)):
-            keep = min(stop - start, length)
-            out[row, :keep] = ids[start : start + keep]
+        out[rows[keep], columns[keep]] = ids[keep]
         return out
 
     def decode(self, ids: Iterable[int] | np.ndarray, *, skip_pad: bool = True) -> list:
