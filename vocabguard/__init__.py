@@ -13,17 +13,24 @@ The public surface is deliberately small:
 - ``errors``: the error hierarchy.
 
 TensorFlow lives in ``vocabguard.tf`` and Keras in ``vocabguard.keras``; neither
-is imported here, so ``import vocabguard`` stays light.
+is imported here. The exports load on first use (PEP 562), so ``import
+vocabguard`` and ``vocabguard --help`` do not even load numpy or pyarrow.
 """
 
-from vocabguard import errors
-from vocabguard.builder import build_vocabulary
-from vocabguard.guard import guard_ids
-from vocabguard.spec import VocabSpec
-from vocabguard.store import VocabStore
-from vocabguard.vocabulary import Vocabulary
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "VocabSpec": "vocabguard.spec",
+    "VocabStore": "vocabguard.store",
+    "Vocabulary": "vocabguard.vocabulary",
+    "build_vocabulary": "vocabguard.builder",
+    "guard_ids": "vocabguard.guard",
+}
 
 __all__ = [
     "VocabSpec",
@@ -34,3 +41,25 @@ __all__ = [
     "errors",
     "guard_ids",
 ]
+
+if TYPE_CHECKING:
+    from vocabguard import errors
+    from vocabguard.builder import build_vocabulary
+    from vocabguard.guard import guard_ids
+    from vocabguard.spec import VocabSpec
+    from vocabguard.store import VocabStore
+    from vocabguard.vocabulary import Vocabulary
+
+
+def __getattr__(name: str):
+    if name == "errors":
+        return importlib.import_module("vocabguard.errors")
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'vocabguard' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -136,13 +136,30 @@ def _batches(values: Iterable, size: int) -> Iterator[list]:
         yield batch
 
 
-def _progress_bar(total: int | None, progress: bool | None, what: str):
+class _NoProgress:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, n: int) -> None:
+        pass
+
+
+def progress_bar(total: int | None, progress: bool | None, what: str, unit: str = " records"):
+    """A tqdm bar on stderr, or a no-op when progress is off.
+
+    ``progress=None`` means: only on an interactive terminal, and only once the
+    job has run for two seconds (short jobs stay quiet). A disabled bar is never
+    created: tqdm starts a monitor thread even for disabled bars.
+    """
+    show = sys.stderr.isatty() if progress is None else progress
+    if not show:
+        return _NoProgress()
     from tqdm.auto import tqdm
 
-    # `None` means: show a bar on an interactive terminal only, and only once a
-    # build has run for a couple of seconds (short builds stay quiet).
-    disable = (not sys.stderr.isatty()) if progress is None else not progress
-    return tqdm(total=total, unit=" records", desc=what, disable=disable, delay=2.0)
+    return tqdm(total=total, unit=unit, desc=what, delay=2.0)
 
 
 def build_vocabulary(
@@ -170,7 +187,7 @@ def build_vocabulary(
     counter = TokenCounter(spec)
     total = len(values) if hasattr(values, "__len__") else None
     seen = 0
-    with _progress_bar(total, progress, "counting tokens") as bar:
+    with progress_bar(total, progress, "counting tokens") as bar:
         for batch in _batches(values, batch_size):
             counter.add_batch(batch, first_index=seen, source=input_description)
             seen += len(batch)

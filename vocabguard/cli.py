@@ -84,7 +84,8 @@ class _VersionAction(argparse.Action):
         super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
 
     def __call__(self, parser, namespace, values, option_string=None) -> None:
-        parser.exit(0, f"{PROG} {_version()}\n")
+        print(f"{PROG} {_version()}")
+        parser.exit(0)
 
 
 def _add_store(parser: argparse.ArgumentParser, *, default: Any) -> None:
@@ -240,9 +241,17 @@ def _add_input_options(parser: argparse.ArgumentParser, *, repeat_help: str) -> 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status (0 ok, 1 error, 2 usage error).
 
+    ``argv`` defaults to ``sys.argv[1:]``; the console script does
+    ``sys.exit(main())``.
+
     >>> main(["verify", "no_such_vocab", "--store", "/nonexistent/store"])
     1
     """
+    return run(sys.argv[1:] if argv is None else argv)
+
+
+def run(argv: Sequence[str]) -> int:
+    """Parse ``argv`` and run the command; user errors become ``vocabguard: error:`` lines."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -285,19 +294,15 @@ def _is_user_error(err: BaseException) -> bool:
 
 
 def _print_error(err: BaseException) -> None:
-    if isinstance(err, OSError) and not _is_vocabguard_error(err):
+    from vocabguard.errors import VocabguardError
+
+    if isinstance(err, OSError) and not isinstance(err, VocabguardError):
         target = err.filename if err.filename is not None else ""
         what = err.strerror or str(err)
         message = f"{what}: {target}" if target else what
     else:
         message = str(err)
     print(f"{PROG}: error: {message}", file=sys.stderr)
-
-
-def _is_vocabguard_error(err: BaseException) -> bool:
-    from vocabguard.errors import VocabguardError
-
-    return isinstance(err, VocabguardError)
 
 
 def _store(args: argparse.Namespace) -> VocabStore:
@@ -378,9 +383,11 @@ def _match_token_kinds(spec, first: Any, from_flags: bool):
     reserved = list(spec.reserved_tokens)
     if integer and from_flags and reserved and all(isinstance(t, str) for t in reserved):
         try:
-            spec = spec.replace(reserved_tokens=[int(t) for t in reserved])
+            numbers = [int(t) for t in reserved]
         except ValueError:
-            pass  # reported below
+            numbers = None  # not all integers: reported below
+        if numbers is not None:
+            spec = spec.replace(reserved_tokens=numbers)
     kind = int if integer else str
     for key in ("reserved_tokens", "pad_token", "oov_token"):
         value = getattr(spec, key)
@@ -418,13 +425,12 @@ def _cmd_build(args: argparse.Namespace) -> int:
     spec = _match_token_kinds(spec, first, from_flags=args.reserved_token is not None)
     description = _input_description(args.input, files)
     vocab = build_vocabulary(values, spec, progress=None, input_description=description)
-    before = store.versions(args.name)
     published = store.publish(vocab, args.name)
     stats = published.stats
     status = (
-        f"unchanged: same ids as {published.ref}, nothing written"
-        if published.version in before
-        else f"published {published.ref}"
+        f"published {published.ref}"
+        if published.newly_published
+        else f"unchanged: same ids as {published.ref}, nothing written"
     )
     _note(
         f"{status} ({store.root})\n"
@@ -475,8 +481,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
     store = _store(args)
     if args.name is not None:
-        store.resolve(args.name)  # names the store's vocabularies if there is no such name
-        names = [args.name]
+        # resolve() names the store's vocabularies when there is no such name.
+        names = [store.resolve(args.name)[0]]
     else:
         names = store.names()
         if not names:
@@ -489,7 +495,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
                 print(list_line(store.manifest(f"{name}@v{version}")))
             except VocabguardError as err:
                 failed += 1
-                print(f"{name}@v{version:<21} UNREADABLE", flush=True)
+                print(f"{f'{name}@v{version}':<24} UNREADABLE", flush=True)
                 _print_error(err)
     return 1 if failed else 0
 
@@ -600,7 +606,6 @@ def _commit_file(tmp: str, output: str) -> None:
 
 
 def _cmd_encode(args: argparse.Namespace) -> int:
-
     import pyarrow as pa
     import pyarrow.parquet as pq
     from tqdm.auto import tqdm

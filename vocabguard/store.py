@@ -229,7 +229,8 @@ class VocabStore:
 
         If the latest version of ``name`` has the same fingerprint (the same ids for
         every input) and the same spec, that version is returned and nothing is
-        written; counts and stats of the new build are not recorded then. Publishing is
+        written; counts and stats of the new build are not recorded then. The
+        returned vocabulary's ``newly_published`` says which case happened. Publishing is
         atomic: the files are written to a staging directory and renamed into place,
         so a crash leaves no visible, partial version; concurrent publishers get
         distinct version numbers.
@@ -243,7 +244,9 @@ class VocabStore:
                 latest["fingerprint"] == vocab.fingerprint
                 and latest["spec"] == vocab.spec.to_dict()
             ):
-                return self.load(f"{name}@v{existing[-1]}")
+                unchanged = self.load(f"{name}@v{existing[-1]}")
+                unchanged.newly_published = False
+                return unchanged
         published = copy.copy(vocab)
         published.name = name
         published.build = {
@@ -259,8 +262,9 @@ class VocabStore:
             version = self._publish_by_rename(published, name, version, files, vocab_txt)
         else:
             version = self._publish_in_place(published, name, version, files, vocab_txt)
-        published.version = version
-        return self.load(f"{name}@v{version}")
+        result = self.load(f"{name}@v{version}")
+        result.newly_published = True
+        return result
 
     def _write(self, path: str, data: bytes) -> None:
         with self.fs.open_output_stream(path) as stream:

@@ -154,6 +154,8 @@ class Vocabulary:
         self._pad_key = as_token(self.pad_token, token_type)
         self._tokenizer = Tokenizer(spec)
         self._value_set: pa.Array | None = None
+        self.manifest: dict | None = None  # set when loaded from a store
+        self.newly_published: bool | None = None  # set by VocabStore.publish
 
     @classmethod
     def from_counts(
