@@ -35,7 +35,7 @@ import csv
 import glob
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from vocabguard.errors import ConfigError, InputDataError, received
@@ -382,6 +382,32 @@ def _csv_lines(path: str) -> Iterator[str]:
             yield _decode(path, number, raw)
 
 
+def _pick_column(
+    path: str, what: str, columns: Sequence[str], field: str | None, line: int | None = None
+) -> str:
+    """The document column: ``field``, or the only column when ``field`` is None."""
+    listed = ", ".join(map(repr, columns))
+    where = f"{path}, line {line}" if line else path
+    if field is None:
+        if len(columns) != 1:
+            raise InputDataError(
+                f"{path}: the {what} has {len(columns)} columns ({listed}), so the document "
+                "column is ambiguous. Pass --field with the column holding the text. "
+                + received(file=path, field=None),
+                cases=[path],
+                file=path,
+            )
+        return columns[0]
+    if field not in columns:
+        raise InputDataError(
+            f"{where}: the {what} has no column {field!r} (columns: {listed}). "
+            "Pass the right --field. " + received(file=path, field=field),
+            cases=[path],
+            file=path,
+        )
+    return field
+
+
 def _read_csv(path: str, field: str | None, checker: _KindChecker) -> Iterator[Value]:
     if csv.field_size_limit() < _CSV_FIELD_LIMIT:
         csv.field_size_limit(_CSV_FIELD_LIMIT)  # documents can exceed the 128 KiB default
@@ -391,26 +417,7 @@ def _read_csv(path: str, field: str | None, checker: _KindChecker) -> Iterator[V
         header = next(reader, None)
         if header is None:
             return  # an empty file holds no documents
-        if field is None:
-            if len(header) != 1:
-                raise InputDataError(
-                    f"{path}: the CSV header has {len(header)} columns "
-                    f"({', '.join(map(repr, header))}), so the document column is ambiguous. "
-                    "Pass --field with the column holding the text. "
-                    + received(file=path, field=None),
-                    cases=[path],
-                    file=path,
-                )
-            field = header[0]
-        if field not in header:
-            raise InputDataError(
-                f"{path}, line 1: the CSV header has no column {field!r} (columns: "
-                f"{', '.join(map(repr, header))}). Pass the right --field. "
-                + received(file=path, line=1, field=field),
-                cases=[path],
-                file=path,
-                line=1,
-            )
+        field = _pick_column(path, "CSV header", header, field, line=1)
         column = header.index(field)
         line_end = reader.line_num
         for row in reader:
@@ -468,25 +475,7 @@ def _read_parquet(path: str, field: str | None, checker: _KindChecker) -> Iterat
         ) from None
     with parquet:
         schema = parquet.schema_arrow
-        if field is None:
-            if len(schema.names) != 1:
-                raise InputDataError(
-                    f"{path}: the Parquet file has {len(schema.names)} columns "
-                    f"({', '.join(map(repr, schema.names))}), so the document column is "
-                    "ambiguous. Pass --field with the column holding the text. "
-                    + received(file=path, field=None),
-                    cases=[path],
-                    file=path,
-                )
-            field = schema.names[0]
-        if field not in schema.names:
-            raise InputDataError(
-                f"{path}: the Parquet file has no column {field!r} (columns: "
-                f"{', '.join(map(repr, schema.names))}). Pass the right --field. "
-                + received(file=path, field=field),
-                cases=[path],
-                file=path,
-            )
+        field = _pick_column(path, "Parquet file", schema.names, field)
         column_type = schema.field(field).type
         value_type = column_type.value_type if pa.types.is_dictionary(column_type) else column_type
         if not (
