@@ -346,3 +346,23 @@ def test_fingerprint_and_repr():
         f"Vocabulary(unpublished, input_dim={a.input_dim}, oov_ids=1..1, "
         f"fingerprint={a.fingerprint[:12]})"
     )
+
+
+@pytest.mark.parametrize("sequence_length", [None, 3])
+@pytest.mark.parametrize("id_dtype", ["int32", "int64"])
+def test_encode_arrow_matches_encode(sequence_length, id_dtype):
+    import pyarrow as pa
+
+    corpus = ["a b b c", "c c d", "e"]
+    spec = VocabSpec(sequence_length=sequence_length, id_dtype=id_dtype, num_oov_buckets=2)
+    vocab = build_vocabulary(corpus, spec, progress=False)
+    queries = ["a b zz c d e", "", "q"]
+    column = vocab.encode_arrow(queries)
+    assert column.type == pa.list_(pa.from_numpy_dtype(np.dtype(id_dtype)))
+    expected = vocab.encode(queries)
+    assert column.to_pylist() == [np.asarray(row).tolist() for row in expected]
+
+
+def test_encode_arrow_is_flat_for_one_token_per_value():
+    vocab = build_vocabulary([3, 7, 7], VocabSpec(tokenizer="none"), progress=False)
+    assert vocab.encode_arrow([7, 3, 5]).to_pylist() == vocab.encode([7, 3, 5]).tolist()

@@ -130,7 +130,8 @@ def _arrow_text_type(values: list) -> pa.DataType:
     return pa.string() if all(isinstance(v, str) for v in values) else pa.binary()
 
 
-def _batches(values: Iterable, size: int) -> Iterator[list]:
+def batches(values: Iterable, size: int) -> Iterator[list]:
+    """Consecutive lists of up to ``size`` values from any iterable."""
     iterator = iter(values)
     while batch := list(islice(iterator, size)):
         yield batch
@@ -188,7 +189,7 @@ def build_vocabulary(
     total = len(values) if hasattr(values, "__len__") else None
     seen = 0
     with progress_bar(total, progress, "counting tokens") as bar:
-        for batch in _batches(values, batch_size):
+        for batch in batches(values, batch_size):
             counter.add_batch(batch, first_index=seen, source=input_description)
             seen += len(batch)
             bar.update(len(batch))

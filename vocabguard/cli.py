@@ -549,41 +549,18 @@ class _EncodeStats:
 
 def _encode_batch(vocab: Vocabulary, batch: list, id_type, stats: _EncodeStats):
     """The ``ids`` column of one batch of documents."""
-    import numpy as np
     import pyarrow as pa
 
     from vocabguard.guard import guard_ids
     from vocabguard.vocabulary import INT64
 
     texts = pa.array(batch, type=pa.int64()) if vocab.token_type == INT64 else _text_array(batch)
-    encoded = vocab.encode(texts)
-    if isinstance(encoded, np.ndarray) and encoded.ndim == 1:  # one id per document
-        guard_ids(encoded, vocab.input_dim)
-        stats.add(len(batch), encoded, padded=False)
-        return pa.array(encoded, type=id_type)
-    if isinstance(encoded, np.ndarray):  # [documents, sequence_length], padded with 0
-        flat = encoded.reshape(-1)
-        offsets = np.arange(0, flat.size + 1, encoded.shape[1], dtype=np.int32)
-        padded = True
-    else:
-        lengths = np.fromiter((len(row) for row in encoded), dtype=np.int64, count=len(encoded))
-        offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
-        np.cumsum(lengths, out=offsets[1:])
-        flat = np.concatenate(encoded) if encoded else np.zeros(0, dtype=vocab.id_dtype)
-        padded = False
+    column = vocab.encode_arrow(texts)
+    nested = pa.types.is_list(column.type)
+    flat = (column.flatten() if nested else column).to_numpy()
     guard_ids(flat, vocab.input_dim)
-    stats.add(len(batch), flat, padded=padded)
-    return pa.ListArray.from_arrays(
-        pa.array(offsets, type=pa.int32()), pa.array(flat, type=id_type)
-    )
-
-
-def _batches(values: Iterable, size: int) -> Iterator[list]:
-    import itertools
-
-    iterator = iter(values)
-    while batch := list(itertools.islice(iterator, size)):
-        yield batch
+    stats.add(len(batch), flat, padded=nested and vocab.spec.sequence_length is not None)
+    return column
 
 
 def _new_temp_path(directory: str, base: str) -> str:
@@ -608,9 +585,8 @@ def _commit_file(tmp: str, output: str) -> None:
 def _cmd_encode(args: argparse.Namespace) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
-    from tqdm.auto import tqdm
 
-    from vocabguard.errors import ConfigError, received
+    from vocabguard.builder import batches, progress_bar
     from vocabguard.readers import INTEGER, STRING, detect_format, expand_inputs, read_documents
     from vocabguard.vocabulary import INT64
 
@@ -618,11 +594,7 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     if os.path.lexists(output):
         _refuse_existing(output, "Output")
     directory = os.path.dirname(os.path.abspath(output))
-    if not os.path.isdir(directory):
-        raise ConfigError(
-            f"The directory of --output {output} does not exist. Create it first, or choose "
-            "another path. " + received(output=output)
-        )
+    os.makedirs(directory, exist_ok=True)
     files = expand_inputs(args.input)
     for path in files:
         detect_format(path, args.format)
@@ -649,14 +621,9 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     try:
         with (
             pq.ParquetWriter(tmp, schema, compression="zstd") as writer,
-            tqdm(
-                unit=" docs",
-                desc="encoding",
-                disable=not sys.stderr.isatty(),
-                delay=2.0,
-            ) as bar,
+            progress_bar(None, None, "encoding", unit=" docs") as bar,
         ):
-            for batch in _batches(values, ENCODE_BATCH_SIZE):
+            for batch in batches(values, ENCODE_BATCH_SIZE):
                 column = _encode_batch(vocab, batch, id_type, stats)
                 writer.write_table(pa.Table.from_arrays([column], schema=schema))
                 bar.update(len(batch))

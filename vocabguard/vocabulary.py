@@ -330,6 +330,21 @@ class Vocabulary:
             )
         return self._split(items, self._lookup_flat(items.flatten()))
 
+    def _tokens_and_ids(self, texts: Iterable) -> tuple[pa.ListArray | None, np.ndarray]:
+        """Token lists (``None`` when each value is one token) and the flat ids."""
+        values = (
+            texts
+            if isinstance(texts, (pa.Array, pa.ChunkedArray))
+            else pa.array(list(texts), type=pa.int64() if self.token_type == INT64 else None)
+        )
+        if self.token_type == INT64:
+            if isinstance(values, pa.ChunkedArray):
+                values = values.combine_chunks()
+            return None, self._lookup_flat(values.cast(pa.int64()))
+        lists = self._tokenizer.tokenize_arrow(values)
+        ids = self._lookup_flat(lists.flatten())
+        return (None if self.spec.tokenizer == "none" else lists), ids
+
     def encode(self, texts: Iterable) -> np.ndarray | list[np.ndarray]:
         """Tokenize and look up texts with numpy/pyarrow (no TensorFlow import).
 
@@ -337,17 +352,33 @@ class Vocabulary:
         array when the spec sets ``sequence_length``. With ``tokenizer: none``
         each value is one token and the result is one 1-D array.
         """
-        values = (
-            texts
-            if isinstance(texts, (pa.Array, pa.ChunkedArray))
-            else pa.array(list(texts), type=pa.int64() if self.token_type == INT64 else None)
-        )
-        if self.token_type == INT64:
-            return self._lookup_flat(values)
-        lists = self._tokenizer.tokenize_arrow(values)
-        if self.spec.tokenizer == "none":
-            return self._lookup_flat(lists.flatten())
-        return self._split(lists, self._lookup_flat(lists.flatten()))
+        lists, ids = self._tokens_and_ids(texts)
+        return ids if lists is None else self._split(lists, ids)
+
+    def encode_arrow(self, texts: Iterable) -> pa.Array:
+        """Like ``encode``, as an Arrow array ready for Parquet or Beam.
+
+        ``list<int32|int64>`` with one list per text (each exactly
+        ``sequence_length`` long, padded with 0, when set), or a flat int array
+        when each value is one token (``tokenizer: none``, integers).
+
+        >>> from vocabguard import VocabSpec, build_vocabulary
+        >>> v = build_vocabulary(["a b b"], VocabSpec(), progress=False)
+        >>> v.encode_arrow(["b a", "zz"]).to_pylist()
+        [[2, 3], [1]]
+        """
+        lists, ids = self._tokens_and_ids(texts)
+        id_type = pa.from_numpy_dtype(self.id_dtype)
+        if lists is None:
+            return pa.array(ids, type=id_type)
+        if self.spec.sequence_length is not None:
+            padded = self._split(lists, ids)
+            offsets = np.arange(0, padded.size + 1, self.spec.sequence_length, dtype=np.int32)
+            return pa.ListArray.from_arrays(pa.array(offsets), pa.array(padded.reshape(-1)))
+        lengths = pc.list_value_length(lists).fill_null(0).to_numpy()
+        offsets = np.zeros(len(lengths) + 1, dtype=np.int32)
+        np.cumsum(lengths, out=offsets[1:])
+        return pa.ListArray.from_arrays(pa.array(offsets), pa.array(ids, type=id_type))
 
     def _split(self, lists: pa.ListArray, ids: np.ndarray) -> np.ndarray | list[np.ndarray]:
         lengths = pc.list_value_length(lists).fill_null(0).to_numpy()
