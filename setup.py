@@ -26,7 +26,7 @@ setup(
     packages=find_packages(include=["vocabguard", "vocabguard.*"]),
     install_requires=CORE,
     extras_require={
-        "test": ["pytest>=7", "hypothesis>=6.90", "ruff>=0.5"],
+        "test": ["pytest>=7", "hypothesis>=6.90", "ruff==0.17.6"],
     },
     entry_points={"console_scripts": ["vocabguard=vocabguard.cli:main"]},
 )
