@@ -581,3 +581,33 @@ def test_processes_that_publish_and_load_exit_cleanly(tmp_path):
         )
         assert (result.returncode, result.stdout.strip()) == (0, f"run{run}@v1"), result.stderr
         assert "terminate called" not in result.stderr
+
+
+def test_object_store_path_publishes_in_place_with_the_manifest_last():
+    # A filesystem without atomic directory rename (like gs:// or s3://): files go
+    # straight into v<N>, manifest last; the version is visible only when complete.
+    import pyarrow.fs as pafs
+
+    written = []
+    mock = pafs._MockFileSystem()
+    store = VocabStore("/bucket/vocab", filesystem=mock)
+    original_write = store._write
+
+    def recording_write(path, data):
+        written.append(path.rsplit("/", 1)[-1])
+        original_write(path, data)
+
+    store._write = recording_write
+    vocab = build_vocabulary(["a b b", "c"], VocabSpec(), progress=False)
+    first = store.publish(vocab, "remote")
+    assert (first.ref, written[-1]) == ("remote@v1", "manifest.json")
+    assert set(written) == {"tokens.parquet", "vocab.txt", "manifest.json"}
+    assert store.load("remote@v1").fingerprint == vocab.fingerprint
+    second = store.publish(build_vocabulary(["x"], VocabSpec(), progress=False), "remote")
+    assert second.ref == "remote@v2"
+    assert store.versions("remote") == [1, 2]
+    # A partial version (no manifest yet) stays invisible and is never reused.
+    mock.create_dir("/bucket/vocab/remote/v3", recursive=True)
+    assert store.versions("remote") == [1, 2]
+    third = store.publish(build_vocabulary(["y"], VocabSpec(), progress=False), "remote")
+    assert third.ref == "remote@v4"

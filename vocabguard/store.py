@@ -97,11 +97,20 @@ class VocabStore:
 
     Args:
         root: a local path or a URI (``gs://bucket/vocab``). Default ``./vocab_store``.
+        filesystem: a ``pyarrow.fs.FileSystem`` to use with ``root`` as a path in it
+            (e.g. an ``S3FileSystem`` with explicit credentials).
     """
 
-    def __init__(self, root: str | os.PathLike | None = None):
+    def __init__(
+        self,
+        root: str | os.PathLike | None = None,
+        *,
+        filesystem: pafs.FileSystem | None = None,
+    ):
         root = os.fspath(root) if root is not None else DEFAULT_STORE
-        if "://" in root:
+        if filesystem is not None:
+            self.fs, path = filesystem, root
+        elif "://" in root:
             self.fs, path = pafs.FileSystem.from_uri(root)
         else:
             self.fs, path = pafs.LocalFileSystem(), os.path.abspath(root)
