@@ -652,17 +652,8 @@ def test_console_script_build_inspect_encode(tmp_path, corpus):
     input_dim = json.loads(inspected.stdout)["input_dim"]
 
     output = tmp_path / "ids.parquet"
-    encoded = run_script(
-        "encode",
-        "sotu@v1",
-        "--input",
-        str(corpus),
-        "--output",
-        str(output),
-        "--store",
-        store,
-        cwd=tmp_path,
-    )
+    encode_args = ("encode", "sotu@v1", "--input", str(corpus), "--output", str(output))
+    encoded = run_script(*encode_args, "--store", store, cwd=tmp_path)
     assert encoded.returncode == 0, encoded.stderr
     table = pq.read_table(output)
     vocab = VocabStore(store).load("sotu@v1")
@@ -670,17 +661,7 @@ def test_console_script_build_inspect_encode(tmp_path, corpus):
     assert table.schema.metadata[b"vocabguard.ref"] == b"sotu@v1"
     assert table.schema.metadata[b"vocabguard.input_dim"] == str(input_dim).encode()
 
-    again = run_script(
-        "encode",
-        "sotu@v1",
-        "--input",
-        str(corpus),
-        "--output",
-        str(output),
-        "--store",
-        store,
-        cwd=tmp_path,
-    )
+    again = run_script(*encode_args, "--store", store, cwd=tmp_path)
     assert again.returncode == 1
     assert again.stderr.startswith("vocabguard: error:") and "Traceback" not in again.stderr
 

@@ -104,8 +104,8 @@ class Lookup(tf.Module):
         key_dtype = tf.int64 if self.integer else tf.string
         pad = vocab.pad_token if self.integer else str(vocab.pad_token).encode("utf-8")
         keys = [pad, *vocab.token_bytes]
-        values = np.arange(len(keys), dtype=np.int64) + vocab.num_oov_buckets
-        values[0] = vocab.pad_id
+        start = vocab.layout.reserved_start  # ids of reserved, then learned tokens
+        values = np.concatenate([[vocab.pad_id], start + np.arange(len(keys) - 1)]).astype(np.int64)
         self.table = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(
                 tf.constant(keys, dtype=key_dtype), tf.constant(values, dtype=tf.int64)

@@ -290,8 +290,9 @@ class Vocabulary:
         if self.token_type == STRING and not pa.types.is_binary(flat.type):
             flat = flat.cast(pa.binary())
         index = pc.index_in(flat, value_set=self._value_set).fill_null(-1).to_numpy()
-        # value_set index 0 is the pad token (id 0); index i >= 1 is id k + i.
-        ids = np.where(index > 0, index + self.num_oov_buckets, 0)
+        # value_set index 0 is the pad token; index i >= 1 is the i-th reserved or
+        # learned token, whose id is reserved_start + i - 1 (layout.py owns this).
+        ids = np.where(index > 0, index + (self.layout.reserved_start - 1), self.pad_id)
         unknown = index < 0
         if unknown.any():
             if self.num_oov_buckets == 1:
