@@ -131,6 +131,21 @@ def order_key(item: tuple[Hashable, int]) -> tuple:
     return (-count, token)
 
 
+def is_candidate(
+    token: Hashable,
+    count: int,
+    min_count: int,
+    excluded: set | frozenset,
+    max_token_bytes: int | None,
+) -> bool:
+    """Whether a counted token may become a learned token (before the max_tokens cap)."""
+    return (
+        count >= min_count
+        and token not in excluded
+        and (max_token_bytes is None or isinstance(token, int) or len(token) <= max_token_bytes)
+    )
+
+
 def select_tokens(
     counts: Mapping[Hashable, int],
     *,
@@ -151,9 +166,7 @@ def select_tokens(
     candidates = (
         (token, count)
         for token, count in counts.items()
-        if count >= min_count
-        and token not in excluded
-        and (max_token_bytes is None or isinstance(token, int) or len(token) <= max_token_bytes)
+        if is_candidate(token, count, min_count, excluded, max_token_bytes)
     )
     if max_tokens is None:
         return sorted(candidates, key=order_key)

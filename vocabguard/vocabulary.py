@@ -86,6 +86,22 @@ def compute_fingerprint(contract: Mapping, tokens: Sequence[Token]) -> str:
     return digest.hexdigest()
 
 
+def special_tokens(spec: VocabSpec, token_type: str) -> tuple[list[Token], list[Token]]:
+    """``(reserved, [pad, oov])`` as canonical tokens; none of them is ever learned.
+
+    The pad token maps to 0 and the OOV label must stay OOV (as in Keras, whose
+    lookup layers refuse either inside the vocabulary).
+    """
+    integer = token_type == INT64
+    _check_special_kinds(spec, token_type)
+    reserved = [as_token(t, token_type) for t in spec.reserved_tokens]
+    pad_and_oov = [
+        as_token(spec.resolved_pad_token(integer), token_type),
+        as_token(spec.resolved_oov_token(integer), token_type),
+    ]
+    return reserved, pad_and_oov
+
+
 def _check_special_kinds(spec: VocabSpec, token_type: str) -> None:
     """Reserved, pad and OOV tokens must be of the same kind as the data's tokens."""
     integer = token_type == INT64
@@ -168,15 +184,7 @@ class Vocabulary:
         build: Mapping[str, Any] | None = None,
     ) -> Vocabulary:
         """Select and order learned tokens from token counts (the one selection rule)."""
-        integer = token_type == INT64
-        _check_special_kinds(spec, token_type)
-        reserved = [as_token(t, token_type) for t in spec.reserved_tokens]
-        # The pad token maps to 0 and the OOV label must stay OOV (as in Keras,
-        # whose lookup layers refuse either inside the vocabulary).
-        specials = [
-            as_token(spec.resolved_pad_token(integer), token_type),
-            as_token(spec.resolved_oov_token(integer), token_type),
-        ]
+        reserved, specials = special_tokens(spec, token_type)
         learned = select_tokens(
             counts,
             min_count=spec.min_count,
@@ -191,7 +199,8 @@ class Vocabulary:
         known = sum(token_counts)
         pad_count = counts.get(specials[0], 0)
         stats.update(
-            distinct_tokens=len(counts),
+            # Beam passes only the candidate counts, with the true distinct count.
+            distinct_tokens=stats.get("distinct_tokens", len(counts)),
             learned_tokens=len(learned),
             coverage=(known / total) if total else 0.0,
             oov_rate=((total - known - pad_count) / total) if total else 0.0,
