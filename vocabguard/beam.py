@@ -98,15 +98,21 @@ class RecordBatch:
     path: str
     numbers: tuple[int, ...]
     columns: dict[str, list]
+    # Records skipped (bad_records: skip) since the previous batch, by reason.
+    skipped: tuple[tuple[str, int], ...] = ()
 
     def __len__(self) -> int:
         return len(self.numbers)
 
-    def take(self, rows: Sequence[int]) -> RecordBatch:
+    def take(self, rows: Sequence[int], skipped: Mapping[str, int] | None = None) -> RecordBatch:
+        merged = dict(self.skipped)
+        for reason, count in (skipped or {}).items():
+            merged[reason] = merged.get(reason, 0) + count
         return RecordBatch(
             self.path,
             tuple(self.numbers[i] for i in rows),
             {f: [v[i] for i in rows] for f, v in self.columns.items()},
+            tuple(sorted(merged.items())),
         )
 
 
@@ -119,16 +125,23 @@ def _check_policy(bad_records: str) -> None:
 
 
 class _BadRecords:
-    """Applies the bad-record policy: raise, or count by reason (Beam metrics)."""
+    """Applies the bad-record policy: raise, or count by reason (Beam metrics and batches)."""
 
     def __init__(self, policy: str):
         self.policy = policy
+        self.pending: dict[str, int] = {}
 
     def handle(self, bad: BadRecord) -> None:
         if self.policy == "fail":
             raise bad.error()
         Metrics.counter(NAMESPACE, "bad_records").inc()
         Metrics.counter(NAMESPACE, f"bad_records.{bad.reason}").inc()
+        self.pending[bad.reason] = self.pending.get(bad.reason, 0) + 1
+
+    def drain(self) -> dict[str, int]:
+        """The counts since the last drain (they travel with the next batch)."""
+        pending, self.pending = self.pending, {}
+        return pending
 
 
 class _ReadFile(beam.DoFn):
@@ -166,7 +179,7 @@ class _ReadFile(beam.DoFn):
                 if len(numbers) >= self.batch_size:
                     total += len(numbers)
                     self.records_read.inc(len(numbers))
-                    yield RecordBatch(path, tuple(numbers), columns)
+                    yield RecordBatch(path, tuple(numbers), columns, _items(self.bad.drain()))
                     numbers, columns = [], {f: [] for f in self.fields}
                     now = time.monotonic()
                     if now - last_log >= PROGRESS_SECONDS:
@@ -177,11 +190,16 @@ class _ReadFile(beam.DoFn):
                             total,
                             total / (now - started),
                         )
-        if numbers:
+        skipped = self.bad.drain()
+        if numbers or skipped:
             total += len(numbers)
             self.records_read.inc(len(numbers))
-            yield RecordBatch(path, tuple(numbers), columns)
+            yield RecordBatch(path, tuple(numbers), columns, _items(skipped))
         _log.info("vocabguard: %s: done, %d records", path, total)
+
+
+def _items(counts: Mapping[str, int]) -> tuple[tuple[str, int], ...]:
+    return tuple(sorted(counts.items()))
 
 
 class ReadRecordBatches(beam.PTransform):
@@ -280,37 +298,41 @@ class _CountTokens(beam.DoFn):
 
     def process(self, batch: RecordBatch):
         bad_rows = self._bad_rows(batch)
-        if bad_rows:
-            batch = batch.take([r for r in range(len(batch)) if r not in bad_rows])
+        batch = batch.take([r for r in range(len(batch)) if r not in bad_rows], self.bad.drain())
         for index, (feature, counter) in enumerate(zip(self.features, self.counters)):
             counter.counts, counter.documents, counter.total_tokens = {}, 0, 0
             values = batch.columns[feature.field]
-            if not values:
-                continue
-            if all(isinstance(v, int) for v in values):
+            if values and all(isinstance(v, int) for v in values):
                 counter.add_arrow(pa.array(values, type=pa.int64()))
-            else:
+            elif values:
                 text_type = pa.string() if all(isinstance(v, str) for v in values) else pa.binary()
                 counter.add_arrow(pa.array(values, type=text_type))
-            yield beam.pvalue.TaggedOutput(
-                "stats", (index, (counter.documents, counter.total_tokens))
-            )
+            stats = {"documents": counter.documents, "total_tokens": counter.total_tokens}
+            stats.update((f"bad_records.{reason}", n) for reason, n in batch.skipped)
+            yield beam.pvalue.TaggedOutput("stats", (index, tuple(sorted(stats.items()))))
             for token, count in counter.counts.items():
                 yield (index, token), count
 
 
-class _SumPairs(beam.CombineFn):
+class _SumDicts(beam.CombineFn):
+    """Sums dicts of counters key by key."""
+
     def create_accumulator(self):
-        return (0, 0)
+        return {}
 
     def add_input(self, acc, value):
-        return (acc[0] + value[0], acc[1] + value[1])
+        for key, count in dict(value).items():
+            acc[key] = acc.get(key, 0) + count
+        return acc
 
     def merge_accumulators(self, accumulators):
-        return tuple(map(sum, zip(*accumulators))) if accumulators else (0, 0)
+        out: dict = {}
+        for acc in accumulators:
+            self.add_input(out, acc)
+        return out
 
     def extract_output(self, acc):
-        return tuple(acc)
+        return dict(acc)
 
 
 def _excluded(spec: VocabSpec) -> frozenset:
@@ -333,7 +355,7 @@ def _publish(
     selected: list,
     specials: list,
     distinct: int,
-    stats: tuple,
+    stats: dict,
     kinds: list,
     description: str,
 ) -> dict:
@@ -349,16 +371,19 @@ def _publish(
     token_type = kinds[0] if kinds else STRING
     counts = dict(specials)
     counts.update(selected)
-    documents, total_tokens = stats
+    skipped = {k.split(".", 1)[1]: v for k, v in sorted(stats.items()) if k.startswith("bad_")}
+    manifest_stats = {
+        "documents": stats.get("documents", 0),
+        "total_tokens": stats.get("total_tokens", 0),
+        "distinct_tokens": distinct,
+    }
+    if skipped:
+        manifest_stats["bad_records_skipped"] = skipped
     vocab = Vocabulary.from_counts(
         counts,
         feature.spec,
         token_type,
-        stats={
-            "documents": documents,
-            "total_tokens": total_tokens,
-            "distinct_tokens": distinct,
-        },
+        stats=manifest_stats,
         build={"vocabguard_version": __version__, "input": description, "builder": "beam"},
     )
     published = VocabStore(store).publish(vocab, feature.name)
@@ -409,7 +434,7 @@ class BuildVocabularies(beam.PTransform):
         ).with_outputs("stats", main="counts")
         totals = counted.counts | "SumCounts" >> beam.CombinePerKey(sum)
         by_feature = totals | "ByFeature" >> beam.Partition(lambda kv, n: kv[0][0], len(features))
-        stats = counted.stats | "SumStats" >> beam.CombinePerKey(_SumPairs())
+        stats = counted.stats | "SumStats" >> beam.CombinePerKey(_SumDicts())
         stats_parts = stats | "StatsByFeature" >> beam.Partition(lambda kv, n: kv[0], len(features))
         results = []
         for index, feature in enumerate(features):
@@ -444,7 +469,7 @@ class BuildVocabularies(beam.PTransform):
             feature_stats = (
                 stats_parts[index]
                 | f"StatsValues{label}" >> beam.Values()
-                | f"StatsTotal{label}" >> beam.CombineGlobally(_SumPairs())
+                | f"StatsTotal{label}" >> beam.CombineGlobally(_SumDicts())
             )
             published = (
                 batches.pipeline
