@@ -250,15 +250,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run(sys.argv[1:] if argv is None else argv)
 
 
+def _is_beam_job(argv: Sequence[str]) -> bool:
+    """``build``/``encode`` with ``--runner`` run the Beam job (``vocabguard.jobs``)."""
+    return (
+        len(argv) > 0
+        and argv[0] in ("build", "encode")
+        and any(a == "--runner" or a.startswith("--runner=") for a in argv[1:])
+    )
+
+
 def run(argv: Sequence[str]) -> int:
     """Parse ``argv`` and run the command; user errors become ``vocabguard: error:`` lines."""
+    argv = list(argv)
+    if _is_beam_job(argv):
+        from vocabguard import jobs
+
+        job = jobs.main_build if argv[0] == "build" else jobs.main_encode
+        return run_guarded(job, argv[1:])
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # --help, --version and usage errors
         return _exit_status(exit_.code)
+    return run_guarded(lambda _: args.func(args), None)
+
+
+def run_guarded(func: Callable[[Any], Any], argument: Any) -> int:
+    """Call ``func(argument)``; user errors become one ``vocabguard: error:`` line, exit 1."""
     try:
-        return int(args.func(args) or 0)
+        return int(func(argument) or 0)
+    except SystemExit as exit_:  # argparse inside a job: --help or a usage error
+        return _exit_status(exit_.code)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130

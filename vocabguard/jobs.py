@@ -1,0 +1,436 @@
+"""The batch jobs: build vocabularies and encode datasets with Beam, from a YAML config.
+
+``run_build(argv)`` and ``run_encode(argv)`` take ``--config FILE`` plus standard
+Beam pipeline options (``--runner``, ``--direct_num_workers``, ``--project``, ...);
+an unknown option is an error. The DirectRunner is the default; the same code
+runs on Dataflow, Flink or Spark through those options.
+
+A job config (see ``configs/bbc_news_job.yaml``)::
+
+    store: vocab_store               # path or URI; default $VOCABGUARD_STORE or ./vocab_store
+    inputs: [data/corpus-*.jsonl]    # paths or globs, any Beam filesystem
+    format: jsonl                    # text|jsonl|csv|parquet|tfrecord; default: by extension
+    bad_records: fail                # fail | skip (skipped records are counted)
+    batch_size: 2048
+    features:
+      text: {field: text, name: news_text, spec: {lowercase: true, max_tokens: 100000}}
+      country: {field: country, name: news_country, spec: {tokenizer: none}}
+    encode:
+      output: out/news_encoded       # a directory that must not exist yet
+      format: parquet                # parquet | tfrecord
+      features: [text, country]      # default: all
+      passthrough: {label: int64}    # fields copied as they are, with their types
+      vocabularies: {text: news_text@v3}   # default: <name>@latest, pinned at start
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import sys
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from vocabguard.errors import ConfigError, OutputExistsError, received
+from vocabguard.spec import VocabSpec, load_yaml
+
+BAD_RECORD_POLICIES = ("fail", "skip")
+OUTPUT_FORMATS = ("parquet", "tfrecord")
+PASSTHROUGH_TYPES = ("string", "int64", "float64", "binary")
+
+_log = logging.getLogger(__name__)
+
+
+def _unknown_keys(data: Mapping, allowed: Sequence[str], where: str) -> None:
+    import difflib
+
+    for key in data:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(
+                f"Unknown key '{key}' in {where}.{hint} Allowed keys: {', '.join(allowed)}. "
+                + received(**{str(key): data[key]})
+            )
+
+
+def _expect(value: Any, kind: type | tuple, key: str, where: str, what: str) -> Any:
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise ConfigError(f"`{key}` in {where} must be {what}. " + received(**{key: value}))
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class EncodeConfig:
+    """The ``encode:`` section of a job config."""
+
+    output: str
+    format: str = "parquet"
+    features: tuple[str, ...] = ()
+    passthrough: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    vocabularies: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.format not in OUTPUT_FORMATS:
+            raise ConfigError(
+                f"`encode.format` must be one of {', '.join(OUTPUT_FORMATS)}. "
+                + received(format=self.format)
+            )
+        for field, type_name in self.passthrough.items():
+            if type_name not in PASSTHROUGH_TYPES:
+                raise ConfigError(
+                    f"`encode.passthrough.{field}` must be one of {', '.join(PASSTHROUGH_TYPES)}. "
+                    + received(**{field: type_name})
+                )
+
+
+@dataclasses.dataclass(frozen=True)
+class JobConfig:
+    """A validated job config (``JobConfig.from_yaml(path)``)."""
+
+    inputs: tuple[str, ...]
+    features: Mapping[str, Any]  # key -> vocabguard.beam.Feature
+    store: str
+    format: str | None = None
+    bad_records: str = "fail"
+    batch_size: int = 2048
+    encode: EncodeConfig | None = None
+    source: str = "<config>"
+
+    def __post_init__(self) -> None:
+        if self.bad_records not in BAD_RECORD_POLICIES:
+            raise ConfigError(
+                f"`bad_records` in {self.source} must be 'fail' or 'skip'. "
+                + received(bad_records=self.bad_records)
+            )
+        if not self.inputs:
+            raise ConfigError(f"{self.source} names no `inputs`. " + received(inputs=[]))
+        if not self.features:
+            raise ConfigError(f"{self.source} names no `features`. " + received(features={}))
+        if self.encode:
+            unknown = [f for f in self.encode.features if f not in self.features]
+            if unknown:
+                raise ConfigError(
+                    f"`encode.features` in {self.source} names {unknown[0]!r}, which is not a "
+                    f"feature; features: {', '.join(self.features)}. "
+                    + received(features=list(self.encode.features))
+                )
+
+    @property
+    def fields(self) -> list[str]:
+        fields = []
+        for feature in self.features.values():
+            if feature.field not in fields:
+                fields.append(feature.field)
+        if self.encode:
+            fields.extend(f for f in self.encode.passthrough if f not in fields)
+        return fields
+
+    @classmethod
+    def from_dict(cls, data: Mapping, *, source: str = "<config>", store: str | None = None):
+        from vocabguard.beam import Feature
+
+        where = source
+        _expect(data, Mapping, "config", where, "a mapping")
+        _unknown_keys(
+            data,
+            ["store", "inputs", "format", "bad_records", "batch_size", "features", "encode"],
+            where,
+        )
+        inputs = data.get("inputs")
+        if isinstance(inputs, str):
+            inputs = [inputs]
+        _expect(inputs, list, "inputs", where, "a list of paths or globs")
+        features = {}
+        raw_features = _expect(data.get("features"), Mapping, "features", where, "a mapping")
+        for key, raw in raw_features.items():
+            section = f"{where} features.{key}"
+            raw = _expect(raw or {}, Mapping, key, section, "a mapping")
+            _unknown_keys(raw, ["field", "name", "spec", "spec_file"], section)
+            if "spec_file" in raw:
+                spec_data = load_yaml(raw["spec_file"]) or {}
+                # A spec file may hold the fields at the top or under `spec:`.
+                if isinstance(spec_data, Mapping) and isinstance(spec_data.get("spec"), Mapping):
+                    spec_data = spec_data["spec"]
+                spec = VocabSpec.from_dict(spec_data, source=str(raw["spec_file"]))
+            else:
+                spec = VocabSpec.from_dict(raw.get("spec") or {}, source=section)
+            features[key] = Feature(
+                field=str(raw.get("field", key)), name=str(raw.get("name", key)), spec=spec
+            )
+        encode = None
+        if data.get("encode") is not None:
+            raw = _expect(data["encode"], Mapping, "encode", where, "a mapping")
+            _unknown_keys(
+                raw,
+                ["output", "format", "features", "passthrough", "vocabularies"],
+                f"{where} encode",
+            )
+            if "output" not in raw:
+                raise ConfigError(
+                    f"`encode` in {where} needs `output`, a directory that does not exist yet. "
+                    + received(encode=dict(raw))
+                )
+            encode = EncodeConfig(
+                output=str(raw["output"]),
+                format=raw.get("format", "parquet"),
+                features=tuple(raw.get("features") or features),
+                passthrough=dict(raw.get("passthrough") or {}),
+                vocabularies=dict(raw.get("vocabularies") or {}),
+            )
+        batch_size = data.get("batch_size", 2048)
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise ConfigError(
+                f"`batch_size` in {where} must be an integer >= 1. "
+                + received(batch_size=batch_size)
+            )
+        return cls(
+            inputs=tuple(str(p) for p in inputs),
+            features=features,
+            store=store
+            or str(data.get("store") or os.environ.get("VOCABGUARD_STORE", "./vocab_store")),
+            format=data.get("format"),
+            bad_records=data.get("bad_records", "fail"),
+            batch_size=batch_size,
+            encode=encode,
+            source=source,
+        )
+
+    @classmethod
+    def from_yaml(cls, path: str, *, store: str | None = None) -> JobConfig:
+        return cls.from_dict(load_yaml(path) or {}, source=str(path), store=store)
+
+
+def pipeline_options(beam_args: Sequence[str]):
+    """``PipelineOptions`` from Beam flags; unknown flags are an error, not a warning.
+
+    The DirectRunner is the default runner (Beam may otherwise pick Prism, which
+    downloads a binary and cannot run offline).
+    """
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+    parser = argparse.ArgumentParser(allow_abbrev=False, add_help=False)
+    for options_class in PipelineOptions.__subclasses__():
+        options_class._add_argparse_args(parser)
+    _, unknown = parser.parse_known_args(list(beam_args))
+    if unknown:
+        raise ConfigError(
+            f"Unknown pipeline option(s) {' '.join(unknown)}: not a vocabguard job flag nor a "
+            "Beam pipeline option. Check the spelling (Beam options use underscores, e.g. "
+            "--direct_num_workers). " + received(options=list(unknown))
+        )
+    options = PipelineOptions(list(beam_args))
+    if options.view_as(StandardOptions).runner is None:
+        options.view_as(StandardOptions).runner = "DirectRunner"
+    return options
+
+
+def _job_parser(prog: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Run the vocabguard Beam job. Other flags are Beam pipeline options "
+        "(--runner, --direct_num_workers, --direct_running_mode, --project, ...).",
+    )
+    parser.add_argument("--config", required=True, help="the job config YAML")
+    parser.add_argument("--store", help="store root (overrides the config's store)")
+    return parser
+
+
+def _parse(argv: Sequence[str] | None, prog: str) -> tuple[JobConfig, Any]:
+    args, beam_args = _job_parser(prog).parse_known_args(
+        list(sys.argv[1:] if argv is None else argv)
+    )
+    config = JobConfig.from_yaml(args.config, store=args.store)
+    return config, pipeline_options(beam_args)
+
+
+def _describe_inputs(config: JobConfig) -> str:
+    return ", ".join(config.inputs)
+
+
+def run_build(argv: Sequence[str] | None = None) -> list[dict]:
+    """Build and publish every feature's vocabulary in one pass; return what was published."""
+    import apache_beam as beam
+
+    from vocabguard.beam import BuildVocabularies, ReadRecordBatches
+    from vocabguard.store import VocabStore
+
+    config, options = _parse(argv, "vocabguard build")
+    with beam.Pipeline(options=options) as pipeline:
+        _ = (
+            pipeline
+            | "Read"
+            >> ReadRecordBatches(
+                config.inputs,
+                [f.field for f in config.features.values()],
+                format=config.format,
+                batch_size=config.batch_size,
+                bad_records=config.bad_records,
+            )
+            | "Build"
+            >> BuildVocabularies(
+                config.features,
+                config.store,
+                bad_records=config.bad_records,
+                input_description=_describe_inputs(config),
+            )
+        )
+    store = VocabStore(config.store)
+    published = []
+    for key, feature in config.features.items():
+        vocab = store.load(f"{feature.name}@latest")
+        published.append(
+            {
+                "feature": key,
+                "ref": vocab.ref,
+                "fingerprint": vocab.fingerprint,
+                "input_dim": vocab.input_dim,
+            }
+        )
+    return published
+
+
+def _metrics(result) -> dict[str, int]:
+    from apache_beam.metrics.metric import MetricsFilter
+
+    from vocabguard.beam import NAMESPACE
+
+    totals: dict[str, int] = {}
+    for counter in result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]:
+        name = counter.key.metric.name
+        value = counter.committed if counter.committed is not None else counter.attempted
+        totals[name] = totals.get(name, 0) + int(value or 0)
+    return totals
+
+
+def run_encode(argv: Sequence[str] | None = None) -> dict:
+    """Encode the config's inputs with pinned vocabulary versions; return the summary."""
+    import apache_beam as beam
+    import pyarrow as pa
+    import pyarrow.fs as pafs
+
+    from vocabguard.beam import EncodeWithVocabularies, ReadRecordBatches, _table_to_examples
+    from vocabguard.store import VocabStore
+
+    config, options = _parse(argv, "vocabguard encode")
+    if config.encode is None:
+        raise ConfigError(
+            f"{config.source} has no `encode` section; add one with at least `output`. "
+            + received(config=config.source)
+        )
+    encode = config.encode
+    fs, output = _filesystem(encode.output)
+    if fs.get_file_info(output).type != pafs.FileType.NotFound:
+        raise OutputExistsError(
+            f"Output {encode.output} already exists; vocabguard never overwrites encoded data. "
+            "Choose a new output directory or delete the old one. "
+            + received(output=encode.output),
+            cases=[encode.output],
+        )
+    store = VocabStore(config.store)
+    # Pin every reference once, here: all workers then load the same versions.
+    vocabs = {
+        key: store.load(encode.vocabularies.get(key, f"{config.features[key].name}@latest"))
+        for key in encode.features
+    }
+    fields = {key: config.features[key].field for key in encode.features}
+    types = {
+        "string": pa.string(),
+        "int64": pa.int64(),
+        "float64": pa.float64(),
+        "binary": pa.binary(),
+    }
+    passthrough = {name: types[t] for name, t in encode.passthrough.items()}
+    local = isinstance(fs, pafs.LocalFileSystem)
+    # Locally, write next to the output and rename at the end: no half-written output.
+    staging = f"{output}.incomplete-{uuid.uuid4().hex[:8]}" if local else output
+    transform = EncodeWithVocabularies(
+        config.store, vocabs, fields, passthrough, bad_records=config.bad_records
+    )
+    pipeline = beam.Pipeline(options=options)
+    tables = (
+        pipeline
+        | "Read"
+        >> ReadRecordBatches(
+            config.inputs,
+            list(dict.fromkeys([*fields.values(), *passthrough])),
+            format=config.format,
+            batch_size=config.batch_size,
+            bad_records=config.bad_records,
+        )
+        | "Encode" >> transform
+    )
+    if encode.format == "parquet":
+        _ = tables | "Write" >> beam.io.WriteToParquetBatched(
+            f"{staging}/part", schema=transform.schema, file_name_suffix=".parquet"
+        )
+    else:
+        fingerprints = {key: vocab.fingerprint for key, vocab in vocabs.items()}
+        _ = (
+            tables
+            | "Examples" >> beam.FlatMap(_table_to_examples, fingerprints)
+            | "Write" >> beam.io.WriteToTFRecord(f"{staging}/part", file_name_suffix=".tfrecord")
+        )
+    result = pipeline.run()
+    result.wait_until_finish()
+    counts = _metrics(result)
+    ids = counts.get("ids", 0)
+    summary = {
+        "output": encode.output,
+        "format": encode.format,
+        "vocabularies": {
+            key: {"ref": v.ref, "fingerprint": v.fingerprint, "input_dim": v.input_dim}
+            for key, v in vocabs.items()
+        },
+        "documents": counts.get("documents", 0),
+        "ids": ids,
+        "oov_ids": counts.get("oov_ids", 0),
+        "oov_rate": counts.get("oov_ids", 0) / ids if ids else 0.0,
+        "pad_ids": counts.get("pad_ids", 0),
+        "out_of_range_ids": counts.get("out_of_range_ids", 0),
+        "bad_records_skipped": {
+            k.split(".", 1)[1]: v for k, v in counts.items() if k.startswith("bad_records.")
+        },
+    }
+    with fs.open_output_stream(f"{staging}/summary.json") as stream:
+        stream.write(json.dumps(summary, indent=2, sort_keys=True).encode() + b"\n")
+    if local:
+        fs.move(staging, output)
+    if summary["out_of_range_ids"]:
+        raise ConfigError(
+            f"{summary['out_of_range_ids']} ids fell outside [0, input_dim) while encoding; this is "
+            "a vocabguard bug, please report it with the summary. " + received(output=encode.output)
+        )
+    return summary
+
+
+def _filesystem(path: str):
+    import pyarrow.fs as pafs
+
+    if "://" in path:
+        return pafs.FileSystem.from_uri(path)
+    return pafs.LocalFileSystem(), os.path.abspath(path)
+
+
+def main_build(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``pipelines/build_vocab.py`` and ``vocabguard build --runner ...``."""
+    for item in run_build(argv):
+        print(
+            f"published {item['ref']} for feature {item['feature']}: input_dim "
+            f"{item['input_dim']}, fingerprint {item['fingerprint'][:16]}",
+            file=sys.stderr,
+        )
+        print(item["ref"])
+    return 0
+
+
+def main_encode(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``pipelines/encode_dataset.py`` and ``vocabguard encode --runner ...``."""
+    summary = run_encode(argv)
+    print(json.dumps(summary, indent=2, sort_keys=True), file=sys.stderr)
+    print(summary["output"])
+    return 0
