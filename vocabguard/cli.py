@@ -293,10 +293,33 @@ def run_guarded(func: Callable[[Any], Any], argument: Any) -> int:
             pass
         return 1
     except Exception as err:
-        if not _is_user_error(err) or os.environ.get(DEBUG_ENV):
+        if os.environ.get(DEBUG_ENV):
+            raise
+        remote = _remote_user_error(err)
+        if remote is not None:
+            print(f"{PROG}: error: {remote}", file=sys.stderr)
+            return 1
+        if not _is_user_error(err):
             raise
         _print_error(err)
         return 1
+
+
+def _remote_user_error(err: BaseException) -> str | None:
+    """The message of a vocabguard error raised on a Beam worker, if ``err`` carries one.
+
+    Runners that execute DoFns in other processes re-raise worker failures as a
+    RuntimeError holding the worker's traceback text; the user's mistake (a bad
+    record, say) is its last ``vocabguard.errors.X: message`` line.
+    """
+    import re
+
+    from vocabguard.errors import VocabguardError
+
+    if isinstance(err, VocabguardError):
+        return None
+    found = re.findall(r"vocabguard\.errors\.\w+: ([^\n]+)", str(err))
+    return found[-1].strip() if found else None
 
 
 def _exit_status(code: Any) -> int:

@@ -416,8 +416,24 @@ def _filesystem(path: str):
     return pafs.LocalFileSystem(), os.path.abspath(path)
 
 
+def _quiet_beam_logs() -> None:
+    """Progress lines from vocabguard on stderr; Beam's own INFO chatter and its
+    tracebacks of user errors (reported once, as one line) stay out of the way."""
+    if os.environ.get("VOCABGUARD_DEBUG"):
+        return
+    logging.getLogger("apache_beam").setLevel(logging.CRITICAL)
+    ours = logging.getLogger("vocabguard")
+    if not ours.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        ours.addHandler(handler)
+        ours.setLevel(logging.INFO)
+        ours.propagate = False
+
+
 def main_build(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``pipelines/build_vocab.py`` and ``vocabguard build --runner ...``."""
+    _quiet_beam_logs()
     for item in run_build(argv):
         print(
             f"published {item['ref']} for feature {item['feature']}: input_dim "
@@ -430,6 +446,7 @@ def main_build(argv: Sequence[str] | None = None) -> int:
 
 def main_encode(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``pipelines/encode_dataset.py`` and ``vocabguard encode --runner ...``."""
+    _quiet_beam_logs()
     summary = run_encode(argv)
     print(json.dumps(summary, indent=2, sort_keys=True), file=sys.stderr)
     print(summary["output"])
