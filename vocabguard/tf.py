@@ -19,7 +19,7 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from vocabguard.guard import MAX_REPORTED_CASES, range_error
-from vocabguard.tokenizer import WHITESPACE_PATTERN
+from vocabguard.tokenizer import NON_ASCII_WHITESPACE_PATTERN, WHITESPACE_PATTERN
 from vocabguard.vocabulary import INT64, Vocabulary
 
 _REPLACEMENT_CHAR = 0xFFFD
@@ -46,8 +46,25 @@ def tokenize(texts: tf.Tensor, vocab_or_spec) -> tf.RaggedTensor:
         return tf.RaggedTensor.from_tensor(tf.expand_dims(texts, -1))
     if spec.tokenizer == "unicode_script":
         return tf_text.UnicodeScriptTokenizer().tokenize(texts)
-    pattern = WHITESPACE_PATTERN if spec.tokenizer == "whitespace" else spec.pattern
-    return _split_utf8(texts, pattern)
+    if spec.tokenizer == "whitespace":
+        return _split_whitespace(texts)
+    return _split_utf8(texts, spec.pattern)
+
+
+def _any_match(texts: tf.Tensor, pattern: str) -> tf.Tensor:
+    return tf.reduce_any(tf.strings.regex_full_match(texts, f"(?s).*{pattern}.*"))
+
+
+def _split_whitespace(texts: tf.Tensor) -> tf.RaggedTensor:
+    """Split on Unicode White_Space; without non-ASCII White_Space in the batch,
+    ``tf.strings.split``'s separators (absl ascii_isspace: \\t \\n \\v \\f \\r and
+    space) are exactly White_Space, and it is several times faster than a regex."""
+    texts = tf.reshape(texts, [-1])
+    return tf.cond(
+        _any_match(texts, NON_ASCII_WHITESPACE_PATTERN),
+        lambda: _split_utf8(texts, WHITESPACE_PATTERN),
+        lambda: tf.strings.split(texts).with_row_splits_dtype(tf.int64),
+    )
 
 
 # tf_text.regex_split and tf.strings.lower both stop at the first NUL byte
@@ -65,6 +82,14 @@ def _split_utf8(texts: tf.Tensor, pattern: str) -> tf.RaggedTensor:
 
 def _lower_utf8(texts: tf.Tensor) -> tf.Tensor:
     """ICU full-case-mapping lowercase (as ``str.lower``), NUL bytes preserved."""
+    return tf.cond(
+        _any_match(texts, "\\x00"),
+        lambda: _lower_keeping_nul(texts),
+        lambda: tf.strings.lower(texts, encoding="utf-8"),
+    )
+
+
+def _lower_keeping_nul(texts: tf.Tensor) -> tf.Tensor:
     pieces = tf.strings.split(texts, sep="\x00")
     lowered = tf.strings.lower(pieces.flat_values, encoding="utf-8")
     # Re-insert the NULs as tensor data: a NUL in an op attribute (reduce_join's
