@@ -14,6 +14,8 @@ CORE = [
     "tqdm>=4.60",
     # FarmHash Fingerprint64 for OOV buckets without importing TensorFlow.
     "pyfarmhash>=0.3",
+    # CRC32C for Beam's TFRecord reader and writer (Beam does not require one).
+    "google-crc32c>=1.5",
 ]
 
 setup(

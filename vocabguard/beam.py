@@ -45,7 +45,7 @@ from apache_beam.metrics import Metrics
 
 from vocabguard.builder import TokenCounter
 from vocabguard.errors import ConfigError, InputDataError, received
-from vocabguard.layout import is_candidate, order_key
+from vocabguard.layout import is_candidate
 from vocabguard.records import BadRecord, iter_records
 from vocabguard.spec import VocabSpec
 from vocabguard.vocabulary import INT64, STRING, Vocabulary, as_token
@@ -145,9 +145,18 @@ class _BadRecords:
 
 
 class _ReadFile(beam.DoFn):
-    def __init__(self, format: str | None, fields: Sequence[str], batch_size: int, policy: str):
+    def __init__(
+        self,
+        format: str | None,
+        fields: Sequence[str],
+        batch_size: int,
+        policy: str,
+        passthrough: Sequence[str] = (),
+    ):
         self.format = format
-        self.fields = list(fields)
+        self.typed = list(fields)
+        self.passthrough = [f for f in passthrough if f not in fields]
+        self.fields = [*self.typed, *self.passthrough]
         self.batch_size = batch_size
         self.policy = policy
 
@@ -168,7 +177,8 @@ class _ReadFile(beam.DoFn):
         started = last_log = time.monotonic()
         total = 0
         with FileSystems.open(path, compression_type=compression) as handle:
-            for item in iter_records(handle, path, format, self.fields):
+            records = iter_records(handle, path, format, self.typed, passthrough=self.passthrough)
+            for item in records:
                 if isinstance(item, BadRecord):
                     self.bad.handle(item)
                     continue
@@ -212,6 +222,8 @@ class ReadRecordBatches(beam.PTransform):
         batch_size: records per batch.
         bad_records: ``fail`` or ``skip`` (skipped records are counted as Beam metrics
             ``vocabguard:bad_records`` and ``vocabguard:bad_records.<reason>``).
+        passthrough: more fields to read, copied and never tokenized: any non-null value
+            (e.g. a float label) is accepted.
     """
 
     def __init__(
@@ -222,11 +234,14 @@ class ReadRecordBatches(beam.PTransform):
         format: str | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         bad_records: str = "fail",
+        passthrough: Sequence[str] = (),
     ):
         super().__init__()
         _check_policy(bad_records)
         self.patterns = [str(p) for p in patterns]
-        self.fields = list(fields)
+        # Several features may read one field: read (and batch) it once.
+        self.fields = list(dict.fromkeys(fields))
+        self.passthrough = [f for f in dict.fromkeys(passthrough) if f not in self.fields]
         self.format = format
         self.batch_size = batch_size
         self.bad_records = bad_records
@@ -240,7 +255,11 @@ class ReadRecordBatches(beam.PTransform):
             | "SpreadFiles" >> beam.Reshuffle()
             | "Open" >> fileio.ReadMatches()
             | "Parse"
-            >> beam.ParDo(_ReadFile(self.format, self.fields, self.batch_size, self.bad_records))
+            >> beam.ParDo(
+                _ReadFile(
+                    self.format, self.fields, self.batch_size, self.bad_records, self.passthrough
+                )
+            )
         )
 
 
@@ -261,9 +280,11 @@ class _CountTokens(beam.DoFn):
         for feature in self.features:
             values = batch.columns[feature.field]
             needs_text = feature.spec.tokenizer != "none"
-            kinds = {isinstance(v, int) for v in values}
             for row, value in enumerate(values):
-                if (needs_text or len(kinds) > 1) and isinstance(value, int) and row not in bad:
+                # Mixed integers and strings under tokenizer none are not a per-record
+                # fault: the vocabulary's kind is global, so _publish rejects the mix
+                # (the same answer whatever the batch size).
+                if needs_text and isinstance(value, int) and row not in bad:
                     bad[row] = BadRecord(
                         batch.path,
                         batch.numbers[row],
@@ -333,6 +354,14 @@ class _SumDicts(beam.CombineFn):
 
     def extract_output(self, acc):
         return dict(acc)
+
+
+def _top_key(item: tuple) -> tuple:
+    """``order_key``, made total over mixed ints and bytes so a mixed feature reaches
+    ``_publish``'s clear error instead of a TypeError inside ``Top``; for one kind of
+    token it orders exactly as ``order_key``."""
+    token, count = item
+    return (-count, isinstance(token, bytes), token)
 
 
 def _excluded(spec: VocabSpec) -> frozenset:
@@ -422,7 +451,15 @@ class BuildVocabularies(beam.PTransform):
     ):
         super().__init__()
         _check_policy(bad_records)
+        self.keys = list(features)
         self.features = list(features.values())
+        names = [f.name for f in self.features]
+        for name in names:
+            if names.count(name) > 1:
+                raise ConfigError(
+                    f"Two features publish the vocabulary name {name!r}; each feature needs "
+                    "its own name. " + received(names=names)
+                )
         self.store = str(store)
         self.bad_records = bad_records
         self.description = input_description
@@ -437,10 +474,11 @@ class BuildVocabularies(beam.PTransform):
         stats = counted.stats | "SumStats" >> beam.CombinePerKey(_SumDicts())
         stats_parts = stats | "StatsByFeature" >> beam.Partition(lambda kv, n: kv[0], len(features))
         results = []
-        for index, feature in enumerate(features):
+        for index, (key, feature) in enumerate(zip(self.keys, features)):
             spec = feature.spec
             excluded = _excluded(spec)
-            label = f"[{feature.field}]"
+            # Keyed by feature, not field: several features may read one field.
+            label = f"[{key}]"
             tokens = by_feature[index] | f"Tokens{label}" >> beam.Map(lambda kv: (kv[0][1], kv[1]))
             candidates = tokens | f"Candidates{label}" >> beam.Filter(
                 lambda kv, s=spec, e=excluded: is_candidate(
@@ -450,7 +488,7 @@ class BuildVocabularies(beam.PTransform):
             if spec.max_tokens is not None:
                 # A bounded heap per worker: never all distinct tokens in one place.
                 selected = candidates | f"Top{label}" >> beam.combiners.Top.Of(
-                    spec.max_tokens, key=order_key, reverse=True
+                    spec.max_tokens, key=_top_key, reverse=True
                 )
             else:
                 selected = candidates | f"All{label}" >> beam.combiners.ToList()
@@ -527,9 +565,35 @@ class _EncodeBatch(beam.DoFn):
     def process(self, batch: RecordBatch):
         bad = {}
         for key, vocab in self.vocabs.items():
+            column = batch.columns[self.fields[key]]
+            if vocab.token_type == INT64:
+                # Inputs are never mutated in place (Beam may reuse them).
+                column = list(column)
+                batch = dataclasses.replace(
+                    batch, columns={**batch.columns, self.fields[key]: column}
+                )
+                # CSV (and some JSON) carries integers as text: accept "2020" for an
+                # integer vocabulary; anything else is a bad record.
+                for row, value in enumerate(column):
+                    if isinstance(value, int):
+                        continue
+                    try:
+                        column[row] = int(value)
+                    except (TypeError, ValueError):
+                        bad.setdefault(
+                            row,
+                            BadRecord(
+                                batch.path,
+                                batch.numbers[row],
+                                self.fields[key],
+                                "wrong_type",
+                                f"expected an integer for {vocab.ref}, found {value!r:.60}",
+                            ),
+                        )
+                continue
             if vocab.spec.tokenizer == "none":
                 continue
-            for row, value in enumerate(batch.columns[self.fields[key]]):
+            for row, value in enumerate(column):
                 if isinstance(value, int) and row not in bad:
                     bad[row] = BadRecord(
                         batch.path,
@@ -594,6 +658,8 @@ def _table_to_examples(table: pa.Table, fingerprints: Mapping[str, str]) -> Iter
                 )
             elif isinstance(value, int):
                 feature[key].int64_list.value.append(value)
+            elif isinstance(value, float):
+                feature[key].float_list.value.append(value)
             else:
                 feature[key].bytes_list.value.append(
                     value.encode("utf-8") if isinstance(value, str) else value

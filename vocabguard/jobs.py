@@ -111,6 +111,14 @@ class JobConfig:
             raise ConfigError(f"{self.source} names no `inputs`. " + received(inputs=[]))
         if not self.features:
             raise ConfigError(f"{self.source} names no `features`. " + received(features={}))
+        names = [feature.name for feature in self.features.values()]
+        shared = [name for name in names if names.count(name) > 1]
+        if shared:
+            raise ConfigError(
+                f"Two features in {self.source} have the vocabulary name {shared[0]!r}; each "
+                "feature publishes its own vocabulary, so give each a distinct `name`. "
+                + received(names=names)
+            )
         if self.encode:
             unknown = [f for f in self.encode.features if f not in self.features]
             if unknown:
@@ -357,10 +365,11 @@ def run_encode(argv: Sequence[str] | None = None) -> dict:
         | "Read"
         >> ReadRecordBatches(
             config.inputs,
-            list(dict.fromkeys([*fields.values(), *passthrough])),
+            list(fields.values()),
             format=config.format,
             batch_size=config.batch_size,
             bad_records=config.bad_records,
+            passthrough=list(passthrough),
         )
         | "Encode" >> transform
     )
@@ -375,8 +384,14 @@ def run_encode(argv: Sequence[str] | None = None) -> dict:
             | "Examples" >> beam.FlatMap(_table_to_examples, fingerprints)
             | "Write" >> beam.io.WriteToTFRecord(f"{staging}/part", file_name_suffix=".tfrecord")
         )
-    result = pipeline.run()
-    result.wait_until_finish()
+    try:
+        result = pipeline.run()
+        result.wait_until_finish()
+    except BaseException:
+        # A failed job leaves no half-written output behind.
+        if local and fs.get_file_info(staging).type != pafs.FileType.NotFound:
+            fs.delete_dir(staging)
+        raise
     counts = _metrics(result)
     ids = counts.get("ids", 0)
     summary = {

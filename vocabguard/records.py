@@ -12,6 +12,9 @@ Formats: ``text`` (the whole line is field ``text``), ``jsonl``, ``csv``,
 ``parquet``, ``tfrecord`` (``tf.train.Example``; a field holds exactly one
 bytes or int64 value).
 
+``passthrough`` fields (copied to an output, never tokenized, e.g. a float
+label) are read too and may hold any non-null value.
+
 >>> import io
 >>> rows = iter_records(io.BytesIO(b'{"t": "a b"}\\n{"x": 1}\\n'), "f.jsonl", "jsonl", ["t"])
 >>> [r if isinstance(r, tuple) else r.reason for r in rows]
@@ -22,7 +25,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import io
 import json
 from collections.abc import Iterator, Sequence
 from typing import Any, BinaryIO
@@ -31,6 +33,8 @@ from vocabguard.errors import InputDataError, received
 
 FORMATS = ("text", "jsonl", "csv", "parquet", "tfrecord")
 TEXT_FIELD = "text"
+_BOM = b"\xef\xbb\xbf"
+_CSV_FIELD_LIMIT = 2**31 - 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,10 +64,12 @@ class BadRecord:
         )
 
 
-def _check_value(path: str, number: int, field: str, value: Any) -> BadRecord | None:
+def _check_value(
+    path: str, number: int, field: str, value: Any, any_type: bool = False
+) -> BadRecord | None:
     if value is None:
         return BadRecord(path, number, field, "missing_field", "the field is null")
-    if isinstance(value, bool) or not isinstance(value, (str, bytes, int)):
+    if not any_type and (isinstance(value, bool) or not isinstance(value, (str, bytes, int))):
         return BadRecord(
             path,
             number,
@@ -74,12 +80,14 @@ def _check_value(path: str, number: int, field: str, value: Any) -> BadRecord | 
     return None
 
 
-def _pick(path: str, number: int, record: dict, fields: Sequence[str]):
+def _pick(
+    path: str, number: int, record: dict, fields: Sequence[str], passthrough: Sequence[str] = ()
+):
     values = {}
-    for field in fields:
+    for field in (*fields, *passthrough):
         if field not in record:
             return BadRecord(path, number, field, "missing_field", "the field is missing")
-        bad = _check_value(path, number, field, record[field])
+        bad = _check_value(path, number, field, record[field], field in passthrough)
         if bad:
             return bad
         values[field] = record[field]
@@ -100,32 +108,49 @@ def _decode(path: str, number: int, raw: bytes) -> str | BadRecord:
         )
 
 
+def _raw_lines(handle: BinaryIO) -> Iterator[bytes]:
+    """The lines of a binary file, line endings kept.
+
+    Beam's ``CompressedFile`` (``.gz`` inputs) is not iterable; it has ``readline``.
+    """
+    return iter(handle) if hasattr(handle, "__iter__") else iter(handle.readline, b"")
+
+
 def _lines(handle: BinaryIO) -> Iterator[tuple[int, bytes]]:
-    for number, raw in enumerate(handle, start=1):
-        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
-            raw = raw[3:]
-        yield number, raw.rstrip(b"\n").rstrip(b"\r")
+    for number, raw in enumerate(_raw_lines(handle), start=1):
+        if number == 1 and raw.startswith(_BOM):
+            raw = raw[len(_BOM) :]
+        # Exactly one line ending, as vocabguard.readers removes it (a lone "\r" stays).
+        if raw.endswith(b"\n"):
+            raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
+        yield number, raw
 
 
 def iter_records(
-    handle: BinaryIO, path: str, format: str, fields: Sequence[str]
+    handle: BinaryIO,
+    path: str,
+    format: str,
+    fields: Sequence[str],
+    *,
+    passthrough: Sequence[str] = (),
 ) -> Iterator[tuple[int, dict] | BadRecord]:
     """Parse one open binary file into ``(record_number, {field: value})`` or ``BadRecord``."""
+    passthrough = [f for f in passthrough if f not in fields]
     if format not in FORMATS:
         raise InputDataError(
             f"Unknown input format {format!r} for {path}; expected one of {', '.join(FORMATS)}. "
             + received(format=format)
         )
     if format == "text":
-        yield from _text(handle, path, fields)
+        yield from _text(handle, path, [*fields, *passthrough])
     elif format == "jsonl":
-        yield from _jsonl(handle, path, fields)
+        yield from _jsonl(handle, path, fields, passthrough)
     elif format == "csv":
-        yield from _csv(handle, path, fields)
+        yield from _csv(handle, path, fields, passthrough)
     elif format == "parquet":
-        yield from _parquet(handle, path, fields)
+        yield from _parquet(handle, path, fields, passthrough)
     else:
-        yield from _tfrecord(handle, path, fields)
+        yield from _tfrecord(handle, path, fields, passthrough)
 
 
 def _text(handle, path, fields):
@@ -140,7 +165,7 @@ def _text(handle, path, fields):
         yield text if isinstance(text, BadRecord) else (number, {TEXT_FIELD: text})
 
 
-def _jsonl(handle, path, fields):
+def _jsonl(handle, path, fields, passthrough):
     for number, raw in _lines(handle):
         if not raw.strip():
             continue
@@ -162,37 +187,85 @@ def _jsonl(handle, path, fields):
                 f"expected a JSON object, found {type(record).__name__}",
             )
             continue
-        yield _pick(path, number, record, fields)
+        yield _pick(path, number, record, fields, passthrough)
 
 
-def _csv(handle, path, fields):
-    text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
-    reader = csv.DictReader(text)
+def _csv(handle, path, fields, passthrough):
+    if csv.field_size_limit() < _CSV_FIELD_LIMIT:
+        csv.field_size_limit(_CSV_FIELD_LIMIT)  # documents can exceed the 128 KiB default
+    undecodable: list[BadRecord] = []
+
+    def lines():
+        # Decoded one line at a time (as vocabguard.readers does), so an undecodable
+        # line is reported as itself and the lines after it are still read.
+        for number, raw in enumerate(_raw_lines(handle), start=1):
+            if number == 1 and raw.startswith(_BOM):
+                raw = raw[len(_BOM) :]
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                undecodable.append(_decode(path, number, raw.rstrip(b"\r\n")))
+                text = "\n"  # a blank row in its place
+            yield text
+
+    reader = csv.reader(lines())
     try:
-        header = reader.fieldnames or []
-        missing = [f for f in fields if f not in header]
-        if missing:
-            raise InputDataError(
-                f"{path}, line 1: the CSV header has no column {missing[0]!r} (columns: "
-                f"{', '.join(map(repr, header))}). Fix the field name in the job config. "
-                + received(file=path, field=missing[0])
+        header = next(reader, None)
+    except csv.Error as err:
+        yield BadRecord(path, 1, None, "bad_csv", f"malformed CSV header ({err})")
+        return
+    if undecodable:  # the header line: no record of the file can be read
+        yield undecodable[0]
+        return
+    if header is None:
+        return  # an empty file holds no records
+    wanted = [*fields, *passthrough]
+    missing = [f for f in wanted if f not in header]
+    if missing:
+        raise InputDataError(
+            f"{path}, line 1: the CSV header has no column {missing[0]!r} (columns: "
+            f"{', '.join(map(repr, header))}). Fix the field name in the job config. "
+            + received(file=path, field=missing[0])
+        )
+    columns = {field: header.index(field) for field in wanted}
+    line_end = reader.line_num
+    while True:
+        try:
+            row = next(reader, None)
+            error = None
+        except csv.Error as err:  # e.g. a line break inside an unquoted field
+            row, error = [], err
+        number, line_end = line_end + 1, reader.line_num
+        if undecodable:  # lines of this row: report them, drop the row
+            yield from undecodable
+            undecodable.clear()
+            row = row if row is None else []
+        if error is not None:
+            yield BadRecord(path, number, None, "bad_csv", f"malformed CSV ({error})")
+        if row is None:
+            return
+        if not row:
+            continue  # a blank line, or a row reported above
+        short = [field for field, column in columns.items() if column >= len(row)]
+        if short:
+            yield BadRecord(
+                path,
+                number,
+                short[0],
+                "missing_field",
+                f"the row has {len(row)} columns, the header {len(header)}",
             )
-        line_end = reader.line_num
-        for row in reader:
-            number, line_end = line_end + 1, reader.line_num
-            yield _pick(path, number, row, fields)
-    except UnicodeDecodeError as err:
-        yield BadRecord(path, reader.line_num + 1, None, "undecodable", f"not valid UTF-8 ({err})")
-    finally:
-        text.detach()
+            continue
+        record = {field: row[column] for field, column in columns.items()}
+        yield _pick(path, number, record, fields, passthrough)
 
 
-def _parquet(handle, path, fields):
+def _parquet(handle, path, fields, passthrough):
     import pyarrow.parquet as pq
 
     parquet = pq.ParquetFile(handle)
     names = parquet.schema_arrow.names
-    missing = [f for f in fields if f not in names]
+    missing = [f for f in (*fields, *passthrough) if f not in names]
     if missing:
         raise InputDataError(
             f"{path}: the Parquet file has no column {missing[0]!r} (columns: "
@@ -200,17 +273,17 @@ def _parquet(handle, path, fields):
             + received(file=path, field=missing[0])
         )
     number = 0
-    for batch in parquet.iter_batches(batch_size=8192, columns=list(fields)):
+    for batch in parquet.iter_batches(batch_size=8192, columns=[*fields, *passthrough]):
         for row in batch.to_pylist():
             number += 1
-            yield _as_record_unit(_pick(path, number, row, fields))
+            yield _as_record_unit(_pick(path, number, row, fields, passthrough))
 
 
 def _as_record_unit(item):
     return dataclasses.replace(item, unit="record") if isinstance(item, BadRecord) else item
 
 
-def _tfrecord(handle, path, fields):
+def _tfrecord(handle, path, fields, passthrough):
     from apache_beam.io.tfrecordio import _TFRecordUtil
     from tensorflow.core.example import example_pb2
 
@@ -235,11 +308,11 @@ def _tfrecord(handle, path, fields):
             )
             continue
         record = {}
-        for field in fields:
+        for field in (*fields, *passthrough):
             feature = example.features.feature.get(field)
             kind = feature.WhichOneof("kind") if feature is not None else None
             values = list(getattr(feature, kind).value) if kind else []
-            if len(values) != 1 or kind == "float_list":
+            if len(values) != 1 or (kind == "float_list" and field not in passthrough):
                 record = BadRecord(
                     path,
                     number,
