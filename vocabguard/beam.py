@@ -16,12 +16,14 @@ Design (why it is fast and gives the in-process builder's exact answer):
   ReadMatches``), so bad records are named by file and line, and any filesystem
   Beam supports works; parallelism comes from the number of input files;
 - records travel in batches (``RecordBatch``), never one element per token:
-  a batch is tokenized and counted in Arrow, and only its distinct
-  ``((feature, token), count)`` pairs are emitted;
-- ``CombinePerKey(sum)`` merges partial counts across workers (with combiner
-  lifting), then per feature ``Top.Of(max_tokens)`` keeps a bounded heap per
-  worker: no step holds every distinct token unless ``max_tokens`` is unset (then
-  the final step holds the vocabulary itself, the tokens >= min_count);
+  each batch is tokenized and counted in Arrow, and a worker accumulates its
+  bundle's counts in Arrow (hash ``group_by``), flushing them as one partial
+  ``(token, count)`` table per (feature, shard) -- tokens are sharded by crc32;
+- ``CombinePerKey`` merges the tables of each (feature, shard) in Arrow, so no
+  worker merges every distinct token; each shard keeps only its best
+  ``max_tokens`` candidates and the shards' summaries are merged per feature
+  (exact: every token lives in exactly one shard). Without ``max_tokens`` the
+  final step holds the vocabulary itself, the tokens >= min_count;
 - the selected counts go through ``Vocabulary.from_counts``, the same selection
   rule as ``build_vocabulary``: same tokens, ids, counts and fingerprint, for any
   sharding, bundle size or worker count.
@@ -32,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 
 import apache_beam as beam
@@ -45,14 +48,17 @@ from apache_beam.metrics import Metrics
 
 from vocabguard.builder import TokenCounter
 from vocabguard.errors import ConfigError, InputDataError, received
-from vocabguard.layout import is_candidate
 from vocabguard.records import BadRecord, iter_records
 from vocabguard.spec import VocabSpec
-from vocabguard.vocabulary import INT64, STRING, Vocabulary, as_token
+from vocabguard.vocabulary import INT64, STRING, Vocabulary
 
 NAMESPACE = "vocabguard"
 BAD_RECORD_POLICIES = ("fail", "skip")
 DEFAULT_BATCH_SIZE = 2048
+# Partial counts are sharded by token so that no single worker merges every
+# distinct token; a bundle flushes early once its pending counts exceed FLUSH_ROWS.
+SHARDS = 8
+FLUSH_ROWS = 1 << 20
 PROGRESS_SECONDS = 10.0
 EXTENSIONS = {
     ".txt": "text",
@@ -317,22 +323,175 @@ class _CountTokens(beam.DoFn):
             self.bad.handle(bad[row])
         return set(bad)
 
+    def start_bundle(self):
+        for counter in self.counters:
+            counter.reset()
+        self.stats = [{} for _ in self.features]
+
     def process(self, batch: RecordBatch):
         bad_rows = self._bad_rows(batch)
         batch = batch.take([r for r in range(len(batch)) if r not in bad_rows], self.bad.drain())
         for index, (feature, counter) in enumerate(zip(self.features, self.counters)):
-            counter.counts, counter.documents, counter.total_tokens = {}, 0, 0
             values = batch.columns[feature.field]
+            documents, tokens = counter.documents, counter.total_tokens
             if values and all(isinstance(v, int) for v in values):
                 counter.add_arrow(pa.array(values, type=pa.int64()))
+            elif values and any(isinstance(v, int) for v in values):
+                raise _mixed_kinds(feature)
             elif values:
                 text_type = pa.string() if all(isinstance(v, str) for v in values) else pa.binary()
                 counter.add_arrow(pa.array(values, type=text_type))
-            stats = {"documents": counter.documents, "total_tokens": counter.total_tokens}
-            stats.update((f"bad_records.{reason}", n) for reason, n in batch.skipped)
-            yield beam.pvalue.TaggedOutput("stats", (index, tuple(sorted(stats.items()))))
-            for token, count in counter.counts.items():
-                yield (index, token), count
+            stats = self.stats[index]
+            for key, n in [
+                ("documents", counter.documents - documents),
+                ("total_tokens", counter.total_tokens - tokens),
+                *((f"bad_records.{reason}", n) for reason, n in batch.skipped),
+            ]:
+                stats[key] = stats.get(key, 0) + n
+            if counter._pending_rows > FLUSH_ROWS:
+                yield from self._flush(index, counter, windowed=False)
+
+    def finish_bundle(self):
+        for index, counter in enumerate(self.counters):
+            yield from self._flush(index, counter, windowed=True)
+            stats = tuple(sorted(self.stats[index].items()))
+            yield _windowed(beam.pvalue.TaggedOutput("stats", (index, stats)), True)
+
+    def _flush(self, index: int, counter: TokenCounter, windowed: bool):
+        """Emit the bundle's partial counts as one Arrow table per (feature, shard)."""
+        table = counter.table()
+        counter.reset()
+        if not len(table):
+            return
+        shards = _shard_of(table["token"])
+        for shard in range(SHARDS):
+            part = table.filter(pa.array(shards == shard))
+            if len(part):
+                yield _windowed(((index, shard), part), windowed)
+
+
+def _windowed(value, windowed: bool):
+    """finish_bundle must emit WindowedValues (global window: a batch job)."""
+    if not windowed:
+        return value
+    from apache_beam.transforms.window import GlobalWindow
+    from apache_beam.utils.timestamp import MIN_TIMESTAMP
+    from apache_beam.utils.windowed_value import WindowedValue
+
+    if isinstance(value, beam.pvalue.TaggedOutput):
+        return beam.pvalue.TaggedOutput(
+            value.tag, WindowedValue(value.value, MIN_TIMESTAMP, [GlobalWindow()])
+        )
+    return WindowedValue(value, MIN_TIMESTAMP, [GlobalWindow()])
+
+
+def _shard_of(tokens: pa.Array) -> np.ndarray:
+    """A shard per token, the same in every process (crc32 of bytes; ints mod SHARDS)."""
+    if pa.types.is_integer(tokens.type):
+        return np.mod(tokens.to_numpy(), SHARDS)
+    return np.fromiter(
+        (zlib.crc32(t) % SHARDS for t in tokens.to_pylist()), dtype=np.int64, count=len(tokens)
+    )
+
+
+def _mixed_kinds(feature: Feature) -> InputDataError:
+    return InputDataError(
+        f"Feature {feature.field!r} holds both integer and string values; a vocabulary "
+        "holds one kind. Make the field consistent (or cast it in the input). "
+        + received(feature=feature.field)
+    )
+
+
+class _MergeCounts(beam.CombineFn):
+    """Merges partial ``(token, count)`` tables of one (feature, shard) in Arrow."""
+
+    def __init__(self, features: Sequence[Feature]):
+        self.features = list(features)
+
+    def create_accumulator(self):
+        return None
+
+    def add_input(self, acc, table):
+        counter = TokenCounter(VocabSpec())
+        for part in (acc, table):
+            if part is not None:
+                counter.add_table(part)
+        try:
+            return counter.table()
+        except InputDataError:
+            raise InputDataError(
+                "A feature holds both integer and string values; a vocabulary holds one kind. "
+                "Make the field consistent (or cast it in the input). "
+                + received(
+                    token_types=sorted(
+                        {str(acc.schema.field("token").type), str(table.schema.field("token").type)}
+                    )
+                )
+            ) from None
+
+    def merge_accumulators(self, accumulators):
+        merged = None
+        for acc in accumulators:
+            if acc is not None:
+                merged = self.add_input(merged, acc)
+        return merged
+
+    def extract_output(self, acc):
+        return acc
+
+
+def _summarize_shard(item, features: Sequence[Feature]):
+    """(feature, shard) counts -> (feature, summary): distinct count and the candidates."""
+    from vocabguard.builder import candidate_counts
+
+    (index, _shard), table = item
+    feature = features[index]
+    token_type = INT64 if pa.types.is_integer(table.schema.field("token").type) else STRING
+    counts = candidate_counts(table, feature.spec, token_type)
+    return index, {"distinct": len(table), "kinds": (token_type,), "counts": counts}
+
+
+class _MergeSummaries(beam.CombineFn):
+    """Merges shard summaries of one feature, keeping the best ``max_tokens`` candidates.
+
+    Every token lives in exactly one shard, so the global best ``max_tokens`` are
+    among the shards' best ``max_tokens``: the result is exact.
+    """
+
+    def __init__(self, spec: VocabSpec):
+        self.spec = spec
+
+    def create_accumulator(self):
+        return {"distinct": 0, "kinds": (), "counts": {}}
+
+    def add_input(self, acc, summary):
+        counts = {**acc["counts"], **summary["counts"]}  # disjoint: tokens are sharded
+        kinds = tuple(sorted(set(acc["kinds"]) | set(summary["kinds"])))
+        if self.spec.max_tokens is not None and len(kinds) == 1:
+            counts = _keep_best(counts, self.spec, kinds[0])
+        return {"distinct": acc["distinct"] + summary["distinct"], "kinds": kinds, "counts": counts}
+
+    def merge_accumulators(self, accumulators):
+        out = self.create_accumulator()
+        for acc in accumulators:
+            out = self.add_input(out, acc)
+        return out
+
+    def extract_output(self, acc):
+        return acc
+
+
+def _keep_best(counts: dict, spec: VocabSpec, token_type: str) -> dict:
+    from vocabguard.builder import candidate_counts
+
+    arrow_type = pa.int64() if token_type == INT64 else pa.binary()
+    table = pa.table(
+        {
+            "token": pa.array(list(counts), type=arrow_type),
+            "count": pa.array(list(counts.values()), type=pa.int64()),
+        }
+    )
+    return candidate_counts(table, spec, token_type)
 
 
 class _SumDicts(beam.CombineFn):
@@ -356,50 +515,23 @@ class _SumDicts(beam.CombineFn):
         return dict(acc)
 
 
-def _top_key(item: tuple) -> tuple:
-    """``order_key``, made total over mixed ints and bytes so a mixed feature reaches
-    ``_publish``'s clear error instead of a TypeError inside ``Top``; for one kind of
-    token it orders exactly as ``order_key``."""
-    token, count = item
-    return (-count, isinstance(token, bytes), token)
-
-
-def _excluded(spec: VocabSpec) -> frozenset:
-    """Reserved, pad and OOV tokens in both canonical forms (bytes and int)."""
-    out = set()
-    for integer in (False, True):
-        for token in (
-            *spec.reserved_tokens,
-            spec.resolved_pad_token(integer),
-            spec.resolved_oov_token(integer),
-        ):
-            out.add(token if isinstance(token, int) else as_token(token, STRING))
-    return frozenset(out)
-
-
 def _publish(
     index: int,
     feature: Feature,
     store: str,
-    selected: list,
-    specials: list,
-    distinct: int,
+    summary: dict,
     stats: dict,
-    kinds: list,
     description: str,
 ) -> dict:
     from vocabguard import __version__
     from vocabguard.store import VocabStore
 
+    kinds = summary["kinds"]
     if len(kinds) > 1:
-        raise InputDataError(
-            f"Feature {feature.field!r} holds both integer and string values; a vocabulary "
-            "holds one kind. Make the field consistent (or cast it in the input). "
-            + received(feature=feature.field, kinds=sorted(kinds))
-        )
+        raise _mixed_kinds(feature)
     token_type = kinds[0] if kinds else STRING
-    counts = dict(specials)
-    counts.update(selected)
+    counts = summary["counts"]
+    distinct = summary["distinct"]
     skipped = {k.split(".", 1)[1]: v for k, v in sorted(stats.items()) if k.startswith("bad_")}
     manifest_stats = {
         "documents": stats.get("documents", 0),
@@ -469,40 +601,22 @@ class BuildVocabularies(beam.PTransform):
         counted = batches | "CountTokens" >> beam.ParDo(
             _CountTokens(features, self.bad_records)
         ).with_outputs("stats", main="counts")
-        totals = counted.counts | "SumCounts" >> beam.CombinePerKey(sum)
-        by_feature = totals | "ByFeature" >> beam.Partition(lambda kv, n: kv[0][0], len(features))
+        summaries = (
+            counted.counts
+            | "MergeShards" >> beam.CombinePerKey(_MergeCounts(features))
+            | "SummarizeShards" >> beam.Map(_summarize_shard, features)
+        )
+        by_feature = summaries | "ByFeature" >> beam.Partition(lambda kv, n: kv[0], len(features))
         stats = counted.stats | "SumStats" >> beam.CombinePerKey(_SumDicts())
         stats_parts = stats | "StatsByFeature" >> beam.Partition(lambda kv, n: kv[0], len(features))
         results = []
         for index, (key, feature) in enumerate(zip(self.keys, features)):
-            spec = feature.spec
-            excluded = _excluded(spec)
-            # Keyed by feature, not field: several features may read one field.
+            # Labels are keyed by feature, not field: several features may read one field.
             label = f"[{key}]"
-            tokens = by_feature[index] | f"Tokens{label}" >> beam.Map(lambda kv: (kv[0][1], kv[1]))
-            candidates = tokens | f"Candidates{label}" >> beam.Filter(
-                lambda kv, s=spec, e=excluded: is_candidate(
-                    kv[0], kv[1], s.min_count, e, s.max_token_bytes
-                )
-            )
-            if spec.max_tokens is not None:
-                # A bounded heap per worker: never all distinct tokens in one place.
-                selected = candidates | f"Top{label}" >> beam.combiners.Top.Of(
-                    spec.max_tokens, key=_top_key, reverse=True
-                )
-            else:
-                selected = candidates | f"All{label}" >> beam.combiners.ToList()
-            specials = (
-                tokens
-                | f"Specials{label}" >> beam.Filter(lambda kv, e=excluded: kv[0] in e)
-                | f"SpecialsList{label}" >> beam.combiners.ToList()
-            )
-            distinct = tokens | f"Distinct{label}" >> beam.combiners.Count.Globally()
-            kinds = (
-                tokens
-                | f"Kind{label}" >> beam.Map(lambda kv: INT64 if isinstance(kv[0], int) else STRING)
-                | f"Kinds{label}" >> beam.Distinct()
-                | f"KindList{label}" >> beam.combiners.ToList()
+            summary = (
+                by_feature[index]
+                | f"Summaries{label}" >> beam.Values()
+                | f"Merge{label}" >> beam.CombineGlobally(_MergeSummaries(feature.spec))
             )
             feature_stats = (
                 stats_parts[index]
@@ -517,11 +631,8 @@ class BuildVocabularies(beam.PTransform):
                     _publish,
                     feature,
                     self.store,
-                    selected=beam.pvalue.AsSingleton(selected),
-                    specials=beam.pvalue.AsSingleton(specials),
-                    distinct=beam.pvalue.AsSingleton(distinct),
+                    summary=beam.pvalue.AsSingleton(summary),
                     stats=beam.pvalue.AsSingleton(feature_stats),
-                    kinds=beam.pvalue.AsSingleton(kinds),
                     description=self.description,
                 )
             )

@@ -52,17 +52,33 @@ def _bad_value(index: int, value: Any, expected: str, source: str | None) -> Inp
 class TokenCounter:
     """Counts tokens of batches of values under a spec; mergeable (for Beam combiners).
 
+    Counts stay in Arrow: each batch's ``value_counts`` is appended, and the
+    pending tallies are compacted with a hash ``group_by(...).aggregate(sum)``
+    once they outgrow the distinct tokens seen so far. Memory stays bounded by
+    the distinct tokens, and no per-token Python work happens until the end.
+
     >>> counter = TokenCounter(VocabSpec())
     >>> counter.add_batch(["a b", "b"])
     >>> dict(counter.counts), counter.documents, counter.total_tokens
     ({b'a': 1, b'b': 2}, 2, 3)
     """
 
+    # Compact pending tallies once they exceed this many rows (and twice the
+    # size of the last compacted table).
+    COMPACT_ROWS = 1 << 20
+
     def __init__(self, spec: VocabSpec, token_type: str | None = None):
         self.spec = spec
         self.tokenizer = Tokenizer(spec)
         self.token_type = token_type
-        self.counts: dict = {}
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all counts (the spec and token type stay)."""
+        self._tables: list[pa.Table] = []
+        self._pending_rows = 0
+        self._compacted_rows = 0
+        self._dict: dict | None = None
         self.documents = 0
         self.total_tokens = 0
 
@@ -74,14 +90,53 @@ class TokenCounter:
             flat = self.tokenizer.tokenize_arrow(values).flatten()
         self.documents += len(values)
         self.total_tokens += len(flat)
-        if len(flat) == 0:
-            return
-        tallies = pc.value_counts(flat)
-        counts = self.counts
-        for token, count in zip(
-            tallies.field("values").to_pylist(), tallies.field("counts").to_pylist()
-        ):
-            counts[token] = counts.get(token, 0) + count
+        if len(flat):
+            tallies = pc.value_counts(flat)
+            self.add_table(
+                pa.table({"token": tallies.field("values"), "count": tallies.field("counts")})
+            )
+
+    def add_table(self, table: pa.Table) -> None:
+        """Add a ``(token, count)`` table of partial counts."""
+        self._tables.append(table)
+        self._pending_rows += len(table)
+        self._dict = None
+        if self._pending_rows > max(self.COMPACT_ROWS, 2 * self._compacted_rows):
+            self._compact()
+
+    def _compact(self) -> None:
+        if len(self._tables) > 1:
+            try:
+                merged = pa.concat_tables(self._tables)
+            except pa.ArrowInvalid:
+                raise InputDataError(
+                    "The values hold both integers and strings; a vocabulary holds one kind. "
+                    "Make the field consistent (or cast it in the input). "
+                    + received(
+                        token_types=sorted(
+                            {str(t.schema.field("token").type) for t in self._tables}
+                        )
+                    )
+                ) from None
+            grouped = merged.group_by("token").aggregate([("count", "sum")])
+            self._tables = [pa.table({"token": grouped["token"], "count": grouped["count_sum"]})]
+        self._compacted_rows = self._pending_rows = len(self._tables[0]) if self._tables else 0
+
+    def table(self) -> pa.Table:
+        """All counts so far as one ``(token, count)`` table, one row per distinct token."""
+        self._compact()
+        if self._tables:
+            return self._tables[0]
+        token_type = pa.int64() if self.token_type == INT64 else pa.binary()
+        return pa.table({"token": pa.array([], token_type), "count": pa.array([], pa.int64())})
+
+    @property
+    def counts(self) -> dict:
+        """``{token: count}`` (bytes or int tokens), materialized on demand."""
+        if self._dict is None:
+            table = self.table()
+            self._dict = dict(zip(table["token"].to_pylist(), table["count"].to_pylist()))
+        return self._dict
 
     def add_batch(self, values: list, *, first_index: int = 0, source: str | None = None) -> None:
         """Count a Python list of values, checking their types."""
@@ -108,8 +163,8 @@ class TokenCounter:
             self.add_arrow(pa.array(values, type=_arrow_text_type(values)))
 
     def merge(self, other: TokenCounter) -> TokenCounter:
-        for token, count in other.counts.items():
-            self.counts[token] = self.counts.get(token, 0) + count
+        for table in other._tables:
+            self.add_table(table)
         self.documents += other.documents
         self.total_tokens += other.total_tokens
         self.token_type = self.token_type or other.token_type
@@ -118,11 +173,42 @@ class TokenCounter:
     def to_vocabulary(self, *, input_description: str | None = None) -> Vocabulary:
         from vocabguard import __version__
 
-        stats = {"documents": self.documents, "total_tokens": self.total_tokens}
+        table = self.table()
+        token_type = self.token_type or STRING
+        stats = {
+            "documents": self.documents,
+            "total_tokens": self.total_tokens,
+            "distinct_tokens": len(table),
+        }
         build = {"vocabguard_version": __version__, "input": input_description}
-        return Vocabulary.from_counts(
-            self.counts, self.spec, self.token_type or STRING, stats=stats, build=build
+        counts = candidate_counts(table, self.spec, token_type)
+        return Vocabulary.from_counts(counts, self.spec, token_type, stats=stats, build=build)
+
+
+def candidate_counts(table: pa.Table, spec: VocabSpec, token_type: str) -> dict:
+    """The counts ``Vocabulary.from_counts`` needs from a ``(token, count)`` table.
+
+    Only the tokens that can matter: the special tokens (for stats) and the
+    learned-token candidates, cut to the best ``max_tokens`` in Arrow (count
+    descending, token bytes ascending: the same order as ``layout.order_key``).
+    """
+    from vocabguard.vocabulary import special_tokens
+
+    reserved, pad_and_oov = special_tokens(spec, token_type)
+    specials = reserved + pad_and_oov
+    arrow_type = table.schema.field("token").type
+    is_special = pc.is_in(table["token"], value_set=pa.array(specials, type=arrow_type))
+    keep = pc.and_(pc.greater_equal(table["count"], spec.min_count), pc.invert(is_special))
+    if spec.max_token_bytes is not None and not pa.types.is_integer(arrow_type):
+        keep = pc.and_(keep, pc.less_equal(pc.binary_length(table["token"]), spec.max_token_bytes))
+    candidates = table.filter(keep)
+    if spec.max_tokens is not None and len(candidates) > spec.max_tokens:
+        order = pc.sort_indices(
+            candidates, sort_keys=[("count", "descending"), ("token", "ascending")]
         )
+        candidates = candidates.take(order[: spec.max_tokens])
+    chosen = pa.concat_tables([candidates, table.filter(is_special)])
+    return dict(zip(chosen["token"].to_pylist(), chosen["count"].to_pylist()))
 
 
 def _arrow_text_type(values: list) -> pa.DataType:
