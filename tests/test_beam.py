@@ -654,3 +654,43 @@ def test_encode_with_vocabularies_gives_the_in_process_ids(tmp_path):
     assert totals["oov_ids"] == oov_ids
     assert totals["pad_ids"] == pad_ids
     assert totals["out_of_range_ids"] == 0
+
+
+@pytest.mark.parametrize(("shards", "flush_rows"), [(1, 1), (3, 2), (64, 1 << 20)])
+def test_memory_bounds_do_not_change_the_vocabulary(tmp_path, shards, flush_rows):
+    # shards / flush_rows trade memory for shuffle volume; the answer stays exact.
+    import json as _json
+
+    import apache_beam as beam
+
+    from vocabguard import VocabSpec, VocabStore, build_vocabulary
+    from vocabguard.beam import BuildVocabularies, Feature, ReadRecordBatches
+
+    texts = ["a b b c", "c c d e", "e e e f", "b a g", "z"] * 7
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(_json.dumps({"t": t}) + "\n" for t in texts), encoding="utf-8")
+    spec = VocabSpec(max_tokens=4, num_oov_buckets=2)
+    store = str(tmp_path / "store")
+    with beam.Pipeline() as pipeline:
+        _ = (
+            pipeline
+            | ReadRecordBatches([str(path)], ["t"], batch_size=3)
+            | BuildVocabularies(
+                {"t": Feature("t", "mem", spec)}, store, shards=shards, flush_rows=flush_rows
+            )
+        )
+    built = VocabStore(store).load("mem")
+    expected = build_vocabulary(texts, spec, progress=False)
+    assert (built.fingerprint, built.counts, built.stats) == (
+        expected.fingerprint,
+        expected.counts,
+        expected.stats,
+    )
+
+
+def test_memory_bounds_are_validated():
+    from vocabguard.beam import BuildVocabularies, Feature
+    from vocabguard.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"`shards` must be an integer >= 1. Received: shards=0"):
+        BuildVocabularies({"t": Feature("t", "x")}, "/tmp/unused", shards=0)

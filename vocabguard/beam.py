@@ -272,9 +272,17 @@ class ReadRecordBatches(beam.PTransform):
 class _CountTokens(beam.DoFn):
     """Counts the tokens of every feature in a batch; emits distinct (key, count) pairs."""
 
-    def __init__(self, features: Sequence[Feature], policy: str):
+    def __init__(
+        self,
+        features: Sequence[Feature],
+        policy: str,
+        shards: int = SHARDS,
+        flush_rows: int = FLUSH_ROWS,
+    ):
         self.features = list(features)
         self.policy = policy
+        self.shards = shards
+        self.flush_rows = flush_rows
 
     def setup(self):
         self.bad = _BadRecords(self.policy)
@@ -348,7 +356,7 @@ class _CountTokens(beam.DoFn):
                 *((f"bad_records.{reason}", n) for reason, n in batch.skipped),
             ]:
                 stats[key] = stats.get(key, 0) + n
-            if counter._pending_rows > FLUSH_ROWS:
+            if counter._pending_rows > self.flush_rows:
                 yield from self._flush(index, counter, windowed=False)
 
     def finish_bundle(self):
@@ -363,8 +371,8 @@ class _CountTokens(beam.DoFn):
         counter.reset()
         if not len(table):
             return
-        shards = _shard_of(table["token"])
-        for shard in range(SHARDS):
+        shards = _shard_of(table["token"], self.shards)
+        for shard in range(self.shards):
             part = table.filter(pa.array(shards == shard))
             if len(part):
                 yield _windowed(((index, shard), part), windowed)
@@ -385,12 +393,12 @@ def _windowed(value, windowed: bool):
     return WindowedValue(value, MIN_TIMESTAMP, [GlobalWindow()])
 
 
-def _shard_of(tokens: pa.Array) -> np.ndarray:
-    """A shard per token, the same in every process (crc32 of bytes; ints mod SHARDS)."""
+def _shard_of(tokens: pa.Array, shards: int) -> np.ndarray:
+    """A shard per token, the same in every process (crc32 of bytes; ints mod shards)."""
     if pa.types.is_integer(tokens.type):
-        return np.mod(tokens.to_numpy(), SHARDS)
+        return np.mod(tokens.to_numpy(), shards)
     return np.fromiter(
-        (zlib.crc32(t) % SHARDS for t in tokens.to_pylist()), dtype=np.int64, count=len(tokens)
+        (zlib.crc32(t) % shards for t in tokens.to_pylist()), dtype=np.int64, count=len(tokens)
     )
 
 
@@ -571,6 +579,12 @@ class BuildVocabularies(beam.PTransform):
         bad_records: ``fail`` or ``skip`` for values of the wrong type and tokens over
             ``max_token_bytes``.
         input_description: recorded in each manifest's build info.
+        shards: partial counts are split into this many token shards; each shard's
+            counts are merged by one worker, so a worker holds about 1/shards of the
+            distinct tokens. Raise it for very large vocabularies.
+        flush_rows: a worker flushes its bundle's counts once they exceed this many
+            distinct tokens, bounding its memory. Lower it to bound memory further.
+            Both knobs trade memory for shuffle volume; the result stays exact.
     """
 
     def __init__(
@@ -580,9 +594,16 @@ class BuildVocabularies(beam.PTransform):
         *,
         bad_records: str = "fail",
         input_description: str | None = None,
+        shards: int = SHARDS,
+        flush_rows: int = FLUSH_ROWS,
     ):
         super().__init__()
         _check_policy(bad_records)
+        for key, value in (("shards", shards), ("flush_rows", flush_rows)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"`{key}` must be an integer >= 1. " + received(**{key: value}))
+        self.shards = shards
+        self.flush_rows = flush_rows
         self.keys = list(features)
         self.features = list(features.values())
         names = [f.name for f in self.features]
@@ -599,7 +620,7 @@ class BuildVocabularies(beam.PTransform):
     def expand(self, batches):
         features = self.features
         counted = batches | "CountTokens" >> beam.ParDo(
-            _CountTokens(features, self.bad_records)
+            _CountTokens(features, self.bad_records, self.shards, self.flush_rows)
         ).with_outputs("stats", main="counts")
         summaries = (
             counted.counts

@@ -12,6 +12,8 @@ A job config (see ``configs/bbc_news_job.yaml``)::
     format: jsonl                    # text|jsonl|csv|parquet|tfrecord; default: by extension
     bad_records: fail                # fail | skip (skipped records are counted)
     batch_size: 2048
+    shards: 8                        # memory bounds (exact results): token shards merged
+    flush_rows: 1048576              #   by one worker each; distinct tokens per flush
     features:
       text: {field: text, name: news_text, spec: {lowercase: true, max_tokens: 100000}}
       country: {field: country, name: news_country, spec: {tokenizer: none}}
@@ -98,6 +100,8 @@ class JobConfig:
     format: str | None = None
     bad_records: str = "fail"
     batch_size: int = 2048
+    shards: int = 8
+    flush_rows: int = 1 << 20
     encode: EncodeConfig | None = None
     source: str = "<config>"
 
@@ -146,7 +150,17 @@ class JobConfig:
         _expect(data, Mapping, "config", where, "a mapping")
         _unknown_keys(
             data,
-            ["store", "inputs", "format", "bad_records", "batch_size", "features", "encode"],
+            [
+                "store",
+                "inputs",
+                "format",
+                "bad_records",
+                "batch_size",
+                "shards",
+                "flush_rows",
+                "features",
+                "encode",
+            ],
             where,
         )
         inputs = data.get("inputs")
@@ -204,6 +218,8 @@ class JobConfig:
             format=data.get("format"),
             bad_records=data.get("bad_records", "fail"),
             batch_size=batch_size,
+            shards=_positive(data, "shards", 8, where),
+            flush_rows=_positive(data, "flush_rows", 1 << 20, where),
             encode=encode,
             source=source,
         )
@@ -211,6 +227,15 @@ class JobConfig:
     @classmethod
     def from_yaml(cls, path: str, *, store: str | None = None) -> JobConfig:
         return cls.from_dict(load_yaml(path) or {}, source=str(path), store=store)
+
+
+def _positive(data: Mapping, key: str, default: int, where: str) -> int:
+    value = data.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(
+            f"`{key}` in {where} must be an integer >= 1. " + received(**{key: value})
+        )
+    return value
 
 
 def pipeline_options(beam_args: Sequence[str]):
@@ -285,6 +310,8 @@ def run_build(argv: Sequence[str] | None = None) -> list[dict]:
                 config.store,
                 bad_records=config.bad_records,
                 input_description=_describe_inputs(config),
+                shards=config.shards,
+                flush_rows=config.flush_rows,
             )
         )
     store = VocabStore(config.store)
