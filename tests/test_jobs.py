@@ -206,7 +206,8 @@ CONFIG_ERRORS = {
     "unknown key": (
         {"inptus": ["x.jsonl"]},
         "Unknown key 'inptus' in {path}. Did you mean 'inputs'? Allowed keys: store, inputs, "
-        "format, bad_records, batch_size, features, encode. Received: inptus=['x.jsonl']",
+        "format, bad_records, batch_size, shards, flush_rows, features, encode. "
+        "Received: inptus=['x.jsonl']",
     ),
     "unknown feature key": (
         {"features": {"text": {"field": "text", "spec_fil": "x.yaml"}}},
