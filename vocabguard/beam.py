@@ -48,6 +48,7 @@ from apache_beam.metrics import Metrics
 
 from vocabguard.builder import TokenCounter
 from vocabguard.errors import ConfigError, InputDataError, received
+from vocabguard.readers import EXTENSIONS as READER_EXTENSIONS
 from vocabguard.records import BadRecord, iter_records
 from vocabguard.spec import VocabSpec
 from vocabguard.vocabulary import INT64, STRING, Vocabulary
@@ -60,16 +61,8 @@ DEFAULT_BATCH_SIZE = 2048
 SHARDS = 8
 FLUSH_ROWS = 1 << 20
 PROGRESS_SECONDS = 10.0
-EXTENSIONS = {
-    ".txt": "text",
-    ".text": "text",
-    ".jsonl": "jsonl",
-    ".json": "jsonl",
-    ".csv": "csv",
-    ".parquet": "parquet",
-    ".tfrecord": "tfrecord",
-    ".tfrecords": "tfrecord",
-}
+# The in-process readers' extensions, plus TFRecord (Beam jobs only).
+EXTENSIONS = {**READER_EXTENSIONS, ".tfrecord": "tfrecord", ".tfrecords": "tfrecord"}
 
 _log = logging.getLogger(__name__)
 

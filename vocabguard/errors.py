@@ -22,6 +22,26 @@ def received(**kwargs: Any) -> str:
     return "Received: " + ", ".join(f"{key}={value!r}" for key, value in kwargs.items())
 
 
+def check_keys(data: Any, allowed: list[str], unknown: str, error: type | None = None) -> None:
+    """Raise ``error`` (default ``ConfigError``) for the first key of ``data`` not allowed.
+
+    ``unknown`` is the message's start, with ``{key}``, e.g. ``"Unknown key '{key}' in
+    job.yaml"``; the rest suggests the closest allowed key, lists them all and ends
+    with ``Received: key=value``.
+    """
+    import difflib
+
+    for key in data:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise (error or ConfigError)(
+                f"{unknown.format(key=key)}.{hint} Allowed keys: {', '.join(allowed)}. "
+                + received(**{str(key): data[key]}),
+                key=key,
+            )
+
+
 def _restore(cls: type, args: tuple, state: dict) -> VocabguardError:
     err = cls.__new__(cls)
     Exception.__init__(err, *args)

@@ -37,7 +37,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from vocabguard.errors import ConfigError, OutputExistsError, received
+from vocabguard.errors import ConfigError, OutputExistsError, check_keys, received
 from vocabguard.spec import VocabSpec, load_yaml
 
 BAD_RECORD_POLICIES = ("fail", "skip")
@@ -48,16 +48,8 @@ _log = logging.getLogger(__name__)
 
 
 def _unknown_keys(data: Mapping, allowed: Sequence[str], where: str) -> None:
-    import difflib
-
-    for key in data:
-        if key not in allowed:
-            close = difflib.get_close_matches(str(key), allowed, n=1)
-            hint = f" Did you mean '{close[0]}'?" if close else ""
-            raise ConfigError(
-                f"Unknown key '{key}' in {where}.{hint} Allowed keys: {', '.join(allowed)}. "
-                + received(**{str(key): data[key]})
-            )
+    escaped = where.replace("{", "{{").replace("}", "}}")
+    check_keys(data, list(allowed), "Unknown key '{key}' in " + escaped)
 
 
 def _expect(value: Any, kind: type | tuple, key: str, where: str, what: str) -> Any:

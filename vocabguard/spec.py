@@ -15,12 +15,11 @@ vocabguard.errors.SpecError: `min_count` must be an integer >= 1: tokens seen fe
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 from collections.abc import Mapping
 from typing import Any
 
-from vocabguard.errors import ConfigError, SpecError, received
+from vocabguard.errors import ConfigError, SpecError, check_keys, received
 
 TOKENIZERS = ("whitespace", "unicode_script", "regex", "none")
 NORMALIZATIONS = ("none", "NFC", "NFKC")
@@ -221,15 +220,10 @@ class VocabSpec:
                 + received(spec=data)
             )
         allowed = [f.name for f in dataclasses.fields(cls)]
-        for key in data:
-            if key not in allowed:
-                close = difflib.get_close_matches(str(key), allowed, n=1)
-                hint = f" Did you mean '{close[0]}'?" if close else ""
-                raise SpecError(
-                    f"Unknown vocabulary spec key '{key}'{where}.{hint} Allowed keys: "
-                    f"{', '.join(allowed)}. " + received(**{str(key): data[key]}),
-                    key=key,
-                )
+        unknown = "Unknown vocabulary spec key '{key}'" + where.replace("{", "{{").replace(
+            "}", "}}"
+        )
+        check_keys(data, allowed, unknown, SpecError)
         try:
             return cls(**dict(data))
         except SpecError as err:
