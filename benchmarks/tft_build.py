@@ -1,0 +1,157 @@
+#!/usr/bin/env python
+"""The TensorFlow Transform rows of ``benchmarks/build_vocab.py``; run with ``.venv-tft``'s Python.
+
+Usage (``build_vocab.py`` runs it; by hand)::
+
+    .venv-tft/bin/python benchmarks/tft_build.py --mode vocabulary|approximate \\
+        --pattern '.cache/bench/zipf_100mb_8shards/part-*.txt' --result OUT.json \\
+        [--top-k 100000] [--repeat 1] [--tokens-out TOKENS] [--work DIR]
+
+TFT 1.21 pins its own TensorFlow / tfx-bsl / Beam versions, so it lives in its own
+virtualenv and this script imports nothing from vocabguard. Each timed run builds
+and runs one pipeline on the DirectRunner (1 worker)::
+
+    ReadFromText(pattern) | Map(line -> {"line": line})          # instance dicts
+    (raw, metadata) | tft_beam.AnalyzeDataset(preprocessing_fn)  # the vocabulary pass
+    transform_fn | tft_beam.WriteTransformFn(dir)                # writes assets/vocab
+
+with ``tokens = tf.strings.split(tf.strings.lower(line, encoding="utf-8"))`` and
+``tft.vocabulary(tokens, top_k=K)`` (``--mode vocabulary``) or
+``tft.experimental.approximate_vocabulary(tokens, top_k=K)`` (``--mode approximate``).
+
+The result (seconds per run, peak RSS, versions) is written to ``--result`` as JSON,
+and the vocabulary file of the last run to ``--tokens-out``. TFT 1.21 with TF 2.21
+and Beam 2.77 can crash with SIGSEGV in interpreter teardown after all work is
+done, so the process ends with ``os._exit`` once the result is on disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import traceback
+
+
+def _peak_rss_mb(who: int) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024  # KiB on Linux
+
+
+def _cpu_s(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _versions() -> dict:
+    from importlib import metadata
+
+    out = {}
+    for dist in (
+        "tensorflow-transform",
+        "tfx-bsl",
+        "tensorflow",
+        "apache-beam",
+        "pyarrow",
+        "numpy",
+    ):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
+def measure(args) -> dict:
+    started = time.perf_counter()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import apache_beam as beam
+    import tensorflow as tf
+    import tensorflow_transform as tft
+    import tensorflow_transform.beam as tft_beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from tensorflow_transform.tf_metadata import dataset_metadata
+
+    import_s = time.perf_counter() - started
+    top_k = args.top_k
+    metadata = dataset_metadata.DatasetMetadata.from_feature_spec(
+        {"line": tf.io.FixedLenFeature([], tf.string)}
+    )
+
+    def preprocessing_fn(inputs):
+        tokens = tf.strings.split(tf.strings.lower(inputs["line"], encoding="utf-8"))
+        if args.mode == "approximate":
+            tft.experimental.approximate_vocabulary(tokens, top_k=top_k, vocab_filename="vocab")
+        else:
+            tft.vocabulary(tokens, top_k=top_k, vocab_filename="vocab")
+        return {"n": tokens.row_lengths()}
+
+    def run_once(work: str) -> str:
+        options = PipelineOptions(["--runner=DirectRunner", "--direct_num_workers=1"])
+        with beam.Pipeline(options=options) as p:
+            with tft_beam.Context(temp_dir=os.path.join(work, "tmp")):
+                raw = (
+                    p
+                    | "Read" >> beam.io.ReadFromText(args.pattern)
+                    | "ToDict" >> beam.Map(lambda line: {"line": line})
+                )
+                transform_fn = (raw, metadata) | tft_beam.AnalyzeDataset(preprocessing_fn)
+                _ = transform_fn | tft_beam.WriteTransformFn(os.path.join(work, "out"))
+        return os.path.join(work, "out", "transform_fn", "assets", "vocab")
+
+    seconds = []
+    for _ in range(args.repeat):
+        work = tempfile.mkdtemp(prefix=f"tft_{args.mode}_", dir=args.work)
+        start = time.perf_counter()
+        vocab_file = run_once(work)
+        seconds.append(time.perf_counter() - start)
+        if args.tokens_out:
+            shutil.copy(vocab_file, args.tokens_out)
+        shutil.rmtree(work, ignore_errors=True)
+    return {
+        "row": "tft-vocab" if args.mode == "vocabulary" else "tft-approx",
+        "mode": args.mode,
+        "seconds": seconds,
+        "median_s": statistics.median(seconds),
+        "import_s": import_s,
+        "tokens_file": args.tokens_out,
+        "self_peak_rss_mb": _peak_rss_mb(resource.RUSAGE_SELF),
+        "children_peak_rss_mb": _peak_rss_mb(resource.RUSAGE_CHILDREN),
+        "cpu_self_s": _cpu_s(resource.RUSAGE_SELF),
+        "cpu_children_s": _cpu_s(resource.RUSAGE_CHILDREN),
+        "versions": _versions(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mode", choices=("vocabulary", "approximate"), default="vocabulary")
+    parser.add_argument("--pattern", required=True, help="glob of the input text files")
+    parser.add_argument("--top-k", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--result", required=True, help="JSON result file")
+    parser.add_argument("--tokens-out", help="copy of the vocabulary file (last run)")
+    parser.add_argument("--work", default=None, help="directory for temporary files")
+    args = parser.parse_args()
+    code = 0
+    try:
+        result = measure(args)
+    except BaseException as err:  # any failure, import errors included, goes to the result
+        result = {"error": f"{type(err).__name__}: {err}"}
+        traceback.print_exc()
+        code = 1
+    with open(args.result, "w", encoding="utf-8") as handle:
+        json.dump(result, handle)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip interpreter teardown: TFT 1.21 / TF 2.21 / Beam 2.77 may segfault there.
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()
