@@ -130,7 +130,8 @@ ROWS: dict[str, Row] = {
     "vg-inproc": Row("vocabguard", "build_vocabulary(read_documents(shards)), in-process"),
     "pyarrow": Row(
         "pyarrow (bare)",
-        "csv read + ascii_lower + ascii_split_whitespace + value_counts (counts only)",
+        "csv read + lower + split on whitespace (ascii_* kernels, utf8_* if not all ASCII) "
+        "+ value_counts (counts only)",
     ),
     "keras": Row(
         "Keras",
@@ -192,13 +193,19 @@ def _real_corpus(shards: int) -> dict:
         name = gen_zipf.shard_name(index, shards)
         (folder / name).write_bytes(data)
         files.append({"name": name, "bytes": len(data), "lines": len(part)})
-    tokens = sum(len(line.decode("utf-8").lower().split()) for line in lines)
+    distinct: set[str] = set()
+    tokens = 0
+    for line in lines:
+        words = line.decode("utf-8").lower().split()
+        tokens += len(words)
+        distinct.update(words)
     manifest = {
         "sources": sources,
         "files": files,
         "bytes": sum(f["bytes"] for f in files),
         "lines": len(lines),
         "tokens": tokens,  # str.split(); the rows' own counts are checked against it
+        "distinct_tokens": len(distinct),
     }
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
@@ -808,12 +815,19 @@ def targets(results: dict, tokens: int, corpus_mb: float) -> list[str]:
         if speed.get(name) is not None
     }
     if peaks:
-        listed = ", ".join(f"{name} {mb:,.0f} MB" for name, mb in peaks.items())
+        # RSS values are MiB; "1 GB" is taken as 1 GiB = 1,024 MiB (decimal GB shown too).
         if corpus_mb >= 1000:
-            status = verdict(max(peaks.values()) < 1024)
+            listed = ", ".join(
+                f"{name} {mib:,.0f} MiB ({mib * 2**20 / 1e9:.2f} GB) {verdict(mib < 1024)}"
+                for name, mib in peaks.items()
+            )
+            lines.append(f"peak memory for a 1 GB corpus < 1 GiB (1,024 MiB): {listed}")
         else:
-            status = f"NOT MEASURED at 1 GB (this run: {corpus_mb:.0f} MB)"
-        lines.append(f"peak memory for a 1 GB corpus < 1 GB: peak RSS here {listed} -> {status}")
+            listed = ", ".join(f"{name} {mib:,.0f} MiB" for name, mib in peaks.items())
+            lines.append(
+                f"peak memory for a 1 GB corpus < 1 GiB: NOT MEASURED at 1 GB (this run: "
+                f"{corpus_mb:.0f} MB; peak RSS here {listed}; run --mb 1000 to measure)"
+            )
     return lines
 
 
@@ -1058,7 +1072,7 @@ def main(argv: list[str] | None = None) -> int:
 
     names = [n for n in (args.only or ROWS) if not (args.skip_tft and ROWS[n].tft)]
     names = [n for n in ROWS if n in names]  # table order
-    tft_python, tft_reason = (None, "skipped (--skip-tft)") if args.skip_tft else (None, None)
+    tft_python, tft_reason = None, None
     if any(ROWS[n].tft for n in names):
         tft_python, tft_reason = ensure_tft(args.tft_venv)
         if tft_python is None:
@@ -1111,15 +1125,18 @@ def main(argv: list[str] | None = None) -> int:
         print(markdown_table(results, [n for n in ROWS if n in results], tokens))
         print()
         print(
-            f"input: {corpus_mb:.1f} MB, {tokens:,} tokens, {manifest.get('distinct_tokens', 'n/a')} "
+            f"input: {corpus_mb:.1f} MB, {tokens:,} tokens, {manifest.get('distinct_tokens', 0):,} "
             f"distinct (lowercased), {len(manifest['files'])} shard files; {description}"
         )
-        if tft_reason:
+        if args.skip_tft:
+            print("TFT: skipped (--skip-tft)")
+        elif tft_reason:
             print(f"TFT: not available ({tft_reason})")
         print(
             "seconds: median of the timed runs (runs column), from the files to a vocabulary; "
             "imports and interpreter start-up not included. tokens/s = corpus tokens / median "
-            "seconds. vs TFT exact: tokens/s over TFT tft.vocabulary's. peak RSS: the row's "
+            "seconds. vs TFT exact: tokens/s over TFT tft.vocabulary's. peak RSS (MB here "
+            "means MiB, 2**20 bytes): the row's "
             "process plus every process it started (Beam multi_processing workers), summed, "
             f"sampled every {RSS_SAMPLE_S} s from /proc, and at least the process's own "
             "getrusage peak; 'procs' = the most processes seen at once when more than one."
@@ -1169,7 +1186,9 @@ def main(argv: list[str] | None = None) -> int:
                 "repeat": args.repeat,
                 "slow_repeat": args.slow_repeat,
                 "machine": facts,
-                "tft": "available" if tft_python else f"not available ({tft_reason})",
+                "tft": "skipped"
+                if args.skip_tft
+                else ("available" if tft_python else f"not available ({tft_reason})"),
                 "rows": {
                     name: {
                         **results[name],
