@@ -16,6 +16,10 @@ CORE = [
     "pyfarmhash>=0.3",
     # CRC32C for Beam's TFRecord reader and writer (Beam does not require one).
     "google-crc32c>=1.5",
+    # Keras 3 (TensorFlow ships it; named because vocabguard.keras uses it directly).
+    "keras>=3.5",
+    # The coverage plot of `vocabguard report`.
+    "matplotlib>=3.7",
 ]
 
 setup(
@@ -28,7 +32,9 @@ setup(
     packages=find_packages(include=["vocabguard", "vocabguard.*"]),
     install_requires=CORE,
     extras_require={
-        "test": ["pytest>=7", "hypothesis>=6.90", "ruff==0.17.6"],
+        "test": ["pytest>=7", "hypothesis>=6.90", "ruff==0.17.6", "jax[cpu]>=0.4.30"],
+        # Keras 3 on JAX: the id guard's JAX path (also in "test").
+        "jax": ["jax[cpu]>=0.4.30"],
     },
     entry_points={"console_scripts": ["vocabguard=vocabguard.cli:main"]},
 )
