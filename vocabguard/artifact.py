@@ -72,6 +72,8 @@ def render_files(vocab: Vocabulary) -> tuple[dict[str, bytes], dict[str, Any]]:
     kinds = (
         ["pad"] + ["oov"] * k + ["reserved"] * num_reserved + ["learned"] * vocab.layout.num_learned
     )
+    for id_ in vocab.retired:  # the row keeps its token (for diffs and repairs) but maps to OOV
+        kinds[id_] = "retired"
     counts = [0] * (1 + k) + vocab.counts
     table = pa.table(
         {
@@ -87,7 +89,14 @@ def render_files(vocab: Vocabulary) -> tuple[dict[str, bytes], dict[str, Any]]:
     files = {TOKENS: sink.getvalue().to_pybytes()}
 
     reasons = [r for r in map(unsafe_text_line, vocab.token_bytes) if r]
-    if reasons:
+    if vocab.retired:
+        # A text line cannot stand for a row that must match nothing.
+        status = {
+            "written": False,
+            "reason": f"{len(vocab.retired)} retired row(s) must match no token, which no text "
+            "line can express. Use tokens.parquet (vocabguard.keras.string_lookup reads it).",
+        }
+    elif reasons:
         status = {
             "written": False,
             "reason": f"{len(reasons)} token(s) cannot be written as text lines; first: "
@@ -120,6 +129,9 @@ def build_manifest(vocab: Vocabulary, files: dict[str, bytes], vocab_txt: dict) 
         "spec": vocab.spec.to_dict(),
         "stats": vocab.stats,
         "build": vocab.build,
+        # Stable-id lineage: the version this one was grown from (None for a root).
+        "parent": vocab.parent,
+        "num_retired": len(vocab.retired),
         "vocab_txt": vocab_txt,
         "files": {
             name: {"sha256": _sha256(data), "bytes": len(data)}
@@ -207,9 +219,11 @@ def load_version(fs: pafs.FileSystem, directory: str, *, where: str | None = Non
     contents = verify_files(fs, directory, manifest, where)
     table = pq.read_table(pa.BufferReader(_arrow_owned(contents[TOKENS])))
     spec = VocabSpec.from_dict(manifest["spec"], source=f"{where}/{MANIFEST}")
+    kinds = table["kind"].cast(pa.string())
     reserved_and_learned = table.filter(
-        pa.compute.is_in(table["kind"].cast(pa.string()), pa.array(["reserved", "learned"]))
+        pa.compute.is_in(kinds, pa.array(["reserved", "learned", "retired"]))
     )
+    retired = table.filter(pa.compute.equal(kinds, "retired"))["id"].to_pylist()
     vocab = Vocabulary(
         spec,
         manifest["token_type"],
@@ -219,6 +233,8 @@ def load_version(fs: pafs.FileSystem, directory: str, *, where: str | None = Non
         version=manifest["version"],
         stats=manifest["stats"],
         build=manifest["build"],
+        retired=retired,
+        parent=manifest.get("parent"),
     )
     if vocab.fingerprint != manifest["fingerprint"] or vocab.input_dim != manifest["input_dim"]:
         raise ChecksumMismatchError(
@@ -298,6 +314,12 @@ def describe(manifest: dict) -> str:
     lines.append(
         f"  built           {manifest['build'].get('created_utc')} from {manifest['build'].get('input')}"
     )
+    parent = manifest.get("parent")
+    if parent:
+        lines.append(
+            f"  parent          {parent.get('ref')} fingerprint {parent['fingerprint'][:16]} "
+            f"input_dim {parent['input_dim']}; {manifest.get('num_retired', 0)} retired"
+        )
     return "\n".join(lines)
 
 

@@ -170,7 +170,14 @@ class TokenCounter:
         self.token_type = self.token_type or other.token_type
         return self
 
-    def to_vocabulary(self, *, input_description: str | None = None) -> Vocabulary:
+    def to_vocabulary(
+        self,
+        *,
+        input_description: str | None = None,
+        parent: Vocabulary | None = None,
+        retire: bool = False,
+    ) -> Vocabulary:
+        """Select and order the counted tokens (grown from ``parent`` when given)."""
         from vocabguard import __version__
 
         table = self.table()
@@ -181,32 +188,49 @@ class TokenCounter:
             "distinct_tokens": len(table),
         }
         build = {"vocabguard_version": __version__, "input": input_description}
-        counts = candidate_counts(table, self.spec, token_type)
-        return Vocabulary.from_counts(counts, self.spec, token_type, stats=stats, build=build)
+        inherited = parent.token_bytes if parent is not None else ()
+        counts = candidate_counts(table, self.spec, token_type, inherited=inherited)
+        return Vocabulary.from_counts(
+            counts,
+            self.spec,
+            token_type,
+            stats=stats,
+            build=build,
+            parent=parent,
+            retire=retire,
+        )
 
 
-def candidate_counts(table: pa.Table, spec: VocabSpec, token_type: str) -> dict:
+def candidate_counts(
+    table: pa.Table, spec: VocabSpec, token_type: str, *, inherited: Iterable = ()
+) -> dict:
     """The counts ``Vocabulary.from_counts`` needs from a ``(token, count)`` table.
 
-    Only the tokens that can matter: the special tokens (for stats) and the
-    learned-token candidates, cut to the best ``max_tokens`` in Arrow (count
-    descending, token bytes ascending: the same order as ``layout.order_key``).
+    Only the tokens that can matter: the special tokens (for stats), the
+    parent's tokens (``inherited``: they keep their ids whatever their count),
+    and the new learned-token candidates, cut to the best ``max_tokens`` in
+    Arrow (count descending, token bytes ascending: ``layout.order_key``'s order).
     """
     from vocabguard.vocabulary import special_tokens
 
     reserved, pad_and_oov = special_tokens(spec, token_type)
-    specials = reserved + pad_and_oov
+    inherited = list(inherited)
+    specials = reserved + pad_and_oov + inherited
     arrow_type = table.schema.field("token").type
     is_special = pc.is_in(table["token"], value_set=pa.array(specials, type=arrow_type))
     keep = pc.and_(pc.greater_equal(table["count"], spec.min_count), pc.invert(is_special))
     if spec.max_token_bytes is not None and not pa.types.is_integer(arrow_type):
         keep = pc.and_(keep, pc.less_equal(pc.binary_length(table["token"]), spec.max_token_bytes))
     candidates = table.filter(keep)
-    if spec.max_tokens is not None and len(candidates) > spec.max_tokens:
+    budget = spec.max_tokens
+    if budget is not None and inherited:
+        # max_tokens caps the learned rows of the lineage; the parent's come first.
+        budget = max(0, budget - (len(inherited) - len(reserved)))
+    if budget is not None and len(candidates) > budget:
         order = pc.sort_indices(
             candidates, sort_keys=[("count", "descending"), ("token", "ascending")]
         )
-        candidates = candidates.take(order[: spec.max_tokens])
+        candidates = candidates.take(order[:budget])
     chosen = pa.concat_tables([candidates, table.filter(is_special)])
     return dict(zip(chosen["token"].to_pylist(), chosen["count"].to_pylist()))
 
@@ -256,6 +280,8 @@ def build_vocabulary(
     progress: bool | None = None,
     input_description: str | None = None,
     batch_size: int = BATCH_SIZE,
+    parent: Vocabulary | None = None,
+    retire: bool = False,
 ) -> Vocabulary:
     """Build a vocabulary from an iterable of texts (or integers) in this process.
 
@@ -266,6 +292,9 @@ def build_vocabulary(
         progress: show a progress bar (``None``: only on a terminal, after 2 s).
         input_description: recorded in the manifest's build info (e.g. file names).
         batch_size: values per Arrow batch.
+        parent: grow this published version with stable ids (see ``Vocabulary.from_counts``).
+        retire: with ``parent``, map parent tokens now below ``min_count`` to OOV
+            (their rows stay reserved, never reassigned).
 
     Returns:
         An unpublished ``Vocabulary``; ``VocabStore.publish`` gives it a name and version.
@@ -279,4 +308,4 @@ def build_vocabulary(
             counter.add_batch(batch, first_index=seen, source=input_description)
             seen += len(batch)
             bar.update(len(batch))
-    return counter.to_vocabulary(input_description=input_description)
+    return counter.to_vocabulary(input_description=input_description, parent=parent, retire=retire)

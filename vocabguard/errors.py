@@ -116,3 +116,11 @@ class OutputExistsError(StoreError, FileExistsError):
 
 class IdRangeError(VocabguardError, ValueError):
     """Integer ids fall outside ``[0, input_dim)``."""
+
+
+class LineageError(ConfigError):
+    """A child vocabulary cannot extend its parent (spec changed, ids would move or shrink)."""
+
+
+class VocabularyMismatchError(VocabguardError, ValueError):
+    """A model was built from a different vocabulary than the one given (fingerprints differ)."""

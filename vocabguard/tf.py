@@ -18,6 +18,7 @@ import pyarrow as pa
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from vocabguard.errors import ConfigError, received
 from vocabguard.guard import MAX_REPORTED_CASES, range_error
 from vocabguard.tokenizer import NON_ASCII_WHITESPACE_PATTERN, WHITESPACE_PATTERN
 from vocabguard.vocabulary import INT64, Vocabulary
@@ -128,7 +129,7 @@ class Lookup(tf.Module):
         self.id_dtype = tf.as_dtype(vocab.spec.id_dtype)
         key_dtype = tf.int64 if self.integer else tf.string
         pad = vocab.pad_token if self.integer else str(vocab.pad_token).encode("utf-8")
-        keys = [pad, *vocab.token_bytes]
+        keys = [pad, *vocab.lookup_keys]  # retired rows: keys no token matches
         start = vocab.layout.reserved_start  # ids of reserved, then learned tokens
         values = np.concatenate([[vocab.pad_id], start + np.arange(len(keys) - 1)]).astype(np.int64)
         self.table = tf.lookup.StaticHashTable(
@@ -216,12 +217,20 @@ def guard_ids(ids, input_dim: int, name: str = "guard_ids"):
     ``tf.errors.InvalidArgumentError`` carrying the same message: the offending
     value, its position, ``input_dim`` and the fix. Accepts dense or ragged ids.
 
+    Inside XLA (``tf.function(jit_compile=True)``, Keras ``jit_compile=True``)
+    no check can fail: XLA drops assertions and clamps out-of-range gathers to
+    the last row. Tracing ``guard_ids`` there raises ``ConfigError`` at trace
+    time, naming the alternatives (guard in ``tf.data``, or
+    ``vocabguard.keras.IdGuard(mode="count")`` with ``IdGuardCallback``).
+
     >>> guard_ids(tf.constant([0, 126]), 127).numpy().tolist()
     [0, 126]
     """
     flat = ids.flat_values if isinstance(ids, tf.RaggedTensor) else tf.convert_to_tensor(ids)
     if not flat.dtype.is_integer:
         raise TypeError(f"guard_ids expects integer ids. Received: dtype={flat.dtype.name}")
+    if not tf.executing_eagerly() and in_xla_context():
+        raise xla_guard_error(input_dim)
     values = tf.cast(flat, tf.int64)
     bad = tf.logical_or(values < 0, values >= input_dim)
     if tf.executing_eagerly():
@@ -266,6 +275,35 @@ def guard_ids(ids, input_dim: int, name: str = "guard_ids"):
             if isinstance(ids, tf.RaggedTensor):
                 return ids.with_flat_values(tf.identity(ids.flat_values))
             return tf.identity(ids)
+
+
+def in_xla_context() -> bool:
+    """True while tracing code that XLA will compile (``jit_compile=True``), outer scopes included.
+
+    >>> in_xla_context()
+    False
+    """
+    # Not public API, but the check TF's own control flow uses; it sees the
+    # XLA attribute of the graph being traced and of every enclosing graph.
+    from tensorflow.python.ops import control_flow_util
+
+    return bool(control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()))
+
+
+def xla_guard_error(input_dim: int):
+    """The trace-time error for an id guard compiled by XLA (where it could never fire)."""
+    return ConfigError(
+        "The id guard cannot run inside XLA (jit_compile=True): XLA drops assertions "
+        "(tf.debugging.Assert becomes a no-op) and clamps out-of-range gather indices to the "
+        "last row, so an id outside [0, input_dim) would pass silently. Check the ids outside "
+        "the compiled function: in the tf.data pipeline (dataset.map(lambda ids: "
+        "vocabguard.tf.guard_ids(ids, input_dim))), or compile without XLA, or, to keep XLA, "
+        "use vocabguard.keras.IdGuard(input_dim, mode='count') (or embedding(vocab, ..., "
+        "guard='count')) with vocabguard.keras.IdGuardCallback(), which replace offending "
+        "ids by the pad id, count them and raise after the batch. "
+        + received(input_dim=int(input_dim), jit_compile=True),
+        input_dim=int(input_dim),
+    )
 
 
 def _positions(ids, flat_positions: np.ndarray) -> list[list[int]]:

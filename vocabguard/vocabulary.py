@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from vocabguard.errors import IdRangeError, SpecError, received
+from vocabguard.errors import IdRangeError, LayoutError, LineageError, SpecError, received
 from vocabguard.guard import guard_ids
 from vocabguard.layout import IdLayout, oov_bucket, select_tokens
 from vocabguard.spec import VocabSpec
@@ -74,6 +74,33 @@ def encoding_contract(spec: VocabSpec, token_type: str, layout: IdLayout) -> dic
     }
 
 
+def retired_key(id_: int) -> bytes:
+    """The lookup key that stands in for a retired token: never matched by real text.
+
+    It starts with byte 0xFF, which no valid UTF-8 string contains; every
+    tokenizer repairs invalid UTF-8 to U+FFFD first, so no token can equal it.
+    The retired token itself stays in the artifact (its row is reserved).
+
+    >>> retired_key(42)
+    b'\\xff\\xferetired:42'
+    """
+    return b"\xff\xferetired:%d" % id_
+
+
+# The spec fields that decide what a token is and which OOV id it gets: a child
+# vocabulary must share them with its parent, or "the same id" means nothing.
+LINEAGE_FIELDS = (
+    "tokenizer",
+    "pattern",
+    "lowercase",
+    "normalization",
+    "num_oov_buckets",
+    "reserved_tokens",
+    "pad_token",
+    "oov_token",
+)
+
+
 def compute_fingerprint(contract: Mapping, tokens: Sequence[Token]) -> str:
     """sha256 over the encoding contract and the ordered tokens (ids ``k+1`` on)."""
     digest = hashlib.sha256()
@@ -123,6 +150,55 @@ def _check_special_kinds(spec: VocabSpec, token_type: str) -> None:
             )
 
 
+def _check_lineage(parent: Vocabulary, spec: VocabSpec, token_type: str) -> VocabSpec:
+    """The child's spec, checked against the parent's (and given its capacity if unset)."""
+    where = parent.ref or f"parent {parent.fingerprint[:12]}"
+    if token_type != parent.token_type:
+        raise LineageError(
+            f"The data's tokens are {token_type}, but {where} holds {parent.token_type} tokens; "
+            "a child vocabulary must hold the same kind. Check the input field. "
+            + received(token_type=token_type, parent_token_type=parent.token_type)
+        )
+    changed = [f for f in LINEAGE_FIELDS if getattr(spec, f) != getattr(parent.spec, f)]
+    if changed:
+        field = changed[0]
+        raise LineageError(
+            f"`{field}` differs from {where}'s, so a token would not mean the same in both and "
+            "ids cannot be kept. Use the parent's value (vocabguard inspect "
+            f"{parent.ref or 'PARENT'} --json shows its spec), or start a new lineage without "
+            "--parent. "
+            + received(
+                **{field: getattr(spec, field), f"parent_{field}": getattr(parent.spec, field)}
+            )
+        )
+    if spec.capacity is None and parent.spec.capacity is not None:
+        # input_dim never shrinks: the child inherits the parent's fixed size.
+        spec = spec.replace(capacity=parent.spec.capacity)
+    if spec.capacity is not None and spec.capacity < parent.input_dim:
+        raise LineageError(
+            f"capacity {spec.capacity} is smaller than {where}'s input_dim {parent.input_dim}; "
+            "input_dim never shrinks along a lineage (trained Embedding rows would be cut off). "
+            f"Set capacity to at least {parent.input_dim}. "
+            + received(capacity=spec.capacity, parent_input_dim=parent.input_dim)
+        )
+    return spec
+
+
+def _capacity_exhausted(parent: Vocabulary, new: int, capacity: int, needed: int) -> LineageError:
+    # Suggest room for the same growth again, so the next build does not fail too.
+    suggestion = needed + max(new, needed - parent.layout.used_ids, 1)
+    return LineageError(
+        f"capacity {capacity} is exhausted: {parent.ref or 'the parent'} uses "
+        f"{parent.layout.used_ids} ids and this build adds {new} new tokens, {needed} ids in "
+        f"all. Rebuild with a larger capacity (e.g. --capacity {suggestion}); input_dim then "
+        f"grows from {capacity} to the new capacity, so resize the model's Embedding with "
+        "`vocabguard migrate-model`. Or raise min_count / lower max_tokens to add fewer "
+        "tokens. " + received(capacity=capacity, needed_ids=needed, new_tokens=new),
+        capacity=capacity,
+        needed_ids=needed,
+    )
+
+
 class Vocabulary:
     """A vocabulary under the id contract.
 
@@ -142,6 +218,8 @@ class Vocabulary:
         version: int | None = None,
         stats: Mapping[str, Any] | None = None,
         build: Mapping[str, Any] | None = None,
+        retired: Iterable[int] = (),
+        parent: Mapping[str, Any] | None = None,
     ):
         if token_type not in TOKEN_TYPES:
             raise ValueError(
@@ -165,8 +243,30 @@ class Vocabulary:
         self.version = version
         self.stats = dict(stats or {})
         self.build = dict(build or {})
+        self.retired = frozenset(int(i) for i in retired)
+        bad = sorted(
+            i for i in self.retired if not self.layout.learned_start <= i < self.layout.used_ids
+        )
+        if bad:
+            raise LayoutError(
+                f"Retired id {bad[0]} is not a learned id (learned ids are "
+                f"{self.layout.learned_start}..{self.layout.used_ids - 1}); only learned tokens "
+                "can be retired. " + received(retired=bad[:10])
+            )
+        if self.retired and token_type == INT64:
+            raise LayoutError(
+                "Integer vocabularies cannot retire ids: every integer is a possible value, so "
+                "no key can stand in for a retired row. Keep the ids (omit --retire). "
+                + received(retired=sorted(self.retired)[:10])
+            )
+        # The parent this version was grown from: {"ref", "fingerprint", "input_dim"}.
+        self.parent = dict(parent) if parent else None
         self.fingerprint = compute_fingerprint(self.contract(), self._tokens)
-        self._ids = {token: self.layout.reserved_start + i for i, token in enumerate(self._tokens)}
+        self._ids = {
+            token: id_
+            for id_, token in enumerate(self._tokens, start=self.layout.reserved_start)
+            if id_ not in self.retired
+        }
         self._pad_key = as_token(self.pad_token, token_type)
         self._tokenizer = Tokenizer(spec)
         self._value_set: pa.Array | None = None
@@ -182,35 +282,95 @@ class Vocabulary:
         *,
         stats: Mapping[str, Any] | None = None,
         build: Mapping[str, Any] | None = None,
+        parent: Vocabulary | None = None,
+        retire: bool = False,
     ) -> Vocabulary:
-        """Select and order learned tokens from token counts (the one selection rule)."""
+        """Select and order learned tokens from token counts (the one selection rule).
+
+        With ``parent``, ids are stable: every parent token keeps its id, new
+        tokens are appended after the parent's last id (count descending, ties by
+        bytes ascending), and no id is reused. Parent tokens whose count fell
+        below ``min_count`` keep their ids, or with ``retire=True`` map to OOV
+        while their rows stay reserved. ``max_tokens`` caps the learned rows of
+        the whole lineage; ``input_dim`` never shrinks.
+
+        >>> from vocabguard import VocabSpec
+        >>> v1 = Vocabulary.from_counts({b"a": 5, b"b": 3}, VocabSpec())
+        >>> v2 = Vocabulary.from_counts({b"c": 9, b"b": 1}, VocabSpec(), parent=v1)
+        >>> v2.tokens[2:], v2.token_to_id("a") == v1.token_to_id("a")
+        (['a', 'b', 'c'], True)
+        """
         reserved, specials = special_tokens(spec, token_type)
+        retired: set[int] = set()
+        inherited: list[Token] = []
+        if parent is not None:
+            spec = _check_lineage(parent, spec, token_type)
+            inherited = parent.token_bytes[len(reserved) :]
+            retired = set(parent.retired)
+            if retire:
+                start = parent.layout.learned_start
+                retired.update(
+                    start + i
+                    for i, token in enumerate(inherited)
+                    if counts.get(token, 0) < spec.min_count
+                )
+        budget = spec.max_tokens
+        if budget is not None and parent is not None:
+            budget = max(0, budget - len(inherited))
         learned = select_tokens(
             counts,
             min_count=spec.min_count,
-            max_tokens=spec.max_tokens,
-            exclude=reserved + specials,
+            max_tokens=budget,
+            exclude=reserved + specials + inherited,
             max_token_bytes=spec.max_token_bytes,
         )
-        tokens = reserved + [token for token, _ in learned]
-        token_counts = [counts.get(t, 0) for t in reserved] + [count for _, count in learned]
+        tokens = reserved + inherited + [token for token, _ in learned]
+        token_counts = [counts.get(t, 0) for t in reserved + inherited] + [c for _, c in learned]
         stats = dict(stats or {})
         total = stats.get("total_tokens", sum(counts.values()))
-        known = sum(token_counts)
+        start = len(reserved) + 1 + spec.num_oov_buckets  # id of tokens[0]
+        known = sum(c for i, c in enumerate(token_counts, start=start) if i not in retired)
         pad_count = counts.get(specials[0], 0)
         stats.update(
             # Beam passes only the candidate counts, with the true distinct count.
             distinct_tokens=stats.get("distinct_tokens", len(counts)),
-            learned_tokens=len(learned),
+            learned_tokens=len(tokens) - len(reserved) - len(retired),
             coverage=(known / total) if total else 0.0,
             oov_rate=((total - known - pad_count) / total) if total else 0.0,
         )
-        return cls(spec, token_type, tokens, token_counts, stats=stats, build=build)
+        lineage = None
+        if parent is not None:
+            stats.update(new_tokens=len(learned), retired_tokens=len(retired))
+            lineage = {
+                "ref": parent.ref,
+                "fingerprint": parent.fingerprint,
+                "input_dim": parent.input_dim,
+            }
+        try:
+            return cls(
+                spec,
+                token_type,
+                tokens,
+                token_counts,
+                stats=stats,
+                build=build,
+                retired=retired,
+                parent=lineage,
+            )
+        except LayoutError as err:
+            if parent is None or getattr(err, "capacity", None) is None:
+                raise
+            raise _capacity_exhausted(parent, len(learned), err.capacity, err.used_ids) from None
 
     # -- the contract --
 
     def contract(self) -> dict:
-        return encoding_contract(self.spec, self.token_type, self.layout)
+        contract = encoding_contract(self.spec, self.token_type, self.layout)
+        if self.retired:
+            # Retired rows change which id a token gets, so they are part of the
+            # contract (and the fingerprint); vocabularies without any keep theirs.
+            contract["retired_ids"] = sorted(self.retired)
+        return contract
 
     @property
     def input_dim(self) -> int:
@@ -250,6 +410,22 @@ class Vocabulary:
         return list(self._tokens)
 
     @property
+    def lookup_keys(self) -> list[Token]:
+        """``token_bytes`` as lookup tables hold them: retired rows get ``retired_key(id)``.
+
+        Every lookup twin (numpy, tf.lookup, Keras StringLookup, exported
+        vocab files) is built from these keys, so a retired token maps to OOV
+        everywhere while its row stays reserved.
+        """
+        if not self.retired:
+            return list(self._tokens)
+        start = self.layout.reserved_start
+        return [
+            retired_key(id_) if id_ in self.retired else token
+            for id_, token in enumerate(self._tokens, start=start)
+        ]
+
+    @property
     def counts(self) -> list[int]:
         """Corpus count of each token of ``token_bytes``."""
         return list(self._counts)
@@ -276,12 +452,12 @@ class Vocabulary:
         return found if found is not None else oov_bucket(key, self.num_oov_buckets)
 
     def id_to_token(self, id_: int) -> str | bytes | int:
-        """The token of one id (OOV ids give the OOV token; unused capacity rows too)."""
+        """The token of one id (OOV ids give the OOV token; retired and unused rows too)."""
         guard_ids(np.asarray([id_]), self.input_dim)
         if id_ == self.pad_id:
             return self.pad_token
         index = int(id_) - self.layout.reserved_start
-        if 0 <= index < len(self._tokens):
+        if 0 <= index < len(self._tokens) and int(id_) not in self.retired:
             return display_token(self._tokens[index])
         return self.oov_token
 
@@ -295,7 +471,7 @@ class Vocabulary:
         """Ids of a flat Arrow array of tokens (binary, or int64 for integer vocabularies)."""
         if self._value_set is None:
             arrow_type = pa.int64() if self.token_type == INT64 else pa.binary()
-            self._value_set = pa.array([self._pad_key, *self._tokens], type=arrow_type)
+            self._value_set = pa.array([self._pad_key, *self.lookup_keys], type=arrow_type)
         if self.token_type == STRING and not pa.types.is_binary(flat.type):
             flat = flat.cast(pa.binary())
         index = pc.index_in(flat, value_set=self._value_set).fill_null(-1).to_numpy()
