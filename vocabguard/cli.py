@@ -216,6 +216,81 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--output", required=True, metavar="DIR", help="new (or empty) directory to write"
     )
+
+    # -- check-model, audit, report: checks of models and data against an artifact --
+    check_model = command(
+        "check-model",
+        _cmd_check_model,
+        "check that a saved Keras model's Embedding layers fit a vocabulary version",
+        "vocabguard check-model model.keras --vocab sotu@v1 --json",
+    )
+    check_model.add_argument("model", metavar="MODEL", help="saved Keras model file (.keras)")
+    check_model.add_argument("--vocab", required=True, metavar="REF", help="the vocabulary")
+    check_model.add_argument(
+        "--layer",
+        action="append",
+        metavar="NAME",
+        help="check only this layer (name or path; may be repeated), for models with several "
+        "vocabularies",
+    )
+    check_model.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    audit = command(
+        "audit",
+        _cmd_audit,
+        "check that every id in encoded data lies in [0, input_dim) of a vocabulary version",
+        "vocabguard audit 'encoded/*.parquet' --vocab sotu@v1 --column ids",
+    )
+    audit.add_argument(
+        "data",
+        nargs="+",
+        metavar="DATA",
+        help="Parquet or TFRecord (tf.train.Example) files, directories or globs",
+    )
+    audit.add_argument("--vocab", required=True, metavar="REF", help="the vocabulary")
+    audit.add_argument(
+        "--column",
+        metavar="NAME",
+        help="id column / int64 feature (default: the one the file's metadata names, else "
+        "the only list<int> column)",
+    )
+    audit.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar on stderr (default: on a terminal only)",
+    )
+    audit.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    report = command(
+        "report",
+        _cmd_report,
+        "write an HTML report of a vocabulary version: coverage curve, OOV rate, top tokens",
+        "vocabguard report sotu@v1 --data sample.txt --output reports/sotu_v1",
+    )
+    report.add_argument("ref", metavar="REF")
+    report.add_argument(
+        "--data",
+        action="append",
+        metavar="PATH_OR_GLOB",
+        help="sample documents to measure the OOV rate on (may be repeated)",
+    )
+    report.add_argument(
+        "--format",
+        choices=("text", "jsonl", "csv", "parquet"),
+        help="--data format (default: from each file's extension)",
+    )
+    report.add_argument("--field", help="JSON key / CSV or Parquet column holding the document")
+    report.add_argument(
+        "--top", type=int, default=50, metavar="N", help="top tokens to list (default: 50)"
+    )
+    report.add_argument(
+        "--output",
+        required=True,
+        metavar="DIR",
+        help="new (or empty) directory for report.html and coverage.png",
+    )
+    # -- end of check-model, audit, report --
     return parser
 
 
@@ -831,6 +906,64 @@ def _cmd_export(args: argparse.Namespace) -> int:
     )
     return 0
 
+
+# -- check-model, audit, report --
+
+
+def _cmd_check_model(args: argparse.Namespace) -> int:
+    import json
+
+    from vocabguard.model_check import check_model, format_report
+
+    vocab = _store(args).load(args.vocab)
+    result = check_model(args.model, vocab, layers=args.layer)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(format_report(result))
+    if not result.ok:
+        errors = len(result.errors)
+        _note(
+            f"{PROG}: error: {args.model} does not fit {vocab.ref}: {errors} layer"
+            f"{' has' if errors == 1 else 's have'} errors (see above)."
+        )
+        return 1
+    return 0
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    import json
+
+    from vocabguard.audit import audit, format_report
+
+    vocab = _store(args).load(args.vocab)
+    result = audit(args.data, vocab, column=args.column, progress=args.progress)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(format_report(result))
+    if not result.ok:
+        _note(f"{PROG}: error: {result.summary()}")
+        return 1
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from vocabguard.report import write_report
+
+    output = args.output
+    if os.path.lexists(output) and not (os.path.isdir(output) and not os.listdir(output)):
+        _refuse_existing(output, "Output directory" if os.path.isdir(output) else "Output")
+    vocab = _store(args).load(args.ref)
+    summary = write_report(
+        vocab, output, data=args.data, format=args.format, field=args.field, top=args.top
+    )
+    _note(summary)
+    print(os.path.join(output, "report.html"))
+    return 0
+
+
+# -- end of check-model, audit, report --
 
 if __name__ == "__main__":
     sys.exit(main())

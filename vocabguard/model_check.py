@@ -1,0 +1,458 @@
+"""Check a saved Keras model against a vocabulary artifact (``vocabguard check-model``).
+
+Every ``Embedding`` (subclasses included) and ``IdGuard`` layer of the model,
+nested models too, is compared with the artifact:
+
+- ``input_dim`` smaller than the artifact's is an **error**: valid ids have no
+  row (TensorFlow on CPU raises, on GPU returns a zero row, XLA clamps);
+- ``input_dim`` larger is a **warning**: rows that no id reaches;
+- a recorded vocabulary fingerprint (``vocabguard.keras`` layers record one)
+  that differs from the artifact's is an **error**: the same id means another token.
+
+``judge`` holds the rules and needs no Keras:
+
+>>> judge("Embedding", 100, None, expected_input_dim=127, expected_fingerprint="ab" * 32)[0]
+'error'
+>>> judge("Embedding", 127, None, expected_input_dim=127, expected_fingerprint="ab" * 32)
+('ok', 'input_dim matches; the layer records no vocabulary (vocabguard.keras.embedding(vocab, ...) records one)')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import zipfile
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from vocabguard.errors import InputDataError, received
+
+OK = "ok"
+WARNING = "warning"
+ERROR = "error"
+SKIPPED = "skipped"
+NOT_RECORDED = "not recorded"
+_SEVERITY = {SKIPPED: 0, OK: 1, WARNING: 2, ERROR: 3}
+
+
+@dataclasses.dataclass
+class LayerCheck:
+    """The verdict on one Embedding or IdGuard layer.
+
+    ``name`` is the layer's path inside the model (``encoder/token_embedding``);
+    ``fingerprint`` is the recorded vocabulary fingerprint, or ``None``.
+    """
+
+    name: str
+    cls: str
+    input_dim: int | None
+    expected_input_dim: int
+    fingerprint: str | None
+    status: str
+    message: str
+    vocab_ref: str | None = None  # the recorded name@vN, when the layer records one
+
+    def to_dict(self) -> dict:
+        """The ``--json`` form (a stable schema)."""
+        return {
+            "name": self.name,
+            "class": self.cls,
+            "input_dim": self.input_dim,
+            "expected_input_dim": self.expected_input_dim,
+            "fingerprint": self.fingerprint,
+            "status": self.status,
+            "message": self.message,
+        }
+
+
+@dataclasses.dataclass
+class ModelCheck:
+    """The result of ``check_model``: the model, the artifact and one entry per layer."""
+
+    model: str
+    ref: str | None
+    fingerprint: str
+    input_dim: int
+    layers: list[LayerCheck]
+
+    @property
+    def ok(self) -> bool:
+        """True when no checked layer has an error (warnings are allowed)."""
+        return not self.errors
+
+    @property
+    def errors(self) -> list[LayerCheck]:
+        return [layer for layer in self.layers if layer.status == ERROR]
+
+    @property
+    def warnings(self) -> list[LayerCheck]:
+        return [layer for layer in self.layers if layer.status == WARNING]
+
+    def to_dict(self) -> dict:
+        """``{"model", "vocab": {"ref", "fingerprint", "input_dim"}, "layers": [...], "ok"}``."""
+        return {
+            "model": self.model,
+            "vocab": {
+                "ref": self.ref,
+                "fingerprint": self.fingerprint,
+                "input_dim": self.input_dim,
+            },
+            "layers": [layer.to_dict() for layer in self.layers],
+            "ok": self.ok,
+        }
+
+
+def judge(
+    cls: str,
+    input_dim: int | None,
+    fingerprint: str | None,
+    *,
+    expected_input_dim: int,
+    expected_fingerprint: str,
+    ref: str | None = None,
+    recorded_ref: str | None = None,
+    guard: bool = False,
+) -> tuple[str, str]:
+    """``(status, message)`` for a layer with ``input_dim`` and a recorded ``fingerprint``.
+
+    ``guard`` marks an ``IdGuard`` (it rejects ids, it has no rows).
+    """
+    ref = ref or "the vocabulary"
+    problems: list[tuple[str, str]] = []
+    if input_dim is None:
+        problems.append((ERROR, f"{cls} has no input_dim attribute; cannot check it"))
+    elif input_dim < expected_input_dim:
+        gap = (
+            f"ids {input_dim}..{expected_input_dim - 1}"
+            if expected_input_dim - input_dim > 1
+            else f"id {input_dim}"
+        )
+        consequence = (
+            f"the guard rejects valid {gap}"
+            if guard
+            else f"valid {gap} have no row (TensorFlow raises on CPU, returns a zero row on GPU, "
+            "clamps under XLA; Keras on JAX gives NaN)"
+        )
+        problems.append(
+            (
+                ERROR,
+                f"input_dim {input_dim} is smaller than {ref}'s input_dim "
+                f"{expected_input_dim}: {consequence}. Build the layer from the artifact "
+                f"(vocabguard.keras.embedding(vocab, ...)) or set input_dim={expected_input_dim}",
+            )
+        )
+    elif input_dim > expected_input_dim:
+        problems.append(
+            (
+                WARNING,
+                f"input_dim {input_dim} is larger than {ref}'s input_dim {expected_input_dim}: "
+                f"rows {expected_input_dim}..{input_dim - 1} are never used (or the model was "
+                f"sized for another vocabulary). Use input_dim={expected_input_dim}, or set "
+                "capacity in the spec if the spare rows are room to grow",
+            )
+        )
+    if fingerprint is not None and fingerprint != expected_fingerprint:
+        recorded = f"{recorded_ref} " if recorded_ref else ""
+        fix = f"check it with --vocab {recorded_ref}" if recorded_ref else "check the right one"
+        problems.append(
+            (
+                ERROR,
+                f"the layer was built for vocabulary {recorded}(fingerprint {fingerprint[:12]}), "
+                f"not {ref} (fingerprint {expected_fingerprint[:12]}): the same id means a "
+                f"different token. If the model belongs to that vocabulary, {fix}; otherwise "
+                f"retrain it with {ref}",
+            )
+        )
+    if not problems:
+        if fingerprint is None:
+            return OK, (
+                "input_dim matches; the layer records no vocabulary "
+                "(vocabguard.keras.embedding(vocab, ...) records one)"
+            )
+        return OK, "input_dim and vocabulary fingerprint match"
+    status = max((status for status, _ in problems), key=_SEVERITY.__getitem__)
+    return status, "; ".join(message for _, message in problems)
+
+
+# -- Keras --
+
+
+def _keras():
+    # TensorFlow's C++ start-up chatter would bury the report.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+
+    import vocabguard.keras  # noqa: F401  (registers vocabguard's layers for deserialization)
+
+    return keras
+
+
+def load_model(path: str | os.PathLike) -> Any:
+    """Load a saved Keras model safely (``safe_mode=True``, not compiled).
+
+    Raises ``InputDataError`` naming the file and the fix when it is missing,
+    not a Keras model file, or cannot be deserialized.
+    """
+    from vocabguard.readers import InputNotFoundError
+
+    path = os.fspath(path)
+    save_hint = "Save the model with model.save('model.keras') and pass that file."
+    if not os.path.lexists(path):
+        raise InputNotFoundError(
+            f"Model file {path!r} does not exist. Expected a Keras model file (.keras); "
+            "check the path. " + received(model=path),
+            cases=[path],
+        )
+    if os.path.isdir(path):
+        what = (
+            "a TensorFlow SavedModel directory, which Keras 3 cannot load"
+            if os.path.exists(os.path.join(path, "saved_model.pb"))
+            else "a directory"
+        )
+        raise InputDataError(
+            f"Model path {path!r} is {what}. Expected a Keras model file (.keras). {save_hint} "
+            + received(model=path),
+            cases=[path],
+        )
+    lower = path.lower()
+    if lower.endswith(".keras"):
+        if not zipfile.is_zipfile(path):
+            raise InputDataError(
+                f"{path!r} is not a Keras model file: a .keras file is a zip archive, and this "
+                f"one is not (truncated, or another format renamed). {save_hint} "
+                + received(model=path),
+                cases=[path],
+            )
+    elif not lower.endswith((".h5", ".hdf5")):
+        hint = (
+            " It is a zip archive: if it was saved by Keras 3, rename it to end in .keras."
+            if zipfile.is_zipfile(path)
+            else ""
+        )
+        raise InputDataError(
+            f"{path!r} is not a Keras model file: expected a .keras file (or a legacy .h5)."
+            f"{hint} {save_hint} " + received(model=path),
+            cases=[path],
+        )
+    keras = _keras()
+    try:
+        return keras.saving.load_model(path, safe_mode=True, compile=False)
+    except Exception as err:  # Keras raises ValueError, TypeError, KeyError, OSError, ...
+        detail = " ".join(str(err).split())
+        if len(detail) > 400:
+            detail = detail[:400] + "..."
+        raise InputDataError(
+            f"Cannot load the Keras model {path!r}: {type(err).__name__}: {detail}. "
+            "If the model uses custom layers, import the module that registers them first "
+            "(vocabguard's are registered); Lambda layers are refused because the model is "
+            "loaded with safe_mode=True. " + received(model=path),
+            cases=[path],
+        ) from err
+
+
+def iter_layers(model: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """``(path, layer)`` for every layer inside ``model``, depth first, nested models included.
+
+    The path joins the names of the enclosing models with ``/``.
+    """
+    children = (
+        model._flatten_layers(include_self=False, recursive=False)
+        if hasattr(model, "_flatten_layers")
+        else getattr(model, "layers", [])
+    )
+    for layer in children:
+        path = f"{prefix}{layer.name}"
+        yield path, layer
+        yield from iter_layers(layer, prefix=f"{path}/")
+
+
+def _config(layer: Any) -> dict:
+    try:
+        return dict(layer.get_config())
+    except Exception:  # a custom layer without a usable get_config
+        return {}
+
+
+def _recorded(layer: Any, config: dict, key: str) -> Any:
+    value = getattr(layer, key, None)
+    return config.get(key) if value is None else value
+
+
+def _kind(keras: Any, layer: Any) -> str | None:
+    import vocabguard.keras as vk
+
+    guard_class = getattr(vk, "IdGuard", None)
+    if isinstance(layer, keras.layers.Embedding):
+        return "embedding"
+    if (guard_class is not None and isinstance(layer, guard_class)) or (
+        type(layer).__name__ == "IdGuard"
+    ):
+        return "guard"
+    return None
+
+
+def check_layer(
+    path: str,
+    layer: Any,
+    *,
+    expected_input_dim: int,
+    expected_fingerprint: str,
+    ref: str | None,
+    guard: bool = False,
+) -> LayerCheck:
+    """Compare one Embedding or IdGuard layer with the artifact."""
+    config = _config(layer)
+    input_dim = _recorded(layer, config, "input_dim")
+    input_dim = int(input_dim) if input_dim is not None else None
+    fingerprint = _recorded(layer, config, "vocab_fingerprint") or None
+    name = _recorded(layer, config, "vocab_name")
+    version = _recorded(layer, config, "vocab_version")
+    recorded_ref = f"{name}@v{version}" if name and version else name or None
+    cls = type(layer).__name__
+    status, message = judge(
+        cls,
+        input_dim,
+        fingerprint,
+        expected_input_dim=expected_input_dim,
+        expected_fingerprint=expected_fingerprint,
+        ref=ref,
+        recorded_ref=recorded_ref,
+        guard=guard,
+    )
+    return LayerCheck(
+        name=path,
+        cls=cls,
+        input_dim=input_dim,
+        expected_input_dim=expected_input_dim,
+        fingerprint=fingerprint,
+        status=status,
+        message=message,
+        vocab_ref=recorded_ref,
+    )
+
+
+def check_model(
+    model: Any,
+    vocab: Any,
+    *,
+    layers: Sequence[str] | None = None,
+    model_name: str | None = None,
+) -> ModelCheck:
+    """Check every Embedding and IdGuard layer of ``model`` against ``vocab``.
+
+    Args:
+        model: a Keras model, or the path of a saved one (``.keras``).
+        vocab: a ``Vocabulary`` (``ref``, ``fingerprint`` and ``input_dim`` are used).
+        layers: check only these layers (names or paths); the others are ``skipped``.
+            For models with several vocabularies (one per input).
+        model_name: how to name the model in the result (default: its path or name).
+
+    Raises:
+        InputDataError: the model cannot be loaded, has no Embedding or IdGuard
+            layer, or ``layers`` names a layer it does not have.
+    """
+    if isinstance(model, (str, os.PathLike)):
+        model_name = model_name or os.fspath(model)
+        model = load_model(model)
+    keras = _keras()
+    model_name = model_name or getattr(model, "name", "model")
+    ref = vocab.ref
+    found = [
+        (path, layer, kind)
+        for path, layer in iter_layers(model)
+        if (kind := _kind(keras, layer)) is not None
+    ]
+    if not found:
+        raise InputDataError(
+            f"The model {model_name!r} has no Embedding or IdGuard layer, so there is nothing to "
+            "compare with the vocabulary. check-model checks the layers that take vocabulary ids; "
+            "pass the model that embeds them (build its Embedding with "
+            "vocabguard.keras.embedding(vocab, ...)). " + received(model=model_name),
+            cases=[model_name],
+        )
+    wanted = set(layers or ())
+    if wanted:
+        known = {path for path, _, _ in found} | {layer.name for _, layer, _ in found}
+        missing = sorted(wanted - known)
+        if missing:
+            names = ", ".join(path for path, _, _ in found)
+            raise InputDataError(
+                f"The model {model_name!r} has no Embedding or IdGuard layer named "
+                f"{missing[0]!r}. Its Embedding and IdGuard layers are: {names}. Pass one of "
+                "them to --layer. " + received(layer=missing[0]),
+                cases=missing,
+            )
+    checks = []
+    for path, layer, kind in found:
+        check = check_layer(
+            path,
+            layer,
+            expected_input_dim=vocab.input_dim,
+            expected_fingerprint=vocab.fingerprint,
+            ref=ref,
+            guard=kind == "guard",
+        )
+        if wanted and path not in wanted and layer.name not in wanted:
+            check.status, check.message = SKIPPED, "not selected by --layer"
+        checks.append(check)
+    return ModelCheck(
+        model=model_name,
+        ref=ref,
+        fingerprint=vocab.fingerprint,
+        input_dim=vocab.input_dim,
+        layers=checks,
+    )
+
+
+# -- output --
+
+
+def format_report(result: ModelCheck) -> str:
+    """The human-readable ``check-model`` report: a table, then each problem in full."""
+    header = ("layer", "class", "input_dim", "expected", "fingerprint", "status")
+    rows = [
+        (
+            check.name,
+            check.cls,
+            "-" if check.input_dim is None else str(check.input_dim),
+            str(check.expected_input_dim),
+            check.fingerprint[:12] if check.fingerprint else NOT_RECORDED,
+            check.status.upper() if check.status in (ERROR, WARNING) else check.status,
+        )
+        for check in result.layers
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = [
+        f"model  {result.model}",
+        f"vocab  {result.ref or 'unpublished'}  input_dim {result.input_dim}  "
+        f"fingerprint {result.fingerprint[:12]}",
+        "",
+    ]
+    for row in [header, *rows]:
+        lines.append("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    problems = [c for c in result.layers if c.status in (ERROR, WARNING)]
+    if problems:
+        lines.append("")
+    for check in problems:
+        lines.append(f"{check.status.upper()} {check.name}: {check.message}.")
+    checked = [c for c in result.layers if c.status != SKIPPED]
+    errors, warnings = len(result.errors), len(result.warnings)
+    lines.append("")
+    lines.append(
+        f"{'OK' if result.ok else 'FAILED'}: {len(checked)} layer"
+        f"{'' if len(checked) == 1 else 's'} checked, {errors} error"
+        f"{'' if errors == 1 else 's'}, {warnings} warning{'' if warnings == 1 else 's'}"
+    )
+    return "\n".join(lines)
+
+
+__all__ = [
+    "LayerCheck",
+    "ModelCheck",
+    "check_layer",
+    "check_model",
+    "format_report",
+    "iter_layers",
+    "judge",
+    "load_model",
+]
