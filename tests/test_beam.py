@@ -325,6 +325,59 @@ def test_max_tokens_ties_at_the_cut_off_break_like_in_process(tmp_path):
     assert store.load("news_year").tokens == [0, -1, 3, 5]
 
 
+@pytest.mark.parametrize("shards", [1, 3])
+def test_build_with_a_parent_matches_in_process_lineage(tmp_path, shards):
+    # v1 from early documents, in process; v2 from later ones on Beam with the
+    # parent, retiring, and a max_tokens budget that cuts through ties.
+    rng = random.Random(11)
+    early = [{"text": " ".join(rng.choices([f"w{i}" for i in range(12)], k=8))} for _ in range(20)]
+    later = [
+        {"text": " ".join(rng.choices([f"w{i}" for i in range(8, 40)], k=6))} for _ in range(60)
+    ]
+    spec = VocabSpec(min_count=3, max_tokens=30)
+    store = VocabStore(tmp_path / "store")
+    parent = store.publish(
+        build_vocabulary([r["text"] for r in early], spec, progress=False), "news_text"
+    )
+    write_shards(tmp_path / "shards", later, 3)
+    feature = Feature("text", "news_text", spec, parent="news_text@latest", retire=True)
+    p = pipeline()
+    _ = (
+        p
+        | ReadRecordBatches([str(tmp_path / "shards" / "part-*")], ["text"], batch_size=7)
+        | BuildVocabularies({"text": feature}, str(tmp_path / "store"), shards=shards)
+    )
+    run(p)
+    got = store.load("news_text@v2")
+    want = build_vocabulary(
+        [r["text"] for r in later], spec, progress=False, parent=parent, retire=True
+    )
+    assert want.stats["new_tokens"] > 0 and want.retired  # the case is not trivial
+    assert want.layout.num_learned == 30  # the budget binds
+    assert_same_vocabulary(got, want, stats=False)
+    assert got.retired == want.retired
+    assert got.parent == {
+        "ref": "news_text@v1",
+        "fingerprint": parent.fingerprint,
+        "input_dim": parent.input_dim,
+    }
+    start = parent.layout.reserved_start
+    for id_, token in enumerate(parent.token_bytes, start=start):
+        assert got.token_bytes[id_ - start] == token  # every parent row kept
+
+
+def test_job_config_retire_needs_a_parent():
+    from vocabguard.jobs import JobConfig
+
+    data = {"inputs": ["x.txt"], "features": {"text": {"retire": True}}}
+    with pytest.raises(ConfigError) as info:
+        JobConfig.from_dict(data, source="job.yaml", store="s")
+    assert "`retire` in job.yaml features.text needs a `parent`" in str(info.value)
+    data["features"]["text"]["parent"] = "news@v1"
+    config = JobConfig.from_dict(data, source="job.yaml", store="s")
+    assert config.features["text"].parent == "news@v1" and config.features["text"].retire
+
+
 TOKENS = ["a", "b", "c", "A", "dd", "é", "[PAD]", "[UNK]", "[CLS]"]
 
 

@@ -88,6 +88,10 @@ class Feature:
     field: str
     name: str
     spec: VocabSpec = dataclasses.field(default_factory=VocabSpec)
+    # Stable ids: grow this published version (every parent token keeps its id).
+    parent: str | None = None
+    # With ``parent``: parent tokens now below min_count map to OOV (rows kept).
+    retire: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -441,14 +445,14 @@ class _MergeCounts(beam.CombineFn):
         return acc
 
 
-def _summarize_shard(item, features: Sequence[Feature]):
+def _summarize_shard(item, features: Sequence[Feature], inherited: Sequence[tuple]):
     """(feature, shard) counts -> (feature, summary): distinct count and the candidates."""
     from vocabguard.builder import candidate_counts
 
     (index, _shard), table = item
     feature = features[index]
     token_type = INT64 if pa.types.is_integer(table.schema.field("token").type) else STRING
-    counts = candidate_counts(table, feature.spec, token_type)
+    counts = candidate_counts(table, feature.spec, token_type, inherited=inherited[index])
     return index, {"distinct": len(table), "kinds": (token_type,), "counts": counts}
 
 
@@ -459,8 +463,9 @@ class _MergeSummaries(beam.CombineFn):
     among the shards' best ``max_tokens``: the result is exact.
     """
 
-    def __init__(self, spec: VocabSpec):
+    def __init__(self, spec: VocabSpec, inherited: tuple = ()):
         self.spec = spec
+        self.inherited = inherited  # the parent's tokens: kept whatever their count
 
     def create_accumulator(self):
         return {"distinct": 0, "kinds": (), "counts": {}}
@@ -469,7 +474,7 @@ class _MergeSummaries(beam.CombineFn):
         counts = {**acc["counts"], **summary["counts"]}  # disjoint: tokens are sharded
         kinds = tuple(sorted(set(acc["kinds"]) | set(summary["kinds"])))
         if self.spec.max_tokens is not None and len(kinds) == 1:
-            counts = _keep_best(counts, self.spec, kinds[0])
+            counts = _keep_best(counts, self.spec, kinds[0], self.inherited)
         return {"distinct": acc["distinct"] + summary["distinct"], "kinds": kinds, "counts": counts}
 
     def merge_accumulators(self, accumulators):
@@ -482,7 +487,7 @@ class _MergeSummaries(beam.CombineFn):
         return acc
 
 
-def _keep_best(counts: dict, spec: VocabSpec, token_type: str) -> dict:
+def _keep_best(counts: dict, spec: VocabSpec, token_type: str, inherited: tuple = ()) -> dict:
     from vocabguard.builder import candidate_counts
 
     arrow_type = pa.int64() if token_type == INT64 else pa.binary()
@@ -492,7 +497,7 @@ def _keep_best(counts: dict, spec: VocabSpec, token_type: str) -> dict:
             "count": pa.array(list(counts.values()), type=pa.int64()),
         }
     )
-    return candidate_counts(table, spec, token_type)
+    return candidate_counts(table, spec, token_type, inherited=inherited)
 
 
 class _SumDicts(beam.CombineFn):
@@ -523,6 +528,7 @@ def _publish(
     summary: dict,
     stats: dict,
     description: str,
+    parent_ref: str | None = None,
 ) -> dict:
     from vocabguard import __version__
     from vocabguard.store import VocabStore
@@ -541,12 +547,15 @@ def _publish(
     }
     if skipped:
         manifest_stats["bad_records_skipped"] = skipped
+    parent = VocabStore(store).load(parent_ref) if parent_ref else None
     vocab = Vocabulary.from_counts(
         counts,
         feature.spec,
         token_type,
         stats=manifest_stats,
         build={"vocabguard_version": __version__, "input": description, "builder": "beam"},
+        parent=parent,
+        retire=feature.retire,
     )
     published = VocabStore(store).publish(vocab, feature.name)
     _log.info("vocabguard: published %s (input_dim %d)", published.ref, published.input_dim)
@@ -609,6 +618,20 @@ class BuildVocabularies(beam.PTransform):
         self.store = str(store)
         self.bad_records = bad_records
         self.description = input_description
+        # Parents are resolved once, at construction: `news@latest` names one exact
+        # version for the whole job, and a missing parent fails before any work.
+        self.parent_refs: list[str | None] = []
+        self.inherited: list[tuple] = []
+        for feature in self.features:
+            if feature.parent is None:
+                self.parent_refs.append(None)
+                self.inherited.append(())
+                continue
+            from vocabguard.store import VocabStore
+
+            parent = VocabStore(self.store).load(feature.parent)
+            self.parent_refs.append(parent.ref)
+            self.inherited.append(tuple(parent.token_bytes))
 
     def expand(self, batches):
         features = self.features
@@ -618,7 +641,7 @@ class BuildVocabularies(beam.PTransform):
         summaries = (
             counted.counts
             | "MergeShards" >> beam.CombinePerKey(_MergeCounts(features))
-            | "SummarizeShards" >> beam.Map(_summarize_shard, features)
+            | "SummarizeShards" >> beam.Map(_summarize_shard, features, self.inherited)
         )
         by_feature = summaries | "ByFeature" >> beam.Partition(lambda kv, n: kv[0], len(features))
         stats = counted.stats | "SumStats" >> beam.CombinePerKey(_SumDicts())
@@ -630,7 +653,8 @@ class BuildVocabularies(beam.PTransform):
             summary = (
                 by_feature[index]
                 | f"Summaries{label}" >> beam.Values()
-                | f"Merge{label}" >> beam.CombineGlobally(_MergeSummaries(feature.spec))
+                | f"Merge{label}"
+                >> beam.CombineGlobally(_MergeSummaries(feature.spec, self.inherited[index]))
             )
             feature_stats = (
                 stats_parts[index]
@@ -648,6 +672,7 @@ class BuildVocabularies(beam.PTransform):
                     summary=beam.pvalue.AsSingleton(summary),
                     stats=beam.pvalue.AsSingleton(feature_stats),
                     description=self.description,
+                    parent_ref=self.parent_refs[index],
                 )
             )
             results.append(published)

@@ -17,6 +17,8 @@ A job config (see ``configs/bbc_news_job.yaml``)::
     features:
       text: {field: text, name: news_text, spec: {lowercase: true, max_tokens: 100000}}
       country: {field: country, name: news_country, spec: {tokenizer: none}}
+      # stable ids: grow a published version (parent ids kept; see `vocabguard build --parent`)
+      # text: {field: text, name: news_text, parent: news_text@v2, retire: false, spec: ...}
     encode:
       output: out/news_encoded       # a directory that must not exist yet
       format: parquet                # parquet | tfrecord
@@ -164,7 +166,7 @@ class JobConfig:
         for key, raw in raw_features.items():
             section = f"{where} features.{key}"
             raw = _expect(raw or {}, Mapping, key, section, "a mapping")
-            _unknown_keys(raw, ["field", "name", "spec", "spec_file"], section)
+            _unknown_keys(raw, ["field", "name", "spec", "spec_file", "parent", "retire"], section)
             if "spec_file" in raw:
                 spec_data = load_yaml(raw["spec_file"]) or {}
                 # A spec file may hold the fields at the top or under `spec:`.
@@ -173,8 +175,21 @@ class JobConfig:
                 spec = VocabSpec.from_dict(spec_data, source=str(raw["spec_file"]))
             else:
                 spec = VocabSpec.from_dict(raw.get("spec") or {}, source=section)
+            parent = raw.get("parent")
+            if parent is not None:
+                _expect(parent, str, "parent", section, "a reference such as news_text@v2")
+            retire = _expect(raw.get("retire", False), bool, "retire", section, "true or false")
+            if retire and parent is None:
+                raise ConfigError(
+                    f"`retire` in {section} needs a `parent`: only a parent's tokens can be "
+                    "retired. Add parent: NAME@vN or remove retire. " + received(retire=retire)
+                )
             features[key] = Feature(
-                field=str(raw.get("field", key)), name=str(raw.get("name", key)), spec=spec
+                field=str(raw.get("field", key)),
+                name=str(raw.get("name", key)),
+                spec=spec,
+                parent=parent,
+                retire=retire,
             )
         encode = None
         if data.get("encode") is not None:
