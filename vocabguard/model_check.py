@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from vocabguard.errors import InputDataError, received
@@ -250,10 +250,13 @@ def load_model(path: str | os.PathLike) -> Any:
         ) from err
 
 
-def iter_layers(model: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+def iter_layers(
+    model: Any, prefix: str = "", *, leaf: Callable[[Any], bool] | None = None
+) -> Iterator[tuple[str, Any]]:
     """``(path, layer)`` for every layer inside ``model``, depth first, nested models included.
 
-    The path joins the names of the enclosing models with ``/``.
+    The path joins the names of the enclosing models with ``/``. Layers for
+    which ``leaf(layer)`` is true are yielded but not entered.
     """
     children = (
         model._flatten_layers(include_self=False, recursive=False)
@@ -263,7 +266,8 @@ def iter_layers(model: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
     for layer in children:
         path = f"{prefix}{layer.name}"
         yield path, layer
-        yield from iter_layers(layer, prefix=f"{path}/")
+        if leaf is None or not leaf(layer):
+            yield from iter_layers(layer, prefix=f"{path}/", leaf=leaf)
 
 
 def _config(layer: Any) -> dict:
@@ -357,9 +361,12 @@ def check_model(
     keras = _keras()
     model_name = model_name or getattr(model, "name", "model")
     ref = vocab.ref
+    # An Embedding is a leaf: VocabEmbedding's own IdGuard sublayer is part of it.
     found = [
         (path, layer, kind)
-        for path, layer in iter_layers(model)
+        for path, layer in iter_layers(
+            model, leaf=lambda layer: isinstance(layer, keras.layers.Embedding)
+        )
         if (kind := _kind(keras, layer)) is not None
     ]
     if not found:

@@ -1,0 +1,432 @@
+"""An HTML report of a vocabulary version (``vocabguard report``).
+
+``report.html`` and ``coverage.png`` show:
+
+- the coverage curve: the fraction of the build corpus's tokens the vocabulary
+  covers when it keeps only its ``n`` most frequent learned tokens, for every
+  ``n`` up to the chosen size, with the sizes reaching 90/95/99 % (where to set
+  ``max_tokens``). The artifact stores only the tokens it kept, so the curve
+  ends at the chosen size; ``stats['total_tokens']`` is the denominator (a
+  token cut by ``min_count`` or ``max_tokens`` counts as not covered);
+- the OOV rate on a sample (``--data``), tokenized and looked up exactly as
+  ``vocab.encode`` does (before ``sequence_length`` truncation), with the
+  sample's most frequent OOV tokens;
+- the most frequent tokens, with their ids and counts.
+
+Tokens are user data: the HTML escapes every one of them.
+
+>>> import vocabguard
+>>> vocab = vocabguard.build_vocabulary(["a a a b"], vocabguard.VocabSpec(), progress=False)
+>>> curve = coverage_curve(vocab)
+>>> curve.sizes.tolist(), curve.coverage.tolist()
+([0, 1, 2], [0.0, 0.75, 1.0])
+>>> curve.size_for(0.9)
+2
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import os
+import shutil
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from vocabguard.errors import OutputExistsError, received
+
+REPORT_HTML = "report.html"
+COVERAGE_PNG = "coverage.png"
+TARGETS = (0.90, 0.95, 0.99)
+TOP_TOKENS = 50
+TOP_OOV = 20
+BATCH_SIZE = 8192
+
+
+@dataclasses.dataclass
+class CoverageCurve:
+    """``coverage[i]``: the share of corpus tokens covered keeping ``sizes[i]`` learned tokens.
+
+    ``coverage[0]`` is what the reserved tokens cover on their own.
+    """
+
+    sizes: np.ndarray
+    coverage: np.ndarray
+    total_tokens: int
+    chosen: int
+    distinct_tokens: int | None
+
+    def size_for(self, target: float) -> int | None:
+        """The fewest learned tokens covering ``target`` of the corpus (``None``: not reached)."""
+        reached = np.flatnonzero(self.coverage >= target - 1e-12)
+        return int(self.sizes[reached[0]]) if reached.size else None
+
+
+def coverage_curve(vocab: Any) -> CoverageCurve:
+    """The coverage curve of ``vocab``'s learned tokens over its build corpus."""
+    counts = np.asarray(vocab.counts, dtype=np.int64)
+    layout = vocab.layout
+    retired = getattr(vocab, "retired", frozenset())
+    ids = np.arange(layout.reserved_start, layout.reserved_start + len(counts))
+    live = np.array([int(i) not in retired for i in ids], dtype=bool)
+    reserved = counts[: layout.num_reserved]
+    learned = counts[layout.num_reserved :][live[layout.num_reserved :]]
+    # Grown vocabularies (lineage) keep old tokens first; the curve keeps the most frequent.
+    learned = np.sort(learned)[::-1]
+    total = int(vocab.stats.get("total_tokens") or 0) or int(counts.sum())
+    covered = int(reserved.sum()) + np.concatenate([[0], np.cumsum(learned)])
+    coverage = covered / total if total else np.zeros(len(covered))
+    distinct = vocab.stats.get("distinct_tokens")
+    return CoverageCurve(
+        sizes=np.arange(len(learned) + 1),
+        coverage=np.asarray(coverage, dtype=np.float64),
+        total_tokens=total,
+        chosen=len(learned),
+        distinct_tokens=int(distinct) if distinct is not None else None,
+    )
+
+
+@dataclasses.dataclass
+class SampleStats:
+    """The OOV rate of ``vocab`` on sample documents."""
+
+    files: list[str]
+    documents: int
+    tokens: int
+    oov: int
+    pad: int
+    top_oov: list[tuple[Any, int]]
+
+    @property
+    def oov_rate(self) -> float:
+        """OOV ids / non-pad ids."""
+        non_pad = self.tokens - self.pad
+        return self.oov / non_pad if non_pad else 0.0
+
+
+def _text_array(batch: list):
+    import pyarrow as pa
+
+    if all(isinstance(v, str) for v in batch):
+        return pa.array(batch, type=pa.string())
+    return pa.array(
+        [v.encode("utf-8") if isinstance(v, str) else v for v in batch], type=pa.binary()
+    )
+
+
+def sample_stats(
+    vocab: Any,
+    data: Sequence[str],
+    *,
+    format: str | None = None,
+    field: str | None = None,
+    top: int = TOP_OOV,
+) -> SampleStats:
+    """Tokenize and look up the documents of ``data`` (files or globs) as ``vocab.encode`` does."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from vocabguard.builder import batches
+    from vocabguard.readers import INTEGER, STRING, expand_inputs, read_documents
+    from vocabguard.tokenizer import Tokenizer
+    from vocabguard.vocabulary import INT64
+
+    files = expand_inputs(data)
+    integer = vocab.token_type == INT64
+    values = read_documents(files, format=format, field=field, kind=INTEGER if integer else STRING)
+    tokenizer = Tokenizer(vocab.spec)
+    documents = tokens = oov = pad = 0
+    missing: Counter = Counter()
+    low, high = vocab.oov_ids.start, vocab.oov_ids.stop
+    for batch in batches(values, BATCH_SIZE):
+        documents += len(batch)
+        if integer:
+            flat = pa.array(batch, type=pa.int64())
+        else:
+            flat = tokenizer.tokenize_arrow(_text_array(batch)).flatten()
+        ids = np.asarray(vocab.lookup(flat))
+        is_oov = (ids >= low) & (ids < high)
+        tokens += int(ids.size)
+        oov += int(is_oov.sum())
+        pad += int((ids == vocab.pad_id).sum())
+        if is_oov.any():
+            counted = pc.value_counts(flat.filter(pa.array(is_oov)))
+            for item in counted.to_pylist():
+                missing[item["values"]] += item["counts"]
+    return SampleStats(files, documents, tokens, oov, pad, missing.most_common(top))
+
+
+# -- output --
+
+
+def _display(token: Any) -> str:
+    """A token as text for the report: invisible or undecodable ones as Python literals."""
+    if isinstance(token, bytes):
+        try:
+            token = token.decode("utf-8")
+        except UnicodeDecodeError:
+            return repr(token)
+    if isinstance(token, int):
+        return str(token)
+    if token == "" or not token.isprintable() or token != token.strip():
+        return repr(token)
+    return token
+
+
+def _plot(curve: CoverageCurve, title: str, path: str) -> None:
+    # The object API with the Agg canvas: no pyplot, no global backend switch.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(8, 5), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    sizes, coverage = curve.sizes, curve.coverage * 100
+    log = curve.chosen >= 100
+    if log:
+        axes.set_xscale("log")
+        sizes, coverage = sizes[1:], coverage[1:]  # log axis: start at one token
+    axes.plot(sizes, coverage, color="tab:blue", label="coverage of the build corpus")
+    axes.axvline(
+        max(curve.chosen, 1),
+        color="tab:red",
+        linestyle="--",
+        label=f"chosen size: {curve.chosen} learned tokens",
+    )
+    for target in TARGETS:
+        size = curve.size_for(target)
+        axes.axhline(target * 100, color="grey", linestyle=":", linewidth=0.8)
+        if size is not None and (size > 0 or not log):
+            axes.plot([size], [target * 100], "o", color="tab:green")
+            axes.annotate(
+                f"{target:.0%}: {size}",
+                (size, target * 100),
+                textcoords="offset points",
+                xytext=(6, -12),
+                fontsize=8,
+            )
+    axes.set_xlabel("vocabulary size (learned tokens, most frequent first)")
+    axes.set_ylabel("% of corpus tokens covered")
+    axes.set_ylim(0, 101)
+    axes.set_title(title)
+    axes.grid(True, alpha=0.3)
+    axes.legend(loc="lower right", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, format="png")
+
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em; max-width: 60em; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
+th, td { border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: left; }
+td.n { text-align: right; font-variant-numeric: tabular-nums; }
+code { background: #f4f4f4; padding: 0 0.2em; }
+.note { color: #555; font-size: 0.9em; }
+"""
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = []
+    for row in rows:
+        cells = []
+        for cell in row:
+            if isinstance(cell, (int, float, np.integer)) and not isinstance(cell, bool):
+                cells.append(f'<td class="n">{html.escape(str(cell))}</td>')
+            else:
+                cells.append(f"<td>{cell}</td>")  # callers escape text cells
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def _token_cell(token: Any) -> str:
+    return f"<code>{html.escape(_display(token))}</code>"
+
+
+def top_tokens(vocab: Any, n: int = TOP_TOKENS) -> list[tuple[Any, int, int]]:
+    """``(token, id, count)`` of the ``n`` most frequent reserved and learned tokens."""
+    start = vocab.layout.reserved_start
+    retired = getattr(vocab, "retired", frozenset())
+    rows = [
+        (token, start + offset, count)
+        for offset, (token, count) in enumerate(zip(vocab.token_bytes, vocab.counts))
+        if start + offset not in retired
+    ]
+    rows.sort(key=lambda row: (-row[2], row[1]))
+    return rows[:n]
+
+
+def render_html(
+    vocab: Any, curve: CoverageCurve, sample: SampleStats | None, top: int = TOP_TOKENS
+) -> str:
+    """The report page (links ``coverage.png`` next to it)."""
+    e = html.escape
+    ref = vocab.ref or "unpublished vocabulary"
+    stats = vocab.stats
+    layout = vocab.layout
+    summary = [
+        ("reference", f"<code>{e(ref)}</code>"),
+        ("fingerprint", f"<code>{e(vocab.fingerprint)}</code>"),
+        ("input_dim", vocab.input_dim),
+        (
+            "id layout",
+            e(
+                f"pad 0, OOV {vocab.oov_ids.start}..{vocab.oov_ids.stop - 1}, "
+                f"{layout.num_reserved} reserved, {layout.num_learned} learned"
+                + (
+                    f", {vocab.input_dim - layout.used_ids} unused"
+                    if vocab.input_dim > layout.used_ids
+                    else ""
+                )
+            ),
+        ),
+        ("documents", stats.get("documents", "-")),
+        ("corpus tokens", curve.total_tokens),
+        ("distinct tokens", stats.get("distinct_tokens", "-")),
+        ("coverage", f"{curve.coverage[-1]:.4f}" if len(curve.coverage) else "-"),
+    ]
+    spec = vocab.spec.to_dict()
+    spec_rows = [(f"<code>{e(k)}</code>", f"<code>{e(repr(v))}</code>") for k, v in spec.items()]
+    targets = []
+    for target in TARGETS:
+        size = curve.size_for(target)
+        targets.append(
+            (
+                f"{target:.0%}",
+                size
+                if size is not None
+                else e(
+                    f"not reached with {curve.chosen} learned tokens "
+                    f"({curve.coverage[-1]:.2%}): raise max_tokens or lower min_count"
+                ),
+            )
+        )
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>vocabguard report: {e(ref)}</title>",
+        f"<style>{_STYLE}</style></head><body>",
+        f"<h1>Vocabulary <code>{e(ref)}</code></h1>",
+        _table(("", ""), [(e(k), v) for k, v in summary]),
+        "<h2>Coverage of the build corpus</h2>",
+        f'<p><img src="{COVERAGE_PNG}" alt="coverage curve of {e(ref)}" width="800"></p>',
+        '<p class="note">Share of the build corpus\'s tokens covered when the vocabulary '
+        "keeps only its <i>n</i> most frequent learned tokens. The artifact keeps only the "
+        "tokens it learned, so the curve ends at the chosen size; tokens cut by "
+        "<code>min_count</code> or <code>max_tokens</code> count as not covered.</p>",
+        _table(("coverage", "learned tokens needed"), targets),
+    ]
+    if sample is not None:
+        parts += [
+            "<h2>OOV rate on the sample</h2>",
+            _table(
+                ("", ""),
+                [
+                    ("files", e(", ".join(sample.files))),
+                    ("documents", sample.documents),
+                    ("tokens", sample.tokens),
+                    ("OOV tokens", sample.oov),
+                    ("OOV rate (of non-pad tokens)", f"{sample.oov_rate:.4f}"),
+                ],
+            ),
+        ]
+        if sample.top_oov:
+            parts += [
+                "<h3>Most frequent OOV tokens in the sample</h3>",
+                _table(
+                    ("token", "count"),
+                    [(_token_cell(token), count) for token, count in sample.top_oov],
+                ),
+            ]
+    parts += [
+        f"<h2>Top {top} tokens</h2>",
+        _table(
+            ("token", "id", "count"),
+            [(_token_cell(token), id_, count) for token, id_, count in top_tokens(vocab, top)],
+        ),
+        "<h2>Spec</h2>",
+        _table(("field", "value"), spec_rows),
+        "</body></html>",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+def _refuse(path: str) -> None:
+    what = "Output directory" if os.path.isdir(path) else "Output"
+    raise OutputExistsError(
+        f"{what} {path} already exists; vocabguard never overwrites outputs. Choose a new "
+        "path, or delete the old one first. " + received(output=path),
+        cases=[path],
+    )
+
+
+def write_report(
+    vocab: Any,
+    output: str | os.PathLike,
+    *,
+    data: Sequence[str] | None = None,
+    format: str | None = None,
+    field: str | None = None,
+    top: int = TOP_TOKENS,
+) -> str:
+    """Write ``report.html`` and ``coverage.png`` into the new (or empty) directory ``output``.
+
+    Returns a short summary for the terminal. Raises ``OutputExistsError`` if
+    ``output`` exists and is not an empty directory.
+    """
+    import uuid
+
+    output = os.fspath(output)
+    if os.path.lexists(output) and not (os.path.isdir(output) and not os.listdir(output)):
+        _refuse(output)
+    curve = coverage_curve(vocab)
+    sample = sample_stats(vocab, data, format=format, field=field) if data else None
+    page = render_html(vocab, curve, sample, top)
+    parent = os.path.dirname(os.path.abspath(output))
+    os.makedirs(parent, exist_ok=True)
+    # Written to a staging directory and renamed: no half-written report on failure.
+    staging = os.path.join(parent, f".{os.path.basename(output)}.{uuid.uuid4().hex[:12]}.tmp")
+    os.mkdir(staging)
+    try:
+        _plot(curve, f"Coverage: {vocab.ref or 'vocabulary'}", os.path.join(staging, COVERAGE_PNG))
+        with open(os.path.join(staging, REPORT_HTML), "w", encoding="utf-8") as fh:
+            fh.write(page)
+        if os.path.isdir(output):
+            os.rmdir(output)  # empty (checked above); fails if something appeared since
+        try:
+            os.rename(staging, output)
+        except OSError:
+            if os.path.lexists(output):
+                _refuse(output)
+            raise
+    finally:
+        if os.path.isdir(staging):
+            shutil.rmtree(staging)
+    reached = ", ".join(
+        f"{t:.0%} at {s}" if s is not None else f"{t:.0%} not reached"
+        for t, s in ((t, curve.size_for(t)) for t in TARGETS)
+    )
+    lines = [
+        f"wrote {os.path.join(output, REPORT_HTML)} and {COVERAGE_PNG} for {vocab.ref}",
+        f"  coverage {curve.coverage[-1]:.4f} with {curve.chosen} learned tokens; {reached}",
+    ]
+    if sample is not None:
+        lines.append(
+            f"  sample: {sample.documents} documents, {sample.tokens} tokens, "
+            f"OOV rate {sample.oov_rate:.4f}"
+        )
+    return "\n".join(lines)
+
+
+__all__ = [
+    "CoverageCurve",
+    "SampleStats",
+    "coverage_curve",
+    "render_html",
+    "sample_stats",
+    "top_tokens",
+    "write_report",
+]
