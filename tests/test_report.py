@@ -141,3 +141,11 @@ def test_integer_vocabulary_report(capsys, store_root, tmp_path):
     assert "sample: 2 documents, 2 tokens, OOV rate 0.5000" in err
     page = (output / "report.html").read_text(encoding="utf-8")
     assert "<code>11</code>" in page  # the OOV value
+
+
+def test_negative_top_is_a_usage_error(capsys, published, tmp_path):
+    output = tmp_path / "r"
+    code, _, err = run(capsys, published, "report", "demo", "--output", str(output), "--top", "-1")
+    assert code == 1
+    assert "The number of top tokens to list must be 0 or more. Received: top=-1" in err
+    assert not output.exists()

@@ -190,6 +190,16 @@ class AuditResult:
         t = self.tally
         ref = self.ref or "the vocabulary"
         parts = []
+        # A fingerprint mismatch first: it explains any bad ids that follow.
+        if self.mismatches:
+            first = self.mismatches[0]
+            other = first.ref or f"fingerprint {first.fingerprint[:12]}"
+            files = len(self.mismatches)
+            parts.append(
+                f"{files} file{'s were' if files > 1 else ' was'} encoded with another "
+                f"vocabulary ({first.file}: {other}, not {ref}): the ids mean other tokens. "
+                f"Audit with --vocab {first.ref or '<that vocabulary>'}, or re-encode with {ref}"
+            )
         if self.violations:
             kinds = [
                 f"{n} {label}"
@@ -205,15 +215,6 @@ class AuditResult:
                 f"not in [0, {self.input_dim}) ({', '.join(kinds)}); the first is "
                 f"{t.violations[0].describe(self.input_dim)}. Re-encode the data with {ref} "
                 "(vocabguard encode), or audit it with the vocabulary it was encoded with"
-            )
-        if self.mismatches:
-            first = self.mismatches[0]
-            other = first.ref or f"fingerprint {first.fingerprint[:12]}"
-            n = len(self.mismatches)
-            parts.append(
-                f"{n} file{'s were' if n > 1 else ' was'} encoded with another vocabulary ({first.file}: {other}, not {ref}): the ids "
-                f"mean other tokens. Audit with --vocab {first.ref or '<that vocabulary>'}, or "
-                f"re-encode with {ref}"
             )
         if not parts:
             return (

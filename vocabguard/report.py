@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from vocabguard.errors import OutputExistsError, received
+from vocabguard.errors import ConfigError, OutputExistsError, received
 
 REPORT_HTML = "report.html"
 COVERAGE_PNG = "coverage.png"
@@ -380,6 +380,10 @@ def write_report(
     import uuid
 
     output = os.fspath(output)
+    if top < 0:
+        raise ConfigError(
+            "The number of top tokens to list must be 0 or more. " + received(top=top)
+        )
     if os.path.lexists(output) and not (os.path.isdir(output) and not os.listdir(output)):
         _refuse(output)
     curve = coverage_curve(vocab)
