@@ -1,0 +1,24 @@
+"""Train a text classifier from a YAML config (see vocabguard/training.py).
+
+    python pipelines/train.py --config configs/bbc_news.yaml
+
+Resolves the vocabulary (building and publishing it from the train split if the
+reference is missing), trains, evaluates on the held-out split and writes
+metrics.json, model.keras and serving/ (a raw-string SavedModel) to the config's
+output directory, which must not exist yet. Ends with the held-out accuracy.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    from vocabguard.training import main
+
+    return main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(run(sys.argv[1:]))
