@@ -292,7 +292,7 @@ def in_xla_context() -> bool:
 
 def xla_guard_error(input_dim: int):
     """The trace-time error for an id guard compiled by XLA (where it could never fire)."""
-    return ConfigError(
+    error = ConfigError(
         "The id guard cannot run inside XLA (jit_compile=True): XLA drops assertions "
         "(tf.debugging.Assert becomes a no-op) and clamps out-of-range gather indices to the "
         "last row, so an id outside [0, input_dim) would pass silently. Check the ids outside "
@@ -304,6 +304,10 @@ def xla_guard_error(input_dim: int):
         + received(input_dim=int(input_dim), jit_compile=True),
         input_dim=int(input_dim),
     )
+    # AutoGraph would re-wrap it as a StagingError (our constructor takes
+    # keyword arguments); this attribute makes it pass through unchanged.
+    error.ag_pass_through = True
+    return error
 
 
 def _positions(ids, flat_positions: np.ndarray) -> list[list[int]]:
