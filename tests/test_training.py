@@ -92,6 +92,12 @@ def test_unknown_key_names_section_and_suggests(tmp_path, config):
     assert message.endswith("Received: embeding_dim=16")
 
 
+def test_key_typos_are_reported_before_missing_files(tmp_path, config):
+    config["data"]["train"] = "missing.jsonl"
+    config["training"]["epoch"] = 3
+    assert "Unknown key 'epoch' in the `training` section" in config_error(tmp_path, config)
+
+
 def test_unknown_top_level_key_suggests(tmp_path, config):
     config["outptu"] = "x"
     message = config_error(tmp_path, config)

@@ -21,7 +21,7 @@ A config (see ``configs/bbc_news.yaml``)::
       ref: bbc_news_train@latest         # built from the train split if missing
       spec: configs/bbc_news_vocab.yaml  # or an inline mapping of VocabSpec fields
     model: {embedding_dim: 64, hidden_units: 64, dropout: 0.3}
-    training: {epochs: 12, batch_size: 32, learning_rate: 0.003, seed: 0}
+    training: {epochs: 8, batch_size: 32, learning_rate: 0.003, seed: 0}
     output: out/bbc_news_model           # must not exist (or be empty)
 
 Relative paths (data files, spec file, store, output) resolve against the
@@ -318,10 +318,13 @@ class TrainConfig:
                     f"{source} has no `{required}`; add it (see configs/bbc_news.yaml). "
                     + received(**{required: None})
                 )
+        raws = {name: dict(_mapping(name, data.get(name), source)) for name in SECTIONS}
+        # Every section's key names first: a typo is reported before a missing file.
+        for name, section_cls in SECTIONS.items():
+            _keys(raws[name], section_cls, name, source)
         sections: dict[str, Any] = {}
         for name, section_cls in SECTIONS.items():
-            raw = dict(_mapping(name, data.get(name), source))
-            _keys(raw, section_cls, name, source)
+            raw = raws[name]
             if name == "vocabulary":
                 if "ref" not in raw:
                     raise ConfigError(
