@@ -212,7 +212,7 @@ CONFIG_ERRORS = {
     "unknown feature key": (
         {"features": {"text": {"field": "text", "spec_fil": "x.yaml"}}},
         "Unknown key 'spec_fil' in {path} features.text. Did you mean 'spec_file'? Allowed "
-        "keys: field, name, spec, spec_file. Received: spec_fil='x.yaml'",
+        "keys: field, name, spec, spec_file, parent, retire. Received: spec_fil='x.yaml'",
     ),
     "unknown spec key": (
         {"features": {"text": {"spec": {"max_token": 5}}}},
