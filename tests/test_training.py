@@ -287,3 +287,17 @@ def test_existing_output_refused_before_training(tmp_path, config):
     with pytest.raises(OutputExistsError, match="already exists and is not empty"):
         train(TrainConfig.from_dict(config))
     assert not os.path.exists(tmp_path / "store")  # failed before any work
+
+
+def test_cli_train_command_and_store_override(tmp_path, config, capsys):
+    from vocabguard import cli
+
+    config["vocabulary"]["store"] = str(tmp_path / "unused_store")
+    path = write_config(tmp_path, config)
+    other = tmp_path / "cli_store"
+    assert cli.main(["train", "--config", path, "--store", str(other)]) == 0
+    assert "held-out accuracy" in capsys.readouterr().out
+    assert VocabStore(other).versions("tiny") == [1]
+    assert not os.path.exists(tmp_path / "unused_store")  # --store beat the config's store
+    assert cli.main(["train", "--config", str(tmp_path / "nope.yaml")]) == 1
+    assert "nope.yaml" in capsys.readouterr().err

@@ -291,6 +291,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="new (or empty) directory for report.html and coverage.png",
     )
     # -- end of check-model, audit, report --
+
+    train = command(
+        "train",
+        _cmd_train,
+        "train a text classifier from a YAML config (vocabulary resolved or built, tf.data "
+        "encoding, Keras model, held-out evaluation, serving export)",
+        "vocabguard train --config configs/bbc_news.yaml",
+    )
+    train.add_argument(
+        "--config", required=True, metavar="FILE", help="training config (see README)"
+    )
     return parser
 
 
@@ -905,6 +916,19 @@ def _cmd_export(args: argparse.Namespace) -> int:
         f"input_dim {vocab.input_dim}"
     )
     return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from vocabguard import training
+
+    config = training.TrainConfig.from_yaml(args.config)
+    if getattr(args, "store", None):  # an explicit --store beats the config's store
+        config = dataclasses.replace(
+            config, vocabulary=dataclasses.replace(config.vocabulary, store=args.store)
+        )
+    return training.run_and_report(config)
 
 
 # -- check-model, audit, report --

@@ -704,7 +704,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    config = TrainConfig.from_yaml(args.config)
+    return run_and_report(TrainConfig.from_yaml(args.config))
+
+
+def run_and_report(config: TrainConfig) -> int:
+    """``train(config)``, then the one-line summary with the held-out accuracy."""
     metrics = train(config)
     print(
         f"held-out accuracy {metrics['accuracy']:.3f} on {metrics['n_test']} documents "
