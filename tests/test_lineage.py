@@ -193,3 +193,66 @@ def test_growing_counts_match_a_fresh_build_when_nothing_moves():
     assert Vocabulary.from_counts(collections.Counter(), VocabSpec()).input_dim == 2
     child = build(corpus, parent=build([""]))
     assert child.tokens == plain.tokens
+
+
+def test_cli_build_with_parent_and_retire(tmp_path, capsys):
+    from vocabguard import VocabStore
+    from vocabguard.cli import main
+
+    (tmp_path / "s1.txt").write_text("a a b b c c\n", encoding="utf-8")
+    (tmp_path / "s2.txt").write_text("a a b c c d d d\n", encoding="utf-8")
+    store = str(tmp_path / "st")
+    assert (
+        main(
+            [
+                "build",
+                "--store",
+                store,
+                "--name",
+                "n",
+                "--input",
+                str(tmp_path / "s1.txt"),
+                "--min-count",
+                "2",
+            ]
+        )
+        == 0
+    )
+    # The spec defaults to the parent's (min_count 2 here, without repeating the flag).
+    assert (
+        main(
+            [
+                "build",
+                "--store",
+                store,
+                "--name",
+                "n",
+                "--input",
+                str(tmp_path / "s2.txt"),
+                "--parent",
+                "n@v1",
+                "--retire",
+            ]
+        )
+        == 0
+    )
+    err = capsys.readouterr().err
+    assert "parent n@v1: every id kept; 1 new tokens appended, 1 retired rows" in err
+    v1, v2 = VocabStore(store).load("n@v1"), VocabStore(store).load("n@v2")
+    assert v2.spec.min_count == 2 and v2.retired == {v1.token_to_id("b")}
+    assert (
+        main(
+            [
+                "build",
+                "--store",
+                store,
+                "--name",
+                "n",
+                "--input",
+                str(tmp_path / "s2.txt"),
+                "--retire",
+            ]
+        )
+        == 1
+    )
+    assert "--retire needs --parent" in capsys.readouterr().err

@@ -135,6 +135,17 @@ def build_parser() -> argparse.ArgumentParser:
         "vocabguard build --name sotu --input 'speeches/*.txt' --lowercase --max-tokens 20000",
     )
     build.add_argument("--name", required=True, help="vocabulary name (letters, digits, _ . -)")
+    build.add_argument(
+        "--parent",
+        metavar="REF",
+        help="grow this version with stable ids: every parent token keeps its id, new tokens "
+        "are appended (spec defaults to the parent's)",
+    )
+    build.add_argument(
+        "--retire",
+        action="store_true",
+        help="with --parent: parent tokens now below min_count map to OOV (rows stay reserved)",
+    )
     _add_input_options(build, repeat_help="may be repeated")
     spec = build.add_argument_group(
         "vocabulary spec", "override the --config values (see vocabguard.VocabSpec)"
@@ -470,8 +481,9 @@ def load_config_spec(path: str | os.PathLike):
     return VocabSpec.from_yaml(path)
 
 
-def spec_from_args(args: argparse.Namespace):
-    """The ``VocabSpec`` of ``build``: ``--config`` values, overridden by explicit flags."""
+def spec_from_args(args: argparse.Namespace, parent=None):
+    """The ``VocabSpec`` of ``build``: ``--config`` values (else the parent's spec, with
+    ``--parent``), overridden by explicit flags."""
     from vocabguard.spec import VocabSpec
 
     overrides = {
@@ -481,9 +493,9 @@ def spec_from_args(args: argparse.Namespace):
     }
     if "reserved_tokens" in overrides:
         overrides["reserved_tokens"] = list(overrides["reserved_tokens"])
-    if not args.config:
+    if not args.config and parent is None:
         return VocabSpec.from_dict(overrides, source="command-line flags")
-    base = load_config_spec(args.config)
+    base = load_config_spec(args.config) if args.config else parent.spec
     # --tokenizer other than regex replaces the config's regex tokenizer and its pattern.
     if overrides.get("tokenizer", "regex") != "regex" and "pattern" not in overrides:
         overrides["pattern"] = None
@@ -543,19 +555,33 @@ def _input_description(patterns: Sequence[str], files: Sequence[str]) -> str:
 
 def _cmd_build(args: argparse.Namespace) -> int:
     from vocabguard.builder import build_vocabulary
+    from vocabguard.errors import ConfigError, received
     from vocabguard.readers import detect_format, expand_inputs, read_documents
     from vocabguard.store import validate_name
 
     validate_name(args.name)
-    spec = spec_from_args(args)
+    if args.retire and not args.parent:
+        raise ConfigError(
+            "--retire needs --parent: only a parent's tokens can be retired. Add --parent "
+            "NAME@vN, or drop --retire. " + received(retire=True, parent=None)
+        )
+    store = _store(args)
+    parent = store.load(args.parent) if args.parent else None
+    spec = spec_from_args(args, parent)
     files = expand_inputs(args.input)
     for path in files:
         detect_format(path, args.format)
-    store = _store(args)
     first, values = _peek(read_documents(files, format=args.format, field=args.field))
     spec = _match_token_kinds(spec, first, from_flags=args.reserved_token is not None)
     description = _input_description(args.input, files)
-    vocab = build_vocabulary(values, spec, progress=None, input_description=description)
+    vocab = build_vocabulary(
+        values,
+        spec,
+        progress=None,
+        input_description=description,
+        parent=parent,
+        retire=args.retire,
+    )
     published = store.publish(vocab, args.name)
     stats = published.stats
     status = (
@@ -570,6 +596,13 @@ def _cmd_build(args: argparse.Namespace) -> int:
         f"  {stats.get('documents')} documents, {stats.get('total_tokens')} tokens, "
         f"{stats.get('distinct_tokens')} distinct; coverage {stats.get('coverage', 0.0):.4f}\n"
         f"  fingerprint {published.fingerprint}"
+        + (
+            f"\n  parent {parent.ref}: every id kept; {stats.get('new_tokens', 0)} new tokens "
+            f"appended, {stats.get('retired_tokens', 0)} retired rows; input_dim "
+            f"{parent.input_dim} -> {published.input_dim}"
+            if parent is not None
+            else ""
+        )
     )
     print(published.ref)
     return 0
