@@ -1,5 +1,5 @@
 # Two commands work on a fresh machine:
-#   make demo   set up, fetch BBC News, build + inspect + encode a vocabulary
+#   make demo   set up, fetch BBC News, train a topic classifier, check, audit, report
 #   make test   set up and run the test suite (what .ci/run runs)
 PYTHON ?= python3
 VENV ?= .venv
@@ -27,14 +27,21 @@ data: setup
 	$(BIN)/python scripts/fetch_data.py --corpus bbc
 
 demo: data
-	rm -rf out/demo
+	rm -rf out/bbc_news_model out/demo
+	@echo "== train: vocabulary from the train split, tf.data encoding, Keras model, held-out accuracy"
+	$(BIN)/vocabguard --store $(STORE) train --config configs/bbc_news.yaml
+	@echo "== the saved model against its vocabulary (passes) and another one (must fail)"
+	$(BIN)/vocabguard --store $(STORE) check-model out/bbc_news_model/model.keras --vocab bbc_news_train@latest
 	$(BIN)/vocabguard build --store $(STORE) --name bbc_news \
 		--input data/bbc_news/articles.txt --config configs/bbc_news_vocab.yaml
-	$(BIN)/vocabguard inspect --store $(STORE) bbc_news@latest
-	$(BIN)/vocabguard verify --store $(STORE) bbc_news@latest
-	$(BIN)/vocabguard encode --store $(STORE) bbc_news@latest \
+	! $(BIN)/vocabguard --store $(STORE) check-model out/bbc_news_model/model.keras --vocab bbc_news@latest
+	@echo "== encode all articles, audit the ids, coverage report"
+	$(BIN)/vocabguard encode --store $(STORE) bbc_news_train@latest \
 		--input data/bbc_news/articles.txt --output out/demo/bbc_news_ids.parquet
-	$(BIN)/python -c "import pyarrow.parquet as pq; t = pq.read_table('out/demo/bbc_news_ids.parquet'); print(t.num_rows, 'rows;', {k.decode(): v.decode() for k, v in t.schema.metadata.items() if k.startswith(b'vocabguard')})"
+	$(BIN)/vocabguard --store $(STORE) audit out/demo/bbc_news_ids.parquet --vocab bbc_news_train@latest
+	$(BIN)/vocabguard --store $(STORE) report bbc_news_train@latest \
+		--data data/bbc_news/test.jsonl --field text --output out/demo/report
+	@echo "== metrics: out/bbc_news_model/metrics.json; report: out/demo/report/report.html"
 
 clean:
 	rm -rf out $(STORE)
