@@ -256,3 +256,15 @@ def test_cli_build_with_parent_and_retire(tmp_path, capsys):
         == 1
     )
     assert "--retire needs --parent" in capsys.readouterr().err
+
+
+def test_keras_string_lookup_agrees_on_retired_rows():
+    from vocabguard.keras import string_lookup
+
+    spec = VocabSpec(min_count=2)
+    v1 = build(["x x y y z z"], spec)
+    v2 = build(["x x y z z w w"], spec, parent=v1, retire=True)
+    tokens = ["y", "x", "w", "q", "z"]
+    layer = string_lookup(v2)
+    assert np.asarray(layer(tokens)).tolist() == v2.lookup(tokens).tolist()
+    assert v2.lookup(["y"]).tolist() == [1]

@@ -819,8 +819,12 @@ def vocabulary_lines(vocab: Vocabulary) -> str:
     from vocabguard.errors import ArtifactError, received
 
     start = vocab.layout.reserved_start
-    for offset, token in enumerate(vocab.token_bytes):
-        reason = unsafe_text_line(token)
+    for offset, token in enumerate(vocab.lookup_keys):
+        reason = (
+            "a retired row must match no token, which no text line can express"
+            if start + offset in vocab.retired
+            else unsafe_text_line(token)
+        )
         if reason:
             raise ArtifactError(
                 f"Cannot export {vocab.ref} as a text vocabulary: id {start + offset}: {reason}. "

@@ -537,7 +537,9 @@ def string_lookup(vocab: Vocabulary, **kwargs: Any) -> keras.layers.Layer:
     )
     if vocab.token_type == INT64:
         return keras.layers.IntegerLookup(vocabulary=vocab.token_bytes, **common)
-    tokens = [display_token(t) for t in vocab.token_bytes]
+    # lookup_keys: a retired row holds a key no text can produce, so it maps to OOV.
+    keys = vocab.lookup_keys
+    tokens = [display_token(t) for t in keys]
     if any(isinstance(t, bytes) for t in tokens):
-        tokens = np.array(vocab.token_bytes, dtype=object)
+        tokens = np.array(keys, dtype=object)
     return keras.layers.StringLookup(vocabulary=tokens, **common)
