@@ -303,6 +303,138 @@ def build_parser() -> argparse.ArgumentParser:
     )
     # -- end of check-model, audit, report --
 
+    # -- diff, migrate-model, repair-model: vocabularies over time --
+    diff = command(
+        "diff",
+        _cmd_diff,
+        "compare two versions: tokens added, removed and retired, ids moved, input_dim change, "
+        "id compatibility",
+        "vocabguard diff news@v1 news@v2 --data sample.jsonl --field text",
+    )
+    diff.add_argument("old", metavar="A", help="the earlier version (REF)")
+    diff.add_argument("new", metavar="B", help="the later version (REF)")
+    diff.add_argument(
+        "--data",
+        action="append",
+        metavar="PATH_OR_GLOB",
+        help="sample documents: coverage and OOV rate of A and B on them (may be repeated)",
+    )
+    diff.add_argument(
+        "--format",
+        choices=("text", "jsonl", "csv", "parquet"),
+        help="--data format (default: from each file's extension)",
+    )
+    diff.add_argument("--field", help="JSON key / CSV or Parquet column holding the document")
+    diff.add_argument(
+        "--limit",
+        type=int,
+        default=20,
+        metavar="N",
+        help="tokens listed per section in the text output (default: 20; --json lists all)",
+    )
+    diff.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 unless B is id-compatible with A (every token of A keeps its id in B)",
+    )
+    diff.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    migrate = command(
+        "migrate-model",
+        _cmd_migrate_model,
+        "warm-start a saved Keras model on a newer vocabulary: every token keeps its trained row",
+        "vocabguard migrate-model model.keras --to news@v3 --output model_v3.keras",
+    )
+    migrate.add_argument("model", metavar="MODEL", help="saved Keras model file (.keras)")
+    migrate.add_argument("--to", required=True, metavar="REF", help="the new vocabulary")
+    migrate.add_argument(
+        "--from",
+        dest="from_ref",
+        metavar="REF",
+        help="the vocabulary the model was trained with (default: the one its layers record)",
+    )
+    migrate.add_argument(
+        "--output", required=True, metavar="OUT", help=".keras file to create (never replaced)"
+    )
+    migrate.add_argument(
+        "--init",
+        choices=("mean", "zeros", "normal"),
+        default="mean",
+        help="rows of new tokens: mean of the trained rows, zeros, or normal(mean, std) "
+        "(default: mean)",
+    )
+    migrate.add_argument("--seed", type=int, default=0, help="seed for --init normal")
+    migrate.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    repair = command(
+        "repair-model",
+        _cmd_repair_model,
+        "resize a saved model's undersized Embedding layers to a vocabulary's input_dim",
+        "vocabguard repair-model model.keras --vocab news@v1 --data ids.parquet "
+        "--output fixed.keras",
+    )
+    repair.add_argument("model", metavar="MODEL", help="saved Keras model file (.keras)")
+    repair.add_argument("--vocab", required=True, metavar="REF", help="the vocabulary")
+    repair.add_argument(
+        "--data",
+        nargs="+",
+        metavar="ENCODED_DATA",
+        help="encoded training data (Parquet or TFRecord): report which ids were out of range "
+        "and how many examples they affected",
+    )
+    repair.add_argument("--column", metavar="NAME", help="id column / int64 feature of --data")
+    repair.add_argument(
+        "--output", required=True, metavar="OUT", help=".keras file to create (never replaced)"
+    )
+    repair.add_argument(
+        "--init",
+        choices=("mean", "zeros", "normal"),
+        default="mean",
+        help="rows added by the resize (default: mean of the trained rows)",
+    )
+    repair.add_argument("--seed", type=int, default=0, help="seed for --init normal")
+    repair.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar on stderr while scanning --data (default: on a terminal only)",
+    )
+    repair.add_argument("--json", action="store_true", help="print the result as JSON")
+    # -- end of diff, migrate-model, repair-model --
+
+    # -- gc, pin, unpin: store housekeeping --
+    gc = command(
+        "gc",
+        _cmd_gc,
+        "delete old versions of NAME, keeping the newest N, the latest and every pinned version",
+        "vocabguard gc news --keep 3 --dry-run",
+    )
+    gc.add_argument("name", metavar="NAME")
+    gc.add_argument(
+        "--keep", required=True, type=int, metavar="N", help="newest versions to keep (>= 1)"
+    )
+    gc.add_argument(
+        "--dry-run", action="store_true", help="print what would be deleted, delete nothing"
+    )
+
+    pin = command(
+        "pin",
+        _cmd_pin,
+        "protect a version from gc (e.g. the one a production model was trained with)",
+        "vocabguard pin news@v3 --reason 'model prod-2026-11'",
+    )
+    pin.add_argument("ref", metavar="REF")
+    pin.add_argument("--reason", help="why it is pinned (shown by list)")
+
+    unpin = command(
+        "unpin",
+        _cmd_unpin,
+        "remove a pin, so gc may delete the version again",
+        "vocabguard unpin news@v3",
+    )
+    unpin.add_argument("ref", metavar="REF")
+    # -- end of gc, pin, unpin --
+
     train = command(
         "train",
         _cmd_train,
@@ -1025,6 +1157,100 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 # -- end of check-model, audit, report --
+
+
+# -- diff, migrate-model, repair-model --
+
+
+def _cmd_diff(args: argparse.Namespace) -> int:
+    import json
+
+    from vocabguard.diff import diff_vocabularies, format_diff
+
+    store = _store(args)
+    old, new = store.load(args.old), store.load(args.new)
+    result = diff_vocabularies(old, new, data=args.data, format=args.format, field=args.field)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(format_diff(result, limit=args.limit))
+    if args.check and not result.id_compatible:
+        _note(f"{PROG}: error: {result.summary()}")
+        return 1
+    return 0
+
+
+def _cmd_migrate_model(args: argparse.Namespace) -> int:
+    import json
+
+    from vocabguard.migration import format_migration, migrate_model
+
+    if os.path.lexists(args.output):
+        _refuse_existing(args.output, "Output model")
+    store = _store(args)
+    result = migrate_model(
+        args.model,
+        store.load(args.to),
+        args.output,
+        old_vocab=store.load(args.from_ref) if args.from_ref else None,
+        store=store,
+        init=args.init,
+        seed=args.seed,
+    )
+    print(json.dumps(result.to_dict(), indent=2) if args.json else format_migration(result))
+    return 0
+
+
+def _cmd_repair_model(args: argparse.Namespace) -> int:
+    import json
+
+    from vocabguard.repair import format_repair, repair_model
+
+    if os.path.lexists(args.output):
+        _refuse_existing(args.output, "Output model")
+    result = repair_model(
+        args.model,
+        _store(args).load(args.vocab),
+        args.output,
+        data=args.data,
+        column=args.column,
+        init=args.init,
+        seed=args.seed,
+        progress=args.progress,
+    )
+    print(json.dumps(result.to_dict(), indent=2) if args.json else format_repair(result))
+    return 0
+
+
+# -- end of diff, migrate-model, repair-model --
+
+
+# -- gc, pin, unpin --
+
+
+def _cmd_gc(args: argparse.Namespace) -> int:
+    store = _store(args)
+    deleted = store.gc(args.name, keep=args.keep, dry_run=args.dry_run)
+    verb = "would delete" if args.dry_run else "deleted"
+    for ref in deleted:
+        print(f"{verb} {ref}")
+    _note(f"{verb} {len(deleted)} version{'' if len(deleted) == 1 else 's'} of {args.name}.")
+    return 0
+
+
+def _cmd_pin(args: argparse.Namespace) -> int:
+    ref = _store(args).pin(args.ref, reason=args.reason)
+    print(f"pinned {ref}")
+    return 0
+
+
+def _cmd_unpin(args: argparse.Namespace) -> int:
+    ref = _store(args).unpin(args.ref)
+    print(f"unpinned {ref}")
+    return 0
+
+
+# -- end of gc, pin, unpin --
 
 if __name__ == "__main__":
     sys.exit(main())
