@@ -1166,16 +1166,20 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     import json
 
     from vocabguard.diff import diff_vocabularies, format_diff
+    from vocabguard.errors import received
 
     store = _store(args)
     old, new = store.load(args.old), store.load(args.new)
-    result = diff_vocabularies(old, new, data=args.data, format=args.format, field=args.field)
+    # The store lets diff follow the lineage through versions in between (v3 <- v2 <- v1).
+    result = diff_vocabularies(
+        old, new, data=args.data, format=args.format, field=args.field, store=store
+    )
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
         print(format_diff(result, limit=args.limit))
     if args.check and not result.id_compatible:
-        _note(f"{PROG}: error: {result.summary()}")
+        _note(f"{PROG}: error: {result.summary()} " + received(a=args.old, b=args.new))
         return 1
     return 0
 

@@ -1,0 +1,779 @@
+"""What changed between two vocabulary versions (``vocabguard diff A B``).
+
+Tokens are compared by token, never by position. A token of a vocabulary is
+*live* when it has an id that text can reach: a reserved or learned row that
+is not retired. Going from A to B, a token of A is
+
+- **kept**: live in B at the same id;
+- **moved**: live in B at another id (a model trained on A reads it as some
+  other row);
+- **retired**: B still holds its row, retired: the token maps to OOV and the
+  row stays reserved (``build --parent A --retire``);
+- **removed**: B does not hold it at all.
+
+A token live in B but not in A is **added** (a token that A had retired and B
+holds live again counts as added too: A read it as OOV).
+
+B is **id-compatible** with A when text encoded with B gives every token of A
+the id A gave it, so a model trained on A reads B's ids as before:
+
+- both hold the same kind of token and tokenize text the same way
+  (``tokenizer``, ``pattern``, ``lowercase``, ``normalization``): otherwise
+  the same text yields other tokens, even where every id lines up;
+- the pad token (id 0) and the OOV ids ``1..k`` are the same (``k`` decides
+  the OOV id of every unknown token);
+- every live token of A is kept: none moved, removed or retired. A retired
+  token breaks compatibility because it now reads as OOV, although no id of A
+  means another token (the summary says which case it is);
+- ``input_dim`` does not shrink.
+
+A lineage grown with ``build --parent`` (without ``--retire``) is id-compatible
+by construction; ``diff`` checks it from the tokens themselves.
+
+>>> from vocabguard import VocabSpec, build_vocabulary
+>>> v1 = build_vocabulary(["a a b"], VocabSpec(), progress=False)
+>>> v2 = build_vocabulary(["a a b", "c c c"], VocabSpec(), progress=False, parent=v1)
+>>> result = diff_vocabularies(v1, v2)
+>>> result.id_compatible, [t for t, _ in result.added], result.moved
+(True, [b'c'], [])
+>>> rebuilt = build_vocabulary(["c c c b b a"], VocabSpec(), progress=False)
+>>> diff_vocabularies(v1, rebuilt).id_compatible
+False
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from vocabguard.errors import ConfigError, VocabguardError, received
+
+# Spec fields that decide which tokens a text yields: a change means the same
+# text gives other tokens, so ids lining up is not enough.
+TOKENIZATION_FIELDS = ("tokenizer", "pattern", "lowercase", "normalization")
+# Relations of B to A, from the manifests' parent records.
+IDENTICAL = "identical"
+DESCENDANT = "descendant"  # B was grown from A (directly or through versions between)
+ANCESTOR = "ancestor"  # A was grown from B: the diff runs backwards
+UNRELATED = "unrelated"
+SAMPLE_BATCH_SIZE = 8192
+_MAX_ANCESTRY = 100_000  # a guard against a cycle in hand-edited manifests
+
+
+def token_to_json(token: bytes | int) -> str | int | dict:
+    """A token in ``--json`` output: ``int`` for integers, ``str`` for UTF-8 text, and
+    ``{"base64": ...}`` for bytes that are not valid UTF-8 (JSON strings hold text only).
+
+    >>> token_to_json(b"caf\\xc3\\xa9"), token_to_json(b"\\xff"), token_to_json(7)
+    ('café', {'base64': '/w=='}, 7)
+    """
+    if isinstance(token, int):
+        return token
+    try:
+        return token.decode("utf-8")
+    except UnicodeDecodeError:
+        return {"base64": base64.b64encode(token).decode("ascii")}
+
+
+def display(token: Any) -> str:
+    """A token for a terminal: invisible or undecodable ones as Python literals."""
+    from vocabguard.report import _display
+
+    return _display(token)
+
+
+# -- one side of the diff --
+
+
+@dataclasses.dataclass
+class VersionInfo:
+    """The facts about A or B that the diff reports."""
+
+    label: str  # name@vN, or "unpublished <fingerprint prefix>"
+    ref: str | None
+    fingerprint: str
+    token_type: str
+    input_dim: int
+    used_ids: int
+    capacity: int | None
+    num_oov_buckets: int
+    pad_token: Any
+    oov_token: Any
+    reserved_tokens: list
+    num_learned: int
+    num_retired: int
+    parent: dict | None
+    spec: dict
+
+    @classmethod
+    def of(cls, vocab: Any) -> VersionInfo:
+        layout = vocab.layout
+        ref = vocab.ref
+        return cls(
+            label=ref or f"unpublished {vocab.fingerprint[:12]}",
+            ref=ref,
+            fingerprint=vocab.fingerprint,
+            token_type=vocab.token_type,
+            input_dim=vocab.input_dim,
+            used_ids=layout.used_ids,
+            capacity=layout.capacity,
+            num_oov_buckets=layout.num_oov_buckets,
+            pad_token=vocab.pad_token,
+            oov_token=vocab.oov_token,
+            reserved_tokens=list(vocab.token_bytes[: layout.num_reserved]),
+            num_learned=layout.num_learned,
+            num_retired=len(vocab.retired),
+            parent=dict(vocab.parent) if vocab.parent else None,
+            spec=vocab.spec.to_dict(),
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "ref": self.ref,
+            "fingerprint": self.fingerprint,
+            "token_type": self.token_type,
+            "input_dim": self.input_dim,
+            "used_ids": self.used_ids,
+            "capacity": self.capacity,
+            "num_oov_buckets": self.num_oov_buckets,
+            "oov_ids": [1, self.num_oov_buckets],
+            "pad_token": self.pad_token,
+            "oov_token": self.oov_token,
+            "reserved_tokens": [token_to_json(t) for t in self.reserved_tokens],
+            "num_learned": self.num_learned,
+            "num_retired": self.num_retired,
+            "parent": self.parent,
+        }
+
+
+@dataclasses.dataclass
+class Ancestry:
+    """How B relates to A through the ``parent`` records of the manifests.
+
+    ``chain`` lists labels from the later version back to the earlier one
+    (``["news@v3", "news@v2", "news@v1"]``) when one descends from the other.
+    ``stopped_at`` names a parent the store no longer holds (deleted by
+    ``gc``), where the search had to stop.
+    """
+
+    relation: str
+    chain: list[str]
+    stopped_at: str | None = None
+
+    def describe(self) -> str:
+        if self.relation == IDENTICAL:
+            return "A and B are the same vocabulary (same fingerprint)"
+        if self.relation == DESCENDANT:
+            how = "B's parent is A" if len(self.chain) == 2 else "B descends from A"
+            return f"{how}: {' <- '.join(self.chain)}"
+        if self.relation == ANCESTOR:
+            return f"A descends from B (the diff runs backwards): {' <- '.join(self.chain)}"
+        if self.stopped_at:
+            return (
+                f"B does not descend from A as far as the store shows: {self.stopped_at} "
+                "(an ancestor of B) is no longer in it"
+            )
+        return "B does not descend from A"
+
+
+def _label(parent: dict) -> str:
+    return parent.get("ref") or f"unpublished {parent['fingerprint'][:12]}"
+
+
+def _chain(later: Any, earlier: Any, store: Any) -> tuple[list[str] | None, str | None]:
+    """Labels from ``later`` back to ``earlier`` along parent records, or ``(None, stopped_at)``.
+
+    Without a store only ``later``'s own parent record is known; with one, the
+    parents' manifests (small JSON files, not the tokens) continue the chain.
+    """
+    chain = [later.ref or f"unpublished {later.fingerprint[:12]}"]
+    parent = later.parent
+    seen: set[str] = set()
+    while parent and len(chain) < _MAX_ANCESTRY:
+        chain.append(_label(parent))
+        if parent["fingerprint"] == earlier.fingerprint:
+            return chain, None
+        ref = parent.get("ref")
+        if store is None or not ref or parent["fingerprint"] in seen:
+            return None, None
+        seen.add(parent["fingerprint"])
+        try:
+            manifest = store.manifest(ref)
+        except (VocabguardError, OSError):
+            return None, ref  # e.g. deleted by gc: the lineage cannot be followed further
+        if manifest.get("fingerprint") != parent["fingerprint"]:
+            return None, ref
+        parent = manifest.get("parent")
+    return None, None
+
+
+def ancestry(old: Any, new: Any, store: Any = None) -> Ancestry:
+    """Whether ``new`` was grown from ``old`` (or the other way round).
+
+    >>> from vocabguard import VocabSpec, build_vocabulary
+    >>> v1 = build_vocabulary(["a"], VocabSpec(), progress=False)
+    >>> v2 = build_vocabulary(["a b"], VocabSpec(), progress=False, parent=v1)
+    >>> ancestry(v1, v2).relation, ancestry(v2, v1).relation, ancestry(v1, v1).relation
+    ('descendant', 'ancestor', 'identical')
+    """
+    if old.fingerprint == new.fingerprint:
+        return Ancestry(IDENTICAL, [])
+    chain, stopped = _chain(new, old, store)
+    if chain:
+        return Ancestry(DESCENDANT, chain)
+    back, _ = _chain(old, new, store)
+    if back:
+        return Ancestry(ANCESTOR, back)
+    return Ancestry(UNRELATED, [], stopped)
+
+
+# -- the sample --
+
+
+@dataclasses.dataclass
+class SampleCoverage:
+    """How one vocabulary covers the sample documents.
+
+    ``tokens`` counts every token occurrence (as ``vocab.encode`` yields them,
+    before ``sequence_length``); ``pad`` those that are the pad token itself.
+    Rates are over the non-pad occurrences; ``distinct*`` count distinct tokens.
+    """
+
+    tokens: int
+    pad: int
+    oov: int
+    distinct: int
+    distinct_oov: int
+
+    @property
+    def known(self) -> int:
+        """Occurrences with a reserved or learned id."""
+        return self.tokens - self.pad - self.oov
+
+    @property
+    def oov_rate(self) -> float:
+        """OOV occurrences / non-pad occurrences."""
+        non_pad = self.tokens - self.pad
+        return self.oov / non_pad if non_pad else 0.0
+
+    @property
+    def coverage(self) -> float:
+        """Occurrences with a reserved or learned id / non-pad occurrences."""
+        non_pad = self.tokens - self.pad
+        return self.known / non_pad if non_pad else 0.0
+
+    @property
+    def distinct_coverage(self) -> float:
+        """Distinct tokens with an id / distinct (non-pad) tokens."""
+        return (self.distinct - self.distinct_oov) / self.distinct if self.distinct else 0.0
+
+    def to_dict(self) -> dict:
+        return {
+            "tokens": self.tokens,
+            "pad_tokens": self.pad,
+            "oov_tokens": self.oov,
+            "known_tokens": self.known,
+            "oov_rate": self.oov_rate,
+            "coverage": self.coverage,
+            "distinct_tokens": self.distinct,
+            "distinct_oov_tokens": self.distinct_oov,
+            "distinct_coverage": self.distinct_coverage,
+        }
+
+
+@dataclasses.dataclass
+class Sample:
+    """The sample documents and how A and B cover them."""
+
+    files: list[str]
+    documents: int
+    old: SampleCoverage
+    new: SampleCoverage
+
+    def to_dict(self) -> dict:
+        return {
+            "files": self.files,
+            "documents": self.documents,
+            "a": self.old.to_dict(),
+            "b": self.new.to_dict(),
+        }
+
+
+class _Tally:
+    """Occurrence counts of one vocabulary over the sample, batch by batch."""
+
+    def __init__(self, vocab: Any):
+        self.vocab = vocab
+        self.tokens = self.pad = self.oov = 0
+
+    def add(self, flat: Any) -> None:
+        import numpy as np
+
+        ids = np.asarray(self.vocab.lookup(flat))
+        oov = self.vocab.oov_ids
+        self.tokens += int(ids.size)
+        self.pad += int((ids == self.vocab.pad_id).sum())
+        self.oov += int(((ids >= oov.start) & (ids < oov.stop)).sum())
+
+    def coverage(self, distinct: Any) -> SampleCoverage:
+        import numpy as np
+
+        ids = np.asarray(self.vocab.lookup(distinct))
+        oov = self.vocab.oov_ids
+        is_pad = ids == self.vocab.pad_id
+        return SampleCoverage(
+            tokens=self.tokens,
+            pad=self.pad,
+            oov=self.oov,
+            distinct=int((~is_pad).sum()),
+            distinct_oov=int(((ids >= oov.start) & (ids < oov.stop)).sum()),
+        )
+
+
+def _tokenization(vocab: Any) -> tuple:
+    return (vocab.token_type, *(getattr(vocab.spec, f) for f in TOKENIZATION_FIELDS))
+
+
+def sample_coverage(
+    old: Any,
+    new: Any,
+    data: str | Sequence[str],
+    *,
+    format: str | None = None,
+    field: str | None = None,
+    progress: bool | None = None,
+) -> Sample:
+    """Coverage and OOV rate of ``old`` and ``new`` on sample documents, read once.
+
+    Each vocabulary tokenizes the documents with its own spec (as
+    ``vocab.encode`` does), so a tokenization change shows in the numbers.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from vocabguard.builder import batches, progress_bar
+    from vocabguard.readers import INTEGER, STRING, expand_inputs, read_documents
+    from vocabguard.report import _text_array
+    from vocabguard.tokenizer import Tokenizer
+    from vocabguard.vocabulary import INT64
+
+    if old.token_type != new.token_type:
+        raise ConfigError(
+            f"A ({old.ref or 'the old vocabulary'}) holds {old.token_type} tokens and B "
+            f"({new.ref or 'the new vocabulary'}) holds {new.token_type} tokens, so no sample "
+            "can be read for both. Diff without --data, or measure each one with "
+            "`vocabguard report REF --data ...`. "
+            + received(a_token_type=old.token_type, b_token_type=new.token_type),
+        )
+    files = expand_inputs([data] if isinstance(data, str) else data)
+    integer = old.token_type == INT64
+    values = read_documents(files, format=format, field=field, kind=INTEGER if integer else STRING)
+    tallies = [_Tally(old), _Tally(new)]
+    # One tokenization when both specs agree; otherwise each its own.
+    keys = [_tokenization(old), _tokenization(new)]
+    tokenizers = {key: Tokenizer(v.spec) for key, v in zip(keys, (old, new))}
+    distinct: dict[tuple, set] = {key: set() for key in tokenizers}
+    documents = 0
+    with progress_bar(None, progress, "reading the sample", unit=" docs") as bar:
+        for batch in batches(values, SAMPLE_BATCH_SIZE):
+            documents += len(batch)
+            flats = {}
+            for key, tokenizer in tokenizers.items():
+                if integer:
+                    flats[key] = pa.array(batch, type=pa.int64())
+                else:
+                    flats[key] = tokenizer.tokenize_arrow(_text_array(batch)).flatten()
+                distinct[key].update(pc.unique(flats[key]).to_pylist())
+            for key, tally in zip(keys, tallies):
+                tally.add(flats[key])
+            bar.update(len(batch))
+    arrow_type = pa.int64() if integer else pa.binary()
+    old_cov, new_cov = (
+        tally.coverage(pa.array(sorted(distinct[key]), type=arrow_type))
+        for key, tally in zip(keys, tallies)
+    )
+    return Sample(files=files, documents=documents, old=old_cov, new=new_cov)
+
+
+# -- the diff --
+
+
+@dataclasses.dataclass
+class VocabDiff:
+    """What changed from A (``old``) to B (``new``); see the module docstring.
+
+    Token lists hold canonical tokens (``bytes``, or ``int``) in A's id order
+    (``added``: B's): ``added`` and ``removed`` as ``(token, id)``, ``moved``
+    and ``retired`` as ``(token, id in A, id in B)``.
+    """
+
+    old: VersionInfo
+    new: VersionInfo
+    added: list[tuple[Any, int]]
+    removed: list[tuple[Any, int]]
+    retired: list[tuple[Any, int, int]]
+    moved: list[tuple[Any, int, int]]
+    kept: int
+    reassigned: int  # ids of A's live tokens that hold another live token in B
+    spec_changes: dict[str, tuple[Any, Any]]
+    ancestry: Ancestry
+    sample: Sample | None = None
+
+    # -- verdicts --
+
+    @property
+    def tokenization_changes(self) -> list[str]:
+        """Spec fields (and ``token_type``) whose change makes the same text give other tokens."""
+        fields = ["token_type"] if self.old.token_type != self.new.token_type else []
+        return fields + [f for f in TOKENIZATION_FIELDS if f in self.spec_changes]
+
+    @property
+    def a_tokens(self) -> int:
+        """Live tokens of A (reserved and learned, not retired)."""
+        return self.kept + len(self.moved) + len(self.removed) + len(self.retired)
+
+    def reasons(self) -> list[str]:
+        """Why B is not id-compatible with A (empty when it is), most fundamental first."""
+        reasons = []
+        a, b = self.old, self.new
+        changed = self.tokenization_changes
+        if changed:
+            what = ", ".join(
+                f"{f} {self._spec_value(f, a)!r} -> {self._spec_value(f, b)!r}" for f in changed
+            )
+            reasons.append(f"the same text gives other tokens in B ({what})")
+        if a.pad_token != b.pad_token:
+            reasons.append(f"the pad token (id 0) changed: {a.pad_token!r} -> {b.pad_token!r}")
+        if a.num_oov_buckets != b.num_oov_buckets:
+            reasons.append(
+                f"the OOV ids changed: 1..{a.num_oov_buckets} -> 1..{b.num_oov_buckets} "
+                "(unknown tokens hash to other ids)"
+            )
+        if self.moved:
+            reasons.append(f"{_n(self.moved, 'token')} of A moved to other ids")
+        if self.removed:
+            verb = "is" if len(self.removed) == 1 else "are"
+            reasons.append(f"{_n(self.removed, 'token')} of A {verb} not in B")
+        if self.retired:
+            verb = "retires" if len(self.retired) == 1 else "retire"
+            reasons.append(
+                f"{_n(self.retired, 'token')} of A {verb} in B (read as OOV now; the rows stay "
+                "reserved)"
+            )
+        if b.input_dim < a.input_dim:
+            reasons.append(f"input_dim shrinks: {a.input_dim} -> {b.input_dim}")
+        return reasons
+
+    @property
+    def id_compatible(self) -> bool:
+        """Text encoded with B gives every token of A the id A gave it."""
+        return not self.reasons()
+
+    def _spec_value(self, field: str, info: VersionInfo) -> Any:
+        return info.token_type if field == "token_type" else info.spec.get(field)
+
+    def summary(self) -> str:
+        """One line: the verdict and why."""
+        a, b = self.old.label, self.new.label
+        growth = f"input_dim {self.old.input_dim} -> {self.new.input_dim}"
+        if self.id_compatible:
+            return (
+                f"{b} is id-compatible with {a}: all {self.a_tokens} tokens of A keep their ids; "
+                f"{len(self.added)} added, {growth}"
+            )
+        reasons = self.reasons()
+        a_ref, b_ref = self.old.ref or "A", self.new.ref or "B"
+        layout_changed = (
+            self.old.pad_token != self.new.pad_token
+            or self.old.num_oov_buckets != self.new.num_oov_buckets
+        )
+        if self.tokenization_changes:
+            fix = (
+                f"Build B with A's tokenizer settings (vocabguard inspect {a_ref} --json shows "
+                "them), or retrain"
+            )
+        elif self.moved or self.removed or self.reassigned or layout_changed:
+            fix = (
+                f"Warm-start a model trained on A with `vocabguard migrate-model MODEL --to "
+                f"{b_ref}` (rows follow tokens), or build B with --parent {a_ref} to keep ids"
+            )
+        elif self.retired:
+            # Retired tokens only: no id of A means another token in B.
+            fix = (
+                "No id of A means another token in B: a model trained on A reads B's ids "
+                f"correctly, with the retired {'token' if len(self.retired) == 1 else 'tokens'} "
+                "as OOV"
+            )
+        else:
+            fix = (
+                "input_dim never shrinks along a lineage: build B with --capacity "
+                f"{self.old.input_dim} or more"
+            )
+        return f"{b} is not id-compatible with {a}: {'; '.join(reasons)}. {fix}."
+
+    # -- output --
+
+    def to_dict(self) -> dict:
+        """The ``--json`` form: every token listed (see ``token_to_json``)."""
+        t = token_to_json
+        return {
+            "a": self.old.to_dict(),
+            "b": self.new.to_dict(),
+            "id_compatible": self.id_compatible,
+            "reasons": self.reasons(),
+            "summary": self.summary(),
+            "lineage": {
+                "relation": self.ancestry.relation,
+                "chain": self.ancestry.chain,
+                "stopped_at": self.ancestry.stopped_at,
+            },
+            "input_dim": {
+                "a": self.old.input_dim,
+                "b": self.new.input_dim,
+                "change": self.new.input_dim - self.old.input_dim,
+            },
+            "counts": {
+                "a_tokens": self.a_tokens,
+                "kept": self.kept,
+                "added": len(self.added),
+                "removed": len(self.removed),
+                "retired": len(self.retired),
+                "moved": len(self.moved),
+                "reassigned_ids": self.reassigned,
+            },
+            "tokenization_changes": self.tokenization_changes,
+            "spec_changes": {k: {"a": va, "b": vb} for k, (va, vb) in self.spec_changes.items()},
+            "added": [{"token": t(tok), "id": i} for tok, i in self.added],
+            "removed": [{"token": t(tok), "id": i} for tok, i in self.removed],
+            "retired": [{"token": t(tok), "a_id": i, "b_id": j} for tok, i, j in self.retired],
+            "moved": [{"token": t(tok), "a_id": i, "b_id": j} for tok, i, j in self.moved],
+            "sample": self.sample.to_dict() if self.sample else None,
+        }
+
+
+def _n(items: Any, noun: str) -> str:
+    count = items if isinstance(items, int) else len(items)
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _id_range(start: int, stop: int) -> str:
+    return f"id {start}" if stop - start == 1 else f"ids {start}..{stop - 1}"
+
+
+def _live_ids(vocab: Any) -> dict:
+    """``{token: id}`` of every reserved and learned token that is not retired."""
+    retired = vocab.retired
+    start = vocab.layout.reserved_start
+    return {
+        token: id_ for id_, token in enumerate(vocab.token_bytes, start=start) if id_ not in retired
+    }
+
+
+def _retired_ids(vocab: Any) -> dict:
+    """``{token: id}`` of the retired rows."""
+    start = vocab.layout.reserved_start
+    tokens = vocab.token_bytes
+    return {tokens[id_ - start]: id_ for id_ in vocab.retired}
+
+
+def diff_vocabularies(
+    old: Any,
+    new: Any,
+    *,
+    data: str | Sequence[str] | None = None,
+    format: str | None = None,
+    field: str | None = None,
+    store: Any = None,
+    progress: bool | None = None,
+) -> VocabDiff:
+    """Compare vocabulary ``old`` (A) with ``new`` (B), token by token.
+
+    Args:
+        old, new: ``Vocabulary`` objects (e.g. ``store.load("news@v1")``).
+        data: sample documents (files or globs): measure coverage and OOV rate of both.
+        format, field: how to read ``data`` (as in ``vocabguard report``).
+        store: the ``VocabStore`` holding them, to follow the lineage through
+            intermediate versions (``v3 <- v2 <- v1``); without it only B's own
+            parent record is checked.
+        progress: progress bar while reading ``data`` (``None``: on a terminal only).
+
+    Runs in time linear in the vocabulary sizes (dict lookups by token).
+    """
+    a_live, b_live = _live_ids(old), _live_ids(new)
+    b_retired = _retired_ids(new)
+    moved, removed, retired = [], [], []
+    kept = 0
+    for token, id_ in a_live.items():  # A's id order: token_bytes is in id order
+        new_id = b_live.get(token)
+        if new_id == id_:
+            kept += 1
+        elif new_id is not None:
+            moved.append((token, id_, new_id))
+        elif token in b_retired:
+            retired.append((token, id_, b_retired[token]))
+        else:
+            removed.append((token, id_))
+    added = [(token, id_) for token, id_ in b_live.items() if token not in a_live]
+    # An id of A whose token B has replaced by another live token: the worst case,
+    # a model trained on A silently reads that row for a different token.
+    b_by_id = {id_: token for token, id_ in b_live.items()}
+    reassigned = sum(1 for token, id_ in a_live.items() if id_ in b_by_id and b_by_id[id_] != token)
+    a_spec, b_spec = old.spec.to_dict(), new.spec.to_dict()
+    spec_changes = {
+        key: (a_spec.get(key), b_spec.get(key))
+        for key in dict.fromkeys([*a_spec, *b_spec])
+        if a_spec.get(key) != b_spec.get(key)
+    }
+    sample = None
+    if data:
+        sample = sample_coverage(old, new, data, format=format, field=field, progress=progress)
+    return VocabDiff(
+        old=VersionInfo.of(old),
+        new=VersionInfo.of(new),
+        added=added,
+        removed=removed,
+        retired=retired,
+        moved=moved,
+        kept=kept,
+        reassigned=reassigned,
+        spec_changes=spec_changes,
+        ancestry=ancestry(old, new, store),
+        sample=sample,
+    )
+
+
+# -- text --
+
+
+def _section(title: str, rows: list[str], total: int, limit: int) -> list[str]:
+    if not total:
+        return []
+    shown = f", first {limit}" if total > limit else ""
+    lines = [f"{title} ({total}{shown}):"] if limit > 0 else []
+    lines += [f"  {row}" for row in rows[:limit]]
+    if total > limit:
+        lines.append(f"  ... {total - limit} more (--limit N or --json lists them)")
+    return lines
+
+
+def format_diff(result: VocabDiff, *, limit: int = 20) -> str:
+    """The text form of a diff: a header, then up to ``limit`` tokens per section."""
+    if limit < 0:
+        raise ConfigError(
+            "The number of tokens to list per section must be 0 or more. " + received(limit=limit)
+        )
+    a, b = result.old, result.new
+    verdict = "yes" if result.id_compatible else "NO"
+    change = b.input_dim - a.input_dim
+    lines = [
+        f"A  {a.label}  fingerprint {a.fingerprint[:16]}  input_dim {a.input_dim}",
+        f"B  {b.label}  fingerprint {b.fingerprint[:16]}  input_dim {b.input_dim}",
+        f"  lineage        {result.ancestry.describe()}",
+        f"  input_dim      {a.input_dim} -> {b.input_dim} ({change:+d})"
+        + (
+            f"; capacity {a.capacity} -> {b.capacity}"
+            if a.capacity is not None or b.capacity is not None
+            else ""
+        ),
+        f"  tokens of A    {result.a_tokens}: {result.kept} kept, {len(result.moved)} moved, "
+        f"{len(result.retired)} retired, {len(result.removed)} removed",
+        f"  added in B     {len(result.added)}",
+    ]
+    if result.reassigned:
+        lines.append(f"  reassigned     {_n(result.reassigned, 'id')} of A hold another token in B")
+    lines.append(
+        f"  OOV ids        1..{a.num_oov_buckets}"
+        + (f" -> 1..{b.num_oov_buckets}" if a.num_oov_buckets != b.num_oov_buckets else "")
+        + f"; pad id 0 = {a.pad_token!r}"
+        + (f" -> {b.pad_token!r}" if a.pad_token != b.pad_token else "")
+    )
+    if a.reserved_tokens != b.reserved_tokens:
+        lines.append(
+            f"  reserved       {[display(t) for t in a.reserved_tokens]} -> "
+            f"{[display(t) for t in b.reserved_tokens]}"
+        )
+    if a.num_retired or b.num_retired:
+        lines.append(f"  retired rows   {a.num_retired} -> {b.num_retired}")
+    tokenization = set(result.tokenization_changes)
+    if result.spec_changes or tokenization:
+        changes = [
+            f"{key} {va!r} -> {vb!r}"
+            for key, (va, vb) in result.spec_changes.items()
+            if key not in TOKENIZATION_FIELDS
+        ]
+        if tokenization:
+            changes.insert(
+                0,
+                "TOKENIZATION: "
+                + ", ".join(
+                    f"{f} {result._spec_value(f, a)!r} -> {result._spec_value(f, b)!r}"
+                    for f in result.tokenization_changes
+                ),
+            )
+        lines.append(f"  spec changes   {'; '.join(changes)}")
+    sample = result.sample
+    if sample is not None:
+        lines.append(
+            f"  sample         {_n(len(sample.files), 'file')}, {_n(sample.documents, 'document')}"
+        )
+        for name, cov in (("A", sample.old), ("B", sample.new)):
+            lines.append(
+                f"    {name}  {cov.tokens} tokens, {cov.oov} OOV: OOV rate {cov.oov_rate:.4f}, "
+                f"coverage {cov.coverage:.4f}; distinct {cov.distinct}, "
+                f"{cov.distinct_oov} OOV ({cov.distinct_coverage:.4f} covered)"
+            )
+    if result.id_compatible and b.input_dim > a.input_dim:
+        # Compatible, yet a model sized for A has no rows for B's new ids.
+        lines.append(
+            f"  note           a model sized for A (input_dim {a.input_dim}) reads B's ids as "
+            f"before, but {_id_range(a.input_dim, b.input_dim)} of B need"
+            f"{'s' if b.input_dim - a.input_dim == 1 else ''} a larger Embedding: "
+            f"vocabguard migrate-model MODEL --to {b.ref or 'B'}"
+        )
+    lines.append(f"id-compatible: {verdict}. {result.summary()}")
+    sections = [
+        _section(
+            "moved (token: id in A -> id in B)",
+            [f"{display(tok)}: {i} -> {j}" for tok, i, j in result.moved],
+            len(result.moved),
+            limit,
+        ),
+        _section(
+            "retired in B (token: id in A, row in B; reads as OOV)",
+            [f"{display(tok)}: {i}, row {j}" for tok, i, j in result.retired],
+            len(result.retired),
+            limit,
+        ),
+        _section(
+            "removed (token: id in A)",
+            [f"{display(tok)}: {i}" for tok, i in result.removed],
+            len(result.removed),
+            limit,
+        ),
+        _section(
+            "added (token: id in B)",
+            [f"{display(tok)}: {i}" for tok, i in result.added],
+            len(result.added),
+            limit,
+        ),
+    ]
+    for section in sections:
+        if section:
+            lines += ["", *section]
+    return "\n".join(lines)
+
+
+__all__ = [
+    "Ancestry",
+    "Sample",
+    "SampleCoverage",
+    "VersionInfo",
+    "VocabDiff",
+    "ancestry",
+    "diff_vocabularies",
+    "format_diff",
+    "sample_coverage",
+    "token_to_json",
+]
