@@ -154,13 +154,14 @@ class Ancestry:
 
     ``chain`` lists labels from the later version back to the earlier one
     (``["news@v3", "news@v2", "news@v1"]``) when one descends from the other.
-    ``stopped_at`` names a parent the store no longer holds (deleted by
-    ``gc``), where the search had to stop.
+    ``stopped`` says why the search for A among B's ancestors ended before a
+    root: a parent no longer in the store (deleted by ``gc``), or no store to
+    read the parents' records from.
     """
 
     relation: str
     chain: list[str]
-    stopped_at: str | None = None
+    stopped: str | None = None
 
     def describe(self) -> str:
         if self.relation == IDENTICAL:
@@ -170,11 +171,8 @@ class Ancestry:
             return f"{how}: {' <- '.join(self.chain)}"
         if self.relation == ANCESTOR:
             return f"A descends from B (the diff runs backwards): {' <- '.join(self.chain)}"
-        if self.stopped_at:
-            return (
-                f"B does not descend from A as far as the store shows: {self.stopped_at} "
-                "(an ancestor of B) is no longer in it"
-            )
+        if self.stopped:
+            return f"B does not descend from A as far as the records show: {self.stopped}"
         return "B does not descend from A"
 
 
@@ -183,10 +181,11 @@ def _label(parent: dict) -> str:
 
 
 def _chain(later: Any, earlier: Any, store: Any) -> tuple[list[str] | None, str | None]:
-    """Labels from ``later`` back to ``earlier`` along parent records, or ``(None, stopped_at)``.
+    """Labels from ``later`` back to ``earlier`` along parent records, else ``(None, why)``.
 
     Without a store only ``later``'s own parent record is known; with one, the
     parents' manifests (small JSON files, not the tokens) continue the chain.
+    ``why`` is ``None`` when the chain ended at a root.
     """
     chain = [later.ref or f"unpublished {later.fingerprint[:12]}"]
     parent = later.parent
@@ -196,15 +195,19 @@ def _chain(later: Any, earlier: Any, store: Any) -> tuple[list[str] | None, str 
         if parent["fingerprint"] == earlier.fingerprint:
             return chain, None
         ref = parent.get("ref")
-        if store is None or not ref or parent["fingerprint"] in seen:
+        if not ref:
+            return None, f"{_label(parent)} was never published, so its parent is not recorded"
+        if store is None:
+            return None, f"{ref} was not followed further (no store given)"
+        if parent["fingerprint"] in seen:
             return None, None
         seen.add(parent["fingerprint"])
         try:
             manifest = store.manifest(ref)
         except (VocabguardError, OSError):
-            return None, ref  # e.g. deleted by gc: the lineage cannot be followed further
+            return None, f"{ref} is no longer in the store"  # e.g. deleted by gc
         if manifest.get("fingerprint") != parent["fingerprint"]:
-            return None, ref
+            return None, f"{ref} in the store is not the version B's lineage records"
         parent = manifest.get("parent")
     return None, None
 
@@ -527,7 +530,7 @@ class VocabDiff:
             "lineage": {
                 "relation": self.ancestry.relation,
                 "chain": self.ancestry.chain,
-                "stopped_at": self.ancestry.stopped_at,
+                "stopped": self.ancestry.stopped,
             },
             "input_dim": {
                 "a": self.old.input_dim,
