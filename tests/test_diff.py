@@ -410,6 +410,8 @@ def test_limit_caps_each_section(capsys, tmp_path):
     assert "added (token: id in B) (4, first 2):" in text
     assert "  ... 2 more (--limit N or --json lists them)" in text
     assert "added (token: id in B) (4):" in format_diff(diff_vocabularies(a, b), limit=4)
+    quiet = format_diff(diff_vocabularies(a, b), limit=0).splitlines()
+    assert quiet[-1] == "added (token: id in B) (4; --limit N or --json lists them)"
     with pytest.raises(ConfigError, match=r"0 or more\. Received: limit=-1$"):
         format_diff(diff_vocabularies(a, b), limit=-1)
 
