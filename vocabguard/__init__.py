@@ -30,6 +30,7 @@ _EXPORTS = {
     "Vocabulary": "vocabguard.vocabulary",
     "build_vocabulary": "vocabguard.builder",
     "guard_ids": "vocabguard.guard",
+    "remap_embedding": "vocabguard.remap",
 }
 
 __all__ = [
@@ -40,12 +41,14 @@ __all__ = [
     "build_vocabulary",
     "errors",
     "guard_ids",
+    "remap_embedding",
 ]
 
 if TYPE_CHECKING:
     from vocabguard import errors
     from vocabguard.builder import build_vocabulary
     from vocabguard.guard import guard_ids
+    from vocabguard.remap import remap_embedding
     from vocabguard.spec import VocabSpec
     from vocabguard.store import VocabStore
     from vocabguard.vocabulary import Vocabulary
