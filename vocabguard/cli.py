@@ -191,10 +191,12 @@ def build_parser() -> argparse.ArgumentParser:
     listing = command(
         "list",
         _cmd_list,
-        "list published versions: ref, created, input_dim, fingerprint, bytes, learned tokens",
+        "list published versions: ref, created, input_dim, fingerprint, bytes, learned tokens, "
+        "parent, pin",
         "vocabguard list sotu",
     )
     listing.add_argument("name", metavar="NAME", nargs="?", help="only this vocabulary")
+    listing.add_argument("--json", action="store_true", help="print one JSON object per version")
 
     verify = command(
         "verify",
@@ -756,24 +758,58 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-def list_line(manifest: dict) -> str:
-    """One ``vocabguard list`` line of a manifest.
+def list_entry(manifest: dict, pin: dict | None = None) -> dict:
+    """The facts ``vocabguard list`` shows for one version (``--json`` prints them)."""
+    parent = manifest.get("parent")
+    return {
+        "ref": f"{manifest['name']}@v{manifest['version']}",
+        "created_utc": manifest.get("build", {}).get("created_utc"),
+        "input_dim": manifest["input_dim"],
+        "fingerprint": manifest["fingerprint"],
+        # The bytes of the files the manifest lists (the manifest itself not counted).
+        "bytes": sum(int(meta["bytes"]) for meta in manifest.get("files", {}).values()),
+        "learned": manifest["layout"]["num_learned"],
+        "parent": None if not parent else parent.get("ref") or parent["fingerprint"],
+        "parent_fingerprint": None if not parent else parent["fingerprint"],
+        "pinned": pin is not None,
+        "pin_reason": None if pin is None else pin.get("reason"),
+        "pinned_utc": None if pin is None else pin.get("pinned_utc"),
+    }
+
+
+def list_line(manifest: dict, pin: dict | None = None) -> str:
+    """One ``vocabguard list`` line of a manifest (and its pin record, if pinned).
 
     Columns: ref, created (UTC), input_dim, fingerprint prefix, bytes (sum of
-    the files the manifest lists), learned tokens.
+    the files the manifest lists), learned tokens, parent ref (``-`` for a root;
+    a fingerprint prefix if the parent was never published), then
+    ``pinned`` or ``pinned(reason)`` for a version gc keeps.
+
+    >>> from vocabguard import VocabSpec, build_vocabulary
+    >>> from vocabguard.artifact import build_manifest, render_files
+    >>> vocab = build_vocabulary(["a b"], VocabSpec(), progress=False)
+    >>> vocab.name, vocab.version = "demo", 1
+    >>> line = list_line(build_manifest(vocab, *render_files(vocab)), {"reason": "prod"})
+    >>> line.split()[0], line.split()[-2:]
+    ('demo@v1', ['parent=-', 'pinned(prod)'])
     """
-    ref = f"{manifest['name']}@v{manifest['version']}"
-    created = manifest.get("build", {}).get("created_utc") or "-"
-    size = sum(int(meta["bytes"]) for meta in manifest.get("files", {}).values())
-    return (
-        f"{ref:<24} {created:<25} input_dim={manifest['input_dim']:<8} "
-        f"fingerprint={manifest['fingerprint'][:12]} bytes={size:<10} "
-        f"learned={manifest['layout']['num_learned']}"
+    entry = list_entry(manifest, pin)
+    parent = (manifest.get("parent") or {}).get("ref") or (entry["parent"] or "-")[:12]
+    line = (
+        f"{entry['ref']:<24} {entry['created_utc'] or '-':<25} "
+        f"input_dim={entry['input_dim']:<8} fingerprint={entry['fingerprint'][:12]} "
+        f"bytes={entry['bytes']:<10} learned={entry['learned']:<8} parent={parent}"
     )
+    if entry["pinned"]:
+        reason = entry["pin_reason"]
+        line += f" pinned({reason})" if reason else " pinned"
+    return line
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from vocabguard.errors import VocabguardError
+    import json
+
+    from vocabguard.errors import VersionNotFoundError, VocabguardError
 
     store = _store(args)
     if args.name is not None:
@@ -786,13 +822,24 @@ def _cmd_list(args: argparse.Namespace) -> int:
             return 0
     failed = 0
     for name in names:
+        pins = store.pins(name)
         for version in store.versions(name):
             try:
-                print(list_line(store.manifest(f"{name}@v{version}")))
+                manifest = store.manifest(f"{name}@v{version}")
+            except VersionNotFoundError:
+                continue  # deleted by a gc since versions() listed it
             except VocabguardError as err:
                 failed += 1
-                print(f"{f'{name}@v{version}':<24} UNREADABLE", flush=True)
+                if args.json:
+                    print(json.dumps({"ref": f"{name}@v{version}", "error": str(err)}))
+                else:
+                    print(f"{f'{name}@v{version}':<24} UNREADABLE", flush=True)
                 _print_error(err)
+                continue
+            if args.json:
+                print(json.dumps(list_entry(manifest, pins.get(version)), sort_keys=True))
+            else:
+                print(list_line(manifest, pins.get(version)))
     return 1 if failed else 0
 
 
@@ -1234,11 +1281,20 @@ def _cmd_repair_model(args: argparse.Namespace) -> int:
 
 def _cmd_gc(args: argparse.Namespace) -> int:
     store = _store(args)
-    deleted = store.gc(args.name, keep=args.keep, dry_run=args.dry_run)
+    deleted = store.gc(
+        args.name,
+        keep=args.keep,
+        dry_run=args.dry_run,
+        on_leftover=lambda path: _note(f"removed leftover of a crashed process: {path}"),
+    )
     verb = "would delete" if args.dry_run else "deleted"
     for ref in deleted:
         print(f"{verb} {ref}")
-    _note(f"{verb} {len(deleted)} version{'' if len(deleted) == 1 else 's'} of {args.name}.")
+    pinned = ", ".join(f"v{v}" for v in store.pins(args.name)) or "none"
+    _note(
+        f"{verb} {len(deleted)} version{'' if len(deleted) == 1 else 's'} of {args.name}; "
+        f"kept the newest {args.keep} and the pinned ones ({pinned})."
+    )
     return 0
 
 

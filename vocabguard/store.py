@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import copy
 import datetime
+import json
 import os
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow.fs as pafs
 
@@ -37,7 +40,14 @@ from vocabguard.artifact import (
     render_files,
     verify_files,
 )
-from vocabguard.errors import InvalidNameError, StoreError, VersionNotFoundError, received
+from vocabguard.errors import (
+    ArtifactError,
+    ConfigError,
+    InvalidNameError,
+    StoreError,
+    VersionNotFoundError,
+    received,
+)
 from vocabguard.vocabulary import Vocabulary
 
 # \Z, not $: `$` also matches before a trailing newline, so "name\n" would pass.
@@ -47,6 +57,15 @@ FINGERPRINT_RE = re.compile(r"^[0-9a-f]{8,64}\Z")
 DEFAULT_STORE = "./vocab_store"
 STAGING_PREFIX = ".staging-"
 MAX_PUBLISH_ATTEMPTS = 1000
+# Housekeeping under <root>/<name>/, beside the immutable version directories:
+PINS_DIR = ".pins"  # v<N>.json: a pinned version (gc keeps it)
+DELETED_DIR = ".deleted"  # v<N>.json: tombstone of a version gc deleted (number never reused)
+GC_DIR = ".gc"  # v<N>-<uuid>: a gc announcing it is deleting v<N> (see pin())
+DELETING_PREFIX = ".deleting-"  # a version directory gc renamed away and is deleting
+CLAIM_PREFIX = ".claim-"  # object stores: a publisher claiming v<N> (see _publish_in_place)
+TOMBSTONE_RE = re.compile(r"^v([1-9][0-9]*)\.json\Z")
+STALE_SECONDS = 3600  # staging dirs and gc intents untouched this long are leftovers
+MAX_READ_ATTEMPTS = 20
 
 
 def validate_name(name: str) -> str:
@@ -131,18 +150,66 @@ class VocabStore:
     def _exists(self, path: str) -> bool:
         return self.fs.get_file_info(path).type != pafs.FileType.NotFound
 
+    def _entries(self, directory: str) -> list[pafs.FileInfo]:
+        """The entries directly under ``directory`` (none if it does not exist)."""
+        selector = pafs.FileSelector(directory, allow_not_found=True, recursive=False)
+        return self.fs.get_file_info(selector)
+
+    # Housekeeping records live next to the version directories, never inside them
+    # (a version is immutable), in directories whose names no version can have.
+    def _pin_path(self, name: str, version: int) -> str:
+        return f"{self._dir(name)}/{PINS_DIR}/v{int(version)}.json"
+
+    def _tombstone_path(self, name: str, version: int) -> str:
+        return f"{self._dir(name)}/{DELETED_DIR}/v{int(version)}.json"
+
+    def _visible(self, name: str, version: int) -> bool:
+        return self._exists(f"{self._dir(name, version)}/{MANIFEST}")
+
+    def _write_atomic(self, path: str, data: bytes) -> None:
+        """Write a small file all-or-nothing: a temp file renamed into place (locally)."""
+        if not self._atomic_rename:
+            self._write(path, data)  # an object store PUT is already all-or-nothing
+            return
+        temp = f"{path}.tmp-{uuid.uuid4().hex}"
+        self._write(temp, data)
+        try:
+            self.fs.move(temp, path)  # rename(2) replaces a file atomically
+        except BaseException:
+            self._delete_file(temp)
+            raise
+
+    def _delete_file(self, path: str) -> bool:
+        """Delete a file; ``False`` if it was already gone (e.g. another gc took it)."""
+        try:
+            self.fs.delete_file(path)
+            return True
+        except FileNotFoundError:
+            return False
+
+    def _remove_tree(self, path: str) -> None:
+        """Delete a directory tree that another gc may be deleting at the same time."""
+        for _ in range(3):
+            try:
+                self.fs.delete_dir(path)
+                return
+            except OSError:
+                if not self._exists(path):
+                    return
+        self.fs.delete_dir(path)  # still there: let the real error out
+
+    def _read_json(self, path: str) -> dict | None:
+        try:
+            return json.loads(read_file(self.fs, path))
+        except FileNotFoundError:
+            return None
+
     # -- listing --
 
     def names(self) -> list[str]:
         """Names that have at least one published version."""
-        info = self.fs.get_file_info(self._base)
-        if info.type == pafs.FileType.NotFound:
-            return []
-        selector = pafs.FileSelector(self._base, recursive=False)
         found = [
-            i.base_name
-            for i in self.fs.get_file_info(selector)
-            if i.type == pafs.FileType.Directory
+            i.base_name for i in self._entries(self._base) if i.type == pafs.FileType.Directory
         ]
         # Skip directories that are not valid names (e.g. "a..b" made by hand):
         # versions() would reject them.
@@ -150,12 +217,8 @@ class VocabStore:
 
     def versions(self, name: str) -> list[int]:
         """Published version numbers of ``name`` (those with a manifest), ascending."""
-        directory = self._dir(name)
-        if not self._exists(directory):
-            return []
-        selector = pafs.FileSelector(directory, recursive=False)
         numbers = []
-        for info in self.fs.get_file_info(selector):
+        for info in self._entries(self._dir(name)):
             match = VERSION_RE.match(info.base_name)
             if match and self._exists(f"{info.path}/{MANIFEST}"):
                 numbers.append(int(match.group(1)))
@@ -163,9 +226,33 @@ class VocabStore:
 
     def manifest(self, ref: str) -> dict:
         """The verified manifest of a reference (its own checksum is checked)."""
-        name, version = self.resolve(ref)
-        where = f"{name}@v{version}"
-        return parse_manifest(read_file(self.fs, f"{self._dir(name, version)}/{MANIFEST}"), where)
+        return self._read_resolved(ref, self._read_manifest)
+
+    def _read_manifest(self, name: str, version: int) -> dict:
+        raw = read_file(self.fs, f"{self._dir(name, version)}/{MANIFEST}")
+        return parse_manifest(raw, f"{name}@v{version}")
+
+    def _read_resolved(self, ref: str, read: Callable[[str, int], Any]) -> Any:
+        """``read(name, version)`` of what ``ref`` resolves to.
+
+        gc may delete a version between resolve() and the read (``name@latest``
+        resolved just before a newer version was published and the old one
+        collected): then the reference is resolved again, so ``name@latest`` reads
+        the new latest and ``name@v3`` fails with VersionNotFoundError.
+        """
+        for _ in range(MAX_READ_ATTEMPTS):
+            name, version = self.resolve(ref)
+            try:
+                return read(name, version)
+            except (ArtifactError, OSError):
+                if self._visible(name, version):
+                    raise  # still published: a real fault (changed or unreadable file)
+        raise StoreError(
+            f"{ref} was deleted by a concurrent `vocabguard gc` each of the "
+            f"{MAX_READ_ATTEMPTS} times it was read. Pin the versions readers need "
+            "(`vocabguard pin`) or run gc with a larger --keep. " + received(ref=ref),
+            cases=[ref],
+        )
 
     # -- references --
 
@@ -183,20 +270,31 @@ class VocabStore:
             )
         if parsed.version is not None:
             if parsed.version not in versions:
+                tombstone = self._read_json(self._tombstone_path(parsed.name, parsed.version))
+                deleted = (
+                    f" v{parsed.version} (fingerprint {tombstone.get('fingerprint', '?')[:12]}) "
+                    f"was deleted by `vocabguard gc` at {tombstone.get('deleted_utc')}; pin "
+                    "versions that must stay with `vocabguard pin`."
+                    if tombstone
+                    else ""
+                )
                 raise VersionNotFoundError(
                     f"'{parsed.name}' has no version v{parsed.version}; published: "
-                    f"{', '.join(f'v{v}' for v in versions)}. " + received(ref=ref),
+                    f"{', '.join(f'v{v}' for v in versions)}.{deleted} " + received(ref=ref),
                     cases=[ref],
                 )
             return parsed.name, parsed.version
         if parsed.fingerprint_prefix is not None:
-            hits = [
-                v
-                for v in versions
-                if self.manifest(f"{parsed.name}@v{v}")["fingerprint"].startswith(
-                    parsed.fingerprint_prefix
-                )
-            ]
+            hits = []
+            for v in versions:
+                try:
+                    fingerprint = self._read_manifest(parsed.name, v)["fingerprint"]
+                except (ArtifactError, OSError):
+                    if self._visible(parsed.name, v):
+                        raise
+                    continue  # deleted by gc since versions() listed it
+                if fingerprint.startswith(parsed.fingerprint_prefix):
+                    hits.append(v)
             if not hits:
                 raise VersionNotFoundError(
                     f"No version of '{parsed.name}' has a fingerprint starting with "
@@ -217,19 +315,24 @@ class VocabStore:
 
     def load(self, ref: str) -> Vocabulary:
         """Load a version, verifying the sha256 of every file; errors name the file."""
-        name, version = self.resolve(ref)
-        return load_version(
-            self.fs, self._dir(name, version), where=f"{self.root}/{name}/v{version}"
+        return self._read_resolved(
+            ref,
+            lambda name, version: load_version(
+                self.fs, self._dir(name, version), where=f"{self.root}/{name}/v{version}"
+            ),
         )
 
     def verify(self, ref: str) -> dict:
         """Re-check every checksum of a version; return its manifest."""
-        name, version = self.resolve(ref)
-        where = f"{self.root}/{name}/v{version}"
-        manifest = self.manifest(f"{name}@v{version}")
-        verify_files(self.fs, self._dir(name, version), manifest, where)
-        load_version(self.fs, self._dir(name, version), where=where)
-        return manifest
+
+        def check(name: str, version: int) -> dict:
+            where = f"{self.root}/{name}/v{version}"
+            manifest = self._read_manifest(name, version)
+            verify_files(self.fs, self._dir(name, version), manifest, where)
+            load_version(self.fs, self._dir(name, version), where=where)
+            return manifest
+
+        return self._read_resolved(ref, check)
 
     # -- publish --
 
@@ -242,81 +345,365 @@ class VocabStore:
         returned vocabulary's ``newly_published`` says which case happened. Publishing is
         atomic: the files are written to a staging directory and renamed into place,
         so a crash leaves no visible, partial version; concurrent publishers get
-        distinct version numbers.
+        distinct version numbers, and a number is never reused, even after gc.
+        Concurrent publishers of identical content all get the one version the
+        first of them published.
         """
         validate_name(name)
-        existing = self.versions(name)
-        if existing:
-            latest = self.manifest(f"{name}@v{existing[-1]}")
-            # Same ids for every input and the same spec: nothing new to publish.
-            if (
-                latest["fingerprint"] == vocab.fingerprint
-                and latest["spec"] == vocab.spec.to_dict()
-            ):
-                unchanged = self.load(f"{name}@v{existing[-1]}")
-                unchanged.newly_published = False
-                return unchanged
+        unchanged = self._unchanged(vocab, name)
+        if unchanged is not None:
+            return unchanged
         published = copy.copy(vocab)
         published.name = name
-        published.build = {
-            **vocab.build,
-            "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(
-                timespec="seconds"
-            ),
-        }
+        published.build = {**vocab.build, "created_utc": _now()}
         files, vocab_txt = render_files(published)
         self.fs.create_dir(self._dir(name), recursive=True)
-        version = (existing[-1] if existing else 0) + 1
         if self._atomic_rename:
-            version = self._publish_by_rename(published, name, version, files, vocab_txt)
+            result = self._publish_by_rename(published, name, files, vocab_txt)
         else:
-            version = self._publish_in_place(published, name, version, files, vocab_txt)
-        result = self.load(f"{name}@v{version}")
-        result.newly_published = True
+            result = self._publish_in_place(published, name, files, vocab_txt)
+        if result.newly_published is None:
+            result.newly_published = True
         return result
+
+    def _unchanged(self, vocab: Vocabulary, name: str) -> Vocabulary | None:
+        """The latest version of ``name`` if it has ``vocab``'s ids and spec, else None."""
+        for _ in range(MAX_READ_ATTEMPTS):
+            if not self.versions(name):
+                return None
+            latest = self.manifest(name)
+            # Same ids for every input and the same spec: nothing new to publish.
+            if latest["fingerprint"] != vocab.fingerprint or latest["spec"] != vocab.spec.to_dict():
+                return None
+            try:
+                unchanged = self.load(f"{name}@v{latest['version']}")
+            except VersionNotFoundError:
+                continue  # collected by gc after a newer version appeared: look again
+            unchanged.newly_published = False
+            return unchanged
+        return None
 
     def _write(self, path: str, data: bytes) -> None:
         with self.fs.open_output_stream(path) as stream:
             stream.write(data)
 
-    def _publish_by_rename(self, vocab, name, version, files, vocab_txt) -> int:
+    def _next_number(self, name: str) -> int:
+        """One more than every version number ever used by ``name``.
+
+        Counts directories without a manifest (a publish in progress or a crashed
+        one) and the tombstones gc leaves, so a number never names two vocabularies.
+        """
+        used = [0]
+        for info in self._entries(self._dir(name)):
+            if match := VERSION_RE.match(info.base_name):
+                used.append(int(match.group(1)))
+        for info in self._entries(f"{self._dir(name)}/{DELETED_DIR}"):
+            if match := TOMBSTONE_RE.match(info.base_name):
+                used.append(int(match.group(1)))
+        return max(used) + 1
+
+    def _taken(self, name: str, version: int) -> bool:
+        # The version directory first: gc writes the tombstone before it removes
+        # the directory, so a number seen free here was never used.
+        return self._exists(self._dir(name, version)) or self._exists(
+            self._tombstone_path(name, version)
+        )
+
+    def _publish_by_rename(self, vocab, name, files, vocab_txt) -> Vocabulary:
         staging = f"{self._dir(name)}/{STAGING_PREFIX}{uuid.uuid4().hex}"
         self.fs.create_dir(staging, recursive=True)
         try:
             for file_name, data in files.items():
                 self._write(f"{staging}/{file_name}", data)
+            version = self._next_number(name)
             for _ in range(MAX_PUBLISH_ATTEMPTS):
-                vocab.version = version
-                # The manifest names its version, so it is (re)written for each
-                # attempt, last, just before the rename that makes it visible.
-                self._write(
-                    f"{staging}/{MANIFEST}", dump_manifest(build_manifest(vocab, files, vocab_txt))
-                )
                 target = self._dir(name, version)
-                if not self._exists(target):
+                if not self._taken(name, version):
+                    vocab.version = version
+                    # The manifest names its version, so it is (re)written for each
+                    # attempt, last, just before the rename that makes it visible.
+                    self._write(
+                        f"{staging}/{MANIFEST}",
+                        dump_manifest(build_manifest(vocab, files, vocab_txt)),
+                    )
+                    # Verified before it is visible; loading it after the rename could
+                    # race with a gc that collects it once a newer version exists.
+                    result = load_version(self.fs, staging, where=f"{self.root}/{name}/v{version}")
                     try:
-                        self.fs.move(staging, target)  # rename(2): fails if target exists
-                        return version
+                        # rename(2) fails with ENOTEMPTY when another publisher took the
+                        # number first. It would replace an *empty* directory, but no
+                        # version directory is ever empty: publishers rename full ones
+                        # in and gc renames them out whole.
+                        self.fs.move(staging, target)
+                        return result
                     except OSError:
                         if not self._exists(target):
                             raise
-                version += 1  # another publisher took this number
+                # Another publisher took this number. If it published the same
+                # content, that version is the answer (no duplicate in a row).
+                unchanged = self._unchanged(vocab, name)
+                if unchanged is not None:
+                    return unchanged
+                version = max(version + 1, self._next_number(name))
             raise StoreError(
-                f"Could not claim a version number for '{name}'. " + received(name=name)
+                f"Could not claim a version number for '{name}' in {MAX_PUBLISH_ATTEMPTS} "
+                "attempts: other publishers kept taking them. Publish again. " + received(name=name)
             )
         finally:
             if self._exists(staging):
                 self.fs.delete_dir(staging)
 
-    def _publish_in_place(self, vocab, name, version, files, vocab_txt) -> int:
-        # Object stores have no atomic directory rename: write into the version
-        # directory, manifest last, so the version becomes visible only when complete.
-        while self._exists(self._dir(name, version)):
-            version += 1
-        vocab.version = version
-        target = self._dir(name, version)
-        self.fs.create_dir(target, recursive=True)
-        for file_name, data in files.items():
-            self._write(f"{target}/{file_name}", data)
-        self._write(f"{target}/{MANIFEST}", dump_manifest(build_manifest(vocab, files, vocab_txt)))
-        return version
+    def _publish_in_place(self, vocab, name, files, vocab_txt) -> Vocabulary:
+        # Object stores have no atomic directory rename: claim a number by writing a
+        # claim file into v<N>, then list v<N>. A publisher proceeds only if its claim
+        # is all it sees there; of two racing claims at least one sees the other
+        # (stores with read-after-write consistency: GCS, S3, local) and backs off.
+        # Then the files go in, manifest last, so the version is visible only when
+        # complete, and the claim is removed.
+        version = self._next_number(name)
+        for _ in range(MAX_PUBLISH_ATTEMPTS):
+            if self._taken(name, version):
+                version = max(version + 1, self._next_number(name))
+                continue
+            target = self._dir(name, version)
+            claim = f"{CLAIM_PREFIX}{uuid.uuid4().hex}"
+            self.fs.create_dir(target, recursive=True)
+            with self.fs.open_output_stream(f"{target}/{claim}"):
+                pass  # an empty marker, not part of the version
+            if [i.base_name for i in self._entries(target)] != [claim]:
+                self._delete_file(f"{target}/{claim}")
+                unchanged = self._unchanged(vocab, name)
+                if unchanged is not None:
+                    return unchanged
+                version = max(version + 1, self._next_number(name))
+                continue
+            vocab.version = version
+            for file_name, data in files.items():
+                self._write(f"{target}/{file_name}", data)
+            self._write(
+                f"{target}/{MANIFEST}", dump_manifest(build_manifest(vocab, files, vocab_txt))
+            )
+            self._delete_file(f"{target}/{claim}")
+            return self.load(f"{name}@v{version}")
+        raise StoreError(
+            f"Could not claim a version number for '{name}' in {MAX_PUBLISH_ATTEMPTS} "
+            "attempts: other publishers kept taking them. Publish again. " + received(name=name)
+        )
+
+    # -- pins --
+
+    def pins(self, name: str) -> dict[int, dict]:
+        """Pinned versions of ``name``: ``{version: {"reason", "pinned_utc", "fingerprint"}}``.
+
+        >>> import tempfile
+        >>> from vocabguard import VocabSpec, build_vocabulary
+        >>> store = VocabStore(tempfile.mkdtemp())
+        >>> _ = store.publish(build_vocabulary(["a b"], VocabSpec(), progress=False), "demo")
+        >>> store.pin("demo@v1", reason="prod model"), store.pins("demo")[1]["reason"]
+        ('demo@v1', 'prod model')
+        """
+        found = {}
+        for info in self._entries(f"{self._dir(name)}/{PINS_DIR}"):
+            if match := TOMBSTONE_RE.match(info.base_name):
+                record = self._read_json(info.path)
+                if record is not None:  # unpinned since the listing
+                    found[int(match.group(1))] = {
+                        key: record.get(key) for key in ("reason", "pinned_utc", "fingerprint")
+                    }
+        return dict(sorted(found.items()))
+
+    def pin(self, ref: str, reason: str | None = None) -> str:
+        """Protect a version from gc; return its ``name@vN``. Pinning again updates the reason."""
+        name, version = self.resolve(ref)
+        path = self._pin_path(name, version)
+        manifest = self._read_manifest(name, version)
+        before = self._read_json(path) or {}
+        record = {
+            "ref": f"{name}@v{version}",
+            "fingerprint": manifest["fingerprint"],
+            "reason": reason,
+            "pinned_utc": before.get("pinned_utc") or _now(),
+        }
+        self.fs.create_dir(f"{self._dir(name)}/{PINS_DIR}", recursive=True)
+        self._write_atomic(path, _json_bytes(record))
+        if before:
+            return f"{name}@v{version}"  # already protected: only the reason changed
+        # Handshake with gc, which announces a deletion *before* it checks for a pin:
+        # either gc sees this pin and keeps the version, or this sees gc's intent.
+        if self._deletion_pending(name, version) or not self._visible(name, version):
+            self._delete_file(path)
+            raise StoreError(
+                f"{name}@v{version} is being deleted by a concurrent `vocabguard gc`, so it "
+                f"was not pinned. Run `vocabguard list {name}` and pin it again if it is "
+                "still listed. " + received(ref=ref),
+                cases=[ref],
+            )
+        return f"{name}@v{version}"
+
+    def unpin(self, ref: str) -> str:
+        """Remove the pin of a version, so gc may delete it; return its ``name@vN``."""
+        parsed = Ref.parse(ref)
+        if parsed.version is not None and self._exists(self._pin_path(parsed.name, parsed.version)):
+            name, version = parsed.name, parsed.version  # even if it no longer resolves
+        else:
+            name, version = self.resolve(ref)
+        if not self._delete_file(self._pin_path(name, version)):
+            pinned = ", ".join(f"v{v}" for v in self.pins(name)) or "none"
+            raise StoreError(
+                f"{name}@v{version} is not pinned, so there is nothing to unpin; pinned "
+                f"versions of '{name}': {pinned}. " + received(ref=ref),
+                cases=[ref],
+            )
+        return f"{name}@v{version}"
+
+    def _deletion_pending(self, name: str, version: int) -> bool:
+        """Whether a live gc has announced it is deleting ``version``."""
+        prefix = f"v{int(version)}-"
+        now = datetime.datetime.now(datetime.timezone.utc)
+        for info in self._entries(f"{self._dir(name)}/{GC_DIR}"):
+            if info.base_name.startswith(prefix) and not _older(info, now, STALE_SECONDS):
+                return True
+        return False
+
+    # -- gc --
+
+    def gc(
+        self,
+        name: str,
+        keep: int,
+        dry_run: bool = False,
+        *,
+        on_leftover: Callable[[str], None] | None = None,
+    ) -> list[str]:
+        """Delete all but the newest ``keep`` versions of ``name``; return their refs.
+
+        The latest version and every pinned one are always kept. A deleted number
+        is never reused: a tombstone ``<name>/.deleted/v<N>.json`` records it, and
+        ``load("name@vN")`` then says gc deleted it. Also removes what crashed
+        processes left: staging directories untouched for an hour (a live publisher
+        may be writing a younger one) and half-deleted versions; ``on_leftover`` is
+        called with each such path. Readers and publishers may run meanwhile: a
+        version disappears at once (its directory is renamed away, or on object
+        stores its manifest is deleted first), and ``name@latest`` is re-resolved
+        by readers that lose the race.
+
+        >>> import tempfile
+        >>> from vocabguard import VocabSpec, build_vocabulary
+        >>> store = VocabStore(tempfile.mkdtemp())
+        >>> for text in ["a", "b", "c", "d"]:
+        ...     _ = store.publish(build_vocabulary([text], VocabSpec(), progress=False), "demo")
+        >>> _ = store.pin("demo@v1")
+        >>> store.gc("demo", keep=2), store.versions("demo")
+        (['demo@v2'], [1, 3, 4])
+        """
+        if "@" in str(name):
+            raise InvalidNameError(
+                f"gc takes a vocabulary NAME, not a reference: it keeps the newest --keep "
+                f"versions of the name. To protect one version from gc, pin it: "
+                f"`vocabguard pin {name}`. " + received(name=name),
+                cases=[name],
+            )
+        if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+            raise ConfigError(
+                "gc needs keep (--keep) of at least 1: the latest version of a name is never "
+                "deleted. Pass 1 to keep only the latest and the pinned versions. "
+                + received(keep=keep),
+                cases=[keep],
+            )
+        name = self.resolve(name)[0]  # an unknown name fails here, listing the names
+        versions = self.versions(name)
+        keep_set = set(versions[-keep:]) | set(self.pins(name))
+        doomed = [v for v in versions if v not in keep_set]
+        if dry_run:
+            return [f"{name}@v{v}" for v in doomed]
+        deleted = [f"{name}@v{v}" for v in doomed if self._delete_version(name, v)]
+        for path in self._remove_leftovers(name):
+            if on_leftover is not None:
+                on_leftover(path)
+        return deleted
+
+    def _delete_version(self, name: str, version: int) -> bool:
+        """Delete one version unless it is pinned; ``False`` if it was kept or already gone."""
+        gc_dir = f"{self._dir(name)}/{GC_DIR}"
+        intent = f"{gc_dir}/v{version}-{uuid.uuid4().hex}"
+        self.fs.create_dir(gc_dir, recursive=True)
+        self._write(intent, _now().encode())
+        try:
+            # Announce, then check for a pin (pin() does the reverse): see pin().
+            if self._exists(self._pin_path(name, version)):
+                return False
+            try:
+                manifest = self._read_manifest(name, version)
+            except (ArtifactError, OSError):
+                if not self._visible(name, version):
+                    return False  # another gc deleted it
+                manifest = {}  # unreadable, but still a version: delete it all the same
+            self.fs.create_dir(f"{self._dir(name)}/{DELETED_DIR}", recursive=True)
+            # The tombstone comes before the directory goes: the number stays used.
+            tombstone = {
+                "ref": f"{name}@v{version}",
+                "fingerprint": manifest.get("fingerprint"),
+                "deleted_utc": _now(),
+            }
+            self._write_atomic(self._tombstone_path(name, version), _json_bytes(tombstone))
+            directory = self._dir(name, version)
+            if self._atomic_rename:
+                # One rename hides the whole version; readers holding it open keep
+                # their file handles, readers that lose the race resolve again.
+                hidden = f"{self._dir(name)}/{DELETING_PREFIX}{uuid.uuid4().hex}"
+                try:
+                    self.fs.move(directory, hidden)
+                except OSError:
+                    if self._exists(directory):
+                        raise
+                    return False  # another gc took it
+                self._remove_tree(hidden)
+            else:
+                # No atomic rename: the manifest first, which makes the version
+                # invisible, then the rest.
+                if not self._delete_file(f"{directory}/{MANIFEST}"):
+                    return False
+                self._remove_tree(directory)
+            return True
+        finally:
+            self._delete_file(intent)
+
+    def _remove_leftovers(self, name: str) -> list[str]:
+        """Remove what crashed processes left under ``name``; return the paths removed."""
+        now = datetime.datetime.now(datetime.timezone.utc)
+        removed = []
+        for info in self._entries(self._dir(name)):
+            base = info.base_name
+            # A half-deleted version is invisible and nobody writes to it: remove it
+            # at any age. A staging directory may belong to a live publisher.
+            stale_staging = base.startswith(STAGING_PREFIX) and self._untouched(info, now)
+            if base.startswith(DELETING_PREFIX) or stale_staging:
+                self._remove_tree(info.path)
+                removed.append(info.path)
+        for info in self._entries(f"{self._dir(name)}/{GC_DIR}"):
+            if _older(info, now, STALE_SECONDS) and self._delete_file(info.path):
+                removed.append(info.path)
+        return removed
+
+    def _untouched(self, info: pafs.FileInfo, now: datetime.datetime) -> bool:
+        """Whether a directory and everything directly in it is older than an hour."""
+        entries = [info, *self._entries(info.path)]
+        return all(_older(entry, now, STALE_SECONDS) for entry in entries)
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _older(info: pafs.FileInfo, now: datetime.datetime, seconds: float) -> bool:
+    """Whether ``info`` was last modified more than ``seconds`` ago (unknown: no)."""
+    mtime = info.mtime
+    if mtime is None:
+        return False
+    if mtime.tzinfo is None:
+        mtime = mtime.replace(tzinfo=datetime.timezone.utc)
+    return (now - mtime).total_seconds() > seconds
+
+
+def _json_bytes(record: dict) -> bytes:
+    return json.dumps(record, indent=2, sort_keys=True).encode() + b"\n"
