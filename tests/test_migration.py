@@ -324,3 +324,30 @@ def test_dense_of_vocabulary_width_feeding_another_layer_is_refused(setup, tmp_p
     ):
         migrate_model(path, v2, tmp_path / "out.keras", old_vocab=v2)
     assert sorted(os.listdir(tmp_path)) == ["wide.keras"]
+
+
+def test_two_vocabularies_only_the_one_being_replaced_moves(setup, tmp_path):
+    v1, v2 = setup["v1"], setup["v2"]
+    tags = setup["store"].publish(vg.build_vocabulary(["x y z z"], progress=False), "tags")
+    words = keras.Input((SPEC.sequence_length,), dtype="int32", name="words")
+    labels = keras.Input((2,), dtype="int32", name="tags")
+    pooled = [
+        keras.layers.GlobalAveragePooling1D()(vk.embedding(v1, 4, guard="count")(words)),
+        keras.layers.GlobalAveragePooling1D()(vk.embedding(tags, 4)(labels)),
+    ]
+    model = keras.Model([words, labels], keras.layers.Dense(2)(keras.layers.Concatenate()(pooled)))
+    path = tmp_path / "two.keras"
+    model.save(path)
+    # No --from: of the two recorded vocabularies, the one named like --to is replaced.
+    result = migrate_model(path, v2, tmp_path / "two_v2.keras", store=setup["store"])
+    assert [layer.name for layer in result.layers] == ["demo_embedding"]
+    assert result.notes == ["tags_embedding: records another vocabulary (tags@v1); left unchanged"]
+    assert "note: tags_embedding: records another vocabulary" in format_migration(result)
+    migrated = vk.load_model(str(tmp_path / "two_v2.keras"), [v2, tags])
+    assert [layer.guard for layer in vk.vocab_layers(migrated)] == ["count", "raise"]
+    texts = texts_of(live_tokens(v1), n=4)
+    tag_ids = np.array([[2, 3]] * 4)
+    np.testing.assert_array_equal(
+        migrated.predict([v2.encode(texts), tag_ids], verbose=0),
+        model.predict([v1.encode(texts), tag_ids], verbose=0),
+    )
