@@ -667,3 +667,36 @@ def test_gc_while_publishing_and_reading_in_other_processes(tmp_path):
     hidden = {p.name for p in (root / "news").iterdir() if p.name.startswith(".")}
     assert hidden <= {PINS_DIR, DELETED_DIR, GC_DIR}
     assert list((root / "news" / GC_DIR).iterdir()) == []
+
+
+def test_an_unreadable_pin_record_still_protects_its_version(store, store_root):
+    publish_versions(store, "news", 3)
+    store.pin("news@v1", reason="prod")
+    (store_root / "news" / PINS_DIR / "v1.json").write_text("{not json")
+    assert store.pins("news") == {1: {"reason": None, "pinned_utc": None, "fingerprint": None}}
+    assert store.gc("news", keep=1) == ["news@v2"]
+    assert store.versions("news") == [1, 3]
+    assert store.unpin("news@v1") == "news@v1"
+    assert store.gc("news", keep=1) == ["news@v1"]
+
+
+def test_listing_a_directory_another_process_is_creating(store_root):
+    """Arrow raises FileNotFoundError, despite allow_not_found, when the directory
+    appears while it is being listed (found with 16 processes publishing a new name)."""
+    import pyarrow.fs as pafs
+
+    raced = []
+
+    class RacingFileSystem(pafs.LocalFileSystem):
+        def get_file_info(self, paths_or_selector):
+            if isinstance(paths_or_selector, pafs.FileSelector) and not raced:
+                raced.append(paths_or_selector.base_dir)
+                os.makedirs(paths_or_selector.base_dir, exist_ok=True)  # the other process
+                raise FileNotFoundError(f"Cannot list directory '{paths_or_selector.base_dir}'")
+            return super().get_file_info(paths_or_selector)
+
+    store = VocabStore(store_root, filesystem=RacingFileSystem())
+    assert store._atomic_rename  # a local disk still publishes by rename
+    vocab = store.publish(build(texts(0)), "news")
+    assert raced and vocab.ref == "news@v1"
+    assert store.versions("news") == [1]

@@ -5,6 +5,11 @@ version is visible only once its manifest exists, and it is never modified.
 Root is a local path or any URI ``pyarrow.fs`` understands (``gs://``, ``s3://``,
 ``hdfs://``); all IO goes through ``pyarrow.fs``.
 
+Housekeeping records sit beside the versions, never inside them:
+``<name>/.pins/v<N>.json`` (``pin``: gc keeps the version) and
+``<name>/.deleted/v<N>.json`` (the tombstone ``gc`` leaves, so a number is never
+reused and ``name@vN`` says it was collected).
+
 References: ``name`` or ``name@latest`` (newest), ``name@v3``, ``name@<8+ hex>``
 (a fingerprint prefix).
 
@@ -63,7 +68,7 @@ DELETED_DIR = ".deleted"  # v<N>.json: tombstone of a version gc deleted (number
 GC_DIR = ".gc"  # v<N>-<uuid>: a gc announcing it is deleting v<N> (see pin())
 DELETING_PREFIX = ".deleting-"  # a version directory gc renamed away and is deleting
 CLAIM_PREFIX = ".claim-"  # object stores: a publisher claiming v<N> (see _publish_in_place)
-TOMBSTONE_RE = re.compile(r"^v([1-9][0-9]*)\.json\Z")
+RECORD_RE = re.compile(r"^v([1-9][0-9]*)\.json\Z")
 STALE_SECONDS = 3600  # staging dirs and gc intents untouched this long are leftovers
 MAX_READ_ATTEMPTS = 20
 
@@ -153,7 +158,13 @@ class VocabStore:
     def _entries(self, directory: str) -> list[pafs.FileInfo]:
         """The entries directly under ``directory`` (none if it does not exist)."""
         selector = pafs.FileSelector(directory, allow_not_found=True, recursive=False)
-        return self.fs.get_file_info(selector)
+        try:
+            return self.fs.get_file_info(selector)
+        except FileNotFoundError:
+            # Despite allow_not_found, Arrow raises when the directory appears while
+            # it is being listed (another process publishing the name's first
+            # version); it was absent when the listing began, so it was empty.
+            return []
 
     # Housekeeping records live next to the version directories, never inside them
     # (a version is immutable), in directories whose names no version can have.
@@ -199,10 +210,14 @@ class VocabStore:
         self.fs.delete_dir(path)  # still there: let the real error out
 
     def _read_json(self, path: str) -> dict | None:
+        """A pin or tombstone record; None if absent, ``{}`` if unreadable (still counts)."""
         try:
-            return json.loads(read_file(self.fs, path))
+            record = json.loads(read_file(self.fs, path))
         except FileNotFoundError:
             return None
+        except ValueError:
+            return {}
+        return record if isinstance(record, dict) else {}
 
     # -- listing --
 
@@ -272,7 +287,7 @@ class VocabStore:
             if parsed.version not in versions:
                 tombstone = self._read_json(self._tombstone_path(parsed.name, parsed.version))
                 deleted = (
-                    f" v{parsed.version} (fingerprint {tombstone.get('fingerprint', '?')[:12]}) "
+                    f" v{parsed.version} (fingerprint {(tombstone.get('fingerprint') or '?')[:12]}) "
                     f"was deleted by `vocabguard gc` at {tombstone.get('deleted_utc')}; pin "
                     "versions that must stay with `vocabguard pin`."
                     if tombstone
@@ -347,7 +362,8 @@ class VocabStore:
         so a crash leaves no visible, partial version; concurrent publishers get
         distinct version numbers, and a number is never reused, even after gc.
         Concurrent publishers of identical content all get the one version the
-        first of them published.
+        first of them published (on object stores, where a version appears file by
+        file, a racing twin may instead get the next version).
         """
         validate_name(name)
         unchanged = self._unchanged(vocab, name)
@@ -398,7 +414,7 @@ class VocabStore:
             if match := VERSION_RE.match(info.base_name):
                 used.append(int(match.group(1)))
         for info in self._entries(f"{self._dir(name)}/{DELETED_DIR}"):
-            if match := TOMBSTONE_RE.match(info.base_name):
+            if match := RECORD_RE.match(info.base_name):
                 used.append(int(match.group(1)))
         return max(used) + 1
 
@@ -504,7 +520,7 @@ class VocabStore:
         """
         found = {}
         for info in self._entries(f"{self._dir(name)}/{PINS_DIR}"):
-            if match := TOMBSTONE_RE.match(info.base_name):
+            if match := RECORD_RE.match(info.base_name):
                 record = self._read_json(info.path)
                 if record is not None:  # unpinned since the listing
                     found[int(match.group(1))] = {
@@ -516,7 +532,7 @@ class VocabStore:
         """Protect a version from gc; return its ``name@vN``. Pinning again updates the reason."""
         name, version = self.resolve(ref)
         path = self._pin_path(name, version)
-        manifest = self._read_manifest(name, version)
+        manifest = self.manifest(f"{name}@v{version}")
         before = self._read_json(path) or {}
         record = {
             "ref": f"{name}@v{version}",
