@@ -100,7 +100,7 @@ def test_repair_resizes_reports_the_data_and_passes_check_model(capsys, setup, t
     occurrences = int((ids >= 127).sum())
     affected = int((ids >= 127).any(axis=1).sum())
     assert re.search(r"tokens\s+VocabEmbedding\s+127 -> 128\s+127\s+1\s+0\n", text), text
-    assert f"examples {len(ids)}  ids {ids.size}" in text
+    assert f"examples {len(ids)}  ids {ids.size} ({int((ids != 0).sum())} non-pad)" in text
     assert "ids >= 127 (no row in the old Embedding" in text
     assert f"1 distinct, {occurrences} occurrences" in text
     assert f"  127 ({occurrences}x)" in text

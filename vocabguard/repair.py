@@ -106,6 +106,7 @@ class DataReport:
     input_dim: int  # the vocabulary's
     examples: int
     ids: int
+    pad_ids: int
     affected_examples: int
     untrained_ids: dict[int, int]  # id -> occurrences, for ids >= trained_input_dim
     negative_ids: int
@@ -128,6 +129,7 @@ class DataReport:
             "input_dim": self.input_dim,
             "examples": self.examples,
             "ids": self.ids,
+            "pad_ids": self.pad_ids,
             "affected_examples": self.affected_examples,
             "affected_share": self.affected_share,
             "untrained_ids": [
@@ -230,6 +232,7 @@ def scan_data(
         input_dim=vocab.input_dim,
         examples=tally.rows,
         ids=tally.ids,
+        pad_ids=tally.pad,
         affected_examples=tally.affected_rows,
         untrained_ids=dict(sorted(tally.untrained.items())),
         negative_ids=tally.negative,
@@ -367,7 +370,7 @@ def _format_data(report: DataReport, limit: int) -> list[str]:
     lines = [
         f"data     {report.files[0] if n == 1 else f'{n} files ({report.files[0]} ...)'}  "
         f"column {report.column!r}",
-        f"examples {report.examples}  ids {report.ids}",
+        f"examples {report.examples}  ids {report.ids} ({report.ids - report.pad_ids} non-pad)",
     ]
     if not listed:
         lines.append(
