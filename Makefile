@@ -1,12 +1,13 @@
 # Two commands work on a fresh machine:
 #   make demo   set up, fetch BBC News, train a topic classifier, check, audit, report
 #   make test   set up and run the test suite (what .ci/run runs)
+#   make lineage  a stable-id lineage v1 -> v3 on BBC News; a model trained on v1, migrated
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STORE ?= vocab_store
 
-.PHONY: setup test lint demo data clean
+.PHONY: setup test lint demo data lineage clean
 
 $(BIN)/vocabguard: setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +43,17 @@ demo: data
 	$(BIN)/vocabguard --store $(STORE) report bbc_news_train@latest \
 		--data data/bbc_news/test.jsonl --field text --output out/demo/report
 	@echo "== metrics: out/bbc_news_model/metrics.json; report: out/demo/report/report.html"
+
+lineage: data
+	rm -rf out/lineage out/lineage_store
+	@echo "== v1 -> v2 -> v3 on growing thirds of the train split; train on v1, migrate to v3"
+	$(BIN)/python pipelines/lineage.py --config configs/bbc_news.yaml \
+		--store out/lineage_store --name bbc_lineage --slices 3 --output out/lineage
+	$(BIN)/vocabguard --store out/lineage_store list bbc_lineage
+	$(BIN)/vocabguard --store out/lineage_store diff bbc_lineage@v1 bbc_lineage@v3 --check \
+		--data data/bbc_news/test.jsonl --field text --limit 5
+	$(BIN)/vocabguard --store out/lineage_store check-model out/lineage/model_v3.keras \
+		--vocab bbc_lineage@v3
 
 clean:
 	rm -rf out $(STORE)
