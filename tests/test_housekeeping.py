@@ -25,7 +25,7 @@ from vocabguard import VocabSpec, VocabStore, build_vocabulary
 from vocabguard.artifact import MANIFEST
 from vocabguard.cli import list_line, main
 from vocabguard.errors import ConfigError, InvalidNameError, StoreError, VersionNotFoundError
-from vocabguard.store import DELETED_DIR, DELETING_PREFIX, GC_DIR, PINS_DIR, STAGING_PREFIX
+from vocabguard.store import GC_DIR, PINS_DIR, STAGING_PREFIX, TOMBSTONE
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 SCRIPT = Path(sys.executable).with_name("vocabguard")
@@ -264,9 +264,13 @@ def test_gc_through_the_cli(capsys, store, store_root):
     assert err == "deleted 2 versions of news; kept the newest 2 and the pinned ones (v1).\n"
     code, out, _ = cli(capsys, store_root, "list", "news")
     assert [line.split()[0] for line in out.splitlines()] == ["news@v1", "news@v4", "news@v5"]
-    tombstone = json.loads((store_root / "news" / DELETED_DIR / "v2.json").read_text())
-    assert tombstone["ref"] == "news@v2"
-    assert tombstone["fingerprint"] == published[1].fingerprint
+    # All that is left of a deleted version is its tombstone, so v2 is never reused.
+    for version in (2, 3):
+        left = list((store_root / "news" / f"v{version}").iterdir())
+        assert [p.name for p in left] == [TOMBSTONE]
+        tombstone = json.loads(left[0].read_text())
+        assert tombstone["ref"] == f"news@v{version}"
+        assert tombstone["fingerprint"] == published[version - 1].fingerprint
 
     code, _, err = cli(capsys, store_root, "inspect", "news@v3")
     assert code == 1
@@ -321,17 +325,18 @@ def test_gc_of_an_unknown_name_or_a_reference(capsys, store, store_root):
 
 
 def test_gc_removes_leftovers_of_crashed_processes_only(store, store_root):
-    publish_versions(store, "news", 2)
+    publish_versions(store, "news", 3)
     news = store_root / "news"
-    old, fresh, deleting = (
-        news / f"{STAGING_PREFIX}old",
-        news / f"{STAGING_PREFIX}live",
-        news / f"{DELETING_PREFIX}crashed",
-    )
-    for directory in (old, fresh, deleting):
+    old, fresh = news / f"{STAGING_PREFIX}old", news / f"{STAGING_PREFIX}live"
+    for directory in (old, fresh):
         directory.mkdir()
         (directory / "tokens.parquet").write_bytes(b"partial")
     age(old, 2 * HOUR)
+    # A gc that crashed after the tombstone and the manifest: v3's files remain.
+    (news / "v3" / TOMBSTONE).write_text("{}")
+    (news / "v3" / MANIFEST).unlink()
+    half_deleted = sorted(str(p) for p in (news / "v3").iterdir() if p.name != TOMBSTONE)
+    assert len(half_deleted) == 2
     (news / GC_DIR).mkdir()
     stale_intent, live_intent = news / GC_DIR / "v1-dead", news / GC_DIR / "v2-live"
     stale_intent.write_text("")
@@ -350,10 +355,12 @@ def test_gc_removes_leftovers_of_crashed_processes_only(store, store_root):
 
     removed = []
     assert store.gc("news", keep=1, on_leftover=removed.append) == []  # v1 pinned
-    assert sorted(removed) == sorted(str(p) for p in (old, deleting, stale_intent))
+    assert sorted(removed) == sorted([str(old), str(stale_intent), *half_deleted])
     assert fresh.is_dir() and live_intent.exists()
-    assert not old.exists() and not deleting.exists() and not stale_intent.exists()
+    assert not old.exists() and not stale_intent.exists()
+    assert [p.name for p in (news / "v3").iterdir()] == [TOMBSTONE]
     assert store.versions("news") == [1, 2]
+    assert store.publish(build(["after the crash"]), "news").ref == "news@v4"
 
 
 def test_gc_keeps_a_version_pinned_after_it_listed_the_pins(store, store_root, monkeypatch):
@@ -445,13 +452,17 @@ def test_gc_on_an_object_store_deletes_the_manifest_first():
     published = publish_versions(store, "remote", 3)
     store.pin("remote@v1", reason="prod")
     order = []
-    real_delete, real_remove = store._delete_file, store._remove_tree
-    store._delete_file = lambda path: order.append(("file", path)) or real_delete(path)
-    store._remove_tree = lambda path: order.append(("tree", path)) or real_remove(path)
+    real_delete = store._delete_file
+    store._delete_file = lambda path: order.append(path) or real_delete(path)
     assert store.gc("remote", keep=1) == ["remote@v2"]
     v2 = "/bucket/vocab/remote/v2"
-    deletions = [entry for entry in order if entry[1].startswith(v2)]
-    assert deletions == [("file", f"{v2}/{MANIFEST}"), ("tree", v2)]
+    files = sorted(store.manifest("remote@v3")["files"])
+    assert [path for path in order if path.startswith(v2)] == [
+        f"{v2}/{MANIFEST}",
+        *(f"{v2}/{name}" for name in files),
+    ]
+    left = store.fs.get_file_info(pafs.FileSelector(v2))
+    assert [info.base_name for info in left] == [TOMBSTONE]
     assert store.versions("remote") == [1, 3]
     assert store.pins("remote")[1]["reason"] == "prod"
     assert store.load("remote@v1").fingerprint == published[0].fingerprint
@@ -621,51 +632,73 @@ LOOPER = textwrap.dedent(
 )
 
 
+PUBLISHERS, GC_PUBLISHES_EACH = 3, 8
+
+
 def test_gc_while_publishing_and_reading_in_other_processes(tmp_path):
+    """Publishers, two gcs and readers of name@latest and of a pinned version at once.
+
+    Several publishers matter: one that checked a number was free just before
+    another took it and gc deleted it must not rename its version into that slot.
+    """
     root, signals = tmp_path / "store", tmp_path / "sig"
     store = VocabStore(root)
     pinned = store.publish(build(["pinned words"]), "news")
     store.pin(pinned.ref, reason="production")
-    publishes = 12
+    n = PUBLISHERS
     commands = [
-        [PUBLISHER, str(root), "news", "0", str(publishes), "rename", str(signals)],
-        [LOOPER, str(root), "reader", "news@latest", str(signals), "1"],
-        [LOOPER, str(root), "reader", "news@latest", str(signals), "2"],
-        [LOOPER, str(root), "reader", pinned.ref, str(signals), "3"],
-        [LOOPER, str(root), "gc", "-", str(signals), "4"],
+        [PUBLISHER, str(root), "news", str(w), str(GC_PUBLISHES_EACH), "rename", str(signals)]
+        for w in range(n)
+    ]
+    commands += [
+        [LOOPER, str(root), "reader", "news@latest", str(signals), str(n)],
+        [LOOPER, str(root), "reader", "news@latest", str(signals), str(n + 1)],
+        [LOOPER, str(root), "reader", pinned.ref, str(signals), str(n + 2)],
+        [LOOPER, str(root), "gc", "-", str(signals), str(n + 3)],
+        [LOOPER, str(root), "gc", "-", str(signals), str(n + 4)],
     ]
     processes = start_together(commands, signals)
-    publisher_out, _ = processes[0].communicate(timeout=300)
-    assert processes[0].returncode == 0
+    results = [entry for out in finish(processes[:n]) for entry in json.loads(out)]
     (signals / "stop").touch()
-    loops = [json.loads(out) for out in finish(processes[1:])]
-    results = json.loads(publisher_out)
-
-    refs = [entry["ref"] for entry in results]
-    numbers = [int(ref.split("@v")[1]) for ref in refs]
-    assert numbers == list(range(2, publishes + 2))  # in order, no number reused
-    for loop in loops:
-        assert loop["errors"] == [] and loop["rounds"] >= 1
-    assert loops[2]["seen"] == [1]  # the pinned version was readable throughout
-    print(
-        f"\ngc during {publishes} publishes: {len(loops[3]['deleted'])} versions collected, "
-        f"reads of latest: {loops[0]['rounds'] + loops[1]['rounds']}, errors: 0"
+    readers, gcs = (
+        [json.loads(out) for out in finish(processes[n : n + 3])],
+        [json.loads(out) for out in finish(processes[n + 3 :])],
     )
-    deleted = loops[3]["deleted"]
-    assert pinned.ref not in deleted and refs[-1] not in deleted
-    assert len(deleted) == len(set(deleted))  # each version deleted once
 
-    # After one more gc only the pinned version and the latest remain, and every
-    # other published version has a tombstone.
+    tried = n * GC_PUBLISHES_EACH
+    refs = [entry["ref"] for entry in results]
+    assert len(set(refs)) == tried  # distinct versions, none shared
+    numbers = sorted(int(ref.split("@v")[1]) for ref in refs)
+    assert numbers == list(range(2, tried + 2))  # no number reused or skipped
+    for loop in readers + gcs:
+        assert loop["errors"] == [] and loop["rounds"] >= 1
+    assert readers[2]["seen"] == [1]  # the pinned version was readable throughout
+    deleted = [ref for loop in gcs for ref in loop["deleted"]]
+    assert len(deleted) == len(set(deleted))  # each version deleted by one gc only
+    latest = f"news@v{numbers[-1]}"
+    assert pinned.ref not in deleted and latest not in deleted
+    print(
+        f"\ngc during {tried} publishes by {n} processes: {len(deleted)} versions "
+        f"collected by 2 gcs, {readers[0]['rounds'] + readers[1]['rounds']} reads of latest, "
+        "no errors"
+    )
+
+    # After one more gc only the pinned version and the latest remain; every other
+    # published version left a tombstone that records the fingerprint it published.
     final = store.gc("news", keep=1)
-    assert sorted(deleted + final, key=lambda r: int(r.split("@v")[1])) == refs[:-1]
+    assert sorted(deleted + final) == sorted(ref for ref in refs if ref != latest)
     assert store.versions("news") == [1, numbers[-1]]
-    assert store.verify("news@latest")["fingerprint"] == results[-1]["fingerprint"]
     assert store.verify(pinned.ref)["fingerprint"] == pinned.fingerprint
-    tombstones = sorted(p.name for p in (root / "news" / DELETED_DIR).iterdir())
-    assert tombstones == sorted(f"v{n}.json" for n in numbers[:-1])
+    for entry in results:
+        directory = root / "news" / f"v{entry['ref'].split('@v')[1]}"
+        if entry["ref"] == latest:
+            assert store.verify(latest)["fingerprint"] == entry["fingerprint"]
+        else:
+            assert [p.name for p in directory.iterdir()] == [TOMBSTONE]
+            tombstone = json.loads((directory / TOMBSTONE).read_text())
+            assert tombstone["fingerprint"] == entry["fingerprint"]  # nothing overwritten
     hidden = {p.name for p in (root / "news").iterdir() if p.name.startswith(".")}
-    assert hidden <= {PINS_DIR, DELETED_DIR, GC_DIR}
+    assert hidden <= {PINS_DIR, GC_DIR}
     assert list((root / "news" / GC_DIR).iterdir()) == []
 
 

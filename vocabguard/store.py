@@ -5,10 +5,11 @@ version is visible only once its manifest exists, and it is never modified.
 Root is a local path or any URI ``pyarrow.fs`` understands (``gs://``, ``s3://``,
 ``hdfs://``); all IO goes through ``pyarrow.fs``.
 
-Housekeeping records sit beside the versions, never inside them:
-``<name>/.pins/v<N>.json`` (``pin``: gc keeps the version) and
-``<name>/.deleted/v<N>.json`` (the tombstone ``gc`` leaves, so a number is never
-reused and ``name@vN`` says it was collected).
+Pins sit beside the versions, never inside them: ``<name>/.pins/v<N>.json``
+(``pin``: gc keeps the version). ``gc`` empties a version's directory but leaves
+``v<N>/deleted.json`` in it, a tombstone: the number is never reused (a late
+publisher's rename into a non-empty directory fails) and ``name@vN`` says it
+was collected.
 
 References: ``name`` or ``name@latest`` (newest), ``name@v3``, ``name@<8+ hex>``
 (a fingerprint prefix).
@@ -37,6 +38,8 @@ import pyarrow.fs as pafs
 
 from vocabguard.artifact import (
     MANIFEST,
+    TOKENS,
+    VOCAB_TXT,
     build_manifest,
     dump_manifest,
     load_version,
@@ -64,9 +67,8 @@ STAGING_PREFIX = ".staging-"
 MAX_PUBLISH_ATTEMPTS = 1000
 # Housekeeping under <root>/<name>/, beside the immutable version directories:
 PINS_DIR = ".pins"  # v<N>.json: a pinned version (gc keeps it)
-DELETED_DIR = ".deleted"  # v<N>.json: tombstone of a version gc deleted (number never reused)
+TOMBSTONE = "deleted.json"  # v<N>/deleted.json: all that gc leaves of a version
 GC_DIR = ".gc"  # v<N>-<uuid>: a gc announcing it is deleting v<N> (see pin())
-DELETING_PREFIX = ".deleting-"  # a version directory gc renamed away and is deleting
 CLAIM_PREFIX = ".claim-"  # object stores: a publisher claiming v<N> (see _publish_in_place)
 RECORD_RE = re.compile(r"^v([1-9][0-9]*)\.json\Z")
 STALE_SECONDS = 3600  # staging dirs and gc intents untouched this long are leftovers
@@ -172,7 +174,7 @@ class VocabStore:
         return f"{self._dir(name)}/{PINS_DIR}/v{int(version)}.json"
 
     def _tombstone_path(self, name: str, version: int) -> str:
-        return f"{self._dir(name)}/{DELETED_DIR}/v{int(version)}.json"
+        return f"{self._dir(name, version)}/{TOMBSTONE}"
 
     def _visible(self, name: str, version: int) -> bool:
         return self._exists(f"{self._dir(name, version)}/{MANIFEST}")
@@ -406,24 +408,19 @@ class VocabStore:
     def _next_number(self, name: str) -> int:
         """One more than every version number ever used by ``name``.
 
-        Counts directories without a manifest (a publish in progress or a crashed
-        one) and the tombstones gc leaves, so a number never names two vocabularies.
+        Counts directories without a manifest too: a publish in progress, a crashed
+        one, and versions gc deleted (their tombstone stays), so a number never
+        names two vocabularies.
         """
         used = [0]
         for info in self._entries(self._dir(name)):
             if match := VERSION_RE.match(info.base_name):
                 used.append(int(match.group(1)))
-        for info in self._entries(f"{self._dir(name)}/{DELETED_DIR}"):
-            if match := RECORD_RE.match(info.base_name):
-                used.append(int(match.group(1)))
         return max(used) + 1
 
     def _taken(self, name: str, version: int) -> bool:
-        # The version directory first: gc writes the tombstone before it removes
-        # the directory, so a number seen free here was never used.
-        return self._exists(self._dir(name, version)) or self._exists(
-            self._tombstone_path(name, version)
-        )
+        # A version directory, once there, never goes away (gc leaves a tombstone).
+        return self._exists(self._dir(name, version))
 
     def _publish_by_rename(self, vocab, name, files, vocab_txt) -> Vocabulary:
         staging = f"{self._dir(name)}/{STAGING_PREFIX}{uuid.uuid4().hex}"
@@ -447,9 +444,9 @@ class VocabStore:
                     result = load_version(self.fs, staging, where=f"{self.root}/{name}/v{version}")
                     try:
                         # rename(2) fails with ENOTEMPTY when another publisher took the
-                        # number first. It would replace an *empty* directory, but no
-                        # version directory is ever empty: publishers rename full ones
-                        # in and gc renames them out whole.
+                        # number since the check above. It would silently replace an
+                        # *empty* directory, but a version directory is never empty:
+                        # it arrives full, and gc leaves its tombstone in it.
                         self.fs.move(staging, target)
                         return result
                     except OSError:
@@ -594,14 +591,13 @@ class VocabStore:
         """Delete all but the newest ``keep`` versions of ``name``; return their refs.
 
         The latest version and every pinned one are always kept. A deleted number
-        is never reused: a tombstone ``<name>/.deleted/v<N>.json`` records it, and
+        is never reused: the tombstone ``<name>/v<N>/deleted.json`` stays, and
         ``load("name@vN")`` then says gc deleted it. Also removes what crashed
         processes left: staging directories untouched for an hour (a live publisher
-        may be writing a younger one) and half-deleted versions; ``on_leftover`` is
-        called with each such path. Readers and publishers may run meanwhile: a
-        version disappears at once (its directory is renamed away, or on object
-        stores its manifest is deleted first), and ``name@latest`` is re-resolved
-        by readers that lose the race.
+        may be writing a younger one) and the files of half-deleted versions;
+        ``on_leftover`` is called with each such path. Readers and publishers may
+        run meanwhile: a version disappears at once (its manifest is deleted
+        first), and readers of ``name@latest`` that lose the race resolve again.
 
         >>> import tempfile
         >>> from vocabguard import VocabSpec, build_vocabulary
@@ -654,8 +650,9 @@ class VocabStore:
                 if not self._visible(name, version):
                     return False  # another gc deleted it
                 manifest = {}  # unreadable, but still a version: delete it all the same
-            self.fs.create_dir(f"{self._dir(name)}/{DELETED_DIR}", recursive=True)
-            # The tombstone comes before the directory goes: the number stays used.
+            # Tombstone first, then the manifest (the version is gone for readers),
+            # then its files: the directory is never empty, so no late publisher can
+            # rename a new version into it (rename(2) replaces an empty directory).
             tombstone = {
                 "ref": f"{name}@v{version}",
                 "fingerprint": manifest.get("fingerprint"),
@@ -663,23 +660,11 @@ class VocabStore:
             }
             self._write_atomic(self._tombstone_path(name, version), _json_bytes(tombstone))
             directory = self._dir(name, version)
-            if self._atomic_rename:
-                # One rename hides the whole version; readers holding it open keep
-                # their file handles, readers that lose the race resolve again.
-                hidden = f"{self._dir(name)}/{DELETING_PREFIX}{uuid.uuid4().hex}"
-                try:
-                    self.fs.move(directory, hidden)
-                except OSError:
-                    if self._exists(directory):
-                        raise
-                    return False  # another gc took it
-                self._remove_tree(hidden)
-            else:
-                # No atomic rename: the manifest first, which makes the version
-                # invisible, then the rest.
-                if not self._delete_file(f"{directory}/{MANIFEST}"):
-                    return False
-                self._remove_tree(directory)
+            if not self._delete_file(f"{directory}/{MANIFEST}"):
+                return False  # another gc deleted it first
+            # Only the version's own files: a racing gc's temp tombstone may be there.
+            for file_name in manifest.get("files") or {TOKENS: None, VOCAB_TXT: None}:
+                self._delete_file(f"{directory}/{file_name}")
             return True
         finally:
             self._delete_file(intent)
@@ -690,12 +675,18 @@ class VocabStore:
         removed = []
         for info in self._entries(self._dir(name)):
             base = info.base_name
-            # A half-deleted version is invisible and nobody writes to it: remove it
-            # at any age. A staging directory may belong to a live publisher.
-            stale_staging = base.startswith(STAGING_PREFIX) and self._untouched(info, now)
-            if base.startswith(DELETING_PREFIX) or stale_staging:
+            if base.startswith(STAGING_PREFIX) and self._untouched(info, now):
+                # Younger staging directories may belong to a live publisher.
                 self._remove_tree(info.path)
                 removed.append(info.path)
+            elif VERSION_RE.match(base) and self._exists(f"{info.path}/{TOMBSTONE}"):
+                # A gc that crashed after the tombstone: finish it, once the manifest
+                # is gone (a version it left visible is collected by the next gc).
+                if self._exists(f"{info.path}/{MANIFEST}"):
+                    continue
+                for entry in self._entries(info.path):
+                    if not entry.base_name.startswith(TOMBSTONE) and self._delete_file(entry.path):
+                        removed.append(entry.path)
         for info in self._entries(f"{self._dir(name)}/{GC_DIR}"):
             if _older(info, now, STALE_SECONDS) and self._delete_file(info.path):
                 removed.append(info.path)
