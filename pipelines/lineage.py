@@ -63,7 +63,15 @@ def _v1_only(texts: Sequence[str], vocab: Any) -> list[str]:
     return reduced
 
 
-def build_lineage(texts: Sequence[str], spec: Any, store: Any, name: str, slices: int, seed: int):
+def build_lineage(
+    texts: Sequence[str],
+    spec: Any,
+    store: Any,
+    name: str,
+    slices: int,
+    seed: int,
+    description: str = "texts",
+):
     """Publish ``name@v1..vN`` from growing prefixes of a seeded permutation of ``texts``."""
     import numpy as np
 
@@ -74,7 +82,13 @@ def build_lineage(texts: Sequence[str], spec: Any, store: Any, name: str, slices
     parent = None
     for k in range(1, slices + 1):
         prefix = [texts[i] for i in order[: round(len(texts) * k / slices)]]
-        vocab = build_vocabulary(prefix, spec, parent=parent, progress=False)
+        source = (
+            f"{description}: the first {len(prefix)} of {len(texts)} records in a seeded "
+            f"permutation (seed {seed}), slice {k} of {slices}"
+        )
+        vocab = build_vocabulary(
+            prefix, spec, parent=parent, progress=False, input_description=source
+        )
         vocab = store.publish(vocab, name)
         print(
             f"{vocab.ref}: {len(prefix)} documents, input_dim {vocab.input_dim}, "
@@ -129,7 +143,7 @@ def run(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     from vocabguard import VocabStore
     from vocabguard.errors import ConfigError, OutputExistsError, received
-    from vocabguard.training import TrainConfig, load_splits
+    from vocabguard.training import TrainConfig, _describe_train, load_splits
 
     if args.slices < 2:
         raise ConfigError(
@@ -156,7 +170,15 @@ def _run(args: argparse.Namespace) -> int:
             + received(name=args.name)
         )
     train_split, test_split = load_splits(config.data)
-    versions = build_lineage(train_split.texts, spec, store, args.name, args.slices, args.seed)
+    versions = build_lineage(
+        train_split.texts,
+        spec,
+        store,
+        args.name,
+        args.slices,
+        args.seed,
+        description=_describe_train(config.data),
+    )
     steps = check_stable_ids(versions)
 
     first, last = versions[0], versions[-1]
@@ -177,6 +199,7 @@ def _run(args: argparse.Namespace) -> int:
             }
         )
         summary["training"]["output"] = os.path.join(output, "model_v1")
+        summary["migration"]["model"] = os.path.join(output, "model_v1", "model.keras")
         summary["migration"]["output"] = os.path.join(output, f"model_v{last.version}.keras")
         with open(os.path.join(staging, "lineage.json"), "w", encoding="utf-8") as handle:
             json.dump(summary, handle, indent=2, sort_keys=True)

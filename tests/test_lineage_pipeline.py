@@ -98,6 +98,10 @@ def test_lineage_job_keeps_ids_and_migrated_model_agrees(tmp_path, config_path, 
     assert summary["v1_only"]["texts"] > 0
     assert summary["v1_only"]["identical"] is True
     assert summary["v1_only"]["max_abs_difference"] == 0.0
+    assert summary["migration"]["model"] == str(output / "model_v1" / "model.keras")
+    assert summary["migration"]["output"] == str(output / "model_v3.keras")
+    assert summary["migration"]["to"]["fingerprint"] == v3.fingerprint
+    assert "the first 20 of 60 records" in v1.build["input"]
     assert (output / "model_v1" / "model.keras").is_file()
     assert (output / "model_v3.keras").is_file()
     out = capsys.readouterr().out
