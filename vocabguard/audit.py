@@ -677,6 +677,76 @@ class _TFRecordFile:
 # -- the audit --
 
 
+@dataclasses.dataclass
+class Scan:
+    """What ``scan_ids`` read: the files, the id column chosen, the fingerprints they record."""
+
+    files: list[str]
+    column: str
+    recorded_fingerprints: int
+    mismatches: list[FingerprintMismatch]
+
+
+def scan_ids(
+    data: str | os.PathLike | Sequence[str | os.PathLike],
+    fingerprint: str,
+    tally: Tally,
+    *,
+    column: str | None = None,
+    progress: bool | None = None,
+    batch_rows: int = BATCH_ROWS,
+    what: str = "auditing",
+) -> Scan:
+    """Stream the id column of Parquet or TFRecord files into ``tally``, batch by batch.
+
+    ``tally`` is a ``Tally`` or a subclass counting something else (``repair-model``
+    counts untrained ids). The column is chosen from the first file as documented
+    in ``audit``; files recording another vocabulary than ``fingerprint`` are
+    returned in ``Scan.mismatches``.
+    """
+    import pyarrow.parquet as pq
+
+    from vocabguard.builder import progress_bar
+
+    files = expand_data(data)
+    formats = [data_format(path) for path in files]
+    mismatches: list[FingerprintMismatch] = []
+    recorded_count = 0
+    chosen = column
+    total = (
+        sum(pq.ParquetFile(p).metadata.num_rows for p in files)
+        if all(f == PARQUET for f in formats)
+        else None
+    )
+    with progress_bar(total, progress, what, unit=" rows") as bar:
+        for path, kind in zip(files, formats):
+            if kind == PARQUET:
+                name, fp, ref, batches = _parquet_batches(path, chosen, fingerprint, batch_rows)
+                chosen = name
+                if fp is not None:
+                    recorded_count += 1
+                    if fp != fingerprint:
+                        mismatches.append(FingerprintMismatch(path, fp, ref))
+                row = 0
+                for array, rows in batches:
+                    _add_arrow(tally, path, row, array)
+                    row += rows
+                    bar.update(rows)
+            else:
+                reader = _TFRecordFile(path, chosen, fingerprint, batch_rows)
+                chosen = reader.column
+                row = 0
+                for values, lengths, missing in reader.batches():
+                    tally.null_rows += missing
+                    tally.add(path, row, values, lengths)
+                    row += len(lengths)
+                    bar.update(len(lengths))
+                recorded_count += reader.recorded
+                for fp, n in sorted(reader.other.items()):
+                    mismatches.append(FingerprintMismatch(path, fp, None, rows=n))
+    return Scan(files, chosen or "", recorded_count, mismatches)
+
+
 def audit(
     data: str | os.PathLike | Sequence[str | os.PathLike],
     vocab: Any,
@@ -700,58 +770,19 @@ def audit(
     Raises:
         InputDataError: a file is unreadable, or the id column is missing or ambiguous.
     """
-    import pyarrow.parquet as pq
-
-    from vocabguard.builder import progress_bar
-
-    files = expand_data(data)
-    formats = [data_format(path) for path in files]
     tally = Tally(vocab.input_dim, vocab.oov_ids, vocab.pad_id, max_violations)
-    mismatches: list[FingerprintMismatch] = []
-    recorded_count = 0
-    chosen = column
-    total = (
-        sum(pq.ParquetFile(p).metadata.num_rows for p in files)
-        if all(f == PARQUET for f in formats)
-        else None
+    scan = scan_ids(
+        data, vocab.fingerprint, tally, column=column, progress=progress, batch_rows=batch_rows
     )
-    with progress_bar(total, progress, "auditing", unit=" rows") as bar:
-        for path, kind in zip(files, formats):
-            if kind == PARQUET:
-                name, fp, ref, batches = _parquet_batches(
-                    path, chosen, vocab.fingerprint, batch_rows
-                )
-                chosen = name
-                if fp is not None:
-                    recorded_count += 1
-                    if fp != vocab.fingerprint:
-                        mismatches.append(FingerprintMismatch(path, fp, ref))
-                row = 0
-                for array, rows in batches:
-                    _add_arrow(tally, path, row, array)
-                    row += rows
-                    bar.update(rows)
-            else:
-                reader = _TFRecordFile(path, chosen, vocab.fingerprint, batch_rows)
-                chosen = reader.column
-                row = 0
-                for values, lengths, missing in reader.batches():
-                    tally.null_rows += missing
-                    tally.add(path, row, values, lengths)
-                    row += len(lengths)
-                    bar.update(len(lengths))
-                recorded_count += reader.recorded
-                for fp, n in sorted(reader.other.items()):
-                    mismatches.append(FingerprintMismatch(path, fp, None, rows=n))
     return AuditResult(
-        files=files,
-        column=chosen or "",
+        files=scan.files,
+        column=scan.column,
         ref=vocab.ref,
         fingerprint=vocab.fingerprint,
         input_dim=vocab.input_dim,
         tally=tally,
-        recorded_fingerprints=recorded_count,
-        mismatches=mismatches,
+        recorded_fingerprints=scan.recorded_fingerprints,
+        mismatches=scan.mismatches,
     )
 
 

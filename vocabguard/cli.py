@@ -862,16 +862,6 @@ def _refuse_existing(path: str, what: str) -> None:
     )
 
 
-def _text_array(batch: list):
-    import pyarrow as pa
-
-    if all(isinstance(v, str) for v in batch):
-        return pa.array(batch, type=pa.string())
-    return pa.array(
-        [v.encode("utf-8") if isinstance(v, str) else v for v in batch], type=pa.binary()
-    )
-
-
 class _EncodeStats:
     def __init__(self, num_oov_buckets: int):
         self.k = num_oov_buckets
@@ -895,9 +885,10 @@ def _encode_batch(vocab: Vocabulary, batch: list, id_type, stats: _EncodeStats):
     import pyarrow as pa
 
     from vocabguard.guard import guard_ids
+    from vocabguard.tokenizer import text_array
     from vocabguard.vocabulary import INT64
 
-    texts = pa.array(batch, type=pa.int64()) if vocab.token_type == INT64 else _text_array(batch)
+    texts = pa.array(batch, type=pa.int64()) if vocab.token_type == INT64 else text_array(batch)
     column = vocab.encode_arrow(texts)
     nested = pa.types.is_list(column.type)
     flat = (column.flatten() if nested else column).to_numpy()

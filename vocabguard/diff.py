@@ -79,9 +79,9 @@ def token_to_json(token: bytes | int) -> str | int | dict:
 
 def display(token: Any) -> str:
     """A token for a terminal: invisible or undecodable ones as Python literals."""
-    from vocabguard.report import _display
+    from vocabguard.vocabulary import printable_token
 
-    return _display(token)
+    return printable_token(token)
 
 
 # -- one side of the diff --
@@ -358,8 +358,7 @@ def sample_coverage(
 
     from vocabguard.builder import batches, progress_bar
     from vocabguard.readers import INTEGER, STRING, expand_inputs, read_documents
-    from vocabguard.report import _text_array
-    from vocabguard.tokenizer import Tokenizer
+    from vocabguard.tokenizer import Tokenizer, text_array
     from vocabguard.vocabulary import INT64
 
     if old.token_type != new.token_type:
@@ -387,7 +386,7 @@ def sample_coverage(
                 if integer:
                     flats[key] = pa.array(batch, type=pa.int64())
                 else:
-                    flats[key] = tokenizer.tokenize_arrow(_text_array(batch)).flatten()
+                    flats[key] = tokenizer.tokenize_arrow(text_array(batch)).flatten()
                 distinct[key].update(pc.unique(flats[key]).to_pylist())
             for key, tally in zip(keys, tallies):
                 tally.add(flats[key])

@@ -186,48 +186,23 @@ def scan_data(
     Reads Parquet and TFRecord files as ``vocabguard audit`` does (same column
     choice and errors), in batches.
     """
-    import pyarrow.parquet as pq
-
     from vocabguard import audit as reader
-    from vocabguard.builder import progress_bar
 
-    batch_rows = batch_rows or reader.BATCH_ROWS
-    files = reader.expand_data(data)
-    formats = [reader.data_format(path) for path in files]
     tally = RangeTally(trained_input_dim, vocab.input_dim, vocab.oov_ids, vocab.pad_id)
-    mismatched: list[str] = []
-    chosen = column
-    total = (
-        sum(pq.ParquetFile(p).metadata.num_rows for p in files)
-        if all(f == reader.PARQUET for f in formats)
-        else None
+    scan = reader.scan_ids(
+        data,
+        vocab.fingerprint,
+        tally,
+        column=column,
+        progress=progress,
+        batch_rows=batch_rows or reader.BATCH_ROWS,
+        what="scanning",
     )
-    with progress_bar(total, progress, "scanning", unit=" rows") as bar:
-        for path, kind in zip(files, formats):
-            row = 0
-            if kind == reader.PARQUET:
-                chosen, fp, _, batches = reader._parquet_batches(
-                    path, chosen, vocab.fingerprint, batch_rows
-                )
-                if fp is not None and fp != vocab.fingerprint:
-                    mismatched.append(path)
-                for array, rows in batches:
-                    reader._add_arrow(tally, path, row, array)
-                    row += rows
-                    bar.update(rows)
-            else:
-                records = reader._TFRecordFile(path, chosen, vocab.fingerprint, batch_rows)
-                chosen = records.column
-                for values, lengths, missing in records.batches():
-                    tally.null_rows += missing
-                    tally.add(path, row, values, lengths)
-                    row += len(lengths)
-                    bar.update(len(lengths))
-                if records.other:
-                    mismatched.append(path)
+    # A file recording another vocabulary is named once, however many records differ.
+    mismatched = list(dict.fromkeys(m.file for m in scan.mismatches))
     return DataReport(
-        files=files,
-        column=chosen or "",
+        files=scan.files,
+        column=scan.column,
         trained_input_dim=int(trained_input_dim),
         input_dim=vocab.input_dim,
         examples=tally.rows,

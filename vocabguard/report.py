@@ -107,16 +107,6 @@ class SampleStats:
         return self.oov / non_pad if non_pad else 0.0
 
 
-def _text_array(batch: list):
-    import pyarrow as pa
-
-    if all(isinstance(v, str) for v in batch):
-        return pa.array(batch, type=pa.string())
-    return pa.array(
-        [v.encode("utf-8") if isinstance(v, str) else v for v in batch], type=pa.binary()
-    )
-
-
 def sample_stats(
     vocab: Any,
     data: Sequence[str],
@@ -131,7 +121,7 @@ def sample_stats(
 
     from vocabguard.builder import batches
     from vocabguard.readers import INTEGER, STRING, expand_inputs, read_documents
-    from vocabguard.tokenizer import Tokenizer
+    from vocabguard.tokenizer import Tokenizer, text_array
     from vocabguard.vocabulary import INT64
 
     files = expand_inputs(data)
@@ -146,7 +136,7 @@ def sample_stats(
         if integer:
             flat = pa.array(batch, type=pa.int64())
         else:
-            flat = tokenizer.tokenize_arrow(_text_array(batch)).flatten()
+            flat = tokenizer.tokenize_arrow(text_array(batch)).flatten()
         ids = np.asarray(vocab.lookup(flat))
         is_oov = (ids >= low) & (ids < high)
         tokens += int(ids.size)
@@ -160,20 +150,6 @@ def sample_stats(
 
 
 # -- output --
-
-
-def _display(token: Any) -> str:
-    """A token as text for the report: invisible or undecodable ones as Python literals."""
-    if isinstance(token, bytes):
-        try:
-            token = token.decode("utf-8")
-        except UnicodeDecodeError:
-            return repr(token)
-    if isinstance(token, int):
-        return str(token)
-    if token == "" or not token.isprintable() or token != token.strip():
-        return repr(token)
-    return token
 
 
 def _plot(curve: CoverageCurve, title: str, path: str) -> None:
@@ -243,7 +219,9 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 
 
 def _token_cell(token: Any) -> str:
-    return f"<code>{html.escape(_display(token))}</code>"
+    from vocabguard.vocabulary import printable_token
+
+    return f"<code>{html.escape(printable_token(token))}</code>"
 
 
 def top_tokens(vocab: Any, n: int = TOP_TOKENS) -> list[tuple[Any, int, int]]:

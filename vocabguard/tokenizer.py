@@ -131,6 +131,19 @@ class Tokenizer:
         return _drop_empty(pieces).cast(pa.list_(pa.binary()))
 
 
+def text_array(values: Sequence[str | bytes]) -> pa.Array:
+    """A batch of documents as Arrow: ``string`` when all are ``str``, else ``binary``.
+
+    >>> text_array(["a", b"b"]).type
+    DataType(binary)
+    """
+    if all(isinstance(v, str) for v in values):
+        return pa.array(values, type=pa.string())
+    return pa.array(
+        [v.encode("utf-8") if isinstance(v, str) else v for v in values], type=pa.binary()
+    )
+
+
 def _as_valid_utf8(values: pa.Array) -> pa.Array:
     """A string array with invalid UTF-8 replaced by U+FFFD (step 1)."""
     if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):

@@ -55,6 +55,20 @@ def display_token(token: Token) -> str | bytes | int:
     return token
 
 
+def printable_token(token: Token | str) -> str:
+    """A token as text for terminals and reports: invisible or undecodable ones as literals.
+
+    >>> printable_token(b"cat"), printable_token("new\\nline"), printable_token(b"\\xff")
+    ('cat', "'new\\\\nline'", "b'\\\\xff'")
+    """
+    token = display_token(token) if isinstance(token, bytes) else token
+    if isinstance(token, (bytes, int)):
+        return repr(token) if isinstance(token, bytes) else str(token)
+    if token == "" or not token.isprintable() or token != token.strip():
+        return repr(token)
+    return token
+
+
 def encoding_contract(spec: VocabSpec, token_type: str, layout: IdLayout) -> dict:
     """Everything, besides the tokens, that decides which id a value gets."""
     integer = token_type == INT64
