@@ -162,6 +162,53 @@ def test_json_report(capsys, setup, tmp_path):
     assert not rows(fixed.get_layer("tokens"))[127].any()  # --init zeros
 
 
+def write_tfrecord(path, rows, fingerprint: str) -> str:
+    """tf.train.Examples with an ``ids`` int64 list and the vocabulary's fingerprint."""
+    import tensorflow as tf
+
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for ids in rows:
+            feature = {
+                "ids": tf.train.Feature(int64_list=tf.train.Int64List(value=ids)),
+                "ids_vocab_fingerprint": tf.train.Feature(
+                    bytes_list=tf.train.BytesList(value=[fingerprint.encode()])
+                ),
+            }
+            example = tf.train.Example(features=tf.train.Features(feature=feature))
+            writer.write(example.SerializeToString())
+    return str(path)
+
+
+def test_tfrecord_data_is_scanned_like_parquet(capsys, setup, tmp_path):
+    ids = setup["ids"]
+    half = len(ids) // 2
+    # Two shards: the second records another vocabulary's fingerprint.
+    fingerprint = setup["vocab"].fingerprint
+    first = write_tfrecord(tmp_path / "part-0.tfrecord", ids[:half].tolist(), fingerprint)
+    second = tmp_path / "part-1.tfrecord"
+    write_tfrecord(second, ids[half:].tolist(), "f" * 64)
+    code, text, err = run(
+        capsys,
+        setup,
+        "repair-model",
+        setup["model"],
+        "--vocab",
+        "textbook",
+        "--data",
+        first.replace("part-0", "part-*"),
+        "--output",
+        str(tmp_path / "fixed.keras"),
+        "--json",
+    )
+    assert code == 0, err
+    data = json.loads(text)["data"]
+    assert data["column"] == "ids"
+    assert data["examples"] == len(ids)
+    assert data["untrained_ids"] == [{"id": 127, "count": int((ids == 127).sum())}]
+    assert data["affected_examples"] == int((ids == 127).any(axis=1).sum())
+    assert data["fingerprint_mismatches"] == [str(second)]
+
+
 def test_head_and_guard_of_the_old_size_are_resized(setup, tmp_path):
     vocab = setup["vocab"]
     lm = keras.Sequential(
