@@ -297,7 +297,7 @@ def task_vg_beam(workers: int):
 
 def task_vg_inproc(pattern: str, top_k: int, work: str):
     from vocabguard import VocabSpec, build_vocabulary
-    from vocabguard.readers import read_documents
+    from vocabguard._src.engines.readers import read_documents
 
     spec = VocabSpec(lowercase=True, max_tokens=top_k)
 

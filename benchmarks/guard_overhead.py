@@ -53,7 +53,7 @@ def bench_guards(repeats: int) -> dict:
     import tensorflow as tf
 
     from vocabguard import tf as vtf
-    from vocabguard.guard import guard_ids
+    from vocabguard._src.core.guard import guard_ids
 
     array = ids()
     tensor = tf.constant(array)

@@ -98,7 +98,7 @@ class Input:
         if self._flat is None:
             import pyarrow as pa
 
-            from vocabguard.tokenizer import Tokenizer
+            from vocabguard._src.core.tokenizer import Tokenizer
 
             lists = Tokenizer(self.spec()).tokenize_arrow(pa.array(self.lines, pa.string()))
             self._flat = lists.flatten()
@@ -127,7 +127,7 @@ def _pyarrow_count(data: Input, split: str):
     import pyarrow.compute as pc
     import pyarrow.csv as csv
 
-    from vocabguard.tokenizer import WHITESPACE_PATTERN
+    from vocabguard._src.core.tokenizer import WHITESPACE_PATTERN
 
     raw = data.raw
     read_options = csv.ReadOptions(column_names=["text"], block_size=1 << 22)

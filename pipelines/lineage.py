@@ -52,7 +52,7 @@ def _v1_only(texts: Sequence[str], vocab: Any) -> list[str]:
     The tokens are already normalized and lowercased, so joined by spaces they
     tokenize to themselves; texts left empty are dropped.
     """
-    from vocabguard.tokenizer import tokenize_batch
+    from vocabguard._src.core.tokenizer import tokenize_batch
 
     oov = set(vocab.oov_ids) | {vocab.pad_id}
     reduced = []
@@ -102,7 +102,7 @@ def build_lineage(
 
 def check_stable_ids(versions: Sequence[Any]) -> dict:
     """Every token of each version keeps its id in every later one; diff agrees."""
-    from vocabguard.diff import diff_vocabularies
+    from vocabguard._src.tools.diff import diff_vocabularies
     from vocabguard.errors import LineageError, received
 
     for i, earlier in enumerate(versions):
@@ -142,8 +142,8 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from vocabguard import VocabStore
+    from vocabguard._src.engines.training import TrainConfig, _describe_train, load_splits
     from vocabguard.errors import ConfigError, OutputExistsError, received
-    from vocabguard.training import TrainConfig, _describe_train, load_splits
 
     if args.slices < 2:
         raise ConfigError(
@@ -223,9 +223,9 @@ def _train_and_migrate(args, config, store, first, last, test_split, staging) ->
 
     import numpy as np
 
+    from vocabguard._src.engines.training import train
+    from vocabguard._src.tools.migration import migrate_model
     from vocabguard.keras import load_model
-    from vocabguard.migration import migrate_model
-    from vocabguard.training import train
 
     training = config.training
     if args.epochs is not None:

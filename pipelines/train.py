@@ -15,9 +15,9 @@ from collections.abc import Sequence
 
 
 def run(argv: Sequence[str] | None = None) -> int:
-    from vocabguard.training import main
+    from vocabguard.cli.models import train_main
 
-    return main(argv)
+    return train_main(argv)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import vocabguard as vg
-from vocabguard.audit import audit, example_class, read_tfrecord
+from vocabguard._src.tools.audit import audit, example_class, read_tfrecord
 from vocabguard.cli import main
 from vocabguard.errors import InputDataError
 

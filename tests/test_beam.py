@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from vocabguard import VocabSpec, VocabStore, build_vocabulary
+from vocabguard._src.core.layout import select_tokens
 from vocabguard.beam import (
     BuildVocabularies,
     EncodeWithVocabularies,
@@ -33,7 +34,6 @@ from vocabguard.beam import (
     encoded_schema,
 )
 from vocabguard.errors import ConfigError
-from vocabguard.layout import select_tokens
 
 WORDS = ["the", "The", "cat", "dog", "sat", "mat", "on", "a", "log", "Zebra", "éclair", "日本", "x"]
 COUNTRIES = ["fr", "de", "us", "jp", "br", "[UNK]"]
@@ -367,7 +367,7 @@ def test_build_with_a_parent_matches_in_process_lineage(tmp_path, shards):
 
 
 def test_job_config_retire_needs_a_parent():
-    from vocabguard.jobs import JobConfig
+    from vocabguard._src.engines.jobs import JobConfig
 
     data = {"inputs": ["x.txt"], "features": {"text": {"retire": True}}}
     with pytest.raises(ConfigError) as info:

@@ -11,9 +11,9 @@ import pytest
 
 import vocabguard as vg
 from vocabguard import keras as vk
+from vocabguard._src.tools.model_check import check_model
 from vocabguard.cli import main
 from vocabguard.errors import InputDataError
-from vocabguard.model_check import check_model
 
 CORPUS = ["the cat sat on the mat", "the dog sat on the log", "a cat and a dog"]
 

@@ -17,9 +17,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from vocabguard import VocabStore
+from vocabguard._src.engines.readers import InputNotFoundError, expand_inputs, read_documents
 from vocabguard.cli import main
 from vocabguard.errors import InputDataError
-from vocabguard.readers import InputNotFoundError, expand_inputs, read_documents
 
 CORPUS = [
     "the cat sat on the mat",

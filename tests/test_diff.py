@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vocabguard import VocabSpec, VocabStore, build_vocabulary
+from vocabguard._src.tools.diff import diff_vocabularies, format_diff, token_to_json
 from vocabguard.cli import main
-from vocabguard.diff import diff_vocabularies, format_diff, token_to_json
 from vocabguard.errors import ConfigError
 
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from vocabguard import VocabSpec, errors
+from vocabguard._src.core.guard import guard_ids
 from vocabguard.errors import IdRangeError, VocabguardError, received
-from vocabguard.guard import guard_ids
 
 ERROR_CLASSES = sorted(
     (

@@ -22,10 +22,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vocabguard import VocabSpec, VocabStore, build_vocabulary
-from vocabguard.artifact import MANIFEST
-from vocabguard.cli import list_line, main
+from vocabguard._src.core.artifact import MANIFEST
+from vocabguard._src.core.store import GC_DIR, PINS_DIR, STAGING_PREFIX, TOMBSTONE
+from vocabguard.cli import main
+from vocabguard.cli.store import list_line
 from vocabguard.errors import ConfigError, InvalidNameError, StoreError, VersionNotFoundError
-from vocabguard.store import GC_DIR, PINS_DIR, STAGING_PREFIX, TOMBSTONE
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 SCRIPT = Path(sys.executable).with_name("vocabguard")
@@ -146,7 +147,7 @@ def test_list_line_of_an_unpublished_parent_shows_its_fingerprint():
     parent = build(texts(0))  # never published: no ref
     child = build(texts(1), parent=parent)
     child.name, child.version = "news", 1
-    from vocabguard.artifact import build_manifest, render_files
+    from vocabguard._src.core.artifact import build_manifest, render_files
 
     line = list_line(build_manifest(child, *render_files(child)))
     assert line.split()[-1] == f"parent={parent.fingerprint[:12]}"

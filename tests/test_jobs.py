@@ -16,9 +16,9 @@ import pytest
 import yaml
 
 from vocabguard import VocabSpec, VocabStore, build_vocabulary
+from vocabguard._src.engines.jobs import JobConfig, run_build, run_encode
 from vocabguard.cli import main
 from vocabguard.errors import ConfigError, OutputExistsError
-from vocabguard.jobs import JobConfig, run_build, run_encode
 
 WORDS = ["the", "The", "cat", "dog", "sat", "mat", "on", "a", "log", "Zebra", "éclair", "x"]
 COUNTRIES = ["fr", "de", "us", "jp", "br"]

@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vocabguard import VocabSpec, build_vocabulary
+from vocabguard._src.core.layout import IdLayout, oov_bucket, order_key, select_tokens
 from vocabguard.errors import IdRangeError, LayoutError
-from vocabguard.layout import IdLayout, oov_bucket, order_key, select_tokens
 
 GOLDEN = Path(__file__).parent / "golden"
 

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vocabguard import VocabSpec, build_vocabulary
+from vocabguard._src.core.vocabulary import Vocabulary, retired_key
 from vocabguard.errors import LineageError
-from vocabguard.vocabulary import Vocabulary, retired_key
 
 
 def build(texts, spec=None, **kwargs):

@@ -12,6 +12,9 @@ import pytest
 
 import vocabguard as vg
 from vocabguard import keras as vk
+from vocabguard._src.engines.keras import _all_layers as all_layers
+from vocabguard._src.engines.training import ModelConfig, build_model
+from vocabguard._src.tools.migration import format_migration, migrate_model
 from vocabguard.cli import main
 from vocabguard.errors import (
     ConfigError,
@@ -19,8 +22,6 @@ from vocabguard.errors import (
     OutputExistsError,
     StoreError,
 )
-from vocabguard.migration import format_migration, migrate_model
-from vocabguard.training import ModelConfig, build_model
 
 SPEC = vg.VocabSpec(sequence_length=8)
 
@@ -52,9 +53,7 @@ def texts_of(tokens: list[str], n: int = 12, seed: int = 1) -> list[str]:
 
 
 def embedding_rows(model) -> np.ndarray:
-    layer = next(
-        layer for layer in vk._all_layers(model) if isinstance(layer, keras.layers.Embedding)
-    )
+    layer = next(layer for layer in all_layers(model) if isinstance(layer, keras.layers.Embedding))
     return keras.ops.convert_to_numpy(layer.embeddings)
 
 

@@ -13,9 +13,9 @@ import pytest
 
 import vocabguard as vg
 from vocabguard import keras as vk
+from vocabguard._src.tools.repair import format_repair, repair_model
 from vocabguard.cli import main
 from vocabguard.errors import InputDataError, VocabularyMismatchError
-from vocabguard.repair import format_repair, repair_model
 
 WORDS = [f"w{i}" for i in range(126)]  # pad + OOV + 126 learned tokens: input_dim 128
 LENGTH = 10

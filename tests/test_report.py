@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import vocabguard as vg
+from vocabguard._src.tools.report import coverage_curve, top_tokens
 from vocabguard.cli import main
-from vocabguard.report import coverage_curve, top_tokens
 
 CORPUS = [
     "the cat sat on the mat <script> alert(1) </script>",

@@ -13,9 +13,9 @@ import tensorflow as tf
 
 import vocabguard as vg
 from vocabguard import tf as vtf
+from vocabguard._src.engines.training import ModelConfig, build_model, make_dataset
 from vocabguard.errors import ArtifactError, OutputExistsError
 from vocabguard.serving import export_serving, load_serving, predict, read_manifest
-from vocabguard.training import ModelConfig, build_model, make_dataset
 
 TRAIN = ["good great fine", "bad awful poor", "great good", "poor bad", "fine good great"] * 4
 LABELS = [1, 0, 1, 0, 1] * 4
@@ -67,7 +67,7 @@ def test_training_run_export_matches_model_keras(tmp_path):
     import yaml
 
     from vocabguard import keras as vk
-    from vocabguard.training import main
+    from vocabguard.cli.models import train_main as main
 
     rows = [{"t": text, "y": ["neg", "pos"][y]} for text, y in zip(TRAIN, LABELS)]
     data = tmp_path / "d.jsonl"

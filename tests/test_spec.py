@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from vocabguard import VocabSpec
+from vocabguard._src.core.spec import ID_DTYPES, NORMALIZATIONS, TOKENIZERS
+from vocabguard._src.core.tokenizer import Tokenizer
 from vocabguard.errors import ConfigError, SpecError, received
-from vocabguard.spec import ID_DTYPES, NORMALIZATIONS, TOKENIZERS
-from vocabguard.tokenizer import Tokenizer
 
 FIELDS = [f.name for f in dataclasses.fields(VocabSpec)]
 

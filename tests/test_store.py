@@ -12,7 +12,13 @@ import textwrap
 import pytest
 
 from vocabguard import VocabSpec, VocabStore, build_vocabulary
-from vocabguard.artifact import MANIFEST, TOKENS, VOCAB_TXT, parse_manifest, unsafe_text_line
+from vocabguard._src.core.artifact import (
+    MANIFEST,
+    TOKENS,
+    VOCAB_TXT,
+    parse_manifest,
+    unsafe_text_line,
+)
 from vocabguard.errors import (
     ArtifactError,
     ChecksumMismatchError,
@@ -426,7 +432,7 @@ KILLED_PUBLISHER = textwrap.dedent(
     """
     import os, sys
     from vocabguard import VocabSpec, VocabStore, build_vocabulary
-    from vocabguard.store import VocabStore as Store
+    from vocabguard._src.core.store import VocabStore as Store
 
     root, name, kill_on = sys.argv[1:4]
     write = Store._write

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 import vocabguard as vg
 from vocabguard import keras as vk
 from vocabguard import tf as vtf
-from vocabguard.tokenizer import WHITESPACE, Tokenizer
+from vocabguard._src.core.tokenizer import WHITESPACE, Tokenizer
 
 # Characters chosen to stress tokenization: every Unicode White_Space code point,
 # look-alikes that are NOT White_Space (Python's str.split splits on \x1c-\x1f),

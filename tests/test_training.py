@@ -10,16 +10,16 @@ import pytest
 import yaml
 
 from vocabguard import VocabSpec, VocabStore
-from vocabguard.errors import ConfigError, OutputExistsError, VersionNotFoundError
-from vocabguard.training import (
+from vocabguard._src.engines.training import (
     ModelConfig,
     TrainConfig,
     VocabularyConfig,
     check_input_dim,
-    main,
     resolve_vocabulary,
     train,
 )
+from vocabguard.cli.models import train_main as main
+from vocabguard.errors import ConfigError, OutputExistsError, VersionNotFoundError
 
 SPORT = "match goal team score win league player coach".split()
 MONEY = "bank market shares profit price bond rate trade".split()
@@ -175,7 +175,7 @@ def test_one_file_with_test_fraction(tmp_path, config):
     assert "`data.test_fraction`" in config_error(tmp_path, config)
     config["data"]["test_fraction"] = 0.25
     loaded = TrainConfig.from_yaml(write_config(tmp_path, config))
-    from vocabguard.training import load_splits
+    from vocabguard._src.engines.training import load_splits
 
     train_split, test_split = load_splits(loaded.data)
     assert (len(train_split.texts), len(test_split.texts)) == (24, 8)
@@ -262,12 +262,12 @@ def test_end_to_end_writes_outputs_and_refuses_to_overwrite(tmp_path, config, ca
 
 
 def test_failed_run_leaves_nothing(tmp_path, config, monkeypatch):
-    import vocabguard.serving
+    import vocabguard._src.engines.serving
 
     def broken(*args, **kwargs):
         raise RuntimeError("export failed")
 
-    monkeypatch.setattr(vocabguard.serving, "export_serving", broken)
+    monkeypatch.setattr(vocabguard._src.engines.serving, "export_serving", broken)
     with pytest.raises(RuntimeError, match="export failed"):
         train(TrainConfig.from_dict(config))
     assert os.listdir(tmp_path / "out") == []

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from vocabguard import VocabSpec, build_vocabulary
+from vocabguard._src.core.layout import oov_bucket
 from vocabguard.errors import IdRangeError, InputDataError, SpecError
-from vocabguard.layout import oov_bucket
 
 CORPUS = ["the cat sat", "the dog sat on the mat", "a cat", ""]
 

@@ -22,14 +22,14 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+from vocabguard._src.core.version import __version__
 
 _EXPORTS = {
-    "VocabSpec": "vocabguard.spec",
-    "VocabStore": "vocabguard.store",
-    "Vocabulary": "vocabguard.vocabulary",
-    "build_vocabulary": "vocabguard.builder",
-    "guard_ids": "vocabguard.guard",
+    "VocabSpec": "vocabguard._src.core.spec",
+    "VocabStore": "vocabguard._src.core.store",
+    "Vocabulary": "vocabguard._src.core.vocabulary",
+    "build_vocabulary": "vocabguard._src.core.builder",
+    "guard_ids": "vocabguard._src.core.guard",
     "remap_embedding": "vocabguard.remap",
 }
 
@@ -46,12 +46,12 @@ __all__ = [
 
 if TYPE_CHECKING:
     from vocabguard import errors
-    from vocabguard.builder import build_vocabulary
-    from vocabguard.guard import guard_ids
+    from vocabguard._src.core.builder import build_vocabulary
+    from vocabguard._src.core.guard import guard_ids
+    from vocabguard._src.core.spec import VocabSpec
+    from vocabguard._src.core.store import VocabStore
+    from vocabguard._src.core.vocabulary import Vocabulary
     from vocabguard.remap import remap_embedding
-    from vocabguard.spec import VocabSpec
-    from vocabguard.store import VocabStore
-    from vocabguard.vocabulary import Vocabulary
 
 
 def __getattr__(name: str):

@@ -39,8 +39,8 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from vocabguard.errors import ConfigError, OutputExistsError, check_keys, received
-from vocabguard.spec import VocabSpec, load_yaml
+from vocabguard._src.core.errors import ConfigError, OutputExistsError, check_keys, received
+from vocabguard._src.core.spec import VocabSpec, load_yaml
 
 BAD_RECORD_POLICIES = ("fail", "skip")
 OUTPUT_FORMATS = ("parquet", "tfrecord")
@@ -138,7 +138,7 @@ class JobConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping, *, source: str = "<config>", store: str | None = None):
-        from vocabguard.beam import Feature
+        from vocabguard._src.engines.beam import Feature
 
         where = source
         _expect(data, Mapping, "config", where, "a mapping")
@@ -296,8 +296,8 @@ def run_build(argv: Sequence[str] | None = None) -> list[dict]:
     """Build and publish every feature's vocabulary in one pass; return what was published."""
     import apache_beam as beam
 
-    from vocabguard.beam import BuildVocabularies, ReadRecordBatches
-    from vocabguard.store import VocabStore
+    from vocabguard._src.core.store import VocabStore
+    from vocabguard._src.engines.beam import BuildVocabularies, ReadRecordBatches
 
     config, options = _parse(argv, "vocabguard build")
     with beam.Pipeline(options=options) as pipeline:
@@ -339,7 +339,7 @@ def run_build(argv: Sequence[str] | None = None) -> list[dict]:
 def _metrics(result) -> dict[str, int]:
     from apache_beam.metrics.metric import MetricsFilter
 
-    from vocabguard.beam import NAMESPACE
+    from vocabguard._src.engines.beam import NAMESPACE
 
     totals: dict[str, int] = {}
     for counter in result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]:
@@ -355,8 +355,12 @@ def run_encode(argv: Sequence[str] | None = None) -> dict:
     import pyarrow as pa
     import pyarrow.fs as pafs
 
-    from vocabguard.beam import EncodeWithVocabularies, ReadRecordBatches, _table_to_examples
-    from vocabguard.store import VocabStore
+    from vocabguard._src.core.store import VocabStore
+    from vocabguard._src.engines.beam import (
+        EncodeWithVocabularies,
+        ReadRecordBatches,
+        _table_to_examples,
+    )
 
     config, options = _parse(argv, "vocabguard encode")
     if config.encode is None:

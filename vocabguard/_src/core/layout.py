@@ -26,7 +26,7 @@ import dataclasses
 import heapq
 from collections.abc import Hashable, Iterable, Mapping
 
-from vocabguard.errors import LayoutError, received
+from vocabguard._src.core.errors import LayoutError, received
 
 PAD_ID = 0
 

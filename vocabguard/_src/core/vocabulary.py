@@ -19,11 +19,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from vocabguard.errors import IdRangeError, LayoutError, LineageError, SpecError, received
-from vocabguard.guard import guard_ids
-from vocabguard.layout import IdLayout, oov_bucket, select_tokens
-from vocabguard.spec import VocabSpec
-from vocabguard.tokenizer import Tokenizer
+from vocabguard._src.core.errors import IdRangeError, LayoutError, LineageError, SpecError, received
+from vocabguard._src.core.guard import guard_ids
+from vocabguard._src.core.layout import IdLayout, oov_bucket, select_tokens
+from vocabguard._src.core.spec import VocabSpec
+from vocabguard._src.core.tokenizer import Tokenizer
 
 STRING = "string"
 INT64 = "int64"

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from vocabguard.errors import (
+from vocabguard._src.core.errors import (
     ConfigError,
     InputDataError,
     OutputExistsError,
@@ -44,7 +44,7 @@ from vocabguard.errors import (
     VocabularyMismatchError,
     received,
 )
-from vocabguard.remap import RowMap, check_init, remap_dense, remap_rows, row_map
+from vocabguard._src.tools.remap import RowMap, check_init, remap_dense, remap_rows, row_map
 
 EMBEDDING = "embedding"
 HEAD = "head"
@@ -120,7 +120,7 @@ class MigrationResult:
 
 
 def _keras():
-    from vocabguard.model_check import _keras as keras_module
+    from vocabguard._src.tools.model_check import _keras as keras_module
 
     return keras_module()
 
@@ -141,8 +141,8 @@ def model_layers(model: Any) -> ModelLayers:
     A layer shared by several nested models is listed once.
     """
     keras = _keras()
-    from vocabguard.keras import IdGuard
-    from vocabguard.model_check import iter_layers
+    from vocabguard._src.engines.keras import IdGuard
+    from vocabguard._src.tools.model_check import iter_layers
 
     found = ModelLayers([], [], [])
     seen: set[int] = set()
@@ -162,7 +162,7 @@ def model_layers(model: Any) -> ModelLayers:
 
 def describe_layer(layer: Any) -> str:
     """``'name' (Class, input_dim N, vocabulary REF)`` for messages."""
-    from vocabguard.keras import VocabEmbedding
+    from vocabguard._src.engines.keras import VocabEmbedding
 
     what = f"{type(layer).__name__}, input_dim {layer.input_dim}"
     if isinstance(layer, VocabEmbedding):
@@ -198,7 +198,7 @@ def plan_embedding(path: str, layer: Any, vocab: Any, rows: RowMap) -> _Plan:
     keeps its own.
     """
     keras = _keras()
-    from vocabguard.keras import VocabEmbedding
+    from vocabguard._src.engines.keras import VocabEmbedding
 
     config = dict(layer.get_config())
     config.update(
@@ -242,7 +242,7 @@ def rebuild(
     another shape (it consumed the resized output: it is not a vocabulary head).
     """
     keras = _keras()
-    from vocabguard.model_check import iter_layers
+    from vocabguard._src.tools.model_check import iter_layers
 
     by_id = {id(plan.layer): plan for plan in plans}
 
@@ -373,8 +373,8 @@ def verify(path: str, vocab: Any, paths: Sequence[str], output: str) -> Any:
 
     Raises ``VocabularyMismatchError`` if a resized layer does not fit ``vocab``.
     """
-    from vocabguard.keras import check_vocabulary
-    from vocabguard.model_check import check_model, load_model
+    from vocabguard._src.engines.keras import check_vocabulary
+    from vocabguard._src.tools.model_check import check_model, load_model
 
     model = load_model(path)
     own = check_model(model, vocab, layers=list(paths), model_name=output)
@@ -396,7 +396,7 @@ def verify(path: str, vocab: Any, paths: Sequence[str], output: str) -> Any:
 
 def _recorded_vocab(layers: list[tuple[str, Any]], new_vocab: Any, store: Any, model: str) -> Any:
     """The vocabulary the model's VocabEmbeddings record, loaded from ``store``."""
-    from vocabguard.keras import VocabEmbedding
+    from vocabguard._src.engines.keras import VocabEmbedding
 
     recorded = [layer for _, layer in layers if isinstance(layer, VocabEmbedding)]
     hint = "Pass the vocabulary the model was trained with: --from REF (old_vocab=...)."
@@ -496,8 +496,8 @@ def migrate_model(
         StoreError, VocabularyMismatchError: the recorded vocabulary cannot be
             loaded, or differs from the store's.
     """
-    from vocabguard.keras import VocabEmbedding
-    from vocabguard.model_check import load_model
+    from vocabguard._src.engines.keras import VocabEmbedding
+    from vocabguard._src.tools.model_check import load_model
 
     check_init(init)
     output = check_output(output)

@@ -25,7 +25,7 @@ import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from vocabguard.errors import InputDataError, received
+from vocabguard._src.core.errors import InputDataError, received
 
 OK = "ok"
 WARNING = "warning"
@@ -182,7 +182,7 @@ def _keras():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras
 
-    import vocabguard.keras  # noqa: F401  (registers vocabguard's layers for deserialization)
+    import vocabguard._src.engines.keras  # noqa: F401  (registers vocabguard's layers for deserialization)
 
     return keras
 
@@ -193,7 +193,7 @@ def load_model(path: str | os.PathLike) -> Any:
     Raises ``InputDataError`` naming the file and the fix when it is missing,
     not a Keras model file, or cannot be deserialized.
     """
-    from vocabguard.readers import InputNotFoundError
+    from vocabguard._src.engines.readers import InputNotFoundError
 
     path = os.fspath(path)
     save_hint = "Save the model with model.save('model.keras') and pass that file."
@@ -283,7 +283,7 @@ def _recorded(layer: Any, config: dict, key: str) -> Any:
 
 
 def _kind(keras: Any, layer: Any) -> str | None:
-    import vocabguard.keras as vk
+    import vocabguard._src.engines.keras as vk
 
     guard_class = getattr(vk, "IdGuard", None)
     if isinstance(layer, keras.layers.Embedding):

@@ -19,7 +19,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from vocabguard.errors import ConfigError, SpecError, check_keys, received
+from vocabguard._src.core.errors import ConfigError, SpecError, check_keys, received
 
 TOKENIZERS = ("whitespace", "unicode_script", "regex", "none")
 NORMALIZATIONS = ("none", "NFC", "NFKC")

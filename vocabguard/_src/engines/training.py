@@ -48,7 +48,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from vocabguard.errors import (
+from vocabguard._src.core.errors import (
     ConfigError,
     InputDataError,
     OutputExistsError,
@@ -56,7 +56,7 @@ from vocabguard.errors import (
     check_keys,
     received,
 )
-from vocabguard.spec import VocabSpec, load_yaml
+from vocabguard._src.core.spec import VocabSpec, load_yaml
 
 DATA_FORMATS = ("jsonl", "csv", "parquet")
 ARCHITECTURES = ("bag_of_embeddings",)
@@ -207,8 +207,8 @@ class VocabularyConfig:
     def __post_init__(self) -> None:
         _string("vocabulary", "ref", self.ref, self.source)
         _string("vocabulary", "store", self.store, self.source)
-        from vocabguard.errors import InvalidNameError
-        from vocabguard.store import Ref
+        from vocabguard._src.core.errors import InvalidNameError
+        from vocabguard._src.core.store import Ref
 
         try:
             Ref.parse(self.ref)  # a malformed reference fails now, not after loading data
@@ -382,7 +382,7 @@ class Split:
 
 
 def _read(path: str, config: DataConfig) -> Split:
-    from vocabguard.readers import read_documents
+    from vocabguard._src.engines.readers import read_documents
 
     # Two streaming passes (one per field) keep the readers' per-line error messages.
     texts = list(read_documents([path], config.format, config.text_field, kind="string"))
@@ -433,8 +433,8 @@ def resolve_vocabulary(config: VocabularyConfig, train_texts: Sequence, descript
 
     Returns ``(vocab, built)``.
     """
-    from vocabguard.builder import build_vocabulary
-    from vocabguard.store import Ref, VocabStore
+    from vocabguard._src.core.builder import build_vocabulary
+    from vocabguard._src.core.store import Ref, VocabStore
 
     store = VocabStore(config.store)
     ref = Ref.parse(config.ref)
@@ -507,7 +507,7 @@ def build_model(config: ModelConfig, vocab, num_classes: int):
     import keras
     from keras import ops
 
-    from vocabguard import keras as vk
+    from vocabguard._src.engines import keras as vk
 
     ids = keras.Input(shape=(vocab.spec.sequence_length,), dtype=vocab.spec.id_dtype, name="ids")
     vectors = vk.embedding(vocab, config.embedding_dim)(ids)
@@ -621,8 +621,8 @@ def train(config: TrainConfig) -> dict:
     import keras
     import tensorflow as tf
 
-    from vocabguard import tf as vtf
-    from vocabguard.serving import export_serving
+    from vocabguard._src.engines import tf as vtf
+    from vocabguard._src.engines.serving import export_serving
 
     keras.utils.set_random_seed(config.training.seed)
     encoder = vtf.encode_fn(vocab)
@@ -702,7 +702,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _main(argv: Sequence[str] | None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python pipelines/train.py``: parse ``argv``, train, print the summary line.
+
+    Errors propagate; the entry points (``vocabguard train``, ``pipelines/train.py``)
+    turn user errors into one line through the CLI's shared error path.
+    """
     args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     return run_and_report(TrainConfig.from_yaml(args.config))
 
@@ -718,10 +723,3 @@ def run_and_report(config: TrainConfig) -> int:
         flush=True,
     )
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``vocabguard train``: ``argv`` is what follows ``train``; user errors print one line."""
-    from vocabguard.cli import run_guarded
-
-    return run_guarded(_main, argv)

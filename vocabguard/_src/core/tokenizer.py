@@ -19,7 +19,7 @@ Every path applies the same steps, in this order:
 Empty tokens are dropped by every splitting tokenizer. Tokens are ``bytes``
 (UTF-8): a token can be any byte string, and the artifact stores it exactly.
 
->>> from vocabguard.spec import VocabSpec
+>>> from vocabguard._src.core.spec import VocabSpec
 >>> Tokenizer(VocabSpec(lowercase=True)).tokenize("Hello\\u00a0WORLD  ok")
 [b'hello', b'world', b'ok']
 """
@@ -34,7 +34,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from vocabguard.spec import VocabSpec
+from vocabguard._src.core.spec import VocabSpec
 
 # Unicode White_Space (PropList.txt). Written out rather than `\s` because `\s`
 # means different sets in Python (adds U+001C..U+001F), RE2 (ASCII only) and ICU.
@@ -119,7 +119,9 @@ class Tokenizer:
             return pa.ListArray.from_arrays(offsets, flat)
         text = self.normalize_arrow(values)
         if tokenizer == "unicode_script":
-            return _unicode_script_arrow(text)
+            from vocabguard._src.core.unicode_script import split_arrow
+
+            return split_arrow(text)
         if (
             tokenizer == "whitespace"
             and not pc.any(pc.match_substring_regex(text, NON_ASCII_WHITESPACE_PATTERN)).as_py()
@@ -171,12 +173,6 @@ def _drop_empty(pieces: pa.ListArray) -> pa.ListArray:
     offsets = np.zeros(len(pieces) + 1, dtype=np.int32)
     np.cumsum(np.bincount(parents, minlength=len(pieces)), out=offsets[1:])
     return pa.ListArray.from_arrays(pa.array(offsets), flat.filter(keep))
-
-
-def _unicode_script_arrow(text: pa.Array) -> pa.ListArray:
-    from vocabguard.tf import _unicode_script_tokenize_eager
-
-    return _unicode_script_tokenize_eager(text)
 
 
 def tokenize_batch(spec: VocabSpec, values: Sequence[str | bytes]) -> list[list[bytes]]:

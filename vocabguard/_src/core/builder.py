@@ -22,10 +22,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from vocabguard.errors import InputDataError, SpecError, received
-from vocabguard.spec import VocabSpec
-from vocabguard.tokenizer import Tokenizer
-from vocabguard.vocabulary import INT64, STRING, Vocabulary
+from vocabguard._src.core.errors import InputDataError, SpecError, received
+from vocabguard._src.core.spec import VocabSpec
+from vocabguard._src.core.tokenizer import Tokenizer
+from vocabguard._src.core.vocabulary import INT64, STRING, Vocabulary
 
 BATCH_SIZE = 8192
 
@@ -178,7 +178,7 @@ class TokenCounter:
         retire: bool = False,
     ) -> Vocabulary:
         """Select and order the counted tokens (grown from ``parent`` when given)."""
-        from vocabguard import __version__
+        from vocabguard._src.core.version import __version__
 
         table = self.table()
         token_type = self.token_type or STRING
@@ -211,7 +211,7 @@ def candidate_counts(
     and the new learned-token candidates, cut to the best ``max_tokens`` in
     Arrow (count descending, token bytes ascending: ``layout.order_key``'s order).
     """
-    from vocabguard.vocabulary import special_tokens
+    from vocabguard._src.core.vocabulary import special_tokens
 
     reserved, pad_and_oov = special_tokens(spec, token_type)
     inherited = list(inherited)

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from vocabguard.errors import InputDataError, received
+from vocabguard._src.core.errors import InputDataError, received
 
 BATCH_ROWS = 8192
 MAX_VIOLATIONS = 10
@@ -258,7 +258,7 @@ class AuditResult:
 
 def expand_data(patterns: str | os.PathLike | Iterable[str | os.PathLike]) -> list[str]:
     """Files of the audit: paths, globs, and directories (their data files, sorted)."""
-    from vocabguard.readers import expand_inputs
+    from vocabguard._src.engines.readers import expand_inputs
 
     if isinstance(patterns, (str, os.PathLike)):
         patterns = [patterns]
@@ -706,7 +706,7 @@ def scan_ids(
     """
     import pyarrow.parquet as pq
 
-    from vocabguard.builder import progress_bar
+    from vocabguard._src.core.builder import progress_bar
 
     files = expand_data(data)
     formats = [data_format(path) for path in files]

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from vocabguard.errors import IdRangeError, received
+from vocabguard._src.core.errors import IdRangeError, received
 
 MAX_REPORTED_CASES = 10
 

@@ -29,7 +29,7 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Any, BinaryIO
 
-from vocabguard.errors import InputDataError, received
+from vocabguard._src.core.errors import InputDataError, received
 
 FORMATS = ("text", "jsonl", "csv", "parquet", "tfrecord")
 TEXT_FIELD = "text"
@@ -120,7 +120,7 @@ def _lines(handle: BinaryIO) -> Iterator[tuple[int, bytes]]:
     for number, raw in enumerate(_raw_lines(handle), start=1):
         if number == 1 and raw.startswith(_BOM):
             raw = raw[len(_BOM) :]
-        # Exactly one line ending, as vocabguard.readers removes it (a lone "\r" stays).
+        # Exactly one line ending, as vocabguard._src.engines.readers removes it (a lone "\r" stays).
         if raw.endswith(b"\n"):
             raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
         yield number, raw
@@ -196,7 +196,7 @@ def _csv(handle, path, fields, passthrough):
     undecodable: list[BadRecord] = []
 
     def lines():
-        # Decoded one line at a time (as vocabguard.readers does), so an undecodable
+        # Decoded one line at a time (as vocabguard._src.engines.readers does), so an undecodable
         # line is reported as itself and the lines after it are still read.
         for number, raw in enumerate(_raw_lines(handle), start=1):
             if number == 1 and raw.startswith(_BOM):

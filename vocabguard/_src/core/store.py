@@ -36,7 +36,7 @@ from typing import Any
 
 import pyarrow.fs as pafs
 
-from vocabguard.artifact import (
+from vocabguard._src.core.artifact import (
     MANIFEST,
     TOKENS,
     VOCAB_TXT,
@@ -48,7 +48,7 @@ from vocabguard.artifact import (
     render_files,
     verify_files,
 )
-from vocabguard.errors import (
+from vocabguard._src.core.errors import (
     ArtifactError,
     ConfigError,
     InvalidNameError,
@@ -56,7 +56,7 @@ from vocabguard.errors import (
     VersionNotFoundError,
     received,
 )
-from vocabguard.vocabulary import Vocabulary
+from vocabguard._src.core.vocabulary import Vocabulary
 
 # \Z, not $: `$` also matches before a trailing newline, so "name\n" would pass.
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\Z")

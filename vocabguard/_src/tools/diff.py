@@ -48,7 +48,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from vocabguard.errors import ConfigError, VocabguardError, received
+from vocabguard._src.core.errors import ConfigError, VocabguardError, received
 
 # Spec fields that decide which tokens a text yields: a change means the same
 # text gives other tokens, so ids lining up is not enough.
@@ -79,7 +79,7 @@ def token_to_json(token: bytes | int) -> str | int | dict:
 
 def display(token: Any) -> str:
     """A token for a terminal: invisible or undecodable ones as Python literals."""
-    from vocabguard.vocabulary import printable_token
+    from vocabguard._src.core.vocabulary import printable_token
 
     return printable_token(token)
 
@@ -356,10 +356,10 @@ def sample_coverage(
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from vocabguard.builder import batches, progress_bar
-    from vocabguard.readers import INTEGER, STRING, expand_inputs, read_documents
-    from vocabguard.tokenizer import Tokenizer, text_array
-    from vocabguard.vocabulary import INT64
+    from vocabguard._src.core.builder import batches, progress_bar
+    from vocabguard._src.core.tokenizer import Tokenizer, text_array
+    from vocabguard._src.core.vocabulary import INT64
+    from vocabguard._src.engines.readers import INTEGER, STRING, expand_inputs, read_documents
 
     if old.token_type != new.token_type:
         raise ConfigError(
@@ -571,7 +571,7 @@ class _Rows:
         import numpy as np
         import pyarrow as pa
 
-        from vocabguard.vocabulary import INT64
+        from vocabguard._src.core.vocabulary import INT64
 
         self.tokens = vocab.token_bytes  # id order, from reserved_start on
         self.start = vocab.layout.reserved_start

@@ -38,7 +38,7 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from vocabguard.errors import ConfigError, InputDataError, received
+from vocabguard._src.core.errors import ConfigError, InputDataError, received
 
 FORMATS = ("text", "jsonl", "csv", "parquet")
 EXTENSIONS = {
@@ -78,7 +78,7 @@ def expand_inputs(patterns: str | os.PathLike | Iterable[str | os.PathLike]) -> 
     >>> expand_inputs(["/no/such/dir/*.txt"])
     Traceback (most recent call last):
     ...
-    vocabguard.readers.InputNotFoundError: Input '/no/such/dir/*.txt' matches no files. Expected a file path or a glob such as 'data/*.txt' that matches at least one file; check the path (globs are relative to the current directory). Received: input='/no/such/dir/*.txt'
+    vocabguard._src.engines.readers.InputNotFoundError: Input '/no/such/dir/*.txt' matches no files. Expected a file path or a glob such as 'data/*.txt' that matches at least one file; check the path (globs are relative to the current directory). Received: input='/no/such/dir/*.txt'
 
     Raises:
         InputNotFoundError: a pattern matches no file, or a path does not exist.

@@ -40,9 +40,9 @@ from typing import Any
 
 import numpy as np
 
-from vocabguard.audit import Tally
-from vocabguard.errors import InputDataError, VocabularyMismatchError, received
-from vocabguard.migration import (
+from vocabguard._src.core.errors import InputDataError, VocabularyMismatchError, received
+from vocabguard._src.tools.audit import Tally
+from vocabguard._src.tools.migration import (
     HEAD,
     LayerChange,
     check_output,
@@ -56,7 +56,7 @@ from vocabguard.migration import (
     save_checked,
     verify,
 )
-from vocabguard.remap import RowMap, check_init
+from vocabguard._src.tools.remap import RowMap, check_init
 
 MAX_LISTED_IDS = 20  # ids listed in the text report (--json lists all)
 
@@ -186,7 +186,7 @@ def scan_data(
     Reads Parquet and TFRecord files as ``vocabguard audit`` does (same column
     choice and errors), in batches.
     """
-    from vocabguard import audit as reader
+    from vocabguard._src.tools import audit as reader
 
     tally = RangeTally(trained_input_dim, vocab.input_dim, vocab.oov_ids, vocab.pad_id)
     scan = reader.scan_ids(
@@ -245,8 +245,8 @@ def repair_model(
             (nothing to repair), or ``data`` cannot be read.
         VocabularyMismatchError: an undersized layer records another vocabulary.
     """
-    from vocabguard.keras import VocabEmbedding
-    from vocabguard.model_check import load_model
+    from vocabguard._src.engines.keras import VocabEmbedding
+    from vocabguard._src.tools.model_check import load_model
 
     check_init(init)
     output = check_output(output)

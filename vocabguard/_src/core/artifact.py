@@ -23,11 +23,11 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from vocabguard.errors import ArtifactError, ChecksumMismatchError, received
-from vocabguard.spec import VocabSpec
-from vocabguard.vocabulary import INT64, Vocabulary, display_token
+from vocabguard._src.core.errors import ArtifactError, ChecksumMismatchError, received
+from vocabguard._src.core.spec import VocabSpec
+from vocabguard._src.core.vocabulary import INT64, Vocabulary, display_token
 
-FORMAT = "vocabguard.vocabulary"
+FORMAT = "vocabguard._src.core.vocabulary"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 TOKENS = "tokens.parquet"

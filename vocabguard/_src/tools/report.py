@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from vocabguard.errors import ConfigError, OutputExistsError, received
+from vocabguard._src.core.errors import ConfigError, OutputExistsError, received
 
 REPORT_HTML = "report.html"
 COVERAGE_PNG = "coverage.png"
@@ -119,10 +119,10 @@ def sample_stats(
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from vocabguard.builder import batches
-    from vocabguard.readers import INTEGER, STRING, expand_inputs, read_documents
-    from vocabguard.tokenizer import Tokenizer, text_array
-    from vocabguard.vocabulary import INT64
+    from vocabguard._src.core.builder import batches
+    from vocabguard._src.core.tokenizer import Tokenizer, text_array
+    from vocabguard._src.core.vocabulary import INT64
+    from vocabguard._src.engines.readers import INTEGER, STRING, expand_inputs, read_documents
 
     files = expand_inputs(data)
     integer = vocab.token_type == INT64
@@ -219,7 +219,7 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 
 
 def _token_cell(token: Any) -> str:
-    from vocabguard.vocabulary import printable_token
+    from vocabguard._src.core.vocabulary import printable_token
 
     return f"<code>{html.escape(printable_token(token))}</code>"
 

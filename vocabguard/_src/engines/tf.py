@@ -1,0 +1,321 @@
+"""TensorFlow twins of the numpy encoder, and the id guard for tensors.
+
+Everything here runs in eager mode, inside ``tf.function`` and in ``tf.data``
+map functions, and is built from TF ops (tensorflow-text for tokenization,
+``tf.lookup`` tables for ids), so an encoder survives SavedModel export.
+
+>>> import vocabguard, tensorflow as tf
+>>> vocab = vocabguard.build_vocabulary(["a b b"], vocabguard.VocabSpec(), progress=False)
+>>> encode = encode_fn(vocab)
+>>> encode(tf.constant(["b a zzz"])).to_list()
+[[2, 3, 1]]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_text as tf_text
+
+from vocabguard._src.core import unicode_script
+from vocabguard._src.core.errors import ConfigError, received
+from vocabguard._src.core.guard import MAX_REPORTED_CASES, range_error
+from vocabguard._src.core.tokenizer import NON_ASCII_WHITESPACE_PATTERN, WHITESPACE_PATTERN
+from vocabguard._src.core.vocabulary import INT64, Vocabulary
+
+_REPLACEMENT_CHAR = 0xFFFD
+
+
+def tokenize(texts: tf.Tensor, vocab_or_spec) -> tf.RaggedTensor:
+    """Tokenize a 1-D string tensor exactly as ``vocabguard._src.core.tokenizer.Tokenizer`` does.
+
+    Steps: invalid UTF-8 -> U+FFFD, normalization, lowercasing, splitting.
+    Returns a ``[batch, None]`` ragged string tensor.
+    """
+    spec = getattr(vocab_or_spec, "spec", vocab_or_spec)
+    texts = tf.convert_to_tensor(texts, dtype=tf.string)
+    transforms = spec.normalization != "none" or spec.lowercase
+    if spec.tokenizer != "none" or transforms:
+        texts = tf.strings.unicode_transcode(
+            texts, "UTF-8", "UTF-8", errors="replace", replacement_char=_REPLACEMENT_CHAR
+        )
+    if spec.normalization != "none":
+        texts = tf_text.normalize_utf8(texts, spec.normalization)
+    if spec.lowercase:
+        texts = _lower_utf8(texts)
+    if spec.tokenizer == "none":
+        return tf.RaggedTensor.from_tensor(tf.expand_dims(texts, -1))
+    if spec.tokenizer == "unicode_script":
+        return unicode_script.split_tensor(texts)
+    if spec.tokenizer == "whitespace":
+        return _split_whitespace(texts)
+    return _split_utf8(texts, spec.pattern)
+
+
+def _any_match(texts: tf.Tensor, pattern: str) -> tf.Tensor:
+    return tf.reduce_any(tf.strings.regex_full_match(texts, f"(?s).*{pattern}.*"))
+
+
+def _split_whitespace(texts: tf.Tensor) -> tf.RaggedTensor:
+    """Split on Unicode White_Space; without non-ASCII White_Space in the batch,
+    ``tf.strings.split``'s separators (absl ascii_isspace: \\t \\n \\v \\f \\r and
+    space) are exactly White_Space, and it is several times faster than a regex."""
+    texts = tf.reshape(texts, [-1])
+    return tf.cond(
+        _any_match(texts, NON_ASCII_WHITESPACE_PATTERN),
+        lambda: _split_utf8(texts, WHITESPACE_PATTERN),
+        lambda: tf.strings.split(texts).with_row_splits_dtype(tf.int64),
+    )
+
+
+# tf_text.regex_split and tf.strings.lower both stop at the first NUL byte
+# (they treat strings as C strings): "a \x00 b" would lose "b". These two
+# helpers use only NUL-safe ops; the property tests include "\x00".
+_SENTINEL = b"\xff"  # never present in valid UTF-8, and text is valid UTF-8 here
+
+
+def _split_utf8(texts: tf.Tensor, pattern: str) -> tf.RaggedTensor:
+    """Split on matches of an RE2 pattern and drop empty pieces."""
+    marked = tf.strings.regex_replace(texts, pattern, _SENTINEL)
+    pieces = tf.strings.split(marked, sep=_SENTINEL)
+    return tf.ragged.boolean_mask(pieces, tf.strings.length(pieces) > 0)
+
+
+def _lower_utf8(texts: tf.Tensor) -> tf.Tensor:
+    """ICU full-case-mapping lowercase (as ``str.lower``), NUL bytes preserved."""
+    return tf.cond(
+        _any_match(texts, "\\x00"),
+        lambda: _lower_keeping_nul(texts),
+        lambda: tf.strings.lower(texts, encoding="utf-8"),
+    )
+
+
+def _lower_keeping_nul(texts: tf.Tensor) -> tf.Tensor:
+    pieces = tf.strings.split(texts, sep="\x00")
+    lowered = tf.strings.lower(pieces.flat_values, encoding="utf-8")
+    # Re-insert the NULs as tensor data: a NUL in an op attribute (reduce_join's
+    # separator) is truncated too.
+    ends = tf.gather(pieces.row_splits[1:], pieces.value_rowids())
+    is_last = tf.equal(tf.range(tf.size(lowered, out_type=tf.int64)) + 1, ends)
+    suffix = tf.where(is_last, tf.constant(b""), tf.constant(b"\x00"))
+    joined = pieces.with_flat_values(tf.strings.join([lowered, suffix]))
+    return tf.strings.reduce_join(joined, axis=-1)
+
+
+class Lookup(tf.Module):
+    """Maps string (or int64) token tensors to ids with a ``tf.lookup`` table.
+
+    Same ids as ``Vocabulary.lookup``: the pad token -> 0, known tokens -> their
+    ids, unknown tokens -> ``1 + Fingerprint64(token) % k`` (integers ``1 + x mod k``),
+    which is what Keras ``StringLookup`` / ``IntegerLookup`` compute.
+    """
+
+    def __init__(self, vocab: Vocabulary, name: str | None = None):
+        super().__init__(name=name)
+        self.input_dim = vocab.input_dim
+        self.fingerprint = vocab.fingerprint
+        self.num_oov_buckets = vocab.num_oov_buckets
+        self.integer = vocab.token_type == INT64
+        self.id_dtype = tf.as_dtype(vocab.spec.id_dtype)
+        key_dtype = tf.int64 if self.integer else tf.string
+        pad = vocab.pad_token if self.integer else str(vocab.pad_token).encode("utf-8")
+        keys = [pad, *vocab.lookup_keys]  # retired rows: keys no token matches
+        start = vocab.layout.reserved_start  # ids of reserved, then learned tokens
+        values = np.concatenate([[vocab.pad_id], start + np.arange(len(keys) - 1)]).astype(np.int64)
+        self.table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant(keys, dtype=key_dtype), tf.constant(values, dtype=tf.int64)
+            ),
+            default_value=-1,
+        )
+
+    def lookup_flat(self, tokens: tf.Tensor) -> tf.Tensor:
+        ids = self.table.lookup(tokens)
+        k = self.num_oov_buckets
+        if k == 1:
+            oov = tf.ones_like(ids)
+        elif self.integer:
+            oov = 1 + tf.math.floormod(tokens, k)
+        else:
+            oov = 1 + tf.strings.to_hash_bucket_fast(tokens, k)
+        return tf.cast(tf.where(ids < 0, oov, ids), self.id_dtype)
+
+    def __call__(self, tokens):
+        """Ids of a dense or ragged token tensor, same shape."""
+        if isinstance(tokens, tf.RaggedTensor):
+            return tokens.with_flat_values(self.lookup_flat(tokens.flat_values))
+        return self.lookup_flat(tf.convert_to_tensor(tokens))
+
+
+class Encoder(tf.Module):
+    """Text to ids in TensorFlow: ``tokenize`` then ``Lookup``.
+
+    Call it on a 1-D string tensor (a batch) to get ``[batch, None]`` ragged ids,
+    or ``[batch, sequence_length]`` ids padded with 0 when the spec sets
+    ``sequence_length``; a scalar string gives a 1-D row. With ``tokenizer: none``
+    each value is one id (same shape as the input).
+    """
+
+    def __init__(self, vocab: Vocabulary, name: str | None = None):
+        super().__init__(name=name)
+        self.spec = vocab.spec
+        self.lookup = Lookup(vocab)
+        self.input_dim = vocab.input_dim
+        self.fingerprint = vocab.fingerprint
+        self.sequence_length = vocab.spec.sequence_length
+
+    @tf.function
+    def __call__(self, texts):
+        if self.lookup.integer:
+            return self.lookup(tf.cast(texts, tf.int64))
+        texts = tf.convert_to_tensor(texts, dtype=tf.string)
+        if self.spec.tokenizer == "none":
+            flat = tokenize(tf.reshape(texts, [-1]), self.spec).flat_values
+            return tf.reshape(self.lookup.lookup_flat(flat), tf.shape(texts))
+        scalar = texts.shape.rank == 0
+        batch = tf.reshape(texts, [-1]) if scalar else texts
+        ids = self.lookup(tokenize(batch, self.spec))
+        if self.sequence_length is not None:
+            ids = ids.to_tensor(default_value=0, shape=[None, self.sequence_length])
+        return ids[0] if scalar else ids
+
+
+def encode_fn(vocab: Vocabulary) -> Encoder:
+    """A ``tf.data``-ready encoder: ``dataset.map(encode_fn(vocab))``.
+
+    Works on batches (1-D string tensors) and single strings, in eager mode,
+    graph mode and ``tf.function``; attach it to a ``tf.Module`` or Keras model
+    to export it in a SavedModel (its tables are tracked resources).
+    """
+    return Encoder(vocab)
+
+
+def lookup_fn(vocab: Vocabulary) -> Lookup:
+    """Ids of already-tokenized string (or int64) tensors, dense or ragged."""
+    return Lookup(vocab)
+
+
+def _format_position(position: tf.Tensor) -> tf.Tensor:
+    return tf.strings.reduce_join(tf.strings.as_string(position), separator=", ")
+
+
+def guard_ids(ids, input_dim: int, name: str = "guard_ids"):
+    """Return ``ids`` unchanged if all lie in ``[0, input_dim)``; fail loudly if not.
+
+    In eager mode this raises ``vocabguard.errors.IdRangeError`` (with the failing
+    cases attached). Inside ``tf.function`` / ``tf.data`` it raises
+    ``tf.errors.InvalidArgumentError`` carrying the same message: the offending
+    value, its position, ``input_dim`` and the fix. Accepts dense or ragged ids.
+
+    Inside XLA (``tf.function(jit_compile=True)``, Keras ``jit_compile=True``)
+    no check can fail: XLA drops assertions and clamps out-of-range gathers to
+    the last row. Tracing ``guard_ids`` there raises ``ConfigError`` at trace
+    time, naming the alternatives (guard in ``tf.data``, or
+    ``vocabguard.keras.IdGuard(mode="count")`` with ``IdGuardCallback``).
+
+    >>> guard_ids(tf.constant([0, 126]), 127).numpy().tolist()
+    [0, 126]
+    """
+    flat = ids.flat_values if isinstance(ids, tf.RaggedTensor) else tf.convert_to_tensor(ids)
+    if not flat.dtype.is_integer:
+        raise TypeError(f"guard_ids expects integer ids. Received: dtype={flat.dtype.name}")
+    if not tf.executing_eagerly() and in_xla_context():
+        raise xla_guard_error(input_dim)
+    values = tf.cast(flat, tf.int64)
+    bad = tf.logical_or(values < 0, values >= input_dim)
+    if tf.executing_eagerly():
+        bad_np = bad.numpy()
+        if bad_np.any():
+            array = values.numpy()
+            positions = _positions(ids, np.argwhere(bad_np)[:MAX_REPORTED_CASES])
+            raise range_error(
+                input_dim,
+                positions,
+                array[bad_np].tolist(),
+                int(bad_np.sum()),
+                array.size,
+                int(array.min()),
+                int(array.max()),
+            )
+        return ids
+    with tf.name_scope(name):
+        first = tf.where(bad)[:1]
+        first_value = tf.gather_nd(values, first)
+        position = _graph_position(ids, first)
+        dim = str(int(input_dim))
+        message = tf.strings.join(
+            [
+                "Id ",
+                tf.strings.reduce_join(tf.strings.as_string(first_value)),
+                " at position [",
+                position,
+                f"] is not in [0, {dim}): ",
+                tf.strings.as_string(tf.reduce_sum(tf.cast(bad, tf.int64))),
+                " of ",
+                tf.strings.as_string(tf.size(values, out_type=tf.int64)),
+                f" ids are out of range. An Embedding(input_dim={dim}) would raise on CPU, "
+                "return a zero row on GPU, or clamp to the last row under XLA (negative ids "
+                "read the last rows in Keras 3). Build the Embedding from the vocabulary "
+                "artifact (vocabguard.keras.embedding(vocab, ...)) or re-encode the data with "
+                f"the vocabulary it was built with. Received: input_dim={dim}",
+            ]
+        )
+        check = tf.debugging.Assert(tf.logical_not(tf.reduce_any(bad)), [message], summarize=1)
+        with tf.control_dependencies([check]):
+            if isinstance(ids, tf.RaggedTensor):
+                return ids.with_flat_values(tf.identity(ids.flat_values))
+            return tf.identity(ids)
+
+
+def in_xla_context() -> bool:
+    """True while tracing code that XLA will compile (``jit_compile=True``), outer scopes included.
+
+    >>> in_xla_context()
+    False
+    """
+    # Not public API, but the check TF's own control flow uses; it sees the
+    # XLA attribute of the graph being traced and of every enclosing graph.
+    from tensorflow.python.ops import control_flow_util
+
+    return bool(control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()))
+
+
+def xla_guard_error(input_dim: int):
+    """The trace-time error for an id guard compiled by XLA (where it could never fire)."""
+    error = ConfigError(
+        "The id guard cannot run inside XLA (jit_compile=True): XLA drops assertions "
+        "(tf.debugging.Assert becomes a no-op) and clamps out-of-range gather indices to the "
+        "last row, so an id outside [0, input_dim) would pass silently. Check the ids outside "
+        "the compiled function: in the tf.data pipeline (dataset.map(lambda ids: "
+        "vocabguard.tf.guard_ids(ids, input_dim))), or compile without XLA, or, to keep XLA, "
+        "use vocabguard.keras.IdGuard(input_dim, mode='count') (or embedding(vocab, ..., "
+        "guard='count')) with vocabguard.keras.IdGuardCallback(), which replace offending "
+        "ids by the pad id, count them and raise after the batch. "
+        + received(input_dim=int(input_dim), jit_compile=True),
+        input_dim=int(input_dim),
+    )
+    # AutoGraph would re-wrap it as a StagingError (our constructor takes
+    # keyword arguments); this attribute makes it pass through unchanged.
+    error.ag_pass_through = True
+    return error
+
+
+def _positions(ids, flat_positions: np.ndarray) -> list[list[int]]:
+    """Eager positions of offending values: N-d index for dense, [row, col] for 2-D ragged."""
+    if not isinstance(ids, tf.RaggedTensor):
+        return flat_positions.tolist()
+    splits = ids.row_splits.numpy()
+    out = []
+    for (index,) in flat_positions.tolist():
+        row = int(np.searchsorted(splits, index, side="right") - 1)
+        out.append([row, index - int(splits[row])])
+    return out
+
+
+def _graph_position(ids, first: tf.Tensor) -> tf.Tensor:
+    if isinstance(ids, tf.RaggedTensor) and ids.ragged_rank == 1:
+        index = tf.reshape(first, [-1])[:1]
+        row = tf.gather(ids.value_rowids(), index)
+        column = index - tf.gather(ids.row_splits, row)
+        return _format_position(tf.concat([row, column], axis=0))
+    return _format_position(tf.reshape(first, [-1]))

@@ -1,0 +1,1 @@
+"""Tools over published artifacts and saved models. Imports ``core`` and ``engines``."""

@@ -1,0 +1,113 @@
+"""The ``vocabguard`` command line: build, inspect, list, verify, encode and export.
+
+Examples::
+
+    vocabguard build --name sotu --input 'speeches/*.txt' --lowercase --max-tokens 20000
+    vocabguard build --name news --input news.jsonl --field body --config configs/news.yaml
+    vocabguard list
+    vocabguard inspect sotu@v1
+    vocabguard verify sotu@latest
+    vocabguard encode sotu@v1 --input speeches/2024.txt --output ids.parquet
+    vocabguard export sotu@v1 --format keras --output exported/sotu_keras
+
+Every subcommand takes ``--store DIR`` (else ``$VOCABGUARD_STORE``, else
+``./vocab_store``). ``build`` prints the published reference (``sotu@v1``) as the
+last line of stdout; summaries and progress go to stderr.
+
+This module imports only the standard library at import time; the library
+(numpy, pyarrow, and never TensorFlow or Beam) is imported inside the commands,
+so ``vocabguard --help`` answers without loading any of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+from vocabguard.cli._common import (
+    PROG,
+    Formatter,
+    Parser,
+    VersionAction,
+    add_store,
+    exit_status,
+    run_guarded,
+)
+
+# Command groups, each a module with its parsers beside its handlers, in --help order.
+_GROUPS = ("build", "store", "encode", "export", "data", "models")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``vocabguard`` argument parser (imports nothing beyond the standard library)."""
+    parser = Parser(
+        prog=PROG,
+        description="Versioned token vocabularies whose ids always fit the Embedding.",
+        formatter_class=Formatter,
+        epilog=(
+            "examples:\n"
+            "  vocabguard build --name sotu --input 'speeches/*.txt' --lowercase\n"
+            "  vocabguard inspect sotu@v1\n"
+            "  vocabguard encode sotu@latest --input 2024.txt --output ids.parquet\n\n"
+            "Run 'vocabguard COMMAND --help' for the options of a command."
+        ),
+    )
+    parser.add_argument("--version", action=VersionAction)
+    add_store(parser, default=None)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(name: str, func: Callable, help: str, epilog: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(
+            name,
+            help=help,
+            description=help[0].upper() + help[1:] + ".",
+            epilog="example:\n  " + epilog,
+            formatter_class=Formatter,
+        )
+        # SUPPRESS keeps a --store given before the command name.
+        add_store(sub, default=argparse.SUPPRESS)
+        sub.set_defaults(func=func)
+        return sub
+
+    for group in _GROUPS:
+        importlib.import_module(f"vocabguard.cli.{group}").register(command)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status (0 ok, 1 error, 2 usage error).
+
+    ``argv`` defaults to ``sys.argv[1:]``; the console script does
+    ``sys.exit(main())``.
+
+    >>> main(["verify", "no_such_vocab", "--store", "/nonexistent/store"])
+    1
+    """
+    return run(sys.argv[1:] if argv is None else argv)
+
+
+def _is_beam_job(argv: Sequence[str]) -> bool:
+    """``build``/``encode`` with ``--runner`` run the Beam job (``vocabguard._src.engines.jobs``)."""
+    return (
+        len(argv) > 0
+        and argv[0] in ("build", "encode")
+        and any(a == "--runner" or a.startswith("--runner=") for a in argv[1:])
+    )
+
+
+def run(argv: Sequence[str]) -> int:
+    """Parse ``argv`` and run the command; user errors become ``vocabguard: error:`` lines."""
+    argv = list(argv)
+    if _is_beam_job(argv):
+        from vocabguard._src.engines import jobs
+
+        job = jobs.main_build if argv[0] == "build" else jobs.main_encode
+        return run_guarded(job, argv[1:])
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help, --version and usage errors
+        return exit_status(exit_.code)
+    return run_guarded(lambda _: args.func(args), None)

@@ -1,0 +1,179 @@
+"""What every command shares: the parser classes, the store option, one error path."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vocabguard._src.core.store import VocabStore
+
+
+PROG = "vocabguard"
+
+
+STORE_ENV = "VOCABGUARD_STORE"
+
+
+DEBUG_ENV = "VOCABGUARD_DEBUG"
+
+
+DEFAULT_STORE = "./vocab_store"  # the same default as vocabguard._src.core.store.DEFAULT_STORE
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with usage errors as ``vocabguard: error: ...`` plus a pointer to --help."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{PROG}: error: {message}\nRun '{self.prog} --help' for usage.\n")
+
+
+class Formatter(argparse.RawDescriptionHelpFormatter):
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=32)
+
+
+def _version() -> str:
+    from vocabguard import __version__
+
+    return __version__
+
+
+class VersionAction(argparse.Action):
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        print(f"{PROG} {_version()}")
+        parser.exit(0)
+
+
+def add_store(parser: argparse.ArgumentParser, *, default: Any) -> None:
+    parser.add_argument(
+        "--store",
+        metavar="DIR",
+        default=default,
+        help=f"vocabulary store root (default: ${STORE_ENV}, else {DEFAULT_STORE})",
+    )
+
+
+def add_input_options(parser: argparse.ArgumentParser, *, repeat_help: str) -> None:
+    parser.add_argument(
+        "--input",
+        required=True,
+        action="append",
+        metavar="PATH_OR_GLOB",
+        help=f"input file or glob such as 'data/*.jsonl' ({repeat_help})",
+    )
+    parser.add_argument(
+        "--format",
+        choices=("text", "jsonl", "csv", "parquet"),
+        help="input format (default: from each file's extension)",
+    )
+    parser.add_argument("--field", help="JSON key / CSV or Parquet column holding the document")
+
+
+def run_guarded(func: Callable[[Any], Any], argument: Any) -> int:
+    """Call ``func(argument)``; user errors become one ``vocabguard: error:`` line, exit 1."""
+    try:
+        return int(func(argument) or 0)
+    except SystemExit as exit_:  # argparse inside a job: --help or a usage error
+        return exit_status(exit_.code)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # `vocabguard list | head`: stop quietly; keep Python's exit-time flush quiet too.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 1
+    except Exception as err:
+        if os.environ.get(DEBUG_ENV):
+            raise
+        remote = _remote_user_error(err)
+        if remote is not None:
+            print(f"{PROG}: error: {remote}", file=sys.stderr)
+            return 1
+        if not _is_user_error(err):
+            raise
+        _print_error(err)
+        return 1
+
+
+def _remote_user_error(err: BaseException) -> str | None:
+    """The message of a vocabguard error raised on a Beam worker, if ``err`` carries one.
+
+    Runners that execute DoFns in other processes re-raise worker failures as a
+    RuntimeError holding the worker's traceback text; the user's mistake (a bad
+    record, say) is its last ``vocabguard.errors.X: message`` line.
+    """
+    import re
+
+    from vocabguard._src.core.errors import VocabguardError
+
+    if isinstance(err, VocabguardError):
+        return None
+    found = re.findall(r"vocabguard\.errors\.\w+: ([^\n]+)", str(err))
+    return found[-1].strip() if found else None
+
+
+def exit_status(code: Any) -> int:
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
+
+
+def _is_user_error(err: BaseException) -> bool:
+    from vocabguard._src.core.errors import VocabguardError
+
+    # OSError covers missing inputs, permissions, full disks and directories in the way.
+    return isinstance(err, (VocabguardError, OSError))
+
+
+def _print_error(err: BaseException) -> None:
+    from vocabguard._src.core.errors import VocabguardError
+
+    if isinstance(err, OSError) and not isinstance(err, VocabguardError):
+        target = err.filename if err.filename is not None else ""
+        what = err.strerror or str(err)
+        message = f"{what}: {target}" if target else what
+    else:
+        message = str(err)
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+
+
+def store_from_args(args: argparse.Namespace) -> VocabStore:
+    from vocabguard._src.core.store import VocabStore
+
+    root = getattr(args, "store", None) or os.environ.get(STORE_ENV) or DEFAULT_STORE
+    return VocabStore(root)
+
+
+def note(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def refuse_existing(path: str, what: str) -> None:
+    from vocabguard._src.core.errors import OutputExistsError, received
+
+    raise OutputExistsError(
+        f"{what} {path} already exists; vocabguard never overwrites outputs. Choose a new "
+        "path, or delete the old one first. " + received(output=path),
+        cases=[path],
+    )
+
+
+def new_temp_path(directory: str, base: str) -> str:
+    """A fresh hidden path next to the output, so the final rename stays on one filesystem."""
+    import uuid
+
+    return os.path.join(directory, f".{base}.{uuid.uuid4().hex[:12]}.tmp")

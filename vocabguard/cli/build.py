@@ -1,0 +1,234 @@
+"""``vocabguard build``: count tokens in input files and publish the next version of a name."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    pass
+
+from vocabguard.cli._common import (
+    add_input_options,
+    note,
+    store_from_args,
+)
+
+
+def register(command: Callable[..., argparse.ArgumentParser]) -> None:
+    """Add this group's subcommands through the root parser's ``command`` factory."""
+    build = command(
+        "build",
+        _cmd_build,
+        "build a vocabulary from input files and publish it as the next version of NAME",
+        "vocabguard build --name sotu --input 'speeches/*.txt' --lowercase --max-tokens 20000",
+    )
+    build.add_argument("--name", required=True, help="vocabulary name (letters, digits, _ . -)")
+    build.add_argument(
+        "--parent",
+        metavar="REF",
+        help="grow this version with stable ids: every parent token keeps its id, new tokens "
+        "are appended (spec defaults to the parent's)",
+    )
+    build.add_argument(
+        "--retire",
+        action="store_true",
+        help="with --parent: parent tokens now below min_count map to OOV (rows stay reserved)",
+    )
+    add_input_options(build, repeat_help="may be repeated")
+    spec = build.add_argument_group(
+        "vocabulary spec", "override the --config values (see vocabguard.VocabSpec)"
+    )
+    spec.add_argument(
+        "--config",
+        metavar="FILE",
+        help="YAML file of VocabSpec fields (or with a top-level 'spec:' section)",
+    )
+    spec.add_argument("--tokenizer", choices=("whitespace", "unicode_script", "regex", "none"))
+    spec.add_argument("--pattern", metavar="RE", help="RE2 delimiter pattern (--tokenizer regex)")
+    spec.add_argument(
+        "--lowercase",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="lowercase text (full Unicode case mapping)",
+    )
+    spec.add_argument("--normalization", choices=("none", "NFC", "NFKC"))
+    spec.add_argument("--min-count", type=int, metavar="N", help="drop tokens seen fewer times")
+    spec.add_argument("--max-tokens", type=int, metavar="N", help="cap on learned tokens")
+    spec.add_argument("--num-oov-buckets", type=int, metavar="K", help="OOV ids 1..K")
+    spec.add_argument(
+        "--reserved-token",
+        nargs="+",
+        action="extend",
+        metavar="TOK",
+        help="tokens placed right after the OOV ids, in order (replaces the config's list)",
+    )
+    spec.add_argument("--capacity", type=int, metavar="N", help="fixed input_dim, room to grow")
+    spec.add_argument("--max-token-bytes", type=int, metavar="N", help="never learn longer tokens")
+    spec.add_argument("--sequence-length", type=int, metavar="N", help="pad/truncate encoded rows")
+    spec.add_argument("--id-dtype", choices=("int32", "int64"))
+
+
+_SPEC_FLAGS = {
+    "tokenizer": "tokenizer",
+    "pattern": "pattern",
+    "lowercase": "lowercase",
+    "normalization": "normalization",
+    "min_count": "min_count",
+    "max_tokens": "max_tokens",
+    "num_oov_buckets": "num_oov_buckets",
+    "reserved_token": "reserved_tokens",
+    "capacity": "capacity",
+    "max_token_bytes": "max_token_bytes",
+    "sequence_length": "sequence_length",
+    "id_dtype": "id_dtype",
+}
+
+
+def load_config_spec(path: str | os.PathLike):
+    """The ``VocabSpec`` of a YAML config: the whole file, or its top-level ``spec:`` section.
+
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "news.yaml"
+    >>> _ = path.write_text("spec:\\n  lowercase: true\\n  max_tokens: 100\\n")
+    >>> spec = load_config_spec(path)
+    >>> spec.lowercase, spec.max_tokens
+    (True, 100)
+    """
+    from collections.abc import Mapping
+
+    from vocabguard._src.core.spec import VocabSpec, load_yaml
+
+    data = load_yaml(path)
+    if isinstance(data, Mapping) and "spec" in data:
+        return VocabSpec.from_yaml(path, key="spec")
+    return VocabSpec.from_yaml(path)
+
+
+def spec_from_args(args: argparse.Namespace, parent=None):
+    """The ``VocabSpec`` of ``build``: ``--config`` values (else the parent's spec, with
+    ``--parent``), overridden by explicit flags."""
+    from vocabguard._src.core.spec import VocabSpec
+
+    overrides = {
+        field: getattr(args, dest)
+        for dest, field in _SPEC_FLAGS.items()
+        if getattr(args, dest, None) is not None
+    }
+    if "reserved_tokens" in overrides:
+        overrides["reserved_tokens"] = list(overrides["reserved_tokens"])
+    if not args.config and parent is None:
+        return VocabSpec.from_dict(overrides, source="command-line flags")
+    base = load_config_spec(args.config) if args.config else parent.spec
+    # --tokenizer other than regex replaces the config's regex tokenizer and its pattern.
+    if overrides.get("tokenizer", "regex") != "regex" and "pattern" not in overrides:
+        overrides["pattern"] = None
+    return base.replace(**overrides) if overrides else base
+
+
+def _peek(values: Iterable) -> tuple[Any, Iterator]:
+    """The first value (or ``None``) and an iterator that still yields it."""
+    import itertools
+
+    iterator = iter(values)
+    for first in iterator:
+        return first, itertools.chain([first], iterator)
+    return None, iterator
+
+
+def _match_token_kinds(spec, first: Any, from_flags: bool):
+    """Make the spec's special tokens the kind of the data (integers or strings).
+
+    ``--reserved-token`` values arrive as strings: with integer data and
+    ``--tokenizer none`` they are read as integers.
+    """
+    from vocabguard._src.core.errors import SpecError, received
+
+    if first is None:
+        return spec
+    integer = isinstance(first, int) and not isinstance(first, bool)
+    reserved = list(spec.reserved_tokens)
+    if integer and from_flags and reserved and all(isinstance(t, str) for t in reserved):
+        try:
+            numbers = [int(t) for t in reserved]
+        except ValueError:
+            numbers = None  # not all integers: reported below
+        if numbers is not None:
+            spec = spec.replace(reserved_tokens=numbers)
+    kind = int if integer else str
+    for key in ("reserved_tokens", "pad_token", "oov_token"):
+        value = getattr(spec, key)
+        values = list(value) if key == "reserved_tokens" else [] if value is None else [value]
+        wrong = [v for v in values if not isinstance(v, kind) or isinstance(v, bool)]
+        if wrong:
+            what = "integers" if integer else "strings"
+            raise SpecError(
+                f"The input documents are {what}, but `{key}` holds {wrong[0]!r}, which is "
+                f"not one of them: special tokens must be the same kind as the data. Use "
+                f"{what} for {key}. " + received(**{key: value}),
+                key=key,
+            )
+    return spec
+
+
+def _input_description(patterns: Sequence[str], files: Sequence[str]) -> str:
+    if len(files) <= 20:
+        return ", ".join(files)
+    return f"{', '.join(patterns)} ({len(files)} files)"
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    from vocabguard._src.core.builder import build_vocabulary
+    from vocabguard._src.core.errors import ConfigError, received
+    from vocabguard._src.core.store import validate_name
+    from vocabguard._src.engines.readers import detect_format, expand_inputs, read_documents
+
+    validate_name(args.name)
+    if args.retire and not args.parent:
+        raise ConfigError(
+            "--retire needs --parent: only a parent's tokens can be retired. Add --parent "
+            "NAME@vN, or drop --retire. " + received(retire=True, parent=None)
+        )
+    store = store_from_args(args)
+    parent = store.load(args.parent) if args.parent else None
+    spec = spec_from_args(args, parent)
+    files = expand_inputs(args.input)
+    for path in files:
+        detect_format(path, args.format)
+    first, values = _peek(read_documents(files, format=args.format, field=args.field))
+    spec = _match_token_kinds(spec, first, from_flags=args.reserved_token is not None)
+    description = _input_description(args.input, files)
+    vocab = build_vocabulary(
+        values,
+        spec,
+        progress=None,
+        input_description=description,
+        parent=parent,
+        retire=args.retire,
+    )
+    published = store.publish(vocab, args.name)
+    stats = published.stats
+    status = (
+        f"published {published.ref}"
+        if published.newly_published
+        else f"unchanged: same ids as {published.ref}, nothing written"
+    )
+    note(
+        f"{status} ({store.root})\n"
+        f"  input_dim {published.input_dim}: pad 0, OOV 1..{published.num_oov_buckets}, "
+        f"{published.layout.num_reserved} reserved, {published.layout.num_learned} learned\n"
+        f"  {stats.get('documents')} documents, {stats.get('total_tokens')} tokens, "
+        f"{stats.get('distinct_tokens')} distinct; coverage {stats.get('coverage', 0.0):.4f}\n"
+        f"  fingerprint {published.fingerprint}"
+        + (
+            f"\n  parent {parent.ref}: every id kept; {stats.get('new_tokens', 0)} new tokens "
+            f"appended, {stats.get('retired_tokens', 0)} retired rows; input_dim "
+            f"{parent.input_dim} -> {published.input_dim}"
+            if parent is not None
+            else ""
+        )
+    )
+    print(published.ref)
+    return 0

@@ -1,0 +1,198 @@
+"""Commands over models: train, check-model, migrate-model, repair-model."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    pass
+
+from vocabguard.cli._common import (
+    PROG,
+    note,
+    refuse_existing,
+    run_guarded,
+    store_from_args,
+)
+
+
+def register(command: Callable[..., argparse.ArgumentParser]) -> None:
+    """Add this group's subcommands through the root parser's ``command`` factory."""
+    train = command(
+        "train",
+        _cmd_train,
+        "train a text classifier from a YAML config (vocabulary resolved or built, tf.data "
+        "encoding, Keras model, held-out evaluation, serving export)",
+        "vocabguard train --config configs/bbc_news.yaml",
+    )
+    train.add_argument(
+        "--config", required=True, metavar="FILE", help="training config (see README)"
+    )
+
+    check_model = command(
+        "check-model",
+        _cmd_check_model,
+        "check that a saved Keras model's Embedding layers fit a vocabulary version",
+        "vocabguard check-model model.keras --vocab sotu@v1 --json",
+    )
+    check_model.add_argument("model", metavar="MODEL", help="saved Keras model file (.keras)")
+    check_model.add_argument("--vocab", required=True, metavar="REF", help="the vocabulary")
+    check_model.add_argument(
+        "--layer",
+        action="append",
+        metavar="NAME",
+        help="check only this layer (name or path; may be repeated), for models with several "
+        "vocabularies",
+    )
+    check_model.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    migrate = command(
+        "migrate-model",
+        _cmd_migrate_model,
+        "warm-start a saved Keras model on a newer vocabulary: every token keeps its trained row",
+        "vocabguard migrate-model model.keras --to news@v3 --output model_v3.keras",
+    )
+    migrate.add_argument("model", metavar="MODEL", help="saved Keras model file (.keras)")
+    migrate.add_argument("--to", required=True, metavar="REF", help="the new vocabulary")
+    migrate.add_argument(
+        "--from",
+        dest="from_ref",
+        metavar="REF",
+        help="the vocabulary the model was trained with (default: the one its layers record)",
+    )
+    migrate.add_argument(
+        "--output", required=True, metavar="OUT", help=".keras file to create (never replaced)"
+    )
+    migrate.add_argument(
+        "--init",
+        choices=("mean", "zeros", "normal"),
+        default="mean",
+        help="rows of new tokens: mean of the trained rows, zeros, or normal(mean, std) "
+        "(default: mean)",
+    )
+    migrate.add_argument("--seed", type=int, default=0, help="seed for --init normal")
+    migrate.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    repair = command(
+        "repair-model",
+        _cmd_repair_model,
+        "resize a saved model's undersized Embedding layers to a vocabulary's input_dim",
+        "vocabguard repair-model model.keras --vocab news@v1 --data ids.parquet "
+        "--output fixed.keras",
+    )
+    repair.add_argument("model", metavar="MODEL", help="saved Keras model file (.keras)")
+    repair.add_argument("--vocab", required=True, metavar="REF", help="the vocabulary")
+    repair.add_argument(
+        "--data",
+        nargs="+",
+        metavar="ENCODED_DATA",
+        help="encoded training data (Parquet or TFRecord): report which ids were out of range "
+        "and how many examples they affected",
+    )
+    repair.add_argument("--column", metavar="NAME", help="id column / int64 feature of --data")
+    repair.add_argument(
+        "--output", required=True, metavar="OUT", help=".keras file to create (never replaced)"
+    )
+    repair.add_argument(
+        "--init",
+        choices=("mean", "zeros", "normal"),
+        default="mean",
+        help="rows added by the resize (default: mean of the trained rows)",
+    )
+    repair.add_argument("--seed", type=int, default=0, help="seed for --init normal")
+    repair.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar on stderr while scanning --data (default: on a terminal only)",
+    )
+    repair.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from vocabguard._src.engines import training
+
+    config = training.TrainConfig.from_yaml(args.config)
+    if getattr(args, "store", None):  # an explicit --store beats the config's store
+        config = dataclasses.replace(
+            config, vocabulary=dataclasses.replace(config.vocabulary, store=args.store)
+        )
+    return training.run_and_report(config)
+
+
+def _cmd_check_model(args: argparse.Namespace) -> int:
+    import json
+
+    from vocabguard._src.tools.model_check import check_model, format_report
+
+    vocab = store_from_args(args).load(args.vocab)
+    result = check_model(args.model, vocab, layers=args.layer)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(format_report(result))
+    if not result.ok:
+        errors = len(result.errors)
+        note(
+            f"{PROG}: error: {args.model} does not fit {vocab.ref}: {errors} layer"
+            f"{' has' if errors == 1 else 's have'} errors (see above)."
+        )
+        return 1
+    return 0
+
+
+def _cmd_migrate_model(args: argparse.Namespace) -> int:
+    import json
+
+    from vocabguard._src.tools.migration import format_migration, migrate_model
+
+    if os.path.lexists(args.output):
+        refuse_existing(args.output, "Output model")
+    store = store_from_args(args)
+    result = migrate_model(
+        args.model,
+        store.load(args.to),
+        args.output,
+        old_vocab=store.load(args.from_ref) if args.from_ref else None,
+        store=store,
+        init=args.init,
+        seed=args.seed,
+    )
+    print(json.dumps(result.to_dict(), indent=2) if args.json else format_migration(result))
+    return 0
+
+
+def _cmd_repair_model(args: argparse.Namespace) -> int:
+    import json
+
+    from vocabguard._src.tools.repair import format_repair, repair_model
+
+    if os.path.lexists(args.output):
+        refuse_existing(args.output, "Output model")
+    result = repair_model(
+        args.model,
+        store_from_args(args).load(args.vocab),
+        args.output,
+        data=args.data,
+        column=args.column,
+        init=args.init,
+        seed=args.seed,
+        progress=args.progress,
+    )
+    print(json.dumps(result.to_dict(), indent=2) if args.json else format_repair(result))
+    return 0
+
+
+def train_main(argv: Sequence[str] | None = None) -> int:
+    """``python pipelines/train.py``: the training job behind the CLI's one error path.
+
+    Returns the exit status; user errors print one ``vocabguard: error:`` line.
+    """
+    from vocabguard._src.engines import training
+
+    return run_guarded(training.main, argv)

@@ -1,0 +1,270 @@
+"""Commands over the store's published versions: inspect, list, verify, diff, gc, pin, unpin."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    pass
+
+from vocabguard.cli._common import (
+    PROG,
+    _print_error,
+    note,
+    store_from_args,
+)
+
+
+def register(command: Callable[..., argparse.ArgumentParser]) -> None:
+    """Add this group's subcommands through the root parser's ``command`` factory."""
+    inspect = command(
+        "inspect",
+        _cmd_inspect,
+        "show a published version: input_dim, id layout, spec and stats",
+        "vocabguard inspect sotu@v1 --json",
+    )
+    inspect.add_argument("ref", metavar="REF", help="name, name@latest, name@vN or name@<hex>")
+    inspect.add_argument("--json", action="store_true", help="print the manifest as JSON")
+
+    listing = command(
+        "list",
+        _cmd_list,
+        "list published versions: ref, created, input_dim, fingerprint, bytes, learned tokens, "
+        "parent, pin",
+        "vocabguard list sotu",
+    )
+    listing.add_argument("name", metavar="NAME", nargs="?", help="only this vocabulary")
+    listing.add_argument("--json", action="store_true", help="print one JSON object per version")
+
+    verify = command(
+        "verify",
+        _cmd_verify,
+        "re-check the sha256 of every file of a version",
+        "vocabguard verify sotu@v1",
+    )
+    verify.add_argument("ref", metavar="REF")
+
+    diff = command(
+        "diff",
+        _cmd_diff,
+        "compare two versions: tokens added, removed and retired, ids moved, input_dim change, "
+        "id compatibility",
+        "vocabguard diff news@v1 news@v2 --data sample.jsonl --field text",
+    )
+    diff.add_argument("old", metavar="A", help="the earlier version (REF)")
+    diff.add_argument("new", metavar="B", help="the later version (REF)")
+    diff.add_argument(
+        "--data",
+        action="append",
+        metavar="PATH_OR_GLOB",
+        help="sample documents: coverage and OOV rate of A and B on them (may be repeated)",
+    )
+    diff.add_argument(
+        "--format",
+        choices=("text", "jsonl", "csv", "parquet"),
+        help="--data format (default: from each file's extension)",
+    )
+    diff.add_argument("--field", help="JSON key / CSV or Parquet column holding the document")
+    diff.add_argument(
+        "--limit",
+        type=int,
+        default=20,
+        metavar="N",
+        help="tokens listed per section in the text output (default: 20; --json lists all)",
+    )
+    diff.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 unless B is id-compatible with A (every token of A keeps its id in B)",
+    )
+    diff.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    gc = command(
+        "gc",
+        _cmd_gc,
+        "delete old versions of NAME, keeping the newest N, the latest and every pinned version",
+        "vocabguard gc news --keep 3 --dry-run",
+    )
+    gc.add_argument("name", metavar="NAME")
+    gc.add_argument(
+        "--keep", required=True, type=int, metavar="N", help="newest versions to keep (>= 1)"
+    )
+    gc.add_argument(
+        "--dry-run", action="store_true", help="print what would be deleted, delete nothing"
+    )
+
+    pin = command(
+        "pin",
+        _cmd_pin,
+        "protect a version from gc (e.g. the one a production model was trained with)",
+        "vocabguard pin news@v3 --reason 'model prod-2026-11'",
+    )
+    pin.add_argument("ref", metavar="REF")
+    pin.add_argument("--reason", help="why it is pinned (shown by list)")
+
+    unpin = command(
+        "unpin",
+        _cmd_unpin,
+        "remove a pin, so gc may delete the version again",
+        "vocabguard unpin news@v3",
+    )
+    unpin.add_argument("ref", metavar="REF")
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    import json
+
+    from vocabguard._src.core.artifact import describe
+
+    manifest = store_from_args(args).manifest(args.ref)
+    if args.json:
+        print(json.dumps(manifest, indent=2, sort_keys=True))
+    else:
+        print(describe(manifest))
+    return 0
+
+
+def list_entry(manifest: dict, pin: dict | None = None) -> dict:
+    """The facts ``vocabguard list`` shows for one version (``--json`` prints them)."""
+    parent = manifest.get("parent")
+    return {
+        "ref": f"{manifest['name']}@v{manifest['version']}",
+        "created_utc": manifest.get("build", {}).get("created_utc"),
+        "input_dim": manifest["input_dim"],
+        "fingerprint": manifest["fingerprint"],
+        # The bytes of the files the manifest lists (the manifest itself not counted).
+        "bytes": sum(int(meta["bytes"]) for meta in manifest.get("files", {}).values()),
+        "learned": manifest["layout"]["num_learned"],
+        "parent": None if not parent else parent.get("ref") or parent["fingerprint"],
+        "parent_fingerprint": None if not parent else parent["fingerprint"],
+        "pinned": pin is not None,
+        "pin_reason": None if pin is None else pin.get("reason"),
+        "pinned_utc": None if pin is None else pin.get("pinned_utc"),
+    }
+
+
+def list_line(manifest: dict, pin: dict | None = None) -> str:
+    """One ``vocabguard list`` line of a manifest (and its pin record, if pinned).
+
+    Columns: ref, created (UTC), input_dim, fingerprint prefix, bytes (sum of
+    the files the manifest lists), learned tokens, parent ref (``-`` for a root;
+    a fingerprint prefix if the parent was never published), then
+    ``pinned`` or ``pinned(reason)`` for a version gc keeps.
+
+    >>> from vocabguard import VocabSpec, build_vocabulary
+    >>> from vocabguard._src.core.artifact import build_manifest, render_files
+    >>> vocab = build_vocabulary(["a b"], VocabSpec(), progress=False)
+    >>> vocab.name, vocab.version = "demo", 1
+    >>> line = list_line(build_manifest(vocab, *render_files(vocab)), {"reason": "prod"})
+    >>> line.split()[0], line.split()[-2:]
+    ('demo@v1', ['parent=-', 'pinned(prod)'])
+    """
+    entry = list_entry(manifest, pin)
+    parent = (manifest.get("parent") or {}).get("ref") or (entry["parent"] or "-")[:12]
+    line = (
+        f"{entry['ref']:<24} {entry['created_utc'] or '-':<25} "
+        f"input_dim={entry['input_dim']:<8} fingerprint={entry['fingerprint'][:12]} "
+        f"bytes={entry['bytes']:<10} learned={entry['learned']:<8} parent={parent}"
+    )
+    if entry["pinned"]:
+        reason = entry["pin_reason"]
+        line += f" pinned({reason})" if reason else " pinned"
+    return line
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    import json
+
+    from vocabguard._src.core.errors import VersionNotFoundError, VocabguardError
+
+    store = store_from_args(args)
+    if args.name is not None:
+        # resolve() names the store's vocabularies when there is no such name.
+        names = [store.resolve(args.name)[0]]
+    else:
+        names = store.names()
+        if not names:
+            note(f"No vocabularies in store {store.root}.")
+            return 0
+    failed = 0
+    for name in names:
+        pins = store.pins(name)
+        for version in store.versions(name):
+            try:
+                manifest = store.manifest(f"{name}@v{version}")
+            except VersionNotFoundError:
+                continue  # deleted by a gc since versions() listed it
+            except VocabguardError as err:
+                failed += 1
+                if args.json:
+                    print(json.dumps({"ref": f"{name}@v{version}", "error": str(err)}))
+                else:
+                    print(f"{f'{name}@v{version}':<24} UNREADABLE", flush=True)
+                _print_error(err)
+                continue
+            if args.json:
+                print(json.dumps(list_entry(manifest, pins.get(version)), sort_keys=True))
+            else:
+                print(list_line(manifest, pins.get(version)))
+    return 1 if failed else 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    manifest = store_from_args(args).verify(args.ref)
+    print(f"OK {manifest['name']}@v{manifest['version']} {manifest['fingerprint']}")
+    return 0
+
+
+def _cmd_diff(args: argparse.Namespace) -> int:
+    import json
+
+    from vocabguard._src.core.errors import received
+    from vocabguard._src.tools.diff import diff_vocabularies, format_diff
+
+    store = store_from_args(args)
+    old, new = store.load(args.old), store.load(args.new)
+    # The store lets diff follow the lineage through versions in between (v3 <- v2 <- v1).
+    result = diff_vocabularies(
+        old, new, data=args.data, format=args.format, field=args.field, store=store
+    )
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(format_diff(result, limit=args.limit))
+    if args.check and not result.id_compatible:
+        note(f"{PROG}: error: {result.summary()} " + received(a=args.old, b=args.new))
+        return 1
+    return 0
+
+
+def _cmd_gc(args: argparse.Namespace) -> int:
+    store = store_from_args(args)
+    deleted = store.gc(
+        args.name,
+        keep=args.keep,
+        dry_run=args.dry_run,
+        on_leftover=lambda path: note(f"removed leftover of a crashed process: {path}"),
+    )
+    verb = "would delete" if args.dry_run else "deleted"
+    for ref in deleted:
+        print(f"{verb} {ref}")
+    pinned = ", ".join(f"v{v}" for v in store.pins(args.name)) or "none"
+    note(
+        f"{verb} {len(deleted)} version{'' if len(deleted) == 1 else 's'} of {args.name}; "
+        f"kept the newest {args.keep} and the pinned ones ({pinned})."
+    )
+    return 0
+
+
+def _cmd_pin(args: argparse.Namespace) -> int:
+    ref = store_from_args(args).pin(args.ref, reason=args.reason)
+    print(f"pinned {ref}")
+    return 0
+
+
+def _cmd_unpin(args: argparse.Namespace) -> int:
+    ref = store_from_args(args).unpin(args.ref)
+    print(f"unpinned {ref}")
+    return 0
