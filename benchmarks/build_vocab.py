@@ -969,7 +969,7 @@ def stages(pattern: str, top_k: int) -> None:
     """Time cumulative prefixes of vocabguard's Beam build (DirectRunner, 1 worker, in-process).
 
     Each line runs a longer prefix of the pipeline; the difference between two lines
-    is what the added step costs. The counting step uses ``vocabguard.beam._CountTokens``
+    is what the added step costs. The counting step uses ``vocabguard._src.engines.beam.build._CountTokens``
     (private: if its signature changes, that line reports the error and the rest runs).
     """
     import apache_beam as beam
@@ -985,7 +985,7 @@ def stages(pattern: str, top_k: int) -> None:
         return p | ReadRecordBatches([pattern], ["text"])
 
     def counted(p):
-        from vocabguard.beam import _CountTokens
+        from vocabguard._src.engines.beam.build import _CountTokens
 
         step = beam.ParDo(_CountTokens([feature], "fail")).with_outputs("stats", main="counts")
         return (read(p) | step).counts

@@ -356,11 +356,8 @@ def run_encode(argv: Sequence[str] | None = None) -> dict:
     import pyarrow.fs as pafs
 
     from vocabguard._src.core.store import VocabStore
-    from vocabguard._src.engines.beam import (
-        EncodeWithVocabularies,
-        ReadRecordBatches,
-        _table_to_examples,
-    )
+    from vocabguard._src.engines.beam import EncodeWithVocabularies, ReadRecordBatches
+    from vocabguard._src.engines.beam.encode import table_to_examples
 
     config, options = _parse(argv, "vocabguard encode")
     if config.encode is None:
@@ -419,7 +416,7 @@ def run_encode(argv: Sequence[str] | None = None) -> dict:
         fingerprints = {key: vocab.fingerprint for key, vocab in vocabs.items()}
         _ = (
             tables
-            | "Examples" >> beam.FlatMap(_table_to_examples, fingerprints)
+            | "Examples" >> beam.FlatMap(table_to_examples, fingerprints)
             | "Write" >> beam.io.WriteToTFRecord(f"{staging}/part", file_name_suffix=".tfrecord")
         )
     try:

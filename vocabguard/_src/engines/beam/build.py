@@ -1,84 +1,31 @@
-"""Apache Beam transforms: many vocabularies in one pass over the data, and batch encoding.
-
-Composable inside your own pipelines::
-
-    with beam.Pipeline(options=options) as p:
-        batches = p | ReadRecordBatches(["gs://b/corpus-*.jsonl"], fields=["text", "country"])
-        refs = batches | BuildVocabularies(
-            {"text": Feature("text", "news_text", VocabSpec(lowercase=True, max_tokens=100_000)),
-             "country": Feature("country", "news_country", VocabSpec(tokenizer="none"))},
-            store="gs://b/vocab_store",
-        )
-
-Design (why it is fast and gives the in-process builder's exact answer):
-
-- files are read whole by one worker each (``fileio.MatchAll | Reshuffle |
-  ReadMatches``), so bad records are named by file and line, and any filesystem
-  Beam supports works; parallelism comes from the number of input files;
-- records travel in batches (``RecordBatch``), never one element per token:
-  each batch is tokenized and counted in Arrow, and a worker accumulates its
-  bundle's counts in Arrow (hash ``group_by``), flushing them as one partial
-  ``(token, count)`` table per (feature, shard) -- tokens are sharded by crc32;
-- ``CombinePerKey`` merges the tables of each (feature, shard) in Arrow, so no
-  worker merges every distinct token; each shard keeps only its best
-  ``max_tokens`` candidates and the shards' summaries are merged per feature
-  (exact: every token lives in exactly one shard). Without ``max_tokens`` the
-  final step holds the vocabulary itself, the tokens >= min_count;
-- the selected counts go through ``Vocabulary.from_counts``, the same selection
-  rule as ``build_vocabulary``: same tokens, ids, counts and fingerprint, for any
-  sharding, bundle size or worker count.
-"""
+"""Counting tokens on Beam and publishing every feature's vocabulary (``BuildVocabularies``)."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from apache_beam.io import fileio
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
-from apache_beam.metrics import Metrics
 
 from vocabguard._src.core.builder import TokenCounter
 from vocabguard._src.core.errors import ConfigError, InputDataError, received
 from vocabguard._src.core.spec import VocabSpec
 from vocabguard._src.core.vocabulary import INT64, STRING, Vocabulary
-from vocabguard._src.engines.readers import EXTENSIONS as READER_EXTENSIONS
-from vocabguard._src.engines.records import BadRecord, iter_records
-
-NAMESPACE = "vocabguard"
-BAD_RECORD_POLICIES = ("fail", "skip")
-DEFAULT_BATCH_SIZE = 2048
-# Partial counts are sharded by token so that no single worker merges every
-# distinct token; a bundle flushes early once its pending counts exceed FLUSH_ROWS.
-SHARDS = 8
-FLUSH_ROWS = 1 << 20
-PROGRESS_SECONDS = 10.0
-# The in-process readers' extensions, plus TFRecord (Beam jobs only).
-EXTENSIONS = {**READER_EXTENSIONS, ".tfrecord": "tfrecord", ".tfrecords": "tfrecord"}
+from vocabguard._src.engines.beam.read import (
+    FLUSH_ROWS,
+    SHARDS,
+    BadRecords,
+    RecordBatch,
+    check_policy,
+)
+from vocabguard._src.engines.records import BadRecord
 
 _log = logging.getLogger(__name__)
-
-
-def format_for(path: str, format: str | None = None) -> str:
-    """The input format: ``format`` if given, else from the extension (``.gz`` ignored)."""
-    if format:
-        return format
-    name = path[:-3] if path.endswith(".gz") else path
-    for extension, found in EXTENSIONS.items():
-        if name.endswith(extension) or (".tfrecord" in extension and f"{extension}-" in name):
-            return found
-    raise ConfigError(
-        f"Cannot tell the format of {path} from its extension; set the input format "
-        f"(one of text, jsonl, csv, parquet, tfrecord). " + received(path=path)
-    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,178 +39,6 @@ class Feature:
     parent: str | None = None
     # With ``parent``: parent tokens now below min_count map to OOV (rows kept).
     retire: bool = False
-
-
-@dataclasses.dataclass(frozen=True)
-class RecordBatch:
-    """Consecutive good records of one file: their numbers and one list per field."""
-
-    path: str
-    numbers: tuple[int, ...]
-    columns: dict[str, list]
-    # Records skipped (bad_records: skip) since the previous batch, by reason.
-    skipped: tuple[tuple[str, int], ...] = ()
-
-    def __len__(self) -> int:
-        return len(self.numbers)
-
-    def take(self, rows: Sequence[int], skipped: Mapping[str, int] | None = None) -> RecordBatch:
-        merged = dict(self.skipped)
-        for reason, count in (skipped or {}).items():
-            merged[reason] = merged.get(reason, 0) + count
-        return RecordBatch(
-            self.path,
-            tuple(self.numbers[i] for i in rows),
-            {f: [v[i] for i in rows] for f, v in self.columns.items()},
-            tuple(sorted(merged.items())),
-        )
-
-
-def _check_policy(bad_records: str) -> None:
-    if bad_records not in BAD_RECORD_POLICIES:
-        raise ConfigError(
-            "`bad_records` must be 'fail' (stop, naming the file and record) or 'skip' (drop "
-            "and count). " + received(bad_records=bad_records)
-        )
-
-
-class _BadRecords:
-    """Applies the bad-record policy: raise, or count by reason (Beam metrics and batches)."""
-
-    def __init__(self, policy: str):
-        self.policy = policy
-        self.pending: dict[str, int] = {}
-
-    def handle(self, bad: BadRecord) -> None:
-        if self.policy == "fail":
-            raise bad.error()
-        Metrics.counter(NAMESPACE, "bad_records").inc()
-        Metrics.counter(NAMESPACE, f"bad_records.{bad.reason}").inc()
-        self.pending[bad.reason] = self.pending.get(bad.reason, 0) + 1
-
-    def drain(self) -> dict[str, int]:
-        """The counts since the last drain (they travel with the next batch)."""
-        pending, self.pending = self.pending, {}
-        return pending
-
-
-class _ReadFile(beam.DoFn):
-    def __init__(
-        self,
-        format: str | None,
-        fields: Sequence[str],
-        batch_size: int,
-        policy: str,
-        passthrough: Sequence[str] = (),
-    ):
-        self.format = format
-        self.typed = list(fields)
-        self.passthrough = [f for f in passthrough if f not in fields]
-        self.fields = [*self.typed, *self.passthrough]
-        self.batch_size = batch_size
-        self.policy = policy
-
-    def setup(self):
-        self.bad = _BadRecords(self.policy)
-        self.records_read = Metrics.counter(NAMESPACE, "records_read")
-
-    def process(self, readable: fileio.ReadableFile) -> Iterable[RecordBatch]:
-        path = readable.metadata.path
-        format = format_for(path, self.format)
-        compression = (
-            CompressionTypes.UNCOMPRESSED
-            if format in ("parquet", "tfrecord")
-            else CompressionTypes.AUTO
-        )
-        numbers: list[int] = []
-        columns: dict[str, list] = {f: [] for f in self.fields}
-        started = last_log = time.monotonic()
-        total = 0
-        with FileSystems.open(path, compression_type=compression) as handle:
-            records = iter_records(handle, path, format, self.typed, passthrough=self.passthrough)
-            for item in records:
-                if isinstance(item, BadRecord):
-                    self.bad.handle(item)
-                    continue
-                number, values = item
-                numbers.append(number)
-                for field in self.fields:
-                    columns[field].append(values[field])
-                if len(numbers) >= self.batch_size:
-                    total += len(numbers)
-                    self.records_read.inc(len(numbers))
-                    yield RecordBatch(path, tuple(numbers), columns, _items(self.bad.drain()))
-                    numbers, columns = [], {f: [] for f in self.fields}
-                    now = time.monotonic()
-                    if now - last_log >= PROGRESS_SECONDS:
-                        last_log = now
-                        _log.info(
-                            "vocabguard: %s: %d records read (%.0f records/s)",
-                            path,
-                            total,
-                            total / (now - started),
-                        )
-        skipped = self.bad.drain()
-        if numbers or skipped:
-            total += len(numbers)
-            self.records_read.inc(len(numbers))
-            yield RecordBatch(path, tuple(numbers), columns, _items(skipped))
-        _log.info("vocabguard: %s: done, %d records", path, total)
-
-
-def _items(counts: Mapping[str, int]) -> tuple[tuple[str, int], ...]:
-    return tuple(sorted(counts.items()))
-
-
-class ReadRecordBatches(beam.PTransform):
-    """Files matching ``patterns`` -> ``RecordBatch`` elements holding ``fields``.
-
-    Args:
-        patterns: file patterns (any Beam filesystem: local, gs://, s3://, hdfs://).
-        fields: the fields to read (for text files, ``["text"]``).
-        format: text, jsonl, csv, parquet or tfrecord; ``None`` = from each extension.
-        batch_size: records per batch.
-        bad_records: ``fail`` or ``skip`` (skipped records are counted as Beam metrics
-            ``vocabguard:bad_records`` and ``vocabguard:bad_records.<reason>``).
-        passthrough: more fields to read, copied and never tokenized: any non-null value
-            (e.g. a float label) is accepted.
-    """
-
-    def __init__(
-        self,
-        patterns: Sequence[str],
-        fields: Sequence[str],
-        *,
-        format: str | None = None,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        bad_records: str = "fail",
-        passthrough: Sequence[str] = (),
-    ):
-        super().__init__()
-        _check_policy(bad_records)
-        self.patterns = [str(p) for p in patterns]
-        # Several features may read one field: read (and batch) it once.
-        self.fields = list(dict.fromkeys(fields))
-        self.passthrough = [f for f in dict.fromkeys(passthrough) if f not in self.fields]
-        self.format = format
-        self.batch_size = batch_size
-        self.bad_records = bad_records
-
-    def expand(self, pbegin):
-        return (
-            pbegin
-            | "Patterns" >> beam.Create(self.patterns)
-            | "Match" >> fileio.MatchAll(empty_match_treatment=fileio.EmptyMatchTreatment.DISALLOW)
-            # Spread files over workers (Create puts all patterns in one bundle).
-            | "SpreadFiles" >> beam.Reshuffle()
-            | "Open" >> fileio.ReadMatches()
-            | "Parse"
-            >> beam.ParDo(
-                _ReadFile(
-                    self.format, self.fields, self.batch_size, self.bad_records, self.passthrough
-                )
-            )
-        )
 
 
 class _CountTokens(beam.DoFn):
@@ -282,7 +57,7 @@ class _CountTokens(beam.DoFn):
         self.flush_rows = flush_rows
 
     def setup(self):
-        self.bad = _BadRecords(self.policy)
+        self.bad = BadRecords(self.policy)
         self.counters = [TokenCounter(f.spec) for f in self.features]
 
     def _bad_rows(self, batch: RecordBatch) -> set[int]:
@@ -600,7 +375,7 @@ class BuildVocabularies(beam.PTransform):
         flush_rows: int = FLUSH_ROWS,
     ):
         super().__init__()
-        _check_policy(bad_records)
+        check_policy(bad_records)
         for key, value in (("shards", shards), ("flush_rows", flush_rows)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"`{key}` must be an integer >= 1. " + received(**{key: value}))
@@ -680,194 +455,3 @@ class BuildVocabularies(beam.PTransform):
 
 
 # -- encoding --
-
-
-class _EncodeBatch(beam.DoFn):
-    """Encodes the features of a batch into an Arrow table, counting ids as metrics."""
-
-    def __init__(
-        self,
-        store: str,
-        refs: Mapping[str, str],
-        fields: Mapping[str, str],
-        passthrough: Sequence[str],
-        schema: pa.Schema,
-        policy: str,
-    ):
-        self.store = store
-        self.refs = dict(refs)
-        self.fields = dict(fields)
-        self.passthrough = list(passthrough)
-        self.schema = schema
-        self.policy = policy
-
-    def setup(self):
-        from vocabguard._src.core.store import VocabStore
-
-        store = VocabStore(self.store)
-        self.vocabs = {key: store.load(ref) for key, ref in self.refs.items()}
-        self.bad = _BadRecords(self.policy)
-        self.metric = {
-            name: Metrics.counter(NAMESPACE, name)
-            for name in ("documents", "ids", "oov_ids", "pad_ids", "out_of_range_ids")
-        }
-
-    def process(self, batch: RecordBatch):
-        bad = {}
-        for key, vocab in self.vocabs.items():
-            column = batch.columns[self.fields[key]]
-            if vocab.token_type == INT64:
-                # Inputs are never mutated in place (Beam may reuse them).
-                column = list(column)
-                batch = dataclasses.replace(
-                    batch, columns={**batch.columns, self.fields[key]: column}
-                )
-                # CSV (and some JSON) carries integers as text: accept "2020" for an
-                # integer vocabulary; anything else is a bad record.
-                for row, value in enumerate(column):
-                    if isinstance(value, int):
-                        continue
-                    try:
-                        column[row] = int(value)
-                    except (TypeError, ValueError):
-                        bad.setdefault(
-                            row,
-                            BadRecord(
-                                batch.path,
-                                batch.numbers[row],
-                                self.fields[key],
-                                "wrong_type",
-                                f"expected an integer for {vocab.ref}, found {value!r:.60}",
-                            ),
-                        )
-                continue
-            if vocab.spec.tokenizer == "none":
-                continue
-            for row, value in enumerate(column):
-                if isinstance(value, int) and row not in bad:
-                    bad[row] = BadRecord(
-                        batch.path,
-                        batch.numbers[row],
-                        self.fields[key],
-                        "wrong_type",
-                        f"expected a string, found {value}",
-                    )
-        for row in sorted(bad):
-            self.bad.handle(bad[row])
-        if bad:
-            batch = batch.take([r for r in range(len(batch)) if r not in bad])
-        if not len(batch):
-            return
-        columns = {}
-        for key, vocab in self.vocabs.items():
-            values = batch.columns[self.fields[key]]
-            column = vocab.encode_arrow(values)
-            flat = (column.flatten() if pa.types.is_list(column.type) else column).to_numpy()
-            out_of_range = int(((flat < 0) | (flat >= vocab.input_dim)).sum())
-            oov = int(((flat >= vocab.oov_ids.start) & (flat < vocab.oov_ids.stop)).sum())
-            self.metric["ids"].inc(int(flat.size))
-            self.metric["oov_ids"].inc(oov)
-            self.metric["pad_ids"].inc(int((flat == vocab.pad_id).sum()))
-            self.metric["out_of_range_ids"].inc(out_of_range)
-            columns[key] = column
-        for field in self.passthrough:
-            columns[field] = pa.array(batch.columns[field])
-        self.metric["documents"].inc(len(batch))
-        yield pa.Table.from_pydict(columns).cast(self.schema)
-
-
-def encoded_schema(
-    vocabs: Mapping[str, Vocabulary], passthrough_types: Mapping[str, pa.DataType]
-) -> pa.Schema:
-    """The output schema: one id column per feature, then passthrough fields, with metadata."""
-    fields = []
-    metadata = {}
-    for key, vocab in vocabs.items():
-        id_type = pa.from_numpy_dtype(np.dtype(vocab.spec.id_dtype))
-        one_per_value = vocab.token_type == INT64 or vocab.spec.tokenizer == "none"
-        fields.append(pa.field(key, id_type if one_per_value else pa.list_(id_type)))
-        metadata[f"vocabguard.{key}.ref"] = vocab.ref
-        metadata[f"vocabguard.{key}.fingerprint"] = vocab.fingerprint
-        metadata[f"vocabguard.{key}.input_dim"] = str(vocab.input_dim)
-    fields.extend(pa.field(name, type_) for name, type_ in passthrough_types.items())
-    return pa.schema(fields, metadata=metadata)
-
-
-def _table_to_examples(table: pa.Table, fingerprints: Mapping[str, str]) -> Iterable[bytes]:
-    from tensorflow.core.example import example_pb2
-
-    rows = table.to_pylist()
-    for row in rows:
-        example = example_pb2.Example()
-        feature = example.features.feature
-        for key, value in row.items():
-            if key in fingerprints:
-                feature[key].int64_list.value.extend(value if isinstance(value, list) else [value])
-                feature[f"{key}_vocab_fingerprint"].bytes_list.value.append(
-                    fingerprints[key].encode()
-                )
-            elif isinstance(value, int):
-                feature[key].int64_list.value.append(value)
-            elif isinstance(value, float):
-                feature[key].float_list.value.append(value)
-            else:
-                feature[key].bytes_list.value.append(
-                    value.encode("utf-8") if isinstance(value, str) else value
-                )
-        yield example.SerializeToString()
-
-
-class EncodeWithVocabularies(beam.PTransform):
-    """``RecordBatch`` elements -> Arrow tables of ids (one column per feature).
-
-    Every worker loads the same pinned versions (``name@vN``) from the store.
-    Beam metrics ``vocabguard:documents``, ``ids``, ``oov_ids``, ``pad_ids`` and
-    ``out_of_range_ids`` (always 0) report what was written.
-
-    Args:
-        store: the store root.
-        vocabs: feature key -> a loaded ``Vocabulary`` (its ``ref`` pins the version).
-        fields: feature key -> input field.
-        passthrough: input fields copied unchanged (e.g. labels), with their Arrow types.
-    """
-
-    def __init__(
-        self,
-        store: str,
-        vocabs: Mapping[str, Vocabulary],
-        fields: Mapping[str, str],
-        passthrough: Mapping[str, pa.DataType] | None = None,
-        *,
-        bad_records: str = "fail",
-    ):
-        super().__init__()
-        _check_policy(bad_records)
-        self.store = str(store)
-        self.refs = {key: vocab.ref for key, vocab in vocabs.items()}
-        self.fields = dict(fields)
-        self.passthrough = dict(passthrough or {})
-        self.schema = encoded_schema(vocabs, self.passthrough)
-        self.bad_records = bad_records
-
-    def expand(self, batches):
-        return batches | "Encode" >> beam.ParDo(
-            _EncodeBatch(
-                self.store,
-                self.refs,
-                self.fields,
-                list(self.passthrough),
-                self.schema,
-                self.bad_records,
-            )
-        )
-
-
-__all__ = [
-    "BuildVocabularies",
-    "EncodeWithVocabularies",
-    "Feature",
-    "ReadRecordBatches",
-    "RecordBatch",
-    "encoded_schema",
-    "format_for",
-]
