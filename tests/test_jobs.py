@@ -105,6 +105,8 @@ def test_run_build_publishes_every_feature_with_in_process_fingerprints(
 
     text = in_process(records, "text", TEXT_SPEC)
     country = in_process(records, "country", COUNTRY_SPEC)
+    for item in published:  # whether each version is new; the rest is compared below
+        assert item.pop("newly_published") is True
     assert published == [
         {
             "feature": "text",
@@ -206,13 +208,15 @@ CONFIG_ERRORS = {
     "unknown key": (
         {"inptus": ["x.jsonl"]},
         "Unknown key 'inptus' in {path}. Did you mean 'inputs'? Allowed keys: store, inputs, "
-        "format, bad_records, batch_size, shards, flush_rows, features, encode. "
+        "format, bad_records, batch_size, shards, flush_rows, split_bytes, max_bad_fraction, "
+        "features, encode. "
         "Received: inptus=['x.jsonl']",
     ),
     "unknown feature key": (
         {"features": {"text": {"field": "text", "spec_fil": "x.yaml"}}},
         "Unknown key 'spec_fil' in {path} features.text. Did you mean 'spec_file'? Allowed "
-        "keys: field, name, spec, spec_file, parent, retire. Received: spec_fil='x.yaml'",
+        "keys: field, name, spec, spec_file, parent, retire, allow_empty, max_bad_fraction. "
+        "Received: spec_fil='x.yaml'",
     ),
     "unknown spec key": (
         {"features": {"text": {"spec": {"max_token": 5}}}},

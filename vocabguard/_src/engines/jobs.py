@@ -12,13 +12,17 @@ A job config (see ``configs/bbc_news_job.yaml``)::
     format: jsonl                    # text|jsonl|csv|parquet|tfrecord; default: by extension
     bad_records: fail                # fail | skip (skipped records are counted)
     batch_size: 2048
-    shards: 8                        # memory bounds (exact results): token shards merged
-    flush_rows: 1048576              #   by one worker each; distinct tokens per flush
+    shards: 8                        # token shards, each merged by one worker (exact results)
+    split_bytes: 67108864            # one large file is read by several workers, in splits
+                                     #   of this size (text/jsonl/csv by bytes, parquet by
+                                     #   row groups); 0 = whole files
+    max_bad_fraction: 0.1            # fail (publish nothing) if more records are skipped
     features:
       text: {field: text, name: news_text, spec: {lowercase: true, max_tokens: 100000}}
       country: {field: country, name: news_country, spec: {tokenizer: none}}
       # stable ids: grow a published version (parent ids kept; see `vocabguard build --parent`)
       # text: {field: text, name: news_text, parent: news_text@v2, retire: false, spec: ...}
+      # allow_empty: true lets a feature publish an empty vocabulary (else an error)
     encode:
       output: out/news_encoded       # a directory that must not exist yet
       format: parquet                # parquet | tfrecord
@@ -34,9 +38,11 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
 import sys
+import tempfile
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from vocabguard._src.core.errors import ConfigError, OutputExistsError, check_keys, received
@@ -96,6 +102,7 @@ class JobConfig:
     batch_size: int = 2048
     shards: int = 8
     flush_rows: int = 1 << 20
+    split_bytes: int = 64 << 20
     encode: EncodeConfig | None = None
     source: str = "<config>"
 
@@ -152,6 +159,8 @@ class JobConfig:
                 "batch_size",
                 "shards",
                 "flush_rows",
+                "split_bytes",
+                "max_bad_fraction",
                 "features",
                 "encode",
             ],
@@ -166,7 +175,20 @@ class JobConfig:
         for key, raw in raw_features.items():
             section = f"{where} features.{key}"
             raw = _expect(raw or {}, Mapping, key, section, "a mapping")
-            _unknown_keys(raw, ["field", "name", "spec", "spec_file", "parent", "retire"], section)
+            _unknown_keys(
+                raw,
+                [
+                    "field",
+                    "name",
+                    "spec",
+                    "spec_file",
+                    "parent",
+                    "retire",
+                    "allow_empty",
+                    "max_bad_fraction",
+                ],
+                section,
+            )
             if "spec_file" in raw:
                 spec_data = load_yaml(raw["spec_file"]) or {}
                 # A spec file may hold the fields at the top or under `spec:`.
@@ -184,13 +206,18 @@ class JobConfig:
                     f"`retire` in {section} needs a `parent`: only a parent's tokens can be "
                     "retired. Add parent: NAME@vN or remove retire. " + received(retire=retire)
                 )
-            features[key] = Feature(
-                field=str(raw.get("field", key)),
-                name=str(raw.get("name", key)),
-                spec=spec,
-                parent=parent,
-                retire=retire,
-            )
+            try:
+                features[key] = Feature(
+                    field=str(raw.get("field", key)),
+                    name=str(raw.get("name", key)),
+                    spec=spec,
+                    parent=parent,
+                    retire=retire,
+                    allow_empty=raw.get("allow_empty", False),
+                    max_bad_fraction=raw.get("max_bad_fraction", data.get("max_bad_fraction", 0.1)),
+                )
+            except ConfigError as err:
+                raise ConfigError(f"In {section}: {err}") from None
         encode = None
         if data.get("encode") is not None:
             raw = _expect(data["encode"], Mapping, "encode", where, "a mapping")
@@ -227,6 +254,7 @@ class JobConfig:
             batch_size=batch_size,
             shards=_positive(data, "shards", 8, where),
             flush_rows=_positive(data, "flush_rows", 1 << 20, where),
+            split_bytes=_non_negative(data, "split_bytes", 64 << 20, where),
             encode=encode,
             source=source,
         )
@@ -234,6 +262,15 @@ class JobConfig:
     @classmethod
     def from_yaml(cls, path: str, *, store: str | None = None) -> JobConfig:
         return cls.from_dict(load_yaml(path) or {}, source=str(path), store=store)
+
+
+def _non_negative(data: Mapping, key: str, default: int, where: str) -> int:
+    value = data.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ConfigError(
+            f"`{key}` in {where} must be an integer >= 0. " + received(**{key: value})
+        )
+    return value
 
 
 def _positive(data: Mapping, key: str, default: int, where: str) -> int:
@@ -296,44 +333,77 @@ def run_build(argv: Sequence[str] | None = None) -> list[dict]:
     """Build and publish every feature's vocabulary in one pass; return what was published."""
     import apache_beam as beam
 
-    from vocabguard._src.core.store import VocabStore
     from vocabguard._src.engines.beam import BuildVocabularies, ReadRecordBatches
 
     config, options = _parse(argv, "vocabguard build")
-    with beam.Pipeline(options=options) as pipeline:
-        _ = (
-            pipeline
-            | "Read"
-            >> ReadRecordBatches(
-                config.inputs,
-                [f.field for f in config.features.values()],
-                format=config.format,
-                batch_size=config.batch_size,
-                bad_records=config.bad_records,
+    results_dir, cleanup = _results_dir(options)
+    results_path = f"{results_dir.rstrip('/')}/vocabguard-build-{uuid.uuid4().hex}.json"
+    try:
+        with beam.Pipeline(options=options) as pipeline:
+            _ = (
+                pipeline
+                | "Read"
+                >> ReadRecordBatches(
+                    config.inputs,
+                    [f.field for f in config.features.values()],
+                    format=config.format,
+                    batch_size=config.batch_size,
+                    bad_records=config.bad_records,
+                    split_bytes=config.split_bytes,
+                )
+                | "Build"
+                >> BuildVocabularies(
+                    config.features,
+                    config.store,
+                    bad_records=config.bad_records,
+                    input_description=_describe_inputs(config),
+                    shards=config.shards,
+                    results_path=results_path,
+                )
             )
-            | "Build"
-            >> BuildVocabularies(
-                config.features,
-                config.store,
-                bad_records=config.bad_records,
-                input_description=_describe_inputs(config),
-                shards=config.shards,
-                flush_rows=config.flush_rows,
-            )
+        return _read_results(results_path, config)
+    finally:
+        cleanup()
+
+
+def _results_dir(options) -> tuple[str, Callable[[], None]]:
+    """Where the publish step leaves its results for this process to read.
+
+    ``--temp_location`` when given (required on Dataflow, where workers cannot write
+    to this machine), else a local temporary directory (local and loopback clusters).
+    """
+    from apache_beam.options.pipeline_options import GoogleCloudOptions
+
+    temp = options.view_as(GoogleCloudOptions).temp_location
+    if temp:
+        return temp, lambda: None
+    local = tempfile.mkdtemp(prefix="vocabguard-job-")
+    return local, lambda: shutil.rmtree(local, ignore_errors=True)
+
+
+def _read_results(path: str, config: JobConfig) -> list[dict]:
+    from apache_beam.io.filesystems import FileSystems
+
+    try:
+        with FileSystems.open(path) as handle:
+            results = json.loads(handle.read().decode("utf-8"))
+        FileSystems.delete([path])
+    except (OSError, ValueError) as err:  # Beam wraps IO errors in BeamIOError (an OSError)
+        raise ConfigError(
+            "The Beam job finished but its publish step left no results, so what it "
+            "published is unknown (the runner may have skipped the final step). Check the "
+            "store with `vocabguard list`. "
+            + received(results=path, features=list(config.features))
+        ) from err
+    keys = ("feature", "ref", "fingerprint", "input_dim", "newly_published")
+    by_key = {r["feature"]: {k: r[k] for k in keys} for r in results}
+    missing = [k for k in config.features if k not in by_key]
+    if missing:
+        raise ConfigError(
+            "The Beam job's publish step reported no result for feature(s) "
+            f"{', '.join(missing)}. " + received(results=results)
         )
-    store = VocabStore(config.store)
-    published = []
-    for key, feature in config.features.items():
-        vocab = store.load(f"{feature.name}@latest")
-        published.append(
-            {
-                "feature": key,
-                "ref": vocab.ref,
-                "fingerprint": vocab.fingerprint,
-                "input_dim": vocab.input_dim,
-            }
-        )
-    return published
+    return [by_key[k] for k in config.features]
 
 
 def _metrics(result) -> dict[str, int]:
@@ -485,8 +555,9 @@ def main_build(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``pipelines/build_vocab.py`` and ``vocabguard build --runner ...``."""
     _quiet_beam_logs()
     for item in run_build(argv):
+        verb = "published" if item.get("newly_published", True) else "reused (identical to latest)"
         print(
-            f"published {item['ref']} for feature {item['feature']}: input_dim "
+            f"{verb} {item['ref']} for feature {item['feature']}: input_dim "
             f"{item['input_dim']}, fingerprint {item['fingerprint'][:16]}",
             file=sys.stderr,
         )

@@ -133,8 +133,13 @@ def iter_records(
     fields: Sequence[str],
     *,
     passthrough: Sequence[str] = (),
+    row_groups: Sequence[int] | None = None,
 ) -> Iterator[tuple[int, dict] | BadRecord]:
-    """Parse one open binary file into ``(record_number, {field: value})`` or ``BadRecord``."""
+    """Parse one open binary file into ``(record_number, {field: value})`` or ``BadRecord``.
+
+    ``row_groups`` (Parquet only) reads just those row groups, numbering records as
+    in the whole file: that is how the Beam reader splits a Parquet file.
+    """
     passthrough = [f for f in passthrough if f not in fields]
     if format not in FORMATS:
         raise InputDataError(
@@ -148,7 +153,7 @@ def iter_records(
     elif format == "csv":
         yield from _csv(handle, path, fields, passthrough)
     elif format == "parquet":
-        yield from _parquet(handle, path, fields, passthrough)
+        yield from _parquet(handle, path, fields, passthrough, row_groups)
     else:
         yield from _tfrecord(handle, path, fields, passthrough)
 
@@ -260,7 +265,7 @@ def _csv(handle, path, fields, passthrough):
         yield _pick(path, number, record, fields, passthrough)
 
 
-def _parquet(handle, path, fields, passthrough):
+def _parquet(handle, path, fields, passthrough, row_groups=None):
     import pyarrow.parquet as pq
 
     parquet = pq.ParquetFile(handle)
@@ -273,7 +278,16 @@ def _parquet(handle, path, fields, passthrough):
             + received(file=path, field=missing[0])
         )
     number = 0
-    for batch in parquet.iter_batches(batch_size=8192, columns=[*fields, *passthrough]):
+    if row_groups is not None:
+        row_groups = sorted(row_groups)
+        metadata = parquet.metadata
+        number = sum(
+            metadata.row_group(g).num_rows for g in range(row_groups[0] if row_groups else 0)
+        )
+    batches = parquet.iter_batches(
+        batch_size=8192, columns=[*fields, *passthrough], row_groups=row_groups
+    )
+    for batch in batches:
         for row in batch.to_pylist():
             number += 1
             yield _as_record_unit(_pick(path, number, row, fields, passthrough))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import zlib
 from collections.abc import Mapping, Sequence
 
 import apache_beam as beam
@@ -39,22 +38,42 @@ class Feature:
     parent: str | None = None
     # With ``parent``: parent tokens now below min_count map to OOV (rows kept).
     retire: bool = False
+    # Publish an empty vocabulary when the inputs hold no records (else an error).
+    allow_empty: bool = False
+    # Fail, publishing nothing, when more than this share of records is skipped.
+    max_bad_fraction: float = 0.1
+
+    def __post_init__(self):
+        fraction = self.max_bad_fraction
+        if (
+            isinstance(fraction, bool)
+            or not isinstance(fraction, (int, float))
+            or not (0 <= fraction <= 1)
+        ):
+            raise ConfigError(
+                "`max_bad_fraction` must be a number in [0, 1]: the largest share of records "
+                "a build may skip before it fails. " + received(max_bad_fraction=fraction)
+            )
+        if not isinstance(self.allow_empty, bool):
+            raise ConfigError(
+                "`allow_empty` must be true or false. " + received(allow_empty=self.allow_empty)
+            )
 
 
 class _CountTokens(beam.DoFn):
-    """Counts the tokens of every feature in a batch; emits distinct (key, count) pairs."""
+    """Counts each batch's tokens per feature; emits ``((feature, shard), Partial)``.
 
-    def __init__(
-        self,
-        features: Sequence[Feature],
-        policy: str,
-        shards: int = SHARDS,
-        flush_rows: int = FLUSH_ROWS,
-    ):
+    Only ``process`` emits (no ``finish_bundle`` output, which some runners drop):
+    pre-aggregation across a bundle is the combiner's job (combiner lifting). Each
+    batch emits, per feature, one element keyed by shard 0 that carries the batch's
+    statistics even when it holds no token, so the final step can check that no
+    batch was lost.
+    """
+
+    def __init__(self, features: Sequence[Feature], policy: str, shards: int = SHARDS):
         self.features = list(features)
         self.policy = policy
         self.shards = shards
-        self.flush_rows = flush_rows
 
     def setup(self):
         self.bad = BadRecords(self.policy)
@@ -103,17 +122,13 @@ class _CountTokens(beam.DoFn):
             self.bad.handle(bad[row])
         return set(bad)
 
-    def start_bundle(self):
-        for counter in self.counters:
-            counter.reset()
-        self.stats = [{} for _ in self.features]
-
     def process(self, batch: RecordBatch):
+        records = len(batch) + sum(n for _, n in batch.skipped)
         bad_rows = self._bad_rows(batch)
         batch = batch.take([r for r in range(len(batch)) if r not in bad_rows], self.bad.drain())
         for index, (feature, counter) in enumerate(zip(self.features, self.counters)):
+            counter.reset()
             values = batch.columns[feature.field]
-            documents, tokens = counter.documents, counter.total_tokens
             if values and all(isinstance(v, int) for v in values):
                 counter.add_arrow(pa.array(values, type=pa.int64()))
             elif values and any(isinstance(v, int) for v in values):
@@ -121,57 +136,72 @@ class _CountTokens(beam.DoFn):
             elif values:
                 text_type = pa.string() if all(isinstance(v, str) for v in values) else pa.binary()
                 counter.add_arrow(pa.array(values, type=text_type))
-            stats = self.stats[index]
-            for key, n in [
-                ("documents", counter.documents - documents),
-                ("total_tokens", counter.total_tokens - tokens),
-                *((f"bad_records.{reason}", n) for reason, n in batch.skipped),
-            ]:
-                stats[key] = stats.get(key, 0) + n
-            if counter._pending_rows > self.flush_rows:
-                yield from self._flush(index, counter, windowed=False)
-
-    def finish_bundle(self):
-        for index, counter in enumerate(self.counters):
-            yield from self._flush(index, counter, windowed=True)
-            stats = tuple(sorted(self.stats[index].items()))
-            yield _windowed(beam.pvalue.TaggedOutput("stats", (index, stats)), True)
-
-    def _flush(self, index: int, counter: TokenCounter, windowed: bool):
-        """Emit the bundle's partial counts as one Arrow table per (feature, shard)."""
-        table = counter.table()
-        counter.reset()
-        if not len(table):
-            return
-        shards = _shard_of(table["token"], self.shards)
-        for shard in range(self.shards):
-            part = table.filter(pa.array(shards == shard))
-            if len(part):
-                yield _windowed(((index, shard), part), windowed)
+            stats = {
+                "records": records,
+                "batches": 1,
+                "documents": counter.documents,
+                "total_tokens": counter.total_tokens,
+                **{f"bad_records.{reason}": n for reason, n in batch.skipped},
+            }
+            table = counter.table()
+            shard_of = shard_ids(table["token"], self.shards)
+            for shard in range(self.shards):
+                part = table.filter(pa.array(shard_of == shard)) if len(table) else table
+                if shard == 0:
+                    yield (index, 0), (part, stats)
+                elif len(part):
+                    yield (index, shard), (part, None)
 
 
-def _windowed(value, windowed: bool):
-    """finish_bundle must emit WindowedValues (global window: a batch job)."""
-    if not windowed:
-        return value
-    from apache_beam.transforms.window import GlobalWindow
-    from apache_beam.utils.timestamp import MIN_TIMESTAMP
-    from apache_beam.utils.windowed_value import WindowedValue
-
-    if isinstance(value, beam.pvalue.TaggedOutput):
-        return beam.pvalue.TaggedOutput(
-            value.tag, WindowedValue(value.value, MIN_TIMESTAMP, [GlobalWindow()])
-        )
-    return WindowedValue(value, MIN_TIMESTAMP, [GlobalWindow()])
+_HASH_MULTIPLIER = np.uint64(0x100000001B3)  # FNV-1a's 64-bit prime
 
 
-def _shard_of(tokens: pa.Array, shards: int) -> np.ndarray:
-    """A shard per token, the same in every process (crc32 of bytes; ints mod shards)."""
+def shard_ids(tokens: pa.Array | pa.ChunkedArray, shards: int) -> np.ndarray:
+    """A shard per token, the same in every process and on every machine.
+
+    Integers: ``value mod shards``. Bytes: a polynomial hash over the token's bytes,
+    computed for the whole array at once in numpy (no per-token Python).
+
+    >>> ids = shard_ids(pa.array([b"a", b"b", b"a", b""]), 4)
+    >>> bool(ids[0] == ids[2] == shard_ids(pa.array([b"a"]), 4)[0])
+    True
+    """
+    if isinstance(tokens, pa.ChunkedArray):
+        tokens = tokens.combine_chunks()
     if pa.types.is_integer(tokens.type):
-        return np.mod(tokens.to_numpy(), shards)
-    return np.fromiter(
-        (zlib.crc32(t) % shards for t in tokens.to_pylist()), dtype=np.int64, count=len(tokens)
-    )
+        return np.mod(tokens.to_numpy(zero_copy_only=False), shards)
+    if len(tokens) == 0:
+        return np.zeros(0, dtype=np.int64)
+    tokens = tokens.cast(pa.large_binary())
+    offsets = np.frombuffer(tokens.buffers()[1], dtype=np.int64)[
+        tokens.offset : tokens.offset + len(tokens) + 1
+    ]
+    data = np.frombuffer(tokens.buffers()[2], dtype=np.uint8) if tokens.buffers()[2] else None
+    lengths = np.diff(offsets)
+    hashes = np.zeros(len(tokens), dtype=np.uint64)
+    nonempty = lengths > 0
+    if data is not None and nonempty.any():
+        start, stop = offsets[0], offsets[-1]
+        values = data[start:stop].astype(np.uint64)
+        # weight of byte j of a token: multiplier**j (mod 2**64), by repeated squaring
+        position = np.arange(stop - start, dtype=np.int64) - np.repeat(
+            offsets[:-1] - start, lengths
+        )
+        weights = np.ones(len(position), dtype=np.uint64)
+        power = _HASH_MULTIPLIER
+        bits = position.copy()
+        with np.errstate(over="ignore"):
+            while bits.any():
+                odd = (bits & 1).astype(bool)
+                weights[odd] *= power
+                power = power * power
+                bits >>= 1
+            sums = np.add.reduceat(values * weights, (offsets[:-1] - start)[nonempty])
+            hashes[nonempty] = sums + lengths[nonempty].astype(np.uint64)
+            hashes ^= hashes >> np.uint64(29)
+            hashes *= np.uint64(0xBF58476D1CE4E5B9)
+            hashes ^= hashes >> np.uint64(32)
+    return (hashes % np.uint64(shards)).astype(np.int64)
 
 
 def _mixed_kinds(feature: Feature) -> InputDataError:
@@ -182,80 +212,140 @@ def _mixed_kinds(feature: Feature) -> InputDataError:
     )
 
 
-class _MergeCounts(beam.CombineFn):
-    """Merges partial ``(token, count)`` tables of one (feature, shard) in Arrow."""
+class _Partial:
+    """A combiner accumulator: ``(token, count)`` tables (compacted in Arrow) and stats."""
 
-    def __init__(self, features: Sequence[Feature]):
-        self.features = list(features)
+    __slots__ = ("compacted", "rows", "stats", "tables")
+
+    def __init__(self):
+        self.tables: list[pa.Table] = []
+        self.rows = 0
+        self.compacted = 0
+        self.stats: dict[str, int] = {}
+
+    def add(self, table: pa.Table | None, stats: Mapping[str, int] | None) -> None:
+        if table is not None and len(table):
+            self.tables.append(table)
+            self.rows += len(table)
+            if self.rows > max(TokenCounter.COMPACT_ROWS, 2 * self.compacted):
+                self.compact()
+        for key, n in (stats or {}).items():
+            self.stats[key] = self.stats.get(key, 0) + n
+
+    def compact(self) -> None:
+        if len(self.tables) > 1:
+            counter = TokenCounter(VocabSpec())
+            for table in self.tables:
+                counter.add_table(table)
+            self.tables = [counter.table()]
+        self.rows = self.compacted = len(self.tables[0]) if self.tables else 0
+
+    def __getstate__(self):
+        self.compact()
+        return (self.tables, self.stats)
+
+    def __setstate__(self, state):
+        self.tables, self.stats = state
+        self.rows = self.compacted = sum(len(t) for t in self.tables)
+
+
+class _MergeCounts(beam.CombineFn):
+    """Merges the partial counts of one (feature, shard) in Arrow; sums the stats."""
 
     def create_accumulator(self):
-        return None
+        return _Partial()
 
-    def add_input(self, acc, table):
-        counter = TokenCounter(VocabSpec())
-        for part in (acc, table):
-            if part is not None:
-                counter.add_table(part)
+    def add_input(self, acc, element):
+        table, stats = element
         try:
-            return counter.table()
+            acc.add(table, stats)
         except InputDataError:
-            raise InputDataError(
-                "A feature holds both integer and string values; a vocabulary holds one kind. "
-                "Make the field consistent (or cast it in the input). "
-                + received(
-                    token_types=sorted(
-                        {str(acc.schema.field("token").type), str(table.schema.field("token").type)}
-                    )
-                )
-            ) from None
+            raise _MIXED_KINDS_ERROR() from None
+        return acc
 
     def merge_accumulators(self, accumulators):
-        merged = None
+        merged = _Partial()
         for acc in accumulators:
-            if acc is not None:
-                merged = self.add_input(merged, acc)
+            for table in acc.tables:
+                merged.add(table, None)
+            merged.add(None, acc.stats)
         return merged
 
-    def extract_output(self, acc):
+    def compact(self, acc):
+        acc.compact()
         return acc
+
+    def extract_output(self, acc):
+        acc.compact()
+        return (acc.tables[0] if acc.tables else None), acc.stats
+
+
+def _MIXED_KINDS_ERROR() -> InputDataError:
+    return InputDataError(
+        "A feature holds both integer and string values; a vocabulary holds one kind. "
+        "Make the field consistent (or cast it in the input). " + received(token_types="mixed")
+    )
 
 
 def _summarize_shard(item, features: Sequence[Feature], inherited: Sequence[tuple]):
-    """(feature, shard) counts -> (feature, summary): distinct count and the candidates."""
+    """(feature, shard) counts -> (feature, summary): candidates, distinct and token sums."""
     from vocabguard._src.core.builder import candidate_counts
 
-    (index, _shard), table = item
+    (index, _shard), (table, stats) = item
     feature = features[index]
-    token_type = INT64 if pa.types.is_integer(table.schema.field("token").type) else STRING
-    counts = candidate_counts(table, feature.spec, token_type, inherited=inherited[index])
-    return index, {"distinct": len(table), "kinds": (token_type,), "counts": counts}
+    summary = {"distinct": 0, "kinds": (), "counts": {}, "counted_tokens": 0, "stats": stats}
+    if table is not None and len(table):
+        token_type = INT64 if pa.types.is_integer(table.schema.field("token").type) else STRING
+        counts = candidate_counts(table, feature.spec, token_type, inherited=inherited[index])
+        summary.update(
+            distinct=len(table),
+            kinds=(token_type,),
+            counts=counts,
+            counted_tokens=int(pc.sum(table["count"]).as_py() or 0),
+        )
+    return index, summary
 
 
 class _MergeSummaries(beam.CombineFn):
-    """Merges shard summaries of one feature, keeping the best ``max_tokens`` candidates.
+    """Merges shard summaries of each feature, keeping the best ``max_tokens`` candidates.
 
     Every token lives in exactly one shard, so the global best ``max_tokens`` are
     among the shards' best ``max_tokens``: the result is exact.
     """
 
-    def __init__(self, spec: VocabSpec, inherited: tuple = ()):
-        self.spec = spec
-        self.inherited = inherited  # the parent's tokens: kept whatever their count
+    def __init__(self, features: Sequence[Feature], inherited: Sequence[tuple]):
+        self.specs = [f.spec for f in features]
+        self.inherited = list(inherited)  # the parents' tokens: kept whatever their count
 
     def create_accumulator(self):
-        return {"distinct": 0, "kinds": (), "counts": {}}
+        return None
 
-    def add_input(self, acc, summary):
-        counts = {**acc["counts"], **summary["counts"]}  # disjoint: tokens are sharded
-        kinds = tuple(sorted(set(acc["kinds"]) | set(summary["kinds"])))
-        if self.spec.max_tokens is not None and len(kinds) == 1:
-            counts = _keep_best(counts, self.spec, kinds[0], self.inherited)
-        return {"distinct": acc["distinct"] + summary["distinct"], "kinds": kinds, "counts": counts}
+    def add_input(self, acc, element):
+        index, summary = element
+        if acc is None:
+            return (index, {**summary, "stats": dict(summary["stats"])})
+        _, merged = acc
+        spec = self.specs[index]
+        counts = {**merged["counts"], **summary["counts"]}  # disjoint: tokens are sharded
+        kinds = tuple(sorted(set(merged["kinds"]) | set(summary["kinds"])))
+        if spec.max_tokens is not None and len(kinds) == 1:
+            counts = _keep_best(counts, spec, kinds[0], self.inherited[index])
+        stats = dict(merged["stats"])
+        for key, n in summary["stats"].items():
+            stats[key] = stats.get(key, 0) + n
+        return index, {
+            "distinct": merged["distinct"] + summary["distinct"],
+            "kinds": kinds,
+            "counts": counts,
+            "counted_tokens": merged["counted_tokens"] + summary["counted_tokens"],
+            "stats": stats,
+        }
 
     def merge_accumulators(self, accumulators):
-        out = self.create_accumulator()
+        out = None
         for acc in accumulators:
-            out = self.add_input(out, acc)
+            if acc is not None:
+                out = self.add_input(out, acc)
         return out
 
     def extract_output(self, acc):
@@ -275,73 +365,144 @@ def _keep_best(counts: dict, spec: VocabSpec, token_type: str, inherited: tuple 
     return candidate_counts(table, spec, token_type, inherited=inherited)
 
 
-class _SumDicts(beam.CombineFn):
-    """Sums dicts of counters key by key."""
-
-    def create_accumulator(self):
-        return {}
-
-    def add_input(self, acc, value):
-        for key, count in dict(value).items():
-            acc[key] = acc.get(key, 0) + count
-        return acc
-
-    def merge_accumulators(self, accumulators):
-        out: dict = {}
-        for acc in accumulators:
-            self.add_input(out, acc)
-        return out
-
-    def extract_output(self, acc):
-        return dict(acc)
+def _records_in(batch: RecordBatch) -> tuple[str, int]:
+    return ("read", len(batch) + sum(n for _, n in batch.skipped))
 
 
-def _publish(
-    index: int,
-    feature: Feature,
+def check_build(
+    feature: Feature, summary: dict | None, records_read: int, runner: str
+) -> dict[str, int]:
+    """The checks a build passes before anything is published; returns the feature's stats.
+
+    Per feature: the batches' records equal the records the reader produced;
+    documents + skipped records = records read; the tokens in the merged counts
+    equal the tokens counted; at most ``max_bad_fraction`` of the records skipped;
+    and inputs that held records give a non-empty vocabulary (unless
+    ``allow_empty``). Each failure names the runner, the feature and both numbers.
+    """
+    stats = dict(summary["stats"]) if summary else {}
+    where = f"On {runner}, feature {feature.field!r} (vocabulary {feature.name!r})"
+    seen = stats.get("records", 0)
+    if seen != records_read:
+        raise InputDataError(
+            f"{where}: the counting step saw {seen} records but the reader produced "
+            f"{records_read}; the runner lost or duplicated data, so nothing was published. "
+            "Rerun, or report the runner and its version. "
+            + received(runner=runner, counted_records=seen, records_read=records_read)
+        )
+    skipped = {k.split(".", 1)[1]: n for k, n in stats.items() if k.startswith("bad_records.")}
+    skipped_total = sum(skipped.values())
+    documents = stats.get("documents", 0)
+    if documents + skipped_total != records_read:
+        raise InputDataError(
+            f"{where}: documents counted ({documents}) + records skipped ({skipped_total}) "
+            f"!= records read ({records_read}); nothing was published. "
+            + received(runner=runner, documents=documents, skipped=skipped_total)
+        )
+    counted = summary["counted_tokens"] if summary else 0
+    if counted != stats.get("total_tokens", 0):
+        raise InputDataError(
+            f"{where}: the merged counts hold {counted} tokens but {stats.get('total_tokens', 0)} "
+            "were counted; the runner lost or duplicated counts, so nothing was published. "
+            + received(runner=runner, merged=counted, counted=stats.get("total_tokens", 0))
+        )
+    reasons = ", ".join(f"{r} {n}" for r, n in sorted(skipped.items(), key=lambda kv: -kv[1]))
+    if records_read and skipped_total / records_read > feature.max_bad_fraction:
+        raise InputDataError(
+            f"{where}: {skipped_total} of {records_read} records were skipped "
+            f"({skipped_total / records_read:.1%}), more than max_bad_fraction "
+            f"{feature.max_bad_fraction:g}; top reasons: {reasons}. Nothing was published. "
+            "Fix the input (or the field name), or raise max_bad_fraction if this is expected. "
+            + received(runner=runner, skipped=skipped_total, records_read=records_read)
+        )
+    if not feature.allow_empty:
+        if records_read == 0:
+            raise InputDataError(
+                f"{where}: the inputs held no records, so the vocabulary would be empty; "
+                "nothing was published. Check the input paths, or set allow_empty: true for "
+                "this feature. " + received(runner=runner, records_read=0)
+            )
+        if not summary or not summary["counts"] or counted == 0:
+            hint = f" (skipped: {reasons})" if reasons else ""
+            raise InputDataError(
+                f"{where}: {records_read} records were read but no token was learned"
+                f"{hint}; nothing was published. Check the field name and the spec "
+                "(min_count, tokenizer), or set allow_empty: true for this feature. "
+                + received(runner=runner, records_read=records_read, documents=documents)
+            )
+    return stats
+
+
+def _publish_all(
+    items: list,
+    features: Sequence[Feature],
+    keys: Sequence[str],
     store: str,
-    summary: dict,
-    stats: dict,
-    description: str,
-    parent_ref: str | None = None,
-) -> dict:
+    description: str | None,
+    parent_refs: Sequence[str | None],
+    runner: str,
+    results_path: str | None,
+) -> list[dict]:
+    """Check every feature, then publish every feature: all or nothing is published."""
     from vocabguard._src.core.store import VocabStore
     from vocabguard._src.core.version import __version__
 
-    kinds = summary["kinds"]
-    if len(kinds) > 1:
-        raise _mixed_kinds(feature)
-    token_type = kinds[0] if kinds else STRING
-    counts = summary["counts"]
-    distinct = summary["distinct"]
-    skipped = {k.split(".", 1)[1]: v for k, v in sorted(stats.items()) if k.startswith("bad_")}
-    manifest_stats = {
-        "documents": stats.get("documents", 0),
-        "total_tokens": stats.get("total_tokens", 0),
-        "distinct_tokens": distinct,
-    }
-    if skipped:
-        manifest_stats["bad_records_skipped"] = skipped
-    parent = VocabStore(store).load(parent_ref) if parent_ref else None
-    vocab = Vocabulary.from_counts(
-        counts,
-        feature.spec,
-        token_type,
-        stats=manifest_stats,
-        build={"vocabguard_version": __version__, "input": description, "builder": "beam"},
-        parent=parent,
-        retire=feature.retire,
-    )
-    published = VocabStore(store).publish(vocab, feature.name)
-    _log.info("vocabguard: published %s (input_dim %d)", published.ref, published.input_dim)
-    return {
-        "feature": feature.field,
-        "name": feature.name,
-        "ref": published.ref,
-        "fingerprint": published.fingerprint,
-        "input_dim": published.input_dim,
-        "newly_published": published.newly_published,
-    }
+    records_read = sum(n for kind, *rest in items if kind == "read" for n in rest)
+    summaries = {rest[0]: rest[1] for kind, *rest in items if kind == "feature"}
+    checked = [
+        check_build(feature, summaries.get(index), records_read, runner)
+        for index, feature in enumerate(features)
+    ]
+    vocabs = []
+    for index, feature in enumerate(features):
+        summary = summaries.get(index) or {"kinds": (), "counts": {}, "distinct": 0}
+        kinds = summary["kinds"]
+        if len(kinds) > 1:
+            raise _mixed_kinds(feature)
+        stats = checked[index]
+        skipped = {k.split(".", 1)[1]: v for k, v in sorted(stats.items()) if k.startswith("bad_")}
+        manifest_stats = {
+            "documents": stats.get("documents", 0),
+            "total_tokens": stats.get("total_tokens", 0),
+            "distinct_tokens": summary["distinct"],
+        }
+        if skipped:
+            manifest_stats["bad_records_skipped"] = skipped
+        parent = VocabStore(store).load(parent_refs[index]) if parent_refs[index] else None
+        vocabs.append(
+            Vocabulary.from_counts(
+                summary["counts"],
+                feature.spec,
+                kinds[0] if kinds else STRING,
+                stats=manifest_stats,
+                build={"vocabguard_version": __version__, "input": description, "builder": "beam"},
+                parent=parent,
+                retire=feature.retire,
+            )
+        )
+    results = []
+    for key, feature, vocab in zip(keys, features, vocabs):
+        published = VocabStore(store).publish(vocab, feature.name)
+        verb = "published" if published.newly_published else "reused (identical to the latest)"
+        _log.info("vocabguard: %s %s (input_dim %d)", verb, published.ref, published.input_dim)
+        results.append(
+            {
+                "feature": key,
+                "name": feature.name,
+                "ref": published.ref,
+                "fingerprint": published.fingerprint,
+                "input_dim": published.input_dim,
+                "newly_published": bool(published.newly_published),
+            }
+        )
+    if results_path:
+        import json
+
+        from apache_beam.io.filesystems import FileSystems
+
+        with FileSystems.create(results_path) as handle:
+            handle.write(json.dumps(results, sort_keys=True).encode("utf-8"))
+    return results
 
 
 class BuildVocabularies(beam.PTransform):
@@ -359,9 +520,10 @@ class BuildVocabularies(beam.PTransform):
         shards: partial counts are split into this many token shards; each shard's
             counts are merged by one worker, so a worker holds about 1/shards of the
             distinct tokens. Raise it for very large vocabularies.
-        flush_rows: a worker flushes its bundle's counts once they exceed this many
-            distinct tokens, bounding its memory. Lower it to bound memory further.
-            Both knobs trade memory for shuffle volume; the result stays exact.
+        flush_rows: accepted for compatibility; per-bundle pre-aggregation is now the
+            combiner's (combiner lifting), whose accumulators compact in Arrow.
+        results_path: where the publish step writes its results as JSON (a path any
+            worker and the launcher can reach), for the launcher to report.
     """
 
     def __init__(
@@ -373,6 +535,7 @@ class BuildVocabularies(beam.PTransform):
         input_description: str | None = None,
         shards: int = SHARDS,
         flush_rows: int = FLUSH_ROWS,
+        results_path: str | None = None,
     ):
         super().__init__()
         check_policy(bad_records)
@@ -380,7 +543,8 @@ class BuildVocabularies(beam.PTransform):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"`{key}` must be an integer >= 1. " + received(**{key: value}))
         self.shards = shards
-        self.flush_rows = flush_rows
+        self.flush_rows = flush_rows  # kept for compatibility: combiners bound memory now
+        self.results_path = results_path
         self.keys = list(features)
         self.features = list(features.values())
         names = [f.name for f in self.features]
@@ -409,49 +573,42 @@ class BuildVocabularies(beam.PTransform):
             self.inherited.append(tuple(parent.token_bytes))
 
     def expand(self, batches):
+        from apache_beam.options.pipeline_options import StandardOptions
+
         features = self.features
-        counted = batches | "CountTokens" >> beam.ParDo(
-            _CountTokens(features, self.bad_records, self.shards, self.flush_rows)
-        ).with_outputs("stats", main="counts")
+        options = batches.pipeline.options
+        runner = (options.view_as(StandardOptions).runner if options else None) or "DirectRunner"
+        runner = runner if isinstance(runner, str) else type(runner).__name__
         summaries = (
-            counted.counts
-            | "MergeShards" >> beam.CombinePerKey(_MergeCounts(features))
+            batches
+            | "CountTokens" >> beam.ParDo(_CountTokens(features, self.bad_records, self.shards))
+            | "MergeShards" >> beam.CombinePerKey(_MergeCounts())
             | "SummarizeShards" >> beam.Map(_summarize_shard, features, self.inherited)
+            | "KeyByFeature" >> beam.Map(lambda kv: (kv[0], kv))
+            | "MergeSummaries" >> beam.CombinePerKey(_MergeSummaries(features, self.inherited))
+            | "Tag" >> beam.Map(lambda kv: ("feature", *kv[1]))
         )
-        by_feature = summaries | "ByFeature" >> beam.Partition(lambda kv, n: kv[0], len(features))
-        stats = counted.stats | "SumStats" >> beam.CombinePerKey(_SumDicts())
-        stats_parts = stats | "StatsByFeature" >> beam.Partition(lambda kv, n: kv[0], len(features))
-        results = []
-        for index, (key, feature) in enumerate(zip(self.keys, features)):
-            # Labels are keyed by feature, not field: several features may read one field.
-            label = f"[{key}]"
-            summary = (
-                by_feature[index]
-                | f"Summaries{label}" >> beam.Values()
-                | f"Merge{label}"
-                >> beam.CombineGlobally(_MergeSummaries(feature.spec, self.inherited[index]))
+        # An independent count of the records read, checked against the counting step.
+        read = (
+            batches
+            | "RecordsRead" >> beam.Map(_records_in)
+            | "SumRecordsRead" >> beam.CombinePerKey(sum)
+        )
+        # One final step publishes every feature (one sink: some runners compute only
+        # the last of several), after checking the job's invariants for all of them.
+        return (
+            (summaries, read)
+            | "Join" >> beam.Flatten()
+            | "Gather" >> beam.combiners.ToList()
+            | "Publish"
+            >> beam.FlatMap(
+                _publish_all,
+                features,
+                self.keys,
+                self.store,
+                self.description,
+                self.parent_refs,
+                runner,
+                self.results_path,
             )
-            feature_stats = (
-                stats_parts[index]
-                | f"StatsValues{label}" >> beam.Values()
-                | f"StatsTotal{label}" >> beam.CombineGlobally(_SumDicts())
-            )
-            published = (
-                batches.pipeline
-                | f"Start{label}" >> beam.Create([index])
-                | f"Publish{label}"
-                >> beam.Map(
-                    _publish,
-                    feature,
-                    self.store,
-                    summary=beam.pvalue.AsSingleton(summary),
-                    stats=beam.pvalue.AsSingleton(feature_stats),
-                    description=self.description,
-                    parent_ref=self.parent_refs[index],
-                )
-            )
-            results.append(published)
-        return results | "Published" >> beam.Flatten()
-
-
-# -- encoding --
+        )

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
 
 import apache_beam as beam
-from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
@@ -20,6 +20,8 @@ from vocabguard._src.engines.records import BadRecord, iter_records
 NAMESPACE = "vocabguard"
 BAD_RECORD_POLICIES = ("fail", "skip")
 DEFAULT_BATCH_SIZE = 2048
+# Target size of one split of a large input file (one worker reads one split).
+DEFAULT_SPLIT_BYTES = 64 << 20
 # Partial counts are sharded by token so that no single worker merges every
 # distinct token; a bundle flushes early once its pending counts exceed FLUSH_ROWS.
 SHARDS = 8
@@ -98,16 +100,112 @@ class BadRecords:
         return pending
 
 
-class _ReadFile(beam.DoFn):
+@dataclasses.dataclass(frozen=True)
+class Split:
+    """A part of one input file that one worker reads.
+
+    Line-based files (text, jsonl, csv; uncompressed) split into byte ranges
+    ``[start, end)``: a record belongs to the range holding its first byte, so a
+    record straddling a boundary is read exactly once. Parquet files split by row
+    groups. Compressed and TFRecord files are read whole (``start=0, end=None``).
+    """
+
+    path: str
+    format: str
+    start: int = 0
+    end: int | None = None
+    row_groups: tuple[int, ...] | None = None
+
+    @property
+    def label(self) -> str:
+        """How errors name the place: a line number is only known from a file's start."""
+        return self.path if self.start == 0 else f"{self.path} (from byte {self.start})"
+
+
+def _is_compressed(path: str) -> bool:
+    return CompressionTypes.detect_compression_type(path) != CompressionTypes.UNCOMPRESSED
+
+
+def plan_splits(
+    patterns: Sequence[str], format: str | None, split_bytes: int | None
+) -> list[Split]:
+    """Match ``patterns`` (on the machine that builds the pipeline) and cut the files.
+
+    ``split_bytes`` is the target size of a split (``None`` or 0: whole files).
+    A pattern that matches nothing is an error naming it.
+    """
+    splits: list[Split] = []
+    for pattern in patterns:
+        found = FileSystems.match([pattern])[0].metadata_list
+        if not found:
+            raise ConfigError(
+                f"No input file matches {pattern!r}. Check the path or glob (paths are read "
+                "where the pipeline is built, and by the workers). " + received(pattern=pattern)
+            )
+        for meta in sorted(found, key=lambda m: m.path):
+            splits.extend(_split_file(meta.path, meta.size_in_bytes, format, split_bytes))
+    return splits
+
+
+def _split_file(path: str, size: int, format: str | None, split_bytes: int | None) -> list[Split]:
+    kind = format_for(path, format)
+    if not split_bytes or _is_compressed(path):
+        return [Split(path, kind)]
+    if kind in ("text", "jsonl", "csv"):
+        if size <= split_bytes:
+            return [Split(path, kind)]
+        return [
+            Split(path, kind, start, min(start + split_bytes, size))
+            for start in range(0, size, split_bytes)
+        ]
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+            try:
+                metadata = pq.ParquetFile(handle).metadata
+            except Exception:  # a corrupt file: the reader reports it, naming the file
+                return [Split(path, kind)]
+        groups: list[list[int]] = [[]]
+        size_of_group = 0
+        for index in range(metadata.num_row_groups):
+            group_bytes = metadata.row_group(index).total_byte_size
+            if groups[-1] and size_of_group + group_bytes > split_bytes:
+                groups.append([])
+                size_of_group = 0
+            groups[-1].append(index)
+            size_of_group += group_bytes
+        if len(groups) == 1:
+            return [Split(path, kind)]
+        return [Split(path, kind, row_groups=tuple(g)) for g in groups]
+    return [Split(path, kind)]
+
+
+def _read_range(handle, split: Split) -> io.BytesIO:
+    """The whole lines whose first byte lies in ``[start, end)`` (csv: header first)."""
+    header = b""
+    if split.format == "csv" and split.start > 0:
+        header = handle.readline()
+    if split.start > 0:
+        # The line holding byte start-1 belongs to the previous split (or ends at
+        # start-1 exactly, and then the next line starts at `start`).
+        handle.seek(split.start - 1)
+        handle.readline()
+    position = handle.tell()
+    blob = handle.read(max(0, split.end - position)) if position < split.end else b""
+    if blob and not blob.endswith(b"\n"):
+        blob += handle.readline()  # the last record straddles `end`: it is ours
+    return io.BytesIO(header + blob)
+
+
+class _ReadSplit(beam.DoFn):
     def __init__(
         self,
-        format: str | None,
         fields: Sequence[str],
         batch_size: int,
         policy: str,
         passthrough: Sequence[str] = (),
     ):
-        self.format = format
         self.typed = list(fields)
         self.passthrough = [f for f in passthrough if f not in fields]
         self.fields = [*self.typed, *self.passthrough]
@@ -118,12 +216,11 @@ class _ReadFile(beam.DoFn):
         self.bad = BadRecords(self.policy)
         self.records_read = Metrics.counter(NAMESPACE, "records_read")
 
-    def process(self, readable: fileio.ReadableFile) -> Iterable[RecordBatch]:
-        path = readable.metadata.path
-        format = format_for(path, self.format)
+    def process(self, split: Split) -> Iterable[RecordBatch]:
+        path, label = split.path, split.label
         compression = (
             CompressionTypes.UNCOMPRESSED
-            if format in ("parquet", "tfrecord")
+            if split.format in ("parquet", "tfrecord") or split.end is not None
             else CompressionTypes.AUTO
         )
         numbers: list[int] = []
@@ -131,7 +228,15 @@ class _ReadFile(beam.DoFn):
         started = last_log = time.monotonic()
         total = 0
         with FileSystems.open(path, compression_type=compression) as handle:
-            records = iter_records(handle, path, format, self.typed, passthrough=self.passthrough)
+            source = _read_range(handle, split) if split.end is not None else handle
+            records = iter_records(
+                source,
+                label,
+                split.format,
+                self.typed,
+                passthrough=self.passthrough,
+                row_groups=split.row_groups,
+            )
             for item in records:
                 if isinstance(item, BadRecord):
                     self.bad.handle(item)
@@ -143,23 +248,24 @@ class _ReadFile(beam.DoFn):
                 if len(numbers) >= self.batch_size:
                     total += len(numbers)
                     self.records_read.inc(len(numbers))
-                    yield RecordBatch(path, tuple(numbers), columns, count_items(self.bad.drain()))
+                    yield RecordBatch(label, tuple(numbers), columns, count_items(self.bad.drain()))
                     numbers, columns = [], {f: [] for f in self.fields}
                     now = time.monotonic()
                     if now - last_log >= PROGRESS_SECONDS:
                         last_log = now
                         _log.info(
                             "vocabguard: %s: %d records read (%.0f records/s)",
-                            path,
+                            label,
                             total,
                             total / (now - started),
                         )
         skipped = self.bad.drain()
-        if numbers or skipped:
-            total += len(numbers)
-            self.records_read.inc(len(numbers))
-            yield RecordBatch(path, tuple(numbers), columns, count_items(skipped))
-        _log.info("vocabguard: %s: done, %d records", path, total)
+        # Always one batch per split, even an empty one: the build checks that every
+        # split was counted (records read = documents + skipped, per feature).
+        total += len(numbers)
+        self.records_read.inc(len(numbers))
+        yield RecordBatch(label, tuple(numbers), columns, count_items(skipped))
+        _log.info("vocabguard: %s: done, %d records", label, total)
 
 
 def count_items(counts: Mapping[str, int]) -> tuple[tuple[str, int], ...]:
@@ -178,6 +284,10 @@ class ReadRecordBatches(beam.PTransform):
             ``vocabguard:bad_records`` and ``vocabguard:bad_records.<reason>``).
         passthrough: more fields to read, copied and never tokenized: any non-null value
             (e.g. a float label) is accepted.
+        split_bytes: target bytes per split of one file, so several workers read one
+            large file (text, jsonl and csv by byte range; Parquet by row groups);
+            ``None`` or 0 reads each file whole. Compressed and TFRecord files are
+            always read whole.
     """
 
     def __init__(
@@ -189,9 +299,18 @@ class ReadRecordBatches(beam.PTransform):
         batch_size: int = DEFAULT_BATCH_SIZE,
         bad_records: str = "fail",
         passthrough: Sequence[str] = (),
+        split_bytes: int | None = DEFAULT_SPLIT_BYTES,
     ):
         super().__init__()
         check_policy(bad_records)
+        if split_bytes is not None and (
+            not isinstance(split_bytes, int) or isinstance(split_bytes, bool) or split_bytes < 0
+        ):
+            raise ConfigError(
+                "`split_bytes` must be an integer >= 0 (0: read each file whole). "
+                + received(split_bytes=split_bytes)
+            )
+        self.split_bytes = split_bytes
         self.patterns = [str(p) for p in patterns]
         # Several features may read one field: read (and batch) it once.
         self.fields = list(dict.fromkeys(fields))
@@ -201,17 +320,16 @@ class ReadRecordBatches(beam.PTransform):
         self.bad_records = bad_records
 
     def expand(self, pbegin):
+        # Files are matched and cut when the pipeline is built, so every runner gets
+        # a plain list of splits (no splittable DoFn, which some runners lack).
+        splits = plan_splits(self.patterns, self.format, self.split_bytes)
         return (
             pbegin
-            | "Patterns" >> beam.Create(self.patterns)
-            | "Match" >> fileio.MatchAll(empty_match_treatment=fileio.EmptyMatchTreatment.DISALLOW)
-            # Spread files over workers (Create puts all patterns in one bundle).
-            | "SpreadFiles" >> beam.Reshuffle()
-            | "Open" >> fileio.ReadMatches()
+            | "Splits" >> beam.Create(splits, reshuffle=False)
+            # Spread splits over workers (Create puts them all in one bundle).
+            | "SpreadSplits" >> beam.Reshuffle()
             | "Parse"
             >> beam.ParDo(
-                _ReadFile(
-                    self.format, self.fields, self.batch_size, self.bad_records, self.passthrough
-                )
+                _ReadSplit(self.fields, self.batch_size, self.bad_records, self.passthrough)
             )
         )
