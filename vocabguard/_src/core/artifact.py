@@ -32,7 +32,25 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 TOKENS = "tokens.parquet"
 VOCAB_TXT = "vocab.txt"
+# Every file a version directory may hold. Paths are always built from these
+# constants, never from names read out of a manifest (which could say "../x").
+VERSION_FILES = (MANIFEST, TOKENS, VOCAB_TXT)
 _CHECKSUM_KEY = "manifest_sha256"
+# Manifest fields computed from the tokens and the spec; load recomputes each one.
+DERIVED_FIELDS = (
+    "fingerprint",
+    "token_type",
+    "input_dim",
+    "pad_id",
+    "pad_token",
+    "oov_token",
+    "oov_ids",
+    "reserved_tokens",
+    "layout",
+    "contract",
+    "num_retired",
+    "vocab_txt",
+)
 
 # Characters that end a line for some reader of vocab.txt: TF's line reader
 # splits on \n (and strips \r); Keras' save/load path uses Python's
@@ -88,34 +106,38 @@ def render_files(vocab: Vocabulary) -> tuple[dict[str, bytes], dict[str, Any]]:
     pq.write_table(table, sink, compression="zstd")
     files = {TOKENS: sink.getvalue().to_pybytes()}
 
+    vocab_txt, status = render_vocab_txt(vocab)
+    if vocab_txt is not None:
+        files[VOCAB_TXT] = vocab_txt
+    return files, status
+
+
+def render_vocab_txt(vocab: Vocabulary) -> tuple[bytes | None, dict[str, Any]]:
+    """The bytes of ``vocab.txt`` (``None`` when it cannot be written) and its status."""
+    integer = vocab.token_type == INT64
+    k = vocab.num_oov_buckets
     reasons = [r for r in map(unsafe_text_line, vocab.token_bytes) if r]
     if vocab.retired:
         # A text line cannot stand for a row that must match nothing.
-        status = {
+        return None, {
             "written": False,
             "reason": f"{len(vocab.retired)} retired row(s) must match no token, which no text "
             "line can express. Use tokens.parquet (vocabguard.keras.string_lookup reads it).",
         }
-    elif reasons:
-        status = {
+    if reasons:
+        return None, {
             "written": False,
             "reason": f"{len(reasons)} token(s) cannot be written as text lines; first: "
             f"{reasons[0]}. Use tokens.parquet (vocabguard.keras.string_lookup reads it).",
         }
-    else:
-        lines = [str(t) if integer else t.decode("utf-8") for t in vocab.token_bytes]
-        files[VOCAB_TXT] = "".join(line + "\n" for line in lines).encode("utf-8")
-        status = {"written": True, "first_id": k + 1, "lines": len(lines)}
-    return files, status
+    lines = [str(t) if integer else t.decode("utf-8") for t in vocab.token_bytes]
+    data = "".join(line + "\n" for line in lines).encode("utf-8")
+    return data, {"written": True, "first_id": k + 1, "lines": len(lines)}
 
 
-def build_manifest(vocab: Vocabulary, files: dict[str, bytes], vocab_txt: dict) -> dict:
-    """The manifest of a version, without its own checksum."""
-    return {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "name": vocab.name,
-        "version": vocab.version,
+def derived_fields(vocab: Vocabulary, vocab_txt: dict) -> dict:
+    """The manifest fields that follow from the tokens and the spec (``DERIVED_FIELDS``)."""
+    fields = {
         "fingerprint": vocab.fingerprint,
         "token_type": vocab.token_type,
         "input_dim": vocab.input_dim,
@@ -126,13 +148,26 @@ def build_manifest(vocab: Vocabulary, files: dict[str, bytes], vocab_txt: dict) 
         "reserved_tokens": list(vocab.spec.reserved_tokens),
         "layout": vocab.layout.to_dict(),
         "contract": vocab.contract(),
+        "num_retired": len(vocab.retired),
+        "vocab_txt": vocab_txt,
+    }
+    # As JSON gives them back (tuples become lists), so a loaded manifest compares equal.
+    return json.loads(json.dumps(fields, sort_keys=True))
+
+
+def build_manifest(vocab: Vocabulary, files: dict[str, bytes], vocab_txt: dict) -> dict:
+    """The manifest of a version, without its own checksum."""
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "name": vocab.name,
+        "version": vocab.version,
+        **derived_fields(vocab, vocab_txt),
         "spec": vocab.spec.to_dict(),
         "stats": vocab.stats,
         "build": vocab.build,
         # Stable-id lineage: the version this one was grown from (None for a root).
         "parent": vocab.parent,
-        "num_retired": len(vocab.retired),
-        "vocab_txt": vocab_txt,
         "files": {
             name: {"sha256": _sha256(data), "bytes": len(data)}
             for name, data in sorted(files.items())
@@ -187,9 +222,11 @@ def parse_manifest(raw: bytes, where: str) -> dict:
     return manifest
 
 
-def read_file(fs: pafs.FileSystem, path: str) -> bytes:
+def read_file(fs: pafs.FileSystem, path: str, limit: int | None = None) -> bytes:
+    """The bytes of a file; with ``limit``, at most ``limit + 1`` of them (enough to tell
+    a file that is too long, without reading an endless one such as ``/dev/zero``)."""
     with fs.open_input_stream(path) as stream:
-        return stream.read()
+        return stream.read() if limit is None else stream.read(limit + 1)
 
 
 def _arrow_owned(data: bytes) -> pa.Buffer:
@@ -205,8 +242,41 @@ def _arrow_owned(data: bytes) -> pa.Buffer:
     return sink.getvalue()
 
 
-def load_version(fs: pafs.FileSystem, directory: str, *, where: str | None = None) -> Vocabulary:
-    """Load and verify one version directory (every file's sha256 is checked)."""
+def _corrupt(where: str, file: str, what: str) -> ChecksumMismatchError:
+    return ChecksumMismatchError(
+        f"{where}/{file} is corrupt: {what}. The version cannot be trusted; restore it from a "
+        "backup or rebuild the vocabulary. " + received(file=f"{where}/{file}"),
+        cases=[file],
+        file=file,
+    )
+
+
+def check_identity(manifest: dict, name: str, version: int, where: str) -> None:
+    """The manifest must name the directory it sits in (not a copy of another version's)."""
+    for field, expected in (("name", name), ("version", version)):
+        if manifest.get(field) != expected:
+            raise _corrupt(
+                where,
+                MANIFEST,
+                f"its {field} is {manifest.get(field)!r} but it sits in the directory of "
+                f"{name}@v{version} (expected {field} {expected!r}), so it was copied or "
+                "restored into the wrong place",
+            )
+
+
+def load_version(
+    fs: pafs.FileSystem,
+    directory: str,
+    *,
+    where: str | None = None,
+    identity: tuple[str, int] | None = None,
+) -> Vocabulary:
+    """Load and verify one version directory.
+
+    Every file's sha256 is checked; with ``identity`` (name, version) the manifest
+    must name them; every field derived from the tokens (``DERIVED_FIELDS``) and
+    ``vocab.txt`` are recomputed from the tokens and must match byte for byte.
+    """
     where = where or directory
     try:
         raw = read_file(fs, f"{directory}/{MANIFEST}")
@@ -216,47 +286,106 @@ def load_version(fs: pafs.FileSystem, directory: str, *, where: str | None = Non
             + received(path=where)
         ) from None
     manifest = parse_manifest(raw, where)
+    if identity is not None:
+        check_identity(manifest, *identity, where)
     contents = verify_files(fs, directory, manifest, where)
-    table = pq.read_table(pa.BufferReader(_arrow_owned(contents[TOKENS])))
-    spec = VocabSpec.from_dict(manifest["spec"], source=f"{where}/{MANIFEST}")
-    kinds = table["kind"].cast(pa.string())
-    reserved_and_learned = table.filter(
-        pa.compute.is_in(kinds, pa.array(["reserved", "learned", "retired"]))
-    )
-    retired = table.filter(pa.compute.equal(kinds, "retired"))["id"].to_pylist()
-    vocab = Vocabulary(
-        spec,
-        manifest["token_type"],
-        reserved_and_learned["token"].to_pylist(),
-        reserved_and_learned["count"].to_pylist(),
-        name=manifest["name"],
-        version=manifest["version"],
-        stats=manifest["stats"],
-        build=manifest["build"],
-        retired=retired,
-        parent=manifest.get("parent"),
-    )
-    if vocab.fingerprint != manifest["fingerprint"] or vocab.input_dim != manifest["input_dim"]:
-        raise ChecksumMismatchError(
-            f"{where}: the tokens give fingerprint {vocab.fingerprint[:16]} and input_dim "
-            f"{vocab.input_dim}, but the manifest records {manifest['fingerprint'][:16]} and "
-            f"{manifest['input_dim']}. The artifact is inconsistent; rebuild it. "
-            + received(path=where),
-            cases=[TOKENS],
-            file=TOKENS,
+    try:
+        table = pq.read_table(pa.BufferReader(_arrow_owned(contents[TOKENS])))
+        spec = VocabSpec.from_dict(manifest["spec"], source=f"{where}/{MANIFEST}")
+        if table.column_names[:4] != ["id", "token", "count", "kind"]:
+            raise _corrupt(where, TOKENS, f"its columns are {table.column_names}")
+        if table["id"].to_pylist() != list(range(table.num_rows)):
+            raise _corrupt(where, TOKENS, "its ids are not 0, 1, 2, ... in order")
+        kinds = table["kind"].cast(pa.string())
+        reserved_and_learned = table.filter(
+            pa.compute.is_in(kinds, pa.array(["reserved", "learned", "retired"]))
+        )
+        retired = table.filter(pa.compute.equal(kinds, "retired"))["id"].to_pylist()
+        vocab = Vocabulary(
+            spec,
+            manifest["token_type"],
+            reserved_and_learned["token"].to_pylist(),
+            reserved_and_learned["count"].to_pylist(),
+            name=manifest["name"],
+            version=manifest["version"],
+            stats=manifest["stats"],
+            build=manifest["build"],
+            retired=retired,
+            parent=manifest.get("parent"),
+        )
+    except ArtifactError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, pa.ArrowException) as err:
+        raise _corrupt(where, TOKENS, f"it does not hold a vocabulary ({err})") from None
+    txt_bytes, txt_status = render_vocab_txt(vocab)
+    derived = derived_fields(vocab, txt_status)
+    for field in DERIVED_FIELDS:
+        if manifest.get(field) != derived[field]:
+            raise _corrupt(
+                where,
+                MANIFEST,
+                f"its {field} is {manifest.get(field)!r}, but the tokens in {TOKENS} give "
+                f"{derived[field]!r}",
+            )
+    if contents.get(VOCAB_TXT) != txt_bytes:
+        raise _corrupt(
+            where,
+            VOCAB_TXT,
+            f"it differs from the file regenerated from {TOKENS}"
+            + (
+                f" (first difference at line {_first_diff_line(contents.get(VOCAB_TXT), txt_bytes)})"
+            ),
         )
     vocab.manifest = manifest
     return vocab
 
 
+def _first_diff_line(a: bytes | None, b: bytes | None) -> int:
+    left, right = (a or b"").split(b"\n"), (b or b"").split(b"\n")
+    for line, (x, y) in enumerate(zip(left, right), 1):
+        if x != y:
+            return line
+    return min(len(left), len(right)) + 1
+
+
 def verify_files(
     fs: pafs.FileSystem, directory: str, manifest: dict, where: str
 ) -> dict[str, bytes]:
-    """Read every file the manifest lists and check its sha256; return the contents."""
+    """Read the version's files and check each sha256; return the contents.
+
+    The manifest's ``files`` map must list exactly the version's own files:
+    ``tokens.parquet``, and ``vocab.txt`` when ``vocab_txt.written`` says so. Any
+    other entry (``../../etc/passwd``) makes the manifest corrupt; files are read
+    from ``directory`` + a fixed name, never from a name in the manifest.
+    """
+    listed = manifest.get("files")
+    if not isinstance(listed, dict):
+        raise _corrupt(where, MANIFEST, f"its 'files' is {listed!r}, not a map of file names")
+    vocab_txt = manifest.get("vocab_txt")
+    written = isinstance(vocab_txt, dict) and vocab_txt.get("written") is True
+    expected = [TOKENS, VOCAB_TXT] if written else [TOKENS]
+    for name in listed:
+        if name not in expected:
+            raise _corrupt(
+                where,
+                MANIFEST,
+                f"it lists the file {name!r}, which is not one of this version's files "
+                f"(expected exactly {expected})",
+            )
     contents = {}
-    for name, meta in manifest["files"].items():
+    for name in expected:
+        meta = listed.get(name)
+        if (
+            not isinstance(meta, dict)
+            or not isinstance(meta.get("sha256"), str)
+            or isinstance(meta.get("bytes"), bool)
+            or not isinstance(meta.get("bytes"), int)
+        ):
+            raise _corrupt(
+                where, MANIFEST, f"its entry for {name} is {meta!r}, not a sha256 and a size"
+            )
         try:
-            data = read_file(fs, f"{directory}/{name}")
+            data = read_file(fs, f"{directory}/{name}", limit=meta["bytes"])
         except (FileNotFoundError, OSError):
             raise ArtifactError(
                 f"{where}/{name} is missing, but the manifest lists it. Restore it or rebuild "
@@ -264,17 +393,16 @@ def verify_files(
                 cases=[name],
                 file=name,
             ) from None
-        if _sha256(data) != meta["sha256"]:
+        if len(data) != meta["bytes"] or _sha256(data) != meta["sha256"]:
+            size = f"{len(data)}" if len(data) <= meta["bytes"] else f"more than {meta['bytes']}"
             raise ChecksumMismatchError(
                 f"{where}/{name} does not match the sha256 in {MANIFEST}: the file was changed "
-                f"after publishing ({len(data)} bytes, {meta['bytes']} recorded). Restore it or "
+                f"after publishing ({size} bytes, {meta['bytes']} recorded). Restore it or "
                 "rebuild the vocabulary. " + received(file=f"{where}/{name}"),
                 cases=[name],
                 file=name,
             )
         contents[name] = data
-    if TOKENS not in contents:
-        raise ArtifactError(f"{where}/{MANIFEST} lists no {TOKENS}. " + received(path=where))
     return contents
 
 

@@ -39,14 +39,15 @@ import pyarrow.fs as pafs
 from vocabguard._src.core.artifact import (
     MANIFEST,
     TOKENS,
+    VERSION_FILES,
     VOCAB_TXT,
     build_manifest,
+    check_identity,
     dump_manifest,
     load_version,
     parse_manifest,
     read_file,
     render_files,
-    verify_files,
 )
 from vocabguard._src.core.errors import (
     ArtifactError,
@@ -60,7 +61,8 @@ from vocabguard._src.core.vocabulary import Vocabulary
 
 # \Z, not $: `$` also matches before a trailing newline, so "name\n" would pass.
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\Z")
-VERSION_RE = re.compile(r"^v([1-9][0-9]*)\Z")
+# At most 18 digits: every number fits an int64 and a directory name.
+VERSION_RE = re.compile(r"^v([1-9][0-9]{0,17})\Z")
 FINGERPRINT_RE = re.compile(r"^[0-9a-f]{8,64}\Z")
 DEFAULT_STORE = "./vocab_store"
 STAGING_PREFIX = ".staging-"
@@ -70,7 +72,7 @@ PINS_DIR = ".pins"  # v<N>.json: a pinned version (gc keeps it)
 TOMBSTONE = "deleted.json"  # v<N>/deleted.json: all that gc leaves of a version
 GC_DIR = ".gc"  # v<N>-<uuid>: a gc announcing it is deleting v<N> (see pin())
 CLAIM_PREFIX = ".claim-"  # object stores: a publisher claiming v<N> (see _publish_in_place)
-RECORD_RE = re.compile(r"^v([1-9][0-9]*)\.json\Z")
+RECORD_RE = re.compile(r"^v([1-9][0-9]{0,17})\.json\Z")
 STALE_SECONDS = 3600  # staging dirs and gc intents untouched this long are leftovers
 MAX_READ_ATTEMPTS = 20
 
@@ -110,6 +112,13 @@ class Ref:
             return cls(name, version=int(match.group(1)))
         if FINGERPRINT_RE.match(selector):
             return cls(name, fingerprint_prefix=selector)
+        if re.match(r"^v[1-9][0-9]{18,}\Z", selector):
+            raise InvalidNameError(
+                f"Version numbers have at most 18 digits, so reference "
+                f"{ref[:60]!r}{'...' if len(ref) > 60 else ''} names no version. Use "
+                f"'{name}@v3' or '{name}@latest'. " + received(version_digits=len(selector) - 1),
+                cases=[ref],
+            )
         raise InvalidNameError(
             f"Cannot read the version part of reference {ref!r}: expected '{name}@latest', "
             f"'{name}@v3' or '{name}@' followed by 8 or more hex digits of a fingerprint. "
@@ -144,6 +153,10 @@ class VocabStore:
         self._base = path.rstrip("/")
         # Atomic directory rename (POSIX) makes publishing all-or-nothing.
         self._atomic_rename = isinstance(self.fs, pafs.LocalFileSystem)
+        self._local = isinstance(self.fs, pafs.LocalFileSystem)
+        # Tests set this to ``f(point, name, version)`` to stop a publisher at a
+        # named point and interleave others deterministically.
+        self._hook: Callable[[str, str, int], None] | None = None
 
     def __repr__(self) -> str:
         return f"VocabStore({self.root!r})"
@@ -152,7 +165,72 @@ class VocabStore:
 
     def _dir(self, name: str, version: int | None = None) -> str:
         path = f"{self._base}/{validate_name(name)}"
-        return path if version is None else f"{path}/v{int(version)}"
+        return self._inside(path if version is None else f"{path}/v{int(version)}")
+
+    def _file(self, name: str, version: int, file_name: str) -> str:
+        """A file of a version: root + name + number + one of its fixed file names."""
+        if file_name not in VERSION_FILES and file_name != TOMBSTONE:
+            raise ValueError(f"not a version file: {file_name!r}")
+        return self._inside(f"{self._dir(name, version)}/{file_name}")
+
+    def _inside(self, path: str) -> str:
+        """``path``, after checking (on a local disk) that no part of it below the root is a
+        symbolic link and that it resolves inside the root.
+
+        A link would let a publish write, or gc delete, files outside the store; the
+        store never follows one (object stores have none).
+        """
+        if not self._local:
+            return path
+        relative = path[len(self._base) :].strip("/")
+        current = self._base
+        for part in relative.split("/") if relative else []:
+            current = f"{current}/{part}"
+            if os.path.islink(current):
+                raise self._link_error(current)
+        root = os.path.realpath(self._base)
+        resolved = os.path.realpath(path)
+        if resolved != root and not resolved.startswith(root.rstrip(os.sep) + os.sep):
+            raise StoreError(
+                f"{path} resolves to {resolved}, outside the store's root {root}; the store "
+                "only reads, writes and deletes inside its root. " + received(path=path),
+                cases=[path],
+            )
+        return path
+
+    def _link_error(self, path: str) -> StoreError:
+        return StoreError(
+            f"{path} is a symbolic link (to {os.readlink(path)}) inside the store {self.root}. "
+            "The store never follows links, so that a publish cannot write, nor gc delete, "
+            "files outside it. Replace the link by a real directory or file (or move the "
+            "store). " + received(path=path),
+            cases=[path],
+        )
+
+    def _check_version_dir(self, name: str, version: int, *, strict: bool) -> None:
+        """Refuse links among a version's files; with ``strict`` also unknown files."""
+        directory = self._dir(name, version)
+        if self._local:
+            with os.scandir(directory) as entries:
+                for entry in entries:
+                    if entry.is_symlink():
+                        raise self._link_error(entry.path)
+        if not strict:
+            return
+        unknown = sorted(
+            info.base_name
+            for info in self._entries(directory)
+            if info.base_name not in VERSION_FILES and not info.base_name.startswith(CLAIM_PREFIX)
+        )
+        if unknown:
+            raise ArtifactError(
+                f"{self.root}/{name}/v{version} holds file(s) that are not part of a version: "
+                f"{', '.join(unknown)} (a version holds only {', '.join(VERSION_FILES)}). "
+                "Something other than vocabguard wrote there; remove them or restore the "
+                "version from a backup. " + received(unknown=unknown),
+                cases=unknown,
+                file=unknown[0],
+            )
 
     def _exists(self, path: str) -> bool:
         return self.fs.get_file_info(path).type != pafs.FileType.NotFound
@@ -174,10 +252,10 @@ class VocabStore:
         return f"{self._dir(name)}/{PINS_DIR}/v{int(version)}.json"
 
     def _tombstone_path(self, name: str, version: int) -> str:
-        return f"{self._dir(name, version)}/{TOMBSTONE}"
+        return self._file(name, version, TOMBSTONE)
 
     def _visible(self, name: str, version: int) -> bool:
-        return self._exists(f"{self._dir(name, version)}/{MANIFEST}")
+        return self._exists(self._file(name, version, MANIFEST))
 
     def _write_atomic(self, path: str, data: bytes) -> None:
         """Write a small file all-or-nothing: a temp file renamed into place (locally)."""
@@ -237,7 +315,7 @@ class VocabStore:
         numbers = []
         for info in self._entries(self._dir(name)):
             match = VERSION_RE.match(info.base_name)
-            if match and self._exists(f"{info.path}/{MANIFEST}"):
+            if match and self._visible(name, int(match.group(1))):
                 numbers.append(int(match.group(1)))
         return sorted(numbers)
 
@@ -246,8 +324,11 @@ class VocabStore:
         return self._read_resolved(ref, self._read_manifest)
 
     def _read_manifest(self, name: str, version: int) -> dict:
-        raw = read_file(self.fs, f"{self._dir(name, version)}/{MANIFEST}")
-        return parse_manifest(raw, f"{name}@v{version}")
+        self._check_version_dir(name, version, strict=False)
+        where = f"{self.root}/{name}/v{version}"
+        manifest = parse_manifest(read_file(self.fs, self._file(name, version, MANIFEST)), where)
+        check_identity(manifest, name, version, where)
+        return manifest
 
     def _read_resolved(self, ref: str, read: Callable[[str, int], Any]) -> Any:
         """``read(name, version)`` of what ``ref`` resolves to.
@@ -331,23 +412,32 @@ class VocabStore:
     # -- load / verify --
 
     def load(self, ref: str) -> Vocabulary:
-        """Load a version, verifying the sha256 of every file; errors name the file."""
-        return self._read_resolved(
-            ref,
-            lambda name, version: load_version(
-                self.fs, self._dir(name, version), where=f"{self.root}/{name}/v{version}"
-            ),
+        """Load a version, verifying the sha256 of every file; errors name the file.
+
+        The manifest must name this version, and every field derived from the
+        tokens (``input_dim``, ``layout``, ``contract``, ``vocab.txt``...) must match them.
+        """
+        return self._read_resolved(ref, self._load_version)
+
+    def _load_version(self, name: str, version: int) -> Vocabulary:
+        self._check_version_dir(name, version, strict=False)
+        return load_version(
+            self.fs,
+            self._dir(name, version),
+            where=f"{self.root}/{name}/v{version}",
+            identity=(name, version),
         )
 
     def verify(self, ref: str) -> dict:
-        """Re-check every checksum of a version; return its manifest."""
+        """Re-check every checksum and derived field of a version; return its manifest.
+
+        Unlike ``load``, files in the version directory that are not a version's
+        (anything but ``manifest.json``, ``tokens.parquet``, ``vocab.txt``) fail it.
+        """
 
         def check(name: str, version: int) -> dict:
-            where = f"{self.root}/{name}/v{version}"
-            manifest = self._read_manifest(name, version)
-            verify_files(self.fs, self._dir(name, version), manifest, where)
-            load_version(self.fs, self._dir(name, version), where=where)
-            return manifest
+            self._check_version_dir(name, version, strict=True)
+            return self._load_version(name, version).manifest
 
         return self._read_resolved(ref, check)
 
@@ -418,6 +508,10 @@ class VocabStore:
                 used.append(int(match.group(1)))
         return max(used) + 1
 
+    def _pause(self, point: str, name: str, version: int) -> None:
+        if self._hook is not None:
+            self._hook(point, name, version)
+
     def _taken(self, name: str, version: int) -> bool:
         # A version directory, once there, never goes away (gc leaves a tombstone).
         return self._exists(self._dir(name, version))
@@ -432,6 +526,17 @@ class VocabStore:
             for _ in range(MAX_PUBLISH_ATTEMPTS):
                 target = self._dir(name, version)
                 if not self._taken(name, version):
+                    self._pause("numbered", name, version)
+                    # "Same as the latest?" is asked again *after* numbering. A twin
+                    # that became visible before our number was chosen is seen here;
+                    # one that renames later used our number (then our rename fails
+                    # and we look again below) or a lower one chosen before ours, in
+                    # which case every version between was already there. So two
+                    # identical concurrent publishes never give two versions in a row.
+                    unchanged = self._unchanged(vocab, name)
+                    if unchanged is not None:
+                        return unchanged
+                    self._pause("checked", name, version)
                     vocab.version = version
                     # The manifest names its version, so it is (re)written for each
                     # attempt, last, just before the rename that makes it visible.
@@ -441,7 +546,12 @@ class VocabStore:
                     )
                     # Verified before it is visible; loading it after the rename could
                     # race with a gc that collects it once a newer version exists.
-                    result = load_version(self.fs, staging, where=f"{self.root}/{name}/v{version}")
+                    result = load_version(
+                        self.fs,
+                        staging,
+                        where=f"{self.root}/{name}/v{version}",
+                        identity=(name, version),
+                    )
                     try:
                         # rename(2) fails with ENOTEMPTY when another publisher took the
                         # number since the check above. It would silently replace an
@@ -662,9 +772,10 @@ class VocabStore:
             directory = self._dir(name, version)
             if not self._delete_file(f"{directory}/{MANIFEST}"):
                 return False  # another gc deleted it first
-            # Only the version's own files: a racing gc's temp tombstone may be there.
-            for file_name in manifest.get("files") or {TOKENS: None, VOCAB_TXT: None}:
-                self._delete_file(f"{directory}/{file_name}")
+            # Only the version's own files (fixed names, never names from the
+            # manifest): a racing gc's temp tombstone may be there.
+            for file_name in (TOKENS, VOCAB_TXT):
+                self._delete_file(self._file(name, version, file_name))
             return True
         finally:
             self._delete_file(intent)
@@ -677,18 +788,19 @@ class VocabStore:
             base = info.base_name
             if base.startswith(STAGING_PREFIX) and self._untouched(info, now):
                 # Younger staging directories may belong to a live publisher.
-                self._remove_tree(info.path)
+                self._remove_tree(self._inside(info.path))
                 removed.append(info.path)
-            elif VERSION_RE.match(base) and self._exists(f"{info.path}/{TOMBSTONE}"):
+            elif VERSION_RE.match(base) and self._exists(f"{self._inside(info.path)}/{TOMBSTONE}"):
                 # A gc that crashed after the tombstone: finish it, once the manifest
                 # is gone (a version it left visible is collected by the next gc).
                 if self._exists(f"{info.path}/{MANIFEST}"):
                     continue
-                for entry in self._entries(info.path):
-                    if not entry.base_name.startswith(TOMBSTONE) and self._delete_file(entry.path):
+                for entry in self._entries(self._inside(info.path)):
+                    path = self._inside(entry.path)
+                    if not entry.base_name.startswith(TOMBSTONE) and self._delete_file(path):
                         removed.append(entry.path)
         for info in self._entries(f"{self._dir(name)}/{GC_DIR}"):
-            if _older(info, now, STALE_SECONDS) and self._delete_file(info.path):
+            if _older(info, now, STALE_SECONDS) and self._delete_file(self._inside(info.path)):
                 removed.append(info.path)
         return removed
 
