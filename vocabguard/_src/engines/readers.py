@@ -31,7 +31,6 @@ Formats (``format=None`` picks one from each file's extension):
 
 from __future__ import annotations
 
-import csv
 import glob
 import json
 import os
@@ -39,6 +38,16 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from vocabguard._src.core.errors import ConfigError, InputDataError, received
+from vocabguard._src.engines.records import (
+    _STREAM_ERRORS,
+    COMPRESSIONS,
+    BadRecord,
+    compression_of,
+    csv_rows,
+    decompressed,
+    strip_compression,
+    unreadable_file,
+)
 
 FORMATS = ("text", "jsonl", "csv", "parquet")
 EXTENSIONS = {
@@ -55,7 +64,6 @@ KINDS = (STRING, INTEGER)
 PARQUET_BATCH_SIZE = 8192
 
 _BOM = b"\xef\xbb\xbf"
-_CSV_FIELD_LIMIT = 2**31 - 1
 
 Value = str | bytes | int
 
@@ -135,13 +143,14 @@ def detect_format(path: str | os.PathLike, format: str | None = None) -> str:
                 + received(format=format)
             )
         return format
-    extension = os.path.splitext(os.fspath(path))[1].lower()
+    extension = os.path.splitext(strip_compression(os.fspath(path)))[1].lower()
     found = EXTENSIONS.get(extension)
     if found is None:
         known = ", ".join(f"{ext} ({fmt})" for ext, fmt in EXTENSIONS.items())
         raise ConfigError(
             f"Cannot tell the format of {os.fspath(path)!r} from its extension {extension!r}. "
-            f"Known extensions: {known}. Pass --format text|jsonl|csv|parquet. "
+            f"Known extensions: {known}, each optionally compressed "
+            f"({', '.join(COMPRESSIONS)}). Pass --format text|jsonl|csv|parquet. "
             + received(file=os.fspath(path))
         )
     return found
@@ -198,14 +207,24 @@ def read_documents(
         )
     checker = _KindChecker(kind)
     for path, file_format in zip(files, formats):
-        if file_format == "text":
-            yield from _read_text(path, checker)  # `field` is for the other inputs
-        elif file_format == "jsonl":
-            yield from _read_jsonl(path, field, checker)
-        elif file_format == "csv":
-            yield from _read_csv(path, field, checker)
-        else:
-            yield from _read_parquet(path, field, checker)
+        try:
+            if file_format == "text":
+                yield from _read_text(path, checker)  # `field` is for the other inputs
+            elif file_format == "jsonl":
+                yield from _read_jsonl(path, field, checker)
+            elif file_format == "csv":
+                yield from _read_csv(path, field, checker)
+            else:
+                yield from _read_parquet(path, field, checker)
+        except _STREAM_ERRORS as err:
+            if isinstance(err, FileNotFoundError):
+                raise
+            raise unreadable_file(path, err) from None
+
+
+def _open(path: str):
+    """``path`` opened for reading in binary, decompressed by its suffix (``.gz``...)."""
+    return decompressed(open(path, "rb"), path)
 
 
 def _kind_of(value: Any) -> str | None:
@@ -290,7 +309,7 @@ def _undecodable(path: str, line: int, raw: bytes, err: UnicodeDecodeError) -> I
 
 def _lines(path: str) -> Iterator[tuple[int, bytes]]:
     """``(line number, raw line without its line ending)``; a leading UTF-8 BOM is dropped."""
-    with open(path, "rb") as handle:
+    with _open(path) as handle:
         for number, raw in enumerate(handle, 1):
             if number == 1 and raw.startswith(_BOM):
                 raw = raw[len(_BOM) :]
@@ -372,16 +391,6 @@ def _read_jsonl(path: str, field: str | None, checker: _KindChecker) -> Iterator
         yield value
 
 
-def _csv_lines(path: str) -> Iterator[str]:
-    # Decoded one line at a time so an undecodable byte is reported on its own line;
-    # line endings are kept, as the csv module expects (quoted fields may span lines).
-    with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, 1):
-            if number == 1 and raw.startswith(_BOM):
-                raw = raw[len(_BOM) :]
-            yield _decode(path, number, raw)
-
-
 def _pick_column(
     path: str, what: str, columns: Sequence[str], field: str | None, line: int | None = None
 ) -> str:
@@ -409,31 +418,23 @@ def _pick_column(
 
 
 def _read_csv(path: str, field: str | None, checker: _KindChecker) -> Iterator[Value]:
-    if csv.field_size_limit() < _CSV_FIELD_LIMIT:
-        csv.field_size_limit(_CSV_FIELD_LIMIT)  # documents can exceed the 128 KiB default
-    reader = csv.reader(_csv_lines(path))
+    # The same parser as the Beam jobs (records.csv_rows): a row with the wrong
+    # number of fields or a quote that never closes is an error, never a shortened
+    # document.
     integers = checker.kind == INTEGER
-    try:
-        header = next(reader, None)
-        if header is None:
-            return  # an empty file holds no documents
-        field = _pick_column(path, "CSV header", header, field, line=1)
-        column = header.index(field)
-        line_end = reader.line_num
-        for row in reader:
-            number, line_end = line_end + 1, reader.line_num
-            if not row:
-                continue  # a blank line
+    with _open(path) as handle:
+        rows = csv_rows(handle, path)
+        column = None
+        for item in rows:
+            if isinstance(item, BadRecord):
+                raise item.error(policy_hint=False)
+            number, row = item
+            if column is None:  # the header
+                field = _pick_column(path, "CSV header", row, field, line=1)
+                column = row.index(field)
+                continue
             where = f"{path}, line {number}"
             location = {"file": path, "line": number}
-            if column >= len(row):
-                raise InputDataError(
-                    f"{where}: the row has {len(row)} columns, the header {len(header)}, so "
-                    f"column {field!r} is missing. Fix the row (quote values that contain "
-                    "commas). " + received(**location, field=field),
-                    cases=[(path, number)],
-                    **location,
-                )
             value: Value = row[column]
             if integers:
                 try:
@@ -448,15 +449,6 @@ def _read_csv(path: str, field: str | None, checker: _KindChecker) -> Iterator[V
                     ) from None
             checker.check(value, where, field, location)
             yield value
-    except csv.Error as err:
-        number = reader.line_num
-        raise InputDataError(
-            f"{path}, line {number}: malformed CSV ({err}). Expected comma-separated rows with "
-            "a header; fix the line (e.g. close its quotes). " + received(file=path, line=number),
-            cases=[(path, number)],
-            file=path,
-            line=number,
-        ) from None
 
 
 def _read_parquet(path: str, field: str | None, checker: _KindChecker) -> Iterator[Value]:
@@ -465,8 +457,12 @@ def _read_parquet(path: str, field: str | None, checker: _KindChecker) -> Iterat
     import pyarrow.parquet as pq
 
     try:
-        parquet = pq.ParquetFile(path)
-    except (pa.ArrowException, OSError) as err:
+        if compression_of(path) is not None:
+            with _open(path) as handle:
+                parquet = pq.ParquetFile(pa.BufferReader(handle.read()))
+        else:
+            parquet = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError, EOFError) as err:
         raise InputDataError(
             f"{path} is not a readable Parquet file ({err}). Check the file, or pass --format "
             "if it is not Parquet. " + received(file=path),
@@ -493,7 +489,7 @@ def _read_parquet(path: str, field: str | None, checker: _KindChecker) -> Iterat
                 file=path,
             )
         first = 0  # 0-based index of the batch's first record in the file
-        for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_SIZE, columns=[field]):
+        for batch in _batches(path, parquet, field):
             values = batch.column(0)
             if values.null_count:
                 record = first + pc.index(pc.is_null(values), True).as_py() + 1
@@ -516,6 +512,26 @@ def _read_parquet(path: str, field: str | None, checker: _KindChecker) -> Iterat
                 )
             first += len(items)
             yield from items
+
+
+def _batches(path: str, parquet: Any, field: str) -> Iterator[Any]:
+    import pyarrow as pa
+
+    batches = parquet.iter_batches(batch_size=PARQUET_BATCH_SIZE, columns=[field])
+    while True:
+        try:
+            batch = next(batches, None)
+        except (pa.ArrowException, OSError) as err:
+            detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise InputDataError(
+                f"{path} is not a readable Parquet file ({detail}). Check the file. "
+                + received(file=path),
+                cases=[path],
+                file=path,
+            ) from None
+        if batch is None:
+            return
+        yield batch
 
 
 __all__ = [

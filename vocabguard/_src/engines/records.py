@@ -23,18 +23,116 @@ label) are read too and may hold any non-null value.
 
 from __future__ import annotations
 
+import bz2
 import csv
 import dataclasses
+import gzip
+import io
 import json
+import lzma
+import zlib
 from collections.abc import Iterator, Sequence
 from typing import Any, BinaryIO
 
 from vocabguard._src.core.errors import InputDataError, received
 
 FORMATS = ("text", "jsonl", "csv", "parquet", "tfrecord")
+# The compressions Beam reads (CompressionTypes.AUTO), by suffix, plus LZ4 frames.
+# Every path (in-process readers and Beam) decompresses through ``decompressed``,
+# so a truncated or corrupt file is an error on each of them alike.
+COMPRESSIONS = {
+    ".gz": "gzip",
+    ".bz2": "bz2",
+    ".xz": "lzma",
+    ".lzma": "lzma",
+    ".zst": "zstd",
+    ".zstd": "zstd",
+    ".lz4": "lz4",
+}
 TEXT_FIELD = "text"
 _BOM = b"\xef\xbb\xbf"
 _CSV_FIELD_LIMIT = 2**31 - 1
+
+
+def compression_of(path: str) -> str | None:
+    """The compression of a file from its suffix (``None``: not compressed).
+
+    >>> compression_of("part-0.csv.gz"), compression_of("a.jsonl")
+    ('gzip', None)
+    """
+    lower = str(path).lower()
+    return next((c for suffix, c in COMPRESSIONS.items() if lower.endswith(suffix)), None)
+
+
+def strip_compression(path: str) -> str:
+    """``path`` without its compression suffix (``a.csv.gz`` -> ``a.csv``)."""
+    lower = str(path).lower()
+    for suffix in COMPRESSIONS:
+        if lower.endswith(suffix):
+            return str(path)[: -len(suffix)]
+    return str(path)
+
+
+class _ArrowRaw(io.RawIOBase):
+    """An Arrow input stream as a raw Python file (for ``io.BufferedReader``'s lines)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._stream.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def decompressed(handle: BinaryIO, path: str) -> BinaryIO:
+    """``handle`` (an open binary file) decompressed according to ``path``'s suffix.
+
+    gzip, bz2 and xz through Python's modules, zstd and LZ4 frames through Arrow's
+    codecs: each raises on a truncated stream (unlike a decoder that stops quietly
+    at the end of what arrived), which ``iter_records`` and the readers turn into
+    an error naming the file.
+    """
+    compression = compression_of(path)
+    if compression is None:
+        return handle
+    if compression == "gzip":
+        return gzip.GzipFile(fileobj=handle, mode="rb")
+    if compression == "bz2":
+        return bz2.BZ2File(handle, mode="rb")
+    if compression == "lzma":
+        return lzma.LZMAFile(handle, mode="rb")
+    import pyarrow as pa
+
+    if not pa.Codec.is_available(compression):
+        raise InputDataError(
+            f"{path} is {compression}-compressed, but this pyarrow has no {compression} codec. "
+            "Install a pyarrow built with it, or decompress the file. " + received(file=path),
+            cases=[path],
+            file=path,
+        )
+    stream = pa.CompressedInputStream(pa.PythonFile(handle, mode="r"), compression)
+    return io.BufferedReader(_ArrowRaw(stream), buffer_size=1 << 20)
+
+
+# What a truncated or corrupt compressed stream raises while it is read.
+_STREAM_ERRORS: tuple[type[BaseException], ...] = (EOFError, OSError, zlib.error, lzma.LZMAError)
+
+
+def unreadable_file(path: str, err: BaseException) -> InputDataError:
+    """The error for a file that cannot be read to its end (truncated, corrupt)."""
+    what = f"{compression_of(path)}-compressed " if compression_of(path) else ""
+    return InputDataError(
+        f"{path}: the {what}file is truncated or corrupt ({type(err).__name__}: {err}); its "
+        "records cannot all be read, so none of it is used silently. Restore or re-create "
+        "the file. " + received(file=path),
+        cases=[(path, "unreadable_file")],
+        file=path,
+        reason="unreadable_file",
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,13 +146,19 @@ class BadRecord:
     detail: str
     unit: str = "line"  # "line" (text, jsonl, csv) or "record" (parquet, tfrecord)
 
-    def error(self) -> InputDataError:
+    def error(self, policy_hint: bool = True) -> InputDataError:
         """The error the ``fail`` policy raises for this record."""
-        where = f"{self.path}, {self.unit} {self.record}"
+        where = self.path if self.unit == "file" else f"{self.path}, {self.unit} {self.record}"
         field = f", field {self.field!r}" if self.field else ""
+        fix = "Fix the file" if self.unit == "file" else "Fix the record"
+        hint = (
+            f"{fix}, or run with bad_records: skip to drop and count such "
+            + ("files. " if self.unit == "file" else "records. ")
+            if policy_hint
+            else f"{fix}. "
+        )
         return InputDataError(
-            f"{where}{field}: {self.detail}. Fix the record, or run with bad_records: skip "
-            "to drop and count such records. "
+            f"{where}{field}: {self.detail}. {hint}"
             + received(file=self.path, record=self.record, field=self.field, reason=self.reason),
             cases=[(self.path, self.record, self.field, self.reason)],
             file=self.path,
@@ -146,16 +250,22 @@ def iter_records(
             f"Unknown input format {format!r} for {path}; expected one of {', '.join(FORMATS)}. "
             + received(format=format)
         )
-    if format == "text":
-        yield from _text(handle, path, [*fields, *passthrough])
-    elif format == "jsonl":
-        yield from _jsonl(handle, path, fields, passthrough)
-    elif format == "csv":
-        yield from _csv(handle, path, fields, passthrough)
-    elif format == "parquet":
-        yield from _parquet(handle, path, fields, passthrough, row_groups)
-    else:
-        yield from _tfrecord(handle, path, fields, passthrough)
+    handle = decompressed(handle, path)
+    try:
+        if format == "text":
+            yield from _text(handle, path, [*fields, *passthrough])
+        elif format == "jsonl":
+            yield from _jsonl(handle, path, fields, passthrough)
+        elif format == "csv":
+            yield from _csv(handle, path, fields, passthrough)
+        elif format == "parquet":
+            yield from _parquet(handle, path, fields, passthrough, row_groups)
+        else:
+            yield from _tfrecord(handle, path, fields, passthrough)
+    except _STREAM_ERRORS as err:
+        # A truncated or corrupt (compressed) file: an error under both policies,
+        # since the records it did yield may be a fraction of it.
+        raise unreadable_file(path, err) from None
 
 
 def _text(handle, path, fields):
@@ -195,15 +305,26 @@ def _jsonl(handle, path, fields, passthrough):
         yield _pick(path, number, record, fields, passthrough)
 
 
-def _csv(handle, path, fields, passthrough):
+def csv_rows(handle: BinaryIO, path: str) -> Iterator[tuple[int, list[str]] | BadRecord]:
+    """The rows of a CSV file: ``(line, fields)`` (the header first, line 1) or ``BadRecord``.
+
+    The one CSV parser of every path (in-process readers and Beam): Python's
+    ``csv`` in strict mode, decoded as UTF-8 one line at a time. A row whose number
+    of fields differs from the header's (``hello, world,1`` under ``text,label``) is
+    a bad record (``wrong_field_count``), and so is a quote that is never closed
+    (``unterminated_quote``: the rest of the file would be one field), never a
+    silently shortened document.
+    """
     if csv.field_size_limit() < _CSV_FIELD_LIMIT:
         csv.field_size_limit(_CSV_FIELD_LIMIT)  # documents can exceed the 128 KiB default
     undecodable: list[BadRecord] = []
+    physical = [0]  # lines read so far
 
     def lines():
-        # Decoded one line at a time (as vocabguard._src.engines.readers does), so an undecodable
-        # line is reported as itself and the lines after it are still read.
+        # Decoded one line at a time, so an undecodable line is reported as itself
+        # and the lines after it are still read.
         for number, raw in enumerate(_raw_lines(handle), start=1):
+            physical[0] = number
             if number == 1 and raw.startswith(_BOM):
                 raw = raw[len(_BOM) :]
             try:
@@ -213,27 +334,9 @@ def _csv(handle, path, fields, passthrough):
                 text = "\n"  # a blank row in its place
             yield text
 
-    reader = csv.reader(lines())
-    try:
-        header = next(reader, None)
-    except csv.Error as err:
-        yield BadRecord(path, 1, None, "bad_csv", f"malformed CSV header ({err})")
-        return
-    if undecodable:  # the header line: no record of the file can be read
-        yield undecodable[0]
-        return
-    if header is None:
-        return  # an empty file holds no records
-    wanted = [*fields, *passthrough]
-    missing = [f for f in wanted if f not in header]
-    if missing:
-        raise InputDataError(
-            f"{path}, line 1: the CSV header has no column {missing[0]!r} (columns: "
-            f"{', '.join(map(repr, header))}). Fix the field name in the job config. "
-            + received(file=path, field=missing[0])
-        )
-    columns = {field: header.index(field) for field in wanted}
-    line_end = reader.line_num
+    reader = csv.reader(lines(), strict=True)
+    header: list[str] | None = None
+    line_end = 0
     while True:
         try:
             row = next(reader, None)
@@ -244,31 +347,86 @@ def _csv(handle, path, fields, passthrough):
         if undecodable:  # lines of this row: report them, drop the row
             yield from undecodable
             undecodable.clear()
+            if header is None:
+                return  # the header line: no record of the file can be read
             row = row if row is None else []
         if error is not None:
+            if "unexpected end of data" in str(error):
+                yield BadRecord(
+                    path,
+                    number,
+                    None,
+                    "unterminated_quote",
+                    f"a quoted field opened on line {number} is never closed: the rest of the "
+                    f"file ({physical[0] - number + 1} lines) would be one field; expected a "
+                    "closing '\"' (double any '\"' inside a quoted field)",
+                )
+                return
             yield BadRecord(path, number, None, "bad_csv", f"malformed CSV ({error})")
+            if header is None:
+                return
         if row is None:
             return
+        if header is None:
+            if error is None:
+                header = row
+                yield number, row
+            continue
         if not row:
             continue  # a blank line, or a row reported above
-        short = [field for field, column in columns.items() if column >= len(row)]
-        if short:
+        if len(row) != len(header):
             yield BadRecord(
                 path,
                 number,
-                short[0],
-                "missing_field",
-                f"the row has {len(row)} columns, the header {len(header)}",
+                None,
+                "wrong_field_count",
+                f"the row has {len(row)} fields, expected {len(header)} as in the header "
+                "(quote values that contain commas)",
             )
             continue
+        yield number, row
+
+
+def _csv(handle, path, fields, passthrough):
+    rows = csv_rows(handle, path)
+    header = None
+    for item in rows:
+        if isinstance(item, BadRecord):
+            yield item
+            continue
+        header = item[1]
+        break
+    if header is None:
+        return  # an empty file (or an unreadable header) holds no records
+    wanted = [*fields, *passthrough]
+    missing = [f for f in wanted if f not in header]
+    if missing:
+        raise InputDataError(
+            f"{path}, line 1: the CSV header has no column {missing[0]!r} (columns: "
+            f"{', '.join(map(repr, header))}). Fix the field name in the job config. "
+            + received(file=path, field=missing[0])
+        )
+    columns = {field: header.index(field) for field in wanted}
+    for item in rows:
+        if isinstance(item, BadRecord):
+            yield item
+            continue
+        number, row = item
         record = {field: row[column] for field, column in columns.items()}
         yield _pick(path, number, record, fields, passthrough)
 
 
 def _parquet(handle, path, fields, passthrough, row_groups=None):
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    parquet = pq.ParquetFile(handle)
+    if compression_of(path) is not None:
+        handle = io.BytesIO(handle.read())  # Parquet needs to seek
+    try:
+        parquet = pq.ParquetFile(handle)
+    except (pa.ArrowException, OSError) as err:
+        yield _unreadable_parquet(path, err)
+        return
     names = parquet.schema_arrow.names
     missing = [f for f in (*fields, *passthrough) if f not in names]
     if missing:
@@ -287,10 +445,26 @@ def _parquet(handle, path, fields, passthrough, row_groups=None):
     batches = parquet.iter_batches(
         batch_size=8192, columns=[*fields, *passthrough], row_groups=row_groups
     )
-    for batch in batches:
+    while True:
+        try:
+            batch = next(batches, None)
+        except (pa.ArrowException, OSError) as err:
+            # Corrupt data pages: the records before were good; the file is not.
+            yield _unreadable_parquet(path, err)
+            return
+        if batch is None:
+            return
         for row in batch.to_pylist():
             number += 1
             yield _as_record_unit(_pick(path, number, row, fields, passthrough))
+
+
+def _unreadable_parquet(path: str, err: BaseException) -> BadRecord:
+    """A Parquet file that cannot be read: one bad *file* (``unreadable_file``)."""
+    detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+    return BadRecord(
+        path, 0, None, "unreadable_file", f"not a readable Parquet file ({detail})", "file"
+    )
 
 
 def _as_record_unit(item):

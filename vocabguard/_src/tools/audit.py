@@ -422,6 +422,18 @@ def choose_column(
 # -- Parquet --
 
 
+def _total_rows(files: list[str]) -> int | None:
+    """Rows in all the Parquet files, for the progress bar; ``None`` if one is unreadable
+    (reading it then fails with a one-line error naming it)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return sum(pq.ParquetFile(p).metadata.num_rows for p in files)
+    except (pa.ArrowException, OSError):
+        return None
+
+
 def _parquet_batches(
     path: str, requested: str | None, fingerprint: str, batch_rows: int
 ) -> tuple[str, str | None, str | None, Iterator[tuple[Any, int]]]:
@@ -452,7 +464,21 @@ def _parquet_batches(
     fp, ref = recorded_vocabulary(schema, column)
 
     def batches() -> Iterator[tuple[Any, int]]:
-        for batch in parquet.iter_batches(batch_size=batch_rows, columns=[column]):
+        import pyarrow as pa
+
+        stream = parquet.iter_batches(batch_size=batch_rows, columns=[column])
+        while True:
+            try:
+                batch = next(stream, None)
+            except (pa.ArrowException, OSError) as err:  # corrupt data pages
+                detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+                raise InputDataError(
+                    f"{path} is not a readable Parquet file ({detail}). Restore or rewrite it. "
+                    + received(data=path),
+                    cases=[path],
+                ) from None
+            if batch is None:
+                return
             yield batch.column(0), batch.num_rows
 
     return column, fp, ref, batches()
@@ -704,7 +730,6 @@ def scan_ids(
     in ``audit``; files recording another vocabulary than ``fingerprint`` are
     returned in ``Scan.mismatches``.
     """
-    import pyarrow.parquet as pq
 
     from vocabguard._src.core.builder import progress_bar
 
@@ -713,11 +738,7 @@ def scan_ids(
     mismatches: list[FingerprintMismatch] = []
     recorded_count = 0
     chosen = column
-    total = (
-        sum(pq.ParquetFile(p).metadata.num_rows for p in files)
-        if all(f == PARQUET for f in formats)
-        else None
-    )
+    total = _total_rows(files) if all(f == PARQUET for f in formats) else None
     with progress_bar(total, progress, what, unit=" rows") as bar:
         for path, kind in zip(files, formats):
             if kind == PARQUET:

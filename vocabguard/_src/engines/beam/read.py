@@ -15,7 +15,12 @@ from apache_beam.metrics import Metrics
 
 from vocabguard._src.core.errors import ConfigError, received
 from vocabguard._src.engines.readers import EXTENSIONS as READER_EXTENSIONS
-from vocabguard._src.engines.records import BadRecord, iter_records
+from vocabguard._src.engines.records import (
+    BadRecord,
+    compression_of,
+    iter_records,
+    strip_compression,
+)
 
 NAMESPACE = "vocabguard"
 BAD_RECORD_POLICIES = ("fail", "skip")
@@ -34,10 +39,11 @@ _log = logging.getLogger(__name__)
 
 
 def format_for(path: str, format: str | None = None) -> str:
-    """The input format: ``format`` if given, else from the extension (``.gz`` ignored)."""
+    """The input format: ``format`` if given, else from the extension (a compression
+    suffix such as ``.gz`` or ``.zst`` ignored)."""
     if format:
         return format
-    name = path[:-3] if path.endswith(".gz") else path
+    name = strip_compression(path)
     for extension, found in EXTENSIONS.items():
         if name.endswith(extension) or (".tfrecord" in extension and f"{extension}-" in name):
             return found
@@ -123,7 +129,7 @@ class Split:
 
 
 def _is_compressed(path: str) -> bool:
-    return CompressionTypes.detect_compression_type(path) != CompressionTypes.UNCOMPRESSED
+    return compression_of(path) is not None
 
 
 def plan_splits(
@@ -218,11 +224,9 @@ class _ReadSplit(beam.DoFn):
 
     def process(self, split: Split) -> Iterable[RecordBatch]:
         path, label = split.path, split.label
-        compression = (
-            CompressionTypes.UNCOMPRESSED
-            if split.format in ("parquet", "tfrecord") or split.end is not None
-            else CompressionTypes.AUTO
-        )
+        # Decompressed by iter_records (records.decompressed), as on the in-process path:
+        # Beam's own gzip reader accepts a truncated file without a word.
+        compression = CompressionTypes.UNCOMPRESSED
         numbers: list[int] = []
         columns: dict[str, list] = {f: [] for f in self.fields}
         started = last_log = time.monotonic()
