@@ -45,7 +45,13 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from vocabguard._src.core.errors import ConfigError, OutputExistsError, check_keys, received
+from vocabguard._src.core.errors import (
+    ConfigError,
+    InputDataError,
+    OutputExistsError,
+    check_keys,
+    received,
+)
 from vocabguard._src.core.spec import VocabSpec, load_yaml
 
 BAD_RECORD_POLICIES = ("fail", "skip")
@@ -406,19 +412,6 @@ def _read_results(path: str, config: JobConfig) -> list[dict]:
     return [by_key[k] for k in config.features]
 
 
-def _metrics(result) -> dict[str, int]:
-    from apache_beam.metrics.metric import MetricsFilter
-
-    from vocabguard._src.engines.beam import NAMESPACE
-
-    totals: dict[str, int] = {}
-    for counter in result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]:
-        name = counter.key.metric.name
-        value = counter.committed if counter.committed is not None else counter.attempted
-        totals[name] = totals.get(name, 0) + int(value or 0)
-    return totals
-
-
 def run_encode(argv: Sequence[str] | None = None) -> dict:
     """Encode the config's inputs with pinned vocabulary versions; return the summary."""
     import apache_beam as beam
@@ -427,7 +420,8 @@ def run_encode(argv: Sequence[str] | None = None) -> dict:
 
     from vocabguard._src.core.store import VocabStore
     from vocabguard._src.engines.beam import EncodeWithVocabularies, ReadRecordBatches
-    from vocabguard._src.engines.beam.encode import table_to_examples
+    from vocabguard._src.engines.beam.build import records_in
+    from vocabguard._src.engines.beam.encode import WriteEncodedFiles
 
     config, options = _parse(argv, "vocabguard encode")
     if config.encode is None:
@@ -464,68 +458,161 @@ def run_encode(argv: Sequence[str] | None = None) -> dict:
     transform = EncodeWithVocabularies(
         config.store, vocabs, fields, passthrough, bad_records=config.bad_records
     )
+    fingerprints = {key: vocab.fingerprint for key, vocab in vocabs.items()}
+    runner = _runner_name(options)
     pipeline = beam.Pipeline(options=options)
-    tables = (
-        pipeline
-        | "Read"
-        >> ReadRecordBatches(
-            config.inputs,
-            list(fields.values()),
-            format=config.format,
-            batch_size=config.batch_size,
-            bad_records=config.bad_records,
-            passthrough=list(passthrough),
-        )
-        | "Encode" >> transform
+    batches = pipeline | "Read" >> ReadRecordBatches(
+        config.inputs,
+        list(fields.values()),
+        format=config.format,
+        batch_size=config.batch_size,
+        bad_records=config.bad_records,
+        passthrough=list(passthrough),
+        split_bytes=config.split_bytes,
     )
-    if encode.format == "parquet":
-        _ = tables | "Write" >> beam.io.WriteToParquetBatched(
-            f"{staging}/part", schema=transform.schema, file_name_suffix=".parquet"
-        )
-    else:
-        fingerprints = {key: vocab.fingerprint for key, vocab in vocabs.items()}
-        _ = (
-            tables
-            | "Examples" >> beam.FlatMap(table_to_examples, fingerprints)
-            | "Write" >> beam.io.WriteToTFRecord(f"{staging}/part", file_name_suffix=".tfrecord")
-        )
-    try:
-        result = pipeline.run()
-        result.wait_until_finish()
-    except BaseException:
-        # A failed job leaves no half-written output behind.
-        if local and fs.get_file_info(staging).type != pafs.FileType.NotFound:
-            fs.delete_dir(staging)
-        raise
-    counts = _metrics(result)
-    ids = counts.get("ids", 0)
-    summary = {
+    written = (
+        batches
+        | "EncodeAndWrite" >> WriteEncodedFiles(transform, staging, encode.format, fingerprints)
+        | "TagWritten" >> beam.Map(lambda stats: ("written", stats))
+    )
+    read = (
+        batches
+        | "RecordsRead" >> beam.Map(records_in)
+        | "SumRecordsRead" >> beam.CombinePerKey(sum)
+    )
+    summary_base = {
         "output": encode.output,
         "format": encode.format,
         "vocabularies": {
             key: {"ref": v.ref, "fingerprint": v.fingerprint, "input_dim": v.input_dim}
             for key, v in vocabs.items()
         },
-        "documents": counts.get("documents", 0),
-        "ids": ids,
-        "oov_ids": counts.get("oov_ids", 0),
-        "oov_rate": counts.get("oov_ids", 0) / ids if ids else 0.0,
-        "pad_ids": counts.get("pad_ids", 0),
-        "out_of_range_ids": counts.get("out_of_range_ids", 0),
-        "bad_records_skipped": {
-            k.split(".", 1)[1]: v for k, v in counts.items() if k.startswith("bad_records.")
-        },
     }
-    with fs.open_output_stream(f"{staging}/summary.json") as stream:
-        stream.write(json.dumps(summary, indent=2, sort_keys=True).encode() + b"\n")
+    features = [config.features[key] for key in encode.features]
+    # One final step checks the job's invariants and writes summary.json: one sink.
+    _ = (
+        (written, read)
+        | "Join" >> beam.Flatten()
+        | "Gather" >> beam.combiners.ToList()
+        | "Summarize" >> beam.Map(_finish_encode, summary_base, features, staging, runner)
+    )
+    try:
+        result = pipeline.run()
+        result.wait_until_finish()
+        summary = _read_summary(f"{staging}/summary.json")
+    except BaseException:
+        # A failed job leaves no half-written output behind.
+        if local and fs.get_file_info(staging).type != pafs.FileType.NotFound:
+            fs.delete_dir(staging)
+        raise
     if local:
         fs.move(staging, output)
-    if summary["out_of_range_ids"]:
-        raise ConfigError(
-            f"{summary['out_of_range_ids']} ids fell outside [0, input_dim) while encoding; this is "
-            "a vocabguard bug, please report it with the summary. " + received(output=encode.output)
-        )
     return summary
+
+
+def _runner_name(options) -> str:
+    from apache_beam.options.pipeline_options import StandardOptions
+
+    runner = options.view_as(StandardOptions).runner or "DirectRunner"
+    return runner if isinstance(runner, str) else type(runner).__name__
+
+
+def _finish_encode(items: list, base: dict, features: Sequence, staging: str, runner: str) -> dict:
+    """Check the encode job's invariants, then write ``summary.json`` into ``staging``."""
+    from apache_beam.io.filesystems import FileSystems
+
+    records_read = sum(value for kind, value in items if kind == "read")
+    stats: dict[str, int] = {}
+    for kind, value in items:
+        if kind == "written":
+            for key, n in value.items():
+                stats[key] = stats.get(key, 0) + n
+    skipped = {k.split(".", 1)[1]: n for k, n in stats.items() if k.startswith("bad_records.")}
+    skipped_total = sum(skipped.values())
+    documents = stats.get("documents", 0)
+    where = f"On {runner}, the encode job"
+    checks = [
+        (
+            stats.get("records", 0) == records_read,
+            "records encoded",
+            stats.get("records", 0),
+            "records read",
+            records_read,
+        ),
+        (
+            documents + skipped_total == records_read,
+            "documents + skipped",
+            documents + skipped_total,
+            "records read",
+            records_read,
+        ),
+        (
+            stats.get("rows_written", 0) == documents,
+            "rows written",
+            stats.get("rows_written", 0),
+            "documents encoded",
+            documents,
+        ),
+        (
+            stats.get("out_of_range_ids", 0) == 0,
+            "ids outside [0, input_dim)",
+            stats.get("out_of_range_ids", 0),
+            "expected",
+            0,
+        ),
+    ]
+    for ok, what, value, against, expected in checks:
+        if not ok:
+            raise ConfigError(
+                f"{where} counted {what} = {value} but {against} = {expected}; the output is "
+                "incomplete or wrong, so it was not committed. Rerun, or report the runner. "
+                + received(runner=runner, **{what.replace(" ", "_"): value})
+            )
+    max_bad = min((f.max_bad_fraction for f in features), default=0.1)
+    reasons = ", ".join(f"{r} {n}" for r, n in sorted(skipped.items(), key=lambda kv: -kv[1]))
+    if records_read and skipped_total / records_read > max_bad:
+        raise InputDataError(
+            f"{where} skipped {skipped_total} of {records_read} records "
+            f"({skipped_total / records_read:.1%}), more than max_bad_fraction {max_bad:g}; "
+            f"top reasons: {reasons}. Nothing was committed. Fix the input (or the field "
+            "name), or raise max_bad_fraction if this is expected. "
+            + received(runner=runner, skipped=skipped_total, records_read=records_read)
+        )
+    if records_read == 0 and not all(f.allow_empty for f in features):
+        raise InputDataError(
+            f"{where} read no records, so the output would be empty; nothing was committed. "
+            "Check the input paths, or set allow_empty: true on the features. "
+            + received(runner=runner, records_read=0)
+        )
+    ids = stats.get("ids", 0)
+    summary = {
+        **base,
+        "documents": documents,
+        "ids": ids,
+        "oov_ids": stats.get("oov_ids", 0),
+        "oov_rate": stats.get("oov_ids", 0) / ids if ids else 0.0,
+        "pad_ids": stats.get("pad_ids", 0),
+        "out_of_range_ids": stats.get("out_of_range_ids", 0),
+        "bad_records_skipped": skipped,
+        "files": stats.get("files", 0),
+    }
+    with FileSystems.create(f"{staging.rstrip('/')}/summary.json") as handle:
+        handle.write(json.dumps(summary, indent=2, sort_keys=True).encode() + b"\n")
+    return summary
+
+
+def _read_summary(path: str) -> dict:
+    from apache_beam.io.filesystems import FileSystems
+
+    try:
+        with FileSystems.open(path) as handle:
+            return json.loads(handle.read().decode("utf-8"))
+    except (OSError, ValueError) as err:
+        raise ConfigError(
+            "The Beam encode job finished but left no summary.json, so its output cannot be "
+            "trusted (the runner may have skipped the final step); nothing was committed. "
+            + received(summary=path)
+        ) from err
 
 
 def _filesystem(path: str):

@@ -365,7 +365,7 @@ def _keep_best(counts: dict, spec: VocabSpec, token_type: str, inherited: tuple 
     return candidate_counts(table, spec, token_type, inherited=inherited)
 
 
-def _records_in(batch: RecordBatch) -> tuple[str, int]:
+def records_in(batch: RecordBatch) -> tuple[str, int]:
     return ("read", len(batch) + sum(n for _, n in batch.skipped))
 
 
@@ -591,7 +591,7 @@ class BuildVocabularies(beam.PTransform):
         # An independent count of the records read, checked against the counting step.
         read = (
             batches
-            | "RecordsRead" >> beam.Map(_records_in)
+            | "RecordsRead" >> beam.Map(records_in)
             | "SumRecordsRead" >> beam.CombinePerKey(sum)
         )
         # One final step publishes every feature (one sink: some runners compute only

@@ -26,6 +26,7 @@ class _EncodeBatch(beam.DoFn):
         passthrough: Sequence[str],
         schema: pa.Schema,
         policy: str,
+        keyed: bool = False,
     ):
         self.store = store
         self.refs = dict(refs)
@@ -33,6 +34,10 @@ class _EncodeBatch(beam.DoFn):
         self.passthrough = list(passthrough)
         self.schema = schema
         self.policy = policy
+        # keyed: emit (split label, (first record, table or None, stats)) so that the
+        # statistics travel with the data (runners without metrics) and each split's
+        # rows can be written to one file.
+        self.keyed = keyed
 
     def setup(self):
         from vocabguard._src.core.store import VocabStore
@@ -46,6 +51,9 @@ class _EncodeBatch(beam.DoFn):
         }
 
     def process(self, batch: RecordBatch):
+        records = len(batch) + sum(n for _, n in batch.skipped)
+        first = batch.numbers[0] if len(batch) else 0
+        stats = {"records": records, **{f"bad_records.{r}": n for r, n in batch.skipped}}
         bad = {}
         for key, vocab in self.vocabs.items():
             column = batch.columns[self.fields[key]]
@@ -87,9 +95,13 @@ class _EncodeBatch(beam.DoFn):
                     )
         for row in sorted(bad):
             self.bad.handle(bad[row])
+            key = f"bad_records.{bad[row].reason}"
+            stats[key] = stats.get(key, 0) + 1
         if bad:
             batch = batch.take([r for r in range(len(batch)) if r not in bad])
         if not len(batch):
+            if self.keyed:
+                yield batch.path, (first, None, stats)
             return
         columns = {}
         for key, vocab in self.vocabs.items():
@@ -98,15 +110,25 @@ class _EncodeBatch(beam.DoFn):
             flat = (column.flatten() if pa.types.is_list(column.type) else column).to_numpy()
             out_of_range = int(((flat < 0) | (flat >= vocab.input_dim)).sum())
             oov = int(((flat >= vocab.oov_ids.start) & (flat < vocab.oov_ids.stop)).sum())
-            self.metric["ids"].inc(int(flat.size))
-            self.metric["oov_ids"].inc(oov)
-            self.metric["pad_ids"].inc(int((flat == vocab.pad_id).sum()))
-            self.metric["out_of_range_ids"].inc(out_of_range)
+            pads = int((flat == vocab.pad_id).sum())
+            for name, n in (
+                ("ids", int(flat.size)),
+                ("oov_ids", oov),
+                ("pad_ids", pads),
+                ("out_of_range_ids", out_of_range),
+            ):
+                self.metric[name].inc(n)
+                stats[name] = stats.get(name, 0) + n
             columns[key] = column
         for field in self.passthrough:
             columns[field] = pa.array(batch.columns[field])
         self.metric["documents"].inc(len(batch))
-        yield pa.Table.from_pydict(columns).cast(self.schema)
+        stats["documents"] = len(batch)
+        table = pa.Table.from_pydict(columns).cast(self.schema)
+        if self.keyed:
+            yield batch.path, (first, table, stats)
+        else:
+            yield table
 
 
 def encoded_schema(
@@ -192,4 +214,101 @@ class EncodeWithVocabularies(beam.PTransform):
                 self.schema,
                 self.bad_records,
             )
+        )
+
+
+def _sum_stats(items: Iterable[Mapping[str, int]]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for stats in items:
+        for key, n in stats.items():
+            total[key] = total.get(key, 0) + n
+    return total
+
+
+class _WriteSplit(beam.DoFn):
+    """Writes the encoded rows of one input split to one file, in record order.
+
+    The file name derives from the split, so a retried write replaces its own file
+    instead of adding one: no duplicated rows whatever the runner retries.
+    """
+
+    def __init__(self, directory: str, format: str, fingerprints: Mapping[str, str]):
+        self.directory = directory
+        self.format = format
+        self.fingerprints = dict(fingerprints)
+
+    def process(self, element):
+        import hashlib
+
+        from apache_beam.io.filesystems import FileSystems
+
+        label, parts = element
+        parts = sorted(parts, key=lambda part: part[0])
+        stats = _sum_stats(part[2] for part in parts)
+        tables = [part[1] for part in parts if part[1] is not None]
+        rows = sum(len(t) for t in tables)
+        stats["rows_written"] = rows
+        stats["files"] = 0
+        if rows:
+            name = hashlib.sha1(label.encode("utf-8")).hexdigest()[:16]
+            suffix = ".parquet" if self.format == "parquet" else ".tfrecord"
+            path = f"{self.directory.rstrip('/')}/part-{name}{suffix}"
+            table = pa.concat_tables(tables)
+            with FileSystems.create(path) as handle:
+                if self.format == "parquet":
+                    import pyarrow.parquet as pq
+
+                    pq.write_table(table, handle)
+                else:
+                    from apache_beam.io.tfrecordio import _TFRecordUtil
+
+                    for record in table_to_examples(table, self.fingerprints):
+                        _TFRecordUtil.write_record(handle, record)
+            stats["files"] = 1
+        yield stats
+
+
+class WriteEncodedFiles(beam.PTransform):
+    """``RecordBatch`` elements -> encoded files in ``directory``; outputs one stats dict.
+
+    One file per input split (Parquet, or TFRecord of ``tf.train.Example``), written
+    by plain DoFns (no file sink, so it behaves alike on every runner), and one
+    element: the summed statistics (records, documents, ids, oov_ids, pad_ids,
+    out_of_range_ids, bad_records.<reason>, rows_written, files), computed from the
+    data itself rather than from runner metrics, which some runners lack.
+    """
+
+    def __init__(
+        self,
+        encode: EncodeWithVocabularies,
+        directory: str,
+        format: str = "parquet",
+        fingerprints: Mapping[str, str] | None = None,
+    ):
+        super().__init__()
+        self.encode = encode
+        self.directory = directory
+        self.format = format
+        self.fingerprints = dict(fingerprints or {})
+
+    def expand(self, batches):
+        encode = self.encode
+        return (
+            batches
+            | "EncodeKeyed"
+            >> beam.ParDo(
+                _EncodeBatch(
+                    encode.store,
+                    encode.refs,
+                    encode.fields,
+                    list(encode.passthrough),
+                    encode.schema,
+                    encode.bad_records,
+                    keyed=True,
+                )
+            )
+            | "BySplit" >> beam.GroupByKey()
+            | "WriteSplits"
+            >> beam.ParDo(_WriteSplit(self.directory, self.format, self.fingerprints))
+            | "SumStats" >> beam.CombineGlobally(_sum_stats)
         )
