@@ -32,7 +32,16 @@ setup(
     packages=find_packages(include=["vocabguard", "vocabguard.*"]),
     install_requires=CORE,
     extras_require={
-        "test": ["pytest>=7", "hypothesis>=6.90", "ruff==0.17.6", "jax[cpu]>=0.4.30"],
+        "test": [
+            "pytest>=7",
+            "hypothesis>=6.90",
+            "ruff==0.17.6",
+            "jax[cpu]>=0.4.30",
+            # the runner tests start a dask.distributed cluster (see "dask" below)
+            "apache-beam[dask]",
+        ],
+        # Beam's DaskRunner and a dask.distributed cluster (`--runner DaskRunner`).
+        "dask": ["apache-beam[dask]"],
         # Keras 3 on JAX: the id guard's JAX path (also in "test").
         "jax": ["jax[cpu]>=0.4.30"],
     },
