@@ -376,8 +376,8 @@ def pipeline_options(beam_args: Sequence[str]):
     if unknown:
         raise ConfigError(
             f"Unknown pipeline option(s) {' '.join(unknown)}: not a vocabguard job flag nor a "
-            "Beam pipeline option of the chosen runner. Check the spelling (Beam options use "
-            "underscores, e.g. --direct_num_workers). " + received(options=list(unknown))
+            "Beam pipeline option. Check the spelling (Beam options use underscores, e.g. "
+            "--direct_num_workers). " + received(options=list(unknown))
         )
     options = PipelineOptions(beam_args)
     standard = options.view_as(StandardOptions)
@@ -587,7 +587,7 @@ def _runner_name(options) -> str:
     from apache_beam.options.pipeline_options import StandardOptions
 
     runner = options.view_as(StandardOptions).runner or "DirectRunner"
-    return runner if isinstance(runner, str) else type(runner).__name__
+    return runner.rsplit(".", 1)[-1] if isinstance(runner, str) else type(runner).__name__
 
 
 def _finish_encode(items: list, base: dict, features: Sequence, staging: str, runner: str) -> dict:

@@ -578,7 +578,7 @@ class BuildVocabularies(beam.PTransform):
         features = self.features
         options = batches.pipeline.options
         runner = (options.view_as(StandardOptions).runner if options else None) or "DirectRunner"
-        runner = runner if isinstance(runner, str) else type(runner).__name__
+        runner = runner.rsplit(".", 1)[-1] if isinstance(runner, str) else type(runner).__name__
         summaries = (
             batches
             | "CountTokens" >> beam.ParDo(_CountTokens(features, self.bad_records, self.shards))
