@@ -306,13 +306,10 @@ def test_bytes_and_str_values_are_the_same_tokens():
 @pytest.mark.parametrize(
     ("values", "index", "description"),
     [
-        (["a", "b", "c", "d", "e", None, "g"], 5, "NoneType None, expected a string"),
-        ([None, "a"], 0, "NoneType None, expected a string"),
         (["a", "b", 3], 2, "int 3, expected a string"),
         (["a", 1.5], 1, "float 1.5, expected a string"),
         ([1, 2, 3, "x"], 3, "str 'x', expected an integer"),
         ([1, 2, True], 2, "bool True, expected an integer"),
-        ([1, None], 1, "NoneType None, expected an integer"),
     ],
 )
 def test_bad_record_names_its_index(values, index, description):
@@ -327,10 +324,24 @@ def test_bad_record_names_its_index(values, index, description):
     assert err.cases == [(index, repr(values[index]))]
 
 
+@pytest.mark.parametrize(
+    ("values", "index"),
+    [(["a", "b", "c", "d", "e", None, "g"], 5), ([None, "a"], 0), ([1, None], 1)],
+)
+def test_missing_value_under_missing_error_names_its_index(values, index):
+    with pytest.raises(InputDataError) as info:
+        build_vocabulary(iter(values), VocabSpec(tokenizer="none"), progress=False, batch_size=2)
+    message = str(info.value)
+    assert message.startswith(f"Record {index}: the value is missing (null, absent or empty).")
+    assert "set `missing` (skip, oov or token; CLI --missing)" in message
+    assert message.endswith(f"Received: record={index}, value=None")
+    assert info.value.record == index
+
+
 def test_bad_record_names_the_source():
     with pytest.raises(InputDataError) as info:
         build_vocabulary(["a", None], progress=False, input_description="data.txt")
-    assert str(info.value).startswith("Record 1 of data.txt is NoneType None")
+    assert str(info.value).startswith("Record 1 of data.txt: the value is missing")
 
 
 # -- identity --

@@ -14,7 +14,7 @@ not by the input: values are consumed in Arrow batches and counted in C.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import islice
 from typing import Any
 
@@ -67,10 +67,12 @@ class TokenCounter:
     # size of the last compacted table).
     COMPACT_ROWS = 1 << 20
 
-    def __init__(self, spec: VocabSpec, token_type: str | None = None):
+    def __init__(self, spec: VocabSpec, token_type: str | None = None, *, weighted: bool = False):
         self.spec = spec
         self.tokenizer = Tokenizer(spec)
         self.token_type = token_type
+        # Weighted counts are integers in units of 1 / WEIGHT_SCALE (exact sums).
+        self.weighted = weighted
         self.reset()
 
     def reset(self) -> None:
@@ -81,9 +83,16 @@ class TokenCounter:
         self._dict: dict | None = None
         self.documents = 0
         self.total_tokens = 0
+        self.total_weight_units = 0
+        self.missing: dict[str, int] = {}  # missing values per field
+        self.fields: list[str] = []
 
     def add_arrow(self, values: pa.Array) -> None:
         """Count the tokens of an Arrow array of texts (or int64 values)."""
+        nested = pa.types.is_list(values.type) or pa.types.is_large_list(values.type)
+        if self.weighted or nested or values.null_count or self.spec.value_shape == "list":
+            self.add_batch(values.to_pylist())
+            return
         if pa.types.is_integer(values.type):
             flat = values.cast(pa.int64())
         else:
@@ -138,8 +147,38 @@ class TokenCounter:
             self._dict = dict(zip(table["token"].to_pylist(), table["count"].to_pylist()))
         return self._dict
 
-    def add_batch(self, values: list, *, first_index: int = 0, source: str | None = None) -> None:
-        """Count a Python list of values, checking their types."""
+    def add_batch(
+        self,
+        values: list,
+        *,
+        first_index: int = 0,
+        source: str | None = None,
+        weights: Sequence | None = None,
+        field: str | None = None,
+        records: bool = True,
+        weight_field: str = "weight",
+    ) -> None:
+        """Count a Python list of values, checking their types.
+
+        Args:
+            values: one value per record: a string/bytes/int, a list of them, or
+                ``None`` (missing; see ``VocabSpec.missing``).
+            first_index, source, field: name the records in errors (and ``field``
+                keys the per-field missing counts).
+            weights: one weight per record (a weighted counter only): numbers, or
+                already an int64 array of ``values.weight_units``; ``weight_field``
+                names them in errors.
+            records: count ``values`` as documents (off when one record feeds
+                several fields).
+        """
+        key = field or "value"
+        if key not in self.fields:
+            self.fields.append(key)
+        if weights is not None and not self.weighted:
+            raise ValueError("weights need TokenCounter(..., weighted=True)")
+        if self.weighted or not _plain(values, self.spec):
+            self._add_records(values, first_index, source, weights, key, records, weight_field)
+            return
         if self.token_type is None and values:
             self.token_type = _value_kind(values[0]) or STRING
         expected = self.token_type
@@ -161,12 +200,84 @@ class TokenCounter:
             self.add_arrow(pa.array([int(v) for v in values], type=pa.int64()))
         else:
             self.add_arrow(pa.array(values, type=_arrow_text_type(values)))
+        if not records:
+            self.documents -= len(values)
+
+    def _add_records(
+        self,
+        values: list,
+        first_index: int,
+        source: str | None,
+        weights: Sequence | None,
+        key: str,
+        records: bool,
+        weight_field: str,
+    ) -> None:
+        from vocabguard._src.core.values import WEIGHT_SCALE, record_tokens, weight_units
+        from vocabguard._src.core.vocabulary import as_token
+
+        tokens = record_tokens(
+            values,
+            self.spec,
+            self.tokenizer,
+            self.token_type,
+            first_index=first_index,
+            source=source,
+            field=None if key == "value" else key,
+        )
+        if tokens.found_kind is not None:
+            self.token_type = self.token_type or tokens.found_kind
+        flat = tokens.flat
+        null = flat.is_null().to_numpy(zero_copy_only=False)
+        policy = self.spec.missing
+        if records:
+            self.documents += len(values)
+        self.missing[key] = self.missing.get(key, 0) + tokens.missing
+        counted = len(flat) if policy in ("oov", "token") else len(flat) - tokens.missing
+        self.total_tokens += counted
+        keep = ~null
+        if policy == "token" and tokens.missing:
+            integer = (self.token_type or tokens.token_type) == INT64
+            token = as_token(
+                self.spec.resolved_missing_token(integer), INT64 if integer else STRING
+            )
+            flat = flat.fill_null(token)
+            keep = np.ones(len(flat), dtype=bool)
+        if self.weighted:
+            if weights is None:
+                units = np.full(len(values), WEIGHT_SCALE, dtype=np.int64)
+            elif isinstance(weights, np.ndarray) and weights.dtype == np.int64:
+                units = weights
+            else:
+                units = weight_units(
+                    weights, first_index=first_index, source=source, field=weight_field
+                )
+            per_token = np.repeat(units, tokens.lengths())
+            self.total_weight_units += int(
+                per_token.sum() if policy in ("oov", "token") else per_token[keep].sum()
+            )
+            if keep.any():
+                table = pa.table({"token": flat.filter(pa.array(keep)), "count": per_token[keep]})
+                grouped = table.group_by("token").aggregate([("count", "sum")])
+                self.add_table(pa.table({"token": grouped["token"], "count": grouped["count_sum"]}))
+            return
+        if tokens.missing and policy != "token":
+            flat = flat.filter(pa.array(keep))
+        if len(flat):
+            tallies = pc.value_counts(flat)
+            self.add_table(
+                pa.table({"token": tallies.field("values"), "count": tallies.field("counts")})
+            )
 
     def merge(self, other: TokenCounter) -> TokenCounter:
         for table in other._tables:
             self.add_table(table)
         self.documents += other.documents
         self.total_tokens += other.total_tokens
+        self.total_weight_units += other.total_weight_units
+        for key, n in other.missing.items():
+            self.missing[key] = self.missing.get(key, 0) + n
+        self.fields += [f for f in other.fields if f not in self.fields]
         self.token_type = self.token_type or other.token_type
         return self
 
@@ -176,20 +287,41 @@ class TokenCounter:
         input_description: str | None = None,
         parent: Vocabulary | None = None,
         retire: bool = False,
+        fields: Sequence[str] | None = None,
+        weight_field: str | None = None,
     ) -> Vocabulary:
-        """Select and order the counted tokens (grown from ``parent`` when given)."""
+        """Select and order the counted tokens (grown from ``parent`` when given).
+
+        ``fields`` / ``weight_field`` are recorded in the build info (the manifest).
+        """
+        from vocabguard._src.core.values import WEIGHT_SCALE
         from vocabguard._src.core.version import __version__
 
         table = self.table()
         token_type = self.token_type or STRING
-        stats = {
+        stats: dict[str, Any] = {
             "documents": self.documents,
             "total_tokens": self.total_tokens,
             "distinct_tokens": len(table),
         }
-        build = {"vocabguard_version": __version__, "input": input_description}
+        if self.spec.missing != "error" or any(self.missing.values()):
+            stats["missing"] = {f: self.missing.get(f, 0) for f in (fields or self.fields)}
+        scale = 1
+        if self.weighted:
+            scale = WEIGHT_SCALE
+            stats["weighted"] = True
+            stats["weight_unit"] = 1 / WEIGHT_SCALE
+            stats["total_weight"] = self.total_weight_units / WEIGHT_SCALE
+            stats["total_weight_units"] = self.total_weight_units
+        build: dict[str, Any] = {"vocabguard_version": __version__, "input": input_description}
+        if fields:
+            build["fields"] = list(fields)
+        if weight_field:
+            build["weight_field"] = weight_field
         inherited = parent.token_bytes if parent is not None else ()
-        counts = candidate_counts(table, self.spec, token_type, inherited=inherited)
+        counts = candidate_counts(
+            table, self.spec, token_type, inherited=inherited, count_scale=scale
+        )
         return Vocabulary.from_counts(
             counts,
             self.spec,
@@ -198,11 +330,17 @@ class TokenCounter:
             build=build,
             parent=parent,
             retire=retire,
+            count_scale=scale,
         )
 
 
 def candidate_counts(
-    table: pa.Table, spec: VocabSpec, token_type: str, *, inherited: Iterable = ()
+    table: pa.Table,
+    spec: VocabSpec,
+    token_type: str,
+    *,
+    inherited: Iterable = (),
+    count_scale: int = 1,
 ) -> dict:
     """The counts ``Vocabulary.from_counts`` needs from a ``(token, count)`` table.
 
@@ -218,7 +356,9 @@ def candidate_counts(
     specials = reserved + pad_and_oov + inherited
     arrow_type = table.schema.field("token").type
     is_special = pc.is_in(table["token"], value_set=pa.array(specials, type=arrow_type))
-    keep = pc.and_(pc.greater_equal(table["count"], spec.min_count), pc.invert(is_special))
+    keep = pc.and_(
+        pc.greater_equal(table["count"], spec.min_count * count_scale), pc.invert(is_special)
+    )
     if spec.max_token_bytes is not None and not pa.types.is_integer(arrow_type):
         keep = pc.and_(keep, pc.less_equal(pc.binary_length(table["token"]), spec.max_token_bytes))
     candidates = table.filter(keep)
@@ -233,6 +373,19 @@ def candidate_counts(
         candidates = candidates.take(order[:budget])
     chosen = pa.concat_tables([candidates, table.filter(is_special)])
     return dict(zip(chosen["token"].to_pylist(), chosen["count"].to_pylist()))
+
+
+def _plain(values: list, spec: VocabSpec) -> bool:
+    """Every value one plain string or integer (no lists, no missing values)."""
+    if spec.value_shape == "list":
+        return False
+    empty_is_missing = spec.tokenizer == "none" and spec.missing != "error"
+    for value in values:
+        if value is None or isinstance(value, (list, tuple, np.ndarray)):
+            return False
+        if empty_is_missing and value in ("", b""):
+            return False
+    return True
 
 
 def _arrow_text_type(values: list) -> pa.DataType:
@@ -282,6 +435,8 @@ def build_vocabulary(
     batch_size: int = BATCH_SIZE,
     parent: Vocabulary | None = None,
     retire: bool = False,
+    fields: Sequence[str] | str | None = None,
+    weight_field: str | None = None,
 ) -> Vocabulary:
     """Build a vocabulary from an iterable of texts (or integers) in this process.
 
@@ -295,17 +450,73 @@ def build_vocabulary(
         parent: grow this published version with stable ids (see ``Vocabulary.from_counts``).
         retire: with ``parent``, map parent tokens now below ``min_count`` to OOV
             (their rows stay reserved, never reassigned).
+        fields: with records (mappings) as ``values``: the fields whose values
+            share this vocabulary (one id space); an absent field is missing.
+        weight_field: with records: each record's tokens count its weight (a
+            finite number >= 0) instead of 1; sums are exact (fixed point, see
+            ``values.WEIGHT_SCALE``), whatever the batching.
+
+    >>> recs = [{"h": ["a", "b"], "t": "a", "w": 2.0}, {"h": [], "t": "c", "w": 0.5}]
+    >>> v = build_vocabulary(recs, fields=["h", "t"], weight_field="w", progress=False)
+    >>> v.tokens[2:], v.counts  # counts in 1e-6 units; 'c' weighs 0.5 < min_count 1
+    (['a', 'b'], [4000000, 2000000])
 
     Returns:
         An unpublished ``Vocabulary``; ``VocabStore.publish`` gives it a name and version.
     """
     spec = spec or VocabSpec()
-    counter = TokenCounter(spec)
+    if isinstance(fields, str):
+        fields = [fields]
+    if weight_field is not None and not fields:
+        raise SpecError(
+            "`weight_field` needs `fields`: weights come from records (mappings) that hold "
+            "both. Pass fields=[...] with the token fields. "
+            + received(weight_field=weight_field, fields=fields)
+        )
+    counter = TokenCounter(spec, weighted=weight_field is not None)
     total = len(values) if hasattr(values, "__len__") else None
     seen = 0
     with progress_bar(total, progress, "counting tokens") as bar:
         for batch in batches(values, batch_size):
-            counter.add_batch(batch, first_index=seen, source=input_description)
+            if fields:
+                _add_records(counter, batch, fields, weight_field, seen, input_description)
+            else:
+                counter.add_batch(batch, first_index=seen, source=input_description)
             seen += len(batch)
             bar.update(len(batch))
-    return counter.to_vocabulary(input_description=input_description, parent=parent, retire=retire)
+    return counter.to_vocabulary(
+        input_description=input_description,
+        parent=parent,
+        retire=retire,
+        fields=fields,
+        weight_field=weight_field,
+    )
+
+
+def _add_records(
+    counter: TokenCounter,
+    batch: list,
+    fields: Sequence[str],
+    weight_field: str | None,
+    first_index: int,
+    source: str | None,
+) -> None:
+    for offset, record in enumerate(batch):
+        if not isinstance(record, Mapping):
+            raise _bad_value(first_index + offset, record, "a record (a mapping)", source)
+    from vocabguard._src.core.values import weight_units
+
+    weights = None
+    if weight_field:
+        raw = [r.get(weight_field) for r in batch]
+        weights = weight_units(raw, first_index=first_index, source=source, field=weight_field)
+    for field in fields:
+        counter.add_batch(
+            [r.get(field) for r in batch],
+            first_index=first_index,
+            source=source,
+            weights=weights,
+            field=field,
+            records=False,
+        )
+    counter.documents += len(batch)

@@ -7,6 +7,7 @@ Ids are laid out as ``[pad][OOV x k][reserved...][learned...][unused up to capac
     ids k+1..k+R            reserved tokens, in the order given
     ids k+R+1..k+R+L        learned tokens, count descending, ties by UTF-8 bytes ascending
     ids k+R+L+1..input_dim-1  unused rows, only when ``capacity`` leaves room to grow
+                            or ``pad_to_multiple_of`` rounds input_dim up
 
 This is the layout of ``keras.layers.StringLookup(mask_token=pad, num_oov_indices=k)``,
 so both give identical ids.
@@ -39,6 +40,7 @@ class IdLayout:
     num_reserved: int
     num_learned: int
     capacity: int | None = None
+    pad_to_multiple_of: int | None = None
 
     def __post_init__(self) -> None:
         if self.num_oov_buckets < 1:
@@ -79,8 +81,19 @@ class IdLayout:
 
     @property
     def input_dim(self) -> int:
-        """The ``Embedding(input_dim)`` every emitted id is below."""
-        return self.capacity if self.capacity is not None else self.used_ids
+        """The ``Embedding(input_dim)`` every emitted id is below.
+
+        ``capacity`` (or the used ids), rounded up to a multiple of
+        ``pad_to_multiple_of`` when set (the extra rows are unused, like capacity's).
+
+        >>> IdLayout(1, 0, 5, pad_to_multiple_of=8).input_dim
+        8
+        """
+        size = self.capacity if self.capacity is not None else self.used_ids
+        multiple = self.pad_to_multiple_of
+        if multiple:
+            size = -(-size // multiple) * multiple
+        return size
 
     def to_dict(self) -> dict:
         return {
@@ -95,6 +108,8 @@ class IdLayout:
             "learned_ids": [self.learned_start, self.used_ids - 1] if self.num_learned else [],
             "used_ids": self.used_ids,
             "capacity": self.capacity,
+            "pad_to_multiple_of": self.pad_to_multiple_of,
+            "unused_ids": self.input_dim - self.used_ids,
             "input_dim": self.input_dim,
         }
 

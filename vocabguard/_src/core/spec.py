@@ -24,12 +24,16 @@ from vocabguard._src.core.errors import ConfigError, SpecError, check_keys, rece
 TOKENIZERS = ("whitespace", "unicode_script", "regex", "none")
 NORMALIZATIONS = ("none", "NFC", "NFKC")
 ID_DTYPES = ("int32", "int64")
+MISSING_POLICIES = ("error", "skip", "oov", "token")
+VALUE_SHAPES = ("any", "scalar", "list")
 
 DEFAULT_PAD_TOKEN = "[PAD]"
 DEFAULT_OOV_TOKEN = "[UNK]"
 # Integer vocabularies follow Keras IntegerLookup's conventions.
 DEFAULT_INT_PAD_TOKEN = 0
 DEFAULT_INT_OOV_TOKEN = -1
+DEFAULT_MISSING_TOKEN = "[MISSING]"
+DEFAULT_INT_MISSING_TOKEN = -2
 
 
 def _is_int(value: Any) -> bool:
@@ -58,6 +62,19 @@ class VocabSpec:
         max_token_bytes: tokens longer than this (UTF-8 bytes) are never learned.
         sequence_length: pad (with id 0) or truncate encoded rows to this length.
         id_dtype: ``int32`` or ``int64`` ids.
+        missing: what a null, absent or empty value becomes: ``error`` (the
+            default: a bad record), ``skip`` (dropped and counted; the pad id 0
+            when a scalar must be encoded), ``oov`` (the OOV id 1) or ``token``
+            (``missing_token``, a reserved token with a fixed id: the first
+            reserved id, ``num_oov_buckets + 1``).
+        missing_token: the token of ``missing: token`` (default ``[MISSING]``, or
+            ``-2`` for integer values).
+        pad_to_multiple_of: round ``input_dim`` up to a multiple of this (8, 128
+            for accelerators); the extra rows are unused, like ``capacity``'s.
+        value_shape: ``any`` (a record holds one value or a list of values),
+            ``scalar`` (a list is a bad record) or ``list`` (a single value is a
+            bad record). Each element of a list is one value (``tokenizer: none``)
+            or one text.
     """
 
     tokenizer: str = "whitespace"
@@ -74,9 +91,15 @@ class VocabSpec:
     max_token_bytes: int | None = None
     sequence_length: int | None = None
     id_dtype: str = "int32"
+    missing: str = "error"
+    missing_token: str | int | None = None
+    pad_to_multiple_of: int | None = None
+    value_shape: str = "any"
 
     def __post_init__(self) -> None:
         _choice("tokenizer", self.tokenizer, TOKENIZERS)
+        _choice("missing", self.missing, MISSING_POLICIES)
+        _choice("value_shape", self.value_shape, VALUE_SHAPES)
         _choice("normalization", self.normalization, NORMALIZATIONS)
         _choice("id_dtype", self.id_dtype, ID_DTYPES)
         if not isinstance(self.lowercase, bool):
@@ -98,11 +121,15 @@ class VocabSpec:
                 "tokenizer to regex. " + received(tokenizer=self.tokenizer, pattern=self.pattern),
                 key="pattern",
             )
-        if self.tokenizer == "none" and self.sequence_length is not None:
+        if (
+            self.tokenizer == "none"
+            and self.sequence_length is not None
+            and self.value_shape != "list"
+        ):
             raise SpecError(
-                "`sequence_length` applies to tokenized text; with `tokenizer: none` each "
-                "value is one id. Remove sequence_length. "
-                + received(sequence_length=self.sequence_length),
+                "`sequence_length` applies to tokenized text or lists; with `tokenizer: none` "
+                "each value is one id. Remove sequence_length, or set value_shape: list for "
+                "list-valued fields. " + received(sequence_length=self.sequence_length),
                 key="sequence_length",
             )
         _positive_int("min_count", self.min_count, "tokens seen fewer times are dropped")
@@ -111,7 +138,13 @@ class VocabSpec:
             self.num_oov_buckets,
             "at least one OOV id is needed so unknown tokens never get -1",
         )
-        for key in ("max_tokens", "capacity", "max_token_bytes", "sequence_length"):
+        for key in (
+            "max_tokens",
+            "capacity",
+            "max_token_bytes",
+            "sequence_length",
+            "pad_to_multiple_of",
+        ):
             if getattr(self, key) is not None:
                 _positive_int(key, getattr(self, key), "or leave it unset")
         reserved = self.reserved_tokens
@@ -122,7 +155,20 @@ class VocabSpec:
                 key="reserved_tokens",
             )
         object.__setattr__(self, "reserved_tokens", tuple(reserved))
-        for name in ("pad_token", "oov_token"):
+        if self.missing_token is not None and self.missing != "token":
+            raise SpecError(
+                "`missing_token` is only used with `missing: token`; set missing: token or "
+                "remove missing_token. "
+                + received(missing=self.missing, missing_token=self.missing_token),
+                key="missing_token",
+            )
+        if self.missing_token == "":
+            raise SpecError(
+                "`missing_token` may not be the empty string (an empty value is itself "
+                "missing); use a token such as '[MISSING]'. " + received(missing_token=""),
+                key="missing_token",
+            )
+        for name in ("pad_token", "oov_token", "missing_token"):
             value = getattr(self, name)
             if value is not None and not (isinstance(value, str) or _is_int(value)):
                 raise SpecError(
@@ -178,6 +224,28 @@ class VocabSpec:
                     + received(pad_token=pad, oov_token=oov),
                     key="oov_token",
                 )
+        if self.missing == "token":
+            explicit = self.missing_token is not None
+            for integer in (_is_int(self.missing_token),) if explicit else (False, True):
+                token = self.resolved_missing_token(integer)
+                for name, other in (
+                    ("pad_token", self.resolved_pad_token(integer)),
+                    ("oov_token", self.resolved_oov_token(integer)),
+                ):
+                    if token == other:
+                        raise SpecError(
+                            f"`missing_token` {token!r} equals the {name}; a missing value needs "
+                            "its own id. Choose another missing_token. "
+                            + received(missing_token=token, **{name: other}),
+                            key="missing_token",
+                        )
+                if token in seen:
+                    raise SpecError(
+                        f"`reserved_tokens` contains the missing_token {token!r}, which already "
+                        "has its own id (the first reserved id); remove it from reserved_tokens. "
+                        + received(reserved_tokens=list(self.reserved_tokens), missing_token=token),
+                        key="reserved_tokens",
+                    )
 
     # -- special tokens, resolved for the kind of values a vocabulary holds --
 
@@ -192,6 +260,20 @@ class VocabSpec:
         if self.oov_token is not None:
             return self.oov_token
         return DEFAULT_INT_OOV_TOKEN if integer else DEFAULT_OOV_TOKEN
+
+    def resolved_missing_token(self, integer: bool) -> str | int | None:
+        """The token of ``missing: token`` (``None`` under other policies)."""
+        if self.missing != "token":
+            return None
+        if self.missing_token is not None:
+            return self.missing_token
+        return DEFAULT_INT_MISSING_TOKEN if integer else DEFAULT_MISSING_TOKEN
+
+    def resolved_reserved_tokens(self, integer: bool) -> list:
+        """The reserved tokens in id order: the missing token first (``missing: token``)."""
+        missing = self.resolved_missing_token(integer)
+        head = [missing] if missing is not None else []
+        return head + list(self.reserved_tokens)
 
     # -- serialization --
 

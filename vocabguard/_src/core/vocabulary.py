@@ -72,7 +72,7 @@ def printable_token(token: Token | str) -> str:
 def encoding_contract(spec: VocabSpec, token_type: str, layout: IdLayout) -> dict:
     """Everything, besides the tokens, that decides which id a value gets."""
     integer = token_type == INT64
-    return {
+    contract = {
         "token_type": token_type,
         "tokenizer": spec.tokenizer,
         "pattern": spec.pattern,
@@ -86,6 +86,12 @@ def encoding_contract(spec: VocabSpec, token_type: str, layout: IdLayout) -> dic
         "num_learned": layout.num_learned,
         "input_dim": layout.input_dim,
     }
+    if spec.missing != "error":
+        # Which id a missing value gets; absent for the default, so vocabularies
+        # built before `missing` existed keep their fingerprints.
+        contract["missing"] = spec.missing
+        contract["missing_token"] = spec.resolved_missing_token(integer)
+    return contract
 
 
 def retired_key(id_: int) -> bytes:
@@ -112,6 +118,8 @@ LINEAGE_FIELDS = (
     "reserved_tokens",
     "pad_token",
     "oov_token",
+    "missing",
+    "missing_token",
 )
 
 
@@ -135,7 +143,7 @@ def special_tokens(spec: VocabSpec, token_type: str) -> tuple[list[Token], list[
     """
     integer = token_type == INT64
     _check_special_kinds(spec, token_type)
-    reserved = [as_token(t, token_type) for t in spec.reserved_tokens]
+    reserved = [as_token(t, token_type) for t in spec.resolved_reserved_tokens(integer)]
     pad_and_oov = [
         as_token(spec.resolved_pad_token(integer), token_type),
         as_token(spec.resolved_oov_token(integer), token_type),
@@ -147,7 +155,7 @@ def _check_special_kinds(spec: VocabSpec, token_type: str) -> None:
     """Reserved, pad and OOV tokens must be of the same kind as the data's tokens."""
     integer = token_type == INT64
     kind = "integers" if integer else "strings"
-    for key in ("reserved_tokens", "pad_token", "oov_token"):
+    for key in ("reserved_tokens", "pad_token", "oov_token", "missing_token"):
         value = getattr(spec, key)
         values = list(value) if key == "reserved_tokens" else [value]
         wrong = [
@@ -183,6 +191,21 @@ def _check_lineage(parent: Vocabulary, spec: VocabSpec, token_type: str) -> Voca
             "--parent. "
             + received(
                 **{field: getattr(spec, field), f"parent_{field}": getattr(parent.spec, field)}
+            )
+        )
+    if spec.pad_to_multiple_of is None and parent.spec.pad_to_multiple_of is not None:
+        # The lineage keeps its alignment rule as it grows.
+        spec = spec.replace(pad_to_multiple_of=parent.spec.pad_to_multiple_of)
+    elif spec.pad_to_multiple_of != parent.spec.pad_to_multiple_of and (
+        parent.spec.pad_to_multiple_of is not None
+    ):
+        raise LineageError(
+            f"`pad_to_multiple_of` {spec.pad_to_multiple_of} differs from {where}'s "
+            f"{parent.spec.pad_to_multiple_of}; a lineage keeps one alignment rule, so input_dim "
+            "only grows. Use the parent's value or leave it unset (it is inherited). "
+            + received(
+                pad_to_multiple_of=spec.pad_to_multiple_of,
+                parent_pad_to_multiple_of=parent.spec.pad_to_multiple_of,
             )
         )
     if spec.capacity is None and parent.spec.capacity is not None:
@@ -246,12 +269,14 @@ class Vocabulary:
         self.oov_token = spec.resolved_oov_token(integer)
         self._tokens = [as_token(t, token_type) for t in tokens]
         self._counts = [int(c) for c in counts]
-        num_reserved = len(spec.reserved_tokens)
+        num_reserved = len(spec.resolved_reserved_tokens(integer))
+        self.missing_token = spec.resolved_missing_token(integer)
         self.layout = IdLayout(
             num_oov_buckets=spec.num_oov_buckets,
             num_reserved=num_reserved,
             num_learned=len(self._tokens) - num_reserved,
             capacity=spec.capacity,
+            pad_to_multiple_of=spec.pad_to_multiple_of,
         )
         self.name = name
         self.version = version
@@ -298,8 +323,12 @@ class Vocabulary:
         build: Mapping[str, Any] | None = None,
         parent: Vocabulary | None = None,
         retire: bool = False,
+        count_scale: int = 1,
     ) -> Vocabulary:
         """Select and order learned tokens from token counts (the one selection rule).
+
+        ``count_scale``: counts are weighted counts in units of ``1 / count_scale``
+        (``min_count`` applies to the weighted count).
 
         With ``parent``, ids are stable: every parent token keeps its id, new
         tokens are appended after the parent's last id (count descending, ties by
@@ -326,14 +355,14 @@ class Vocabulary:
                 retired.update(
                     start + i
                     for i, token in enumerate(inherited)
-                    if counts.get(token, 0) < spec.min_count
+                    if counts.get(token, 0) < spec.min_count * count_scale
                 )
         budget = spec.max_tokens
         if budget is not None and parent is not None:
             budget = max(0, budget - len(inherited))
         learned = select_tokens(
             counts,
-            min_count=spec.min_count,
+            min_count=spec.min_count * count_scale,
             max_tokens=budget,
             exclude=reserved + specials + inherited,
             max_token_bytes=spec.max_token_bytes,
@@ -342,6 +371,9 @@ class Vocabulary:
         token_counts = [counts.get(t, 0) for t in reserved + inherited] + [c for _, c in learned]
         stats = dict(stats or {})
         total = stats.get("total_tokens", sum(counts.values()))
+        if count_scale != 1:
+            # Weighted: coverage and OOV rate are shares of the total weight.
+            total = stats.pop("total_weight_units", sum(counts.values()))
         start = len(reserved) + 1 + spec.num_oov_buckets  # id of tokens[0]
         known = sum(c for i, c in enumerate(token_counts, start=start) if i not in retired)
         pad_count = counts.get(specials[0], 0)
@@ -520,30 +552,102 @@ class Vocabulary:
         )
         if not nested:
             if isinstance(items, pa.Array):
-                return self._lookup_flat(items)
-            values = [as_token(t, self.token_type) for t in items]
-            return self._lookup_flat(pa.array(values, type=arrow_type))
+                return self._lookup_missing(items)
+            values = [None if t is None else as_token(t, self.token_type) for t in items]
+            return self._lookup_missing(pa.array(values, type=arrow_type))
         if not isinstance(items, pa.ListArray):
             items = pa.array(
-                [[as_token(t, self.token_type) for t in row] for row in items],
+                [
+                    [None if t is None else as_token(t, self.token_type) for t in row]
+                    for row in items
+                ],
                 type=pa.list_(arrow_type),
             )
-        return self._split(items, self._lookup_flat(items.flatten()))
+        return self._split(items, self._lookup_missing(items.flatten()))
+
+    def _lookup_missing(self, flat: pa.Array) -> np.ndarray:
+        """``_lookup_flat``, with null tokens mapped by the ``missing`` policy."""
+        if not flat.null_count:
+            return self._lookup_flat(flat)
+        null = flat.is_null().to_numpy(zero_copy_only=False)
+        if self.missing_id is None:
+            from vocabguard._src.core.values import missing_error
+
+            raise missing_error(int(np.argmax(null)), None, None)
+        ids = np.array(self._lookup_flat(flat.fill_null(0 if self.token_type == INT64 else b"")))
+        ids[null] = self.missing_id
+        return ids
+
+    @property
+    def missing_id(self) -> int | None:
+        """The id a missing value encodes to: the missing token's (``missing: token``),
+        the first OOV id (``oov``), the pad id (``skip``); ``None`` under ``error``."""
+        policy = self.spec.missing
+        if policy == "token":
+            return self.layout.reserved_start
+        if policy == "oov":
+            return self.oov_ids.start
+        if policy == "skip":
+            return self.pad_id
+        return None
+
+    def _simple(self, values: Sequence) -> bool:
+        """True when every value is one plain token or text (the fast Arrow path)."""
+        if self.spec.value_shape == "list":
+            return False
+        empty_is_missing = self.spec.tokenizer == "none" and self.spec.missing != "error"
+        for value in values:
+            if value is None or isinstance(value, (list, tuple, np.ndarray)):
+                return False
+            if empty_is_missing and value in ("", b""):
+                return False
+        return True
 
     def _tokens_and_ids(self, texts: Iterable) -> tuple[pa.ListArray | None, np.ndarray]:
         """Token lists (``None`` when each value is one token) and the flat ids."""
+        if isinstance(texts, pa.ChunkedArray):
+            texts = texts.combine_chunks()
+        if isinstance(texts, pa.Array):
+            nested = pa.types.is_list(texts.type) or pa.types.is_large_list(texts.type)
+            if nested or texts.null_count or self.spec.value_shape == "list":
+                texts = texts.to_pylist()
+            elif self.spec.tokenizer == "none" and self.spec.missing != "error":
+                if not self._simple(texts.to_pylist()):
+                    texts = texts.to_pylist()
+        if not isinstance(texts, pa.Array):
+            texts = texts if isinstance(texts, list) else list(texts)
+            if not self._simple(texts):
+                return self._record_ids(texts)
         values = (
             texts
-            if isinstance(texts, (pa.Array, pa.ChunkedArray))
-            else pa.array(list(texts), type=pa.int64() if self.token_type == INT64 else None)
+            if isinstance(texts, pa.Array)
+            else pa.array(texts, type=pa.int64() if self.token_type == INT64 else None)
         )
         if self.token_type == INT64:
-            if isinstance(values, pa.ChunkedArray):
-                values = values.combine_chunks()
             return None, self._lookup_flat(values.cast(pa.int64()))
         lists = self._tokenizer.tokenize_arrow(values)
         ids = self._lookup_flat(lists.flatten())
         return (None if self.spec.tokenizer == "none" else lists), ids
+
+    def _record_ids(self, values: list) -> tuple[pa.ListArray | None, np.ndarray]:
+        """Ids of records holding lists or missing values (see ``values.record_tokens``)."""
+        from vocabguard._src.core.values import record_tokens
+
+        tokens = record_tokens(values, self.spec, self._tokenizer, self.token_type)
+        flat = tokens.flat
+        null = flat.is_null().to_numpy(zero_copy_only=False)
+        if null.any():
+            flat = flat.fill_null(0 if self.token_type == INT64 else b"")
+        ids = self._lookup_flat(flat) if len(flat) else np.zeros(0, dtype=self.id_dtype)
+        if null.any():
+            ids = np.array(ids, copy=True)
+            ids[null] = self.missing_id
+        scalar = (
+            self.spec.tokenizer == "none"
+            and not tokens.has_lists
+            and self.spec.value_shape != "list"
+        )
+        return (None if scalar else tokens.lists), ids
 
     def encode(self, texts: Iterable) -> np.ndarray | list[np.ndarray]:
         """Tokenize and look up texts with numpy/pyarrow (no TensorFlow import).

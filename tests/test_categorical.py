@@ -1,0 +1,291 @@
+"""Categorical features as tables hold them: lists, shared fields, missing values,
+weighted counts and aligned input_dim (issue 13), on the in-process/numpy path."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vocabguard import VocabSpec, VocabStore, build_vocabulary
+from vocabguard.errors import InputDataError, LineageError, SpecError
+
+NONE = VocabSpec(tokenizer="none")
+
+
+def build(values, spec=NONE, **kwargs):
+    return build_vocabulary(values, spec, progress=False, **kwargs)
+
+
+# -- spec fields --
+
+
+@pytest.mark.parametrize(
+    ("data", "fragments", "tail"),
+    [
+        (
+            {"missing": "drop"},
+            ["`missing` must be one of error, skip, oov, token"],
+            "missing='drop'",
+        ),
+        (
+            {"missing_token": "[NA]"},
+            ["`missing_token` is only used with `missing: token`"],
+            "missing='error', missing_token='[NA]'",
+        ),
+        (
+            {"missing": "token", "missing_token": "[UNK]"},
+            ["equals the oov_token", "Choose another missing_token"],
+            "missing_token='[UNK]', oov_token='[UNK]'",
+        ),
+        (
+            {"missing": "token", "reserved_tokens": ["[MISSING]"]},
+            ["contains the missing_token '[MISSING]'"],
+            "reserved_tokens=['[MISSING]'], missing_token='[MISSING]'",
+        ),
+        (
+            {"pad_to_multiple_of": 0},
+            ["`pad_to_multiple_of` must be an integer >= 1"],
+            "pad_to_multiple_of=0",
+        ),
+        ({"value_shape": "matrix"}, ["`value_shape` must be one of any, scalar, list"], None),
+    ],
+)
+def test_new_spec_fields_are_validated_keras_style(data, fragments, tail):
+    with pytest.raises(SpecError) as info:
+        VocabSpec.from_dict(data)
+    message = str(info.value)
+    for fragment in fragments:
+        assert fragment in message, message
+    assert "Received: " in message
+    if tail:
+        assert message.endswith("Received: " + tail), message
+
+
+def test_spec_defaults_keep_old_fingerprints():
+    # The contract gains `missing` keys only off the default, so existing ids hold.
+    plain = build(["a", "b", "b"])
+    explicit = build(["a", "b", "b"], VocabSpec(tokenizer="none", missing="error"))
+    assert plain.fingerprint == explicit.fingerprint
+    assert "missing" not in plain.contract()
+    assert VocabSpec.from_dict(VocabSpec(missing="token").to_dict()).missing == "token"
+
+
+# -- missing values --
+
+
+@pytest.mark.parametrize(
+    ("policy", "ids", "tokens"),
+    [
+        ("token", [3, 2, 1, 2], ["[PAD]", "[UNK]", "[MISSING]", "fr", "de"]),
+        ("oov", [2, 1, 1, 1], ["[PAD]", "[UNK]", "fr", "de"]),
+        ("skip", [2, 0, 1, 0], ["[PAD]", "[UNK]", "fr", "de"]),
+    ],
+)
+def test_missing_policies_build_and_encode(policy, ids, tokens):
+    spec = VocabSpec(tokenizer="none", missing=policy)
+    vocab = build(["fr", None, "de", "fr", ""], spec)
+    assert vocab.tokens == tokens
+    assert vocab.stats["missing"] == {"value": 2}
+    assert vocab.encode(["fr", None, "xx", ""]).tolist() == ids
+    if policy == "token":
+        assert vocab.token_to_id("[MISSING]") == 2 == vocab.missing_id
+        assert vocab.counts[0] == 2  # the missing token counts the missing values
+    # Every id is in [0, input_dim).
+    assert max(ids) < vocab.input_dim
+
+
+def test_missing_error_is_the_default_and_names_the_field():
+    with pytest.raises(InputDataError, match=r"Record 1 of t.jsonl, field 'country': the value"):
+        build(
+            [{"country": "fr"}, {"country": None}],
+            fields=["country"],
+            input_description="t.jsonl",
+        )
+    vocab = build(["a"])
+    with pytest.raises(InputDataError, match="the value is missing"):
+        vocab.encode(["a", None])
+
+
+def test_missing_token_is_a_fixed_reserved_id_before_other_reserved_tokens():
+    spec = VocabSpec(
+        tokenizer="none", missing="token", reserved_tokens=["[CLS]"], num_oov_buckets=2
+    )
+    vocab = build(["x", None], spec)
+    assert vocab.tokens[:5] == ["[PAD]", "[UNK]", "[UNK]", "[MISSING]", "[CLS]"]
+    assert vocab.missing_id == 3 and vocab.layout.num_reserved == 2
+    integer = build([5, None, 5], VocabSpec(tokenizer="none", missing="token"))
+    assert integer.tokens == [0, -1, -2, 5] and integer.encode([None, 5, 9]).tolist() == [2, 3, 1]
+
+
+def test_missing_token_matches_keras_string_lookup():
+    keras = pytest.importorskip("keras")
+    spec = VocabSpec(tokenizer="none", missing="token", num_oov_buckets=3)
+    vocab = build(["a", "b", None, "b", None, "c"], spec)
+    layer = keras.layers.StringLookup(
+        vocabulary=vocab.tokens[4:], mask_token="[PAD]", oov_token="[UNK]", num_oov_indices=3
+    )
+    # Keras has no null: the missing value is its token there.
+    keras_ids = np.asarray(layer(["a", "[MISSING]", "zz", "[PAD]", "c"])).tolist()
+    assert vocab.encode(["a", None, "zz", "[PAD]", "c"]).tolist() == keras_ids
+
+
+# -- lists --
+
+
+def test_list_values_each_element_one_token_or_one_text():
+    vocab = build([["a", "b", "c"], ["b", "d"], [], "b"])
+    assert vocab.tokens == ["[PAD]", "[UNK]", "b", "a", "c", "d"]
+    assert vocab.stats["documents"] == 4 and vocab.stats["total_tokens"] == 6
+    encoded = vocab.encode([["a", "b"], [], "d", ["zz"]])
+    assert [row.tolist() for row in encoded] == [[3, 2], [], [5], [1]]
+    text = build([["to be", "or"], "not to"], VocabSpec(sequence_length=3))
+    assert text.encode([["to be", "or"], []]).tolist() == [[2, 3, 5], [0, 0, 0]]  # to be not or
+
+
+def test_list_shape_with_sequence_length_pads_and_truncates():
+    spec = VocabSpec(tokenizer="none", value_shape="list", sequence_length=2)
+    vocab = build([["a", "b", "c"], ["a"]], spec)
+    assert vocab.encode([["a", "b", "c"], [], ["c"]]).tolist() == [[2, 3], [0, 0], [4, 0]]
+    assert vocab.encode_arrow([["a", "b", "c"], []]).to_pylist() == [[2, 3], [0, 0]]
+
+
+@pytest.mark.parametrize(
+    ("spec", "values", "fragment"),
+    [
+        (VocabSpec(tokenizer="none", value_shape="scalar"), ["a", ["b"]], "is a list, but"),
+        (VocabSpec(tokenizer="none", value_shape="list"), [["a"], "b"], "is a string, but"),
+        (NONE, [["a", 3]], "mixes element types in one list"),
+        (NONE, [["a", None]], "the value is missing"),
+        (NONE, [["a", 1.5]], "an element in the list is a number"),
+        (NONE, [["a", ["b"]]], "nested list"),
+    ],
+)
+def test_bad_list_values_name_the_record_and_value(spec, values, fragment):
+    with pytest.raises(InputDataError) as info:
+        build(values, spec, input_description="in.jsonl")
+    message = str(info.value)
+    assert fragment in message and "in.jsonl" in message and "Received: record=" in message
+
+
+# -- shared fields --
+
+
+def test_one_id_space_over_several_fields():
+    records = [
+        {"hist": ["a", "b", "c"], "tgt": "a", "country": "fr", "w": 2.0},
+        {"hist": ["b", "d"], "tgt": "e", "country": None, "w": 1.0},
+    ]
+    items = build(records, fields=["hist", "tgt"])
+    assert items.tokens == ["[PAD]", "[UNK]", "a", "b", "c", "d", "e"]
+    assert items.build["fields"] == ["hist", "tgt"] and items.stats["documents"] == 2
+    # Same item, same id, in either field.
+    assert items.encode([r["tgt"] for r in records]).tolist() == [2, 6]
+    assert [x.tolist() for x in items.encode([r["hist"] for r in records])] == [[2, 3, 4], [3, 5]]
+
+
+# -- weighted counts --
+
+
+def test_weighted_counts_select_and_order_by_weight():
+    records = [{"x": "rare", "w": 10}, {"x": "common", "w": 0.25}] + [
+        {"x": "common", "w": 0.25}
+    ] * 3
+    vocab = build(records, fields=["x"], weight_field="w")
+    assert vocab.tokens[2:] == ["rare", "common"]
+    assert vocab.counts == [10_000_000, 1_000_000]
+    assert vocab.stats["weighted"] and vocab.stats["total_weight"] == 11.0
+    assert vocab.build["weight_field"] == "w"
+    high = build(records, VocabSpec(tokenizer="none", min_count=2), fields=["x"], weight_field="w")
+    assert high.tokens[2:] == ["rare"]  # min_count applies to the weighted count
+
+
+@pytest.mark.parametrize(
+    ("weight", "fragment"),
+    [
+        (-1.0, "negative (-1.0)"),
+        (float("nan"), "nan"),
+        (None, "the weight is missing"),
+        (True, "a boolean"),
+        ("2", "a string"),
+        (float("inf"), "inf"),
+    ],
+)
+def test_bad_weights_are_errors_naming_record_field_value(weight, fragment):
+    records = [{"x": "a", "w": 1.0}, {"x": "b", "w": weight}]
+    with pytest.raises(InputDataError) as info:
+        build(records, fields=["x"], weight_field="w", input_description="t.jsonl")
+    message = str(info.value)
+    assert "Record 1 of t.jsonl, field 'w'" in message and fragment in message
+    assert "Received: record=1, field='w', value=" in message
+
+
+records_strategy = st.lists(
+    st.fixed_dictionaries(
+        {
+            "a": st.one_of(
+                st.none(),
+                st.sampled_from(["p", "q", "r", ""]),
+                st.lists(st.sampled_from(["p", "q", "s", "t"]), max_size=4),
+            ),
+            "b": st.one_of(st.none(), st.sampled_from(["q", "s", "u"])),
+            "w": st.floats(0, 1e6, allow_nan=False),
+        }
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(records=records_strategy, seed=st.integers(0, 1000), batch_size=st.integers(1, 7))
+def test_weighted_build_is_independent_of_order_and_batching(records, seed, batch_size):
+    spec = VocabSpec(tokenizer="none", missing="token", min_count=1)
+    kwargs = {"fields": ["a", "b"], "weight_field": "w"}
+    one = build(records, spec, batch_size=64, **kwargs)
+    shuffled = list(records)
+    random.Random(seed).shuffle(shuffled)
+    other = build(shuffled, spec, batch_size=batch_size, **kwargs)
+    assert one.fingerprint == other.fingerprint
+    assert one.counts == other.counts
+    assert one.stats == other.stats
+
+
+# -- aligned input_dim --
+
+
+def test_pad_to_multiple_of_rounds_input_dim_and_the_manifest_records_both(tmp_path):
+    spec = VocabSpec(tokenizer="none", pad_to_multiple_of=8)
+    vocab = build(["a", "b", "c"], spec)
+    assert vocab.layout.used_ids == 5 and vocab.input_dim == 8
+    store = VocabStore(tmp_path / "store")
+    published = store.publish(vocab, "aligned")
+    manifest = published.manifest or store.load("aligned@v1").manifest
+    assert manifest["input_dim"] == 8 and manifest["layout"]["used_ids"] == 5
+    assert manifest["layout"]["pad_to_multiple_of"] == 8 and manifest["layout"]["unused_ids"] == 3
+    loaded = store.load("aligned@v1")
+    assert loaded.input_dim == 8 and loaded.fingerprint == vocab.fingerprint
+    with_capacity = build(["a"], VocabSpec(tokenizer="none", capacity=10, pad_to_multiple_of=8))
+    assert with_capacity.input_dim == 16
+
+
+def test_lineage_keeps_the_alignment_rule(tmp_path):
+    store = VocabStore(tmp_path / "store")
+    v1 = store.publish(build(["a", "b"], VocabSpec(tokenizer="none", pad_to_multiple_of=4)), "l")
+    assert v1.input_dim == 4
+    grown = build(["a", "b", "c", "d"], NONE, parent=v1)
+    assert grown.spec.pad_to_multiple_of == 4 and grown.input_dim == 8
+    assert grown.token_to_id("a") == v1.token_to_id("a")
+    with pytest.raises(LineageError, match="`pad_to_multiple_of` 8 differs from l@v1's 4"):
+        build(["a"], VocabSpec(tokenizer="none", pad_to_multiple_of=8), parent=v1)
+
+
+def test_missing_policy_is_part_of_the_lineage(tmp_path):
+    store = VocabStore(tmp_path / "store")
+    v1 = store.publish(build(["a", None], VocabSpec(tokenizer="none", missing="token")), "m")
+    child = build(["b", None], VocabSpec(tokenizer="none", missing="token"), parent=v1)
+    assert child.missing_id == v1.missing_id == 2
+    with pytest.raises(LineageError, match="`missing` differs"):
+        build(["b"], NONE, parent=v1)

@@ -1,0 +1,340 @@
+"""Record values to token lists: scalars, lists and missing values, in one place.
+
+A record's value for a field is one value (a string, bytes or an integer), a
+list of values, or missing (``None``: null or absent). With ``tokenizer: none``
+each element is one token; with a tokenizer each element is a text whose tokens
+are concatenated. An empty list is a record with no tokens. With
+``tokenizer: none`` and a ``missing`` policy other than ``error``, an empty
+string is missing too (no tokenizer emits the empty token).
+
+``record_tokens`` turns a batch of values into one token list per record, in
+which every missing value is a *null slot*; the builder and every encoder then
+apply the spec's ``missing`` policy to the slots (``error`` fails before that):
+
+- ``skip``: not counted when building; encoded as the pad id 0 (masked);
+- ``oov``: counted as an OOV occurrence; encoded as the first OOV id (1);
+- ``token``: counted as ``missing_token``; encoded as its fixed id
+  (``num_oov_buckets + 1``, the first reserved id).
+
+Weights (``weight_units``) are turned into exact fixed-point integers, so
+weighted counts are integer sums, identical whatever the sharding or order.
+
+>>> from vocabguard._src.core.spec import VocabSpec
+>>> spec = VocabSpec(tokenizer="none", missing="token")
+>>> record_tokens(["a", None, ["b", "c"], []], spec).lists.to_pylist()
+[[b'a'], [None], [b'b', b'c'], []]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from vocabguard._src.core.errors import InputDataError, SpecError, received
+from vocabguard._src.core.spec import VocabSpec
+from vocabguard._src.core.tokenizer import Tokenizer
+
+STRING = "string"
+INT64 = "int64"
+
+# Weighted counts are integers in units of 1 / WEIGHT_SCALE: each record's weight
+# is rounded once to the nearest unit (round-half-even of w * 10**6), and sums of
+# integers do not depend on order or grouping, so sharding cannot change a count.
+WEIGHT_SCALE = 1_000_000
+
+
+def value_kind(value: Any) -> str | None:
+    """``string``, ``int64`` or ``None`` (not a token value) for one element."""
+    if isinstance(value, (str, bytes)):
+        return STRING
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return INT64
+    return None
+
+
+def is_list(value: Any) -> bool:
+    return isinstance(value, (list, tuple, np.ndarray))
+
+
+def describe(value: Any) -> str:
+    """How an offending value is named in errors."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"a boolean ({value!r})"
+    if isinstance(value, float):
+        return f"a number with a fraction or exponent ({value!r})"
+    if is_list(value):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, (str, bytes)):
+        return "a string"
+    if isinstance(value, (int, np.integer)):
+        return "an integer"
+    return type(value).__name__
+
+
+def short(value: Any, limit: int = 60) -> str:
+    text = repr(list(value) if isinstance(value, np.ndarray) else value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@dataclasses.dataclass
+class TokenLists:
+    """One token list per record; ``None`` items are missing values (null slots)."""
+
+    lists: pa.ListArray
+    token_type: str
+    missing: int  # missing values (null slots)
+    has_lists: bool  # some record held a list
+    found_kind: str | None = None  # the kind of the values seen (None: no value at all)
+
+    @property
+    def flat(self) -> pa.Array:
+        return self.lists.flatten()
+
+    def lengths(self) -> np.ndarray:
+        return pc.list_value_length(self.lists).fill_null(0).to_numpy(zero_copy_only=False)
+
+
+def _where(index: int, source: str | None, field: str | None) -> tuple[str, dict]:
+    place = f"record {index}" + (f" of {source}" if source else "")
+    location = {"record": index}
+    if field is not None:
+        place += f", field {field!r}"
+        location["field"] = field
+    return place[0].upper() + place[1:], location
+
+
+def bad_value(
+    index: int, value: Any, problem: str, fix: str, source: str | None, field: str | None
+) -> InputDataError:
+    place, location = _where(index, source, field)
+    return InputDataError(
+        f"{place}: {problem}. {fix} "
+        + received(**location, value=value if len(repr(value)) <= 60 else short(value)),
+        cases=[(index, short(value))],
+        **location,
+    )
+
+
+def missing_error(index: int, source: str | None, field: str | None) -> InputDataError:
+    return bad_value(
+        index,
+        None,
+        "the value is missing (null, absent or empty)",
+        "Fill it, drop the record, or set `missing` (skip, oov or token; CLI --missing) to "
+        "accept missing values.",
+        source,
+        field,
+    )
+
+
+def record_tokens(
+    values: Sequence,
+    spec: VocabSpec,
+    tokenizer: Tokenizer | None = None,
+    token_type: str | None = None,
+    *,
+    first_index: int = 0,
+    source: str | None = None,
+    field: str | None = None,
+) -> TokenLists:
+    """Token lists of a batch of record values (see the module docstring).
+
+    Raises ``InputDataError`` naming the record (``first_index``-based), the
+    field and the value for: a missing value under ``missing: error``, a list
+    under ``value_shape: scalar`` or a single value under ``value_shape: list``,
+    an element that is neither a string nor an integer, and elements of both
+    kinds (in one list, or across records).
+    """
+    tokenizer = tokenizer or Tokenizer(spec)
+    shape = spec.value_shape
+    empty_is_missing = spec.tokenizer == "none" and spec.missing != "error"
+    elements: list = []
+    missing: list[bool] = []
+    record_offsets = [0]
+    has_lists = False
+    kind = token_type
+
+    def add(element: Any, index: int, record_value: Any) -> None:
+        nonlocal kind
+        if element is None or (empty_is_missing and element in ("", b"")):
+            if spec.missing == "error":
+                raise missing_error(index, source, field)
+            elements.append(None)
+            missing.append(True)
+            return
+        found = value_kind(element)
+        if found is None:
+            inner = " in the list" if record_value is not element else ""
+            raise bad_value(
+                index,
+                record_value,
+                f"an element{inner} is {describe(element)}, expected a string or an integer",
+                "Fix or drop the record.",
+                source,
+                field,
+            )
+        if kind is None:
+            kind = found
+        elif found != kind:
+            where = "in one list" if record_value is not element else "across records"
+            raise bad_value(
+                index,
+                record_value,
+                f"{describe(element)} {short(element)} mixes element types {where}: the "
+                f"vocabulary holds {'integers' if kind == INT64 else 'strings'}",
+                "Every value must be a string, or every value an integer; fix the record.",
+                source,
+                field,
+            )
+        elements.append(element)
+        missing.append(False)
+
+    for offset, value in enumerate(values):
+        index = first_index + offset
+        if is_list(value):
+            if shape == "scalar":
+                raise bad_value(
+                    index,
+                    value,
+                    "the value is a list, but the feature declares value_shape: scalar",
+                    "Give one value per record, or set value_shape: list (or any).",
+                    source,
+                    field,
+                )
+            has_lists = True
+            for element in value:
+                if is_list(element):
+                    raise bad_value(
+                        index,
+                        value,
+                        "the list holds a nested list",
+                        "Flatten it: each element must be a string or an integer.",
+                        source,
+                        field,
+                    )
+                add(element, index, value)
+        else:
+            if shape == "list" and value is not None:
+                raise bad_value(
+                    index,
+                    value,
+                    f"the value is {describe(value)}, but the feature declares value_shape: list",
+                    "Wrap it in a list, or set value_shape: scalar (or any).",
+                    source,
+                    field,
+                )
+            add(value, index, value)
+        record_offsets.append(len(elements))
+    found_kind = kind
+    kind = kind or STRING
+    if kind == INT64 and spec.tokenizer != "none":
+        raise SpecError(
+            "Integer values need `tokenizer: none` (each value is one token, like "
+            "Keras IntegerLookup). " + received(tokenizer=spec.tokenizer),
+            key="tokenizer",
+        )
+    missing_mask = np.asarray(missing, dtype=bool)
+    n_missing = int(missing_mask.sum())
+    if kind == INT64:
+        filled = [0 if m else int(e) for e, m in zip(elements, missing)]
+        flat = pa.array(filled, type=pa.int64())
+        element_lists = pa.ListArray.from_arrays(
+            pa.array(np.arange(len(flat) + 1, dtype=np.int32)), flat
+        )
+    else:
+        filled = ["" if m else e for e, m in zip(elements, missing)]
+        text_type = pa.string() if all(isinstance(e, str) for e in filled) else pa.binary()
+        if text_type == pa.binary():
+            filled = [e.encode("utf-8") if isinstance(e, str) else e for e in filled]
+        element_lists = tokenizer.tokenize_arrow(pa.array(filled, type=text_type))
+    offsets = np.asarray(record_offsets, dtype=np.int64)
+    if not n_missing:
+        # Each record's tokens are its elements' tokens, in order.
+        element_offsets = element_lists.offsets.to_numpy()
+        lists = pa.ListArray.from_arrays(
+            pa.array(element_offsets[offsets].astype(np.int32)), element_lists.flatten()
+        )
+        return TokenLists(lists, kind, 0, has_lists, found_kind)
+    # Insert one null slot per missing element, keeping every token's position.
+    old_lengths = pc.list_value_length(element_lists).to_numpy(zero_copy_only=False)
+    old_starts = element_lists.offsets.to_numpy()[:-1]
+    new_lengths = np.where(missing_mask, 1, old_lengths)
+    new_offsets = np.zeros(len(new_lengths) + 1, dtype=np.int64)
+    np.cumsum(new_lengths, out=new_offsets[1:])
+    owner = np.repeat(np.arange(len(new_lengths)), new_lengths)
+    within = np.arange(int(new_offsets[-1])) - new_offsets[:-1][owner]
+    take = old_starts[owner] + within
+    null = missing_mask[owner]
+    flat_tokens = element_lists.flatten()
+    take[null] = 0
+    if len(flat_tokens) == 0:
+        tokens = pa.nulls(len(take), type=flat_tokens.type)
+    else:
+        tokens = flat_tokens.take(pa.array(take, mask=null))
+    lists = pa.ListArray.from_arrays(pa.array(new_offsets[offsets].astype(np.int32)), tokens)
+    return TokenLists(lists, kind, n_missing, has_lists, found_kind)
+
+
+def weight_units(
+    weights: Sequence, *, first_index: int = 0, source: str | None = None, field: str = "weight"
+) -> np.ndarray:
+    """Record weights as exact integers in units of ``1 / WEIGHT_SCALE``.
+
+    A weight must be a finite number >= 0 (not a boolean, not null); anything
+    else raises ``InputDataError`` naming the record, the field and the value.
+
+    >>> weight_units([1, 0.5, 2.0000004]).tolist()
+    [1000000, 500000, 2000000]
+    """
+    out = np.empty(len(weights), dtype=np.int64)
+    for offset, weight in enumerate(weights):
+        problem = check_weight(weight)
+        if problem is None:
+            units = (
+                int(weight) * WEIGHT_SCALE
+                if _is_int(weight)
+                else round(float(weight) * WEIGHT_SCALE)
+            )
+            if units >= 2**62:
+                problem = f"the weight {weight!r} is too large (at most {2**62 // WEIGHT_SCALE})"
+        if problem is not None:
+            raise bad_value(
+                first_index + offset,
+                weight,
+                problem,
+                "Fix the weight, or drop the record (bad_records: skip).",
+                source,
+                field,
+            )
+        out[offset] = units
+    return out
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def check_weight(weight: Any) -> str | None:
+    """Why ``weight`` is not a usable weight, or ``None`` when it is."""
+    if weight is None:
+        return "the weight is missing (null or absent)"
+    if isinstance(weight, bool) or not isinstance(weight, (int, float, np.integer, np.floating)):
+        return f"the weight is {describe(weight)}, expected a finite number >= 0"
+    if not math.isfinite(weight):
+        return f"the weight is {weight!r}, expected a finite number >= 0"
+    if weight < 0:
+        return f"the weight is negative ({weight!r}), expected a finite number >= 0"
+    return None
+
+
+__all__ = ["WEIGHT_SCALE", "TokenLists", "record_tokens", "weight_units"]
