@@ -289,3 +289,138 @@ def test_missing_policy_is_part_of_the_lineage(tmp_path):
     assert child.missing_id == v1.missing_id == 2
     with pytest.raises(LineageError, match="`missing` differs"):
         build(["b"], NONE, parent=v1)
+
+
+# -- readers and `vocabguard build` --
+
+ISSUE_TABLE = [
+    {"hist": ["a", "b", "c"], "tgt": "a", "country": "fr", "w": 2.0},
+    {"hist": ["b", "d"], "tgt": "e", "country": None, "w": 1.0},
+]
+
+
+def write_jsonl(path, records):
+    import json
+
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def cli(capsys, store_root, *argv):
+    from vocabguard.cli import main
+
+    code = main([*argv, "--store", str(store_root)])
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    return code, captured.out, captured.err
+
+
+def test_cli_build_on_the_issue_table(capsys, store_root, tmp_path):
+    path = write_jsonl(tmp_path / "t.jsonl", ISSUE_TABLE)
+    base = ("build", "--input", str(path), "--tokenizer", "none")
+    code, out, _ = cli(capsys, store_root, *base, "--name", "hist", "--field", "hist")
+    assert code == 0 and out.strip() == "hist@v1"
+    code, _, err = cli(capsys, store_root, *base, "--name", "c", "--field", "country")
+    assert code == 1
+    assert "t.jsonl, line 2: field 'country' is null (or absent)" in err
+    assert "--missing skip|oov|token" in err and err.strip().endswith("value=None")
+    code, out, err = cli(
+        capsys, store_root, *base, "--name", "c", "--field", "country", "--missing", "token",
+        "--pad-to-multiple-of", "8",
+    )  # fmt: skip
+    assert code == 0 and "missing         token -> id 2 ('[MISSING]'); seen: country 1" in err
+    assert "aligned         input_dim 8 = 4 used ids + 4 unused, a multiple of 8" in err
+    code, out, err = cli(
+        capsys, store_root, *base, "--name", "items", "--field", "hist", "--field", "tgt",
+        "--weight-field", "w",
+    )  # fmt: skip
+    assert code == 0 and "fields          hist, tgt (one id space)" in err
+    items = VocabStore(store_root).load("items@v1")
+    assert items.tokens[2:] == ["a", "b", "c", "d", "e"]
+    assert items.counts == [4_000_000, 3_000_000, 2_000_000, 1_000_000, 1_000_000]
+    assert items.manifest["build"]["fields"] == ["hist", "tgt"]
+    assert items.manifest["build"]["weight_field"] == "w"
+    code, out, _ = cli(capsys, store_root, "inspect", "items@v1")
+    assert "weighted        by 'w': total weight 11.0" in out
+
+
+@pytest.mark.parametrize(
+    ("records", "flags", "fragment"),
+    [
+        (
+            [{"x": "a", "w": -1}],
+            ["--weight-field", "w"],
+            "line 1: field 'w' (the weight) is negative",
+        ),
+        ([{"x": "a", "w": None}], ["--weight-field", "w"], "(the weight) is missing"),
+        ([{"x": "a"}], ["--weight-field", "w"], "field 'w' (the weight) is missing"),
+        ([{"x": ["a", 1]}], [], "line 1: field 'x' mixes element types in one list"),
+        ([{"x": "a"}, {"x": ["b"]}], ["--config", "SCALAR"], "line 2: field 'x' is a list"),
+        ([{"x": ["a", {"b": 1}]}], [], "field 'x' holds an object"),
+    ],
+)
+def test_cli_bad_records_name_file_line_field_value(
+    capsys, store_root, tmp_path, records, flags, fragment
+):
+    path = write_jsonl(tmp_path / "bad.jsonl", records)
+    config = tmp_path / "scalar.yaml"
+    config.write_text("tokenizer: none\nvalue_shape: scalar\n")
+    flags = [str(config) if f == "SCALAR" else f for f in flags]
+    code, _, err = cli(
+        capsys, store_root, "build", "--name", "x", "--input", str(path), "--field", "x",
+        "--tokenizer", "none", *flags,
+    )  # fmt: skip
+    assert code == 1 and "bad.jsonl" in err and fragment in err and "Received: file=" in err
+
+
+def test_cli_bad_records_skip_counts_them(capsys, store_root, tmp_path):
+    records = [{"x": "a", "w": 1}, {"x": "b", "w": float("nan")}, {"x": "c", "w": -2}]
+    path = tmp_path / "w.jsonl"
+    path.write_text("".join(
+        __import__("json").dumps(r).replace("NaN", "NaN") + "\n" for r in records
+    ))  # fmt: skip
+    code, _, err = cli(
+        capsys, store_root, "build", "--name", "x", "--input", str(path), "--field", "x",
+        "--tokenizer", "none", "--weight-field", "w", "--bad-records", "skip",
+    )  # fmt: skip
+    assert code == 0 and "skipped         {'bad_weight': 2}" in err
+    assert VocabStore(store_root).load("x@v1").tokens[2:] == ["a"]
+
+
+def test_parquet_and_csv_lists_nulls_and_weights(capsys, store_root, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from vocabguard._src.engines.readers import read_records
+
+    table = pa.table(
+        {
+            "hist": pa.array([["a", "b"], [], None], type=pa.list_(pa.string())),
+            "tgt": ["a", None, "c"],
+            "ids": pa.array([[1, 2], [3], []], type=pa.list_(pa.int64())),
+            "w": [1.0, 0.5, 2.0],
+        }
+    )
+    pq.write_table(table, tmp_path / "t.parquet")
+    rows = list(
+        read_records(
+            [tmp_path / "t.parquet"], fields=["hist", "tgt"], weight_field="w", missing="token"
+        )
+    )
+    assert rows == [
+        {"hist": ["a", "b"], "tgt": "a", "w": 1.0},
+        {"hist": [], "tgt": None, "w": 0.5},
+        {"hist": None, "tgt": "c", "w": 2.0},
+    ]
+    with pytest.raises(InputDataError, match=r"t.parquet, record 2: field 'tgt' is null"):
+        list(read_records([tmp_path / "t.parquet"], fields=["tgt"]))
+    code, _, _ = cli(
+        capsys, store_root, "build", "--name", "ids", "--input", str(tmp_path / "t.parquet"),
+        "--field", "ids", "--tokenizer", "none",
+    )  # fmt: skip
+    assert code == 0 and VocabStore(store_root).load("ids@v1").tokens == [0, -1, 1, 2, 3]
+    (tmp_path / "t.csv").write_text("c,w\nfr,1\n,2.5\nde,0\n")
+    rows = list(read_records([tmp_path / "t.csv"], fields=["c"], weight_field="w", missing="oov"))
+    assert rows == [{"c": "fr", "w": 1.0}, {"c": "", "w": 2.5}, {"c": "de", "w": 0.0}]
+    vocab = build(rows, VocabSpec(tokenizer="none", missing="oov"), fields=["c"], weight_field="w")
+    assert vocab.tokens[2:] == ["fr"] and vocab.stats["missing"] == {"c": 1}

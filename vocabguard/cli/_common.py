@@ -60,7 +60,9 @@ def add_store(parser: argparse.ArgumentParser, *, default: Any) -> None:
     )
 
 
-def add_input_options(parser: argparse.ArgumentParser, *, repeat_help: str) -> None:
+def add_input_options(
+    parser: argparse.ArgumentParser, *, repeat_help: str, several_fields: bool = False
+) -> None:
     parser.add_argument(
         "--input",
         required=True,
@@ -73,7 +75,16 @@ def add_input_options(parser: argparse.ArgumentParser, *, repeat_help: str) -> N
         choices=("text", "jsonl", "csv", "parquet"),
         help="input format (default: from each file's extension)",
     )
-    parser.add_argument("--field", help="JSON key / CSV or Parquet column holding the document")
+    if several_fields:
+        parser.add_argument(
+            "--field",
+            action="append",
+            metavar="FIELD",
+            help="JSON key / CSV or Parquet column holding the values; repeat it to give "
+            "several fields one id space (--field hist --field tgt)",
+        )
+    else:
+        parser.add_argument("--field", help="JSON key / CSV or Parquet column holding the document")
 
 
 def run_guarded(func: Callable[[Any], Any], argument: Any) -> int:

@@ -37,7 +37,18 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
         action="store_true",
         help="with --parent: parent tokens now below min_count map to OOV (rows stay reserved)",
     )
-    add_input_options(build, repeat_help="may be repeated")
+    add_input_options(build, repeat_help="may be repeated", several_fields=True)
+    build.add_argument(
+        "--weight-field",
+        metavar="FIELD",
+        help="count each record's tokens by this field's weight (a finite number >= 0)",
+    )
+    build.add_argument(
+        "--bad-records",
+        choices=("fail", "skip"),
+        default="fail",
+        help="fail on a bad record (default), or skip and count it",
+    )
     spec = build.add_argument_group(
         "vocabulary spec", "override the --config values (see vocabguard.VocabSpec)"
     )
@@ -69,6 +80,15 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
     spec.add_argument("--max-token-bytes", type=int, metavar="N", help="never learn longer tokens")
     spec.add_argument("--sequence-length", type=int, metavar="N", help="pad/truncate encoded rows")
     spec.add_argument("--id-dtype", choices=("int32", "int64"))
+    spec.add_argument(
+        "--missing",
+        choices=("error", "skip", "oov", "token"),
+        help="null/absent/empty values: error (default), skip, oov, or token ([MISSING])",
+    )
+    spec.add_argument("--missing-token", metavar="TOK", help="the token of --missing token")
+    spec.add_argument(
+        "--pad-to-multiple-of", type=int, metavar="N", help="round input_dim up to a multiple of N"
+    )
 
 
 _SPEC_FLAGS = {
@@ -84,6 +104,9 @@ _SPEC_FLAGS = {
     "max_token_bytes": "max_token_bytes",
     "sequence_length": "sequence_length",
     "id_dtype": "id_dtype",
+    "missing": "missing",
+    "missing_token": "missing_token",
+    "pad_to_multiple_of": "pad_to_multiple_of",
 }
 
 
@@ -173,6 +196,16 @@ def _match_token_kinds(spec, first: Any, from_flags: bool):
     return spec
 
 
+def _first_value(record: Any, fields: Sequence[str]) -> Any:
+    """The first token value of a record (for ``_match_token_kinds``), or ``None``."""
+    for field in fields:
+        value = (record or {}).get(field)
+        for item in value if isinstance(value, list) else [value]:
+            if item is not None:
+                return item
+    return None
+
+
 def _input_description(patterns: Sequence[str], files: Sequence[str]) -> str:
     if len(files) <= 20:
         return ", ".join(files)
@@ -180,10 +213,16 @@ def _input_description(patterns: Sequence[str], files: Sequence[str]) -> str:
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
+    from vocabguard._src.core.artifact import categorical_facts
     from vocabguard._src.core.builder import build_vocabulary
     from vocabguard._src.core.errors import ConfigError, received
     from vocabguard._src.core.store import validate_name
-    from vocabguard._src.engines.readers import detect_format, expand_inputs, read_documents
+    from vocabguard._src.engines.readers import (
+        detect_format,
+        expand_inputs,
+        read_documents,
+        read_records,
+    )
 
     validate_name(args.name)
     if args.retire and not args.parent:
@@ -195,11 +234,33 @@ def _cmd_build(args: argparse.Namespace) -> int:
     parent = store.load(args.parent) if args.parent else None
     spec = spec_from_args(args, parent)
     files = expand_inputs(args.input)
-    for path in files:
-        detect_format(path, args.format)
-    first, values = _peek(read_documents(files, format=args.format, field=args.field))
-    spec = _match_token_kinds(spec, first, from_flags=args.reserved_token is not None)
+    formats = [detect_format(path, args.format) for path in files]
+    fields = list(args.field or [])
+    if args.weight_field and not fields:
+        raise ConfigError(
+            "--weight-field needs --field: name the field(s) whose tokens it weighs. "
+            + received(weight_field=args.weight_field, field=None)
+        )
     description = _input_description(args.input, files)
+    skipped: dict = {}
+    if all(f == "text" for f in formats) and not fields:
+        first, values = _peek(read_documents(files, format=args.format))
+        records_fields = None
+    else:
+        records = read_records(
+            files,
+            format=args.format,
+            fields=fields,
+            weight_field=args.weight_field,
+            missing=spec.missing,
+            value_shape=spec.value_shape,
+            bad_records=args.bad_records,
+            skipped=skipped,
+        )
+        head, values = _peek(records)
+        records_fields = fields or ([next(iter(head))] if head else ["value"])
+        first = _first_value(head, records_fields)
+    spec = _match_token_kinds(spec, first, from_flags=args.reserved_token is not None)
     vocab = build_vocabulary(
         values,
         spec,
@@ -207,7 +268,11 @@ def _cmd_build(args: argparse.Namespace) -> int:
         input_description=description,
         parent=parent,
         retire=args.retire,
+        fields=records_fields,
+        weight_field=args.weight_field,
     )
+    if skipped:
+        vocab.stats["bad_records_skipped"] = dict(sorted(skipped.items()))
     published = store.publish(vocab, args.name)
     stats = published.stats
     status = (
@@ -221,7 +286,8 @@ def _cmd_build(args: argparse.Namespace) -> int:
         f"{published.layout.num_reserved} reserved, {published.layout.num_learned} learned\n"
         f"  {stats.get('documents')} documents, {stats.get('total_tokens')} tokens, "
         f"{stats.get('distinct_tokens')} distinct; coverage {stats.get('coverage', 0.0):.4f}\n"
-        f"  fingerprint {published.fingerprint}"
+        + "".join(f"  {line}\n" for line in categorical_facts(published.manifest or {}))
+        + f"  fingerprint {published.fingerprint}"
         + (
             f"\n  parent {parent.ref}: every id kept; {stats.get('new_tokens', 0)} new tokens "
             f"appended, {stats.get('retired_tokens', 0)} retired rows; input_dim "

@@ -145,10 +145,14 @@ def derived_fields(vocab: Vocabulary, vocab_txt: dict) -> dict:
         "pad_token": vocab.pad_token,
         "oov_token": vocab.oov_token,
         "oov_ids": [vocab.oov_ids.start, vocab.oov_ids.stop - 1],
-        "reserved_tokens": list(vocab.spec.reserved_tokens),
+        "reserved_tokens": vocab.spec.resolved_reserved_tokens(vocab.token_type == INT64),
         "layout": vocab.layout.to_dict(),
         "contract": vocab.contract(),
         "num_retired": len(vocab.retired),
+        # What a missing value encodes to (None under the default `missing: error`).
+        "missing": None
+        if vocab.missing_id is None
+        else {"policy": vocab.spec.missing, "id": vocab.missing_id, "token": vocab.missing_token},
         "vocab_txt": vocab_txt,
     }
     # As JSON gives them back (tuples become lists), so a loaded manifest compares equal.
@@ -406,6 +410,43 @@ def verify_files(
     return contents
 
 
+def categorical_facts(manifest: dict) -> list[str]:
+    """Lines for fields, missing values, weights and padding rows (empty when none apply)."""
+    layout = manifest.get("layout", {})
+    spec = manifest.get("spec", {})
+    stats = manifest.get("stats", {})
+    build = manifest.get("build", {})
+    lines = []
+    if build.get("fields"):
+        shared = " (one id space)" if len(build["fields"]) > 1 else ""
+        lines.append(f"fields          {', '.join(build['fields'])}{shared}")
+    if spec.get("missing", "error") != "error":
+        missing = manifest.get("missing") or {}
+        where = (
+            f" -> id {missing['id']} ({missing['token']!r})"
+            if missing.get("token") is not None
+            else f" -> id {missing.get('id')}"
+        )
+        counts = stats.get("missing") or {}
+        seen = ", ".join(f"{field} {n}" for field, n in counts.items())
+        lines.append(
+            f"missing         {spec['missing']}{where}" + (f"; seen: {seen}" if seen else "")
+        )
+    if stats.get("weighted"):
+        lines.append(
+            f"weighted        by {build.get('weight_field')!r}: total weight "
+            f"{stats.get('total_weight')}; counts in units of {stats.get('weight_unit')}"
+        )
+    if layout.get("pad_to_multiple_of"):
+        lines.append(
+            f"aligned         input_dim {manifest['input_dim']} = {layout['used_ids']} used ids "
+            f"+ {layout.get('unused_ids', 0)} unused, a multiple of {layout['pad_to_multiple_of']}"
+        )
+    if stats.get("bad_records_skipped"):
+        lines.append(f"skipped         {stats['bad_records_skipped']}")
+    return lines
+
+
 def describe(manifest: dict) -> str:
     """A short human summary of a manifest (``vocabguard inspect``)."""
     layout = manifest["layout"]
@@ -442,6 +483,7 @@ def describe(manifest: dict) -> str:
     lines.append(
         f"  built           {manifest['build'].get('created_utc')} from {manifest['build'].get('input')}"
     )
+    lines.extend(f"  {line}" for line in categorical_facts(manifest))
     parent = manifest.get("parent")
     if parent:
         lines.append(

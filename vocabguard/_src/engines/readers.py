@@ -514,10 +514,11 @@ def _read_parquet(path: str, field: str | None, checker: _KindChecker) -> Iterat
             yield from items
 
 
-def _batches(path: str, parquet: Any, field: str) -> Iterator[Any]:
+def _batches(path: str, parquet: Any, field: str | list[str]) -> Iterator[Any]:
     import pyarrow as pa
 
-    batches = parquet.iter_batches(batch_size=PARQUET_BATCH_SIZE, columns=[field])
+    columns = [field] if isinstance(field, str) else list(field)
+    batches = parquet.iter_batches(batch_size=PARQUET_BATCH_SIZE, columns=columns)
     while True:
         try:
             batch = next(batches, None)
@@ -534,10 +535,353 @@ def _batches(path: str, parquet: Any, field: str) -> Iterator[Any]:
         yield batch
 
 
+# -- records: several fields, lists, missing values, weights --
+
+BAD_RECORD_POLICIES = ("fail", "skip")
+
+
+def read_records(
+    paths_or_globs: str | os.PathLike | Iterable[str | os.PathLike],
+    format: str | None = None,
+    fields: Sequence[str] | None = None,
+    *,
+    weight_field: str | None = None,
+    kind: str | None = None,
+    missing: str = "error",
+    value_shape: str = "any",
+    bad_records: str = "fail",
+    skipped: dict | None = None,
+) -> Iterator[dict]:
+    """Yield one ``{field: value}`` dict per record, checked, file after file.
+
+    Like ``read_documents`` for several fields at once. A value is a string
+    (``bytes`` from a Parquet binary column), an integer, a list of them (a JSON
+    array, a Parquet/Arrow list column) or ``None`` (null or absent, allowed only
+    when ``missing`` is not ``error``). With ``weight_field`` the dict also holds
+    the record's weight, a finite number >= 0.
+
+    Bad records (a missing value under ``missing: error``, a list where
+    ``value_shape`` is ``scalar`` or a single value where it is ``list``, an
+    element that is neither a string nor an integer, both kinds of values, a
+    bad weight) raise ``InputDataError`` naming the file, the line or record,
+    the field and the value; with ``bad_records="skip"`` they are dropped and
+    counted in ``skipped`` (reason -> count) instead. Undecodable lines, invalid
+    JSON and missing columns always raise.
+
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "t.jsonl"
+    >>> _ = path.write_text('{"h": ["a", "b"], "t": "a", "w": 2}\\n{"h": [], "w": 1}\\n')
+    >>> list(read_records([path], fields=["h", "t"], weight_field="w", missing="oov"))
+    [{'h': ['a', 'b'], 't': 'a', 'w': 2}, {'h': [], 't': None, 'w': 1}]
+    """
+    if kind is not None and kind not in KINDS:
+        raise ConfigError(
+            f"`kind` must be one of {', '.join(KINDS)} or None. " + received(kind=kind)
+        )
+    if bad_records not in BAD_RECORD_POLICIES:
+        raise ConfigError(
+            "`bad_records` must be 'fail' (stop, naming the file and record) or 'skip' (drop "
+            "and count). " + received(bad_records=bad_records)
+        )
+    fields = list(fields or [])
+    files = expand_inputs(paths_or_globs)
+    formats = [detect_format(path, format) for path in files]  # fail before reading
+    if all(f == "text" for f in formats) and (fields or weight_field):
+        raise ConfigError(
+            f"--field/--weight-field do not apply to text input ({files[0]}): each line is a "
+            "document. Remove them, or pass --format jsonl|csv|parquet. "
+            + received(file=files[0], fields=fields, weight_field=weight_field)
+        )
+    checker = _RecordChecker(kind, missing, value_shape, weight_field)
+    skipped = skipped if skipped is not None else {}
+    for path, file_format in zip(files, formats):
+        if file_format == "text":
+            for text in _read_text(path, _KindChecker(kind)):
+                yield {"text": text}
+            continue
+        if file_format == "jsonl":
+            rows = _jsonl_rows(path, fields, weight_field, missing)
+        elif file_format == "csv":
+            rows = _csv_rows(path, fields, weight_field, checker)
+        else:
+            rows = _parquet_rows(path, fields, weight_field)
+        for where, location, record in rows:
+            try:
+                yield checker.check(record, where, location)
+            except InputDataError as err:
+                if bad_records == "fail":
+                    raise
+                reason = getattr(err, "reason", "bad_value")
+                skipped[reason] = skipped.get(reason, 0) + 1
+
+
+class _RecordChecker:
+    """The checks of ``read_records`` for one record (see there)."""
+
+    def __init__(self, kind, missing, value_shape, weight_field):
+        self.kinds = _KindChecker(kind)
+        self.missing = missing
+        self.value_shape = value_shape
+        self.weight_field = weight_field
+
+    def _error(self, where, location, field, value, problem, fix, reason):
+        from vocabguard._src.core.values import short
+
+        shown = value if len(repr(value)) <= 60 else short(value)
+        error = InputDataError(
+            f"{where}: field {field!r} {problem}. {fix} "
+            + received(**location, field=field, value=shown),
+            cases=[(where, field, short(value))],
+            **location,
+        )
+        error.reason = reason
+        return error
+
+    def check(self, record: dict, where: str, location: dict) -> dict:
+        from vocabguard._src.core.values import check_weight, is_list
+
+        out = {}
+        for field, value in record.items():
+            if field == self.weight_field and field not in out:
+                problem = check_weight(value)
+                if problem is not None:
+                    raise self._error(
+                        where,
+                        location,
+                        field,
+                        value,
+                        problem.replace("the weight is", "(the weight) is", 1),
+                        "Fix the weight, or drop the record (bad_records: skip).",
+                        "bad_weight",
+                    )
+                out[field] = value
+                continue
+            if value is None:
+                if self.missing == "error":
+                    raise self._error(
+                        where,
+                        location,
+                        field,
+                        None,
+                        "is null (or absent), expected a value",
+                        "Fill it, drop the record, or accept missing values with --missing "
+                        "skip|oov|token (config: missing).",
+                        "missing_value",
+                    )
+            elif is_list(value):
+                if self.value_shape == "scalar":
+                    raise self._error(
+                        where,
+                        location,
+                        field,
+                        value,
+                        "is a list, but the feature declares value_shape: scalar",
+                        "Give one value per record, or set value_shape: list (or any).",
+                        "wrong_shape",
+                    )
+                value = list(value)
+                kinds = set()
+                for element in value:
+                    if element is None:
+                        if self.missing == "error":
+                            raise self._error(
+                                where,
+                                location,
+                                field,
+                                value,
+                                "holds a null element",
+                                "Remove it, or accept missing values with --missing "
+                                "skip|oov|token.",
+                                "missing_value",
+                            )
+                        continue
+                    found = _kind_of(element)
+                    if found is None:
+                        raise self._error(
+                            where,
+                            location,
+                            field,
+                            value,
+                            f"holds {_describe(element)}, expected strings or integers",
+                            "Fix or drop the record.",
+                            "wrong_type",
+                        )
+                    kinds.add(found)
+                if len(kinds) > 1:
+                    raise self._error(
+                        where,
+                        location,
+                        field,
+                        value,
+                        "mixes element types in one list (strings and integers)",
+                        "Every element must be a string, or every element an integer.",
+                        "mixed_types",
+                    )
+                for element in value:
+                    if element is not None:
+                        self.kinds.check(element, where, field, location)
+                        break
+            else:
+                if self.value_shape == "list":
+                    raise self._error(
+                        where,
+                        location,
+                        field,
+                        value,
+                        f"is {_describe(value)}, but the feature declares value_shape: list",
+                        "Wrap it in a list, or set value_shape: scalar (or any).",
+                        "wrong_shape",
+                    )
+                try:
+                    self.kinds.check(value, where, field, location)
+                except InputDataError as err:
+                    err.reason = "wrong_type"
+                    raise
+            out[field] = value
+        return out
+
+
+def _jsonl_rows(path, fields, weight_field, missing) -> Iterator[tuple[str, dict, dict]]:
+    auto: list[str] | None = None
+    wanted = list(fields) + ([weight_field] if weight_field else [])
+    for number, raw in _lines(path):
+        text = _decode(path, number, raw)
+        if not text.strip():
+            continue
+        where = f"{path}, line {number}"
+        location = {"file": path, "line": number}
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as err:
+            snippet = text if len(text) <= 80 else text[:77] + "..."
+            raise InputDataError(
+                f"{where}: invalid JSON ({err.msg} at column {err.colno}). Expected one JSON "
+                "value per line (JSON Lines). Fix or remove the line. "
+                + received(**location, text=snippet),
+                cases=[(path, number)],
+                **location,
+            ) from None
+        if not isinstance(record, dict):
+            if wanted:
+                raise InputDataError(
+                    f"{where}: the record is {_describe(record)}, not an object with field "
+                    f"{wanted[0]!r}. Expected one JSON object per line; fix the line. "
+                    + received(**location, field=wanted[0]),
+                    cases=[(path, number)],
+                    **location,
+                )
+            yield where, location, {"value": record}
+            continue
+        names = wanted or auto
+        if names is None:
+            if len(record) != 1:
+                keys = ", ".join(map(repr, record)) or "none"
+                raise InputDataError(
+                    f"{where}: the record has {len(record)} fields ({keys}), so the document "
+                    "field is ambiguous. Pass --field with the key holding the text. "
+                    + received(**location, field=None),
+                    cases=[(path, number)],
+                    **location,
+                )
+            names = auto = [next(iter(record))]
+        for name in names:
+            if name not in record and (missing == "error" or name == weight_field):
+                if name == weight_field:
+                    break  # reported as a missing weight
+                keys = ", ".join(map(repr, record)) or "none"
+                raise InputDataError(
+                    f"{where}: the record has no field {name!r} (its fields: {keys}). Every "
+                    "record needs the field named by --field; fix the record, pass the right "
+                    "--field, or accept missing values with --missing skip|oov|token. "
+                    + received(**location, field=name),
+                    cases=[(path, number)],
+                    **location,
+                )
+        yield where, location, {name: record.get(name) for name in names}
+
+
+def _csv_rows(path, fields, weights, checker) -> Iterator[tuple[str, dict, dict]]:
+    integers = checker.kind == INTEGER
+    with _open(path) as handle:
+        header = None
+        for item in csv_rows(handle, path):
+            if isinstance(item, BadRecord):
+                raise item.error(policy_hint=False)
+            number, row = item
+            if header is None:
+                header = row
+                wanted = list(fields) or [_pick_column(path, "CSV header", header, None, line=1)]
+                wanted += [w for w in weights if w not in wanted]
+                columns = [
+                    header.index(_pick_column(path, "CSV header", header, f, line=1))
+                    for f in wanted
+                ]
+                continue
+            where = f"{path}, line {number}"
+            location = {"file": path, "line": number}
+            record = {}
+            for name, column in zip(wanted, columns):
+                value: Any = row[column]
+                if name in weights:
+                    try:
+                        value = float(value) if value.strip() else None
+                    except ValueError:
+                        pass  # reported by the weight check, with the text
+                elif integers and value != "":
+                    try:
+                        value = int(value)
+                    except ValueError:
+                        raise InputDataError(
+                            f"{where}: column {name!r} is {value!r}, expected an integer (the "
+                            "vocabulary holds integer tokens). Fix the row. "
+                            + received(**location, field=name, value=value),
+                            cases=[(path, number)],
+                            **location,
+                        ) from None
+                record[name] = value
+            yield where, location, record
+
+
+def _parquet_rows(path, fields, weight_field) -> Iterator[tuple[str, dict, dict]]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        if compression_of(path) is not None:
+            with _open(path) as handle:
+                parquet = pq.ParquetFile(pa.BufferReader(handle.read()))
+        else:
+            parquet = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError, EOFError) as err:
+        raise InputDataError(
+            f"{path} is not a readable Parquet file ({err}). Check the file, or pass --format "
+            "if it is not Parquet. " + received(file=path),
+            cases=[path],
+            file=path,
+        ) from None
+    with parquet:
+        names = parquet.schema_arrow.names
+        wanted = [_pick_column(path, "Parquet file", names, f) for f in (fields or [None])]
+        if weight_field:
+            wanted.append(_pick_column(path, "Parquet file", names, weight_field))
+        first = 0
+        for batch in _batches(path, parquet, wanted):
+            columns = {name: batch.column(name).to_pylist() for name in wanted}
+            for offset in range(batch.num_rows):
+                record = first + offset + 1
+                yield (
+                    f"{path}, record {record}",
+                    {"file": path, "record": record},
+                    {name: columns[name][offset] for name in wanted},
+                )
+            first += batch.num_rows
+
+
 __all__ = [
     "FORMATS",
     "InputNotFoundError",
     "detect_format",
     "expand_inputs",
     "read_documents",
+    "read_records",
 ]
