@@ -424,3 +424,21 @@ def test_parquet_and_csv_lists_nulls_and_weights(capsys, store_root, tmp_path):
     assert rows == [{"c": "fr", "w": 1.0}, {"c": "", "w": 2.5}, {"c": "de", "w": 0.0}]
     vocab = build(rows, VocabSpec(tokenizer="none", missing="oov"), fields=["c"], weight_field="w")
     assert vocab.tokens[2:] == ["fr"] and vocab.stats["missing"] == {"c": 1}
+
+
+def test_remap_along_an_aligned_lineage_initializes_padding_rows(tmp_path):
+    from vocabguard._src.tools.remap import remap_embedding, row_map
+
+    store = VocabStore(tmp_path / "store")
+    v1 = store.publish(
+        build(["a", "b", "c"], VocabSpec(tokenizer="none", pad_to_multiple_of=8)), "p"
+    )
+    v2 = build(["a", "b", "c", "d", "e", "f", "g"], NONE, parent=v1)
+    assert (v1.layout.used_ids, v1.input_dim, v2.layout.used_ids, v2.input_dim) == (5, 8, 9, 16)
+    weights = np.arange(8, dtype="float32").reshape(8, 1)
+    moved = remap_embedding(weights, v1, v2, init="zeros")
+    assert moved.shape == (16, 1)
+    assert moved[:5, 0].tolist() == [0, 1, 2, 3, 4]  # every used row kept by token
+    assert not moved[5:, 0].any()  # new tokens and padding rows from the initializer
+    rows = row_map(v1, v2)
+    assert rows.kept == 5 and rows.initialized == 11  # old padding rows 5..7 are never sources

@@ -88,6 +88,8 @@ def test_layout_and_input_dim(k, num_reserved, capacity_kind):
         "learned_ids": [k + 1 + num_reserved, used - 1],
         "used_ids": used,
         "capacity": capacity,
+        "pad_to_multiple_of": None,
+        "unused_ids": input_dim - used,
         "input_dim": input_dim,
     }
 

@@ -154,6 +154,12 @@ class Encoder(tf.Module):
     or ``[batch, sequence_length]`` ids padded with 0 when the spec sets
     ``sequence_length``; a scalar string gives a 1-D row. With ``tokenizer: none``
     each value is one id (same shape as the input).
+
+    A ``[batch, None]`` ragged tensor is a batch of list-valued records (e.g.
+    parsed with ``tf.io.RaggedFeature``): one id list per record (each element one
+    value, or one text whose tokens are concatenated), padded/truncated with
+    ``sequence_length``. TF strings cannot be null: with ``tokenizer: none`` and a
+    ``missing`` policy, an empty string is the missing value (as in numpy).
     """
 
     def __init__(self, vocab: Vocabulary, name: str | None = None):
@@ -163,21 +169,50 @@ class Encoder(tf.Module):
         self.input_dim = vocab.input_dim
         self.fingerprint = vocab.fingerprint
         self.sequence_length = vocab.spec.sequence_length
+        self.missing_id = vocab.missing_id if vocab.spec.tokenizer == "none" else None
 
     @tf.function
     def __call__(self, texts):
+        if isinstance(texts, tf.RaggedTensor):
+            return self._encode_lists(texts)
         if self.lookup.integer:
             return self.lookup(tf.cast(texts, tf.int64))
         texts = tf.convert_to_tensor(texts, dtype=tf.string)
         if self.spec.tokenizer == "none":
-            flat = tokenize(tf.reshape(texts, [-1]), self.spec).flat_values
-            return tf.reshape(self.lookup.lookup_flat(flat), tf.shape(texts))
+            values = tf.reshape(texts, [-1])
+            ids = self._missing(
+                values, self.lookup.lookup_flat(tokenize(values, self.spec).flat_values)
+            )
+            return tf.reshape(ids, tf.shape(texts))
         scalar = texts.shape.rank == 0
         batch = tf.reshape(texts, [-1]) if scalar else texts
         ids = self.lookup(tokenize(batch, self.spec))
         if self.sequence_length is not None:
             ids = ids.to_tensor(default_value=0, shape=[None, self.sequence_length])
         return ids[0] if scalar else ids
+
+    def _missing(self, values: tf.Tensor, ids: tf.Tensor) -> tf.Tensor:
+        """With ``tokenizer: none`` and a ``missing`` policy, empty values are missing."""
+        if self.missing_id is None:
+            return ids
+        return tf.where(tf.equal(values, ""), tf.cast(self.missing_id, ids.dtype), ids)
+
+    def _encode_lists(self, texts: tf.RaggedTensor):
+        """A ``[batch, None]`` ragged batch of lists: one id list per record."""
+        if self.lookup.integer:
+            ids = self.lookup(tf.cast(texts, tf.int64))
+        elif self.spec.tokenizer == "none":
+            values = texts.flat_values
+            flat = self.lookup.lookup_flat(tokenize(values, self.spec).flat_values)
+            ids = texts.with_flat_values(self._missing(values, flat))
+        else:
+            # Each element is a text: its tokens, then the next element's, per record.
+            per_element = self.lookup(tokenize(texts.flat_values, self.spec))
+            splits = tf.gather(per_element.row_splits, tf.cast(texts.row_splits, tf.int64))
+            ids = tf.RaggedTensor.from_row_splits(per_element.flat_values, splits)
+        if self.sequence_length is not None:
+            ids = ids.to_tensor(default_value=0, shape=[None, self.sequence_length])
+        return ids
 
 
 def encode_fn(vocab: Vocabulary) -> Encoder:

@@ -1,0 +1,125 @@
+"""Categorical features in tf.data and Keras (issue 13): list-valued records, missing
+values and shared fields give the numpy encoder's ids; one embedding over two columns."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import vocabguard as vg
+from vocabguard import keras as vk
+from vocabguard import tf as vtf
+from vocabguard._src.tools.model_check import check_model, format_report
+
+
+def build(values, spec, **kwargs):
+    return vg.build_vocabulary(values, spec, progress=False, **kwargs)
+
+
+def ragged(rows, dtype=tf.string):
+    return tf.ragged.constant(rows, dtype=dtype, row_splits_dtype=tf.int64)
+
+
+def as_lists(ids):
+    if isinstance(ids, tf.RaggedTensor):
+        return ids.to_list()
+    if isinstance(ids, list):
+        return [row.tolist() for row in ids]
+    return np.asarray(ids).tolist()
+
+
+ELEMENT = st.sampled_from(["a", "b", "B", "c d", "", "é", "zz"])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    rows=st.lists(st.lists(ELEMENT, max_size=4), min_size=1, max_size=8),
+    policy=st.sampled_from(["skip", "oov", "token"]),
+    tokenizer=st.sampled_from(["none", "whitespace"]),
+    length=st.sampled_from([None, 3]),
+)
+def test_tf_encoder_matches_numpy_on_lists(rows, policy, tokenizer, length):
+    spec = vg.VocabSpec(
+        tokenizer=tokenizer,
+        missing=policy,
+        lowercase=True,
+        value_shape="list",
+        sequence_length=length,
+        num_oov_buckets=2,
+    )
+    vocab = build([["a", "b"], ["c d", "a", ""], ["B"]], spec)
+    expected = as_lists(vocab.encode(rows))
+    got = as_lists(vtf.encode_fn(vocab)(ragged(rows)))
+    assert got == expected
+    flat = [i for row in expected for i in row]
+    assert all(0 <= i < vocab.input_dim for i in flat)
+
+
+def test_tf_encoder_scalars_with_missing_and_integer_lists():
+    vocab = build(["fr", None, "de", ""], vg.VocabSpec(tokenizer="none", missing="token"))
+    encode = vtf.encode_fn(vocab)
+    values = ["fr", "", "xx", "de"]
+    expected = [4, 2, 1, 3]  # de (3) and fr (4) tie: bytes ascending; "" is missing (2)
+    assert encode(tf.constant(values)).numpy().tolist() == vocab.encode(values).tolist() == expected
+    ints = build([[3, 4], [4], []], vg.VocabSpec(tokenizer="none"))
+    rows = [[4, 3, 9], [], [3]]
+    assert as_lists(vtf.encode_fn(ints)(ragged(rows, tf.int64))) == as_lists(ints.encode(rows))
+
+
+def test_tf_data_pipeline_encodes_two_fields_with_one_vocabulary():
+    records = [
+        {"hist": ["a", "b", "c"], "tgt": "a"},
+        {"hist": ["b", "d"], "tgt": "e"},
+        {"hist": [], "tgt": "b"},
+    ]
+    vocab = build(records, vg.VocabSpec(tokenizer="none"), fields=["hist", "tgt"])
+    encode = vtf.encode_fn(vocab)
+    ds = tf.data.Dataset.from_tensor_slices(
+        {
+            "hist": ragged([r["hist"] for r in records]),
+            "tgt": tf.constant([r["tgt"] for r in records]),
+        }
+    )
+    ds = ds.batch(2).map(lambda x: {"hist": encode(x["hist"]), "tgt": encode(x["tgt"])})
+    hist, tgt = [], []
+    for batch in ds:
+        hist += batch["hist"].to_list()
+        tgt += batch["tgt"].numpy().tolist()
+    assert hist == as_lists(vocab.encode([r["hist"] for r in records]))
+    assert tgt == vocab.encode([r["tgt"] for r in records]).tolist()
+    assert tgt[0] == hist[0][0]  # the same item has the same id in both fields
+
+
+def test_one_embedding_shared_by_two_id_columns(tmp_path):
+    records = [{"hist": ["a", "b"], "tgt": "c"}, {"hist": ["c"], "tgt": "a"}]
+    store = vg.VocabStore(tmp_path / "store")
+    vocab = store.publish(
+        build(
+            records,
+            vg.VocabSpec(tokenizer="none", pad_to_multiple_of=8),
+            fields=["hist", "tgt"],
+        ),
+        "items",
+    )
+    assert vocab.input_dim == 8
+    hist_in = keras.Input((None,), dtype="int32", name="hist")
+    tgt_in = keras.Input((1,), dtype="int32", name="tgt")
+    shared = vk.embedding(vocab, 4)
+    pooled = keras.layers.GlobalAveragePooling1D()(shared(hist_in))
+    target = keras.layers.GlobalAveragePooling1D()(shared(tgt_in))
+    score = keras.layers.Dot(axes=1)([pooled, target])
+    model = keras.Model([hist_in, tgt_in], score)
+    hist = np.asarray([[2, 3], [4, 0]], dtype="int32")
+    tgt = np.asarray([[4], [2]], dtype="int32")
+    assert model.predict([hist, tgt], verbose=0).shape == (2, 1)
+    path = tmp_path / "two_towers.keras"
+    model.save(path)
+    result = check_model(str(path), vocab)
+    assert [layer.status for layer in result.layers] == ["ok"]  # reported once
+    assert format_report(result).count("items_embedding") == 1
+    with pytest.raises(Exception, match="is not in \\[0, 8\\)"):
+        model([hist, np.asarray([[8], [2]], dtype="int32")])
