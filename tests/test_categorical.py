@@ -442,3 +442,41 @@ def test_remap_along_an_aligned_lineage_initializes_padding_rows(tmp_path):
     assert not moved[5:, 0].any()  # new tokens and padding rows from the initializer
     rows = row_map(v1, v2)
     assert rows.kept == 5 and rows.initialized == 11  # old padding rows 5..7 are never sources
+
+
+def test_cli_encode_one_id_column_per_field_diff_and_audit(capsys, store_root, tmp_path):
+    import pyarrow.parquet as pq
+
+    path = write_jsonl(tmp_path / "t.jsonl", ISSUE_TABLE)
+    base = ("build", "--input", str(path), "--tokenizer", "none")
+    assert (
+        cli(capsys, store_root, *base, "--name", "items", "--field", "hist", "--field", "tgt")[0]
+        == 0
+    )
+    out = tmp_path / "ids.parquet"
+    code, _, err = cli(
+        capsys, store_root, "encode", "items@v1", "--input", str(path),
+        "--field", "hist", "--field", "tgt", "--output", str(out),
+    )  # fmt: skip
+    assert code == 0 and "encoded 2 documents" in err
+    table = pq.read_table(out)
+    assert table.to_pylist() == [{"hist": [2, 3, 4], "tgt": 2}, {"hist": [3, 5], "tgt": 6}]
+    items = VocabStore(store_root).load("items@v1")
+    assert table.column("tgt").to_pylist() == items.encode(["a", "e"]).tolist()
+    code, report, _ = cli(
+        capsys, store_root, "audit", str(out), "--vocab", "items@v1", "--column", "tgt"
+    )
+    assert code == 0 and "fingerprint matches the vocabulary" in report
+    assert (
+        cli(capsys, store_root, *base, "--name", "c", "--field", "country", "--missing", "token")[0]
+        == 0
+    )
+    code, _, _ = cli(
+        capsys, store_root, *base, "--name", "c", "--field", "country", "--field", "tgt",
+        "--parent", "c@v1", "--pad-to-multiple-of", "8",
+    )  # fmt: skip
+    assert code == 0
+    code, out_text, _ = cli(capsys, store_root, "diff", "c@v1", "c@v2")
+    assert "fields         ['country'] -> ['country', 'tgt']" in out_text
+    assert "missing        token -> id 2 -> token -> id 2" in out_text
+    assert "used ids 4 -> 6, pad_to_multiple_of None -> 8" in out_text

@@ -28,7 +28,9 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
         "vocabguard encode sotu@v1 --input 2024.txt --output ids.parquet",
     )
     encode.add_argument("ref", metavar="REF")
-    add_input_options(encode, repeat_help="may be repeated; rows follow the input order")
+    add_input_options(
+        encode, repeat_help="may be repeated; rows follow the input order", several_fields=True
+    )
     encode.add_argument(
         "--output", required=True, metavar="OUT", help="Parquet file to create (never replaced)"
     )
@@ -55,16 +57,35 @@ class _EncodeStats:
             self.max_id = max(self.max_id, int(ids.max()))
 
 
-def _encode_batch(vocab: Vocabulary, batch: list, id_type, stats: _EncodeStats):
-    """The ``ids`` column of one batch of documents."""
+def _encode_batch(vocab: Vocabulary, batch: list, id_type, stats: _EncodeStats, column_type=None):
+    """The ``ids`` column of one batch of documents (values, lists or None)."""
     import pyarrow as pa
 
     from vocabguard._src.core.guard import guard_ids
     from vocabguard._src.core.tokenizer import text_array
     from vocabguard._src.core.vocabulary import INT64
 
-    texts = pa.array(batch, type=pa.int64()) if vocab.token_type == INT64 else text_array(batch)
+    plain = all(v is not None and not isinstance(v, list) for v in batch)
+    if not plain:
+        texts = batch
+    elif vocab.token_type == INT64:
+        texts = pa.array(batch, type=pa.int64())
+    else:
+        texts = text_array(batch)
     column = vocab.encode_arrow(texts)
+    if column_type is not None and column.type != column_type:
+        if pa.types.is_list(column_type):  # single values in a list column: one-id lists
+            offsets = pa.array(range(len(column) + 1), type=pa.int32())
+            column = pa.ListArray.from_arrays(offsets, column)
+        else:
+            from vocabguard._src.core.errors import InputDataError, received
+
+            raise InputDataError(
+                "A record holds a list, but the first record held a single value, so the id "
+                "column was started as one id per record. Set value_shape: list in the "
+                "vocabulary's spec (or put a list-valued record first). "
+                + received(value_shape=vocab.spec.value_shape)
+            )
     nested = pa.types.is_list(column.type)
     flat = (column.flatten() if nested else column).to_numpy()
     guard_ids(flat, vocab.input_dim)
@@ -96,6 +117,7 @@ def _cmd_encode(args: argparse.Namespace) -> int:
         detect_format,
         expand_inputs,
         read_documents,
+        read_records,
     )
 
     output = args.output
@@ -109,18 +131,58 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     store = store_from_args(args)
     vocab = store.load(args.ref)
     kind = INTEGER if vocab.token_type == INT64 else STRING
-    values = read_documents(files, format=args.format, field=args.field, kind=kind)
+    fields = list(args.field or [])
+    plain = len(fields) <= 1 and vocab.spec.missing == "error" and vocab.spec.value_shape == "any"
+    first_record = None
+    if plain:
+        values = read_documents(
+            files, format=args.format, field=fields[0] if fields else None, kind=kind
+        )
+        records = ({"ids": v} for v in values)
+        names = ["ids"]
+    else:
+        from vocabguard.cli.build import _peek
+
+        first_record, records = _peek(
+            read_records(
+                files,
+                format=args.format,
+                fields=fields,
+                kind=kind,
+                missing=vocab.spec.missing,
+                value_shape=vocab.spec.value_shape,
+            )
+        )
+        names = fields or list(first_record or ["ids"])
 
     id_type = pa.int32() if vocab.spec.id_dtype == "int32" else pa.int64()
-    one_per_document = vocab.token_type == INT64 or vocab.spec.tokenizer == "none"
-    column_type = id_type if one_per_document else pa.list_(id_type)
+
+    def column_type_of(name: str):
+        one_per_document = vocab.token_type == INT64 or vocab.spec.tokenizer == "none"
+        first = (first_record or {}).get(name)
+        if vocab.spec.value_shape == "list" or isinstance(first, list):
+            one_per_document = False
+        return id_type if one_per_document else pa.list_(id_type)
+
+    # One id column per field: "ids" for one field, else each field's name.
+    columns = ["ids"] if len(names) == 1 else names
+    types = [column_type_of(name) for name in names]
     schema = pa.schema(
-        [pa.field("ids", column_type)],
+        [pa.field(column, t) for column, t in zip(columns, types)],
         metadata={
             "vocabguard.fingerprint": vocab.fingerprint,
             "vocabguard.ref": vocab.ref or args.ref,
             "vocabguard.input_dim": str(vocab.input_dim),
             "vocabguard.id_dtype": vocab.spec.id_dtype,
+            # Several fields share the vocabulary: each id column records it (audit --column).
+            **{
+                f"vocabguard.{column}.{key}": value
+                for column in (columns if len(columns) > 1 else [])
+                for key, value in (
+                    ("fingerprint", vocab.fingerprint),
+                    ("ref", vocab.ref or args.ref),
+                )
+            },
         },
     )
     stats = _EncodeStats(vocab.num_oov_buckets)
@@ -131,9 +193,13 @@ def _cmd_encode(args: argparse.Namespace) -> int:
             pq.ParquetWriter(tmp, schema, compression="zstd") as writer,
             progress_bar(None, None, "encoding", unit=" docs") as bar,
         ):
-            for batch in batches(values, ENCODE_BATCH_SIZE):
-                column = _encode_batch(vocab, batch, id_type, stats)
-                writer.write_table(pa.Table.from_arrays([column], schema=schema))
+            for batch in batches(records, ENCODE_BATCH_SIZE):
+                arrays = [
+                    _encode_batch(vocab, [r.get(name) for r in batch], id_type, stats, t)
+                    for name, t in zip(names, types)
+                ]
+                stats.documents -= len(batch) * (len(names) - 1)
+                writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
                 bar.update(len(batch))
         _commit_file(tmp, output)
     finally:

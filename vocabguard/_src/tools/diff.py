@@ -106,6 +106,8 @@ class VersionInfo:
     num_retired: int
     parent: dict | None
     spec: dict
+    fields: list | None = None  # the fields that share this id space (build info)
+    missing: str | None = None  # "token -> id 2", or None under missing: error
 
     @classmethod
     def of(cls, vocab: Any) -> VersionInfo:
@@ -127,6 +129,10 @@ class VersionInfo:
             num_retired=len(vocab.retired),
             parent=dict(vocab.parent) if vocab.parent else None,
             spec=vocab.spec.to_dict(),
+            fields=list(vocab.build.get("fields") or []) or None,
+            missing=None
+            if vocab.missing_id is None
+            else f"{vocab.spec.missing} -> id {vocab.missing_id}",
         )
 
     def to_dict(self) -> dict:
@@ -145,6 +151,9 @@ class VersionInfo:
             "num_learned": self.num_learned,
             "num_retired": self.num_retired,
             "parent": self.parent,
+            "pad_to_multiple_of": self.spec.get("pad_to_multiple_of"),
+            "fields": self.fields,
+            "missing": self.missing,
         }
 
 
@@ -714,6 +723,12 @@ def format_diff(result: VocabDiff, *, limit: int = 20) -> str:
             f"; capacity {a.capacity} -> {b.capacity}"
             if a.capacity is not None or b.capacity is not None
             else ""
+        )
+        + (
+            f"; used ids {a.used_ids} -> {b.used_ids}, pad_to_multiple_of "
+            f"{a.spec.get('pad_to_multiple_of')} -> {b.spec.get('pad_to_multiple_of')}"
+            if a.spec.get("pad_to_multiple_of") or b.spec.get("pad_to_multiple_of")
+            else ""
         ),
         f"  tokens of A    {result.a_tokens}: {result.kept} kept, {len(result.moved)} moved, "
         f"{len(result.retired)} retired, {len(result.removed)} removed",
@@ -734,6 +749,10 @@ def format_diff(result: VocabDiff, *, limit: int = 20) -> str:
         )
     if a.num_retired or b.num_retired:
         lines.append(f"  retired rows   {a.num_retired} -> {b.num_retired}")
+    if a.fields or b.fields:
+        lines.append(f"  fields         {a.fields} -> {b.fields}")
+    if a.missing or b.missing:
+        lines.append(f"  missing        {a.missing or 'error'} -> {b.missing or 'error'}")
     tokenization = set(result.tokenization_changes)
     if result.spec_changes or tokenization:
         changes = [
