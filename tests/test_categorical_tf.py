@@ -123,3 +123,60 @@ def test_one_embedding_shared_by_two_id_columns(tmp_path):
     assert format_report(result).count("items_embedding") == 1
     with pytest.raises(Exception, match="is not in \\[0, 8\\)"):
         model([hist, np.asarray([[8], [2]], dtype="int32")])
+
+
+def test_config_driven_table_job(tmp_path, capsys):
+    import json
+
+    from vocabguard.cli import main
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(120):
+        origin, dest = rng.choice(["AAA", "BBB", "CCC", "DDD"], 2)
+        rows.append(
+            {
+                "origin": str(origin),
+                "dest": str(dest),
+                "tags": [str(t) for t in rng.choice(["x", "y", "z"], int(rng.integers(0, 3)))]
+                + ([None] if i % 7 == 0 else []),
+                "maker": None if i % 5 == 0 else str(rng.choice(["m1", "m2"])),
+                "votes": float(rng.integers(1, 100)),
+                "title": 1776 if i == 3 else "a film",
+                "label": "late" if origin == "AAA" else "on_time",
+            }
+        )
+    for name, part in (("train", rows[:90]), ("test", rows[90:])):
+        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in part))
+    config = tmp_path / "job.yaml"
+    config.write_text(
+        f"""
+data: {{train: {tmp_path}/train.jsonl, test: {tmp_path}/test.jsonl, bad_records: skip}}
+store: {tmp_path}/store
+features:
+  places: {{fields: [origin, dest], ref: places@latest, spec: {{tokenizer: none, pad_to_multiple_of: 8}}}}
+  tags: {{ref: tags@latest, spec: {{tokenizer: none, missing: token, value_shape: list, sequence_length: 3}}}}
+  maker: {{weight_field: votes, ref: maker@latest, spec: {{tokenizer: none, missing: token}}}}
+  title: {{ref: title@latest, spec: {{tokenizer: whitespace}}}}
+training: {{epochs: 2, batch_size: 16}}
+output: {tmp_path}/out
+"""
+    )
+    assert main(["train", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "held-out accuracy" in out and "ids identical in numpy and tf.data" in out
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["skipped"]["train"] == {"wrong_type": 1}  # the integer title
+    places = metrics["vocabularies"]["places"]
+    assert places["fields"] == ["origin", "dest"] and places["input_dim"] == 8
+    store = vg.VocabStore(tmp_path / "store")
+    maker = store.load("maker@v1")
+    assert maker.stats["weighted"] and maker.manifest["build"]["weight_field"] == "votes"
+    assert store.load("tags@v1").missing_id == 2
+    model = keras.models.load_model(tmp_path / "out" / "model.keras")
+    assert len([layer for layer in model.layers if "places_embedding" in layer.name]) == 1
+    result = check_model(model, store.load("places@v1"), layers=["places_embedding"])
+    assert [c.status for c in result.layers if c.status != "skipped"] == ["ok"]
+    config.write_text(config.read_text().replace("training:", "model: {input_dim: 8}\ntraining:"))
+    assert main(["train", "--config", str(config)]) == 1
+    assert "takes input_dim from its vocabulary artifact" in capsys.readouterr().err

@@ -115,8 +115,12 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
 def _cmd_train(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from vocabguard._src.engines import training
+    from vocabguard._src.core.spec import load_yaml
+    from vocabguard._src.engines import tabular, training
 
+    if tabular.is_table_config(load_yaml(args.config)):  # categorical features of a table
+        table = tabular.TableConfig.from_yaml(args.config, store=getattr(args, "store", None))
+        return tabular.run_and_report(table)
     config = training.TrainConfig.from_yaml(args.config)
     if getattr(args, "store", None):  # an explicit --store beats the config's store
         config = dataclasses.replace(

@@ -545,7 +545,7 @@ def read_records(
     format: str | None = None,
     fields: Sequence[str] | None = None,
     *,
-    weight_field: str | None = None,
+    weight_field: str | Sequence[str] | None = None,
     kind: str | None = None,
     missing: str = "error",
     value_shape: str = "any",
@@ -558,7 +558,8 @@ def read_records(
     (``bytes`` from a Parquet binary column), an integer, a list of them (a JSON
     array, a Parquet/Arrow list column) or ``None`` (null or absent, allowed only
     when ``missing`` is not ``error``). With ``weight_field`` the dict also holds
-    the record's weight, a finite number >= 0.
+    the record's weight, a finite number >= 0 (several weight fields: a list).
+    Each field's values must all be strings or all integers (fields may differ).
 
     Bad records (a missing value under ``missing: error``, a list where
     ``value_shape`` is ``scalar`` or a single value where it is ``list``, an
@@ -584,15 +585,16 @@ def read_records(
             "and count). " + received(bad_records=bad_records)
         )
     fields = list(fields or [])
+    weights = [weight_field] if isinstance(weight_field, str) else list(weight_field or [])
     files = expand_inputs(paths_or_globs)
     formats = [detect_format(path, format) for path in files]  # fail before reading
-    if all(f == "text" for f in formats) and (fields or weight_field):
+    if all(f == "text" for f in formats) and (fields or weights):
         raise ConfigError(
             f"--field/--weight-field do not apply to text input ({files[0]}): each line is a "
             "document. Remove them, or pass --format jsonl|csv|parquet. "
             + received(file=files[0], fields=fields, weight_field=weight_field)
         )
-    checker = _RecordChecker(kind, missing, value_shape, weight_field)
+    checker = _RecordChecker(kind, missing, value_shape, weights)
     skipped = skipped if skipped is not None else {}
     for path, file_format in zip(files, formats):
         if file_format == "text":
@@ -600,11 +602,11 @@ def read_records(
                 yield {"text": text}
             continue
         if file_format == "jsonl":
-            rows = _jsonl_rows(path, fields, weight_field, missing)
+            rows = _jsonl_rows(path, fields, weights, missing)
         elif file_format == "csv":
-            rows = _csv_rows(path, fields, weight_field, checker)
+            rows = _csv_rows(path, fields, weights, checker)
         else:
-            rows = _parquet_rows(path, fields, weight_field)
+            rows = _parquet_rows(path, fields, weights)
         for where, location, record in rows:
             try:
                 yield checker.check(record, where, location)
@@ -618,11 +620,17 @@ def read_records(
 class _RecordChecker:
     """The checks of ``read_records`` for one record (see there)."""
 
-    def __init__(self, kind, missing, value_shape, weight_field):
-        self.kinds = _KindChecker(kind)
+    def __init__(self, kind, missing, value_shape, weight_fields):
+        self.kind = kind
+        self.checkers: dict[str, _KindChecker] = {}  # one per field: fields may differ
         self.missing = missing
         self.value_shape = value_shape
-        self.weight_field = weight_field
+        self.weight_fields = set(weight_fields)
+
+    def kinds(self, field: str) -> _KindChecker:
+        if field not in self.checkers:
+            self.checkers[field] = _KindChecker(self.kind)
+        return self.checkers[field]
 
     def _error(self, where, location, field, value, problem, fix, reason):
         from vocabguard._src.core.values import short
@@ -642,7 +650,7 @@ class _RecordChecker:
 
         out = {}
         for field, value in record.items():
-            if field == self.weight_field and field not in out:
+            if field in self.weight_fields and field not in out:
                 problem = check_weight(value)
                 if problem is not None:
                     raise self._error(
@@ -719,7 +727,7 @@ class _RecordChecker:
                     )
                 for element in value:
                     if element is not None:
-                        self.kinds.check(element, where, field, location)
+                        self.kinds(field).check(element, where, field, location)
                         break
             else:
                 if self.value_shape == "list":
@@ -733,7 +741,7 @@ class _RecordChecker:
                         "wrong_shape",
                     )
                 try:
-                    self.kinds.check(value, where, field, location)
+                    self.kinds(field).check(value, where, field, location)
                 except InputDataError as err:
                     err.reason = "wrong_type"
                     raise
@@ -741,9 +749,9 @@ class _RecordChecker:
         return out
 
 
-def _jsonl_rows(path, fields, weight_field, missing) -> Iterator[tuple[str, dict, dict]]:
+def _jsonl_rows(path, fields, weights, missing) -> Iterator[tuple[str, dict, dict]]:
     auto: list[str] | None = None
-    wanted = list(fields) + ([weight_field] if weight_field else [])
+    wanted = list(fields) + [w for w in weights if w not in fields]
     for number, raw in _lines(path):
         text = _decode(path, number, raw)
         if not text.strip():
@@ -785,9 +793,9 @@ def _jsonl_rows(path, fields, weight_field, missing) -> Iterator[tuple[str, dict
                 )
             names = auto = [next(iter(record))]
         for name in names:
-            if name not in record and (missing == "error" or name == weight_field):
-                if name == weight_field:
-                    break  # reported as a missing weight
+            if name not in record and (missing == "error" or name in weights):
+                if name in weights:
+                    continue  # reported as a missing weight
                 keys = ", ".join(map(repr, record)) or "none"
                 raise InputDataError(
                     f"{where}: the record has no field {name!r} (its fields: {keys}). Every "
@@ -842,7 +850,7 @@ def _csv_rows(path, fields, weights, checker) -> Iterator[tuple[str, dict, dict]
             yield where, location, record
 
 
-def _parquet_rows(path, fields, weight_field) -> Iterator[tuple[str, dict, dict]]:
+def _parquet_rows(path, fields, weights) -> Iterator[tuple[str, dict, dict]]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -862,8 +870,7 @@ def _parquet_rows(path, fields, weight_field) -> Iterator[tuple[str, dict, dict]
     with parquet:
         names = parquet.schema_arrow.names
         wanted = [_pick_column(path, "Parquet file", names, f) for f in (fields or [None])]
-        if weight_field:
-            wanted.append(_pick_column(path, "Parquet file", names, weight_field))
+        wanted += [_pick_column(path, "Parquet file", names, w) for w in weights if w not in wanted]
         first = 0
         for batch in _batches(path, parquet, wanted):
             columns = {name: batch.column(name).to_pylist() for name in wanted}
