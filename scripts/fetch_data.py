@@ -22,8 +22,8 @@ Corpora (both redistributable, MIT-licensed packages; pinned by version and sha2
   ``test.jsonl`` of the 2,988 with an IMDB rating, 80/20 by sorted title) and
   ``data/flights/`` (20,000 US flights: ``flights.jsonl``, ``train.jsonl`` /
   ``test.jsonl``, 80/20 by position). Records keep the table's fields and
-  nulls as they are; derived fields are added, never substituted: movies get
-  ``label`` (``high`` when IMDB Rating >= 6.5, else ``low``) and
+  nulls as they are; derived fields are added, never substituted: every record
+  gets ``row`` (its position in the source file); movies get ``label`` (``high`` when IMDB Rating >= 6.5, else ``low``) and
   ``descriptors``, the list ``[MPAA Rating, Source, Major Genre, Creative
   Type]`` (its nulls kept as null elements); flights get ``hour`` (of
   departure, from ``date``) and ``label`` (``late`` when delay > 15 minutes).
@@ -481,7 +481,8 @@ def fetch_vega(dest: Path, cache: Path, force: bool) -> bool:
         )
     source = {"package": VEGA_PACKAGE, "archive": VEGA_ARCHIVE, "sha256": VEGA_SHA256}
 
-    for movie in movies:
+    for row, movie in enumerate(movies):
+        movie["row"] = row  # position in movies.json: a key to join encoded outputs on
         rating = movie.get("IMDB Rating")
         movie["label"] = None if rating is None else ("high" if rating >= MOVIES_HIGH else "low")
         movie["descriptors"] = [
@@ -513,7 +514,8 @@ def fetch_vega(dest: Path, cache: Path, force: bool) -> bool:
         split=f"rated films sorted by title; every {VEGA_TEST_EVERY}th is test",
     )
 
-    for flight in flights:
+    for row, flight in enumerate(flights):
+        flight["row"] = row
         flight["hour"] = flight["date"].split()[1].split(":")[0]
         flight["label"] = "late" if flight["delay"] > FLIGHTS_LATE else "on_time"
     train, test = split(flights, VEGA_TEST_EVERY)

@@ -215,7 +215,8 @@ CONFIG_ERRORS = {
     "unknown feature key": (
         {"features": {"text": {"field": "text", "spec_fil": "x.yaml"}}},
         "Unknown key 'spec_fil' in {path} features.text. Did you mean 'spec_file'? Allowed "
-        "keys: field, name, spec, spec_file, parent, retire, allow_empty, max_bad_fraction. "
+        "keys: field, name, spec, spec_file, parent, retire, allow_empty, max_bad_fraction, fields, "
+        "weight_field. "
         "Received: spec_fil='x.yaml'",
     ),
     "unknown spec key": (

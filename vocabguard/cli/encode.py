@@ -160,7 +160,8 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     def column_type_of(name: str):
         one_per_document = vocab.token_type == INT64 or vocab.spec.tokenizer == "none"
         first = (first_record or {}).get(name)
-        if vocab.spec.value_shape == "list" or isinstance(first, list):
+        listed = name in vocab.stats.get("list_fields", ())
+        if vocab.spec.value_shape == "list" or isinstance(first, list) or listed:
             one_per_document = False
         return id_type if one_per_document else pa.list_(id_type)
 

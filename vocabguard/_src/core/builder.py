@@ -86,6 +86,7 @@ class TokenCounter:
         self.total_weight_units = 0
         self.missing: dict[str, int] = {}  # missing values per field
         self.fields: list[str] = []
+        self.list_fields: set[str] = set()  # fields in which some record held a list
 
     def add_arrow(self, values: pa.Array) -> None:
         """Count the tokens of an Arrow array of texts (or int64 values)."""
@@ -227,6 +228,8 @@ class TokenCounter:
         )
         if tokens.found_kind is not None:
             self.token_type = self.token_type or tokens.found_kind
+        if tokens.has_lists:
+            self.list_fields.add(key)
         flat = tokens.flat
         null = flat.is_null().to_numpy(zero_copy_only=False)
         policy = self.spec.missing
@@ -278,6 +281,7 @@ class TokenCounter:
         for key, n in other.missing.items():
             self.missing[key] = self.missing.get(key, 0) + n
         self.fields += [f for f in other.fields if f not in self.fields]
+        self.list_fields |= other.list_fields
         self.token_type = self.token_type or other.token_type
         return self
 
@@ -306,6 +310,10 @@ class TokenCounter:
         }
         if self.spec.missing != "error" or any(self.missing.values()):
             stats["missing"] = {f: self.missing.get(f, 0) for f in (fields or self.fields)}
+        if self.list_fields:
+            # Which fields held lists: encoders that write a fixed schema (Beam, the
+            # CLI) give these fields an id list per record.
+            stats["list_fields"] = sorted(self.list_fields)
         scale = 1
         if self.weighted:
             scale = WEIGHT_SCALE

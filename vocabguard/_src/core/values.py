@@ -338,3 +338,53 @@ def check_weight(weight: Any) -> str | None:
 
 
 __all__ = ["WEIGHT_SCALE", "TokenLists", "record_tokens", "weight_units"]
+
+
+def check_value(value: Any, spec: VocabSpec) -> tuple[str, str] | None:
+    """``(reason, detail)`` when one record's value breaks ``spec`` (shape, missing, kinds).
+
+    The per-record form of ``record_tokens``' checks, for callers that skip bad
+    records one by one (the Beam jobs); kinds across records are not checked here.
+
+    >>> check_value(["a", 1], VocabSpec(tokenizer="none"))
+    ('mixed_types', 'the list mixes strings and integers')
+    >>> check_value(None, VocabSpec()) is None, check_value(None, VocabSpec(missing="oov"))
+    (False, None)
+    """
+    empty_is_missing = spec.tokenizer == "none" and spec.missing != "error"
+
+    def missing(element: Any) -> bool:
+        return element is None or (empty_is_missing and element in ("", b""))
+
+    if is_list(value):
+        if spec.value_shape == "scalar":
+            return (
+                "wrong_shape",
+                "the value is a list, but the feature declares value_shape: scalar",
+            )
+        elements = list(value)
+    else:
+        if spec.value_shape == "list" and value is not None:
+            return (
+                "wrong_shape",
+                f"the value is {describe(value)}, but the feature declares value_shape: list",
+            )
+        elements = [value]
+    kinds = set()
+    for element in elements:
+        if missing(element):
+            if spec.missing == "error":
+                return "missing_field", "the field is null"
+            continue
+        kind = value_kind(element)
+        if kind is None:
+            return "wrong_type", f"expected a string or an integer, found {describe(element)}"
+        if kind == INT64 and spec.tokenizer != "none":
+            return (
+                "wrong_type",
+                f"expected a string for tokenizer {spec.tokenizer!r}, found the integer {element}",
+            )
+        kinds.add(kind)
+    if len(kinds) > 1:
+        return "mixed_types", "the list mixes strings and integers"
+    return None

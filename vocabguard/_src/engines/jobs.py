@@ -143,8 +143,9 @@ class JobConfig:
     def fields(self) -> list[str]:
         fields = []
         for feature in self.features.values():
-            if feature.field not in fields:
-                fields.append(feature.field)
+            for field in (*feature.all_fields, *filter(None, [feature.weight_field])):
+                if field not in fields:
+                    fields.append(field)
         if self.encode:
             fields.extend(f for f in self.encode.passthrough if f not in fields)
         return fields
@@ -192,9 +193,32 @@ class JobConfig:
                     "retire",
                     "allow_empty",
                     "max_bad_fraction",
+                    "fields",
+                    "weight_field",
                 ],
                 section,
             )
+            fields = raw.get("fields")
+            if fields is not None:
+                if isinstance(fields, str):
+                    fields = [fields]
+                if (
+                    not isinstance(fields, list)
+                    or not fields
+                    or not all(isinstance(f, str) for f in fields)
+                ):
+                    raise ConfigError(
+                        f"`fields` in {section} must be a list of field names that share this "
+                        "vocabulary, e.g. [hist, tgt]. " + received(fields=fields)
+                    )
+                if "field" in raw:
+                    raise ConfigError(
+                        f"{section} sets both `field` and `fields`; use `fields` alone. "
+                        + received(field=raw["field"], fields=fields)
+                    )
+            weight_field = raw.get("weight_field")
+            if weight_field is not None:
+                _expect(weight_field, str, "weight_field", section, "a field name")
             if "spec_file" in raw:
                 spec_data = load_yaml(raw["spec_file"]) or {}
                 # A spec file may hold the fields at the top or under `spec:`.
@@ -214,7 +238,9 @@ class JobConfig:
                 )
             try:
                 features[key] = Feature(
-                    field=str(raw.get("field", key)),
+                    field=str(fields[0] if fields else raw.get("field", key)),
+                    fields=tuple(fields or ()),
+                    weight_field=weight_field,
                     name=str(raw.get("name", key)),
                     spec=spec,
                     parent=parent,
@@ -413,8 +439,15 @@ def run_build(argv: Sequence[str] | None = None) -> list[dict]:
     import apache_beam as beam
 
     from vocabguard._src.engines.beam import BuildVocabularies, ReadRecordBatches
+    from vocabguard._src.engines.beam.build import field_rules
 
     config, options = _parse(argv, "vocabguard build")
+    features = list(config.features.values())
+    read_fields = list(
+        dict.fromkeys(
+            f for feature in features for f in (*feature.all_fields, feature.weight_field) if f
+        )
+    )
     results_dir, cleanup = _results_dir(options)
     results_path = f"{results_dir.rstrip('/')}/vocabguard-build-{uuid.uuid4().hex}.json"
     try:
@@ -424,11 +457,12 @@ def run_build(argv: Sequence[str] | None = None) -> list[dict]:
                 | "Read"
                 >> ReadRecordBatches(
                     config.inputs,
-                    [f.field for f in config.features.values()],
+                    read_fields,
                     format=config.format,
                     batch_size=config.batch_size,
                     bad_records=config.bad_records,
                     split_bytes=config.split_bytes,
+                    rules=field_rules(features),
                 )
                 | "Build"
                 >> BuildVocabularies(
@@ -517,7 +551,10 @@ def run_encode(argv: Sequence[str] | None = None) -> dict:
         key: store.load(encode.vocabularies.get(key, f"{config.features[key].name}@latest"))
         for key in encode.features
     }
-    fields = {key: config.features[key].field for key in encode.features}
+    from vocabguard._src.engines.beam.build import field_rules
+
+    # One id column per field: a feature over several fields encodes each of them.
+    fields = {key: list(config.features[key].all_fields) for key in encode.features}
     types = {
         "string": pa.string(),
         "int64": pa.int64(),
@@ -531,17 +568,18 @@ def run_encode(argv: Sequence[str] | None = None) -> dict:
     transform = EncodeWithVocabularies(
         config.store, vocabs, fields, passthrough, bad_records=config.bad_records
     )
-    fingerprints = {key: vocab.fingerprint for key, vocab in vocabs.items()}
+    fingerprints = transform.fingerprints  # per id column
     runner = _runner_name(options)
     pipeline = beam.Pipeline(options=options)
     batches = pipeline | "Read" >> ReadRecordBatches(
         config.inputs,
-        list(fields.values()),
+        list(dict.fromkeys(f for names in fields.values() for f in names)),
         format=config.format,
         batch_size=config.batch_size,
         bad_records=config.bad_records,
         passthrough=list(passthrough),
         split_bytes=config.split_bytes,
+        rules=field_rules([config.features[key] for key in encode.features]),
     )
     written = (
         batches

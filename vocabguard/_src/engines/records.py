@@ -31,7 +31,7 @@ import io
 import json
 import lzma
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, BinaryIO
 
 from vocabguard._src.core.errors import InputDataError, received
@@ -168,11 +168,66 @@ class BadRecord:
         )
 
 
+@dataclasses.dataclass(frozen=True)
+class FieldRules:
+    """What the reader accepts beyond one non-null string or integer per field.
+
+    ``shapes``: field -> ``any`` (one value or a list) or ``list`` (always a list:
+    a TFRecord feature of one value is a list of one); ``missing``: fields that
+    may be null or absent (read as ``None``); ``weights``: fields holding a
+    record weight (a finite number >= 0). The counting and encoding steps apply
+    each feature's own spec to what the reader let through.
+    """
+
+    shapes: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    missing: frozenset = frozenset()
+    weights: frozenset = frozenset()
+
+
+NO_RULES = FieldRules()
+
+
 def _check_value(
-    path: str, number: int, field: str, value: Any, any_type: bool = False
+    path: str,
+    number: int,
+    field: str,
+    value: Any,
+    any_type: bool = False,
+    rules: FieldRules = NO_RULES,
 ) -> BadRecord | None:
+    if field in rules.weights:
+        from vocabguard._src.core.values import check_weight
+
+        problem = check_weight(value)
+        return None if problem is None else BadRecord(path, number, field, "bad_weight", problem)
     if value is None:
+        if field in rules.missing:
+            return None
         return BadRecord(path, number, field, "missing_field", "the field is null")
+    if isinstance(value, list) and field in rules.shapes:
+        kinds = set()
+        for element in value:
+            if element is None and field in rules.missing:
+                continue
+            if isinstance(element, bool) or not isinstance(element, (str, bytes, int)):
+                return BadRecord(
+                    path,
+                    number,
+                    field,
+                    "wrong_type",
+                    f"the list holds {type(element).__name__} {element!r:.40}, expected strings "
+                    "or integers",
+                )
+            kinds.add(int if isinstance(element, int) else str)
+        if len(kinds) > 1:
+            return BadRecord(
+                path,
+                number,
+                field,
+                "mixed_types",
+                f"the list mixes strings and integers ({value!r:.60})",
+            )
+        return None
     if not any_type and (isinstance(value, bool) or not isinstance(value, (str, bytes, int))):
         return BadRecord(
             path,
@@ -185,13 +240,23 @@ def _check_value(
 
 
 def _pick(
-    path: str, number: int, record: dict, fields: Sequence[str], passthrough: Sequence[str] = ()
+    path: str,
+    number: int,
+    record: dict,
+    fields: Sequence[str],
+    passthrough: Sequence[str] = (),
+    rules: FieldRules = NO_RULES,
 ):
     values = {}
     for field in (*fields, *passthrough):
         if field not in record:
+            if field in rules.missing:
+                values[field] = None
+                continue
+            if field in rules.weights:
+                return BadRecord(path, number, field, "bad_weight", "the weight is missing")
             return BadRecord(path, number, field, "missing_field", "the field is missing")
-        bad = _check_value(path, number, field, record[field], field in passthrough)
+        bad = _check_value(path, number, field, record[field], field in passthrough, rules)
         if bad:
             return bad
         values[field] = record[field]
@@ -238,8 +303,11 @@ def iter_records(
     *,
     passthrough: Sequence[str] = (),
     row_groups: Sequence[int] | None = None,
+    rules: FieldRules = NO_RULES,
 ) -> Iterator[tuple[int, dict] | BadRecord]:
     """Parse one open binary file into ``(record_number, {field: value})`` or ``BadRecord``.
+
+    ``rules`` (``FieldRules``) lets fields hold lists, missing values or weights.
 
     ``row_groups`` (Parquet only) reads just those row groups, numbering records as
     in the whole file: that is how the Beam reader splits a Parquet file.
@@ -255,13 +323,13 @@ def iter_records(
         if format == "text":
             yield from _text(handle, path, [*fields, *passthrough])
         elif format == "jsonl":
-            yield from _jsonl(handle, path, fields, passthrough)
+            yield from _jsonl(handle, path, fields, passthrough, rules)
         elif format == "csv":
-            yield from _csv(handle, path, fields, passthrough)
+            yield from _csv(handle, path, fields, passthrough, rules)
         elif format == "parquet":
-            yield from _parquet(handle, path, fields, passthrough, row_groups)
+            yield from _parquet(handle, path, fields, passthrough, row_groups, rules)
         else:
-            yield from _tfrecord(handle, path, fields, passthrough)
+            yield from _tfrecord(handle, path, fields, passthrough, rules)
     except _STREAM_ERRORS as err:
         # A truncated or corrupt (compressed) file: an error under both policies,
         # since the records it did yield may be a fraction of it.
@@ -280,7 +348,7 @@ def _text(handle, path, fields):
         yield text if isinstance(text, BadRecord) else (number, {TEXT_FIELD: text})
 
 
-def _jsonl(handle, path, fields, passthrough):
+def _jsonl(handle, path, fields, passthrough, rules=NO_RULES):
     for number, raw in _lines(handle):
         if not raw.strip():
             continue
@@ -302,7 +370,7 @@ def _jsonl(handle, path, fields, passthrough):
                 f"expected a JSON object, found {type(record).__name__}",
             )
             continue
-        yield _pick(path, number, record, fields, passthrough)
+        yield _pick(path, number, record, fields, passthrough, rules)
 
 
 def csv_rows(handle: BinaryIO, path: str) -> Iterator[tuple[int, list[str]] | BadRecord]:
@@ -387,7 +455,7 @@ def csv_rows(handle: BinaryIO, path: str) -> Iterator[tuple[int, list[str]] | Ba
         yield number, row
 
 
-def _csv(handle, path, fields, passthrough):
+def _csv(handle, path, fields, passthrough, rules=NO_RULES):
     rows = csv_rows(handle, path)
     header = None
     for item in rows:
@@ -413,10 +481,15 @@ def _csv(handle, path, fields, passthrough):
             continue
         number, row = item
         record = {field: row[column] for field, column in columns.items()}
-        yield _pick(path, number, record, fields, passthrough)
+        for field in rules.weights & set(record):
+            try:  # CSV carries numbers as text
+                record[field] = float(record[field]) if record[field].strip() else None
+            except ValueError:
+                pass  # reported as a bad weight, with its text
+        yield _pick(path, number, record, fields, passthrough, rules)
 
 
-def _parquet(handle, path, fields, passthrough, row_groups=None):
+def _parquet(handle, path, fields, passthrough, row_groups=None, rules=NO_RULES):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -456,7 +529,7 @@ def _parquet(handle, path, fields, passthrough, row_groups=None):
             return
         for row in batch.to_pylist():
             number += 1
-            yield _as_record_unit(_pick(path, number, row, fields, passthrough))
+            yield _as_record_unit(_pick(path, number, row, fields, passthrough, rules))
 
 
 def _unreadable_parquet(path: str, err: BaseException) -> BadRecord:
@@ -471,7 +544,7 @@ def _as_record_unit(item):
     return dataclasses.replace(item, unit="record") if isinstance(item, BadRecord) else item
 
 
-def _tfrecord(handle, path, fields, passthrough):
+def _tfrecord(handle, path, fields, passthrough, rules=NO_RULES):
     from apache_beam.io.tfrecordio import _TFRecordUtil
     from tensorflow.core.example import example_pb2
 
@@ -500,6 +573,39 @@ def _tfrecord(handle, path, fields, passthrough):
             feature = example.features.feature.get(field)
             kind = feature.WhichOneof("kind") if feature is not None else None
             values = list(getattr(feature, kind).value) if kind else []
+            shape = rules.shapes.get(field)
+            if (
+                field in rules.weights
+                or (shape and kind != "float_list")
+                or (not values and field in rules.missing)
+            ):
+                # A list feature: each element one value (a feature of one value is one
+                # value, unless the field's shape is `list`); absent: a missing value.
+                decoded_values = []
+                undecodable = None
+                for value in values:
+                    if kind == "bytes_list":
+                        value = _decode(path, number, value)
+                        if isinstance(value, BadRecord):
+                            undecodable = value
+                            break
+                    decoded_values.append(value)
+                if undecodable is not None:
+                    record = dataclasses.replace(undecodable, field=field)
+                    break
+                if kind is None:
+                    record[field] = None if field in rules.missing else []
+                elif field in rules.weights:
+                    record[field] = decoded_values[0] if len(decoded_values) == 1 else None
+                elif shape == "list" or len(decoded_values) != 1:
+                    record[field] = decoded_values
+                else:
+                    record[field] = decoded_values[0]
+                bad = _check_value(path, number, field, record[field], field in passthrough, rules)
+                if bad:
+                    record = bad
+                    break
+                continue
             if len(values) != 1 or (kind == "float_list" and field not in passthrough):
                 record = BadRecord(
                     path,

@@ -42,6 +42,14 @@ class Feature:
     allow_empty: bool = False
     # Fail, publishing nothing, when more than this share of records is skipped.
     max_bad_fraction: float = 0.1
+    # Several fields sharing this vocabulary (one id space); default: (field,).
+    fields: tuple[str, ...] = ()
+    # Count each record's tokens by this field's weight (exact fixed-point sums).
+    weight_field: str | None = None
+
+    @property
+    def all_fields(self) -> tuple[str, ...]:
+        return tuple(self.fields) or (self.field,)
 
     def __post_init__(self):
         fraction = self.max_bad_fraction
@@ -77,14 +85,24 @@ class _CountTokens(beam.DoFn):
 
     def setup(self):
         self.bad = BadRecords(self.policy)
-        self.counters = [TokenCounter(f.spec) for f in self.features]
+        self.counters = [
+            TokenCounter(f.spec, weighted=f.weight_field is not None) for f in self.features
+        ]
 
     def _bad_rows(self, batch: RecordBatch) -> set[int]:
         """Rows with a value of the wrong type, or a token over max_token_bytes."""
+        from vocabguard._src.core.values import check_value, is_list
+
         bad: dict[int, BadRecord] = {}
-        for feature in self.features:
-            values = batch.columns[feature.field]
+        for feature, field in ((f, x) for f in self.features for x in f.all_fields):
+            values = batch.columns[field]
             needs_text = feature.spec.tokenizer != "none"
+            for row, value in enumerate(values):
+                if row in bad or not (value is None or is_list(value) or value == ""):
+                    continue
+                problem = check_value(value, feature.spec)
+                if problem is not None:
+                    bad[row] = BadRecord(batch.path, batch.numbers[row], field, *problem)
             for row, value in enumerate(values):
                 # Mixed integers and strings under tokenizer none are not a per-record
                 # fault: the vocabulary's kind is global, so _publish rejects the mix
@@ -93,7 +111,7 @@ class _CountTokens(beam.DoFn):
                     bad[row] = BadRecord(
                         batch.path,
                         batch.numbers[row],
-                        feature.field,
+                        field,
                         "wrong_type",
                         f"expected a string for tokenizer {feature.spec.tokenizer!r}, found "
                         f"the integer {value}",
@@ -101,7 +119,11 @@ class _CountTokens(beam.DoFn):
             limit = feature.spec.max_token_bytes
             if limit is None or not needs_text:
                 continue
-            good = [r for r in range(len(values)) if r not in bad]
+            good = [
+                r
+                for r in range(len(values))
+                if r not in bad and isinstance(values[r], (str, bytes))
+            ]
             lists = TokenCounter(feature.spec).tokenizer.tokenize_arrow(
                 pa.array([values[r] for r in good])
             )
@@ -113,7 +135,7 @@ class _CountTokens(beam.DoFn):
                     BadRecord(
                         batch.path,
                         batch.numbers[row],
-                        feature.field,
+                        field,
                         "token_too_long",
                         f"a token is longer than max_token_bytes={limit}",
                     ),
@@ -128,22 +150,26 @@ class _CountTokens(beam.DoFn):
         batch = batch.take([r for r in range(len(batch)) if r not in bad_rows], self.bad.drain())
         for index, (feature, counter) in enumerate(zip(self.features, self.counters)):
             counter.reset()
-            values = batch.columns[feature.field]
-            if values and all(isinstance(v, int) for v in values):
-                counter.add_arrow(pa.array(values, type=pa.int64()))
-            elif values and any(isinstance(v, int) for v in values):
-                raise _mixed_kinds(feature)
-            elif values:
-                text_type = pa.string() if all(isinstance(v, str) for v in values) else pa.binary()
-                counter.add_arrow(pa.array(values, type=text_type))
+            units = None
+            if feature.weight_field is not None and len(batch):
+                from vocabguard._src.core.values import weight_units
+
+                units = weight_units(batch.columns[feature.weight_field], source=batch.path)
+            for field in feature.all_fields:
+                self._count(feature, counter, batch.columns[field], field, units)
+            counter.documents = len(batch)
+            table = counter.table()
             stats = {
                 "records": records,
                 "batches": 1,
                 "documents": counter.documents,
                 "total_tokens": counter.total_tokens,
+                "counted_units": int(pc.sum(table["count"]).as_py() or 0) if len(table) else 0,
+                "total_weight_units": counter.total_weight_units,
+                **{f"missing.{field}": n for field, n in counter.missing.items()},
+                **{f"lists.{field}": 1 for field in counter.list_fields},
                 **{f"bad_records.{reason}": n for reason, n in batch.skipped},
             }
-            table = counter.table()
             shard_of = shard_ids(table["token"], self.shards)
             for shard in range(self.shards):
                 part = table.filter(pa.array(shard_of == shard)) if len(table) else table
@@ -151,6 +177,43 @@ class _CountTokens(beam.DoFn):
                     yield (index, 0), (part, stats)
                 elif len(part):
                     yield (index, shard), (part, None)
+
+    @staticmethod
+    def _count(feature: Feature, counter: TokenCounter, values: list, field: str, units) -> None:
+        from vocabguard._src.core.builder import _plain
+
+        if not values:
+            return
+        if units is not None or not _plain(values, feature.spec):
+            counter.add_batch(values, weights=units, field=field, records=False)
+            return
+        counter.missing.setdefault(field, 0)
+        if all(isinstance(v, int) for v in values):
+            counter.add_arrow(pa.array(values, type=pa.int64()))
+        elif any(isinstance(v, int) for v in values):
+            raise _mixed_kinds(feature)
+        else:
+            text_type = pa.string() if all(isinstance(v, str) for v in values) else pa.binary()
+            counter.add_arrow(pa.array(values, type=text_type))
+
+
+def field_rules(features, passthrough=()):
+    """The reader's ``FieldRules`` for these features: which fields may hold lists,
+    missing values or weights (each feature's spec is applied when counting)."""
+    from vocabguard._src.engines.records import FieldRules
+
+    shapes: dict[str, str] = {}
+    missing: set[str] = set()
+    weights: set[str] = set()
+    for feature in features:
+        for field in feature.all_fields:
+            if feature.spec.value_shape != "scalar":
+                shapes[field] = "list" if feature.spec.value_shape == "list" else "any"
+            if feature.spec.missing != "error":
+                missing.add(field)
+        if feature.weight_field:
+            weights.add(feature.weight_field)
+    return FieldRules(shapes, frozenset(missing), frozenset(weights))
 
 
 _HASH_MULTIPLIER = np.uint64(0x100000001B3)  # FNV-1a's 64-bit prime
@@ -296,7 +359,13 @@ def _summarize_shard(item, features: Sequence[Feature], inherited: Sequence[tupl
     summary = {"distinct": 0, "kinds": (), "counts": {}, "counted_tokens": 0, "stats": stats}
     if table is not None and len(table):
         token_type = INT64 if pa.types.is_integer(table.schema.field("token").type) else STRING
-        counts = candidate_counts(table, feature.spec, token_type, inherited=inherited[index])
+        counts = candidate_counts(
+            table,
+            feature.spec,
+            token_type,
+            inherited=inherited[index],
+            count_scale=_scale(feature),
+        )
         summary.update(
             distinct=len(table),
             kinds=(token_type,),
@@ -315,6 +384,7 @@ class _MergeSummaries(beam.CombineFn):
 
     def __init__(self, features: Sequence[Feature], inherited: Sequence[tuple]):
         self.specs = [f.spec for f in features]
+        self.scales = [_scale(f) for f in features]
         self.inherited = list(inherited)  # the parents' tokens: kept whatever their count
 
     def create_accumulator(self):
@@ -329,7 +399,7 @@ class _MergeSummaries(beam.CombineFn):
         counts = {**merged["counts"], **summary["counts"]}  # disjoint: tokens are sharded
         kinds = tuple(sorted(set(merged["kinds"]) | set(summary["kinds"])))
         if spec.max_tokens is not None and len(kinds) == 1:
-            counts = _keep_best(counts, spec, kinds[0], self.inherited[index])
+            counts = _keep_best(counts, spec, kinds[0], self.inherited[index], self.scales[index])
         stats = dict(merged["stats"])
         for key, n in summary["stats"].items():
             stats[key] = stats.get(key, 0) + n
@@ -352,7 +422,15 @@ class _MergeSummaries(beam.CombineFn):
         return acc
 
 
-def _keep_best(counts: dict, spec: VocabSpec, token_type: str, inherited: tuple = ()) -> dict:
+def _scale(feature: Feature) -> int:
+    from vocabguard._src.core.values import WEIGHT_SCALE
+
+    return WEIGHT_SCALE if feature.weight_field else 1
+
+
+def _keep_best(
+    counts: dict, spec: VocabSpec, token_type: str, inherited: tuple = (), count_scale: int = 1
+) -> dict:
     from vocabguard._src.core.builder import candidate_counts
 
     arrow_type = pa.int64() if token_type == INT64 else pa.binary()
@@ -362,7 +440,7 @@ def _keep_best(counts: dict, spec: VocabSpec, token_type: str, inherited: tuple 
             "count": pa.array(list(counts.values()), type=pa.int64()),
         }
     )
-    return candidate_counts(table, spec, token_type, inherited=inherited)
+    return candidate_counts(table, spec, token_type, inherited=inherited, count_scale=count_scale)
 
 
 def records_in(batch: RecordBatch) -> tuple[str, int]:
@@ -400,11 +478,14 @@ def check_build(
             + received(runner=runner, documents=documents, skipped=skipped_total)
         )
     counted = summary["counted_tokens"] if summary else 0
-    if counted != stats.get("total_tokens", 0):
+    # Weights and missing values make the counts' sum differ from the tokens seen; the
+    # counting step records what it put into the counts.
+    expected = stats.get("counted_units", stats.get("total_tokens", 0))
+    if counted != expected:
         raise InputDataError(
-            f"{where}: the merged counts hold {counted} tokens but {stats.get('total_tokens', 0)} "
+            f"{where}: the merged counts hold {counted} tokens but {expected} "
             "were counted; the runner lost or duplicated counts, so nothing was published. "
-            + received(runner=runner, merged=counted, counted=stats.get("total_tokens", 0))
+            + received(runner=runner, merged=counted, counted=expected)
         )
     reasons = ", ".join(f"{r} {n}" for r, n in sorted(skipped.items(), key=lambda kv: -kv[1]))
     if records_read and skipped_total / records_read > feature.max_bad_fraction:
@@ -466,8 +547,29 @@ def _publish_all(
             "total_tokens": stats.get("total_tokens", 0),
             "distinct_tokens": summary["distinct"],
         }
+        list_fields = sorted(f for f in feature.all_fields if stats.get(f"lists.{f}"))
+        if list_fields:
+            manifest_stats["list_fields"] = list_fields
+        missing = {f: stats.get(f"missing.{f}", 0) for f in feature.all_fields}
+        if feature.spec.missing != "error" or any(missing.values()):
+            manifest_stats["missing"] = missing
+        if feature.weight_field:
+            from vocabguard._src.core.values import WEIGHT_SCALE
+
+            units = stats.get("total_weight_units", 0)
+            manifest_stats.update(
+                weighted=True,
+                weight_unit=1 / WEIGHT_SCALE,
+                total_weight=units / WEIGHT_SCALE,
+                total_weight_units=units,
+            )
         if skipped:
             manifest_stats["bad_records_skipped"] = skipped
+        build = {"vocabguard_version": __version__, "input": description, "builder": "beam"}
+        if feature.fields:
+            build["fields"] = list(feature.all_fields)
+        if feature.weight_field:
+            build["weight_field"] = feature.weight_field
         parent = VocabStore(store).load(parent_refs[index]) if parent_refs[index] else None
         vocabs.append(
             Vocabulary.from_counts(
@@ -475,9 +577,10 @@ def _publish_all(
                 feature.spec,
                 kinds[0] if kinds else STRING,
                 stats=manifest_stats,
-                build={"vocabguard_version": __version__, "input": description, "builder": "beam"},
+                build=build,
                 parent=parent,
                 retire=feature.retire,
+                count_scale=_scale(feature),
             )
         )
     results = []

@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 from apache_beam.metrics import Metrics
 
+from vocabguard._src.core.errors import ConfigError, received
 from vocabguard._src.core.vocabulary import INT64, Vocabulary
 from vocabguard._src.engines.beam.read import NAMESPACE, BadRecords, RecordBatch, check_policy
 from vocabguard._src.engines.records import BadRecord
@@ -22,7 +23,7 @@ class _EncodeBatch(beam.DoFn):
         self,
         store: str,
         refs: Mapping[str, str],
-        fields: Mapping[str, str],
+        fields: Mapping[str, Sequence[str]],
         passthrough: Sequence[str],
         schema: pa.Schema,
         policy: str,
@@ -30,7 +31,7 @@ class _EncodeBatch(beam.DoFn):
     ):
         self.store = store
         self.refs = dict(refs)
-        self.fields = dict(fields)
+        self.fields = {key: list(names) for key, names in fields.items()}
         self.passthrough = list(passthrough)
         self.schema = schema
         self.policy = policy
@@ -51,22 +52,29 @@ class _EncodeBatch(beam.DoFn):
         }
 
     def process(self, batch: RecordBatch):
+        from vocabguard._src.core.values import check_value, is_list
+
         records = len(batch) + sum(n for _, n in batch.skipped)
         first = batch.numbers[0] if len(batch) else 0
         stats = {"records": records, **{f"bad_records.{r}": n for r, n in batch.skipped}}
         bad = {}
-        for key, vocab in self.vocabs.items():
-            column = batch.columns[self.fields[key]]
+        for key, field in ((k, f) for k, names in self.fields.items() for f in names):
+            vocab = self.vocabs[key]
+            column = batch.columns[field]
+            for row, value in enumerate(column):
+                if row in bad or not (value is None or is_list(value) or value == ""):
+                    continue
+                problem = check_value(value, vocab.spec)
+                if problem is not None:
+                    bad[row] = BadRecord(batch.path, batch.numbers[row], field, *problem)
             if vocab.token_type == INT64:
                 # Inputs are never mutated in place (Beam may reuse them).
                 column = list(column)
-                batch = dataclasses.replace(
-                    batch, columns={**batch.columns, self.fields[key]: column}
-                )
+                batch = dataclasses.replace(batch, columns={**batch.columns, field: column})
                 # CSV (and some JSON) carries integers as text: accept "2020" for an
                 # integer vocabulary; anything else is a bad record.
                 for row, value in enumerate(column):
-                    if isinstance(value, int):
+                    if isinstance(value, int) or value is None or is_list(value):
                         continue
                     try:
                         column[row] = int(value)
@@ -76,7 +84,7 @@ class _EncodeBatch(beam.DoFn):
                             BadRecord(
                                 batch.path,
                                 batch.numbers[row],
-                                self.fields[key],
+                                field,
                                 "wrong_type",
                                 f"expected an integer for {vocab.ref}, found {value!r:.60}",
                             ),
@@ -89,7 +97,7 @@ class _EncodeBatch(beam.DoFn):
                     bad[row] = BadRecord(
                         batch.path,
                         batch.numbers[row],
-                        self.fields[key],
+                        field,
                         "wrong_type",
                         f"expected a string, found {value}",
                     )
@@ -104,22 +112,36 @@ class _EncodeBatch(beam.DoFn):
                 yield batch.path, (first, None, stats)
             return
         columns = {}
-        for key, vocab in self.vocabs.items():
-            values = batch.columns[self.fields[key]]
+        for key, field in ((k, f) for k, names in self.fields.items() for f in names):
+            vocab = self.vocabs[key]
+            values = batch.columns[field]
+            name = column_name(key, field, self.fields[key])
             column = vocab.encode_arrow(values)
+            expected = self.schema.field(name).type
+            if column.type != expected:
+                if not pa.types.is_list(expected):
+                    raise ConfigError(
+                        f"Field {field!r} holds lists, but the vocabulary {vocab.ref} encodes one "
+                        "id per record in it (tokenizer none, value_shape any, and no list in "
+                        "this field when it was built). Rebuild it with value_shape: list so "
+                        "every record gets an id list. "
+                        + received(field=field, value_shape=vocab.spec.value_shape)
+                    )
+                offsets = pa.array(range(len(column) + 1), type=pa.int32())
+                column = pa.ListArray.from_arrays(offsets, column)
             flat = (column.flatten() if pa.types.is_list(column.type) else column).to_numpy()
             out_of_range = int(((flat < 0) | (flat >= vocab.input_dim)).sum())
             oov = int(((flat >= vocab.oov_ids.start) & (flat < vocab.oov_ids.stop)).sum())
             pads = int((flat == vocab.pad_id).sum())
-            for name, n in (
+            for metric, n in (
                 ("ids", int(flat.size)),
                 ("oov_ids", oov),
                 ("pad_ids", pads),
                 ("out_of_range_ids", out_of_range),
             ):
-                self.metric[name].inc(n)
-                stats[name] = stats.get(name, 0) + n
-            columns[key] = column
+                self.metric[metric].inc(n)
+                stats[metric] = stats.get(metric, 0) + n
+            columns[name] = column
         for field in self.passthrough:
             columns[field] = pa.array(batch.columns[field])
         self.metric["documents"].inc(len(batch))
@@ -131,19 +153,35 @@ class _EncodeBatch(beam.DoFn):
             yield table
 
 
+def column_name(key: str, field: str, fields: Sequence[str]) -> str:
+    """The id column of ``field``: the feature key, or with several fields each field's name."""
+    return key if len(fields) == 1 else field
+
+
 def encoded_schema(
-    vocabs: Mapping[str, Vocabulary], passthrough_types: Mapping[str, pa.DataType]
+    vocabs: Mapping[str, Vocabulary],
+    passthrough_types: Mapping[str, pa.DataType],
+    fields: Mapping[str, Sequence[str]] | None = None,
 ) -> pa.Schema:
-    """The output schema: one id column per feature, then passthrough fields, with metadata."""
-    fields = []
+    """The output schema: one id column per feature field, then passthrough fields, with
+    metadata (each id column records its vocabulary)."""
+    out = []
     metadata = {}
     for key, vocab in vocabs.items():
-        id_type = pa.from_numpy_dtype(np.dtype(vocab.spec.id_dtype))
-        one_per_value = vocab.token_type == INT64 or vocab.spec.tokenizer == "none"
-        fields.append(pa.field(key, id_type if one_per_value else pa.list_(id_type)))
-        metadata[f"vocabguard.{key}.ref"] = vocab.ref
-        metadata[f"vocabguard.{key}.fingerprint"] = vocab.fingerprint
-        metadata[f"vocabguard.{key}.input_dim"] = str(vocab.input_dim)
+        names = list((fields or {}).get(key) or [key])
+        for field in names:
+            name = column_name(key, field, names)
+            id_type = pa.from_numpy_dtype(np.dtype(vocab.spec.id_dtype))
+            one_per_value = (
+                (vocab.token_type == INT64 or vocab.spec.tokenizer == "none")
+                and vocab.spec.value_shape != "list"
+                and field not in vocab.stats.get("list_fields", ())
+            )
+            out.append(pa.field(name, id_type if one_per_value else pa.list_(id_type)))
+            metadata[f"vocabguard.{name}.ref"] = vocab.ref
+            metadata[f"vocabguard.{name}.fingerprint"] = vocab.fingerprint
+            metadata[f"vocabguard.{name}.input_dim"] = str(vocab.input_dim)
+    fields = out
     fields.extend(pa.field(name, type_) for name, type_ in passthrough_types.items())
     return pa.schema(fields, metadata=metadata)
 
@@ -182,7 +220,8 @@ class EncodeWithVocabularies(beam.PTransform):
     Args:
         store: the store root.
         vocabs: feature key -> a loaded ``Vocabulary`` (its ``ref`` pins the version).
-        fields: feature key -> input field.
+        fields: feature key -> input field, or the list of fields sharing its vocabulary
+            (then each field gets its own id column, named after the field).
         passthrough: input fields copied unchanged (e.g. labels), with their Arrow types.
     """
 
@@ -190,7 +229,7 @@ class EncodeWithVocabularies(beam.PTransform):
         self,
         store: str,
         vocabs: Mapping[str, Vocabulary],
-        fields: Mapping[str, str],
+        fields: Mapping[str, str | Sequence[str]],
         passthrough: Mapping[str, pa.DataType] | None = None,
         *,
         bad_records: str = "fail",
@@ -199,9 +238,16 @@ class EncodeWithVocabularies(beam.PTransform):
         check_policy(bad_records)
         self.store = str(store)
         self.refs = {key: vocab.ref for key, vocab in vocabs.items()}
-        self.fields = dict(fields)
+        self.fields = {
+            key: [names] if isinstance(names, str) else list(names) for key, names in fields.items()
+        }
         self.passthrough = dict(passthrough or {})
-        self.schema = encoded_schema(vocabs, self.passthrough)
+        self.schema = encoded_schema(vocabs, self.passthrough, self.fields)
+        self.fingerprints = {
+            column_name(key, field, names): vocabs[key].fingerprint
+            for key, names in self.fields.items()
+            for field in names
+        }
         self.bad_records = bad_records
 
     def expand(self, batches):

@@ -16,7 +16,9 @@ from apache_beam.metrics import Metrics
 from vocabguard._src.core.errors import ConfigError, received
 from vocabguard._src.engines.readers import EXTENSIONS as READER_EXTENSIONS
 from vocabguard._src.engines.records import (
+    NO_RULES,
     BadRecord,
+    FieldRules,
     compression_of,
     iter_records,
     strip_compression,
@@ -211,7 +213,9 @@ class _ReadSplit(beam.DoFn):
         batch_size: int,
         policy: str,
         passthrough: Sequence[str] = (),
+        rules: FieldRules = NO_RULES,
     ):
+        self.rules = rules
         self.typed = list(fields)
         self.passthrough = [f for f in passthrough if f not in fields]
         self.fields = [*self.typed, *self.passthrough]
@@ -240,6 +244,7 @@ class _ReadSplit(beam.DoFn):
                 self.typed,
                 passthrough=self.passthrough,
                 row_groups=split.row_groups,
+                rules=self.rules,
             )
             for item in records:
                 if isinstance(item, BadRecord):
@@ -292,6 +297,8 @@ class ReadRecordBatches(beam.PTransform):
             large file (text, jsonl and csv by byte range; Parquet by row groups);
             ``None`` or 0 reads each file whole. Compressed and TFRecord files are
             always read whole.
+        rules: lets fields hold lists, missing values or weights (``FieldRules``;
+            ``field_rules(features)`` derives them from the features' specs).
     """
 
     def __init__(
@@ -304,9 +311,11 @@ class ReadRecordBatches(beam.PTransform):
         bad_records: str = "fail",
         passthrough: Sequence[str] = (),
         split_bytes: int | None = DEFAULT_SPLIT_BYTES,
+        rules: FieldRules = NO_RULES,
     ):
         super().__init__()
         check_policy(bad_records)
+        self.rules = rules
         if split_bytes is not None and (
             not isinstance(split_bytes, int) or isinstance(split_bytes, bool) or split_bytes < 0
         ):
@@ -334,6 +343,8 @@ class ReadRecordBatches(beam.PTransform):
             | "SpreadSplits" >> beam.Reshuffle()
             | "Parse"
             >> beam.ParDo(
-                _ReadSplit(self.fields, self.batch_size, self.bad_records, self.passthrough)
+                _ReadSplit(
+                    self.fields, self.batch_size, self.bad_records, self.passthrough, self.rules
+                )
             )
         )
