@@ -122,7 +122,7 @@ def test_missing_token_is_a_fixed_reserved_id_before_other_reserved_tokens():
 
 
 def test_missing_token_matches_keras_string_lookup():
-    keras = pytest.importorskip("keras")
+    import keras
     spec = VocabSpec(tokenizer="none", missing="token", num_oov_buckets=3)
     vocab = build(["a", "b", None, "b", None, "c"], spec)
     layer = keras.layers.StringLookup(
@@ -131,6 +131,19 @@ def test_missing_token_matches_keras_string_lookup():
     # Keras has no null: the missing value is its token there.
     keras_ids = np.asarray(layer(["a", "[MISSING]", "zz", "[PAD]", "c"])).tolist()
     assert vocab.encode(["a", None, "zz", "[PAD]", "c"]).tolist() == keras_ids
+
+
+def test_missing_token_matches_keras_integer_lookup():
+    import keras
+
+    spec = VocabSpec(tokenizer="none", missing="token", num_oov_buckets=2)
+    vocab = build([5, 7, None, 7, None, None], spec)
+    assert vocab.tokens == [0, -1, -1, -2, 7, 5]
+    layer = keras.layers.IntegerLookup(
+        vocabulary=vocab.tokens[3:], mask_token=0, oov_token=-1, num_oov_indices=2
+    )
+    keras_ids = np.asarray(layer(np.asarray([7, -2, 11, 0, 5, 12]))).tolist()
+    assert vocab.encode([7, None, 11, 0, 5, 12]).tolist() == keras_ids
 
 
 # -- lists --

@@ -184,3 +184,54 @@ def test_beam_encode_job_one_column_per_field_matches_numpy(tmp_path):
     schema = pq.read_schema(next((tmp_path / "out").glob("*.parquet")))
     assert schema.metadata[b"vocabguard.tgt.fingerprint"].decode() == items.fingerprint
     assert schema.metadata[b"vocabguard.hist.fingerprint"].decode() == items.fingerprint
+
+
+def test_beam_reads_tfrecord_and_parquet_lists(tmp_path):
+    import pyarrow as pa
+    import tensorflow as tf
+
+    records = [
+        {"hist": ["a", "b"], "ids": [3, 4], "w": 1.0},
+        {"hist": ["b"], "ids": [4], "w": 2.0},
+        {"hist": [], "ids": [], "w": 0.5},
+    ]
+    (tmp_path / "tf").mkdir()
+    with tf.io.TFRecordWriter(str(tmp_path / "tf" / "part-0.tfrecord")) as writer:
+        for r in records:
+            feature = {
+                "hist": tf.train.Feature(
+                    bytes_list=tf.train.BytesList(value=[x.encode() for x in r["hist"]])
+                ),
+                "ids": tf.train.Feature(int64_list=tf.train.Int64List(value=r["ids"])),
+                "w": tf.train.Feature(float_list=tf.train.FloatList(value=[r["w"]])),
+            }
+            example = tf.train.Example(features=tf.train.Features(feature=feature))
+            writer.write(example.SerializeToString())
+    (tmp_path / "pq").mkdir()
+    pq.write_table(
+        pa.table(
+            {
+                "hist": pa.array([r["hist"] for r in records], pa.list_(pa.string())),
+                "ids": pa.array([r["ids"] for r in records], pa.list_(pa.int64())),
+                "w": [r["w"] for r in records],
+            }
+        ),
+        tmp_path / "pq" / "part-0.parquet",
+    )
+    for folder in ("tf", "pq"):
+        config = tmp_path / f"{folder}.yaml"
+        config.write_text(
+            f"inputs: [{tmp_path}/{folder}/part-*]\nstore: {tmp_path}/store_{folder}\n"
+            "features:\n"
+            "  hist: {weight_field: w, spec: {tokenizer: none, value_shape: list}}\n"
+            "  ids: {spec: {tokenizer: none, value_shape: list}}\n"
+        )
+        run_build(["--config", str(config)])
+        store = VocabStore(tmp_path / f"store_{folder}")
+        hist, ids = store.load("hist@v1"), store.load("ids@v1")
+        want = build_vocabulary(
+            records, VocabSpec(tokenizer="none", value_shape="list"), fields=["hist"],
+            weight_field="w", progress=False,
+        )  # fmt: skip
+        assert hist.fingerprint == want.fingerprint and hist.counts == want.counts
+        assert ids.tokens == [0, -1, 4, 3]

@@ -180,3 +180,24 @@ output: {tmp_path}/out
     config.write_text(config.read_text().replace("training:", "model: {input_dim: 8}\ntraining:"))
     assert main(["train", "--config", str(config)]) == 1
     assert "takes input_dim from its vocabulary artifact" in capsys.readouterr().err
+
+
+def test_migrate_model_along_an_aligned_lineage(tmp_path):
+    from vocabguard._src.tools.migration import migrate_model
+
+    store = vg.VocabStore(tmp_path / "store")
+    spec = vg.VocabSpec(tokenizer="none", pad_to_multiple_of=8, missing="token")
+    v1 = store.publish(build(["a", "b", None], spec), "cats")
+    v2 = store.publish(build(["a", "b", "c", "d", "e", "f"], spec, parent=v1), "cats")
+    assert (v1.input_dim, v2.input_dim, v2.layout.used_ids) == (8, 16, 9)
+    ids = keras.Input((1,), dtype="int32")
+    model = keras.Model(ids, vk.embedding(v1, 2, name="cats_embedding")(ids))
+    trained = np.arange(16, dtype="float32").reshape(8, 2)
+    model.get_layer("cats_embedding").set_weights([trained])
+    model.save(tmp_path / "v1.keras")
+    migrate_model(tmp_path / "v1.keras", v2, tmp_path / "v2.keras", store=store, init="zeros")
+    moved = vk.load_model(tmp_path / "v2.keras", v2).get_layer("cats_embedding").get_weights()[0]
+    assert moved.shape == (16, 2)
+    np.testing.assert_array_equal(moved[: v1.layout.used_ids], trained[: v1.layout.used_ids])
+    assert not moved[v1.layout.used_ids :].any()  # new tokens and padding rows: init
+    assert check_model(str(tmp_path / "v2.keras"), v2).layers[0].status == "ok"
