@@ -123,6 +123,7 @@ def test_missing_token_is_a_fixed_reserved_id_before_other_reserved_tokens():
 
 def test_missing_token_matches_keras_string_lookup():
     import keras
+
     spec = VocabSpec(tokenizer="none", missing="token", num_oov_buckets=3)
     vocab = build(["a", "b", None, "b", None, "c"], spec)
     layer = keras.layers.StringLookup(
