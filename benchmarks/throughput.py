@@ -34,18 +34,15 @@ Encode (text to ids with the built vocabulary):
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import os
-import platform
-import resource
 import statistics
-import subprocess
 import sys
-import time
+import tempfile
 from collections.abc import Callable
-from importlib import metadata
 from pathlib import Path
+
+from harness import machine, report
+from harness.process import emit, peak_rss_mb, run_measured, timed
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = REPO / "data" / "bbc_news" / "articles.txt"
@@ -53,7 +50,6 @@ DEFAULT_SCALE = 4  # BBC News x4: ~20 MB, ~3.4 M tokens; about 2 minutes on 2 co
 KERAS_MAX_SCALE = 4  # above this, StringLookup.adapt runs at scale 1 (it is the slowest)
 KERAS_BATCH = 8192
 WORKER_TIMEOUT_S = 1800
-RESULT_PREFIX = "RESULT "
 
 # -- input --------------------------------------------------------------------
 
@@ -125,27 +121,15 @@ def vocabguard_build(data: Input):
 def _pyarrow_count(data: Input, split: str):
     import pyarrow as pa
     import pyarrow.compute as pc
-    import pyarrow.csv as csv
+    from harness.tasks import pyarrow_text_reader
 
     from vocabguard._src.core.tokenizer import WHITESPACE_PATTERN
 
     raw = data.raw
-    read_options = csv.ReadOptions(column_names=["text"], block_size=1 << 22)
-    # One column, no quoting: each line is one value, exactly as in the other tasks.
-    parse_options = csv.ParseOptions(
-        delimiter="\x1f",
-        quote_char=False,
-        escape_char=False,
-        double_quote=False,
-        ignore_empty_lines=False,
-    )
-    convert_options = csv.ConvertOptions(
-        column_types={"text": pa.string()}, strings_can_be_null=False
-    )
+    read = pyarrow_text_reader(block_size=1 << 22)
 
     def run() -> dict:
-        table = csv.read_csv(pa.BufferReader(raw), read_options, parse_options, convert_options)
-        text = table.column("text").combine_chunks()
+        text = read(pa.BufferReader(raw)).combine_chunks()
         all_ascii = pc.all(pc.string_is_ascii(text)).as_py() is not False
         lower = pc.ascii_lower(text) if all_ascii else pc.utf8_lower(text)
         if split == "regex":
@@ -159,7 +143,7 @@ def _pyarrow_count(data: Input, split: str):
         return {
             "tokens": pc.sum(pc.filter(counts, nonempty)).as_py() or 0,
             "distinct": pc.sum(nonempty.cast(pa.int64())).as_py() or 0,
-            "lines": table.num_rows,
+            "lines": len(text),
         }
 
     return run, {}
@@ -279,20 +263,11 @@ REFERENCE = {"build": "vocabguard-build", "encode": "vocabguard-encode"}
 # -- worker -------------------------------------------------------------------
 
 
-def peak_rss_mb() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 1e6 if sys.platform == "darwin" else peak / 1024  # bytes vs KiB
-
-
 def worker(name: str, corpus: Path, scale: int, repeat: int) -> dict:
     data = Input(corpus, scale)
     run, facts = TASKS[name][3](data)
     rss_before = peak_rss_mb()
-    seconds, out = [], {}
-    for _ in range(repeat):
-        start = time.perf_counter()
-        out = run()
-        seconds.append(time.perf_counter() - start)
+    seconds, out = timed(run, repeat)
     return {
         "task": name,
         "scale": scale,
@@ -306,115 +281,29 @@ def worker(name: str, corpus: Path, scale: int, repeat: int) -> dict:
     }
 
 
-def run_worker(name: str, corpus: Path, scale: int, repeat: int) -> dict:
-    command = [
-        sys.executable,
-        __file__,
-        "--worker",
-        name,
-        "--corpus",
-        str(corpus),
-        "--scale",
-        str(scale),
-        "--repeat",
-        str(repeat),
-    ]
+def run_worker(name: str, corpus: Path, scale: int, repeat: int, work: str) -> dict:
+    command = [sys.executable, __file__, "--worker", name, "--corpus", str(corpus)]
+    command += ["--scale", str(scale), "--repeat", str(repeat)]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    started = time.perf_counter()
-    try:
-        done = subprocess.run(
-            command, capture_output=True, text=True, env=env, timeout=WORKER_TIMEOUT_S
-        )
-    except subprocess.TimeoutExpired:
-        return {"task": name, "scale": scale, "error": f"timed out after {WORKER_TIMEOUT_S} s"}
-    for line in reversed(done.stdout.splitlines()):
-        if line.startswith(RESULT_PREFIX):
-            result = json.loads(line[len(RESULT_PREFIX) :])
-            result["process_s"] = time.perf_counter() - started
-            return result
-    tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
-    return {"task": name, "scale": scale, "error": " | ".join(tail) or f"exit {done.returncode}"}
+    log = os.path.join(work, f"{name}.log")
+    result = run_measured(command, log_path=log, timeout_s=WORKER_TIMEOUT_S, env=env)
+    return {"task": name, "scale": scale, **result}
 
 
 # -- profile ------------------------------------------------------------------
 
 
-def _label_pyarrow_compute() -> None:
-    """Give each pyarrow.compute function its own name in cProfile output.
-
-    pyarrow's generated compute functions all show up as ``compute.py(wrapper)``;
-    wrapping each in a function whose code object carries the real name makes
-    ``split_pattern_regex`` and ``value_counts`` tell apart. Profile mode only.
-    """
-    import pyarrow.compute as pc
-
-    def labelled(name: str, fn: Callable) -> Callable:
-        def call(*args, **kwargs):
-            return fn(*args, **kwargs)
-
-        call.__code__ = call.__code__.replace(co_name=f"pyarrow.compute.{name}")
-        return call
-
-    for name in pc.list_functions():
-        fn = getattr(pc, name, None)
-        if callable(fn):
-            setattr(pc, name, labelled(name, fn))
-
-
 def profile(name: str, corpus: Path, scale: int, top: int) -> None:
-    import cProfile
-    import pstats
+    from harness.profiling import label_pyarrow_compute, profile_call
 
-    _label_pyarrow_compute()
+    label_pyarrow_compute()
     data = Input(corpus, scale)
     run, _ = TASKS[name][3](data)
     run()  # warm-up: imports and lazy state, so the profile shows steady-state work
-    profiler = cProfile.Profile()
-    profiler.enable()
-    run()
-    profiler.disable()
-    print(f"cProfile of {name} at scale {scale} ({data.mb:.1f} MB), top {top} by cumulative time:")
-    pstats.Stats(profiler, stream=sys.stdout).sort_stats("cumulative").print_stats(top)
+    profile_call(f"{name} at scale {scale} ({data.mb:.1f} MB)", run, top)
 
 
 # -- report -------------------------------------------------------------------
-
-
-def machine_facts() -> dict:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        cpu = platform.processor() or "unknown"
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
-
-    def version(dist: str) -> str:
-        try:
-            return metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            return "not installed"
-
-    return {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "nproc": usable,
-        "cpu_count": os.cpu_count(),
-        "cpu_model": cpu,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "vocabguard": version("vocabguard"),
-        "tensorflow": version("tensorflow"),
-        "keras": version("keras"),
-        "pyarrow": version("pyarrow"),
-        "numpy": version("numpy"),
-        # Other work on the machine slows every row; a load above nproc means contention.
-        "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
-    }
 
 
 def build_rows(results: list[dict]) -> list[dict]:
@@ -440,6 +329,7 @@ def build_rows(results: list[dict]) -> list[dict]:
                 "mb_per_s": r["mb"] / r["median_s"] if r["median_s"] else float("inf"),
                 "speed_vs_vocabguard": tokens_per_s / ref_speed if ref_speed else None,
                 "peak_rss_mb": r["peak_rss_mb"],
+                "other_cpu_cores": r.get("other_cpu_cores"),
                 "distinct": r.get("distinct"),
                 **{k: v for k, v in r.items() if k.startswith("ids_match") or k == "keras"},
             }
@@ -448,24 +338,30 @@ def build_rows(results: list[dict]) -> list[dict]:
 
 
 def markdown_table(rows: list[dict]) -> str:
-    head = (
-        "| tool | what | scale | tokens | MB | seconds (median) | tokens/s | MB/s "
-        "| speed vs vocabguard | peak RSS MB |"
-    )
-    lines = [head, "|" + "---|" * head.count(" | ") + "---|"]
+    headers = ["tool", "what", "scale", "tokens", "MB", "seconds (median)", "tokens/s", "MB/s"]
+    headers += ["speed vs vocabguard", "peak RSS MiB", "other CPU (cores)"]
+    table = []
     for r in rows:
         if "error" in r:
-            lines.append(
-                f"| {r['tool']} | {r['what']} | {r['scale']} | failed: {r['error']} | | | | | | |"
-            )
+            table.append([r["tool"], r["what"], r["scale"], f"failed: {r['error']}"] + [""] * 7)
             continue
         ratio = r["speed_vs_vocabguard"]
-        lines.append(
-            f"| {r['tool']} | {r['what']} | {r['scale']} | {r['tokens']:,} | {r['mb']:.1f} "
-            f"| {r['seconds_median']:.3f} | {r['tokens_per_s'] / 1e6:.2f} M | {r['mb_per_s']:.1f} "
-            f"| {'n/a' if ratio is None else f'{ratio:.2f}x'} | {r['peak_rss_mb']:.0f} |"
+        table.append(
+            [
+                r["tool"],
+                r["what"],
+                r["scale"],
+                f"{r['tokens']:,}",
+                f"{r['mb']:.1f}",
+                f"{r['seconds_median']:.3f}",
+                f"{r['tokens_per_s'] / 1e6:.2f} M",
+                f"{r['mb_per_s']:.1f}",
+                "n/a" if ratio is None else f"{ratio:.2f}x",
+                f"{r['peak_rss_mb']:.0f}",
+                report.contention(r),
+            ]
         )
-    return "\n".join(lines)
+    return report.markdown(headers, table)
 
 
 def checks(rows: list[dict]) -> list[str]:
@@ -542,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.worker:
         result = worker(args.worker, args.corpus, args.scale, args.repeat)
-        print(RESULT_PREFIX + json.dumps(result))
+        emit(result)
         return 0
 
     keras_scale = args.keras_scale or (args.scale if args.scale <= KERAS_MAX_SCALE else 1)
@@ -555,13 +451,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     load_at_start = [round(x, 2) for x in os.getloadavg()]
     results = []
-    for name in names:
-        scale = keras_scale if name == "keras-adapt" else args.scale
-        print(f"  running {name} (scale {scale}) ...", flush=True)
-        results.append(run_worker(name, args.corpus, scale, args.repeat))
+    with tempfile.TemporaryDirectory(prefix="throughput_") as work:
+        for name in names:
+            scale = keras_scale if name == "keras-adapt" else args.scale
+            print(f"  running {name} (scale {scale}) ...", flush=True)
+            results.append(run_worker(name, args.corpus, scale, args.repeat, work))
 
     rows = build_rows(results)
-    facts = {**machine_facts(), "load_average_at_start": load_at_start}
+    facts = {**machine.machine_facts(), "load_average_at_start": load_at_start}
     print()
     print(markdown_table(rows))
     print()
@@ -581,16 +478,11 @@ def main(argv: list[str] | None = None) -> int:
         "encode (encode rows); > 1 is faster. Peak RSS is per process and includes the "
         "input and imports."
     )
-    print(
-        f"machine: {facts['nproc']} CPUs usable ({facts['cpu_count']} online), "
-        f"{facts['cpu_model']}; Python {facts['python']}, TensorFlow {facts['tensorflow']}, "
-        f"Keras {facts['keras']}, pyarrow {facts['pyarrow']}, numpy {facts['numpy']}, "
-        f"vocabguard {facts['vocabguard']}; load average (1/5/15 min) "
-        f"{facts['load_average_at_start']} at start, {facts['load_average_1_5_15']} at end; "
-        f"{facts['date']}"
-    )
+    line = report.contention_line({r["task"]: r for r in rows}, facts["nproc"])
+    if line:
+        print(line)
+    print(machine.describe(facts))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
         payload = {
             "corpus": str(args.corpus),
             "corpus_mb": size_mb,
@@ -601,8 +493,7 @@ def main(argv: list[str] | None = None) -> int:
             "rows": rows,
             "checks": checks(rows),
         }
-        args.json.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-        print(f"wrote {args.json}")
+        report.write_json(args.json, payload)
     return 1 if any("error" in r for r in rows) else 0
 
 

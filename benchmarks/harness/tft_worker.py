@@ -1,14 +1,15 @@
 #!/usr/bin/env python
-"""The TensorFlow Transform rows of ``benchmarks/build_vocab.py``; run with ``.venv-tft``'s Python.
+"""The TensorFlow Transform rows (``tft-vocab``, ``tft-approx``); run with ``.venv-tft``'s Python.
 
-Usage (``build_vocab.py`` runs it; by hand)::
+Usage (``harness.rows`` runs it; by hand)::
 
-    .venv-tft/bin/python benchmarks/tft_build.py --mode vocabulary|approximate \\
+    .venv-tft/bin/python benchmarks/harness/tft_worker.py --mode vocabulary|approximate \\
         --pattern '.cache/bench/zipf_100mb_8shards/part-*.txt' --result OUT.json \\
         [--top-k 100000] [--repeat 1] [--tokens-out TOKENS] [--work DIR]
 
 TFT 1.21 pins its own TensorFlow / tfx-bsl / Beam versions, so it lives in its own
-virtualenv and this script imports nothing from vocabguard. Each timed run builds
+virtualenv and this script imports nothing from vocabguard (from the harness only
+``harness.process``, which is standard library only). Each timed run builds
 and runs one pipeline on the DirectRunner (1 worker)::
 
     ReadFromText(pattern) | Map(line -> {"line": line})          # instance dicts
@@ -30,22 +31,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
-import statistics
 import sys
 import tempfile
 import time
 import traceback
+from pathlib import Path
 
+sys.path[0] = str(Path(__file__).resolve().parents[1])  # benchmarks/, not this folder
 
-def _peak_rss_mb(who: int) -> float:
-    return resource.getrusage(who).ru_maxrss / 1024  # KiB on Linux
-
-
-def _cpu_s(who: int) -> float:
-    usage = resource.getrusage(who)
-    return usage.ru_utime + usage.ru_stime
+from harness.process import rusage_facts  # noqa: E402  (standard library only)
 
 
 def _versions() -> dict:
@@ -104,7 +99,7 @@ def measure(args) -> dict:
                 _ = transform_fn | tft_beam.WriteTransformFn(os.path.join(work, "out"))
         return os.path.join(work, "out", "transform_fn", "assets", "vocab")
 
-    seconds = []
+    seconds = []  # not harness.process.timed: each run has its own directory, untimed
     for _ in range(args.repeat):
         work = tempfile.mkdtemp(prefix=f"tft_{args.mode}_", dir=args.work)
         start = time.perf_counter()
@@ -116,14 +111,9 @@ def measure(args) -> dict:
     return {
         "row": "tft-vocab" if args.mode == "vocabulary" else "tft-approx",
         "mode": args.mode,
-        "seconds": seconds,
-        "median_s": statistics.median(seconds),
+        **rusage_facts(seconds),
         "import_s": import_s,
         "tokens_file": args.tokens_out,
-        "self_peak_rss_mb": _peak_rss_mb(resource.RUSAGE_SELF),
-        "children_peak_rss_mb": _peak_rss_mb(resource.RUSAGE_CHILDREN),
-        "cpu_self_s": _cpu_s(resource.RUSAGE_SELF),
-        "cpu_children_s": _cpu_s(resource.RUSAGE_CHILDREN),
         "versions": _versions(),
     }
 
