@@ -171,20 +171,3 @@ def store_from_args(args: argparse.Namespace) -> VocabStore:
 
 def note(message: str) -> None:
     print(message, file=sys.stderr)
-
-
-def refuse_existing(path: str, what: str) -> None:
-    from vocabguard._src.core.errors import OutputExistsError, received
-
-    raise OutputExistsError(
-        f"{what} {path} already exists; vocabguard never overwrites outputs. Choose a new "
-        "path, or delete the old one first. " + received(output=path),
-        cases=[path],
-    )
-
-
-def new_temp_path(directory: str, base: str) -> str:
-    """A fresh hidden path next to the output, so the final rename stays on one filesystem."""
-    import uuid
-
-    return os.path.join(directory, f".{base}.{uuid.uuid4().hex[:12]}.tmp")

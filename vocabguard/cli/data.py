@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     pass
 
+from vocabguard._src.core.outputs import check_new_directory
 from vocabguard.cli._common import (
     PROG,
     note,
-    refuse_existing,
     store_from_args,
 )
 
@@ -98,8 +98,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from vocabguard._src.tools.report import write_report
 
     output = args.output
-    if os.path.lexists(output) and not (os.path.isdir(output) and not os.listdir(output)):
-        refuse_existing(output, "Output directory" if os.path.isdir(output) else "Output")
+    check_new_directory(output)
     vocab = store_from_args(args).load(args.ref)
     summary = write_report(
         vocab, output, data=args.data, format=args.format, field=args.field, top=args.top

@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from vocabguard._src.core.vocabulary import Vocabulary
 
+from vocabguard._src.core.outputs import refuse_existing
+from vocabguard._src.core.outputs import staging_path as new_temp_path
 from vocabguard.cli._common import (
     add_input_options,
-    new_temp_path,
     note,
-    refuse_existing,
     store_from_args,
 )
 

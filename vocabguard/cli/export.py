@@ -10,10 +10,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from vocabguard._src.core.vocabulary import Vocabulary
 
+from vocabguard._src.core.outputs import check_new_directory
 from vocabguard.cli._common import (
-    new_temp_path,
     note,
-    refuse_existing,
     store_from_args,
 )
 
@@ -145,37 +144,19 @@ byte order while vocabguard breaks them ascending, so the order (and ids) would 
 
 def _write_export_dir(output: str, files: dict[str, str]) -> None:
     """Write ``files`` into ``output`` (new, or an empty directory) all at once."""
-    import shutil
+    from vocabguard._src.core.outputs import new_directory
 
-    if os.path.lexists(output) and not (os.path.isdir(output) and not os.listdir(output)):
-        refuse_existing(output, "Output directory" if os.path.isdir(output) else "Output")
-    parent = os.path.dirname(os.path.abspath(output))
-    os.makedirs(parent, exist_ok=True)
-    staging = new_temp_path(parent, os.path.basename(output))
-    os.mkdir(staging)  # umask applies, unlike tempfile.mkdtemp's 0o700
-    try:
+    with new_directory(output) as staging:
         for name, text in files.items():
             with open(os.path.join(staging, name), "w", encoding="utf-8", newline="\n") as fh:
                 fh.write(text)
-        if os.path.isdir(output):
-            os.rmdir(output)  # empty (checked above); fails if something appeared since
-        try:
-            os.rename(staging, output)
-        except OSError:
-            if os.path.lexists(output):
-                refuse_existing(output, "Output directory")
-            raise
-    finally:
-        if os.path.isdir(staging):
-            shutil.rmtree(staging)
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
     import json
 
     output = args.output
-    if os.path.lexists(output) and not (os.path.isdir(output) and not os.listdir(output)):
-        refuse_existing(output, "Output directory" if os.path.isdir(output) else "Output")
+    check_new_directory(output)
     vocab = store_from_args(args).load(args.ref)
     lines = vocabulary_lines(vocab)
     if args.format == "keras":

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     pass
 
+from vocabguard._src.core.outputs import refuse_existing
 from vocabguard.cli._common import (
     PROG,
     note,
-    refuse_existing,
     run_guarded,
     store_from_args,
 )

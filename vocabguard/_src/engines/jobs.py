@@ -634,6 +634,8 @@ def _finish_encode(items: list, base: dict, features: Sequence, staging: str, ru
     """Check the encode job's invariants, then write ``summary.json`` into ``staging``."""
     from apache_beam.io.filesystems import FileSystems
 
+    from vocabguard._src.engines.beam.build import check_skipped
+
     records_read = sum(value for kind, value in items if kind == "read")
     stats: dict[str, int] = {}
     for kind, value in items:
@@ -643,7 +645,7 @@ def _finish_encode(items: list, base: dict, features: Sequence, staging: str, ru
     skipped = {k.split(".", 1)[1]: n for k, n in stats.items() if k.startswith("bad_records.")}
     skipped_total = sum(skipped.values())
     documents = stats.get("documents", 0)
-    where = f"On {runner}, the encode job"
+    where = f"On {runner}, the encode job"  # "…: N of M records were skipped …"
     checks = [
         (
             stats.get("records", 0) == records_read,
@@ -682,15 +684,7 @@ def _finish_encode(items: list, base: dict, features: Sequence, staging: str, ru
                 + received(runner=runner, **{what.replace(" ", "_"): value})
             )
     max_bad = min((f.max_bad_fraction for f in features), default=0.1)
-    reasons = ", ".join(f"{r} {n}" for r, n in sorted(skipped.items(), key=lambda kv: -kv[1]))
-    if records_read and skipped_total / records_read > max_bad:
-        raise InputDataError(
-            f"{where} skipped {skipped_total} of {records_read} records "
-            f"({skipped_total / records_read:.1%}), more than max_bad_fraction {max_bad:g}; "
-            f"top reasons: {reasons}. Nothing was committed. Fix the input (or the field "
-            "name), or raise max_bad_fraction if this is expected. "
-            + received(runner=runner, skipped=skipped_total, records_read=records_read)
-        )
+    check_skipped(where, skipped, records_read, max_bad, runner)
     if records_read == 0 and not all(f.allow_empty for f in features):
         raise InputDataError(
             f"{where} read no records, so the output would be empty; nothing was committed. "

@@ -29,14 +29,14 @@ from __future__ import annotations
 import dataclasses
 import html
 import os
-import shutil
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
-from vocabguard._src.core.errors import ConfigError, OutputExistsError, received
+from vocabguard._src.core.errors import ConfigError, received
+from vocabguard._src.core.outputs import check_new_directory, new_directory
 
 REPORT_HTML = "report.html"
 COVERAGE_PNG = "coverage.png"
@@ -332,15 +332,6 @@ def render_html(
     return "\n".join(parts) + "\n"
 
 
-def _refuse(path: str) -> None:
-    what = "Output directory" if os.path.isdir(path) else "Output"
-    raise OutputExistsError(
-        f"{what} {path} already exists; vocabguard never overwrites outputs. Choose a new "
-        "path, or delete the old one first. " + received(output=path),
-        cases=[path],
-    )
-
-
 def write_report(
     vocab: Any,
     output: str | os.PathLike,
@@ -355,38 +346,21 @@ def write_report(
     Returns a short summary for the terminal. Raises ``OutputExistsError`` if
     ``output`` exists and is not an empty directory.
     """
-    import uuid
 
     output = os.fspath(output)
     if top < 0:
         raise ConfigError(
             "The number of top tokens to list must be 0 or more. " + received(top=top)
         )
-    if os.path.lexists(output) and not (os.path.isdir(output) and not os.listdir(output)):
-        _refuse(output)
+    check_new_directory(output)  # before the (slow) sample statistics
     curve = coverage_curve(vocab)
     sample = sample_stats(vocab, data, format=format, field=field) if data else None
     page = render_html(vocab, curve, sample, top)
-    parent = os.path.dirname(os.path.abspath(output))
-    os.makedirs(parent, exist_ok=True)
     # Written to a staging directory and renamed: no half-written report on failure.
-    staging = os.path.join(parent, f".{os.path.basename(output)}.{uuid.uuid4().hex[:12]}.tmp")
-    os.mkdir(staging)
-    try:
+    with new_directory(output) as staging:
         _plot(curve, f"Coverage: {vocab.ref or 'vocabulary'}", os.path.join(staging, COVERAGE_PNG))
         with open(os.path.join(staging, REPORT_HTML), "w", encoding="utf-8") as fh:
             fh.write(page)
-        if os.path.isdir(output):
-            os.rmdir(output)  # empty (checked above); fails if something appeared since
-        try:
-            os.rename(staging, output)
-        except OSError:
-            if os.path.lexists(output):
-                _refuse(output)
-            raise
-    finally:
-        if os.path.isdir(staging):
-            shutil.rmtree(staging)
     reached = ", ".join(
         f"{t:.0%} at {s}" if s is not None else f"{t:.0%} not reached"
         for t, s in ((t, curve.size_for(t)) for t in TARGETS)

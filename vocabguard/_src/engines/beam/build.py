@@ -447,6 +447,24 @@ def records_in(batch: RecordBatch) -> tuple[str, int]:
     return ("read", len(batch) + sum(n for _, n in batch.skipped))
 
 
+def check_skipped(
+    where: str, skipped: Mapping[str, int], records_read: int, max_bad_fraction: float, runner: str
+) -> str:
+    """Raise if more than ``max_bad_fraction`` of the records were skipped; returns the
+    skip reasons, most frequent first, as text (``missing_field 50, bad_json 2``)."""
+    total = sum(skipped.values())
+    reasons = ", ".join(f"{r} {n}" for r, n in sorted(skipped.items(), key=lambda kv: -kv[1]))
+    if records_read and total / records_read > max_bad_fraction:
+        raise InputDataError(
+            f"{where}: {total} of {records_read} records were skipped "
+            f"({total / records_read:.1%}), more than max_bad_fraction "
+            f"{max_bad_fraction:g}; top reasons: {reasons}. Nothing was published. "
+            "Fix the input (or the field name), or raise max_bad_fraction if this is expected. "
+            + received(runner=runner, skipped=total, records_read=records_read)
+        )
+    return reasons
+
+
 def check_build(
     feature: Feature, summary: dict | None, records_read: int, runner: str
 ) -> dict[str, int]:
@@ -487,15 +505,7 @@ def check_build(
             "were counted; the runner lost or duplicated counts, so nothing was published. "
             + received(runner=runner, merged=counted, counted=expected)
         )
-    reasons = ", ".join(f"{r} {n}" for r, n in sorted(skipped.items(), key=lambda kv: -kv[1]))
-    if records_read and skipped_total / records_read > feature.max_bad_fraction:
-        raise InputDataError(
-            f"{where}: {skipped_total} of {records_read} records were skipped "
-            f"({skipped_total / records_read:.1%}), more than max_bad_fraction "
-            f"{feature.max_bad_fraction:g}; top reasons: {reasons}. Nothing was published. "
-            "Fix the input (or the field name), or raise max_bad_fraction if this is expected. "
-            + received(runner=runner, skipped=skipped_total, records_read=records_read)
-        )
+    reasons = check_skipped(where, skipped, records_read, feature.max_bad_fraction, runner)
     if not feature.allow_empty:
         if records_read == 0:
             raise InputDataError(
