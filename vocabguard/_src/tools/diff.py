@@ -49,16 +49,20 @@ from collections.abc import Sequence
 from typing import Any
 
 from vocabguard._src.core.errors import ConfigError, VocabguardError, received
+from vocabguard._src.tools.coverage import (
+    TOKENIZATION_FIELDS,
+    Sample,
+    SampleCoverage,
+    sample_coverage,
+)
 
 # Spec fields that decide which tokens a text yields: a change means the same
 # text gives other tokens, so ids lining up is not enough.
-TOKENIZATION_FIELDS = ("tokenizer", "pattern", "lowercase", "normalization")
 # Relations of B to A, from the manifests' parent records.
 IDENTICAL = "identical"
 DESCENDANT = "descendant"  # B was grown from A (directly or through versions between)
 ANCESTOR = "ancestor"  # A was grown from B: the diff runs backwards
 UNRELATED = "unrelated"
-SAMPLE_BATCH_SIZE = 8192
 _MAX_ANCESTRY = 100_000  # a guard against a cycle in hand-edited manifests
 
 
@@ -239,173 +243,6 @@ def ancestry(old: Any, new: Any, store: Any = None) -> Ancestry:
     if back:
         return Ancestry(ANCESTOR, back)
     return Ancestry(UNRELATED, [], stopped)
-
-
-# -- the sample --
-
-
-@dataclasses.dataclass
-class SampleCoverage:
-    """How one vocabulary covers the sample documents.
-
-    ``tokens`` counts every token occurrence (as ``vocab.encode`` yields them,
-    before ``sequence_length``); ``pad`` those that are the pad token itself.
-    Rates are over the non-pad occurrences; ``distinct*`` count distinct tokens.
-    """
-
-    tokens: int
-    pad: int
-    oov: int
-    distinct: int
-    distinct_oov: int
-
-    @property
-    def known(self) -> int:
-        """Occurrences with a reserved or learned id."""
-        return self.tokens - self.pad - self.oov
-
-    @property
-    def oov_rate(self) -> float:
-        """OOV occurrences / non-pad occurrences."""
-        non_pad = self.tokens - self.pad
-        return self.oov / non_pad if non_pad else 0.0
-
-    @property
-    def coverage(self) -> float:
-        """Occurrences with a reserved or learned id / non-pad occurrences."""
-        non_pad = self.tokens - self.pad
-        return self.known / non_pad if non_pad else 0.0
-
-    @property
-    def distinct_coverage(self) -> float:
-        """Distinct tokens with an id / distinct (non-pad) tokens."""
-        return (self.distinct - self.distinct_oov) / self.distinct if self.distinct else 0.0
-
-    def to_dict(self) -> dict:
-        return {
-            "tokens": self.tokens,
-            "pad_tokens": self.pad,
-            "oov_tokens": self.oov,
-            "known_tokens": self.known,
-            "oov_rate": self.oov_rate,
-            "coverage": self.coverage,
-            "distinct_tokens": self.distinct,
-            "distinct_oov_tokens": self.distinct_oov,
-            "distinct_coverage": self.distinct_coverage,
-        }
-
-
-@dataclasses.dataclass
-class Sample:
-    """The sample documents and how A and B cover them."""
-
-    files: list[str]
-    documents: int
-    old: SampleCoverage
-    new: SampleCoverage
-
-    def to_dict(self) -> dict:
-        return {
-            "files": self.files,
-            "documents": self.documents,
-            "a": self.old.to_dict(),
-            "b": self.new.to_dict(),
-        }
-
-
-class _Tally:
-    """Occurrence counts of one vocabulary over the sample, batch by batch."""
-
-    def __init__(self, vocab: Any):
-        self.vocab = vocab
-        self.tokens = self.pad = self.oov = 0
-
-    def add(self, flat: Any) -> None:
-        import numpy as np
-
-        ids = np.asarray(self.vocab.lookup(flat))
-        oov = self.vocab.oov_ids
-        self.tokens += int(ids.size)
-        self.pad += int((ids == self.vocab.pad_id).sum())
-        self.oov += int(((ids >= oov.start) & (ids < oov.stop)).sum())
-
-    def coverage(self, distinct: Any) -> SampleCoverage:
-        import numpy as np
-
-        ids = np.asarray(self.vocab.lookup(distinct))
-        oov = self.vocab.oov_ids
-        is_pad = ids == self.vocab.pad_id
-        return SampleCoverage(
-            tokens=self.tokens,
-            pad=self.pad,
-            oov=self.oov,
-            distinct=int((~is_pad).sum()),
-            distinct_oov=int(((ids >= oov.start) & (ids < oov.stop)).sum()),
-        )
-
-
-def _tokenization(vocab: Any) -> tuple:
-    return (vocab.token_type, *(getattr(vocab.spec, f) for f in TOKENIZATION_FIELDS))
-
-
-def sample_coverage(
-    old: Any,
-    new: Any,
-    data: str | Sequence[str],
-    *,
-    format: str | None = None,
-    field: str | None = None,
-    progress: bool | None = None,
-) -> Sample:
-    """Coverage and OOV rate of ``old`` and ``new`` on sample documents, read once.
-
-    Each vocabulary tokenizes the documents with its own spec (as
-    ``vocab.encode`` does), so a tokenization change shows in the numbers.
-    """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    from vocabguard._src.core.builder import batches, progress_bar
-    from vocabguard._src.core.tokenizer import Tokenizer, text_array
-    from vocabguard._src.core.vocabulary import INT64
-    from vocabguard._src.engines.readers import INTEGER, STRING, expand_inputs, read_documents
-
-    if old.token_type != new.token_type:
-        raise ConfigError(
-            f"A ({old.ref or 'the old vocabulary'}) holds {old.token_type} tokens and B "
-            f"({new.ref or 'the new vocabulary'}) holds {new.token_type} tokens, so no sample "
-            "can be read for both. Diff without --data, or measure each one with "
-            "`vocabguard report REF --data ...`. "
-            + received(a_token_type=old.token_type, b_token_type=new.token_type),
-        )
-    files = expand_inputs([data] if isinstance(data, str) else data)
-    integer = old.token_type == INT64
-    values = read_documents(files, format=format, field=field, kind=INTEGER if integer else STRING)
-    tallies = [_Tally(old), _Tally(new)]
-    # One tokenization when both specs agree; otherwise each its own.
-    keys = [_tokenization(old), _tokenization(new)]
-    tokenizers = {key: Tokenizer(v.spec) for key, v in zip(keys, (old, new))}
-    distinct: dict[tuple, set] = {key: set() for key in tokenizers}
-    documents = 0
-    with progress_bar(None, progress, "reading the sample", unit=" docs") as bar:
-        for batch in batches(values, SAMPLE_BATCH_SIZE):
-            documents += len(batch)
-            flats = {}
-            for key, tokenizer in tokenizers.items():
-                if integer:
-                    flats[key] = pa.array(batch, type=pa.int64())
-                else:
-                    flats[key] = tokenizer.tokenize_arrow(text_array(batch)).flatten()
-                distinct[key].update(pc.unique(flats[key]).to_pylist())
-            for key, tally in zip(keys, tallies):
-                tally.add(flats[key])
-            bar.update(len(batch))
-    arrow_type = pa.int64() if integer else pa.binary()
-    old_cov, new_cov = (
-        tally.coverage(pa.array(sorted(distinct[key]), type=arrow_type))
-        for key, tally in zip(keys, tallies)
-    )
-    return Sample(files=files, documents=documents, old=old_cov, new=new_cov)
 
 
 # -- the diff --

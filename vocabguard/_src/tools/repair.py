@@ -186,7 +186,7 @@ def scan_data(
     Reads Parquet and TFRecord files as ``vocabguard audit`` does (same column
     choice and errors), in batches.
     """
-    from vocabguard._src.tools import audit as reader
+    from vocabguard._src.tools import encoded_data as reader
 
     tally = RangeTally(trained_input_dim, vocab.input_dim, vocab.oov_ids, vocab.pad_id)
     scan = reader.scan_ids(

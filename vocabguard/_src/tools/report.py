@@ -119,24 +119,17 @@ def sample_stats(
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from vocabguard._src.core.builder import batches
-    from vocabguard._src.core.tokenizer import Tokenizer, text_array
-    from vocabguard._src.core.vocabulary import INT64
-    from vocabguard._src.engines.readers import INTEGER, STRING, expand_inputs, read_documents
+    from vocabguard._src.engines.readers import expand_inputs
+    from vocabguard._src.tools.coverage import iter_sample_tokens
 
     files = expand_inputs(data)
-    integer = vocab.token_type == INT64
-    values = read_documents(files, format=format, field=field, kind=INTEGER if integer else STRING)
-    tokenizer = Tokenizer(vocab.spec)
     documents = tokens = oov = pad = 0
     missing: Counter = Counter()
     low, high = vocab.oov_ids.start, vocab.oov_ids.stop
-    for batch in batches(values, BATCH_SIZE):
-        documents += len(batch)
-        if integer:
-            flat = pa.array(batch, type=pa.int64())
-        else:
-            flat = tokenizer.tokenize_arrow(text_array(batch)).flatten()
+    for count, (flat,) in iter_sample_tokens(
+        [vocab], files, format=format, field=field, batch_size=BATCH_SIZE
+    ):
+        documents += count
         ids = np.asarray(vocab.lookup(flat))
         is_oov = (ids >= low) & (ids < high)
         tokens += int(ids.size)
