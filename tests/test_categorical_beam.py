@@ -235,3 +235,20 @@ def test_beam_reads_tfrecord_and_parquet_lists(tmp_path):
         )  # fmt: skip
         assert hist.fingerprint == want.fingerprint and hist.counts == want.counts
         assert ids.tokens == [0, -1, 4, 3]
+
+
+def test_beam_value_shape_violations_are_bad_records(tmp_path):
+    records = [{"ids": ["a", "b"]}, {"ids": "c"}, {"ids": ["c"]}]
+    write_shards(tmp_path / "in", records, 1)
+    config = tmp_path / "job.yaml"
+    config.write_text(
+        f"inputs: [{tmp_path}/in/part-*]\nstore: {tmp_path}/store\nbad_records: skip\n"
+        "features:\n  ids: {max_bad_fraction: 1.0, spec: {tokenizer: none, value_shape: list}}\n"
+        f"encode: {{output: {tmp_path}/out}}\n"
+    )
+    run_build(["--config", str(config)])
+    vocab = VocabStore(tmp_path / "store").load("ids@v1")
+    assert vocab.tokens[2:] == ["a", "b", "c"]
+    assert vocab.stats["bad_records_skipped"] == {"wrong_shape": 1}
+    summary = run_encode(["--config", str(config)])
+    assert summary["bad_records_skipped"] == {"wrong_shape": 1}

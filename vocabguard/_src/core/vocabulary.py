@@ -612,7 +612,11 @@ class Vocabulary:
             if nested or texts.null_count or self.spec.value_shape == "list":
                 texts = texts.to_pylist()
             elif self.spec.tokenizer == "none" and self.spec.missing != "error":
-                if not self._simple(texts.to_pylist()):
+                # Empty values are missing: only then leave the Arrow fast path.
+                if (
+                    not pa.types.is_integer(texts.type)
+                    and pc.any(pc.equal(pc.binary_length(texts), 0)).as_py()
+                ):
                     texts = texts.to_pylist()
         if not isinstance(texts, pa.Array):
             texts = texts if isinstance(texts, list) else list(texts)

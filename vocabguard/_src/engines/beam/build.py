@@ -98,7 +98,8 @@ class _CountTokens(beam.DoFn):
             values = batch.columns[field]
             needs_text = feature.spec.tokenizer != "none"
             for row, value in enumerate(values):
-                if row in bad or not (value is None or is_list(value) or value == ""):
+                plain = not (value is None or is_list(value) or value == "")
+                if row in bad or (plain and feature.spec.value_shape != "list"):
                     continue
                 problem = check_value(value, feature.spec)
                 if problem is not None:

@@ -62,7 +62,8 @@ class _EncodeBatch(beam.DoFn):
             vocab = self.vocabs[key]
             column = batch.columns[field]
             for row, value in enumerate(column):
-                if row in bad or not (value is None or is_list(value) or value == ""):
+                plain = not (value is None or is_list(value) or value == "")
+                if row in bad or (plain and vocab.spec.value_shape != "list"):
                     continue
                 problem = check_value(value, vocab.spec)
                 if problem is not None:
