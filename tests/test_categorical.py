@@ -494,3 +494,9 @@ def test_cli_encode_one_id_column_per_field_diff_and_audit(capsys, store_root, t
     assert "fields         ['country'] -> ['country', 'tgt']" in out_text
     assert "missing        token -> id 2 -> token -> id 2" in out_text
     assert "used ids 4 -> 6, pad_to_multiple_of None -> 8" in out_text
+
+
+def test_a_total_weight_beyond_int64_counts_is_an_error():
+    records = [{"x": "a", "w": 4e12}] * 3  # 1.2e13 * 1e6 units > 2**63
+    with pytest.raises(InputDataError, match="Scale the weights down"):
+        build(records, fields=["x"], weight_field="w")

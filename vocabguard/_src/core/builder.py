@@ -214,7 +214,12 @@ class TokenCounter:
         records: bool,
         weight_field: str,
     ) -> None:
-        from vocabguard._src.core.values import WEIGHT_SCALE, record_tokens, weight_units
+        from vocabguard._src.core.values import (
+            WEIGHT_SCALE,
+            check_total_weight,
+            record_tokens,
+            weight_units,
+        )
         from vocabguard._src.core.vocabulary import as_token
 
         tokens = record_tokens(
@@ -256,9 +261,13 @@ class TokenCounter:
                     weights, first_index=first_index, source=source, field=weight_field
                 )
             per_token = np.repeat(units, tokens.lengths())
-            self.total_weight_units += int(
-                per_token.sum() if policy in ("oov", "token") else per_token[keep].sum()
-            )
+            selected = per_token if policy in ("oov", "token") else per_token[keep]
+            # An int64 sum is exact below 2**62; beyond, sum Python ints (exact) so the
+            # check sees the overflow instead of a wrapped number.
+            approx = float(selected.sum(dtype=np.float64))
+            exact = int(selected.sum()) if approx < 2**62 else sum(int(x) for x in selected)
+            self.total_weight_units += exact
+            check_total_weight(self.total_weight_units)
             if keep.any():
                 table = pa.table({"token": flat.filter(pa.array(keep)), "count": per_token[keep]})
                 grouped = table.group_by("token").aggregate([("count", "sum")])

@@ -320,6 +320,20 @@ def weight_units(
     return out
 
 
+MAX_TOTAL_UNITS = 2**63 - 1  # int64: the type of a count in tokens.parquet
+
+
+def check_total_weight(units: int) -> None:
+    """Weighted counts are int64 sums: refuse a total weight that could overflow one."""
+    if units > MAX_TOTAL_UNITS:
+        raise InputDataError(
+            f"The weights sum to {units / WEIGHT_SCALE:.6g}, more than the "
+            f"{MAX_TOTAL_UNITS / WEIGHT_SCALE:.6g} that exact int64 counts in units of "
+            f"1/{WEIGHT_SCALE} can hold. Scale the weights down (e.g. thousands of votes "
+            "instead of votes). " + received(total_weight=units / WEIGHT_SCALE)
+        )
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 

@@ -565,9 +565,10 @@ def _publish_all(
         if feature.spec.missing != "error" or any(missing.values()):
             manifest_stats["missing"] = missing
         if feature.weight_field:
-            from vocabguard._src.core.values import WEIGHT_SCALE
+            from vocabguard._src.core.values import WEIGHT_SCALE, check_total_weight
 
             units = stats.get("total_weight_units", 0)
+            check_total_weight(units)
             manifest_stats.update(
                 weighted=True,
                 weight_unit=1 / WEIGHT_SCALE,
