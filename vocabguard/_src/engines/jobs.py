@@ -55,6 +55,7 @@ from vocabguard._src.core.errors import (
     received,
 )
 from vocabguard._src.core.spec import VocabSpec, load_yaml
+from vocabguard._src.engines.runners import pipeline_options, runner_name
 
 BAD_RECORD_POLICIES = ("fail", "skip")
 OUTPUT_FORMATS = ("parquet", "tfrecord")
@@ -316,103 +317,6 @@ def _positive(data: Mapping, key: str, default: int, where: str) -> int:
     return value
 
 
-# Runners Beam knows by a short name but does not list in StandardOptions (their
-# options register only when their module is imported).
-EXTRA_RUNNERS = {"DaskRunner": "apache_beam.runners.dask.dask_runner.DaskRunner"}
-
-
-def known_runners() -> dict[str, str]:
-    """Short runner name -> class path: Beam's own list plus ``EXTRA_RUNNERS``."""
-    from apache_beam.options.pipeline_options import StandardOptions
-
-    known = {path.rsplit(".", 1)[-1]: path for path in StandardOptions.ALL_KNOWN_RUNNERS}
-    return {**known, **EXTRA_RUNNERS}
-
-
-def resolve_runner(name: str) -> str:
-    """A runner's class path from a short name (any case, ``Runner`` optional) or a path.
-
-    The runner's module is imported so that its own options (``--dask_client_address``,
-    ``--flink_master``, ...) pass the strict option check. An unknown runner is a
-    ``ConfigError`` listing the known ones.
-    """
-    import difflib
-    import importlib
-
-    known = known_runners()
-    by_lower = {short.lower(): path for short, path in known.items()}
-    path = by_lower.get(name.lower()) or by_lower.get(name.lower() + "runner")
-    if path is None and "." in name:
-        path = name
-    if path is None:
-        close = difflib.get_close_matches(name, list(known), n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(
-            f"Unknown runner {name!r}.{hint} Known runners: {', '.join(sorted(known))}; or "
-            "give a runner class path such as apache_beam.runners.dask.dask_runner.DaskRunner. "
-            + received(runner=name)
-        )
-    module, _, attribute = path.rpartition(".")
-    try:
-        runner_class = getattr(importlib.import_module(module), attribute)
-    except (ImportError, AttributeError) as err:
-        extra = " (pip install 'vocabguard[dask]')" if "dask" in path else ""
-        raise ConfigError(
-            f"Runner {name!r} cannot be loaded: {err}{extra}. " + received(runner=name)
-        ) from None
-    if not isinstance(runner_class, type):
-        raise ConfigError(f"{path} is not a runner class. " + received(runner=name))
-    return path
-
-
-def _runner_flag(beam_args: Sequence[str]) -> str | None:
-    runner = None
-    for index, arg in enumerate(beam_args):
-        if arg == "--runner" and index + 1 < len(beam_args):
-            runner = beam_args[index + 1]
-        elif arg.startswith("--runner="):
-            runner = arg.split("=", 1)[1]
-    return runner
-
-
-def pipeline_options(beam_args: Sequence[str]):
-    """``PipelineOptions`` from Beam flags; unknown flags are an error, not a warning.
-
-    ``--runner`` takes Beam's short names (``DirectRunner``, ``DaskRunner``,
-    ``FlinkRunner``, ...) or a runner class path. The DirectRunner is the default
-    (Beam may otherwise pick Prism, which downloads a binary and cannot run offline).
-    """
-    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
-
-    beam_args = list(beam_args)
-    runner = _runner_flag(beam_args)
-    path = resolve_runner(runner) if runner else None
-    parser = argparse.ArgumentParser(allow_abbrev=False, add_help=False)
-    seen: set[type] = set()
-    pending = list(PipelineOptions.__subclasses__())
-    while pending:  # options classes and their subclasses (runners extend some)
-        options_class = pending.pop()
-        if options_class in seen:
-            continue
-        seen.add(options_class)
-        pending.extend(options_class.__subclasses__())
-        try:
-            options_class._add_argparse_args(parser)
-        except argparse.ArgumentError:
-            pass  # a subclass re-adding its parent's flags
-    _, unknown = parser.parse_known_args(beam_args)
-    if unknown:
-        raise ConfigError(
-            f"Unknown pipeline option(s) {' '.join(unknown)}: not a vocabguard job flag nor a "
-            "Beam pipeline option. Check the spelling (Beam options use underscores, e.g. "
-            "--direct_num_workers). " + received(options=list(unknown))
-        )
-    options = PipelineOptions(beam_args)
-    standard = options.view_as(StandardOptions)
-    standard.runner = path or "DirectRunner"
-    return options
-
-
 def _job_parser(prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog,
@@ -571,7 +475,7 @@ def run_encode(argv: Sequence[str] | None = None) -> dict:
         config.store, vocabs, fields, passthrough, bad_records=config.bad_records
     )
     fingerprints = transform.fingerprints  # per id column
-    runner = _runner_name(options)
+    runner = runner_name(options)
     pipeline = beam.Pipeline(options=options)
     batches = pipeline | "Read" >> ReadRecordBatches(
         config.inputs,
@@ -621,13 +525,6 @@ def run_encode(argv: Sequence[str] | None = None) -> dict:
     if local:
         fs.move(staging, output)
     return summary
-
-
-def _runner_name(options) -> str:
-    from apache_beam.options.pipeline_options import StandardOptions
-
-    runner = options.view_as(StandardOptions).runner or "DirectRunner"
-    return runner.rsplit(".", 1)[-1] if isinstance(runner, str) else type(runner).__name__
 
 
 def _finish_encode(items: list, base: dict, features: Sequence, staging: str, runner: str) -> dict:
