@@ -340,14 +340,21 @@ def _describe_inputs(config: JobConfig) -> str:
     return ", ".join(config.inputs)
 
 
-def run_build(argv: Sequence[str] | None = None) -> list[dict]:
-    """Build and publish every feature's vocabulary in one pass; return what was published."""
+def run_build(argv: Sequence[str] | None = None, *, config: JobConfig | None = None) -> list[dict]:
+    """Build and publish every feature's vocabulary in one pass; return what was published.
+
+    ``argv``: ``--config FILE`` and Beam pipeline options; or, with ``config`` given
+    (a job made from ``vocabguard build`` flags), the Beam pipeline options alone.
+    """
     import apache_beam as beam
 
     from vocabguard._src.engines.beam import BuildVocabularies, ReadRecordBatches
     from vocabguard._src.engines.beam.build import field_rules
 
-    config, options = _parse(argv, "vocabguard build")
+    if config is None:
+        config, options = _parse(argv, "vocabguard build")
+    else:
+        options = pipeline_options(list(argv or []))
     features = list(config.features.values())
     read_fields = list(
         dict.fromkeys(
@@ -642,10 +649,10 @@ def _quiet_beam_logs() -> None:
         ours.propagate = False
 
 
-def main_build(argv: Sequence[str] | None = None) -> int:
+def main_build(argv: Sequence[str] | None = None, *, config: JobConfig | None = None) -> int:
     """Entry point of ``pipelines/build_vocab.py`` and ``vocabguard build --runner ...``."""
     _quiet_beam_logs()
-    for item in run_build(argv):
+    for item in run_build(argv, config=config):
         verb = "published" if item.get("newly_published", True) else "reused (identical to latest)"
         print(
             f"{verb} {item['ref']} for feature {item['feature']}: input_dim "
