@@ -318,3 +318,22 @@ def test_runner_short_names_and_their_options_pass_the_option_check():
     assert options.get_all_options()["address"] == "tcp://x:1"  # DaskOptions' dest
     flink = pipeline_options(["--runner", "flink", "--flink_master", "[local]"])
     assert flink.get_all_options()["runner"].endswith("FlinkRunner")
+
+
+def test_build_flags_run_on_a_runner_without_a_config(tmp_path, capsys, dask_cluster):
+    """From a laptop to a cluster by adding one flag: the in-process flags on a runner."""
+    corpus = make_corpus(tmp_path / "data")
+    flags = ["--name", "words", "--input", corpus, "--field", "text", "--lowercase"]
+    assert main(["build", "--store", str(tmp_path / "local"), *flags]) == 0
+    for label, runner in {
+        "direct": ["--runner", "DirectRunner"],
+        "dask": ["--runner", "DaskRunner", "--dask_client_address", dask_cluster],
+    }.items():
+        store = tmp_path / label
+        assert main(["build", "--store", str(store), *flags, *runner]) == 0
+        out = capsys.readouterr().out
+        assert out.strip().splitlines()[-1] == "words@v1"
+        assert (
+            VocabStore(store).load("words").fingerprint
+            == VocabStore(tmp_path / "local").load("words").fingerprint
+        ), label

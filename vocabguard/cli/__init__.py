@@ -97,11 +97,20 @@ def _is_beam_job(argv: Sequence[str]) -> bool:
     )
 
 
+def _has_flag(argv: Sequence[str], flag: str) -> bool:
+    return any(a == flag or a.startswith(flag + "=") for a in argv)
+
+
 def run(argv: Sequence[str]) -> int:
     """Parse ``argv`` and run the command; user errors become ``vocabguard: error:`` lines."""
     argv = list(argv)
     if _is_beam_job(argv):
         from vocabguard._src.engines import jobs
+
+        if argv[0] == "build" and not _has_flag(argv[1:], "--config"):
+            from vocabguard.cli.build import run_on_runner
+
+            return run_guarded(run_on_runner, argv[1:])
 
         job = jobs.main_build if argv[0] == "build" else jobs.main_encode
         return run_guarded(job, argv[1:])

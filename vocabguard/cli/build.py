@@ -298,3 +298,49 @@ def _cmd_build(args: argparse.Namespace) -> int:
     )
     print(published.ref)
     return 0
+
+
+def run_on_runner(argv: Sequence[str]) -> int:
+    """``vocabguard build --runner R`` with the in-process flags instead of ``--config``.
+
+    The flags (``--name``, ``--input``, ``--field``, ``--weight-field``, spec flags,
+    ``--store``, ``--bad-records``) become a one-feature job config; every other flag
+    is a Beam pipeline option (``--runner``, ``--dask_client_address``, ...). So a
+    build moves from a laptop to a cluster by adding one flag.
+    """
+    from vocabguard import cli
+    from vocabguard._src.core.errors import ConfigError, received
+    from vocabguard._src.core.store import validate_name
+    from vocabguard._src.engines import jobs
+
+    parser = cli.build_parser()
+    args, beam_args = parser.parse_known_args(["build", *argv])
+    validate_name(args.name)
+    if args.retire and not args.parent:
+        raise ConfigError(
+            "--retire needs --parent: only a parent's tokens can be retired. Add --parent "
+            "NAME@vN, or drop --retire. " + received(retire=True, parent=None)
+        )
+    store = store_from_args(args)
+    parent = store.load(args.parent) if args.parent else None
+    spec = spec_from_args(args, parent)
+    fields = list(args.field or [])
+    feature = {
+        "name": args.name,
+        "spec": spec.to_dict(),
+        **({"fields": fields} if len(fields) > 1 else {"field": fields[0] if fields else "text"}),
+    }
+    for key in ("parent", "retire", "weight_field", "allow_empty"):
+        value = getattr(args, key, None)
+        if value not in (None, False):
+            feature[key] = value
+    data = {
+        "store": str(store.root),
+        "inputs": list(args.input),
+        "bad_records": getattr(args, "bad_records", None) or "fail",
+        "features": {args.name: feature},
+    }
+    if args.format:
+        data["format"] = args.format
+    config = jobs.JobConfig.from_dict(data, source="vocabguard build flags")
+    return jobs.main_build(beam_args, config=config)
