@@ -110,7 +110,7 @@ def run(argv: Sequence[str]) -> int:
         if argv[0] == "build" and not _has_flag(argv[1:], "--config"):
             from vocabguard.cli.build import run_on_runner
 
-            return run_guarded(run_on_runner, argv[1:])
+            return run_guarded(lambda rest: run_on_runner(rest, build_parser()), argv[1:])
 
         job = jobs.main_build if argv[0] == "build" else jobs.main_encode
         return run_guarded(job, argv[1:])

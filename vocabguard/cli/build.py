@@ -300,20 +300,19 @@ def _cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_on_runner(argv: Sequence[str]) -> int:
+def run_on_runner(argv: Sequence[str], parser: argparse.ArgumentParser) -> int:
     """``vocabguard build --runner R`` with the in-process flags instead of ``--config``.
 
     The flags (``--name``, ``--input``, ``--field``, ``--weight-field``, spec flags,
     ``--store``, ``--bad-records``) become a one-feature job config; every other flag
     is a Beam pipeline option (``--runner``, ``--dask_client_address``, ...). So a
-    build moves from a laptop to a cluster by adding one flag.
+    build moves from a laptop to a cluster by adding one flag. ``parser`` is the
+    root ``vocabguard`` parser.
     """
-    from vocabguard import cli
     from vocabguard._src.core.errors import ConfigError, received
     from vocabguard._src.core.store import validate_name
     from vocabguard._src.engines import jobs
 
-    parser = cli.build_parser()
     args, beam_args = parser.parse_known_args(["build", *argv])
     validate_name(args.name)
     if args.retire and not args.parent:
