@@ -83,7 +83,7 @@ def targets(results: dict, corpora: dict) -> list[str]:
 
 
 def table(results: dict, corpora: dict) -> str:
-    headers = ["corpus", "path", "seconds", "tokens/s", "time / 100 MB-equivalent"]
+    headers = ["corpus", "path", "seconds", "tokens/s", "seconds per 100 MB", "CPU s"]
     headers += ["peak RSS MiB, all processes", "largest process MiB", "other CPU (cores)"]
     headers += ["fingerprint"]
     rows = []
@@ -92,7 +92,7 @@ def table(results: dict, corpora: dict) -> str:
         for name, r in by_row.items():
             where = f"{c.mb:,.0f} MB ({c.tokens / 1e6:,.0f} M tokens)"
             if "error" in r:
-                rows.append([where, name, "failed: " + r["error"][:200], "", "", "", "", "", ""])
+                rows.append([where, name, "failed: " + r["error"][:200]] + [""] * 7)
                 continue
             per_100 = r["median_s"] / (c.mb / 100)
             rows.append(
@@ -102,6 +102,7 @@ def table(results: dict, corpora: dict) -> str:
                     f"{r['median_s']:.1f}",
                     f"{report.speed(r, c.tokens) / 1e6:.2f} M",
                     f"{per_100:.1f} s",
+                    report.cpu(r),
                     report.rss(r),
                     f"{largest_process_mb(r):,.0f}",
                     report.contention(r),

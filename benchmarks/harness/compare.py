@@ -67,7 +67,7 @@ def ratio_column(results: dict[str, dict], reference: str | None, tokens: int):
 
 
 def table(results: Results, corpora: dict[int, Corpus], reference: str | None) -> str:
-    headers = ["input", "row", "tool", "what", "seconds (median)", "runs", "tokens/s"]
+    headers = ["input", "row", "tool", "what", "seconds (median)", "runs", "tokens/s", "CPU s/run"]
     headers += ["peak RSS MiB", "other CPU (cores)", f"vs {reference}" if reference else "ratio"]
     rows = []
     for files, by_row in results.items():
@@ -89,6 +89,7 @@ def table(results: Results, corpora: dict[int, Corpus], reference: str | None) -
                     f"{r['median_s']:.2f}",
                     r["repeat"],
                     f"{report.speed(r, tokens) / 1e6:.2f} M",
+                    report.cpu(r),
                     report.rss(r),
                     report.contention(r),
                     ratio(r),

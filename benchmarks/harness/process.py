@@ -36,6 +36,11 @@ def cpu_s(who: int = resource.RUSAGE_SELF) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def process_cpu_s() -> float:
+    """CPU seconds of this process and the children it has waited for."""
+    return cpu_s(resource.RUSAGE_SELF) + cpu_s(resource.RUSAGE_CHILDREN)
+
+
 def timed(run: Callable[[], object], repeat: int) -> tuple[list[float], object]:
     """``repeat`` timed calls of ``run``: (seconds of each, the last result)."""
     seconds, out = [], None
@@ -46,11 +51,14 @@ def timed(run: Callable[[], object], repeat: int) -> tuple[list[float], object]:
     return seconds, out
 
 
-def rusage_facts(seconds: list[float]) -> dict:
-    """Timings and this process' own rusage, for a worker's result."""
+def rusage_facts(seconds: list[float], cpu_timed_s: float | None = None) -> dict:
+    """Timings and this process' own rusage, for a worker's result. ``cpu_timed_s``:
+    the CPU seconds the timed runs used (this process and its waited-for children),
+    per run: on a contended machine, a measure that other work does not inflate."""
     return {
         "seconds": seconds,
         "median_s": statistics.median(seconds),
+        "cpu_per_run_s": None if cpu_timed_s is None else cpu_timed_s / len(seconds),
         "self_peak_rss_mb": peak_rss_mb(resource.RUSAGE_SELF),
         "children_peak_rss_mb": peak_rss_mb(resource.RUSAGE_CHILDREN),
         "cpu_self_s": cpu_s(resource.RUSAGE_SELF),

@@ -31,6 +31,13 @@ def rss(result: dict) -> str:
     return text
 
 
+def cpu(result: dict) -> str:
+    """CPU seconds per timed run: the row's process and its waited-for children (not
+    the Beam multi_processing workers or a Dask cluster, which it does not wait for)."""
+    value = result.get("cpu_per_run_s")
+    return "n/a" if value is None else f"{value:.1f}"
+
+
 def contention(result: dict) -> str:
     cores = result.get("other_cpu_cores")
     if cores is None:
@@ -48,7 +55,10 @@ METHOD = (
     "seconds. peak RSS (MiB): the row's process plus every process it started (Beam "
     "multi_processing workers) and the services it used (the Dask scheduler and workers), "
     f"summed, sampled every {RSS_SAMPLE_S} s from /proc, and at least the process's own "
-    "getrusage peak; 'procs' = the most processes seen at once. other CPU: cores that "
+    "getrusage peak; 'procs' = the most processes seen at once. CPU s/run: CPU seconds "
+    "per timed run of the row's process (and the children it waited for; not Beam's "
+    "multi_processing workers nor a Dask cluster): other work inflates it much less than "
+    "wall time. other CPU: cores that "
     "processes outside the row used while it ran (/proc/stat minus the row's own CPU); "
     f"above {CONTENDED_CORES} the row was slowed by other work."
 )

@@ -40,7 +40,7 @@ from pathlib import Path
 
 sys.path[0] = str(Path(__file__).resolve().parents[1])  # benchmarks/, not this folder
 
-from harness.process import rusage_facts  # noqa: E402  (standard library only)
+from harness.process import process_cpu_s, rusage_facts  # noqa: E402  (standard library only)
 
 
 def _versions() -> dict:
@@ -100,18 +100,20 @@ def measure(args) -> dict:
         return os.path.join(work, "out", "transform_fn", "assets", "vocab")
 
     seconds = []  # not harness.process.timed: each run has its own directory, untimed
+    cpu_timed = 0.0
     for _ in range(args.repeat):
         work = tempfile.mkdtemp(prefix=f"tft_{args.mode}_", dir=args.work)
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), process_cpu_s()
         vocab_file = run_once(work)
         seconds.append(time.perf_counter() - start)
+        cpu_timed += process_cpu_s() - cpu_start
         if args.tokens_out:
             shutil.copy(vocab_file, args.tokens_out)
         shutil.rmtree(work, ignore_errors=True)
     return {
         "row": "tft-vocab" if args.mode == "vocabulary" else "tft-approx",
         "mode": args.mode,
-        **rusage_facts(seconds),
+        **rusage_facts(seconds, cpu_timed),
         "import_s": import_s,
         "tokens_file": args.tokens_out,
         "versions": _versions(),

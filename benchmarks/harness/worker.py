@@ -16,7 +16,7 @@ from pathlib import Path
 def main(argv: list[str] | None = None) -> int:
     # benchmarks/ instead of this folder (whose module names must not shadow the stdlib)
     sys.path[0] = str(Path(__file__).resolve().parents[1])
-    from harness.process import emit, rusage_facts, timed
+    from harness.process import emit, process_cpu_s, rusage_facts, timed
     from harness.tasks import TASKS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -31,13 +31,15 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     run, after = TASKS[args.row](args.pattern, args.top_k, args.work, args.address)
     import_s = time.perf_counter() - started
+    cpu_before = process_cpu_s()
     seconds, out = timed(run, args.repeat)
+    cpu_timed = process_cpu_s() - cpu_before
     tokens_file = os.path.join(args.work, f"{args.row}.tokens")
     facts = after(out, tokens_file)
     emit(
         {
             "row": args.row,
-            **rusage_facts(seconds),
+            **rusage_facts(seconds, cpu_timed),
             "import_s": import_s,
             "tokens_file": tokens_file,
             **facts,
