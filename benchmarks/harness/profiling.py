@@ -3,6 +3,7 @@ vocabguard's Beam build (cumulative prefixes of its pipeline)."""
 
 from __future__ import annotations
 
+import multiprocessing
 import shutil
 import sys
 import tempfile
@@ -62,7 +63,7 @@ def profile_task(name: str, pattern: str, top_k: int, top: int) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def stages(pattern: str, top_k: int, workers: int = 1) -> list[tuple[str, float]]:
+def stages(pattern: str, top_k: int, workers: int = 1) -> list[tuple[str, dict]]:
     """Time cumulative prefixes of vocabguard's Beam build on the DirectRunner.
 
     Each line runs a longer prefix of the pipeline; the difference between two lines
@@ -99,30 +100,60 @@ def stages(pattern: str, top_k: int, workers: int = 1) -> list[tuple[str, float]
             | beam.Map(lambda n: print(f"    ({n:,} elements out)", flush=True))
         )
 
+    store = tempfile.mkdtemp(prefix="stages_")
+
+    def full(p):
+        return read(p) | BuildVocabularies({"text": feature}, store=tempfile.mkdtemp(dir=store))
+
     prefixes = [
         ("empty pipeline: Create | Map", lambda p: p | beam.Create([1]) | beam.Map(lambda x: x)),
         ("ReadRecordBatches (plan splits, read, parse into batches)", read),
         ("+ _CountTokens (tokenize and count each batch, cut into token shards)", counted),
         ("+ CombinePerKey(_MergeCounts) (merge the partial counts per shard)", merged),
+        ("full BuildVocabularies (+ summaries, checks, selection, publish)", full),
     ]
-    print(f"stages of vocabguard's Beam build, DirectRunner {workers} worker(s), {pattern}:")
-    timings = []
-    for label, build in prefixes:
-        started = time.perf_counter()
+    print(
+        f"stages of vocabguard's Beam build, DirectRunner {workers} worker(s), {pattern} "
+        "(each prefix in a fresh forked process: wall seconds, CPU seconds of that process "
+        "and its waited-for children, its peak RSS):"
+    )
+
+    def run_prefix(build, queue) -> None:
+        from harness.process import peak_rss_mb, process_cpu_s
+
+        started, cpu = time.perf_counter(), process_cpu_s()
         try:
             with beam.Pipeline(options=options) as p:
-                count_elements(build(p))
+                out = build(p)
+                if build is not full:
+                    count_elements(out)
         except Exception as err:  # a private step changed: report it, go on
-            print(f"  failed: {label}: {type(err).__name__}: {str(err)[:200]}", flush=True)
+            queue.put({"error": f"{type(err).__name__}: {str(err)[:200]}"})
+            return
+        queue.put(
+            {
+                "seconds": time.perf_counter() - started,
+                "cpu_s": process_cpu_s() - cpu,
+                "peak_rss_mb": peak_rss_mb(),
+            }
+        )
+
+    context = multiprocessing.get_context("fork")
+    timings = []
+    for label, build in prefixes:
+        queue = context.Queue()
+        child = context.Process(target=run_prefix, args=(build, queue))
+        child.start()
+        out = queue.get()
+        child.join()
+        if "error" in out:
+            print(f"  failed: {label}: {out['error']}", flush=True)
             continue
-        timings.append((label, time.perf_counter() - started))
-        print(f"  {timings[-1][1]:6.1f} s  {label}", flush=True)
-    store = tempfile.mkdtemp(prefix="stages_")
-    started = time.perf_counter()
-    with beam.Pipeline(options=options) as p:
-        _ = read(p) | BuildVocabularies({"text": feature}, store=store)
-    label = "full BuildVocabularies (+ summaries, checks, selection, publish)"
-    timings.append((label, time.perf_counter() - started))
-    print(f"  {timings[-1][1]:6.1f} s  {label}", flush=True)
+        timings.append((label, out))
+        print(
+            f"  {out['seconds']:6.1f} s  {out['cpu_s']:6.1f} CPU s  {out['peak_rss_mb']:7,.0f} MiB"
+            f"  {label}",
+            flush=True,
+        )
     shutil.rmtree(store, ignore_errors=True)
     return timings
