@@ -500,3 +500,39 @@ def test_a_total_weight_beyond_int64_counts_is_an_error():
     records = [{"x": "a", "w": 4e12}] * 3  # 1.2e13 * 1e6 units > 2**63
     with pytest.raises(InputDataError, match="Scale the weights down"):
         build(records, fields=["x"], weight_field="w")
+
+
+def test_audit_counts_missing_ids_and_ids_in_unused_rows(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from vocabguard._src.tools.audit import audit, format_report
+
+    store = VocabStore(tmp_path / "store")
+    spec = VocabSpec(tokenizer="none", missing="token", pad_to_multiple_of=8)
+    vocab = store.publish(build(["fr", None, "de"], spec), "c")
+    assert (vocab.layout.used_ids, vocab.input_dim) == (5, 8)
+    ids = [*vocab.encode(["fr", None, None, "xx"]).tolist(), 6]  # 6: a padding row
+    pq.write_table(pa.table({"ids": pa.array(ids, pa.int32())}), tmp_path / "ids.parquet")
+    result = audit(tmp_path / "ids.parquet", vocab)
+    assert result.ok  # every id is in [0, input_dim)
+    report = format_report(result)
+    assert "missing  2 ids = the missing token (id 2)" in report
+    assert "unused   1 ids in rows 5..7" in report and "another vocabulary" in report
+    assert result.to_dict()["unused_row_ids"] == 1
+
+
+def test_diff_data_sample_with_lists_and_nulls(capsys, store_root, tmp_path):
+    path = write_jsonl(tmp_path / "t.jsonl", ISSUE_TABLE)
+    base = ("build", "--input", str(path), "--tokenizer", "none", "--name", "items")
+    assert cli(capsys, store_root, *base, "--field", "hist", "--field", "tgt")[0] == 0
+    code, out, _ = cli(
+        capsys, store_root, "diff", "items@v1", "items@v1", "--data", str(path), "--field", "hist"
+    )
+    assert code == 0 and "A  5 tokens, 0 OOV" in out
+    country = ("build", "--input", str(path), "--tokenizer", "none", "--name", "c")
+    assert cli(capsys, store_root, *country, "--field", "country", "--missing", "oov")[0] == 0
+    code, out, _ = cli(
+        capsys, store_root, "diff", "c@v1", "c@v1", "--data", str(path), "--field", "country"
+    )
+    assert code == 0 and "A  1 tokens, 0 OOV" in out  # the null is not a token of the sample

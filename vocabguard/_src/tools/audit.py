@@ -77,8 +77,17 @@ class Tally:
         oov_ids: range,
         pad_id: int = 0,
         max_violations: int = MAX_VIOLATIONS,
+        *,
+        missing_id: int | None = None,
+        used_ids: int | None = None,
     ):
         self.input_dim = int(input_dim)
+        # `missing: token`: ids of missing values; rows >= used_ids (capacity,
+        # pad_to_multiple_of) hold no token, so this vocabulary never emits them.
+        self.missing_id = missing_id
+        self.used_ids = int(input_dim) if used_ids is None else int(used_ids)
+        self.missing = 0
+        self.unused = 0
         self.oov_ids = oov_ids
         self.pad_id = int(pad_id)
         self.max_violations = max_violations
@@ -126,6 +135,10 @@ class Tally:
         self.out_of_range += int(too_big.sum())
         self.oov += int(((valid >= self.oov_ids.start) & (valid < self.oov_ids.stop)).sum())
         self.pad += int((valid == self.pad_id).sum())
+        if self.missing_id is not None:
+            self.missing += int((valid == self.missing_id).sum())
+        if self.used_ids < self.input_dim:
+            self.unused += int(((valid >= self.used_ids) & (valid < self.input_dim)).sum())
         bad = negative | too_big if nulls is None else negative | too_big | nulls
         room = self.max_violations - len(self.violations)
         if room > 0 and bad.any():
@@ -233,6 +246,8 @@ class AuditResult:
             "null_ids": t.null_ids,
             "oov_ids": t.oov,
             "pad_ids": t.pad,
+            "missing_ids": t.missing if t.missing_id is not None else None,
+            "unused_row_ids": t.unused,
             "oov_rate": self.oov_rate,
             "min_id": t.min_id,
             "max_id": t.max_id,
@@ -269,7 +284,15 @@ def audit(
     Raises:
         InputDataError: a file is unreadable, or the id column is missing or ambiguous.
     """
-    tally = Tally(vocab.input_dim, vocab.oov_ids, vocab.pad_id, max_violations)
+    missing_id = getattr(vocab, "missing_id", None)
+    tally = Tally(
+        vocab.input_dim,
+        vocab.oov_ids,
+        vocab.pad_id,
+        max_violations,
+        missing_id=missing_id if missing_id not in (None, vocab.pad_id, 1) else None,
+        used_ids=vocab.layout.used_ids,
+    )
     scan = scan_ids(
         data, vocab.fingerprint, tally, column=column, progress=progress, batch_rows=batch_rows
     )
@@ -303,6 +326,14 @@ def format_report(result: AuditResult) -> str:
         f"bad ids  {t.out_of_range} >= input_dim, {t.negative} negative"
         + (f", {t.null_ids} null" if t.null_ids else ""),
     ]
+    if t.missing_id is not None:
+        lines.append(f"missing  {t.missing} ids = the missing token (id {t.missing_id})")
+    if t.used_ids < result.input_dim:
+        lines.append(
+            f"unused   {t.unused} ids in rows {t.used_ids}..{result.input_dim - 1} (capacity or "
+            "pad_to_multiple_of padding: no token of this vocabulary maps there"
+            + ("; the data may come from another vocabulary)" if t.unused else ")")
+        )
     if result.mismatches:
         lines.append("fingerprint MISMATCH")
         for m in result.mismatches:

@@ -40,14 +40,37 @@ def iter_sample_tokens(
     from vocabguard._src.engines.readers import INTEGER, STRING, read_documents
 
     integer = vocabs[0].token_type == INT64
-    values = read_documents(files, format=format, field=field, kind=INTEGER if integer else STRING)
+    kind = INTEGER if integer else STRING
+    # Categorical vocabularies (missing values accepted, lists seen): read records,
+    # where values may be null or lists; each vocabulary's own spec applies.
+    categorical = any(
+        v.spec.missing != "error" or v.spec.value_shape != "any" or v.stats.get("list_fields")
+        for v in vocabs
+    )
+    if categorical:
+        from vocabguard._src.engines.readers import read_records
+
+        records = read_records(
+            files, format=format, fields=[field] if field else None, kind=kind, missing="skip"
+        )
+        values = (next(iter(record.values())) for record in records)
+    else:
+        values = read_documents(files, format=format, field=field, kind=kind)
     keys = [_tokenization(v) for v in vocabs]
     tokenizers = {key: Tokenizer(v.spec) for key, v in zip(keys, vocabs)}
+    specs = {key: v.spec for key, v in zip(keys, vocabs)}
     with progress_bar(None, progress, "reading the sample", unit=" docs") as bar:
         for batch in batches(values, batch_size):
             flats = {}
             for key, tokenizer in tokenizers.items():
-                if integer:
+                if categorical:
+                    from vocabguard._src.core.values import record_tokens
+
+                    # Missing values are not tokens: the sample's tokens are the rest.
+                    lenient = specs[key].replace(missing="skip", value_shape="any")
+                    flat = record_tokens(batch, lenient, Tokenizer(lenient)).flat
+                    flats[key] = flat.drop_null()
+                elif integer:
                     flats[key] = pa.array(batch, type=pa.int64())
                 else:
                     flats[key] = tokenizer.tokenize_arrow(text_array(batch)).flatten()
