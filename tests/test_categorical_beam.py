@@ -5,6 +5,7 @@ per field, identical to the numpy encoder."""
 from __future__ import annotations
 
 import json
+import os
 
 import pyarrow.parquet as pq
 import pytest
@@ -71,7 +72,8 @@ RECORD = st.fixed_dictionaries(
 
 
 @settings(
-    max_examples=4,
+    # Each example runs a Beam pipeline (about 3 s); raise it for a deeper check.
+    max_examples=int(os.environ.get("VOCABGUARD_BEAM_PROPERTY_EXAMPLES", "4")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
