@@ -536,3 +536,18 @@ def test_diff_data_sample_with_lists_and_nulls(capsys, store_root, tmp_path):
         capsys, store_root, "diff", "c@v1", "c@v1", "--data", str(path), "--field", "country"
     )
     assert code == 0 and "A  1 tokens, 0 OOV" in out  # the null is not a token of the sample
+
+
+def test_report_of_a_weighted_vocabulary_shows_weight_coverage_and_facts(tmp_path):
+    from vocabguard._src.tools.report import coverage_curve, write_report
+
+    store = VocabStore(tmp_path / "store")
+    records = [{"x": "a", "w": 3.0}, {"x": "b", "w": 0.5}, {"x": None, "w": 1.5}]
+    spec = VocabSpec(tokenizer="none", missing="token", pad_to_multiple_of=8)
+    vocab = store.publish(build(records, spec, fields=["x"], weight_field="w"), "w")
+    curve = coverage_curve(vocab)
+    assert curve.total_tokens == 5_000_000  # the total weight, in micro-units
+    assert curve.coverage[-1] == pytest.approx((3.0 + 1.5) / 5.0)  # b (0.5) is below min_count
+    write_report(vocab, tmp_path / "report")
+    html = (tmp_path / "report" / "report.html").read_text()
+    assert "weighted" in html and "aligned" in html and "[MISSING]" in html

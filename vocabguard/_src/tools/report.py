@@ -77,6 +77,10 @@ def coverage_curve(vocab: Any) -> CoverageCurve:
     # Grown vocabularies (lineage) keep old tokens first; the curve keeps the most frequent.
     learned = np.sort(learned)[::-1]
     total = int(vocab.stats.get("total_tokens") or 0) or int(counts.sum())
+    if vocab.stats.get("weighted"):
+        # Weighted counts are in units of weight_unit: coverage is a share of the weight.
+        unit = float(vocab.stats.get("weight_unit") or 1.0)
+        total = round(float(vocab.stats.get("total_weight") or 0.0) / unit) or int(counts.sum())
     covered = int(reserved.sum()) + np.concatenate([[0], np.cumsum(learned)])
     coverage = covered / total if total else np.zeros(len(covered))
     distinct = vocab.stats.get("distinct_tokens")
@@ -259,6 +263,12 @@ def render_html(
         ("distinct tokens", stats.get("distinct_tokens", "-")),
         ("coverage", f"{curve.coverage[-1]:.4f}" if len(curve.coverage) else "-"),
     ]
+    # Categorical facts (fields, missing values, weights, aligned input_dim), as inspect shows.
+    from vocabguard._src.core.artifact import categorical_facts
+
+    for line in categorical_facts(vocab.manifest or {}):
+        label, _, text = line.partition(" ")
+        summary.append((label, e(text.strip())))
     spec = vocab.spec.to_dict()
     spec_rows = [(f"<code>{e(k)}</code>", f"<code>{e(repr(v))}</code>") for k, v in spec.items()]
     targets = []
