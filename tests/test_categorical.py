@@ -551,3 +551,4 @@ def test_report_of_a_weighted_vocabulary_shows_weight_coverage_and_facts(tmp_pat
     write_report(vocab, tmp_path / "report")
     html = (tmp_path / "report" / "report.html").read_text()
     assert "weighted" in html and "aligned" in html and "[MISSING]" in html
+    assert "<th>weight (w)</th>" in html and "<td>3</td>" in html  # 'a' weighs 3.0

@@ -322,11 +322,20 @@ def render_html(
                     [(_token_cell(token), count) for token, count in sample.top_oov],
                 ),
             ]
+    weighted = bool(vocab.stats.get("weighted"))
+    unit = float(vocab.stats.get("weight_unit") or 1.0)
     parts += [
         f"<h2>Top {top} tokens</h2>",
         _table(
-            ("token", "id", "count"),
-            [(_token_cell(token), id_, count) for token, id_, count in top_tokens(vocab, top)],
+            (
+                "token",
+                "id",
+                f"weight ({e(str(vocab.build.get('weight_field')))})" if weighted else "count",
+            ),
+            [
+                (_token_cell(token), id_, f"{count * unit:g}" if weighted else count)
+                for token, id_, count in top_tokens(vocab, top)
+            ],
         ),
         "<h2>Spec</h2>",
         _table(("field", "value"), spec_rows),
