@@ -77,7 +77,12 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
         help="tokens placed right after the OOV ids, in order (replaces the config's list)",
     )
     spec.add_argument("--capacity", type=int, metavar="N", help="fixed input_dim, room to grow")
-    spec.add_argument("--max-token-bytes", type=int, metavar="N", help="never learn longer tokens")
+    spec.add_argument(
+        "--max-token-bytes",
+        type=lambda v: "none" if v.lower() == "none" else int(v),
+        metavar="N",
+        help="never learn longer tokens (default 1024; 'none' lifts the limit)",
+    )
     spec.add_argument("--sequence-length", type=int, metavar="N", help="pad/truncate encoded rows")
     spec.add_argument("--id-dtype", choices=("int32", "int64"))
     spec.add_argument(

@@ -330,6 +330,20 @@ class TokenCounter:
             stats["weight_unit"] = 1 / WEIGHT_SCALE
             stats["total_weight"] = self.total_weight_units / WEIGHT_SCALE
             stats["total_weight_units"] = self.total_weight_units
+        limit = self.spec.max_token_bytes
+        over = table.slice(0, 0)
+        if limit is not None and token_type == STRING and len(table):
+            # Never learned (they map to the OOV ids): counted, so a runaway token
+            # (a whole file without a separator) shows up in the manifest.
+            over = table.filter(pc.greater(pc.binary_length(table["token"]), limit))
+        if len(over):
+            stats["tokens_over_max_token_bytes"] = {
+                "distinct": len(over),
+                "occurrences": (pc.sum(over["count"]).as_py() or 0) / scale
+                if self.weighted
+                else pc.sum(over["count"]).as_py() or 0,
+                "max_token_bytes": limit,
+            }
         build: dict[str, Any] = {"vocabguard_version": __version__, "input": input_description}
         if fields:
             build["fields"] = list(fields)

@@ -40,6 +40,9 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+DEFAULT_MAX_TOKEN_BYTES = 1024
+
+
 @dataclasses.dataclass(frozen=True)
 class VocabSpec:
     """What a vocabulary is built from and how text maps to ids.
@@ -59,7 +62,10 @@ class VocabSpec:
         pad_token: the token at id 0 (default ``[PAD]``, or ``0`` for integers).
         oov_token: the label of the OOV ids (default ``[UNK]``, or ``-1``).
         capacity: fixed ``input_dim``, leaving room to grow; must fit the layout.
-        max_token_bytes: tokens longer than this (UTF-8 bytes) are never learned.
+        max_token_bytes: tokens longer than this (UTF-8 bytes) are never learned (they
+            map to the OOV ids, and the build's stats count them). Default 1024, so a
+            runaway token cannot become a huge vocabulary entry; ``None`` (``none`` in
+            YAML or on the command line) lifts the limit.
         sequence_length: pad (with id 0) or truncate encoded rows to this length.
         id_dtype: ``int32`` or ``int64`` ids.
         missing: what a null, absent or empty value becomes: ``error`` (the
@@ -88,7 +94,7 @@ class VocabSpec:
     pad_token: str | int | None = None
     oov_token: str | int | None = None
     capacity: int | None = None
-    max_token_bytes: int | None = None
+    max_token_bytes: int | None = DEFAULT_MAX_TOKEN_BYTES
     sequence_length: int | None = None
     id_dtype: str = "int32"
     missing: str = "error"
@@ -97,6 +103,8 @@ class VocabSpec:
     value_shape: str = "any"
 
     def __post_init__(self) -> None:
+        if isinstance(self.max_token_bytes, str) and self.max_token_bytes.lower() == "none":
+            object.__setattr__(self, "max_token_bytes", None)  # lifts the limit
         _choice("tokenizer", self.tokenizer, TOKENIZERS)
         _choice("missing", self.missing, MISSING_POLICIES)
         _choice("value_shape", self.value_shape, VALUE_SHAPES)

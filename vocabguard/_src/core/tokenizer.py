@@ -6,6 +6,13 @@ Every path applies the same steps, in this order:
    ``bytes.decode("utf-8", "replace")`` and ICU's transcoder both do);
 2. Unicode normalization (``none``, ``NFC`` or ``NFKC``);
 3. lowercasing with full Unicode case mapping (``str.lower``; TF's ICU lowercasing);
+
+   steps 2 and 3 act only on the code points both implementations map alike: the
+   code points of ``unicode_table.KEPT_RANGES`` (unassigned in the Unicode version
+   the table was generated with, or mapped differently by Python's ``unicodedata``
+   and TensorFlow's ICU) are kept unchanged by every path, and the text between
+   them is transformed piece by piece, so the paths agree whatever Unicode version
+   each library ships;
 4. splitting:
 
    - ``whitespace``: on runs of Unicode White_Space (the 25 code points listed in
@@ -35,6 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from vocabguard._src.core.spec import VocabSpec
+from vocabguard._src.core.unicode_table import KEPT_RANGES
 
 # Unicode White_Space (PropList.txt). Written out rather than `\s` because `\s`
 # means different sets in Python (adds U+001C..U+001F), RE2 (ASCII only) and ICU.
@@ -45,6 +53,27 @@ WHITESPACE = (
 # One pattern string, valid in Python `re` and in RE2, used by both twins.
 WHITESPACE_PATTERN = "[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+"
 _WHITESPACE_RE = re.compile(WHITESPACE_PATTERN)
+
+
+def _kept_class(escape) -> str:
+    parts = []
+    for first, last in KEPT_RANGES:
+        # RE2 (TensorFlow) has no surrogates: text is valid UTF-8 there.
+        for lo, hi in ((first, min(last, 0xD7FF)), (max(first, 0xE000), last)):
+            if lo <= hi:
+                parts.append(escape(lo) if lo == hi else f"{escape(lo)}-{escape(hi)}")
+    return "[" + "".join(parts) + "]"
+
+
+# The code points lowercasing and normalization keep (see the module docstring):
+# one class, written for Python's `re` and for RE2 (vocabguard.tf).
+KEPT_PATTERN_RE2 = _kept_class(lambda c: f"\\x{{{c:X}}}")
+# Membership of every code point, one byte each (1.1 MB): Python's `re` tests a
+# class of non-BMP ranges one range at a time, too slow for a class this size.
+_KEPT = bytearray(0x110000)
+for _first, _last in KEPT_RANGES:
+    _KEPT[_first : _last + 1] = b"\x01" * (_last - _first + 1)
+del _first, _last
 # The non-ASCII part of WHITESPACE. Without these, splitting on White_Space is
 # splitting on ASCII whitespace (\t \n \v \f \r and space), which Arrow does
 # without a regex engine, several times faster; the property tests cover both.
@@ -73,6 +102,24 @@ class Tokenizer:
     def normalize(self, value: str | bytes) -> str:
         """Steps 1-3 (decode, normalize, lowercase) on one value."""
         text = _to_text(value)
+        if not self._transforms:
+            return text
+        return self._transform_around_kept(text)
+
+    def _transform_around_kept(self, text: str) -> str:
+        """Kept code points stay as they are; the pieces between are transformed alone."""
+        out, start = [], 0
+        for i, char in enumerate(text):
+            if _KEPT[ord(char)]:
+                out.append(self._transform(text[start:i]))
+                out.append(char)
+                start = i + 1
+        if not out:
+            return self._transform(text)
+        out.append(self._transform(text[start:]))
+        return "".join(out)
+
+    def _transform(self, text: str) -> str:
         if self.spec.normalization != "none":
             text = unicodedata.normalize(self.spec.normalization, text)
         if self.spec.lowercase:
@@ -100,7 +147,13 @@ class Tokenizer:
         # from ICU's (final sigma, U+0130); Python's matches TF's, so the other
         # rows go through Python.
         slow_rows = pc.indices_nonzero(pc.invert(is_ascii.fill_null(True)))
-        slow = [self.normalize(v) for v in values.take(slow_rows).to_pylist()]
+        slow_values = values.take(slow_rows)
+        # Rows holding a kept code point (found by RE2, vectorized) go piece by piece.
+        has_kept = pc.match_substring_regex(slow_values, KEPT_PATTERN_RE2).to_pylist()
+        slow = [
+            None if v is None else self._transform_around_kept(v) if kept else self._transform(v)
+            for v, kept in zip(slow_values.to_pylist(), has_kept)
+        ]
         return pc.replace_with_mask(
             fast, pc.invert(is_ascii.fill_null(True)), pa.array(slow, type=pa.string())
         )

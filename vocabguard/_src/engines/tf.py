@@ -20,7 +20,11 @@ import tensorflow_text as tf_text
 from vocabguard._src.core import unicode_script
 from vocabguard._src.core.errors import ConfigError, received
 from vocabguard._src.core.guard import MAX_REPORTED_CASES, range_error
-from vocabguard._src.core.tokenizer import NON_ASCII_WHITESPACE_PATTERN, WHITESPACE_PATTERN
+from vocabguard._src.core.tokenizer import (
+    KEPT_PATTERN_RE2,
+    NON_ASCII_WHITESPACE_PATTERN,
+    WHITESPACE_PATTERN,
+)
 from vocabguard._src.core.vocabulary import INT64, Vocabulary
 
 _REPLACEMENT_CHAR = 0xFFFD
@@ -39,10 +43,13 @@ def tokenize(texts: tf.Tensor, vocab_or_spec) -> tf.RaggedTensor:
         texts = tf.strings.unicode_transcode(
             texts, "UTF-8", "UTF-8", errors="replace", replacement_char=_REPLACEMENT_CHAR
         )
-    if spec.normalization != "none":
-        texts = tf_text.normalize_utf8(texts, spec.normalization)
-    if spec.lowercase:
-        texts = _lower_utf8(texts)
+    if transforms:
+        texts = tf.reshape(texts, [-1])
+        texts = tf.cond(
+            _any_match(texts, KEPT_PATTERN_RE2),
+            lambda: _transform_around_kept(texts, spec),
+            lambda: _transform(texts, spec),
+        )
     if spec.tokenizer == "none":
         return tf.RaggedTensor.from_tensor(tf.expand_dims(texts, -1))
     if spec.tokenizer == "unicode_script":
@@ -50,6 +57,28 @@ def tokenize(texts: tf.Tensor, vocab_or_spec) -> tf.RaggedTensor:
     if spec.tokenizer == "whitespace":
         return _split_whitespace(texts)
     return _split_utf8(texts, spec.pattern)
+
+
+def _transform(texts: tf.Tensor, spec) -> tf.Tensor:
+    """Normalization, then lowercasing (ICU)."""
+    if spec.normalization != "none":
+        texts = tf_text.normalize_utf8(texts, spec.normalization)
+    if spec.lowercase:
+        texts = _lower_utf8(texts)
+    return texts
+
+
+def _transform_around_kept(texts: tf.Tensor, spec) -> tf.Tensor:
+    """``_transform`` with the kept code points (``unicode_table``) left as they are and
+    the pieces between them transformed alone, as the numpy path does."""
+    marked = tf.strings.regex_replace(
+        texts, f"({KEPT_PATTERN_RE2})", _SENTINEL + b"\\1" + _SENTINEL
+    )
+    pieces = tf.strings.split(marked, sep=_SENTINEL)
+    flat = pieces.flat_values
+    kept = tf.strings.regex_full_match(flat, KEPT_PATTERN_RE2)
+    flat = tf.where(kept, flat, _transform(flat, spec))
+    return tf.strings.reduce_join(pieces.with_flat_values(flat), axis=-1)
 
 
 def _any_match(texts: tf.Tensor, pattern: str) -> tf.Tensor:
@@ -251,7 +280,13 @@ def guard_ids(ids, input_dim: int, name: str = "guard_ids"):
     >>> guard_ids(tf.constant([0, 126]), 127).numpy().tolist()
     [0, 126]
     """
-    flat = ids.flat_values if isinstance(ids, tf.RaggedTensor) else tf.convert_to_tensor(ids)
+    # dtype_hint: an empty Python list is an empty int64 tensor (as numpy's guard_ids
+    # accepts it), not float32.
+    flat = (
+        ids.flat_values
+        if isinstance(ids, tf.RaggedTensor)
+        else tf.convert_to_tensor(ids, dtype_hint=tf.int64)
+    )
     if not flat.dtype.is_integer:
         raise TypeError(f"guard_ids expects integer ids. Received: dtype={flat.dtype.name}")
     if not tf.executing_eagerly() and in_xla_context():
@@ -272,7 +307,7 @@ def guard_ids(ids, input_dim: int, name: str = "guard_ids"):
                 int(array.min()),
                 int(array.max()),
             )
-        return ids
+        return flat if isinstance(ids, (list, tuple)) else ids
     with tf.name_scope(name):
         first = tf.where(bad)[:1]
         first_value = tf.gather_nd(values, first)
