@@ -38,6 +38,8 @@ setup(
             "hypothesis>=6.90",
             "ruff==0.17.6",
             "jax[cpu]>=0.4.30",
+            # a real S3 API server on 127.0.0.1 for the object-store tests (moto in server mode)
+            "moto[server]>=5",
             # the runner tests start a dask.distributed cluster (see "dask" below)
             "apache-beam[dask]",
         ],

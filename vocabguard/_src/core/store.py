@@ -26,9 +26,11 @@ from __future__ import annotations
 
 import copy
 import datetime
+import hashlib
 import json
 import os
 import re
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -75,6 +77,7 @@ CLAIM_PREFIX = ".claim-"  # object stores: a publisher claiming v<N> (see _publi
 RECORD_RE = re.compile(r"^v([1-9][0-9]{0,17})\.json\Z")
 STALE_SECONDS = 3600  # staging dirs and gc intents untouched this long are leftovers
 MAX_READ_ATTEMPTS = 20
+TWIN_WAIT_SECONDS = 60.0
 
 
 def validate_name(name: str) -> str:
@@ -157,6 +160,9 @@ class VocabStore:
         # Tests set this to ``f(point, name, version)`` to stop a publisher at a
         # named point and interleave others deterministically.
         self._hook: Callable[[str, str, int], None] | None = None
+        # Object stores: how long a publisher waits for a twin (the same content,
+        # claimed at a lower number) before it publishes its own version.
+        self.twin_wait_seconds = TWIN_WAIT_SECONDS
 
     def __repr__(self) -> str:
         return f"VocabStore({self.root!r})"
@@ -454,8 +460,8 @@ class VocabStore:
         so a crash leaves no visible, partial version; concurrent publishers get
         distinct version numbers, and a number is never reused, even after gc.
         Concurrent publishers of identical content all get the one version the
-        first of them published (on object stores, where a version appears file by
-        file, a racing twin may instead get the next version).
+        first of them published (on object stores a twin waits for the other's
+        claimed version, up to ``twin_wait_seconds``; see ``_publish_in_place``).
         """
         validate_name(name)
         unchanged = self._unchanged(vocab, name)
@@ -580,16 +586,22 @@ class VocabStore:
         # Object stores have no atomic directory rename: claim a number by writing a
         # claim file into v<N>, then list v<N>. A publisher proceeds only if its claim
         # is all it sees there; of two racing claims at least one sees the other
-        # (stores with read-after-write consistency: GCS, S3, local) and backs off.
-        # Then the files go in, manifest last, so the version is visible only when
-        # complete, and the claim is removed.
+        # (stores whose writes and listings are strongly consistent: S3, GCS, local)
+        # and backs off. Then the files go in, manifest last, so the version is
+        # visible only when complete, and the claim is removed.
+        #
+        # The claim's name carries the content's fingerprint, so a publisher of
+        # identical content that claimed a higher number waits for its twin's lower
+        # claim to become a version (and returns it) or to disappear: identical
+        # concurrent publishes give one version.
         version = self._next_number(name)
+        tag = _claim_tag(vocab)
         for _ in range(MAX_PUBLISH_ATTEMPTS):
             if self._taken(name, version):
                 version = max(version + 1, self._next_number(name))
                 continue
             target = self._dir(name, version)
-            claim = f"{CLAIM_PREFIX}{uuid.uuid4().hex}"
+            claim = f"{CLAIM_PREFIX}{tag}-{uuid.uuid4().hex}"
             self.fs.create_dir(target, recursive=True)
             with self.fs.open_output_stream(f"{target}/{claim}"):
                 pass  # an empty marker, not part of the version
@@ -600,11 +612,17 @@ class VocabStore:
                     return unchanged
                 version = max(version + 1, self._next_number(name))
                 continue
+            self._pause("claimed", name, version)
+            unchanged = self._unchanged(vocab, name) or self._await_twins(vocab, name, version, tag)
+            if unchanged is not None:
+                self._delete_file(f"{target}/{claim}")  # v<N> stays used, never reused
+                return unchanged
             vocab.version = version
             for file_name, data in files.items():
-                self._write(f"{target}/{file_name}", data)
+                self._write(self._file(name, version, file_name), data)
             self._write(
-                f"{target}/{MANIFEST}", dump_manifest(build_manifest(vocab, files, vocab_txt))
+                self._file(name, version, MANIFEST),
+                dump_manifest(build_manifest(vocab, files, vocab_txt)),
             )
             self._delete_file(f"{target}/{claim}")
             return self.load(f"{name}@v{version}")
@@ -612,6 +630,39 @@ class VocabStore:
             f"Could not claim a version number for '{name}' in {MAX_PUBLISH_ATTEMPTS} "
             "attempts: other publishers kept taking them. Publish again. " + received(name=name)
         )
+
+    def _await_twins(self, vocab, name: str, version: int, tag: str) -> Vocabulary | None:
+        """Wait for lower claims of the same content; the version one became, or None."""
+        deadline = time.monotonic() + self.twin_wait_seconds
+        while True:
+            visible = self.versions(name)
+            pending = [
+                int(m.group(1))
+                for info in self._entries(self._dir(name))
+                if (m := VERSION_RE.match(info.base_name))
+                and int(m.group(1)) < version
+                and int(m.group(1)) > (visible[-1] if visible else 0)
+            ]
+            now = datetime.datetime.now(datetime.timezone.utc)
+            twins = [
+                v
+                for v in pending
+                if any(
+                    i.base_name.startswith(f"{CLAIM_PREFIX}{tag}-")
+                    # An older claim is a publisher that died: not waited for.
+                    and not _older(i, now, self.twin_wait_seconds)
+                    for i in self._entries(self._dir(name, v))
+                )
+            ]
+            if not twins:
+                return self._unchanged(vocab, name)
+            self._pause("twin", name, version)
+            unchanged = self._unchanged(vocab, name)
+            if unchanged is not None:
+                return unchanged
+            if time.monotonic() > deadline:
+                return None  # a twin that died while publishing: publish ours
+            time.sleep(0.05)
 
     # -- pins --
 
@@ -808,6 +859,12 @@ class VocabStore:
         """Whether a directory and everything directly in it is older than an hour."""
         entries = [info, *self._entries(info.path)]
         return all(_older(entry, now, STALE_SECONDS) for entry in entries)
+
+
+def _claim_tag(vocab: Vocabulary) -> str:
+    """What identifies a publish's content in its claim's name: fingerprint and spec."""
+    spec = json.dumps(vocab.spec.to_dict(), sort_keys=True).encode()
+    return hashlib.sha256(vocab.fingerprint.encode() + b"\0" + spec).hexdigest()[:32]
 
 
 def _now() -> str:

@@ -203,6 +203,8 @@ def _as_valid_utf8(values: pa.Array) -> pa.Array:
     """A string array with invalid UTF-8 replaced by U+FFFD (step 1)."""
     if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
         return values
+    if pa.types.is_null(values.type):  # no values, or only nulls: nothing to decode
+        return values.cast(pa.string())
     if pa.types.is_binary(values.type) or pa.types.is_large_binary(values.type):
         try:
             return values.cast(pa.string())  # validates UTF-8

@@ -1,0 +1,540 @@
+"""Adversarial run of issue 11 against the store, the readers and the encoders.
+
+Not part of the test suite (it takes a few minutes); every check here is also
+pinned by a fast test. Prints one line per attack with its counts, and exits 1 if
+anything was missed.
+
+    PYTHONPATH=. TF_CPP_MIN_LOG_LEVEL=3 python benchmarks/adversarial.py [--quick]
+
+Attacks:
+  corruptions  every single-byte change (xor 0xFF) of every byte of a version's three
+               files, through VocabStore.verify; plus random bit flips through the
+               `vocabguard verify` CLI (in-process main()); each must fail naming the file.
+  forgeries    re-signed manifests: files-map entries outside the store (../, /dev/zero,
+               absolute), derived fields edited, vocab.txt lines swapped, a version copied
+               into another's directory, symlinks (name, version, file), extra files.
+  kills        SIGKILL at a random moment of a publishing process; afterwards every
+               listed version must verify and no staging or half version be visible.
+  concurrency  publishers of different content beside gc, pin and readers (processes):
+               every publish gets its own number, none lost; identical content: one version.
+  names        hostile names and references rejected with InvalidNameError, never OSError.
+  ids          random strings over many specs, extreme integers: every id in [0, input_dim);
+               guard_ids catches every out-of-range id.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+
+from vocabguard import VocabSpec, VocabStore, build_vocabulary
+from vocabguard._src.core.artifact import MANIFEST, TOKENS, VOCAB_TXT, dump_manifest
+from vocabguard._src.core.guard import guard_ids
+from vocabguard.cli import main as cli_main
+from vocabguard.errors import (
+    ArtifactError,
+    IdRangeError,
+    InvalidNameError,
+    StoreError,
+)
+
+FILES = (MANIFEST, TOKENS, VOCAB_TXT)
+CORPUS = ["the cat sat on the mat", "a dog and a cat", "zebra crossing at noon"]
+results: list[tuple[str, bool, str]] = []
+
+
+def report(name: str, ok: bool, detail: str) -> None:
+    results.append((name, ok, detail))
+    print(f"{'ok  ' if ok else 'FAIL'} {name}: {detail}", flush=True)
+
+
+def fresh_version(root: Path) -> Path:
+    store = VocabStore(root)
+    store.publish(build_vocabulary(CORPUS, VocabSpec(), progress=False), "news")
+    return root / "news" / "v1"
+
+
+# -- corruptions --
+
+
+def corruptions(work: Path, flips: int) -> None:
+    root = work / "corrupt"
+    version = fresh_version(root)
+    pristine = {name: (version / name).read_bytes() for name in FILES}
+    store = VocabStore(root)
+    tried = caught = 0
+    missed = []
+    for name in FILES:
+        data = pristine[name]
+        for position in range(len(data)):
+            changed = bytearray(data)
+            changed[position] ^= 0xFF
+            (version / name).write_bytes(bytes(changed))
+            tried += 1
+            try:
+                store.verify("news@v1")
+                missed.append((name, position))
+            except ArtifactError as err:
+                if name in str(err):
+                    caught += 1
+                else:
+                    missed.append((name, position, str(err)[:80]))
+        (version / name).write_bytes(data)
+    report(
+        "single-byte corruptions (verify)",
+        not missed,
+        f"{caught}/{tried} detected naming the file; missed {missed[:3]}",
+    )
+    rng = random.Random(11)
+    caught = 0
+    for _ in range(flips):
+        name = rng.choice(FILES)
+        data = bytearray(pristine[name])
+        bit = rng.randrange(len(data) * 8)
+        data[bit // 8] ^= 1 << (bit % 8)
+        (version / name).write_bytes(bytes(data))
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            code = cli_main(["verify", "news@v1", "--store", str(root)])
+        if code != 0 and name in err.getvalue() and "Traceback" not in err.getvalue():
+            caught += 1
+        (version / name).write_bytes(pristine[name])
+    report("random bit flips (vocabguard verify)", caught == flips, f"{caught}/{flips} detected")
+
+
+# -- forgeries --
+
+
+def forge(version: Path, change) -> None:
+    manifest = json.loads((version / MANIFEST).read_bytes())
+    change(manifest)
+    (version / MANIFEST).write_bytes(dump_manifest(manifest))
+
+
+def entry(path: Path) -> dict:
+    import hashlib
+
+    data = path.read_bytes()
+    return {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+
+
+def forgeries(work: Path) -> None:
+    victim = work / "victim.txt"
+    victim.write_text("outside the store\n")
+    attacks = {
+        "files entry ../../../victim": lambda v: forge(
+            v, lambda m: m["files"].update({"../../../victim.txt": entry(victim)})
+        ),
+        "files entry absolute path": lambda v: forge(
+            v, lambda m: m["files"].update({str(victim): entry(victim)})
+        ),
+        "files entry /dev/zero": lambda v: forge(
+            v, lambda m: m["files"].update({"/dev/zero": {"sha256": "0" * 64, "bytes": 1}})
+        ),
+        "files map without vocab.txt": lambda v: forge(v, lambda m: m["files"].pop(VOCAB_TXT)),
+        "layout.num_learned edited": lambda v: forge(
+            v, lambda m: m["layout"].update(num_learned=12345)
+        ),
+        "oov_ids edited": lambda v: forge(v, lambda m: m.update(oov_ids=[1, 9])),
+        "pad_id edited": lambda v: forge(v, lambda m: m.update(pad_id=4)),
+        "contract edited": lambda v: forge(v, lambda m: m["contract"].update(lowercase=True)),
+        "input_dim edited": lambda v: forge(v, lambda m: m.update(input_dim=99)),
+        "vocab.txt lines swapped, sha recomputed": swap_lines,
+        "extra file in the version": lambda v: (v / "notes.md").write_text("x"),
+        "tokens.parquet is a symlink": lambda v: link_file(v, TOKENS, work),
+        "manifest.json is a symlink": lambda v: link_file(v, MANIFEST, work),
+        "version dir copied from another name": copy_other,
+        "version dir is a symlink": link_version,
+    }
+    caught = 0
+    for name, attack in attacks.items():
+        root = work / f"forge-{len(results)}-{caught}-{abs(hash(name))}"
+        version = fresh_version(root)
+        attack(version)
+        store = VocabStore(root)
+        try:
+            store.verify("news@v1")
+            report(f"forgery: {name}", False, "verify passed")
+            continue
+        except (ArtifactError, StoreError) as err:
+            message = str(err)
+        if victim.exists():
+            caught += 1
+        else:
+            report(f"forgery: {name}", False, "the victim file was deleted")
+            continue
+        # gc must not delete anything outside the store either.
+        try:
+            store.publish(build_vocabulary(["other words"], VocabSpec(), progress=False), "news")
+            store.gc("news", keep=1)
+        except (ArtifactError, StoreError):
+            pass
+        if not victim.exists():
+            report(f"forgery: {name}", False, "gc deleted the victim file")
+            caught -= 1
+        shutil.rmtree(root, ignore_errors=True)
+        del message
+    report(
+        "forged manifests, copies, links, extra files",
+        caught == len(attacks),
+        (f"{caught}/{len(attacks)} refused by verify, no file outside the store touched"),
+    )
+    # Publishing through a linked name writes nothing outside.
+    root = work / "linked-name"
+    VocabStore(root).publish(build_vocabulary(["x"], VocabSpec(), progress=False), "ok")
+    outside = work / "outside"
+    outside.mkdir()
+    (root / "evil").symlink_to(outside, target_is_directory=True)
+    try:
+        VocabStore(root).publish(build_vocabulary(["y"], VocabSpec(), progress=False), "evil")
+        ok = False
+    except StoreError:
+        ok = not os.listdir(outside)
+    report("publish through a symlinked name", ok, "refused, nothing written outside")
+
+
+def swap_lines(version: Path) -> None:
+    lines = (version / VOCAB_TXT).read_bytes().split(b"\n")
+    lines[0], lines[1] = lines[1], lines[0]
+    (version / VOCAB_TXT).write_bytes(b"\n".join(lines))
+    forge(version, lambda m: m["files"].update({VOCAB_TXT: entry(version / VOCAB_TXT)}))
+
+
+def link_file(version: Path, name: str, work: Path) -> None:
+    target = work / f"moved-{name}-{time.monotonic_ns()}"
+    os.replace(version / name, target)
+    (version / name).symlink_to(target)
+
+
+def copy_other(version: Path) -> None:
+    root = version.parent.parent
+    VocabStore(root).publish(build_vocabulary(["other"], VocabSpec(), progress=False), "other")
+    shutil.rmtree(version)
+    shutil.copytree(root / "other" / "v1", version)
+
+
+def link_version(version: Path) -> None:
+    elsewhere = version.parent.parent.parent / f"elsewhere-{time.monotonic_ns()}"
+    shutil.move(version, elsewhere)
+    version.symlink_to(elsewhere, target_is_directory=True)
+
+
+# -- kills --
+
+PUBLISH_LOOP = textwrap.dedent(
+    """
+    import os, sys
+    from vocabguard import VocabSpec, VocabStore, build_vocabulary
+    root, seed = sys.argv[1], int(sys.argv[2])
+    store = VocabStore(root)
+    open(os.path.join(root, f"ready-{seed}"), "w").close()
+    for i in range(1000):
+        texts = [f"seed{seed} round{i} " + " ".join(f"w{j}" for j in range(i % 50))]
+        store.publish(build_vocabulary(texts, VocabSpec(), progress=False), "news")
+    """
+)
+
+
+def kills(work: Path, count: int) -> None:
+    root = work / "kills"
+    root.mkdir()
+    rng = random.Random(7)
+    store = VocabStore(root)
+    bad = []
+    for kill in range(count):
+        proc = subprocess.Popen([sys.executable, "-c", PUBLISH_LOOP, str(root), str(kill)])
+        while not (root / f"ready-{kill}").exists() and proc.poll() is None:
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 0.5))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        for version in store.versions("news"):
+            try:
+                store.verify(f"news@v{version}")
+            except Exception as err:
+                bad.append((kill, version, str(err)[:80]))
+    report(
+        "SIGKILL during publishes",
+        not bad,
+        f"{count} kills, {len(store.versions('news'))} visible versions, all verify; bad {bad[:3]}",
+    )
+
+
+# -- concurrency --
+
+WORKER = textwrap.dedent(
+    """
+    import json, os, sys, time, traceback
+    from vocabguard import VocabSpec, VocabStore, build_vocabulary
+    root, role, worker, rounds, signals = sys.argv[1:6]
+    store = VocabStore(root)
+    open(os.path.join(signals, f"ready-{role}-{worker}"), "w").close()
+    while not os.path.exists(os.path.join(signals, "go")):
+        time.sleep(0.005)
+    out, errors = [], []
+    if role == "publisher" or role == "twin":
+        for i in range(int(rounds)):
+            text = "identical words" if role == "twin" else f"w{worker} r{i} unique"
+            v = store.publish(build_vocabulary([text], VocabSpec(), progress=False), "news")
+            out.append([v.ref, v.fingerprint, v.newly_published])
+    else:
+        while not os.path.exists(os.path.join(signals, "stop")):
+            try:
+                if role == "reader":
+                    v = store.load("news@latest")
+                    assert v.fingerprint == v.manifest["fingerprint"]
+                elif role == "gc":
+                    store.gc("news", keep=2)
+                elif role == "pin":
+                    versions = store.versions("news")
+                    if versions:
+                        store.pin(f"news@v{versions[len(versions) // 2]}", reason="adv")
+            except Exception as err:
+                if role != "pin" or "being deleted by a concurrent" not in str(err):
+                    if "has no version" not in str(err) and "No published" not in str(err):
+                        errors.append(traceback.format_exc()[-300:])
+    print(json.dumps({"out": out, "errors": errors}))
+    """
+)
+
+
+def run_workers(work: Path, name: str, roles: list[tuple[str, int]], rounds: int) -> list:
+    root, signals = work / name, work / f"{name}-signals"
+    signals.mkdir(parents=True)
+    procs = []
+    for role, count in roles:
+        for worker in range(count):
+            procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-c",
+                        WORKER,
+                        str(root),
+                        role,
+                        str(worker),
+                        str(rounds),
+                        str(signals),
+                    ],
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+            )
+    while len(list(signals.glob("ready-*"))) < len(procs):
+        time.sleep(0.05)
+    (signals / "go").touch()
+    outputs = []
+    publishers = [
+        p
+        for p, role in zip(procs, [r for r, n in roles for _ in range(n)])
+        if role in ("publisher", "twin")
+    ]
+    for proc in publishers:
+        outputs.append(json.loads(proc.communicate()[0]))
+    (signals / "stop").touch()
+    others = [json.loads(p.communicate()[0]) for p in procs if p not in publishers]
+    return outputs, others, VocabStore(root)
+
+
+def concurrency(work: Path, processes: int, rounds: int) -> None:
+    outputs, others, store = run_workers(
+        work, "conc", [("publisher", processes), ("gc", 1), ("pin", 1), ("reader", 2)], rounds
+    )
+    refs = [ref for o in outputs for ref, _, _ in o["out"]]
+    errors = [e for o in others for e in o["errors"]]
+    lost = []
+    for o in outputs:
+        for ref, fingerprint, _ in o["out"]:
+            name, version = ref.split("@")[0], int(ref.split("@v")[1])
+            if version in store.versions(name):
+                if store.verify(ref)["fingerprint"] != fingerprint:
+                    lost.append(ref)
+            else:
+                tomb = json.loads(
+                    (work / "conc" / "news" / f"v{version}" / "deleted.json").read_text()
+                )
+                if tomb["fingerprint"] != fingerprint:
+                    lost.append(ref)
+    report(
+        "concurrent publishes beside gc, pin, readers",
+        len(set(refs)) == len(refs) == processes * rounds and not lost and not errors,
+        f"{len(refs)} publishes, {len(set(refs))} distinct versions, {len(lost)} lost, "
+        f"{len(errors)} reader/gc/pin errors",
+    )
+    outputs, _, store = run_workers(work, "twins", [("twin", processes)], 1)
+    refs = {o["out"][0][0] for o in outputs}
+    new = sum(o["out"][0][2] for o in outputs)
+    report(
+        "identical concurrent publishes",
+        len(refs) == 1 and new == 1 and len(store.versions("news")) == 1,
+        f"{processes} processes: {len(refs)} version(s), {new} newly published",
+    )
+
+
+# -- names --
+
+HOSTILE = [
+    "",
+    ".",
+    "..",
+    "../x",
+    "a/b",
+    "/abs",
+    "a\\b",
+    "a\x00b",
+    "a\nb",
+    "name\n",
+    " lead",
+    "-dash",
+    ".hidden",
+    "a..b",
+    "x" * 129,
+    "é",
+    "a b",
+    "a:b",
+    "a*b",
+    "a?b",
+    "~user",
+    "$HOME",
+    "a|b",
+    "a@v1@v2",
+    "ok@v" + "9" * 400,
+    "ok@v0",
+    "ok@v-1",
+    "ok@vx",
+    "ok@" + "g" * 8,
+    "ok@abc",
+]
+
+
+def names(work: Path) -> None:
+    store = VocabStore(work / "names")
+    store.publish(build_vocabulary(["a"], VocabSpec(), progress=False), "ok")
+    wrong = []
+    for name in HOSTILE:
+        for call in (store.load, store.resolve, store.verify):
+            try:
+                call(name)
+                wrong.append((name, "accepted"))
+            except InvalidNameError:
+                pass
+            except Exception as err:
+                if not name.startswith("ok@") or type(err).__name__ != "VersionNotFoundError":
+                    wrong.append((name[:20], type(err).__name__))
+        if "@" not in name:
+            try:
+                store.publish(build_vocabulary(["a"], VocabSpec(), progress=False), name)
+                wrong.append((name, "published"))
+            except InvalidNameError:
+                pass
+    outside = [p for p in (work / "names").rglob("*") if "ok" not in p.parts]
+    report(
+        "hostile names and references",
+        not wrong and not outside,
+        f"{len(HOSTILE)} names x 4 calls rejected as InvalidNameError; wrong {wrong[:3]}",
+    )
+
+
+# -- ids --
+
+ALPHABET = "abcXYZ  \t\n\u00a0\u2028éΣσς\u0301İ\u2c2f\U0001ccd6\x00中文🙂\u200d,.;-_"
+
+
+def ids(strings: int, integers: int, guard_trials: int) -> None:
+    rng = random.Random(5)
+    specs = [
+        VocabSpec(),
+        VocabSpec(lowercase=True),
+        VocabSpec(normalization="NFKC", lowercase=True),
+        VocabSpec(normalization="NFC"),
+        VocabSpec(num_oov_buckets=7),
+        VocabSpec(max_tokens=3),
+        VocabSpec(min_count=2),
+        VocabSpec(capacity=4096),
+        VocabSpec(reserved_tokens=["[CLS]", "[SEP]"]),
+        VocabSpec(tokenizer="regex", pattern="[,;\\s]+"),
+        VocabSpec(tokenizer="none"),
+        VocabSpec(sequence_length=5),
+        VocabSpec(max_token_bytes=4, id_dtype="int64"),
+    ]
+    bad = 0
+    per_spec = strings // len(specs)
+
+    def text() -> str:
+        return "".join(rng.choice(ALPHABET) for _ in range(rng.randrange(0, 30)))
+
+    for spec in specs:
+        vocab = build_vocabulary([text() for _ in range(200)], spec, progress=False)
+        encoded = vocab.encode([text() for _ in range(per_spec)])
+        flat = np.concatenate([np.asarray(row).ravel() for row in encoded] or [np.zeros(0)])
+        bad += int(((flat < 0) | (flat >= vocab.input_dim)).sum())
+    report(
+        "fuzzed strings",
+        bad == 0,
+        f"{per_spec * len(specs)} random strings over {len(specs)} specs: {bad} ids outside",
+    )
+    extremes = [0, 1, -1, 2**31 - 1, -(2**31), 2**63 - 1, -(2**63), 2**62, -(2**62)]
+    values = extremes * (integers // len(extremes) // 2) + [
+        rng.randrange(-(2**63), 2**63) for _ in range(integers // 2)
+    ]
+    vocab = build_vocabulary(
+        values[:500], VocabSpec(tokenizer="none", num_oov_buckets=5), progress=False
+    )
+    encoded = np.asarray(vocab.encode(values))
+    outside = int(((encoded < 0) | (encoded >= vocab.input_dim)).sum())
+    report("extreme integers", outside == 0, f"{len(values)} integers: {outside} ids outside")
+    missed = 0
+    for _ in range(guard_trials):
+        dim = rng.randrange(1, 1000)
+        array = np.array([rng.randrange(-5, dim + 5) for _ in range(rng.randrange(1, 20))])
+        expect = bool(((array < 0) | (array >= dim)).any())
+        try:
+            guard_ids(array, dim)
+            missed += expect
+        except IdRangeError:
+            missed += not expect
+    report("guard_ids", missed == 0, f"{guard_trials} trials: {missed} wrong answers")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller counts (about a minute)")
+    args = parser.parse_args()
+    scale = 0.1 if args.quick else 1.0
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        corruptions(work, flips=int(200 * scale) or 1)
+        forgeries(work)
+        names(work)
+        kills(work, count=int(48 * scale) or 2)
+        concurrency(work, processes=8, rounds=int(30 * scale) or 2)
+        ids(
+            strings=int(104_000 * scale),
+            integers=int(32_032 * scale),
+            guard_trials=int(12_600 * scale),
+        )
+    failed = [name for name, ok, _ in results if not ok]
+    print(
+        f"{len(results) - len(failed)}/{len(results)} attacks held "
+        f"({time.monotonic() - started:.0f} s)" + (f"; FAILED: {failed}" if failed else "")
+    )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
