@@ -248,3 +248,15 @@ def test_audit_of_a_corrupt_parquet_is_one_line(tmp_path, capsys):
     assert code != 0
     assert "random.parquet is not a readable Parquet file" in err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("policy", ["fail", "skip"])
+def test_truncated_gzip_fails_read_records_under_both_policies(tmp_path, policy):
+    from vocabguard._src.engines.readers import read_records
+
+    whole = gzip.compress(csv_bytes(ROWS * 20))
+    path = tmp_path / "news.csv.gz"
+    path.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(InputDataError) as info:
+        list(read_records([path], fields=["text", "label"], bad_records=policy))
+    assert str(info.value).startswith(f"{path}: the gzip-compressed file is truncated or corrupt")

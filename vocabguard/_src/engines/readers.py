@@ -607,14 +607,20 @@ def read_records(
             rows = _csv_rows(path, fields, weights, checker)
         else:
             rows = _parquet_rows(path, fields, weights)
-        for where, location, record in rows:
-            try:
-                yield checker.check(record, where, location)
-            except InputDataError as err:
-                if bad_records == "fail":
-                    raise
-                reason = getattr(err, "reason", "bad_value")
-                skipped[reason] = skipped.get(reason, 0) + 1
+        try:
+            for where, location, record in rows:
+                try:
+                    yield checker.check(record, where, location)
+                except InputDataError as err:
+                    if bad_records == "fail":
+                        raise
+                    reason = getattr(err, "reason", "bad_value")
+                    skipped[reason] = skipped.get(reason, 0) + 1
+        except _STREAM_ERRORS as err:
+            # A truncated or corrupt compressed file: an error under both policies.
+            if isinstance(err, FileNotFoundError):
+                raise
+            raise unreadable_file(path, err) from None
 
 
 class _RecordChecker:
