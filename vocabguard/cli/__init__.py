@@ -32,8 +32,11 @@ from vocabguard.cli._common import (
     Parser,
     VersionAction,
     add_store,
+    add_verbose,
     exit_status,
     run_guarded,
+    unrecognized,
+    usage_error,
 )
 
 # Command groups, each a module with its parsers beside its handlers, in --help order.
@@ -56,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action=VersionAction)
     add_store(parser, default=None)
+    add_verbose(parser)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def command(name: str, func: Callable, help: str, epilog: str) -> argparse.ArgumentParser:
@@ -68,11 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
         )
         # SUPPRESS keeps a --store given before the command name.
         add_store(sub, default=argparse.SUPPRESS)
+        add_verbose(sub)
         sub.set_defaults(func=func)
         return sub
 
     for group in _GROUPS:
         importlib.import_module(f"vocabguard.cli.{group}").register(command)
+    parser.set_defaults(_commands=commands.choices)
     return parser
 
 
@@ -88,13 +94,51 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run(sys.argv[1:] if argv is None else argv)
 
 
-def _is_beam_job(argv: Sequence[str]) -> bool:
-    """``build``/``encode`` with ``--runner`` run the Beam job (``vocabguard._src.engines.jobs``)."""
-    return (
-        len(argv) > 0
-        and argv[0] in ("build", "encode")
-        and any(a == "--runner" or a.startswith("--runner=") for a in argv[1:])
-    )
+def _option_value(argv: Sequence[str], flag: str) -> str | None:
+    """The value of ``flag`` (``--flag V`` or ``--flag=V``) in ``argv``, or None."""
+    for index, arg in enumerate(argv):
+        if arg == flag and index + 1 < len(argv):
+            return argv[index + 1]
+        if arg.startswith(flag + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _is_job_config(path: str) -> bool:
+    """True when ``path`` is a Beam job config (it has ``features``), not a VocabSpec file."""
+    from collections.abc import Mapping
+
+    try:
+        from vocabguard._src.core.spec import load_yaml
+
+        data = load_yaml(path)
+    except Exception:  # a missing or broken file: the command reports it
+        return False
+    return isinstance(data, Mapping) and "features" in data
+
+
+def _beam_job(argv: Sequence[str]) -> str | None:
+    """``"runner"`` for ``build``/``encode`` with ``--runner``; ``"config"`` for a job
+    config given without it (it runs on the DirectRunner); else None."""
+    if not argv or argv[0] not in ("build", "encode"):
+        return None
+    rest = argv[1:]
+    if any(a == "--runner" or a.startswith("--runner=") for a in rest):
+        return "runner"
+    config = _option_value(rest, "--config")
+    if config is not None and (argv[0] == "encode" or _is_job_config(config)):
+        return "config"
+    return None
+
+
+def _strip_verbose(argv: Sequence[str]) -> list[str]:
+    out, passthrough = [], False
+    for arg in argv:
+        if arg == "--":
+            passthrough = True
+        if passthrough or arg not in ("-v", "--verbose"):
+            out.append(arg)
+    return out
 
 
 def _has_flag(argv: Sequence[str], flag: str) -> bool:
@@ -103,8 +147,13 @@ def _has_flag(argv: Sequence[str], flag: str) -> bool:
 
 def run(argv: Sequence[str]) -> int:
     """Parse ``argv`` and run the command; user errors become ``vocabguard: error:`` lines."""
+    from vocabguard._src.core.quiet import quiet, verbose_requested
+
     argv = list(argv)
-    if _is_beam_job(argv):
+    quiet(verbose=verbose_requested(argv))
+    argv = _strip_verbose(argv)
+    mode = _beam_job(argv)
+    if mode is not None:
         from vocabguard._src.engines import jobs
 
         if argv[0] == "build" and not _has_flag(argv[1:], "--config"):
@@ -112,11 +161,21 @@ def run(argv: Sequence[str]) -> int:
 
             return run_guarded(lambda rest: run_on_runner(rest, build_parser()), argv[1:])
 
+        if mode == "config":
+            print(
+                f"{PROG}: {argv[0]}: running the job config on the DirectRunner "
+                "(--runner NAME picks another runner)",
+                file=sys.stderr,
+            )
         job = jobs.main_build if argv[0] == "build" else jobs.main_encode
         return run_guarded(job, argv[1:])
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extras = parser.parse_known_args(argv)
+        if extras:
+            sub = args._commands.get(getattr(args, "command", None), parser)
+            sys.stderr.write(usage_error(unrecognized(extras, sub), sub.prog))
+            return 2
     except SystemExit as exit_:  # --help, --version and usage errors
         return exit_status(exit_.code)
     return run_guarded(lambda _: args.func(args), None)

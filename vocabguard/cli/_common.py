@@ -25,10 +25,67 @@ DEFAULT_STORE = "./vocab_store"  # the same default as vocabguard._src.core.stor
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, with usage errors as ``vocabguard: error: ...`` plus a pointer to --help."""
+    """argparse, with usage errors as ``vocabguard: error: ...`` plus a pointer to --help.
+
+    An invalid choice gets a "did you mean" when one choice is close.
+    """
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{PROG}: error: {message}\nRun '{self.prog} --help' for usage.\n")
+        self.exit(2, usage_error(with_suggestion(message), self.prog))
+
+
+def usage_error(message: str, prog: str) -> str:
+    """The two lines of a usage error: the message, then where the options are listed."""
+    return f"{PROG}: error: {message}\nRun '{prog} --help' for usage.\n"
+
+
+def closest(word: str, candidates: Sequence[str]) -> str | None:
+    """The candidate closest to ``word`` (difflib), or None when none is close.
+
+    >>> closest("--lowercsae", ["--lowercase", "--min-count"])
+    '--lowercase'
+    """
+    import difflib
+
+    found = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def with_suggestion(message: str) -> str:
+    """argparse's ``invalid choice`` message plus ``did you mean 'x'?`` when one is close."""
+    import re
+
+    match = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+    if not match:
+        return message
+    choices = re.findall(r"'([^']*)'", match.group(2)) or [
+        c.strip() for c in match.group(2).split(",")
+    ]
+    guess = closest(match.group(1), choices)
+    return f"{message}; did you mean {guess!r}?" if guess else message
+
+
+def unrecognized(extras: Sequence[str], parser: argparse.ArgumentParser) -> str:
+    """The message for arguments ``parser`` does not take, with the closest option."""
+    options = [s for action in parser._actions for s in action.option_strings]
+    first = extras[0]
+    flag = first.split("=", 1)[0]
+    message = f"unrecognized argument{'s' if len(extras) > 1 else ''}: {' '.join(extras)}"
+    if flag.startswith("-"):
+        guess = closest(flag, [o for o in options if o.startswith("--")] or options)
+        if guess:
+            message += f" (did you mean {guess}?)"
+    return message
+
+
+def add_verbose(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show TensorFlow's, Keras' and Beam's own log output (quiet by default)",
+    )
 
 
 class Formatter(argparse.RawDescriptionHelpFormatter):

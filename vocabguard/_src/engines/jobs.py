@@ -24,7 +24,8 @@ A job config (see ``configs/bbc_news_job.yaml``)::
       # items: {fields: [hist, tgt], weight_field: w, spec: {tokenizer: none, missing: token}}
       # stable ids: grow a published version (parent ids kept; see `vocabguard build --parent`)
       # text: {field: text, name: news_text, parent: news_text@v2, retire: false, spec: ...}
-      # allow_empty: true lets a feature publish an empty vocabulary (else an error)
+      # allow_empty: true lets a feature publish an empty vocabulary (else an error);
+      # a top-level allow_empty (default false) is every feature's default
     encode:
       output: out/news_encoded       # a directory that must not exist yet
       format: parquet                # parquet | tfrecord
@@ -171,6 +172,7 @@ class JobConfig:
                 "flush_rows",
                 "split_bytes",
                 "max_bad_fraction",
+                "allow_empty",
                 "features",
                 "encode",
             ],
@@ -248,7 +250,7 @@ class JobConfig:
                     spec=spec,
                     parent=parent,
                     retire=retire,
-                    allow_empty=raw.get("allow_empty", False),
+                    allow_empty=raw.get("allow_empty", data.get("allow_empty", False)),
                     max_bad_fraction=raw.get("max_bad_fraction", data.get("max_bad_fraction", 0.1)),
                 )
             except ConfigError as err:
@@ -325,6 +327,10 @@ def _job_parser(prog: str) -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", required=True, help="the job config YAML")
     parser.add_argument("--store", help="store root (overrides the config's store)")
+    if prog.endswith("encode"):
+        parser.add_argument(
+            "--output", help="output directory (overrides the config's encode.output)"
+        )
     return parser
 
 
@@ -333,6 +339,13 @@ def _parse(argv: Sequence[str] | None, prog: str) -> tuple[JobConfig, Any]:
         list(sys.argv[1:] if argv is None else argv)
     )
     config = JobConfig.from_yaml(args.config, store=args.store)
+    output = getattr(args, "output", None)
+    if output is not None:
+        if config.encode is None:
+            encode = EncodeConfig(output=output, features=tuple(config.features))
+        else:
+            encode = dataclasses.replace(config.encode, output=output)
+        config = dataclasses.replace(config, encode=encode)
     return config, pipeline_options(beam_args)
 
 
@@ -637,7 +650,7 @@ def _filesystem(path: str):
 def _quiet_beam_logs() -> None:
     """Progress lines from vocabguard on stderr; Beam's own INFO chatter and its
     tracebacks of user errors (reported once, as one line) stay out of the way."""
-    if os.environ.get("VOCABGUARD_DEBUG"):
+    if os.environ.get("VOCABGUARD_DEBUG") or os.environ.get("VOCABGUARD_VERBOSE"):
         return
     logging.getLogger("apache_beam").setLevel(logging.CRITICAL)
     ours = logging.getLogger("vocabguard")
@@ -649,10 +662,21 @@ def _quiet_beam_logs() -> None:
         ours.propagate = False
 
 
+def _quiet_workers():
+    """Beam's worker processes (``multi_processing``) log INFO to the inherited stderr:
+    keep vocabguard's lines and errors, drop Beam's chatter (unless verbose/debug)."""
+    from vocabguard._src.core.quiet import BeamLines, stderr_lines
+
+    loud = os.environ.get("VOCABGUARD_DEBUG") or os.environ.get("VOCABGUARD_VERBOSE")
+    return stderr_lines(BeamLines(), enabled=not loud)
+
+
 def main_build(argv: Sequence[str] | None = None, *, config: JobConfig | None = None) -> int:
     """Entry point of ``pipelines/build_vocab.py`` and ``vocabguard build --runner ...``."""
     _quiet_beam_logs()
-    for item in run_build(argv, config=config):
+    with _quiet_workers():
+        built = run_build(argv, config=config)
+    for item in built:
         verb = "published" if item.get("newly_published", True) else "reused (identical to latest)"
         print(
             f"{verb} {item['ref']} for feature {item['feature']}: input_dim "
@@ -666,7 +690,8 @@ def main_build(argv: Sequence[str] | None = None, *, config: JobConfig | None = 
 def main_encode(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``pipelines/encode_dataset.py`` and ``vocabguard encode --runner ...``."""
     _quiet_beam_logs()
-    summary = run_encode(argv)
+    with _quiet_workers():
+        summary = run_encode(argv)
     print(json.dumps(summary, indent=2, sort_keys=True), file=sys.stderr)
     print(summary["output"])
     return 0

@@ -1,0 +1,172 @@
+"""Quiet output for the command line and the ``pipelines/`` scripts.
+
+TensorFlow's C++ start-up banner (absl's "All log messages before
+absl::InitializeLog()", oneDNN, ``cudart_stub``, ``cpu_feature_guard``, and
+``failed call to cuInit`` on machines without a GPU) ignores
+``TF_CPP_MIN_LOG_LEVEL``: absl writes it to file descriptor 2 before TensorFlow's
+own logging is configured. Beam logs ``apitools not found`` on the root logger at
+import, which also makes Python's logging print every later root message.
+
+``quiet()`` (called by the CLI and the pipelines before they import TensorFlow or
+Beam) sets the environment variables that work, keeps the root logger from
+configuring itself, turns Beam's and absl's Python loggers down to errors, and
+wraps the first ``import tensorflow`` so that the known banner lines written to
+stderr while TensorFlow loads (and finds its devices) are dropped; every other
+line written meanwhile is replayed. ``quiet(verbose=True)`` changes nothing.
+
+Only the standard library is used here; nothing is imported.
+
+>>> is_noise("I0000 00:00:1795794521.619777   22048 port.cc:153] oneDNN custom operations are on.")
+True
+>>> is_noise("E0000 00:00:1.2   1 cuda_platform.cc:52] failed call to cuInit: UNKNOWN ERROR (303)")
+True
+>>> is_noise("vocabguard: error: something real")
+False
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.machinery
+import logging
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Sequence
+
+VERBOSE_ENV = "VOCABGUARD_VERBOSE"
+
+# absl/glog line prefix: severity, MMDD, time, thread id, file:line]
+_ABSL = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [^\]\s]+:\d+\] ")
+_NOISE = (
+    re.compile(r"^WARNING: All log messages before absl::InitializeLog\(\) is called"),
+    re.compile(r"^To enable the following instructions: .* rebuild TensorFlow"),
+)
+# absl lines at error severity that are start-up noise, not failures.
+_NOISE_ERRORS = re.compile(
+    r"failed call to cuInit|Unable to register cu(DNN|FFT|BLAS) factory|"
+    r"computation placer already registered"
+)
+_LOGGERS = ("apache_beam", "absl", "tensorflow", "h5py", "matplotlib", "urllib3", "google")
+
+
+def is_noise(line: str) -> bool:
+    """True for a known TensorFlow start-up line (not an error)."""
+    line = line.rstrip("\r\n")
+    if any(pattern.match(line) for pattern in _NOISE):
+        return True
+    if _ABSL.match(line):
+        return line[0] in "IW" or bool(_NOISE_ERRORS.search(line))
+    return False
+
+
+def verbose_requested(argv: Sequence[str]) -> bool:
+    """``-v``/``--verbose`` anywhere before a ``--`` in ``argv``, or ``$VOCABGUARD_VERBOSE``."""
+    for arg in argv:
+        if arg == "--":
+            break
+        if arg in ("-v", "--verbose"):
+            return True
+    return os.environ.get(VERBOSE_ENV, "") not in ("", "0")
+
+
+_installed = False
+
+
+def quiet(verbose: bool = False) -> None:
+    """Silence TensorFlow's, absl's and Beam's chatter for this process (idempotent).
+
+    Call it before TensorFlow or Beam is imported. Environment variables set here
+    are inherited by Beam's worker processes.
+    """
+    global _installed
+    if verbose:
+        os.environ[VERBOSE_ENV] = "1"  # Beam workers and child processes follow
+        return
+    if _installed:
+        return
+    _installed = True
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+    root = logging.getLogger()
+    if not root.handlers:
+        # logging.warning() on the root logger (Beam's "apitools not found") would
+        # otherwise install a handler that prints every later root message.
+        root.addHandler(logging.NullHandler())
+    for name in _LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    if "tensorflow" not in sys.modules:
+        sys.meta_path.insert(0, _QuietTensorFlowFinder())
+
+
+class _QuietLoader(importlib.abc.Loader):
+    def __init__(self, loader):
+        self._loader = loader
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        with filtered_stderr():
+            self._loader.exec_module(module)
+            try:  # device discovery prints cuInit errors on machines without a GPU
+                module.config.list_physical_devices("GPU")
+            except Exception:
+                pass
+
+    def __getattr__(self, name):
+        return getattr(self._loader, name)
+
+
+class _QuietTensorFlowFinder(importlib.abc.MetaPathFinder):
+    """Wraps the first import of ``tensorflow`` in ``filtered_stderr()``, then steps aside."""
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname != "tensorflow":
+            return None
+        if self in sys.meta_path:
+            sys.meta_path.remove(self)
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _QuietLoader(spec.loader)
+        return spec
+
+
+class filtered_stderr:
+    """Capture file descriptor 2 in a temporary file; on exit replay it without noise lines."""
+
+    def __enter__(self):
+        try:
+            sys.stderr.flush()
+            self._saved = os.dup(2)
+        except (OSError, ValueError, AttributeError):
+            self._saved = None
+            return self
+        self._file = tempfile.TemporaryFile()
+        os.dup2(self._file.fileno(), 2)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._saved is None:
+            return
+        try:
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+        os.dup2(self._saved, 2)
+        os.close(self._saved)
+        self._file.seek(0)
+        kept = [
+            line
+            for line in self._file.read().decode("utf-8", "replace").splitlines(keepends=True)
+            if not is_noise(line)
+        ]
+        self._file.close()
+        if kept:
+            try:
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()
+            except (OSError, ValueError):
+                pass
