@@ -10,7 +10,6 @@ Prints each published reference (e.g. bbc_text@v1) on stdout.
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Sequence
 
@@ -23,5 +22,6 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    logging.getLogger().setLevel(logging.INFO)
-    sys.exit(run(sys.argv[1:]))
+    from vocabguard.cli import quiet_argv  # before Beam is imported; -v shows Beam's logs
+
+    sys.exit(run(quiet_argv(sys.argv[1:])))

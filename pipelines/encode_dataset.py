@@ -11,7 +11,6 @@ skipped bad records). Refuses to overwrite an existing output.
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Sequence
 
@@ -24,5 +23,6 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    logging.getLogger().setLevel(logging.INFO)
-    sys.exit(run(sys.argv[1:]))
+    from vocabguard.cli import quiet_argv  # before Beam is imported; -v shows Beam's logs
+
+    sys.exit(run(quiet_argv(sys.argv[1:])))

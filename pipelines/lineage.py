@@ -270,4 +270,6 @@ def _train_and_migrate(args, config, store, first, last, test_split, staging) ->
 
 
 if __name__ == "__main__":
-    sys.exit(run(sys.argv[1:]))
+    from vocabguard.cli import quiet_argv  # before TensorFlow is imported; -v shows its logs
+
+    sys.exit(run(quiet_argv(sys.argv[1:])))

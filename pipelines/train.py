@@ -21,4 +21,6 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run(sys.argv[1:]))
+    from vocabguard.cli import quiet_argv  # before TensorFlow is imported; -v shows its logs
+
+    sys.exit(run(quiet_argv(sys.argv[1:])))

@@ -113,12 +113,14 @@ def test_run_build_publishes_every_feature_with_in_process_fingerprints(
             "ref": "news_text@v1",
             "fingerprint": text.fingerprint,
             "input_dim": text.input_dim,
+            "newly_published": True,
         },
         {
             "feature": "country",
             "ref": "news_country@v1",
             "fingerprint": country.fingerprint,
             "input_dim": country.input_dim,
+            "newly_published": True,
         },
     ]
     store = VocabStore(store_root)
@@ -175,7 +177,7 @@ def test_bad_record_fails_the_cli_build_naming_file_line_and_field(tmp_path, cap
     assert code == 1 and out == ""
     assert err.startswith(
         f"vocabguard: error: {path}, line 2, field 'country': expected a string or an integer, "
-        "found float 3.5. Fix the record, or run with bad_records: skip"
+        "found float 3.5. Fix the record. bad_records: skip drops and counts"
     ), err
     assert not (tmp_path / "store").exists()
 
@@ -209,7 +211,7 @@ CONFIG_ERRORS = {
         {"inptus": ["x.jsonl"]},
         "Unknown key 'inptus' in {path}. Did you mean 'inputs'? Allowed keys: store, inputs, "
         "format, bad_records, batch_size, shards, flush_rows, split_bytes, max_bad_fraction, "
-        "features, encode. "
+        "allow_empty, features, encode. "
         "Received: inptus=['x.jsonl']",
     ),
     "unknown feature key": (

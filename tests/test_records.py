@@ -82,7 +82,7 @@ def check_error_text(record: BadRecord, *parts: str) -> str:
     assert text.startswith(where), text
     if record.field:
         assert f"{where}, field {record.field!r}: " in text
-    assert "run with bad_records: skip to drop and count such records" in text
+    assert "bad_records: skip drops and counts bad records instead" in text
     assert text.endswith(
         f"Received: file={record.path!r}, record={record.record}, field={record.field!r}, "
         f"reason={record.reason!r}"
@@ -172,7 +172,12 @@ def test_jsonl_records_and_line_numbers():
 @pytest.mark.parametrize(
     ("line", "field", "reason", "detail"),
     [
-        ('{"country": "fr"}', "text", "missing_field", "the field is missing"),
+        (
+            '{"country": "fr"}',
+            "text",
+            "missing_field",
+            "the record has no field 'text' (its fields: 'country')",
+        ),
         ('{"text": null, "country": "fr"}', "text", "missing_field", "the field is null"),
         (
             '{"text": "ok", "country": 1.5}',
@@ -445,7 +450,7 @@ def test_tfrecord_examples(tmp_path):
 @pytest.mark.parametrize(
     ("features", "field", "reason", "detail"),
     [
-        ({"country": "fr"}, "text", "missing_field", "found no feature"),
+        ({"country": "fr"}, "text", "missing_field", "no field 'text' (its fields: 'country')"),
         ({"text": [], "country": "fr"}, "text", "missing_field", "found 0 bytes_list values"),
         ({"text": ["a", "b"], "country": "fr"}, "text", "wrong_type", "found 2 bytes_list values"),
         ({"text": "a", "country": 1.5}, "country", "wrong_type", "found 1 float_list values"),
@@ -506,9 +511,10 @@ def test_bad_record_error_text_and_pickling():
     record = BadRecord("gs://b/news.jsonl", 12, "text", "wrong_type", "expected a string")
     err = record.error()
     assert str(err) == (
-        "gs://b/news.jsonl, line 12, field 'text': expected a string. Fix the record, or run with "
-        "bad_records: skip to drop and count such records. Received: file='gs://b/news.jsonl', "
-        "record=12, field='text', reason='wrong_type'"
+        "gs://b/news.jsonl, line 12, field 'text': expected a string. Fix the record. "
+        "bad_records: skip drops and counts bad records instead, for a few of them (a build that "
+        "skips more than max_bad_fraction of its records still fails). Received: "
+        "file='gs://b/news.jsonl', record=12, field='text', reason='wrong_type'"
     )
     # Beam ships worker errors pickled: the text and details survive.
     copy = pickle.loads(pickle.dumps(err))
@@ -521,3 +527,13 @@ def test_bad_record_error_text_and_pickling():
     )
     no_field = BadRecord("f.tfrecord", 3, None, "corrupt", "bad CRC", "record")
     assert str(no_field.error()).startswith("f.tfrecord, record 3: bad CRC. Fix the record")
+
+
+def test_missing_field_error_names_the_fields_and_the_closest_before_skip():
+    [record] = parse(b'{"id": "1", "text": "a", "topic": "tech"}\n', "jsonl", ["topik"])
+    text = str(record.error())
+    assert text.startswith(
+        "/data/input.jsonl, line 1, field 'topik': the record has no field 'topik' (its fields: "
+        "'id', 'text', 'topic'; closest: 'topic'). If the field name in the job config is misspelled, "
+        "fix it there; if only some records lack the field, fix them. bad_records: skip"
+    ), text

@@ -145,6 +145,20 @@ def _has_flag(argv: Sequence[str], flag: str) -> bool:
     return any(a == flag or a.startswith(flag + "=") for a in argv)
 
 
+def quiet_argv(argv: Sequence[str]) -> list[str]:
+    """For the ``pipelines/`` scripts: quiet TensorFlow and Beam unless ``-v``/``--verbose``
+    is in ``argv`` (then their INFO logs are shown); return ``argv`` without it."""
+    import logging
+
+    from vocabguard._src.core.quiet import quiet, verbose_requested
+
+    verbose = verbose_requested(argv)
+    quiet(verbose=verbose)
+    if verbose:
+        logging.basicConfig(level=logging.INFO)
+    return _strip_verbose(argv)
+
+
 def run(argv: Sequence[str]) -> int:
     """Parse ``argv`` and run the command; user errors become ``vocabguard: error:`` lines."""
     from vocabguard._src.core.quiet import quiet, verbose_requested

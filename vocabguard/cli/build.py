@@ -16,6 +16,31 @@ from vocabguard.cli._common import (
     store_from_args,
 )
 
+BEAM_MODE = """
+Two modes, one command:
+  in-process   the flags above; reads local files in this process.
+  Beam         a job config (store, inputs, features; see README "Batch jobs on
+               Apache Beam") runs as an Apache Beam pipeline:
+                 vocabguard {command} --config configs/bbc_news_job.yaml
+                 vocabguard {command} --config JOB.yaml --runner DataflowRunner --project P ...
+               Without --runner it runs on the DirectRunner (this machine). Other
+               flags are Beam pipeline options (--direct_num_workers 2, ...).
+               Prints {prints} on stdout.
+"""
+
+
+def add_beam_options(parser: argparse.ArgumentParser) -> None:
+    """Document the Beam mode's flags (a ``--runner`` or a job config sends the command
+    to ``vocabguard._src.engines.jobs`` before this parser runs)."""
+    beam = parser.add_argument_group(
+        "Beam mode", "with a job config as --config (see the end of this help)"
+    )
+    beam.add_argument(
+        "--runner",
+        metavar="RUNNER",
+        help="Beam runner: DirectRunner (default), DataflowRunner, FlinkRunner, SparkRunner, ...",
+    )
+
 
 def register(command: Callable[..., argparse.ArgumentParser]) -> None:
     """Add this group's subcommands through the root parser's ``command`` factory."""
@@ -23,7 +48,8 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
         "build",
         _cmd_build,
         "build a vocabulary from input files and publish it as the next version of NAME",
-        "vocabguard build --name sotu --input 'speeches/*.txt' --lowercase --max-tokens 20000",
+        "vocabguard build --name sotu --input 'speeches/*.txt' --lowercase --max-tokens 20000\n"
+        + BEAM_MODE.format(command="build", prints="each published ref"),
     )
     build.add_argument("--name", required=True, help="vocabulary name (letters, digits, _ . -)")
     build.add_argument(
@@ -49,13 +75,20 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
         default="fail",
         help="fail on a bad record (default), or skip and count it",
     )
+    build.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="publish even when the inputs hold no documents (otherwise an error)",
+    )
+    add_beam_options(build)
     spec = build.add_argument_group(
         "vocabulary spec", "override the --config values (see vocabguard.VocabSpec)"
     )
     spec.add_argument(
         "--config",
         metavar="FILE",
-        help="YAML file of VocabSpec fields (or with a top-level 'spec:' section)",
+        help="YAML file of VocabSpec fields (or with a top-level 'spec:' section); a Beam job "
+        "config (with 'features:') runs the Beam mode",
     )
     spec.add_argument("--tokenizer", choices=("whitespace", "unicode_script", "regex", "none"))
     spec.add_argument("--pattern", metavar="RE", help="RE2 delimiter pattern (--tokenizer regex)")
@@ -211,6 +244,25 @@ def _first_value(record: Any, fields: Sequence[str]) -> Any:
     return None
 
 
+def check_not_empty(stats: dict, description: str, *, allow_empty: bool, what: str) -> None:
+    """No silent empty results: inputs without documents (or without a single token)
+    are an error unless ``--allow-empty``."""
+    from vocabguard._src.core.errors import InputDataError, received
+
+    if allow_empty:
+        return
+    documents, tokens = stats.get("documents", 0), stats.get("total_tokens", 0)
+    if documents and tokens:
+        return
+    found = "no documents" if not documents else f"{documents} documents but not one token"
+    raise InputDataError(
+        f"The inputs hold {found}: {description}. An empty {what} is almost always a wrong "
+        "path, glob, --format or --field. Check the inputs, or pass --allow-empty if an empty "
+        f"result is intended. " + received(input=description, documents=documents, tokens=tokens),
+        cases=[description],
+    )
+
+
 def _input_description(patterns: Sequence[str], files: Sequence[str]) -> str:
     if len(files) <= 20:
         return ", ".join(files)
@@ -278,6 +330,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
     )
     if skipped:
         vocab.stats["bad_records_skipped"] = dict(sorted(skipped.items()))
+    check_not_empty(vocab.stats, description, allow_empty=args.allow_empty, what="build")
     published = store.publish(vocab, args.name)
     stats = published.stats
     status = (

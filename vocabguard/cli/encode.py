@@ -17,6 +17,7 @@ from vocabguard.cli._common import (
     note,
     store_from_args,
 )
+from vocabguard.cli.build import BEAM_MODE, add_beam_options
 
 
 def register(command: Callable[..., argparse.ArgumentParser]) -> None:
@@ -25,14 +26,28 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
         "encode",
         _cmd_encode,
         "encode documents to ids and write them to a new Parquet file",
-        "vocabguard encode sotu@v1 --input 2024.txt --output ids.parquet",
+        "vocabguard encode sotu@v1 --input 2024.txt --output ids.parquet\n"
+        + BEAM_MODE.format(command="encode", prints="the output directory")
+        + "               --output DIR overrides the config's encode.output.\n",
     )
     encode.add_argument("ref", metavar="REF")
     add_input_options(
         encode, repeat_help="may be repeated; rows follow the input order", several_fields=True
     )
     encode.add_argument(
-        "--output", required=True, metavar="OUT", help="Parquet file to create (never replaced)"
+        "--output",
+        required=True,
+        metavar="OUT",
+        help="Parquet file to create (never replaced); in Beam mode, the output directory",
+    )
+    encode.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="write the file even when the inputs hold no documents (otherwise an error)",
+    )
+    add_beam_options(encode)
+    encode.add_argument(
+        "--config", metavar="JOB", help="Beam mode: a job config with an encode section"
     )
 
 
@@ -202,6 +217,16 @@ def _cmd_encode(args: argparse.Namespace) -> int:
                 stats.documents -= len(batch) * (len(names) - 1)
                 writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
                 bar.update(len(batch))
+        if not stats.documents and not args.allow_empty:
+            from vocabguard._src.core.errors import InputDataError, received
+
+            raise InputDataError(
+                f"The inputs hold no documents: {', '.join(files)}. An empty encode is almost "
+                "always a wrong path, glob, --format or --field; nothing was written. Check the "
+                "inputs, or pass --allow-empty to write an empty file. "
+                + received(input=args.input, documents=0),
+                cases=list(files),
+            )
         _commit_file(tmp, output)
     finally:
         if os.path.lexists(tmp):

@@ -38,7 +38,7 @@ from collections.abc import Sequence
 VERBOSE_ENV = "VOCABGUARD_VERBOSE"
 
 # absl/glog line prefix: severity, MMDD, time, thread id, file:line]
-_ABSL = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [^\]\s]+:\d+\] ")
+_ABSL = re.compile(r"^[IWEF]\d{4} [\d:.]+\s+\d+ [^\]\s]+:\d+\] ")
 _NOISE = (
     re.compile(r"^WARNING: All log messages before absl::InitializeLog\(\) is called"),
     re.compile(r"^To enable the following instructions: .* rebuild TensorFlow"),
@@ -170,3 +170,117 @@ class filtered_stderr:
                 sys.stderr.flush()
             except (OSError, ValueError):
                 pass
+
+
+# Python logging's default format, as Beam's worker processes print it.
+_RECORD = re.compile(r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL):([\w.]+):")
+_OUR_LOG = re.compile(r"^(?:DEBUG|INFO|WARNING|ERROR):vocabguard[\w.]*:(.*)$", re.DOTALL)
+
+
+class BeamLines:
+    r"""What a worker's stderr line becomes while a Beam job runs quietly (None: dropped).
+
+    Beam's own log records are dropped, including ERROR records and the tracebacks
+    after them (the job's failure reaches the command, which reports it once);
+    vocabguard's records lose their ``INFO:module:`` prefix; anything else is kept.
+
+    >>> lines = BeamLines()
+    >>> lines("INFO:apache_beam.runners.worker.sdk_worker:Done consuming work.\n")
+    >>> lines("INFO:vocabguard._src.engines.beam.read:vocabguard: a.txt: done, 3 records\n")
+    'vocabguard: a.txt: done, 3 records\n'
+    >>> lines("ERROR:apache_beam.runners.common:a.txt, line 1: bad\n")
+    >>> lines("Traceback (most recent call last):\n")
+    >>> lines("plain output\n")
+    >>> lines("WARNING:vocabguard.x:vocabguard: note\n")
+    'vocabguard: note\n'
+    >>> lines("plain output\n")
+    'plain output\n'
+    """
+
+    def __init__(self) -> None:
+        self._in_error = False
+
+    def __call__(self, line: str) -> str | None:
+        if is_noise(line):
+            return None
+        record = _RECORD.match(line)
+        if record is None:
+            return None if self._in_error else line
+        ours = _OUR_LOG.match(line)
+        self._in_error = ours is None and record.group(1) in ("ERROR", "CRITICAL")
+        return ours.group(1) if ours else None
+
+
+class stderr_lines:
+    """Pass everything written to file descriptor 2 (by this process and the processes it
+    starts) through ``transform`` line by line, on a thread, until the block ends.
+
+    A partial line holding a carriage return (a progress bar redrawing itself) is
+    passed on at once. With ``enabled=False`` it does nothing.
+    """
+
+    def __init__(self, transform, enabled: bool = True):
+        self._transform = transform
+        self._enabled = enabled
+        self._saved = None
+
+    def __enter__(self):
+        if not self._enabled:
+            return self
+        import threading
+
+        try:
+            sys.stderr.flush()
+            self._saved = os.dup(2)
+        except (OSError, ValueError, AttributeError):
+            self._saved = None
+            return self
+        read_end, write_end = os.pipe()
+        os.dup2(write_end, 2)
+        os.close(write_end)
+        self._thread = threading.Thread(target=self._pump, args=(read_end,), daemon=True)
+        self._thread.start()
+        return self
+
+    def _emit(self, text: str) -> None:
+        data = text.encode("utf-8", "replace")
+        while data:
+            try:
+                written = os.write(self._saved, data)
+            except OSError:
+                return
+            data = data[written:]
+
+    def _pump(self, read_end: int) -> None:
+        pending = ""
+        with os.fdopen(read_end, "rb", buffering=0) as pipe:
+            while True:
+                chunk = pipe.read(65536)
+                if not chunk:
+                    break
+                pending += chunk.decode("utf-8", "replace")
+                *lines, pending = pending.split("\n")
+                out = [self._transform(line + "\n") for line in lines]
+                if "\r" in pending:  # a progress bar: show it now
+                    head, _, pending = pending.rpartition("\r")
+                    out.append(head + "\r")
+                text = "".join(line for line in out if line)
+                if text:
+                    self._emit(text)
+        if pending:
+            kept = self._transform(pending)
+            if kept:
+                self._emit(kept)
+
+    def __exit__(self, *exc) -> None:
+        if self._saved is None:
+            return
+        try:
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+        os.dup2(self._saved, 2)  # closes our copy of the pipe's write end
+        # Worker processes that outlive the job may still hold the write end: wait a little.
+        self._thread.join(timeout=5)
+        os.close(self._saved)
+        self._saved = None

@@ -368,11 +368,12 @@ def _read_jsonl(path: str, field: str | None, checker: _KindChecker) -> Iterator
                     )
                 name = auto_field = next(iter(record))
             if name not in record:
-                keys = ", ".join(map(repr, record)) or "none"
+                from vocabguard._src.engines.records import missing_field_detail
+
                 raise InputDataError(
-                    f"{where}: the record has no field {name!r} (its fields: {keys}). Every "
-                    "record needs the field named by --field; fix the record or pass the right "
-                    "--field. " + received(**location, field=name),
+                    f"{where}: {missing_field_detail(name, list(record))}. Every record needs "
+                    "the field named by --field; pass the right --field or fix the record. "
+                    + received(**location, field=name),
                     cases=[(path, number)],
                     **location,
                 )

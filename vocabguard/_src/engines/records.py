@@ -147,13 +147,21 @@ class BadRecord:
     unit: str = "line"  # "line" (text, jsonl, csv) or "record" (parquet, tfrecord)
 
     def error(self, policy_hint: bool = True) -> InputDataError:
-        """The error the ``fail`` policy raises for this record."""
+        """The error the ``fail`` policy raises for this record: the likely cause and its
+        fix first; ``bad_records: skip`` last, for the few bad records it is meant for."""
         where = self.path if self.unit == "file" else f"{self.path}, {self.unit} {self.record}"
         field = f", field {self.field!r}" if self.field else ""
-        fix = "Fix the file" if self.unit == "file" else "Fix the record"
+        if self.reason == "missing_field":
+            fix = (
+                "If the field name in the job config is misspelled, fix it there; if only "
+                "some records lack the field, fix them"
+            )
+        else:
+            fix = "Fix the file" if self.unit == "file" else "Fix the record"
+        what = "files" if self.unit == "file" else "records"
         hint = (
-            f"{fix}, or run with bad_records: skip to drop and count such "
-            + ("files. " if self.unit == "file" else "records. ")
+            f"{fix}. bad_records: skip drops and counts bad {what} instead, for a few of them "
+            "(a build that skips more than max_bad_fraction of its records still fails). "
             if policy_hint
             else f"{fix}. "
         )
@@ -239,6 +247,22 @@ def _check_value(
     return None
 
 
+def missing_field_detail(field: str, names: Sequence[str]) -> str:
+    """Why a record lacks ``field``: the fields it has, and the closest one.
+
+    >>> missing_field_detail("topik", ["id", "text", "topic"])
+    "the record has no field 'topik' (its fields: 'id', 'text', 'topic'; closest: 'topic')"
+    """
+    import difflib
+
+    listed = ", ".join(map(repr, list(names)[:20])) or "none"
+    if len(names) > 20:
+        listed += f", ... ({len(names)} in all)"
+    close = difflib.get_close_matches(str(field), [str(n) for n in names], n=1, cutoff=0.6)
+    hint = f"; closest: {close[0]!r}" if close else ""
+    return f"the record has no field {field!r} (its fields: {listed}{hint})"
+
+
 def _pick(
     path: str,
     number: int,
@@ -255,7 +279,9 @@ def _pick(
                 continue
             if field in rules.weights:
                 return BadRecord(path, number, field, "bad_weight", "the weight is missing")
-            return BadRecord(path, number, field, "missing_field", "the field is missing")
+            return BadRecord(
+                path, number, field, "missing_field", missing_field_detail(field, list(record))
+            )
         bad = _check_value(path, number, field, record[field], field in passthrough, rules)
         if bad:
             return bad
@@ -612,7 +638,9 @@ def _tfrecord(handle, path, fields, passthrough, rules=NO_RULES):
                     number,
                     field,
                     "missing_field" if not values else "wrong_type",
-                    "expected exactly one bytes or int64 value, found "
+                    missing_field_detail(field, sorted(example.features.feature))
+                    if feature is None
+                    else "expected exactly one bytes or int64 value, found "
                     + (f"{len(values)} {kind} values" if kind else "no feature"),
                 )
                 break

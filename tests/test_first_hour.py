@@ -1,0 +1,298 @@
+"""A new user's first hour (issue 15): one CLI for both modes, one-line mistakes with
+"did you mean", quiet output, no silent empty results, fast model checks, ``inspect``
+that verifies and names rows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vocabguard._src.core import quiet
+from vocabguard._src.engines.jobs import JobConfig
+from vocabguard.cli import main
+from vocabguard.errors import ConfigError
+
+REPO = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+
+
+def cli(*argv: str, env: dict | None = None, cwd=None) -> subprocess.CompletedProcess:
+    """``vocabguard ARGV`` in a fresh process (imports, stderr and exit status as a user sees)."""
+    return subprocess.run(
+        [PYTHON, "-c", "import sys; from vocabguard.cli import main; sys.exit(main())", *argv],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+def write_job(tmp_path, **extra) -> str:
+    data = tmp_path / "news.jsonl"
+    if not data.exists():
+        data.write_text(
+            "".join(
+                json.dumps({"id": str(i), "text": f"the cat sat {i % 3}", "topic": "ab"[i % 2]})
+                + "\n"
+                for i in range(12)
+            )
+        )
+    config = {
+        "store": str(tmp_path / "store"),
+        "inputs": [str(data)],
+        "features": {
+            "text": {"field": "text", "name": "news_text", "spec": {"lowercase": True}},
+            "topic": {"field": "topic", "name": "news_topic", "spec": {"tokenizer": "none"}},
+        },
+        "encode": {"output": str(tmp_path / "encoded"), "passthrough": {"id": "string"}},
+        **extra,
+    }
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return str(path)
+
+
+# -- one CLI: mistakes are one or two lines, with "did you mean" --
+
+
+def test_flag_typo_suggests_the_flag_and_points_to_the_subcommand_help(capsys):
+    code = main(["build", "--name", "x", "--input", "y.txt", "--lowercsae"])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert err == (
+        "vocabguard: error: unrecognized argument: --lowercsae (did you mean --lowercase?)\n"
+        "Run 'vocabguard build --help' for usage.\n"
+    )
+
+
+def test_invalid_choice_and_command_typos_suggest_the_closest(capsys):
+    assert main(["build", "--name", "x", "--input", "y", "--tokenizer", "whitespac"]) == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'whitespac'" in err and "did you mean 'whitespace'?" in err
+    assert err.endswith("Run 'vocabguard build --help' for usage.\n") and err.count("\n") == 2
+    assert main(["biuld"]) == 2
+    err = capsys.readouterr().err
+    assert "did you mean 'build'?" in err and err.count("\n") == 2
+
+
+def test_build_and_encode_help_document_both_modes(capsys):
+    for command in ("build", "encode"):
+        assert main([command, "--help"]) == 0
+        out = capsys.readouterr().out
+        assert "--runner" in out and "job config" in out, out
+        assert "DirectRunner" in out
+        assert "-v, --verbose" in out
+
+
+def test_mistyped_runner_is_one_line_listing_known_runners(tmp_path, capsys):
+    config = write_job(tmp_path)
+    code = main(["build", "--runner", "DirectRuner", "--config", config])
+    out, err = capsys.readouterr()
+    assert code == 1 and out == ""
+    assert err.startswith(
+        "vocabguard: error: Unknown Beam runner 'DirectRuner'. Did you mean DirectRunner? "
+        "Known runners: "
+    ), err
+    assert "FlinkRunner" in err and err.count("\n") == 1
+    assert not (tmp_path / "store").exists()
+
+
+def test_job_config_without_runner_runs_on_the_direct_runner(tmp_path, capsys):
+    config = write_job(tmp_path)
+    assert main(["build", "--config", config]) == 0
+    out, err = capsys.readouterr()
+    assert out.split() == ["news_text@v1", "news_topic@v1"]
+    assert "running the job config on the DirectRunner" in err
+    assert "--name" not in err and "spec key" not in err
+    # A rebuild with the same ids reuses the latest version and says so.
+    assert main(["build", "--config", config]) == 0
+    out, err = capsys.readouterr()
+    assert out.split() == ["news_text@v1", "news_topic@v1"]
+    assert "reused news_text@v1 for feature text (same ids as the latest version" in err
+    assert "published news_text" not in err
+    # encode with a job config needs no --runner either, and --output overrides the config's.
+    assert main(["encode", "--config", config, "--output", str(tmp_path / "other")]) == 0
+    out, err = capsys.readouterr()
+    assert out.strip() == str(tmp_path / "other")
+    assert (tmp_path / "other" / "summary.json").exists()
+    assert not (tmp_path / "encoded").exists()
+
+
+# -- no silent empty results: the config keys the Beam jobs enforce --
+
+
+def test_job_config_allow_empty_and_max_bad_fraction(tmp_path):
+    config = JobConfig.from_yaml(write_job(tmp_path))
+    assert (config.allow_empty, config.max_bad_fraction) == (False, 0.1)
+    assert [(f.allow_empty, f.max_bad_fraction) for f in config.features.values()] == [
+        (False, 0.1),
+        (False, 0.1),
+    ]
+    path = write_job(tmp_path, allow_empty=True, max_bad_fraction=0.25)
+    data = yaml.safe_load(open(path))
+    data["features"]["topic"]["max_bad_fraction"] = 0
+    data["features"]["topic"]["allow_empty"] = False
+    Path(path).write_text(yaml.safe_dump(data))
+    config = JobConfig.from_yaml(path)
+    assert (config.allow_empty, config.max_bad_fraction) == (True, 0.25)
+    assert (config.features["text"].allow_empty, config.features["text"].max_bad_fraction) == (
+        True,
+        0.25,
+    )
+    assert (config.features["topic"].allow_empty, config.features["topic"].max_bad_fraction) == (
+        False,
+        0.0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            {"max_bad_fraction": 1.5},
+            "`max_bad_fraction` in {path} must be a number from 0 to 1 (the share of records a "
+            "feature may skip with bad_records: skip; default 0.1). Received: max_bad_fraction=1.5",
+        ),
+        (
+            {"allow_empty": "yes"},
+            "`allow_empty` in {path} must be true or false. Received: allow_empty='yes'",
+        ),
+    ],
+)
+def test_job_config_limits_are_validated(tmp_path, extra, message):
+    path = write_job(tmp_path, **extra)
+    with pytest.raises(ConfigError) as info:
+        JobConfig.from_yaml(path)
+    assert str(info.value) == message.format(path=path)
+
+
+# -- quiet by default --
+
+
+def test_tensorflow_banner_lines_are_noise_and_real_lines_are_not():
+    assert quiet.is_noise(
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
+    )
+    assert quiet.is_noise(
+        "I0000 00:00:1795794521.620846   22048 cudart_stub.cc:31] Could not find cuda drivers "
+        "on your machine, GPU will not be used."
+    )
+    assert quiet.is_noise(
+        "E0000 00:00:1795794524.874597   22048 cuda_platform.cc:52] failed call to cuInit: "
+        "INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)"
+    )
+    assert not quiet.is_noise("E0000 00:00:1.5   1 op.cc:1] a real kernel failure")
+    assert not quiet.is_noise("held-out accuracy 0.975 on 445 documents")
+
+
+def test_importing_tensorflow_from_the_cli_prints_nothing():
+    code = (
+        "import sys; from vocabguard.cli import quiet_argv; quiet_argv(sys.argv[1:]); "
+        "import tensorflow as tf; import apache_beam; print(int(tf.constant(1) + 1))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    quiet_run = subprocess.run(
+        [PYTHON, "-c", code], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert quiet_run.returncode == 0 and quiet_run.stdout == "2\n"
+    assert quiet_run.stderr == ""
+    loud = subprocess.run(
+        [PYTHON, "-c", code, "--verbose"], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert loud.returncode == 0 and loud.stdout == "2\n"
+    assert "absl::InitializeLog" in loud.stderr or "apitools" in loud.stderr
+
+
+def test_beam_build_stderr_holds_only_vocabguard_lines(tmp_path):
+    config = write_job(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run(
+        [
+            PYTHON,
+            str(REPO / "pipelines" / "build_vocab.py"),
+            "--config",
+            config,
+            "--direct_num_workers",
+            "2",
+            "--direct_running_mode",
+            "multi_processing",
+        ],
+        capture_output=True,
+        text=True,
+        env={**env, "PYTHONPATH": str(REPO)},
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines, result.stderr
+    assert all(line.startswith(("vocabguard: ", "published ")) for line in lines), result.stderr
+    assert result.stdout.split() == ["news_text@v1", "news_topic@v1"]
+
+
+# -- no silent empty results, in process --
+
+
+def test_in_process_build_of_empty_input_is_an_error_unless_allow_empty(tmp_path, capsys):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    store = str(tmp_path / "store")
+    code = main(["build", "--store", store, "--name", "empty", "--input", str(empty)])
+    out, err = capsys.readouterr()
+    assert code == 1 and out == ""
+    assert err == (
+        f"vocabguard: error: The inputs hold no documents: {empty}. An empty build is almost "
+        "always a wrong path, glob, --format or --field. Check the inputs, or pass --allow-empty "
+        f"if an empty result is intended. Received: input='{empty}', documents=0, tokens=0\n"
+    )
+    assert not (tmp_path / "store").exists()
+    blank = tmp_path / "blank.txt"
+    blank.write_text("\n \n")
+    assert main(["build", "--store", store, "--name", "blank", "--input", str(blank)]) == 1
+    assert "The inputs hold 2 documents but not one token" in capsys.readouterr().err
+    code = main(
+        ["build", "--store", store, "--name", "empty", "--input", str(empty), "--allow-empty"]
+    )
+    out, err = capsys.readouterr()
+    assert code == 0 and out.strip() == "empty@v1"
+
+
+def test_in_process_encode_of_empty_input_is_an_error_unless_allow_empty(tmp_path, capsys):
+    store = str(tmp_path / "store")
+    text = tmp_path / "a.txt"
+    text.write_text("a b c\n")
+    assert main(["build", "--store", store, "--name", "v", "--input", str(text)]) == 0
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    output = tmp_path / "ids.parquet"
+    argv = ["encode", "--store", store, "v@v1", "--input", str(empty), "--output", str(output)]
+    capsys.readouterr()
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"vocabguard: error: The inputs hold no documents: {empty}.")
+    assert "nothing was written" in err and err.count("\n") == 1
+    assert not output.exists()
+    assert [p for p in os.listdir(tmp_path) if p.endswith(".tmp")] == []
+    assert main([*argv, "--allow-empty"]) == 0
+    assert output.exists()
+
+
+def test_in_process_missing_field_names_the_fields_and_the_closest(tmp_path, capsys):
+    data = tmp_path / "news.jsonl"
+    data.write_text('{"id": "1", "text": "a b", "topic": "tech"}\n')
+    argv = ["build", "--store", str(tmp_path / "s"), "--name", "t", "--input", str(data)]
+    assert main([*argv, "--field", "topik"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"vocabguard: error: {data}, line 1: the record has no field 'topik' (its fields: 'id', "
+        "'text', 'topic'; closest: 'topic'). Every record needs the field named by --field; "
+        "pass the right --field or fix the record."
+    ), err
