@@ -296,3 +296,91 @@ def test_in_process_missing_field_names_the_fields_and_the_closest(tmp_path, cap
         "'text', 'topic'; closest: 'topic'). Every record needs the field named by --field; "
         "pass the right --field or fix the record."
     ), err
+
+
+# -- fast model checks: config.json, without TensorFlow --
+
+
+@pytest.fixture(scope="module")
+def saved_models(tmp_path_factory):
+    import keras
+
+    import vocabguard as vg
+    from vocabguard import keras as vk
+
+    root = tmp_path_factory.mktemp("fast_check")
+    store = vg.VocabStore(root / "store")
+    corpus = ["the cat sat on the mat", "a dog"]
+    vocab = store.publish(vg.build_vocabulary(corpus, vg.VocabSpec(), progress=False), "demo")
+    other = store.publish(
+        vg.build_vocabulary(["x y z w", "v u"], vg.VocabSpec(), progress=False), "other"
+    )
+
+    def save(name, *layers, functional=True):
+        inputs = keras.Input((None,), dtype="int32")
+        outputs = inputs
+        for layer in layers:
+            outputs = layer(outputs)
+        path = root / f"{name}.keras"
+        keras.Model(inputs, outputs, name=name).save(path)
+        return str(path)
+
+    models = {
+        "small": save("small", keras.layers.Embedding(vocab.input_dim - 3, 4, name="tokens")),
+        "nested": save("nested", keras.Sequential([vk.embedding(vocab, 4)], name="encoder")),
+        "big": save("big", keras.layers.Embedding(vocab.input_dim + 5, 4, name="tokens")),
+        "other": save("other", vk.embedding(other, 4)),
+        "guard": save(
+            "guard",
+            vk.IdGuard(vocab.input_dim - 1, name="guard"),
+            keras.layers.Embedding(vocab.input_dim, 2, name="emb"),
+        ),
+        "dense": save("dense", keras.layers.Reshape((-1, 1)), keras.layers.Dense(2)),
+        "wrapped": save(
+            "wrapped",
+            keras.layers.Reshape((-1, 1)),
+            keras.layers.TimeDistributed(keras.layers.Dense(2), name="td"),
+        ),
+    }
+    return {"store": store, "vocab": vocab, "models": models}
+
+
+def test_check_model_from_the_config_equals_loading_the_model(saved_models):
+    from vocabguard._src.tools.model_check import check_model, load_model, saved_model_layers
+
+    vocab = saved_models["vocab"]
+    for name, path in saved_models["models"].items():
+        if name == "wrapped":
+            assert saved_model_layers(path) is None  # a wrapper: Keras must load it
+            continue
+        assert saved_model_layers(path) is not None, name
+        if name == "dense":
+            with pytest.raises(Exception, match="has no Embedding or IdGuard layer"):
+                check_model(path, vocab)
+            continue
+        fast = check_model(path, vocab).to_dict()
+        slow = check_model(load_model(path), vocab, model_name=path).to_dict()
+        assert fast == slow, name
+    nested = check_model(saved_models["models"]["nested"], vocab, layers=["demo_embedding"])
+    assert [(c.name, c.status) for c in nested.layers] == [("encoder/demo_embedding", "ok")]
+
+
+def test_check_model_command_does_not_import_tensorflow(saved_models):
+    code = (
+        "import sys; from vocabguard.cli import main; code = main(sys.argv[1:]); "
+        "heavy = [m for m in ('tensorflow', 'keras') if m in sys.modules]; "
+        "print('HEAVY', heavy); sys.exit(code)"
+    )
+    store = str(saved_models["store"].root)
+    model = saved_models["models"]["nested"]
+    result = subprocess.run(
+        [PYTHON, "-c", code, "--store", store, "check-model", model, "--vocab", "demo@v1"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "OK: 1 layer checked" in result.stdout
+    assert result.stdout.strip().endswith("HEAVY []")
+    assert result.stderr == ""

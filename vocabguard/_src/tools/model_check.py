@@ -193,6 +193,26 @@ def load_model(path: str | os.PathLike) -> Any:
     Raises ``InputDataError`` naming the file and the fix when it is missing,
     not a Keras model file, or cannot be deserialized.
     """
+
+    path = check_model_path(path)
+    keras = _keras()
+    try:
+        return keras.saving.load_model(path, safe_mode=True, compile=False)
+    except Exception as err:  # Keras raises ValueError, TypeError, KeyError, OSError, ...
+        detail = " ".join(str(err).split())
+        if len(detail) > 400:
+            detail = detail[:400] + "..."
+        raise InputDataError(
+            f"Cannot load the Keras model {path!r}: {type(err).__name__}: {detail}. "
+            "If the model uses custom layers, import the module that registers them first "
+            "(vocabguard's are registered); Lambda layers are refused because the model is "
+            "loaded with safe_mode=True. " + received(model=path),
+            cases=[path],
+        ) from err
+
+
+def check_model_path(path: str | os.PathLike) -> str:
+    """``path`` if it names a Keras model file; else ``InputDataError`` naming the fix."""
     from vocabguard._src.engines.readers import InputNotFoundError
 
     path = os.fspath(path)
@@ -234,20 +254,61 @@ def load_model(path: str | os.PathLike) -> Any:
             f"{hint} {save_hint} " + received(model=path),
             cases=[path],
         )
-    keras = _keras()
+    return path
+
+
+# -- the .keras archive's config.json, read without Keras --
+
+_MODELS = ("Functional", "Sequential")
+# Keys of a layer config that hold other layers (wrappers, RNN cells): their
+# sublayers are not listed as layers, so only Keras itself can find an Embedding there.
+_NESTED_KEYS = ("layer", "layers", "cell", "cells", "forward_layer", "backward_layer")
+
+
+class _NeedsKeras(Exception):
+    """The config alone cannot answer: a custom or wrapping layer, a subclassed model."""
+
+
+def _config_layers(config: dict, prefix: str = "") -> Iterator[tuple[str, str, dict]]:
+    """``(path, kind, layer_config)`` for every Embedding / IdGuard layer in a Functional or
+    Sequential model's serialized config, nested models included, as ``iter_layers``
+    finds them; ``_NeedsKeras`` when a layer could hide one the config does not list."""
+    if config.get("class_name") not in _MODELS:
+        raise _NeedsKeras(config.get("class_name"))
+    for layer in config.get("config", {}).get("layers", []):
+        module = str(layer.get("module") or "")
+        cls = layer.get("class_name")
+        registered = str(layer.get("registered_name") or "")
+        inner = layer.get("config") or {}
+        name = inner.get("name") or layer.get("name")
+        path = f"{prefix}{name}"
+        if cls in _MODELS and module.startswith("keras"):
+            yield from _config_layers(layer, prefix=f"{path}/")
+            continue
+        ours = registered.startswith("vocabguard>")
+        if not (ours or (module.startswith("keras") and not registered.count(">"))):
+            raise _NeedsKeras(cls)  # a custom layer may create an Embedding inside
+        if not ours and any(key in inner for key in _NESTED_KEYS):
+            raise _NeedsKeras(cls)  # Bidirectional, TimeDistributed, RNN cells, ...
+        if cls in ("Embedding", "VocabEmbedding"):
+            yield path, "embedding", {**inner, "class_name": cls}
+        elif cls == "IdGuard" and ours:
+            yield path, "guard", {**inner, "class_name": cls}
+
+
+def saved_model_layers(path: str) -> list[tuple[str, str, dict]] | None:
+    """The Embedding / IdGuard layers of a ``.keras`` file, read from its ``config.json``
+    without importing TensorFlow or Keras; ``None`` when Keras must load the model."""
+    import json
+
+    if not path.lower().endswith(".keras"):
+        return None
     try:
-        return keras.saving.load_model(path, safe_mode=True, compile=False)
-    except Exception as err:  # Keras raises ValueError, TypeError, KeyError, OSError, ...
-        detail = " ".join(str(err).split())
-        if len(detail) > 400:
-            detail = detail[:400] + "..."
-        raise InputDataError(
-            f"Cannot load the Keras model {path!r}: {type(err).__name__}: {detail}. "
-            "If the model uses custom layers, import the module that registers them first "
-            "(vocabguard's are registered); Lambda layers are refused because the model is "
-            "loaded with safe_mode=True. " + received(model=path),
-            cases=[path],
-        ) from err
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+        return list(_config_layers(config))
+    except (_NeedsKeras, KeyError, ValueError, OSError, zipfile.BadZipFile, AttributeError):
+        return None
 
 
 def iter_layers(
@@ -303,6 +364,7 @@ def check_layer(
     expected_fingerprint: str,
     ref: str | None,
     guard: bool = False,
+    cls: str | None = None,
 ) -> LayerCheck:
     """Compare one Embedding or IdGuard layer with the artifact."""
     config = _config(layer)
@@ -312,7 +374,7 @@ def check_layer(
     name = _recorded(layer, config, "vocab_name")
     version = _recorded(layer, config, "vocab_version")
     recorded_ref = f"{name}@v{version}" if name and version else name or None
-    cls = type(layer).__name__
+    cls = cls or type(layer).__name__
     status, message = judge(
         cls,
         input_dim,
@@ -357,18 +419,40 @@ def check_model(
     """
     if isinstance(model, (str, os.PathLike)):
         model_name = model_name or os.fspath(model)
+        fast = saved_model_layers(check_model_path(model))
+        if fast is not None:
+            found = [
+                (path, _ConfigLayer(config), kind, config["class_name"])
+                for path, kind, config in fast
+            ]
+            return _check_found(found, vocab, layers, model_name)
         model = load_model(model)
     keras = _keras()
     model_name = model_name or getattr(model, "name", "model")
-    ref = vocab.ref
     # An Embedding is a leaf: VocabEmbedding's own IdGuard sublayer is part of it.
     found = [
-        (path, layer, kind)
+        (path, layer, kind, type(layer).__name__)
         for path, layer in iter_layers(
             model, leaf=lambda layer: isinstance(layer, keras.layers.Embedding)
         )
         if (kind := _kind(keras, layer)) is not None
     ]
+    return _check_found(found, vocab, layers, model_name)
+
+
+class _ConfigLayer:
+    """A layer as its saved config describes it (``name`` and ``get_config`` only)."""
+
+    def __init__(self, config: dict):
+        self._config = config
+        self.name = config.get("name")
+
+    def get_config(self) -> dict:
+        return dict(self._config)
+
+
+def _check_found(found: list, vocab: Any, layers: Sequence[str] | None, model_name: str):
+    ref = vocab.ref
     if not found:
         raise InputDataError(
             f"The model {model_name!r} has no Embedding or IdGuard layer, so there is nothing to "
@@ -379,10 +463,10 @@ def check_model(
         )
     wanted = set(layers or ())
     if wanted:
-        known = {path for path, _, _ in found} | {layer.name for _, layer, _ in found}
+        known = {path for path, *_ in found} | {layer.name for _, layer, *_ in found}
         missing = sorted(wanted - known)
         if missing:
-            names = ", ".join(path for path, _, _ in found)
+            names = ", ".join(path for path, *_ in found)
             raise InputDataError(
                 f"The model {model_name!r} has no Embedding or IdGuard layer named "
                 f"{missing[0]!r}. Its Embedding and IdGuard layers are: {names}. Pass one of "
@@ -390,7 +474,7 @@ def check_model(
                 cases=missing,
             )
     checks = []
-    for path, layer, kind in found:
+    for path, layer, kind, cls in found:
         check = check_layer(
             path,
             layer,
@@ -398,6 +482,7 @@ def check_model(
             expected_fingerprint=vocab.fingerprint,
             ref=ref,
             guard=kind == "guard",
+            cls=cls,
         )
         if wanted and path not in wanted and layer.name not in wanted:
             check.status, check.message = SKIPPED, "not selected by --layer"
