@@ -574,7 +574,7 @@ def test_bad_records_fail_in_build_vocabularies(tmp_path, record, expected):
         run(p)
     text = str(info.value)
     assert f"{path}, {expected}" in text, text
-    assert "run with bad_records: skip" in text and "Received: file=" in text
+    assert "bad_records: skip drops and counts" in text and "Received: file=" in text
     assert not (tmp_path / "s").exists()  # nothing was published
 
 
