@@ -1,6 +1,7 @@
 # Two commands work on a fresh machine:
 #   make demo   set up, fetch BBC News, train a topic classifier, check, audit, report
 #   make test   set up and run the test suite (what .ci/run runs)
+#   make readme-check  run the README's runnable shell blocks in order, in a temp copy
 #   make lineage  a stable-id lineage v1 -> v3 on BBC News; a model trained on v1, migrated
 #   make categorical  real categorical tables (vega-datasets movies, flights): nulls, lists,
 #                 weighted counts, one id space over two fields; numpy/tf.data/Beam id parity
@@ -9,7 +10,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STORE ?= vocab_store
 
-.PHONY: setup test lint demo data lineage data-categorical categorical clean
+.PHONY: setup test lint demo data lineage data-categorical categorical readme-check clean
 
 $(BIN)/vocabguard: setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +46,9 @@ demo: data
 	$(BIN)/vocabguard --store $(STORE) report bbc_news_train@latest \
 		--data data/bbc_news/test.jsonl --field text --output out/demo/report
 	@echo "== metrics: out/bbc_news_model/metrics.json; report: out/demo/report/report.html"
+
+readme-check: data
+	$(BIN)/python scripts/readme_check.py
 
 lineage: data
 	rm -rf out/lineage out/lineage_store

@@ -384,3 +384,153 @@ def test_check_model_command_does_not_import_tensorflow(saved_models):
     assert "OK: 1 layer checked" in result.stdout
     assert result.stdout.strip().endswith("HEAVY []")
     assert result.stderr == ""
+
+
+# -- train: quiet, --output, metrics --
+
+SPORT = ["goal", "match", "team", "score", "win", "coach", "league"]
+MONEY = ["bank", "stock", "market", "price", "trade", "fund", "rate"]
+
+
+def train_config(tmp_path) -> str:
+    def corpus(name, n, offset=0):
+        rows = []
+        for i in range(n):
+            for words, topic in ((SPORT, "sport"), (MONEY, "money")):
+                text = " ".join(words[(i + j + offset) % len(words)] for j in range(5))
+                rows.append({"text": text, "topic": topic})
+        path = tmp_path / name
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        return str(path)
+
+    config = {
+        "data": {
+            "train": corpus("train.jsonl", 16),
+            "test": corpus("test.jsonl", 4, offset=3),
+            "label_field": "topic",
+        },
+        "vocabulary": {"store": str(tmp_path / "store"), "ref": "tiny@latest", "spec": {}},
+        "model": {"embedding_dim": 8, "hidden_units": 8},
+        "training": {"epochs": 2, "batch_size": 8},
+        "output": str(tmp_path / "from_config"),
+    }
+    path = tmp_path / "train.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return str(path)
+
+
+def test_train_stderr_holds_only_vocabguard_lines_and_output_overrides(tmp_path):
+    config = train_config(tmp_path)
+    output = tmp_path / "from_flag"
+    env = {"TF_CPP_MIN_LOG_LEVEL": ""}
+    result = cli("train", "--config", config, "--output", str(output), env=env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert [line.split(":")[0] for line in lines] == [
+        "data",
+        "vocabulary",
+        "vocabulary",
+        "train",
+        "train",
+    ], result.stderr
+    assert lines[-1].startswith("train: epoch 2/2: accuracy ")
+    assert result.stdout.startswith("held-out accuracy ") and str(output) in result.stdout
+    assert not (tmp_path / "from_config").exists()
+    metrics = json.loads((output / "metrics.json").read_text())
+    assert metrics["model"]["input_dim"] == metrics["vocabulary"]["input_dim"] > 0
+
+
+# -- inspect verifies; list --verify; which row is which --
+
+
+@pytest.fixture
+def store_with_versions(tmp_path, capsys):
+    store = str(tmp_path / "store")
+    text = tmp_path / "a.txt"
+    text.write_text("the cat sat on the mat\nthe dog\nbell\x07ring ok\n")
+    argv = ["build", "--store", store, "--input", str(text), "--reserved-token", "[CLS]"]
+    assert main([*argv, "--name", "news", "--capacity", "16"]) == 0
+    assert main([*argv, "--name", "news", "--lowercase"]) == 0
+    capsys.readouterr()
+    return store
+
+
+def test_inspect_verifies_and_says_so_on_the_first_line(store_with_versions, capsys):
+    store = store_with_versions
+    assert main(["inspect", "--store", store, "news@v1"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("news@v1  fingerprint ")
+    assert first.endswith("verified: sha256 of 2 files, the manifest and the fingerprint match")
+    vocab_txt = Path(store) / "news" / "v1" / "vocab.txt"
+    vocab_txt.write_text(vocab_txt.read_text().replace("cat", "cow"))
+    assert main(["inspect", "--store", store, "news@v1"]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = err.splitlines()
+    assert (
+        len(lines) == 2 and lines[0].startswith("vocabguard: error: ") and "vocab.txt" in lines[0]
+    )
+    assert lines[1] == "vocabguard: inspect news@v1 --no-verify shows it without verifying."
+    assert main(["inspect", "--store", store, "news@v1", "--no-verify"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.endswith(
+        "NOT VERIFIED (--no-verify): file checksums not re-checked; run `vocabguard verify news@v1`"
+    )
+    assert main(["list", "--store", store, "--verify"]) == 1
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert lines[0].split() == ["news@v1", "FAILED", "VERIFICATION"]
+    assert lines[1].startswith("news@v2 ") and lines[1].endswith(" verified")
+    assert "vocab.txt" in err
+    assert main(["list", "--store", store]) == 0  # without --verify: manifests only
+
+
+def test_inspect_rows_tokens_and_ids(store_with_versions, capsys):
+    store = store_with_versions
+    argv = ["inspect", "--store", store, "news@v1", "--rows", "0:5", "--token", "the"]
+    argv += ["--token", "zebra", "--id", "4", "--id", "15", "--id", "16"]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("news@v1  fingerprint ") and "verified" in lines[0]
+    rows = [line.split(None, 3) for line in lines[1:]]
+    assert rows[0] == ["id", "token", "kind", "count"]
+    assert rows[1] == ["0", "[PAD]", "pad"]
+    assert rows[2] == ["1", "[UNK]", "oov"]
+    assert rows[3] == ["2", "[CLS]", "reserved", "0"]
+    assert rows[4] == ["3", "the", "learned", "3"]
+    assert rows[6] == ["3", "the", "learned", "3"]  # --token the
+    assert lines[8].split(None, 2)[:2] == ["1", "zebra"]
+    assert lines[8].endswith("not in the vocabulary: maps to OOV id 1")
+    assert rows[8] == ["4", "'bell\\x07ring'", "learned", "1"]  # escaped
+    assert lines[10].split(None, 2) == [
+        "15",
+        "-",
+        "unused: capacity 16 reserves ids 11..15 for tokens a later version may add",
+    ]
+    assert lines[11].split(None, 2) == ["16", "-", "out of range: input_dim is 16, ids are 0..15"]
+    assert main(["inspect", "--store", store, "news@v2", "--token", "The"]) == 0
+    assert "the spec lowercases text, so look up the lowercase form" in capsys.readouterr().out
+    assert main(["inspect", "--store", store, "news@v1", "--rows", "5-9"]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        "vocabguard: error: --rows takes A:B, the ids A..B-1 with 0 <= A <= B (e.g. 120:130). "
+        "Received: rows='5-9'\n"
+    )
+
+
+# -- smaller points --
+
+
+def test_pad_token_shows_as_used_in_lookup_config_and_report(store_with_versions, tmp_path):
+    store = store_with_versions
+    out = tmp_path / "exported"
+    assert (
+        main(["export", "--store", store, "news@v1", "--format", "keras", "--output", str(out)])
+        == 0
+    )
+    config = json.loads((out / "lookup_config.json").read_text())
+    assert config["spec"]["pad_token"] == "[PAD]" and config["spec"]["oov_token"] == "[UNK]"
+    report = tmp_path / "report"
+    assert main(["report", "--store", store, "news@v1", "--output", str(report)]) == 0
+    html = (report / "report.html").read_text()
+    assert "<code>pad_token</code></td><td><code>&#x27;[PAD]&#x27;</code>" in html, html

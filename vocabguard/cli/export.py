@@ -90,7 +90,12 @@ def keras_lookup_config(vocab: Vocabulary) -> dict:
         "vocabulary_size": len(vocab),
         "ref": vocab.ref,
         "fingerprint": vocab.fingerprint,
-        "spec": vocab.spec.to_dict(),
+        # The pad and OOV tokens as used (the spec's None means the default, e.g. [PAD]).
+        "spec": {
+            **vocab.spec.to_dict(),
+            "pad_token": vocab.pad_token,
+            "oov_token": vocab.oov_token,
+        },
         "notes": (
             f"{KERAS_VOCABULARY} is relative to this file. The layer gives vocabguard's ids for "
             "already tokenized input (apply the spec's tokenizer, normalization and lowercasing "

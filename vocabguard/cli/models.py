@@ -31,6 +31,9 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
     train.add_argument(
         "--config", required=True, metavar="FILE", help="training config (see README)"
     )
+    train.add_argument(
+        "--output", metavar="DIR", help="output directory (overrides the config's output)"
+    )
 
     check_model = command(
         "check-model",
@@ -113,8 +116,6 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    import dataclasses
-
     from vocabguard._src.core.spec import load_yaml
     from vocabguard._src.engines import tabular, training
 
@@ -122,10 +123,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         table = tabular.TableConfig.from_yaml(args.config, store=getattr(args, "store", None))
         return tabular.run_and_report(table)
     config = training.TrainConfig.from_yaml(args.config)
-    if getattr(args, "store", None):  # an explicit --store beats the config's store
-        config = dataclasses.replace(
-            config, vocabulary=dataclasses.replace(config.vocabulary, store=args.store)
-        )
+    # An explicit --store beats the config's store; --output the config's output.
+    config = training.with_overrides(config, output=args.output, store=getattr(args, "store", None))
     return training.run_and_report(config)
 
 

@@ -27,6 +27,28 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
     )
     inspect.add_argument("ref", metavar="REF", help="name, name@latest, name@vN or name@<hex>")
     inspect.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    inspect.add_argument(
+        "--no-verify",
+        dest="verify",
+        action="store_false",
+        help="skip re-checking every file's sha256 and the fingerprint (the first line says so)",
+    )
+    rows = inspect.add_argument_group(
+        "which row is which",
+        "row i of the Embedding is the vector of the token with id i: print id, token "
+        "(escaped), kind and count",
+    )
+    rows.add_argument("--rows", metavar="A:B", help="ids A..B-1 (e.g. 120:130)")
+    rows.add_argument(
+        "--token", action="append", metavar="T", help="the id of token T (may be repeated)"
+    )
+    rows.add_argument(
+        "--id",
+        action="append",
+        type=int,
+        metavar="N",
+        help="the token that owns row N, or why none does (may be repeated)",
+    )
 
     listing = command(
         "list",
@@ -37,6 +59,12 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
     )
     listing.add_argument("name", metavar="NAME", nargs="?", help="only this vocabulary")
     listing.add_argument("--json", action="store_true", help="print one JSON object per version")
+    listing.add_argument(
+        "--verify",
+        action="store_true",
+        help="re-check every version's checksums and fingerprint; mark the ones that fail "
+        "(exit 1 if any does)",
+    )
 
     verify = command(
         "verify",
@@ -118,12 +146,149 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
     from vocabguard._src.core.artifact import describe
 
-    manifest = store_from_args(args).manifest(args.ref)
-    if args.json:
-        print(json.dumps(manifest, indent=2, sort_keys=True))
+    store = store_from_args(args)
+    wants_rows = args.rows is not None or args.token or args.id
+    if args.verify:
+        try:
+            manifest = store.verify(args.ref)
+        except Exception as err:
+            from vocabguard._src.core.errors import ArtifactError
+
+            if isinstance(err, ArtifactError):
+                _print_error(err)
+                note(f"{PROG}: inspect {args.ref} --no-verify shows it without verifying.")
+                return 1
+            raise
+        files = len(manifest.get("files", {}))
+        status = f"verified: sha256 of {files} files, the manifest and the fingerprint match"
     else:
-        print(describe(manifest))
+        manifest = store.manifest(args.ref)
+        status = (
+            f"NOT VERIFIED (--no-verify): file checksums not re-checked; run "
+            f"`vocabguard verify {args.ref}`"
+        )
+    if args.json and not wants_rows:
+        note(status)
+        print(json.dumps(manifest, indent=2, sort_keys=True))
+        return 0
+    lines = describe(manifest).split("\n")
+    print(f"{lines[0]}  {status}")
+    if not wants_rows:
+        print("\n".join(lines[1:]))
+        return 0
+    vocab = store.load(f"{manifest['name']}@v{manifest['version']}")
+    rows = row_table(vocab, rows=args.rows, tokens=args.token or (), ids=args.id or ())
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(format_rows(rows))
     return 0
+
+
+def _parse_rows(text: str, input_dim: int) -> range:
+    from vocabguard._src.core.errors import ConfigError, received
+
+    start, sep, stop = text.partition(":")
+    try:
+        first = int(start) if start.strip() else 0
+        last = int(stop) if stop.strip() else input_dim
+    except ValueError:
+        first = last = None
+    if not sep or first is None or first < 0 or last < first:
+        raise ConfigError(
+            "--rows takes A:B, the ids A..B-1 with 0 <= A <= B (e.g. 120:130). "
+            + received(rows=text)
+        )
+    return range(first, last)
+
+
+def describe_id(vocab, id_: int) -> dict:
+    """Who owns row ``id_`` of the Embedding: ``{"id", "token", "kind", "count"}``;
+    ``kind`` is pad, oov, reserved, learned, retired, unused or out of range."""
+    from vocabguard._src.core.vocabulary import printable_token
+
+    layout = vocab.layout
+    row = {"id": id_, "token": None, "kind": None, "count": None}
+    if id_ < 0 or id_ >= vocab.input_dim:
+        row["kind"] = (
+            f"out of range: input_dim is {vocab.input_dim}, ids are 0..{vocab.input_dim - 1}"
+        )
+    elif id_ == vocab.pad_id:
+        row.update(token=printable_token(vocab.pad_token), kind="pad")
+    elif id_ in vocab.oov_ids:
+        row.update(token=printable_token(vocab.oov_token), kind="oov")
+    elif id_ >= layout.used_ids:
+        row["kind"] = (
+            f"unused: capacity {vocab.input_dim} reserves ids {layout.used_ids}.."
+            f"{vocab.input_dim - 1} for tokens a later version may add"
+        )
+    else:
+        index = id_ - layout.reserved_start
+        token = vocab.token_bytes[index]
+        kind = "reserved" if id_ < layout.learned_start else "learned"
+        if id_ in vocab.retired:
+            kind = "retired (maps to OOV; the row is kept)"
+        row.update(token=printable_token(token), kind=kind, count=vocab.counts[index])
+    return row
+
+
+def row_table(vocab, *, rows: str | None, tokens, ids) -> list[dict]:
+    """The rows ``inspect --rows/--token/--id`` prints, in that order."""
+    from vocabguard._src.core.vocabulary import INT64
+
+    table = []
+    if rows is not None:
+        table += [describe_id(vocab, i) for i in _parse_rows(rows, vocab.input_dim)]
+    for token in tokens:
+        key = token
+        if vocab.token_type == INT64:
+            try:
+                key = int(token)
+            except ValueError:
+                key = None
+        id_ = vocab.token_to_id(key) if key is not None else None
+        if id_ is None or id_ in vocab.oov_ids:
+            hint = ""
+            if vocab.spec.lowercase and isinstance(token, str) and token != token.lower():
+                hint = "; the spec lowercases text, so look up the lowercase form"
+            row = {
+                "id": id_,
+                "token": token,
+                "kind": "not in the vocabulary: maps to OOV"
+                + (f" id {id_}" if id_ is not None else "")
+                + hint,
+                "count": None,
+            }
+        else:
+            row = describe_id(vocab, id_)
+        row["query"] = token
+        table.append(row)
+    table += [describe_id(vocab, i) for i in ids]
+    return table
+
+
+def format_rows(rows: list[dict]) -> str:
+    """``id  token  kind  count`` columns; rows without a count (pad, OOV, unused, out of
+    range) end with their kind, which may be a sentence."""
+    cells = [("id", "token", "kind", "count")] + [
+        (
+            "-" if row["id"] is None else str(row["id"]),
+            "-" if row["token"] is None else str(row["token"]),
+            row["kind"],
+            None if row["count"] is None else str(row["count"]),
+        )
+        for row in rows
+    ]
+    sized = [cell for cell in cells if cell[3] is not None]
+    widths = [max(len(cell[i]) for cell in (sized if i == 2 else cells)) for i in range(3)]
+    lines = []
+    for cell in cells:
+        head = f"{cell[0].ljust(widths[0])}  {cell[1].ljust(widths[1])}  "
+        if cell[3] is None:
+            lines.append(head + cell[2])
+        else:
+            lines.append(head + f"{cell[2].ljust(widths[2])}  {cell[3]}")
+    return "\n".join(lines)
 
 
 def list_entry(manifest: dict, pin: dict | None = None) -> dict:
@@ -193,21 +358,26 @@ def _cmd_list(args: argparse.Namespace) -> int:
         pins = store.pins(name)
         for version in store.versions(name):
             try:
-                manifest = store.manifest(f"{name}@v{version}")
+                check = store.verify if args.verify else store.manifest
+                manifest = check(f"{name}@v{version}")
             except VersionNotFoundError:
                 continue  # deleted by a gc since versions() listed it
             except VocabguardError as err:
                 failed += 1
+                mark = "FAILED VERIFICATION" if args.verify else "UNREADABLE"
                 if args.json:
                     print(json.dumps({"ref": f"{name}@v{version}", "error": str(err)}))
                 else:
-                    print(f"{f'{name}@v{version}':<24} UNREADABLE", flush=True)
+                    print(f"{f'{name}@v{version}':<24} {mark}", flush=True)
                 _print_error(err)
                 continue
             if args.json:
-                print(json.dumps(list_entry(manifest, pins.get(version)), sort_keys=True))
+                entry = list_entry(manifest, pins.get(version))
+                if args.verify:
+                    entry["verified"] = True
+                print(json.dumps(entry, sort_keys=True))
             else:
-                print(list_line(manifest, pins.get(version)))
+                print(list_line(manifest, pins.get(version)) + (" verified" if args.verify else ""))
     return 1 if failed else 0
 
 

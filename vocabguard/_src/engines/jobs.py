@@ -692,6 +692,14 @@ def main_encode(argv: Sequence[str] | None = None) -> int:
     _quiet_beam_logs()
     with _quiet_workers():
         summary = run_encode(argv)
-    print(json.dumps(summary, indent=2, sort_keys=True), file=sys.stderr)
+    skipped = sum(summary["bad_records_skipped"].values())
+    refs = ", ".join(f"{key} {v['ref']}" for key, v in summary["vocabularies"].items())
+    print(
+        f"encoded {summary['documents']} documents with {refs} -> {summary['output']}\n"
+        f"  {summary['ids']} ids, OOV rate {summary['oov_rate']:.4f}, "
+        f"{summary['out_of_range_ids']} out of range, {skipped} bad records skipped "
+        "(details in summary.json)",
+        file=sys.stderr,
+    )
     print(summary["output"])
     return 0

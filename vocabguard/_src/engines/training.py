@@ -638,7 +638,14 @@ def train(config: TrainConfig) -> dict:
         metrics=["accuracy"],
     )
     # The dataset shuffles itself (seeded); Keras' own shuffle does not apply to tf.data.
-    history = model.fit(train_ds, epochs=config.training.epochs, verbose=2, shuffle=False)
+    loud = bool(os.environ.get("VOCABGUARD_VERBOSE"))
+    history = model.fit(
+        train_ds,
+        epochs=config.training.epochs,
+        verbose=2 if loud else 0,
+        shuffle=False,
+        callbacks=[] if loud else [_epoch_progress(keras, config.training.epochs)],
+    )
     loss, accuracy = model.evaluate(test_ds, verbose=0)
 
     output = os.path.abspath(config.output)
@@ -669,7 +676,9 @@ def train(config: TrainConfig) -> dict:
                 "built_now": built,
             },
             "config": config.source,
-            "model": _settings(config.model),
+            # input_dim as used (from the artifact); the config's optional check value is
+            # never null here.
+            "model": {**_settings(config.model), "input_dim": vocab.input_dim},
             "training": _settings(config.training),
             "tensorflow_version": tf.__version__,
             "keras_version": keras.__version__,
@@ -687,6 +696,37 @@ def train(config: TrainConfig) -> dict:
     return metrics
 
 
+def _epoch_progress(keras: Any, epochs: int) -> Any:
+    """A progress bar over the epochs on a terminal; elsewhere one line per epoch."""
+    from vocabguard._src.core.builder import progress_bar
+
+    class EpochProgress(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.started = time.perf_counter()
+            self.bar = progress_bar(epochs, None, "train", unit=" epochs")
+            self.terminal = sys.stderr.isatty()
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            summary = ", ".join(
+                f"{key} {logs[key]:.4f}" for key in ("accuracy", "loss") if key in logs
+            )
+            if self.terminal:
+                self.bar.set_postfix_str(summary, refresh=False)
+                self.bar.update(1)
+            else:
+                _note(
+                    f"train: epoch {epoch + 1}/{epochs}: {summary} "
+                    f"({time.perf_counter() - self.started:.0f} s)"
+                )
+
+        def on_train_end(self, logs=None):
+            if self.terminal:
+                self.bar.close()
+
+    return EpochProgress()
+
+
 def _settings(section: Any) -> dict:
     return {k: v for k, v in dataclasses.asdict(section).items() if k != "source"}
 
@@ -699,7 +739,20 @@ def _parser() -> argparse.ArgumentParser:
         "evaluation; writes metrics.json, model.keras and a serving/ SavedModel.",
     )
     parser.add_argument("--config", required=True, help="the training config YAML")
+    parser.add_argument("--output", help="output directory (overrides the config's output)")
+    parser.add_argument("--store", help="store root (overrides the config's vocabulary.store)")
     return parser
+
+
+def with_overrides(config: TrainConfig, *, output: str | None, store: str | None) -> TrainConfig:
+    """``config`` with the command line's ``--output`` and ``--store`` in place."""
+    if output:
+        config = dataclasses.replace(config, output=output)
+    if store:
+        config = dataclasses.replace(
+            config, vocabulary=dataclasses.replace(config.vocabulary, store=store)
+        )
+    return config
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -709,7 +762,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     turn user errors into one line through the CLI's shared error path.
     """
     args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    return run_and_report(TrainConfig.from_yaml(args.config))
+    config = TrainConfig.from_yaml(args.config)
+    return run_and_report(with_overrides(config, output=args.output, store=args.store))
 
 
 def run_and_report(config: TrainConfig) -> int:

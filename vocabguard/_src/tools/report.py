@@ -269,7 +269,8 @@ def render_html(
     for line in categorical_facts(vocab.manifest or {}):
         label, _, text = line.partition(" ")
         summary.append((label, e(text.strip())))
-    spec = vocab.spec.to_dict()
+    # The pad and OOV tokens as used (the spec's None means the default, e.g. [PAD]).
+    spec = {**vocab.spec.to_dict(), "pad_token": vocab.pad_token, "oov_token": vocab.oov_token}
     spec_rows = [(f"<code>{e(k)}</code>", f"<code>{e(repr(v))}</code>") for k, v in spec.items()]
     targets = []
     for target in TARGETS:
