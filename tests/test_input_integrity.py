@@ -228,7 +228,7 @@ def test_corrupt_parquet_on_beam_fails_or_is_counted_as_a_file(tmp_path):
         [record] = list(iter_records(handle, str(bad_path), "parquet", ["text"]))
     assert (record.reason, record.unit) == ("unreadable_file", "file")
     assert str(record.error()).startswith(f"{bad_path}: not a readable Parquet file (")
-    assert "run with bad_records: skip to drop and count such files" in str(record.error())
+    assert "bad_records: skip drops and counts bad files instead" in str(record.error())
     counts = run_read([good_path, bad_path], ["text"], "skip")
     assert counts["records_read"] == 2
     assert counts["bad_records.unreadable_file"] == 1

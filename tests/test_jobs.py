@@ -113,14 +113,12 @@ def test_run_build_publishes_every_feature_with_in_process_fingerprints(
             "ref": "news_text@v1",
             "fingerprint": text.fingerprint,
             "input_dim": text.input_dim,
-            "newly_published": True,
         },
         {
             "feature": "country",
             "ref": "news_country@v1",
             "fingerprint": country.fingerprint,
             "input_dim": country.input_dim,
-            "newly_published": True,
         },
     ]
     store = VocabStore(store_root)
