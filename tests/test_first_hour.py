@@ -98,7 +98,7 @@ def test_mistyped_runner_is_one_line_listing_known_runners(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert code == 1 and out == ""
     assert err.startswith(
-        "vocabguard: error: Unknown Beam runner 'DirectRuner'. Did you mean DirectRunner? "
+        "vocabguard: error: Unknown runner 'DirectRuner'. Did you mean 'DirectRunner'? "
         "Known runners: "
     ), err
     assert "FlinkRunner" in err and err.count("\n") == 1
