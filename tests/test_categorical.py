@@ -396,6 +396,7 @@ def test_cli_bad_records_skip_counts_them(capsys, store_root, tmp_path):
     code, _, err = cli(
         capsys, store_root, "build", "--name", "x", "--input", str(path), "--field", "x",
         "--tokenizer", "none", "--weight-field", "w", "--bad-records", "skip",
+        "--max-bad-fraction", "1",  # 2 of 3 skipped: above the default 0.1
     )  # fmt: skip
     assert code == 0 and "skipped         {'bad_weight': 2}" in err
     assert VocabStore(store_root).load("x@v1").tokens[2:] == ["a"]

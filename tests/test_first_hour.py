@@ -293,8 +293,27 @@ def test_in_process_missing_field_names_the_fields_and_the_closest(tmp_path, cap
     assert err.startswith(
         f"vocabguard: error: {data}, line 1: the record has no field 'topik' (its fields: 'id', "
         "'text', 'topic'; closest: 'topic'). Every record needs the field named by --field; "
-        "pass the right --field or fix the record."
+        "pass the right --field"
     ), err
+
+
+def test_in_process_build_skipping_too_many_records_fails(tmp_path, capsys):
+    data = tmp_path / "news.jsonl"
+    data.write_text('{"text": "a b"}\n{"text": 1.5}\n{"text": [1.5]}\n')
+    argv = ["build", "--store", str(tmp_path / "s"), "--name", "t", "--input", str(data)]
+    argv += ["--field", "text", "--bad-records", "skip"]
+    assert main(argv) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == (
+        "vocabguard: error: 2 of 3 records were skipped (66.7%), more than --max-bad-fraction "
+        "0.1; top reasons: wrong_type 2. Nothing was published. Fix the input or the --field "
+        f"names ({data}), or raise --max-bad-fraction if this is expected. Received: skipped=2, "
+        "records=3\n"
+    )
+    assert not (tmp_path / "s").exists()
+    assert main([*argv, "--max-bad-fraction", "0.7"]) == 0
+    assert capsys.readouterr().out.strip() == "t@v1"
 
 
 # -- fast model checks: config.json, without TensorFlow --

@@ -80,6 +80,14 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
         action="store_true",
         help="publish even when the inputs hold no documents (otherwise an error)",
     )
+    build.add_argument(
+        "--max-bad-fraction",
+        type=float,
+        default=0.1,
+        metavar="F",
+        help="with --bad-records skip: fail, publishing nothing, when more than this share "
+        "of the records is skipped (default: 0.1)",
+    )
     add_beam_options(build)
     spec = build.add_argument_group(
         "vocabulary spec", "override the --config values (see vocabguard.VocabSpec)"
@@ -244,6 +252,32 @@ def _first_value(record: Any, fields: Sequence[str]) -> Any:
     return None
 
 
+def check_skipped(skipped: dict, stats: dict, description: str, *, max_bad_fraction: float) -> None:
+    """No gutted results: skipping more than ``max_bad_fraction`` of the records is an
+    error naming the counts and the top reasons (nothing is published)."""
+    from vocabguard._src.core.errors import ConfigError, InputDataError, received
+
+    if not 0 <= max_bad_fraction <= 1:
+        raise ConfigError(
+            "--max-bad-fraction must be a number from 0 to 1. "
+            + received(max_bad_fraction=max_bad_fraction)
+        )
+    bad = sum(skipped.values())
+    read = bad + int(stats.get("documents", 0))
+    if not bad or bad <= max_bad_fraction * read:
+        return
+    reasons = ", ".join(
+        f"{reason} {count}" for reason, count in sorted(skipped.items(), key=lambda kv: -kv[1])[:3]
+    )
+    raise InputDataError(
+        f"{bad} of {read} records were skipped ({100 * bad / read:.1f}%), more than "
+        f"--max-bad-fraction {max_bad_fraction}; top reasons: {reasons}. Nothing was published. "
+        f"Fix the input or the --field names ({description}), or raise --max-bad-fraction if "
+        "this is expected. " + received(skipped=bad, records=read),
+        cases=[description],
+    )
+
+
 def check_not_empty(stats: dict, description: str, *, allow_empty: bool, what: str) -> None:
     """No silent empty results: inputs without documents (or without a single token)
     are an error unless ``--allow-empty``."""
@@ -330,6 +364,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
     )
     if skipped:
         vocab.stats["bad_records_skipped"] = dict(sorted(skipped.items()))
+    check_skipped(skipped, vocab.stats, description, max_bad_fraction=args.max_bad_fraction)
     check_not_empty(vocab.stats, description, allow_empty=args.allow_empty, what="build")
     published = store.publish(vocab, args.name)
     stats = published.stats

@@ -803,11 +803,12 @@ def _jsonl_rows(path, fields, weights, missing) -> Iterator[tuple[str, dict, dic
             if name not in record and (missing == "error" or name in weights):
                 if name in weights:
                     continue  # reported as a missing weight
-                keys = ", ".join(map(repr, record)) or "none"
+                from vocabguard._src.engines.records import missing_field_detail
+
                 raise InputDataError(
-                    f"{where}: the record has no field {name!r} (its fields: {keys}). Every "
-                    "record needs the field named by --field; fix the record, pass the right "
-                    "--field, or accept missing values with --missing skip|oov|token. "
+                    f"{where}: {missing_field_detail(name, list(record))}. Every record needs "
+                    "the field named by --field; pass the right --field, fix the record, or "
+                    "accept missing values with --missing skip|oov|token. "
                     + received(**location, field=name),
                     cases=[(path, number)],
                     **location,
