@@ -133,6 +133,15 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
     )
     spec.add_argument("--missing-token", metavar="TOK", help="the token of --missing token")
     spec.add_argument(
+        "--min-document-count", type=int, metavar="N", help="drop tokens in fewer documents"
+    )
+    spec.add_argument(
+        "--max-document-fraction",
+        type=float,
+        metavar="F",
+        help="drop tokens in more than this share of documents (e.g. 0.9)",
+    )
+    spec.add_argument(
         "--pad-to-multiple-of", type=int, metavar="N", help="round input_dim up to a multiple of N"
     )
 
@@ -153,6 +162,8 @@ _SPEC_FLAGS = {
     "missing": "missing",
     "missing_token": "missing_token",
     "pad_to_multiple_of": "pad_to_multiple_of",
+    "min_document_count": "min_document_count",
+    "max_document_fraction": "max_document_fraction",
 }
 
 

@@ -93,13 +93,18 @@ def render_files(vocab: Vocabulary) -> tuple[dict[str, bytes], dict[str, Any]]:
     for id_ in vocab.retired:  # the row keeps its token (for diffs and repairs) but maps to OOV
         kinds[id_] = "retired"
     counts = [0] * (1 + k) + vocab.counts
+    columns = {
+        "id": pa.array(range(len(tokens)), type=pa.int64()),
+        "token": pa.array(tokens, type=token_type),
+        "count": pa.array(counts, type=pa.int64()),
+        "kind": pa.array(kinds, type=pa.string()).dictionary_encode(),
+    }
+    documents = getattr(vocab, "document_counts", None)
+    if documents is not None:
+        # Documents holding each token (builds with document-frequency rules only).
+        columns["documents"] = pa.array([0] * (1 + k) + documents, type=pa.int64())
     table = pa.table(
-        {
-            "id": pa.array(range(len(tokens)), type=pa.int64()),
-            "token": pa.array(tokens, type=token_type),
-            "count": pa.array(counts, type=pa.int64()),
-            "kind": pa.array(kinds, type=pa.string()).dictionary_encode(),
-        },
+        columns,
         metadata={b"vocabguard.fingerprint": vocab.fingerprint.encode()},
     )
     sink = pa.BufferOutputStream()
@@ -316,6 +321,11 @@ def load_version(
             build=manifest["build"],
             retired=retired,
             parent=manifest.get("parent"),
+            document_counts=(
+                reserved_and_learned["documents"].to_pylist()
+                if "documents" in table.column_names
+                else None
+            ),
         )
     except ArtifactError:
         raise
@@ -444,6 +454,16 @@ def categorical_facts(manifest: dict) -> list[str]:
         )
     if stats.get("bad_records_skipped"):
         lines.append(f"skipped         {stats['bad_records_skipped']}")
+    rule = stats.get("document_rule")
+    if rule:
+        high = rule.get("max_documents")
+        lines.append(
+            f"document rule   learned tokens occur in {rule.get('min_documents')}.."
+            + (f"{high}" if high is not None else "any")
+            + f" of {stats.get('documents')} documents (min_document_count="
+            f"{spec.get('min_document_count')}, max_document_fraction="
+            f"{spec.get('max_document_fraction')}); per-token counts in tokens.parquet"
+        )
     return lines
 
 

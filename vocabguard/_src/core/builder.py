@@ -73,6 +73,9 @@ class TokenCounter:
         self.token_type = token_type
         # Weighted counts are integers in units of 1 / WEIGHT_SCALE (exact sums).
         self.weighted = weighted
+        # Document counts per token (a ``documents`` column beside ``count``), only
+        # when the spec prunes by them: they cost a hash aggregation per batch.
+        self.count_documents = spec.counts_documents
         self.reset()
 
     def reset(self) -> None:
@@ -87,24 +90,87 @@ class TokenCounter:
         self.missing: dict[str, int] = {}  # missing values per field
         self.fields: list[str] = []
         self.list_fields: set[str] = set()  # fields in which some record held a list
+        # (token, record) pairs of the fields of the current records, when several
+        # fields share one vocabulary: a record counts once per token (flush_documents).
+        self._doc_pairs: list[pa.Table] = []
 
-    def add_arrow(self, values: pa.Array) -> None:
-        """Count the tokens of an Arrow array of texts (or int64 values)."""
+    def add_arrow(self, values: pa.Array, *, records: bool = True) -> None:
+        """Count the tokens of an Arrow array of texts (or int64 values).
+
+        ``records=False``: the values are one field of records whose documents are
+        counted by the caller (several fields, one vocabulary; see ``flush_documents``).
+        """
         nested = pa.types.is_list(values.type) or pa.types.is_large_list(values.type)
         if self.weighted or nested or values.null_count or self.spec.value_shape == "list":
-            self.add_batch(values.to_pylist())
+            self.add_batch(values.to_pylist(), records=records)
             return
         if pa.types.is_integer(values.type):
             flat = values.cast(pa.int64())
+            lists = None
         else:
-            flat = self.tokenizer.tokenize_arrow(values).flatten()
-        self.documents += len(values)
+            lists = self.tokenizer.tokenize_arrow(values)
+            flat = lists.flatten()
+        if records:
+            self.documents += len(values)
         self.total_tokens += len(flat)
-        if len(flat):
+        if not len(flat):
+            return
+        if not self.count_documents:
             tallies = pc.value_counts(flat)
             self.add_table(
                 pa.table({"token": tallies.field("values"), "count": tallies.field("counts")})
             )
+            return
+        if lists is None:  # one value per record
+            parents = pa.array(np.arange(len(flat), dtype=np.int64))
+        else:
+            parents = pc.list_parent_indices(lists)
+        self._add_tallies(flat, parents, None, records)
+
+    def _add_tallies(
+        self, flat: pa.Array, parents: pa.Array, units: np.ndarray | None, records: bool
+    ) -> None:
+        """Add counts (or weight units) and document counts of flat tokens and their records."""
+        columns = {"token": flat, "record": parents}
+        aggregations = [("record", "count"), ("record", "count_distinct")]
+        if units is not None:
+            columns["units"] = pa.array(units, type=pa.int64())
+            aggregations = [("units", "sum"), ("record", "count_distinct")]
+        grouped = pa.table(columns).group_by("token").aggregate(aggregations)
+        counts = grouped[aggregations[0][0] + "_" + aggregations[0][1]].cast(pa.int64())
+        documents = grouped["record_count_distinct"].cast(pa.int64())
+        if not records:
+            # Several fields of the same records: their document counts are taken
+            # over all fields at once, by flush_documents.
+            self._doc_pairs.append(pa.table({"token": flat, "record": parents}))
+            documents = pa.array(np.zeros(len(grouped), dtype=np.int64))
+        self.add_table(
+            pa.table({"token": grouped["token"], "count": counts, "documents": documents})
+        )
+
+    def flush_documents(self) -> None:
+        """Count the documents of the records whose fields were added with ``records=False``.
+
+        A token in two fields of one record is in one document. A no-op unless the
+        counter counts documents.
+        """
+        pairs, self._doc_pairs = self._doc_pairs, []
+        if not pairs:
+            return
+        try:
+            table = pa.concat_tables(pairs)
+        except pa.ArrowInvalid:
+            raise _mixed_token_types(pairs) from None
+        grouped = table.group_by("token").aggregate([("record", "count_distinct")])
+        self.add_table(
+            pa.table(
+                {
+                    "token": grouped["token"],
+                    "count": pa.array(np.zeros(len(grouped), dtype=np.int64)),
+                    "documents": grouped["record_count_distinct"].cast(pa.int64()),
+                }
+            )
+        )
 
     def add_table(self, table: pa.Table) -> None:
         """Add a ``(token, count)`` table of partial counts."""
@@ -115,30 +181,21 @@ class TokenCounter:
             self._compact()
 
     def _compact(self) -> None:
-        if len(self._tables) > 1:
-            try:
-                merged = pa.concat_tables(self._tables)
-            except pa.ArrowInvalid:
-                raise InputDataError(
-                    "The values hold both integers and strings; a vocabulary holds one kind. "
-                    "Make the field consistent (or cast it in the input). "
-                    + received(
-                        token_types=sorted(
-                            {str(t.schema.field("token").type) for t in self._tables}
-                        )
-                    )
-                ) from None
-            grouped = merged.group_by("token").aggregate([("count", "sum")])
-            self._tables = [pa.table({"token": grouped["token"], "count": grouped["count_sum"]})]
+        self._tables = compact_tables(self._tables)
         self._compacted_rows = self._pending_rows = len(self._tables[0]) if self._tables else 0
 
     def table(self) -> pa.Table:
-        """All counts so far as one ``(token, count)`` table, one row per distinct token."""
+        """All counts so far as one ``(token, count)`` table, one row per distinct token
+        (``(token, count, documents)`` when the counter counts documents)."""
+        self.flush_documents()
         self._compact()
         if self._tables:
             return self._tables[0]
         token_type = pa.int64() if self.token_type == INT64 else pa.binary()
-        return pa.table({"token": pa.array([], token_type), "count": pa.array([], pa.int64())})
+        columns = {"token": pa.array([], token_type), "count": pa.array([], pa.int64())}
+        if self.count_documents:
+            columns["documents"] = pa.array([], pa.int64())
+        return pa.table(columns)
 
     @property
     def counts(self) -> dict:
@@ -198,11 +255,9 @@ class TokenCounter:
                     "Keras IntegerLookup). " + received(tokenizer=self.spec.tokenizer),
                     key="tokenizer",
                 )
-            self.add_arrow(pa.array([int(v) for v in values], type=pa.int64()))
+            self.add_arrow(pa.array([int(v) for v in values], type=pa.int64()), records=records)
         else:
-            self.add_arrow(pa.array(values, type=_arrow_text_type(values)))
-        if not records:
-            self.documents -= len(values)
+            self.add_arrow(pa.array(values, type=_arrow_text_type(values)), records=records)
 
     def _add_records(
         self,
@@ -236,6 +291,7 @@ class TokenCounter:
         if tokens.has_lists:
             self.list_fields.add(key)
         flat = tokens.flat
+        parents = pc.list_parent_indices(tokens.lists) if self.count_documents else None
         null = flat.is_null().to_numpy(zero_copy_only=False)
         policy = self.spec.missing
         if records:
@@ -268,20 +324,29 @@ class TokenCounter:
             exact = int(selected.sum()) if approx < 2**62 else sum(int(x) for x in selected)
             self.total_weight_units += exact
             check_total_weight(self.total_weight_units)
-            if keep.any():
+            if keep.any() and self.count_documents:
+                mask = pa.array(keep)
+                self._add_tallies(flat.filter(mask), parents.filter(mask), per_token[keep], records)
+            elif keep.any():
                 table = pa.table({"token": flat.filter(pa.array(keep)), "count": per_token[keep]})
                 grouped = table.group_by("token").aggregate([("count", "sum")])
                 self.add_table(pa.table({"token": grouped["token"], "count": grouped["count_sum"]}))
             return
         if tokens.missing and policy != "token":
             flat = flat.filter(pa.array(keep))
-        if len(flat):
+            if parents is not None:
+                parents = parents.filter(pa.array(keep))
+        if len(flat) and self.count_documents:
+            self._add_tallies(flat, parents, None, records)
+        elif len(flat):
             tallies = pc.value_counts(flat)
             self.add_table(
                 pa.table({"token": tallies.field("values"), "count": tallies.field("counts")})
             )
 
     def merge(self, other: TokenCounter) -> TokenCounter:
+        self.flush_documents()
+        other.flush_documents()
         for table in other._tables:
             self.add_table(table)
         self.documents += other.documents
@@ -350,13 +415,20 @@ class TokenCounter:
         if weight_field:
             build["weight_field"] = weight_field
         inherited = parent.token_bytes if parent is not None else ()
-        counts = candidate_counts(
-            table, self.spec, token_type, inherited=inherited, count_scale=scale
+        chosen = candidate_table(
+            table,
+            self.spec,
+            token_type,
+            inherited=inherited,
+            count_scale=scale,
+            total_documents=self.documents,
         )
+        counts = dict(zip(chosen["token"].to_pylist(), chosen["count"].to_pylist()))
         return Vocabulary.from_counts(
             counts,
             self.spec,
             token_type,
+            document_counts=document_counts(chosen),
             stats=stats,
             build=build,
             parent=parent,
@@ -365,20 +437,55 @@ class TokenCounter:
         )
 
 
-def candidate_counts(
+def _mixed_token_types(tables: Sequence[pa.Table]) -> InputDataError:
+    return InputDataError(
+        "The values hold both integers and strings; a vocabulary holds one kind. "
+        "Make the field consistent (or cast it in the input). "
+        + received(token_types=sorted({str(t.schema.field("token").type) for t in tables}))
+    )
+
+
+def compact_tables(tables: list[pa.Table]) -> list[pa.Table]:
+    """Partial count tables merged into one: one row per token, every other column summed.
+
+    Tables without a ``documents`` column (none counted) merge with those that have one
+    only if all lack it; the counters of one feature all share one schema.
+    """
+    if len(tables) <= 1:
+        return tables
+    try:
+        merged = pa.concat_tables(tables)
+    except pa.ArrowInvalid:
+        raise _mixed_token_types(tables) from None
+    columns = [name for name in merged.column_names if name != "token"]
+    grouped = merged.group_by("token").aggregate([(name, "sum") for name in columns])
+    return [
+        pa.table({"token": grouped["token"], **{name: grouped[f"{name}_sum"] for name in columns}})
+    ]
+
+
+def document_limits(spec: VocabSpec, total_documents: int) -> tuple[int, int | None]:
+    """``(min_documents, max_documents)`` a learned token must lie within (inclusive)."""
+    return spec.min_document_count or 0, spec.max_documents(total_documents)
+
+
+def candidate_table(
     table: pa.Table,
     spec: VocabSpec,
     token_type: str,
     *,
     inherited: Iterable = (),
     count_scale: int = 1,
-) -> dict:
-    """The counts ``Vocabulary.from_counts`` needs from a ``(token, count)`` table.
+    total_documents: int | None = None,
+) -> pa.Table:
+    """The rows of a ``(token, count[, documents])`` table that ``from_counts`` needs.
 
     Only the tokens that can matter: the special tokens (for stats), the
     parent's tokens (``inherited``: they keep their ids whatever their count),
-    and the new learned-token candidates, cut to the best ``max_tokens`` in
-    Arrow (count descending, token bytes ascending: ``layout.order_key``'s order).
+    and the new learned-token candidates (``min_count``, ``max_token_bytes`` and
+    the document rules applied), cut to the best ``max_tokens`` in Arrow (count
+    descending, token bytes ascending: ``layout.order_key``'s order).
+    ``total_documents`` is needed with ``max_document_fraction``.
     """
     from vocabguard._src.core.vocabulary import special_tokens
 
@@ -392,6 +499,15 @@ def candidate_counts(
     )
     if spec.max_token_bytes is not None and not pa.types.is_integer(arrow_type):
         keep = pc.and_(keep, pc.less_equal(pc.binary_length(table["token"]), spec.max_token_bytes))
+    if spec.counts_documents:
+        if "documents" not in table.column_names:
+            raise ValueError("document rules need a counts table with a 'documents' column")
+        if spec.max_document_fraction is not None and total_documents is None:
+            raise ValueError("max_document_fraction needs total_documents")
+        low, high = document_limits(spec, total_documents or 0)
+        keep = pc.and_(keep, pc.greater_equal(table["documents"], low))
+        if high is not None:
+            keep = pc.and_(keep, pc.less_equal(table["documents"], high))
     candidates = table.filter(keep)
     budget = spec.max_tokens
     if budget is not None and inherited:
@@ -402,8 +518,35 @@ def candidate_counts(
             candidates, sort_keys=[("count", "descending"), ("token", "ascending")]
         )
         candidates = candidates.take(order[:budget])
-    chosen = pa.concat_tables([candidates, table.filter(is_special)])
+    return pa.concat_tables([candidates, table.filter(is_special)])
+
+
+def candidate_counts(
+    table: pa.Table,
+    spec: VocabSpec,
+    token_type: str,
+    *,
+    inherited: Iterable = (),
+    count_scale: int = 1,
+    total_documents: int | None = None,
+) -> dict:
+    """``{token: count}`` of ``candidate_table``'s rows (what ``from_counts`` takes)."""
+    chosen = candidate_table(
+        table,
+        spec,
+        token_type,
+        inherited=inherited,
+        count_scale=count_scale,
+        total_documents=total_documents,
+    )
     return dict(zip(chosen["token"].to_pylist(), chosen["count"].to_pylist()))
+
+
+def document_counts(table: pa.Table) -> dict | None:
+    """``{token: documents}`` of a counts table (``None`` when documents were not counted)."""
+    if "documents" not in table.column_names:
+        return None
+    return dict(zip(table["token"].to_pylist(), table["documents"].to_pylist()))
 
 
 def _plain(values: list, spec: VocabSpec) -> bool:
@@ -550,4 +693,5 @@ def _add_records(
             field=field,
             records=False,
         )
+    counter.flush_documents()  # record indices are per batch: count this batch's now
     counter.documents += len(batch)

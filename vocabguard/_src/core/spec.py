@@ -81,6 +81,13 @@ class VocabSpec:
             ``scalar`` (a list is a bad record) or ``list`` (a single value is a
             bad record). Each element of a list is one value (``tokenizer: none``)
             or one text.
+        min_document_count: learned tokens must occur in at least this many
+            documents (records); like scikit-learn's integer ``min_df``.
+        max_document_fraction: learned tokens may occur in at most this share of
+            the documents (a number in (0, 1]; e.g. 0.9 drops stopwords); a token
+            is kept when ``documents <= floor(fraction * total_documents)``, the
+            fraction read as the decimal it is written as. Setting either field
+            records each token's document count in ``tokens.parquet``.
     """
 
     tokenizer: str = "whitespace"
@@ -101,6 +108,8 @@ class VocabSpec:
     missing_token: str | int | None = None
     pad_to_multiple_of: int | None = None
     value_shape: str = "any"
+    min_document_count: int | None = None
+    max_document_fraction: float | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.max_token_bytes, str) and self.max_token_bytes.lower() == "none":
@@ -155,6 +164,26 @@ class VocabSpec:
         ):
             if getattr(self, key) is not None:
                 _positive_int(key, getattr(self, key), "or leave it unset")
+        if self.min_document_count is not None:
+            _positive_int(
+                "min_document_count",
+                self.min_document_count,
+                "tokens in fewer documents are dropped; or leave it unset",
+            )
+        fraction = self.max_document_fraction
+        if fraction is not None:
+            if (
+                isinstance(fraction, bool)
+                or not isinstance(fraction, (int, float))
+                or not 0 < fraction <= 1
+            ):
+                raise SpecError(
+                    "`max_document_fraction` must be a number in (0, 1]: tokens in a larger "
+                    "share of the documents are dropped (e.g. 0.9 for stopwords); or leave it "
+                    "unset. " + received(max_document_fraction=fraction),
+                    key="max_document_fraction",
+                )
+            object.__setattr__(self, "max_document_fraction", float(fraction))
         reserved = self.reserved_tokens
         if isinstance(reserved, (str, bytes)) or not isinstance(reserved, (list, tuple)):
             raise SpecError(
@@ -254,6 +283,23 @@ class VocabSpec:
                         + received(reserved_tokens=list(self.reserved_tokens), missing_token=token),
                         key="reserved_tokens",
                     )
+
+    @property
+    def counts_documents(self) -> bool:
+        """Whether builds count, per token, the documents that hold it."""
+        return self.min_document_count is not None or self.max_document_fraction is not None
+
+    def max_documents(self, total_documents: int) -> int | None:
+        """The most documents a learned token may occur in (``None``: no limit).
+
+        >>> VocabSpec(max_document_fraction=0.29).max_documents(100)
+        29
+        """
+        if self.max_document_fraction is None:
+            return None
+        from fractions import Fraction
+
+        return int(Fraction(repr(self.max_document_fraction)) * total_documents)
 
     # -- special tokens, resolved for the kind of values a vocabulary holds --
 

@@ -236,6 +236,39 @@ def _capacity_exhausted(parent: Vocabulary, new: int, capacity: int, needed: int
     )
 
 
+def _document_limits(spec: VocabSpec, stats: Mapping[str, Any] | None) -> tuple[int, int | None]:
+    total = (stats or {}).get("documents")
+    if spec.max_document_fraction is not None and total is None:
+        raise SpecError(
+            "`max_document_fraction` needs the number of documents: pass "
+            "stats={'documents': N} to Vocabulary.from_counts. "
+            + received(max_document_fraction=spec.max_document_fraction),
+            key="max_document_fraction",
+        )
+    return spec.min_document_count or 0, spec.max_documents(total or 0)
+
+
+def _document_rule(spec: VocabSpec, document_counts: Mapping | None, stats: Mapping | None):
+    """A predicate: does a token pass ``min_document_count`` / ``max_document_fraction``?"""
+    if not spec.counts_documents:
+        return lambda token: True
+    if document_counts is None:
+        raise SpecError(
+            "`min_document_count` / `max_document_fraction` need document counts per token; "
+            "pass document_counts to Vocabulary.from_counts (build_vocabulary counts them). "
+            + received(
+                min_document_count=spec.min_document_count,
+                max_document_fraction=spec.max_document_fraction,
+            ),
+            key="min_document_count",
+        )
+    low, high = _document_limits(spec, stats)
+    return lambda token: (
+        low <= document_counts.get(token, 0)
+        and (high is None or document_counts.get(token, 0) <= high)
+    )
+
+
 class Vocabulary:
     """A vocabulary under the id contract.
 
@@ -257,6 +290,7 @@ class Vocabulary:
         build: Mapping[str, Any] | None = None,
         retired: Iterable[int] = (),
         parent: Mapping[str, Any] | None = None,
+        document_counts: Sequence[int] | None = None,
     ):
         if token_type not in TOKEN_TYPES:
             raise ValueError(
@@ -269,6 +303,13 @@ class Vocabulary:
         self.oov_token = spec.resolved_oov_token(integer)
         self._tokens = [as_token(t, token_type) for t in tokens]
         self._counts = [int(c) for c in counts]
+        # Documents holding each token (parallel to counts), when the build counted them.
+        self._documents = None if document_counts is None else [int(d) for d in document_counts]
+        if self._documents is not None and len(self._documents) != len(self._counts):
+            raise ValueError(
+                "document_counts must have one entry per token. "
+                + received(tokens=len(self._counts), document_counts=len(self._documents))
+            )
         num_reserved = len(spec.resolved_reserved_tokens(integer))
         self.missing_token = spec.resolved_missing_token(integer)
         self.layout = IdLayout(
@@ -324,11 +365,17 @@ class Vocabulary:
         parent: Vocabulary | None = None,
         retire: bool = False,
         count_scale: int = 1,
+        document_counts: Mapping[Token, int] | None = None,
     ) -> Vocabulary:
         """Select and order learned tokens from token counts (the one selection rule).
 
         ``count_scale``: counts are weighted counts in units of ``1 / count_scale``
         (``min_count`` applies to the weighted count).
+
+        ``document_counts``: documents holding each token, needed when the spec sets
+        ``min_document_count`` / ``max_document_fraction`` (``stats["documents"]`` is
+        the total); tokens outside those limits are not learned (parent tokens keep
+        their ids, or with ``retire=True`` map to OOV).
 
         With ``parent``, ids are stable: every parent token keeps its id, new
         tokens are appended after the parent's last id (count descending, ties by
@@ -346,6 +393,7 @@ class Vocabulary:
         reserved, specials = special_tokens(spec, token_type)
         retired: set[int] = set()
         inherited: list[Token] = []
+        documents_ok = _document_rule(spec, document_counts, stats)
         if parent is not None:
             spec = _check_lineage(parent, spec, token_type)
             inherited = parent.token_bytes[len(reserved) :]
@@ -356,12 +404,16 @@ class Vocabulary:
                     start + i
                     for i, token in enumerate(inherited)
                     if counts.get(token, 0) < spec.min_count * count_scale
+                    or not documents_ok(token)
                 )
         budget = spec.max_tokens
         if budget is not None and parent is not None:
             budget = max(0, budget - len(inherited))
+        selectable = counts
+        if spec.counts_documents:
+            selectable = {t: c for t, c in counts.items() if documents_ok(t)}
         learned = select_tokens(
-            counts,
+            selectable,
             min_count=spec.min_count * count_scale,
             max_tokens=budget,
             exclude=reserved + specials + inherited,
@@ -369,7 +421,13 @@ class Vocabulary:
         )
         tokens = reserved + inherited + [token for token, _ in learned]
         token_counts = [counts.get(t, 0) for t in reserved + inherited] + [c for _, c in learned]
+        token_documents = None
+        if document_counts is not None:
+            token_documents = [document_counts.get(t, 0) for t in tokens]
         stats = dict(stats or {})
+        if spec.counts_documents:
+            low, high = _document_limits(spec, stats)
+            stats["document_rule"] = {"min_documents": low, "max_documents": high}
         total = stats.get("total_tokens", sum(counts.values()))
         if count_scale != 1:
             # Weighted: coverage and OOV rate are shares of the total weight.
@@ -402,6 +460,7 @@ class Vocabulary:
                 build=build,
                 retired=retired,
                 parent=lineage,
+                document_counts=token_documents,
             )
         except LayoutError as err:
             if parent is None or getattr(err, "capacity", None) is None:
@@ -475,6 +534,12 @@ class Vocabulary:
     def counts(self) -> list[int]:
         """Corpus count of each token of ``token_bytes``."""
         return list(self._counts)
+
+    @property
+    def document_counts(self) -> list[int] | None:
+        """Documents holding each token of ``token_bytes`` (``None`` when not counted:
+        only builds with ``min_document_count`` / ``max_document_fraction`` count them)."""
+        return None if self._documents is None else list(self._documents)
 
     def __len__(self) -> int:
         return self.layout.used_ids

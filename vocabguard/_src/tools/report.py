@@ -325,16 +325,21 @@ def render_html(
             ]
     weighted = bool(vocab.stats.get("weighted"))
     unit = float(vocab.stats.get("weight_unit") or 1.0)
+    # Builds with document-frequency rules record the documents holding each token.
+    documents = getattr(vocab, "document_counts", None)
+    start = vocab.layout.reserved_start
+    header = (
+        "token",
+        "id",
+        f"weight ({e(str(vocab.build.get('weight_field')))})" if weighted else "count",
+    ) + (("documents",) if documents is not None else ())
     parts += [
         f"<h2>Top {top} tokens</h2>",
         _table(
-            (
-                "token",
-                "id",
-                f"weight ({e(str(vocab.build.get('weight_field')))})" if weighted else "count",
-            ),
+            header,
             [
                 (_token_cell(token), id_, f"{count * unit:g}" if weighted else count)
+                + ((documents[id_ - start],) if documents is not None else ())
                 for token, id_, count in top_tokens(vocab, top)
             ],
         ),

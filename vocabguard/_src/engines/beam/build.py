@@ -189,13 +189,15 @@ class _CountTokens(beam.DoFn):
             counter.add_batch(values, weights=units, field=field, records=False)
             return
         counter.missing.setdefault(field, 0)
+        # records=False: the batch's documents are set by process, and document counts
+        # per token are taken over all of a feature's fields (counter.table flushes them).
         if all(isinstance(v, int) for v in values):
-            counter.add_arrow(pa.array(values, type=pa.int64()))
+            counter.add_arrow(pa.array(values, type=pa.int64()), records=False)
         elif any(isinstance(v, int) for v in values):
             raise _mixed_kinds(feature)
         else:
             text_type = pa.string() if all(isinstance(v, str) for v in values) else pa.binary()
-            counter.add_arrow(pa.array(values, type=text_type))
+            counter.add_arrow(pa.array(values, type=text_type), records=False)
 
 
 def field_rules(features, passthrough=()):
@@ -297,11 +299,9 @@ class _Partial:
             self.stats[key] = self.stats.get(key, 0) + n
 
     def compact(self) -> None:
-        if len(self.tables) > 1:
-            counter = TokenCounter(VocabSpec())
-            for table in self.tables:
-                counter.add_table(table)
-            self.tables = [counter.table()]
+        from vocabguard._src.core.builder import compact_tables
+
+        self.tables = compact_tables(self.tables)
         self.rows = self.compacted = len(self.tables[0]) if self.tables else 0
 
     def __getstate__(self):
@@ -351,29 +351,52 @@ def _MIXED_KINDS_ERROR() -> InputDataError:
     )
 
 
-def _summarize_shard(item, features: Sequence[Feature], inherited: Sequence[tuple]):
-    """(feature, shard) counts -> (feature, summary): candidates, distinct and token sums."""
-    from vocabguard._src.core.builder import candidate_counts
+def _summarize_shard(
+    item, features: Sequence[Feature], inherited: Sequence[tuple], totals: Mapping | None = None
+):
+    """(feature, shard) counts -> (feature, summary): candidates, distinct and token sums.
+
+    ``totals``: each feature's documents (a side input), for ``max_document_fraction``.
+    """
+    from vocabguard._src.core.builder import candidate_table, document_counts
 
     (index, _shard), (table, stats) = item
     feature = features[index]
-    summary = {"distinct": 0, "kinds": (), "counts": {}, "counted_tokens": 0, "stats": stats}
+    summary = {
+        "distinct": 0,
+        "kinds": (),
+        "counts": {},
+        "documents": None,
+        "max_token_documents": 0,
+        "counted_tokens": 0,
+        "stats": stats,
+    }
     if table is not None and len(table):
         token_type = INT64 if pa.types.is_integer(table.schema.field("token").type) else STRING
-        counts = candidate_counts(
+        chosen = candidate_table(
             table,
             feature.spec,
             token_type,
             inherited=inherited[index],
             count_scale=_scale(feature),
+            total_documents=(totals or {}).get(index),
         )
         summary.update(
             distinct=len(table),
             kinds=(token_type,),
-            counts=counts,
+            counts=dict(zip(chosen["token"].to_pylist(), chosen["count"].to_pylist())),
+            documents=document_counts(chosen),
             counted_tokens=int(pc.sum(table["count"]).as_py() or 0),
         )
+        if "documents" in table.column_names:
+            summary["max_token_documents"] = int(pc.max(table["documents"]).as_py() or 0)
     return index, summary
+
+
+def _feature_documents(item) -> tuple[int, int]:
+    """A (feature, shard 0) merge result -> (feature, documents counted)."""
+    (index, _shard), (_table, stats) = item
+    return index, (stats or {}).get("documents", 0)
 
 
 class _MergeSummaries(beam.CombineFn):
@@ -398,9 +421,16 @@ class _MergeSummaries(beam.CombineFn):
         _, merged = acc
         spec = self.specs[index]
         counts = {**merged["counts"], **summary["counts"]}  # disjoint: tokens are sharded
+        documents = None
+        if merged["documents"] is not None or summary["documents"] is not None:
+            documents = {**(merged["documents"] or {}), **(summary["documents"] or {})}
         kinds = tuple(sorted(set(merged["kinds"]) | set(summary["kinds"])))
         if spec.max_tokens is not None and len(kinds) == 1:
-            counts = _keep_best(counts, spec, kinds[0], self.inherited[index], self.scales[index])
+            counts = _keep_best(
+                counts, spec, kinds[0], self.inherited[index], self.scales[index], documents
+            )
+            if documents is not None:
+                documents = {t: documents[t] for t in counts}
         stats = dict(merged["stats"])
         for key, n in summary["stats"].items():
             stats[key] = stats.get(key, 0) + n
@@ -408,6 +438,10 @@ class _MergeSummaries(beam.CombineFn):
             "distinct": merged["distinct"] + summary["distinct"],
             "kinds": kinds,
             "counts": counts,
+            "documents": documents,
+            "max_token_documents": max(
+                merged["max_token_documents"], summary["max_token_documents"]
+            ),
             "counted_tokens": merged["counted_tokens"] + summary["counted_tokens"],
             "stats": stats,
         }
@@ -430,7 +464,12 @@ def _scale(feature: Feature) -> int:
 
 
 def _keep_best(
-    counts: dict, spec: VocabSpec, token_type: str, inherited: tuple = (), count_scale: int = 1
+    counts: dict,
+    spec: VocabSpec,
+    token_type: str,
+    inherited: tuple = (),
+    count_scale: int = 1,
+    documents: dict | None = None,
 ) -> dict:
     from vocabguard._src.core.builder import candidate_counts
 
@@ -441,6 +480,9 @@ def _keep_best(
             "count": pa.array(list(counts.values()), type=pa.int64()),
         }
     )
+    if spec.counts_documents:
+        # The shards applied the document rules already (with the job's total documents).
+        spec = spec.replace(min_document_count=None, max_document_fraction=None)
     return candidate_counts(table, spec, token_type, inherited=inherited, count_scale=count_scale)
 
 
@@ -495,6 +537,13 @@ def check_build(
             f"{where}: documents counted ({documents}) + records skipped ({skipped_total}) "
             f"!= records read ({records_read}); nothing was published. "
             + received(runner=runner, documents=documents, skipped=skipped_total)
+        )
+    most = summary.get("max_token_documents", 0) if summary else 0
+    if most > documents:
+        raise InputDataError(
+            f"{where}: a token is counted in {most} documents but only {documents} documents "
+            "were counted; the runner duplicated counts, so nothing was published. "
+            + received(runner=runner, token_documents=most, documents=documents)
         )
     counted = summary["counted_tokens"] if summary else 0
     # Weights and missing values make the counts' sum differ from the tokens seen; the
@@ -593,6 +642,9 @@ def _publish_all(
                 parent=parent,
                 retire=feature.retire,
                 count_scale=_scale(feature),
+                document_counts=(
+                    summary.get("documents") or {} if feature.spec.counts_documents else None
+                ),
             )
         )
     results = []
@@ -694,11 +746,22 @@ class BuildVocabularies(beam.PTransform):
         options = batches.pipeline.options
         runner = (options.view_as(StandardOptions).runner if options else None) or "DirectRunner"
         runner = runner.rsplit(".", 1)[-1] if isinstance(runner, str) else type(runner).__name__
-        summaries = (
+        merged = (
             batches
             | "CountTokens" >> beam.ParDo(_CountTokens(features, self.bad_records, self.shards))
             | "MergeShards" >> beam.CombinePerKey(_MergeCounts())
-            | "SummarizeShards" >> beam.Map(_summarize_shard, features, self.inherited)
+        )
+        # Each feature's documents, from shard 0 (every batch's statistics go there), for
+        # max_document_fraction: known only once every batch is counted.
+        totals = (
+            merged
+            | "DocumentShards" >> beam.Filter(lambda kv: kv[0][1] == 0)
+            | "FeatureDocuments" >> beam.Map(_feature_documents)
+        )
+        summaries = (
+            merged
+            | "SummarizeShards"
+            >> beam.Map(_summarize_shard, features, self.inherited, beam.pvalue.AsDict(totals))
             | "KeyByFeature" >> beam.Map(lambda kv: (kv[0], kv))
             | "MergeSummaries" >> beam.CombinePerKey(_MergeSummaries(features, self.inherited))
             | "Tag" >> beam.Map(lambda kv: ("feature", *kv[1]))

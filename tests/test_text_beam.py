@@ -1,0 +1,130 @@
+"""Text vocabularies on Beam (issue 14): one fingerprint with the in-process build."""
+
+from __future__ import annotations
+
+import json
+
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.testing import test_pipeline
+from hypothesis import HealthCheck, Phase, example, given, settings
+from hypothesis import strategies as st
+
+from vocabguard import VocabSpec, VocabStore, build_vocabulary
+from vocabguard._src.engines.beam import BuildVocabularies, Feature, ReadRecordBatches
+from vocabguard._src.engines.beam.build import field_rules
+
+
+def beam_build(tmp_path, records, features, files, batch_size, count_shards):
+    """Write ``records`` as ``files`` JSONL files; run the Beam build; load each vocabulary."""
+    directory = tmp_path / "shards"
+    directory.mkdir(parents=True, exist_ok=True)
+    size = max(1, -(-len(records) // files))
+    for index in range(files):
+        chunk = records[index * size : (index + 1) * size]
+        if chunk:
+            (directory / f"part-{index}.jsonl").write_text(
+                "".join(json.dumps(r) + "\n" for r in chunk), encoding="utf-8"
+            )
+    store_root = str(tmp_path / "store")
+    fields = sorted(
+        {
+            f
+            for feature in features.values()
+            for f in (*feature.all_fields, feature.weight_field)
+            if f
+        }
+    )
+    options = PipelineOptions(["--runner=DirectRunner", "--direct_running_mode=in_memory"])
+    p = test_pipeline.TestPipeline(options=options)
+    _ = (
+        p
+        | ReadRecordBatches(
+            [str(directory / "part-*")],
+            fields,
+            batch_size=batch_size,
+            rules=field_rules(features.values()),
+        )
+        | BuildVocabularies(features, store_root, shards=count_shards)
+    )
+    p.run(test_runner_api=False).wait_until_finish()
+    store = VocabStore(store_root)
+    return {key: store.load(f"{f.name}@latest") for key, f in features.items()}
+
+
+def assert_same(got, want):
+    assert got.tokens == want.tokens
+    assert got.counts == want.counts
+    assert got.document_counts == want.document_counts
+    assert got.input_dim == want.input_dim
+    assert got.fingerprint == want.fingerprint
+    assert got.stats["document_rule"] == want.stats["document_rule"]
+    assert got.stats["documents"] == want.stats["documents"]
+
+
+WORD = st.sampled_from(["a", "b", "c", "A", "dd", "é", "the"])
+RECORD = st.fixed_dictionaries(
+    {
+        "text": st.lists(WORD, max_size=6).map(" ".join),
+        "title": st.lists(WORD, max_size=3).map(" ".join),
+        "country": st.sampled_from(["fr", "de", "us"]),
+        "w": st.integers(0, 3),
+    }
+)
+DF_SPEC = st.builds(
+    VocabSpec,
+    lowercase=st.booleans(),
+    min_count=st.integers(1, 2),
+    max_tokens=st.none() | st.integers(1, 4),
+    min_document_count=st.none() | st.integers(1, 3),
+    max_document_fraction=st.sampled_from([0.25, 0.5, 0.9, 1.0]),
+)
+# Ties at the max_tokens cut-off and a stopword ("the", in every document) to drop.
+TIED = (
+    [{"text": "the a b", "title": "the", "country": "fr", "w": 1}] * 2
+    + [{"text": "the c dd", "title": "a", "country": "de", "w": 2}] * 2
+    + [{"text": "the é", "title": "dd", "country": "fr", "w": 0}],
+    VocabSpec(max_tokens=2, min_document_count=2, max_document_fraction=0.9),
+    2,
+    1,
+    3,
+)
+
+
+@settings(
+    max_examples=4,
+    deadline=None,
+    # Each example runs a pipeline; shrinking a failure would take minutes.
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@example(case=TIED)
+@given(
+    case=st.tuples(
+        st.lists(RECORD, min_size=1, max_size=25),
+        DF_SPEC,
+        st.integers(1, 3),  # input files
+        st.sampled_from([1, 4, 100]),  # batch size
+        st.integers(1, 4),  # count shards
+    )
+)
+def test_document_rules_give_one_fingerprint_on_beam_and_in_process(tmp_path_factory, case):
+    records, spec, files, batch_size, count_shards = case
+    tmp_path = tmp_path_factory.mktemp("df")
+    category = VocabSpec(tokenizer="none", max_document_fraction=0.5)
+    features = {
+        "text": Feature("text", "text", spec, allow_empty=True),
+        "both": Feature(
+            "text", "both", spec, allow_empty=True, fields=("text", "title"), weight_field="w"
+        ),
+        "country": Feature("country", "country", category, allow_empty=True),
+    }
+    got = beam_build(tmp_path, records, features, files, batch_size, count_shards)
+    want = {
+        "text": build_vocabulary([r["text"] for r in records], spec, progress=False),
+        "both": build_vocabulary(
+            records, spec, fields=["text", "title"], weight_field="w", progress=False
+        ),
+        "country": build_vocabulary([r["country"] for r in records], category, progress=False),
+    }
+    for key in features:
+        assert_same(got[key], want[key])
