@@ -19,7 +19,9 @@ import hashlib
 import json
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -121,7 +123,14 @@ def render_vocab_txt(vocab: Vocabulary) -> tuple[bytes | None, dict[str, Any]]:
     """The bytes of ``vocab.txt`` (``None`` when it cannot be written) and its status."""
     integer = vocab.token_type == INT64
     k = vocab.num_oov_buckets
-    reasons = [r for r in map(unsafe_text_line, vocab.token_bytes) if r]
+    tokens = vocab.token_bytes
+    # Arrow checks every token at once (load regenerates vocab.txt each time); the
+    # per-token reasons are computed only when some token is unsafe.
+    reasons = (
+        []
+        if integer or _all_safe_lines(tokens)
+        else [r for r in map(unsafe_text_line, tokens) if r]
+    )
     if vocab.retired:
         # A text line cannot stand for a row that must match nothing.
         return None, {
@@ -135,9 +144,26 @@ def render_vocab_txt(vocab: Vocabulary) -> tuple[bytes | None, dict[str, Any]]:
             "reason": f"{len(reasons)} token(s) cannot be written as text lines; first: "
             f"{reasons[0]}. Use tokens.parquet (vocabguard.keras.string_lookup reads it).",
         }
-    lines = [str(t) if integer else t.decode("utf-8") for t in vocab.token_bytes]
-    data = "".join(line + "\n" for line in lines).encode("utf-8")
-    return data, {"written": True, "first_id": k + 1, "lines": len(lines)}
+    if integer:
+        data = "".join(f"{t}\n" for t in tokens).encode("utf-8")
+    else:
+        data = b"".join(t + b"\n" for t in tokens)  # valid UTF-8, checked above
+    return data, {"written": True, "first_id": k + 1, "lines": len(tokens)}
+
+
+def _all_safe_lines(tokens: list) -> bool:
+    """Whether every token is non-empty UTF-8 without a line break (``unsafe_text_line``)."""
+    if not tokens:
+        return True
+    array = pa.array(tokens, type=pa.binary())
+    if pc.min(pc.binary_length(array)).as_py() == 0:
+        return False
+    try:
+        text = array.cast(pa.string())  # validates UTF-8
+    except pa.ArrowInvalid:
+        return False
+    breaks = "[" + "".join(sorted(_LINE_BREAKS)) + "]"
+    return not pc.any(pc.match_substring_regex(text, breaks)).as_py()
 
 
 def derived_fields(vocab: Vocabulary, vocab_txt: dict) -> dict:
@@ -303,13 +329,14 @@ def load_version(
         spec = VocabSpec.from_dict(manifest["spec"], source=f"{where}/{MANIFEST}")
         if table.column_names[:4] != ["id", "token", "count", "kind"]:
             raise _corrupt(where, TOKENS, f"its columns are {table.column_names}")
-        if table["id"].to_pylist() != list(range(table.num_rows)):
+        ids = table["id"].to_numpy()
+        if not (ids == np.arange(table.num_rows)).all():
             raise _corrupt(where, TOKENS, "its ids are not 0, 1, 2, ... in order")
         kinds = table["kind"].cast(pa.string())
         reserved_and_learned = table.filter(
-            pa.compute.is_in(kinds, pa.array(["reserved", "learned", "retired"]))
+            pc.is_in(kinds, pa.array(["reserved", "learned", "retired"]))
         )
-        retired = table.filter(pa.compute.equal(kinds, "retired"))["id"].to_pylist()
+        retired = table.filter(pc.equal(kinds, "retired"))["id"].to_pylist()
         vocab = Vocabulary(
             spec,
             manifest["token_type"],
