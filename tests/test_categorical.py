@@ -553,3 +553,42 @@ def test_report_of_a_weighted_vocabulary_shows_weight_coverage_and_facts(tmp_pat
     html = (tmp_path / "report" / "report.html").read_text()
     assert "weighted" in html and "aligned" in html and "[MISSING]" in html
     assert "<th>weight (w)</th>" in html and "<td>3</td>" in html  # 'a' weighs 3.0
+
+
+ELEMENT = st.one_of(st.none(), st.sampled_from(["a", "b b", "", "É", "c"]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    rows=st.lists(
+        st.one_of(st.none(), st.lists(ELEMENT, max_size=4), ELEMENT), min_size=1, max_size=12
+    ),
+    tokenizer=st.sampled_from(["none", "whitespace"]),
+    policy=st.sampled_from(["skip", "oov", "token"]),
+    lowercase=st.booleans(),
+)
+def test_arrow_fast_path_equals_the_general_path(rows, tokenizer, policy, lowercase):
+    from vocabguard._src.core.values import record_tokens
+
+    spec = VocabSpec(tokenizer=tokenizer, missing=policy, lowercase=lowercase)
+    fast = record_tokens(list(rows), spec)  # a list of lists: the Arrow path
+    general = record_tokens(tuple(rows), spec)  # any other sequence: the element loop
+    assert fast.lists.to_pylist() == general.lists.to_pylist()
+    assert (fast.missing, fast.has_lists, fast.token_type) == (
+        general.missing,
+        general.has_lists,
+        general.token_type,
+    )
+    ints = [
+        None
+        if r is None
+        else [None if e is None else len(e) for e in r]
+        if isinstance(r, list)
+        else len(r)
+        for r in rows
+    ]
+    spec = VocabSpec(tokenizer="none", missing=policy)
+    assert (
+        record_tokens(list(ints), spec).lists.to_pylist()
+        == record_tokens(tuple(ints), spec).lists.to_pylist()
+    )

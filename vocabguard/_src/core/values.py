@@ -156,6 +156,9 @@ def record_tokens(
     kinds (in one list, or across records).
     """
     tokenizer = tokenizer or Tokenizer(spec)
+    fast = _arrow_lists(values, spec, tokenizer, token_type)
+    if fast is not None:
+        return fast
     shape = spec.value_shape
     empty_is_missing = spec.tokenizer == "none" and spec.missing != "error"
     elements: list = []
@@ -244,7 +247,6 @@ def record_tokens(
             key="tokenizer",
         )
     missing_mask = np.asarray(missing, dtype=bool)
-    n_missing = int(missing_mask.sum())
     if kind == INT64:
         filled = [0 if m else int(e) for e, m in zip(elements, missing)]
         flat = pa.array(filled, type=pa.int64())
@@ -257,7 +259,26 @@ def record_tokens(
         if text_type == pa.binary():
             filled = [e.encode("utf-8") if isinstance(e, str) else e for e in filled]
         element_lists = tokenizer.tokenize_arrow(pa.array(filled, type=text_type))
-    offsets = np.asarray(record_offsets, dtype=np.int64)
+    return _with_slots(
+        element_lists,
+        missing_mask,
+        np.asarray(record_offsets, dtype=np.int64),
+        kind,
+        has_lists,
+        found_kind,
+    )
+
+
+def _with_slots(
+    element_lists: pa.ListArray,
+    missing_mask: np.ndarray,
+    offsets: np.ndarray,
+    kind: str,
+    has_lists: bool,
+    found_kind: str | None,
+) -> TokenLists:
+    """Per-record token lists from each element's tokens, a null slot per missing element."""
+    n_missing = int(missing_mask.sum())
     if not n_missing:
         # Each record's tokens are its elements' tokens, in order.
         element_offsets = element_lists.offsets.to_numpy()
@@ -283,6 +304,85 @@ def record_tokens(
         tokens = flat_tokens.take(pa.array(take, mask=null))
     lists = pa.ListArray.from_arrays(pa.array(new_offsets[offsets].astype(np.int32)), tokens)
     return TokenLists(lists, kind, n_missing, has_lists, found_kind)
+
+
+def _arrow_lists(
+    values: Sequence, spec: VocabSpec, tokenizer: Tokenizer, token_type: str | None
+) -> TokenLists | None:
+    """``record_tokens`` in Arrow for a list of lists, strings, integers and ``None``s;
+    ``None`` when the batch needs the general path (anything that may be a bad value)."""
+    if not isinstance(values, list) or not values:
+        return None
+    nulls = lists = scalars = 0
+    for value in values:
+        kind_of = type(value)
+        if value is None:
+            nulls += 1
+        elif kind_of is list:
+            lists += 1
+        elif kind_of is str or kind_of is bytes or kind_of is int:
+            scalars += 1
+        else:
+            return None
+    if (lists and spec.value_shape == "scalar") or (scalars and spec.value_shape == "list"):
+        return None  # a wrong shape: the general path names the record
+    if (not lists and not nulls) or (nulls and spec.missing == "error"):
+        return None
+    try:
+        if lists:
+            rows = (
+                values
+                if not (nulls or scalars)
+                else [v if type(v) is list else [v] for v in values]
+            )
+            array = pa.array(rows)
+        else:  # single values and missing ones: one element per record
+            flat = pa.array(values)
+            array = pa.ListArray.from_arrays(
+                pa.array(np.arange(len(flat) + 1, dtype=np.int32)), flat
+            )
+    except (pa.ArrowException, OverflowError, TypeError, ValueError):
+        return None  # mixed or unsupported element types: the general path names them
+    if not pa.types.is_list(array.type):
+        return None
+    elements = array.flatten()
+    element_type = elements.type
+    if pa.types.is_null(element_type):
+        found = None
+    elif pa.types.is_string(element_type) or pa.types.is_binary(element_type):
+        found = STRING
+    elif pa.types.is_int64(element_type):
+        found = INT64
+    else:
+        return None
+    if found is not None and token_type is not None and found != token_type:
+        return None
+    kind = token_type or found or STRING
+    if kind == INT64 and spec.tokenizer != "none":
+        return None
+    missing_mask = elements.is_null().to_numpy(zero_copy_only=False)
+    if spec.missing == "error" and missing_mask.any():
+        return None
+    if kind == INT64:
+        flat = elements.cast(pa.int64()).fill_null(0)
+        element_lists = pa.ListArray.from_arrays(
+            pa.array(np.arange(len(flat) + 1, dtype=np.int32)), flat
+        )
+    else:
+        text = elements.cast(pa.string()) if found is None else elements
+        if spec.tokenizer == "none" and spec.missing != "error" and len(text):
+            empty = pc.equal(pc.binary_length(text), 0).fill_null(False)
+            missing_mask = missing_mask | empty.to_numpy(zero_copy_only=False)
+        element_lists = tokenizer.tokenize_arrow(text.fill_null(""))
+    offsets = array.offsets.to_numpy().astype(np.int64)
+    return _with_slots(
+        element_lists,
+        np.asarray(missing_mask, dtype=bool),
+        offsets,
+        kind,
+        bool(lists),
+        token_type or found,
+    )
 
 
 def weight_units(
