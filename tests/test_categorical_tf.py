@@ -201,3 +201,12 @@ def test_migrate_model_along_an_aligned_lineage(tmp_path):
     np.testing.assert_array_equal(moved[: v1.layout.used_ids], trained[: v1.layout.used_ids])
     assert not moved[v1.layout.used_ids :].any()  # new tokens and padding rows: init
     assert check_model(str(tmp_path / "v2.keras"), v2).layers[0].status == "ok"
+
+
+def test_keras_string_lookup_helper_keeps_the_missing_token_id():
+    spec = vg.VocabSpec(tokenizer="none", missing="token", num_oov_buckets=2)
+    vocab = build(["a", None, "b", "b"], spec)
+    layer = vk.string_lookup(vocab)
+    keras_ids = np.asarray(layer(tf.constant(["b", "[MISSING]", "zz", "a"]))).tolist()
+    assert keras_ids == vocab.encode(["b", None, "zz", "a"]).tolist()
+    assert keras_ids[1] == vocab.missing_id == 3
