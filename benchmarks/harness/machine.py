@@ -115,7 +115,9 @@ def describe(facts: dict, tft_env: dict | None = None) -> str:
         text += "; TFT env: " + (", ".join(f"{k} {v}" for k, v in tft_env.items()) or "n/a")
     if facts.get("source"):
         text += f"; vocabguard source: {describe_source(facts['source'])}"
-    if facts.get("source_at_start") and facts["source_at_start"] != facts.get("source"):
+    code = ("path", "py_sha256", "uncommitted_edits")  # a new commit alone changes no code
+    at_start, at_end = facts.get("source_at_start"), facts.get("source") or {}
+    if at_start and any(at_start.get(k) != at_end.get(k) for k in code):
         text += f" (CHANGED during the run; at start: {describe_source(facts['source_at_start'])})"
     start = facts.get("load_average_at_start")
     text += "; load average (1/5/15 min) " + (f"{start} at start, " if start else "")
