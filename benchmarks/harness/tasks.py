@@ -71,7 +71,14 @@ def vg_pipeline(pattern: str, top_k: int, store: str, runner: str, address: str 
 
 def task_vg_beam(runner: str) -> Callable:
     def task(pattern: str, top_k: int, work: str, address: str | None = None):
+        # Imported here, not timed: the first run would otherwise pay for them.
+        import apache_beam
+
+        import vocabguard.beam  # noqa: F401
         from vocabguard import VocabStore
+
+        if runner == "dask":
+            import apache_beam.runners.dask.dask_runner  # noqa: F401
 
         def run() -> str:
             store = tempfile.mkdtemp(prefix="store_", dir=work)
