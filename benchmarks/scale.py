@@ -52,10 +52,18 @@ def targets(results: dict, corpora: dict) -> list[str]:
         if len(sizes) > 1 and "median_s" in a and "median_s" in b:
             size_ratio = corpora[large].mb / corpora[small].mb
             ratio = b["median_s"] / a["median_s"]
+            cpu = ""
+            if a.get("cpu_per_run_s") and b.get("cpu_per_run_s"):
+                # CPU of the row's process (and its waited-for children): other work on
+                # the machine inflates it much less than wall time.
+                cpu = (
+                    f"; CPU {a['cpu_per_run_s']:.1f} -> {b['cpu_per_run_s']:.1f} s, "
+                    f"{b['cpu_per_run_s'] / a['cpu_per_run_s']:.1f}x"
+                )
             lines.append(
                 f"linear time, {name}: {corpora[large].mb:,.0f} MB took {ratio:.1f}x the time of "
                 f"{corpora[small].mb:,.0f} MB ({a['median_s']:.1f} s -> {b['median_s']:.1f} s; "
-                f"size ratio {size_ratio:.0f}x, goal <= {LINEAR_SLACK * size_ratio:.0f}x) -> "
+                f"size ratio {size_ratio:.0f}x, goal <= {LINEAR_SLACK * size_ratio:.0f}x{cpu}) -> "
                 f"{report.verdict(ratio <= LINEAR_SLACK * size_ratio)}"
             )
     at = corpora[large].mb
