@@ -240,3 +240,95 @@ def test_document_rules_match_a_brute_force_count(docs, low, fraction, max_token
     assert pa.array(vocab.encode(docs[:1])[0]).to_pylist() == [
         vocab.token_to_id(t) for t in docs[0].split()
     ]
+
+
+# -- n-grams --
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        (
+            {"ngrams": 0},
+            "`ngrams` must be an integer n >= 1 (widths 1..n) or a list of distinct widths "
+            ">= 1, e.g. 2 or [1, 2]; or leave it unset. Received: ngrams=0",
+        ),
+        ({"ngrams": [1, 1]}, "Received: ngrams=[1, 1]"),
+        ({"ngrams": []}, "Received: ngrams=[]"),
+        ({"ngrams": "2"}, "Received: ngrams='2'"),
+        ({"ngrams": [2, True]}, "Received: ngrams=[2, True]"),
+        (
+            {"ngrams": 2, "tokenizer": "none"},
+            "`ngrams` needs a tokenizer that splits text into words (whitespace, regex, "
+            "unicode_script); with `tokenizer: none` each value is one token. "
+            "Received: tokenizer='none', ngrams=[1, 2]",
+        ),
+        (
+            {"ngram_separator": ""},
+            "`ngram_separator` must be a non-empty string (default ' ', as Keras). "
+            "Received: ngram_separator=''",
+        ),
+    ],
+)
+def test_ngram_fields_are_validated(fields, message):
+    with pytest.raises(SpecError) as caught:
+        VocabSpec(**fields)
+    assert message in str(caught.value)
+
+
+def test_ngrams_resolve_to_sorted_widths_and_round_trip():
+    assert VocabSpec(ngrams=3).ngrams == (1, 2, 3)
+    assert VocabSpec(ngrams=[3, 1]).ngrams == (1, 3)
+    spec = VocabSpec(ngrams=2, ngram_separator="_")
+    assert spec.to_dict()["ngrams"] == [1, 2]
+    assert VocabSpec.from_dict(spec.to_dict()) == spec
+
+
+def test_ngrams_are_counted_and_selected_like_words():
+    spec = VocabSpec(ngrams=2, min_count=2)
+    vocab = build_vocabulary(["the cat sat", "the cat ran", "a cat"], spec, progress=False)
+    assert vocab.tokens[2:] == ["cat", "the", "the cat"]
+    assert vocab.counts == [3, 2, 2]
+    # A row's 1-grams, then its 2-grams.
+    assert vocab.encode(["the cat the cat"])[0].tolist() == [3, 2, 3, 2, 4, 1, 4]
+    only_bigrams = build_vocabulary(["a b c"], VocabSpec(ngrams=[2]), progress=False)
+    assert only_bigrams.tokens[2:] == ["a b", "b c"]
+    assert only_bigrams.encode(["a", "a b"])[0].tolist() == []
+
+
+def test_ngrams_with_document_rules_and_a_separator():
+    spec = VocabSpec(ngrams=[1, 3], ngram_separator="_", max_document_fraction=0.5)
+    vocab = build_vocabulary(["x a b c", "a b c", "y", "z"], spec, progress=False)
+    # At most 2 of 4 documents: "a", "b", "c" and "a_b_c" are in 2 (widths 1 and 3 only).
+    assert vocab.tokens[2:] == ["a", "a_b_c", "b", "c", "x", "x_a_b", "y", "z"]
+    assert vocab.document_counts == [2, 2, 2, 2, 1, 1, 1, 1]
+
+
+def test_ngrams_are_part_of_the_contract_and_the_lineage():
+    plain = build_vocabulary(["a b"], progress=False)
+    grams = build_vocabulary(["a b"], VocabSpec(ngrams=[1]), progress=False)
+    assert plain.tokens == grams.tokens
+    assert plain.fingerprint != grams.fingerprint
+    assert "ngrams" not in plain.contract()
+    assert grams.contract()["ngrams"] == [1]
+    with pytest.raises(vg.errors.LineageError, match="`ngrams` differs from"):
+        build_vocabulary(["a b"], VocabSpec(ngrams=2), parent=plain, progress=False)
+
+
+def test_cli_build_and_encode_with_ngrams(capsys, store_root, tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("the cat sat\nthe cat ran\n", encoding="utf-8")
+    config = tmp_path / "spec.yaml"
+    config.write_text("ngrams: 2\nngram_separator: '+'\n", encoding="utf-8")
+    argv = ["build", "--name", "grams", "--input", str(corpus), "--config", str(config)]
+    assert main([*argv, "--store", str(store_root)]) == 0
+    vocab = VocabStore(store_root).load("grams@v1")
+    assert "the+cat" in vocab.tokens
+    output = tmp_path / "ids.parquet"
+    argv = ["encode", "grams@v1", "--input", str(corpus), "--output", str(output)]
+    assert main([*argv, "--store", str(store_root)]) == 0
+    capsys.readouterr()
+    ids = pq.read_table(output)["ids"].to_pylist()
+    texts = ["the cat sat", "the cat ran"]
+    assert ids == [row.tolist() for row in vocab.encode(texts)]
+    assert len(ids[0]) == 5

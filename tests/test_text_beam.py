@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pyarrow.parquet as pq
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing import test_pipeline
 from hypothesis import HealthCheck, Phase, example, given, settings
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from vocabguard import VocabSpec, VocabStore, build_vocabulary
 from vocabguard._src.engines.beam import BuildVocabularies, Feature, ReadRecordBatches
 from vocabguard._src.engines.beam.build import field_rules
+from vocabguard._src.engines.jobs import run_build, run_encode
 
 
 def beam_build(tmp_path, records, features, files, batch_size, count_shards):
@@ -77,6 +79,7 @@ DF_SPEC = st.builds(
     max_tokens=st.none() | st.integers(1, 4),
     min_document_count=st.none() | st.integers(1, 3),
     max_document_fraction=st.sampled_from([0.25, 0.5, 0.9, 1.0]),
+    ngrams=st.none() | st.sampled_from([2, [1, 3], [2]]),
 )
 # Ties at the max_tokens cut-off and a stopword ("the", in every document) to drop.
 TIED = (
@@ -128,3 +131,38 @@ def test_document_rules_give_one_fingerprint_on_beam_and_in_process(tmp_path_fac
     }
     for key in features:
         assert_same(got[key], want[key])
+
+
+def test_beam_build_and_encode_jobs_with_ngrams_match_in_process(tmp_path):
+    records = [
+        {"text": "the cat sat on the mat", "label": 1},
+        {"text": "the cat ran", "label": 0},
+        {"text": "a dog sat", "label": 1},
+        {"text": "", "label": 0},
+    ]
+    (tmp_path / "in").mkdir()
+    for index in range(2):
+        (tmp_path / "in" / f"part-{index}.jsonl").write_text(
+            "".join(json.dumps(r) + "\n" for r in records[index * 2 : index * 2 + 2]),
+            encoding="utf-8",
+        )
+    config = tmp_path / "job.yaml"
+    config.write_text(
+        f"inputs: [{tmp_path}/in/part-*]\nstore: {tmp_path}/store\n"
+        "features:\n"
+        "  text: {spec: {ngrams: [1, 2], min_document_count: 2, max_document_fraction: 0.9}}\n"
+        f"encode: {{output: {tmp_path}/out, passthrough: {{label: int64}}}}\n"
+    )
+    run_build(["--config", str(config)])
+    spec = VocabSpec(ngrams=[1, 2], min_document_count=2, max_document_fraction=0.9)
+    want = build_vocabulary([r["text"] for r in records], spec, progress=False)
+    vocab = VocabStore(tmp_path / "store").load("text@v1")
+    assert vocab.fingerprint == want.fingerprint
+    assert vocab.tokens[2:] == ["the", "cat", "sat", "the cat"]
+    assert vocab.document_counts == [2, 2, 2, 2]
+    summary = run_encode(["--config", str(config)])
+    assert summary["out_of_range_ids"] == 0
+    files = sorted(map(str, (tmp_path / "out").glob("*.parquet")))
+    rows = pq.ParquetDataset(files).read().to_pylist()
+    got = sorted(tuple(r["text"]) for r in rows)
+    assert got == sorted(tuple(ids.tolist()) for ids in vocab.encode([r["text"] for r in records]))

@@ -88,6 +88,12 @@ class VocabSpec:
             is kept when ``documents <= floor(fraction * total_documents)``, the
             fraction read as the decimal it is written as. Setting either field
             records each token's document count in ``tokens.parquet``.
+        ngrams: n-grams of the tokenizer's output become the tokens: ``2`` means
+            widths 1..2 (Keras ``TextVectorization(ngrams=2)``), a list such as
+            ``[1, 3]`` those widths. Each row's tokens are its 1-grams, then its
+            2-grams, ... (``tf.strings.ngrams``' order); a row shorter than ``n``
+            has no n-grams. Needs a splitting tokenizer.
+        ngram_separator: joins the words of an n-gram (default one space, as Keras).
     """
 
     tokenizer: str = "whitespace"
@@ -110,6 +116,8 @@ class VocabSpec:
     value_shape: str = "any"
     min_document_count: int | None = None
     max_document_fraction: float | None = None
+    ngrams: int | tuple | None = None
+    ngram_separator: str = " "
 
     def __post_init__(self) -> None:
         if isinstance(self.max_token_bytes, str) and self.max_token_bytes.lower() == "none":
@@ -184,6 +192,7 @@ class VocabSpec:
                     key="max_document_fraction",
                 )
             object.__setattr__(self, "max_document_fraction", float(fraction))
+        self._check_ngrams()
         reserved = self.reserved_tokens
         if isinstance(reserved, (str, bytes)) or not isinstance(reserved, (list, tuple)):
             raise SpecError(
@@ -284,6 +293,38 @@ class VocabSpec:
                         key="reserved_tokens",
                     )
 
+    def _check_ngrams(self) -> None:
+        ngrams = self.ngrams
+        if ngrams is not None:
+            widths = [ngrams] if _is_int(ngrams) else ngrams
+            if (
+                isinstance(widths, (str, bytes))
+                or not isinstance(widths, (list, tuple))
+                or not widths
+                or not all(_is_int(n) and n >= 1 for n in widths)
+                or len(set(widths)) != len(widths)
+            ):
+                raise SpecError(
+                    "`ngrams` must be an integer n >= 1 (widths 1..n) or a list of distinct "
+                    "widths >= 1, e.g. 2 or [1, 2]; or leave it unset. " + received(ngrams=ngrams),
+                    key="ngrams",
+                )
+            resolved = tuple(range(1, ngrams + 1)) if _is_int(ngrams) else tuple(sorted(widths))
+            object.__setattr__(self, "ngrams", resolved)
+            if self.tokenizer == "none":
+                raise SpecError(
+                    "`ngrams` needs a tokenizer that splits text into words (whitespace, "
+                    "regex, unicode_script); with `tokenizer: none` each value is one token. "
+                    + received(tokenizer=self.tokenizer, ngrams=list(resolved)),
+                    key="ngrams",
+                )
+        if not isinstance(self.ngram_separator, str) or not self.ngram_separator:
+            raise SpecError(
+                "`ngram_separator` must be a non-empty string (default ' ', as Keras). "
+                + received(ngram_separator=self.ngram_separator),
+                key="ngram_separator",
+            )
+
     @property
     def counts_documents(self) -> bool:
         """Whether builds count, per token, the documents that hold it."""
@@ -335,6 +376,8 @@ class VocabSpec:
         """A JSON/YAML-ready dict; ``VocabSpec.from_dict(spec.to_dict()) == spec``."""
         out = dataclasses.asdict(self)
         out["reserved_tokens"] = list(self.reserved_tokens)
+        if self.ngrams is not None:
+            out["ngrams"] = list(self.ngrams)
         return out
 
     def replace(self, **changes: Any) -> VocabSpec:

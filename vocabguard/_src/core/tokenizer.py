@@ -174,16 +174,73 @@ class Tokenizer:
         if tokenizer == "unicode_script":
             from vocabguard._src.core.unicode_script import split_arrow
 
-            return split_arrow(text)
-        if (
-            tokenizer == "whitespace"
-            and not pc.any(pc.match_substring_regex(text, NON_ASCII_WHITESPACE_PATTERN)).as_py()
-        ):
-            pieces = pc.ascii_split_whitespace(text)
+            words = split_arrow(text)
         else:
-            pattern = WHITESPACE_PATTERN if tokenizer == "whitespace" else self.spec.pattern
-            pieces = pc.split_pattern_regex(text, pattern)
-        return _drop_empty(pieces).cast(pa.list_(pa.binary()))
+            if (
+                tokenizer == "whitespace"
+                and not pc.any(
+                    pc.match_substring_regex(text, NON_ASCII_WHITESPACE_PATTERN)
+                ).as_py()
+            ):
+                pieces = pc.ascii_split_whitespace(text)
+            else:
+                pattern = WHITESPACE_PATTERN if tokenizer == "whitespace" else self.spec.pattern
+                pieces = pc.split_pattern_regex(text, pattern)
+            words = _drop_empty(pieces).cast(pa.list_(pa.binary()))
+        if self.spec.ngrams is None:
+            return words
+        return ngrams_arrow(words, self.spec.ngrams, self.spec.ngram_separator)
+
+
+def ngrams_arrow(words: pa.ListArray, widths: Sequence[int], separator: str) -> pa.ListArray:
+    """The n-grams of each list of words, in ``tf.strings.ngrams``' order.
+
+    Each row becomes its 1-grams, then its 2-grams, ... (for the ``widths`` given),
+    each n-gram the ``separator``-joined words ``i..i+n-1``; a row shorter than
+    ``n`` has no n-gram of width ``n``.
+
+    >>> words = pa.array([[b"a", b"b", b"c"], [b"d"]], type=pa.list_(pa.binary()))
+    >>> ngrams_arrow(words, (1, 2), " ").to_pylist()
+    [[b'a', b'b', b'c', b'a b', b'b c'], [b'd']]
+    """
+    words = words.cast(pa.list_(pa.binary()))
+    if words.offset or words.null_count:
+        words = pa.ListArray.from_arrays(
+            pa.array(
+                np.concatenate([[0], np.cumsum(pc.list_value_length(words).fill_null(0))]).astype(
+                    np.int32
+                )
+            ),
+            words.flatten(),
+        )
+    flat = words.flatten()
+    offsets = words.offsets.to_numpy().astype(np.int64)
+    offsets = offsets - offsets[0]
+    rows = len(words)
+    lengths = np.diff(offsets)
+    row_of = np.repeat(np.arange(rows), lengths)
+    row_end = np.repeat(offsets[1:], lengths)
+    position = np.arange(len(flat), dtype=np.int64)
+    sep = pa.scalar(separator.encode("utf-8"), type=pa.binary())
+    pieces, keys_row, keys_width, keys_position = [], [], [], []
+    for rank, n in enumerate(widths):
+        start = position[position + n <= row_end]
+        if n == 1:
+            gram = flat.take(pa.array(start))
+        else:
+            parts = [flat.take(pa.array(start + k)) for k in range(n)]
+            gram = pc.binary_join_element_wise(*parts, sep)
+        pieces.append(gram)
+        keys_row.append(row_of[start])
+        keys_width.append(np.full(len(start), rank))
+        keys_position.append(start)
+    gram_rows = np.concatenate(keys_row)
+    order = np.lexsort((np.concatenate(keys_position), np.concatenate(keys_width), gram_rows))
+    values = pa.concat_arrays([p.cast(pa.binary()) for p in pieces]).take(pa.array(order))
+    counts = np.bincount(gram_rows, minlength=rows)
+    new_offsets = np.zeros(rows + 1, dtype=np.int32)
+    np.cumsum(counts, out=new_offsets[1:])
+    return pa.ListArray.from_arrays(pa.array(new_offsets), values)
 
 
 def text_array(values: Sequence[str | bytes]) -> pa.Array:

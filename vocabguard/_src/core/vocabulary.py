@@ -86,6 +86,10 @@ def encoding_contract(spec: VocabSpec, token_type: str, layout: IdLayout) -> dic
         "num_learned": layout.num_learned,
         "input_dim": layout.input_dim,
     }
+    if spec.ngrams is not None:
+        # What a token is; absent without n-grams, so older fingerprints stay.
+        contract["ngrams"] = list(spec.ngrams)
+        contract["ngram_separator"] = spec.ngram_separator
     if spec.missing != "error":
         # Which id a missing value gets; absent for the default, so vocabularies
         # built before `missing` existed keep their fingerprints.
@@ -120,6 +124,8 @@ LINEAGE_FIELDS = (
     "oov_token",
     "missing",
     "missing_token",
+    "ngrams",
+    "ngram_separator",
 )
 
 

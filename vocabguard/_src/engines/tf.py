@@ -53,10 +53,17 @@ def tokenize(texts: tf.Tensor, vocab_or_spec) -> tf.RaggedTensor:
     if spec.tokenizer == "none":
         return tf.RaggedTensor.from_tensor(tf.expand_dims(texts, -1))
     if spec.tokenizer == "unicode_script":
-        return unicode_script.split_tensor(texts)
-    if spec.tokenizer == "whitespace":
-        return _split_whitespace(texts)
-    return _split_utf8(texts, spec.pattern)
+        words = unicode_script.split_tensor(texts)
+    elif spec.tokenizer == "whitespace":
+        words = _split_whitespace(texts)
+    else:
+        words = _split_utf8(texts, spec.pattern)
+    if spec.ngrams is None:
+        return words
+    # Keras TextVectorization(ngrams=...) does the same: each row's 1-grams, then 2-grams, ...
+    return tf.strings.ngrams(
+        words, ngram_width=list(spec.ngrams), separator=spec.ngram_separator
+    ).with_row_splits_dtype(words.row_splits.dtype)
 
 
 def _transform(texts: tf.Tensor, spec) -> tf.Tensor:
