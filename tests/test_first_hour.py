@@ -552,3 +552,16 @@ def test_pad_token_shows_as_used_in_lookup_config_and_report(store_with_versions
     assert main(["report", "--store", store, "news@v1", "--output", str(report)]) == 0
     html = (report / "report.html").read_text()
     assert "<code>pad_token</code></td><td><code>&#x27;[PAD]&#x27;</code>" in html, html
+
+
+def test_beam_mode_usage_errors_are_two_lines(capsys, tmp_path):
+    assert main(["encode", "--runner", "DirectRunner"]) == 2
+    assert capsys.readouterr().err == (
+        "vocabguard: error: the following arguments are required: --config (the Beam mode of "
+        "vocabguard encode takes a job config)\nRun 'vocabguard encode --help' for usage.\n"
+    )
+    missing = str(tmp_path / "nope.yaml")
+    assert main(["encode", "--config", missing]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"vocabguard: error: Config file {missing} does not exist")
+    assert err.count("\n") == 1  # no "running on the DirectRunner" note for a missing file

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -175,7 +176,8 @@ def run(argv: Sequence[str]) -> int:
 
             return run_guarded(lambda rest: run_on_runner(rest, build_parser()), argv[1:])
 
-        if mode == "config":
+        config = _option_value(argv[1:], "--config")
+        if mode == "config" and config is not None and os.path.exists(config):
             print(
                 f"{PROG}: {argv[0]}: running the job config on the DirectRunner "
                 "(--runner NAME picks another runner)",

@@ -319,8 +319,19 @@ def _positive(data: Mapping, key: str, default: int, where: str) -> int:
     return value
 
 
+class _JobArgumentParser(argparse.ArgumentParser):
+    """Usage errors as two lines, like the rest of the command line."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(
+            2,
+            f"vocabguard: error: {message} (the Beam mode of {self.prog} takes a job config)\n"
+            f"Run '{self.prog} --help' for usage.\n",
+        )
+
+
 def _job_parser(prog: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _JobArgumentParser(
         prog=prog,
         description="Run the vocabguard Beam job. Other flags are Beam pipeline options "
         "(--runner, --direct_num_workers, --direct_running_mode, --project, ...).",
