@@ -178,9 +178,7 @@ class Tokenizer:
         else:
             if (
                 tokenizer == "whitespace"
-                and not pc.any(
-                    pc.match_substring_regex(text, NON_ASCII_WHITESPACE_PATTERN)
-                ).as_py()
+                and not pc.any(pc.match_substring_regex(text, NON_ASCII_WHITESPACE_PATTERN)).as_py()
             ):
                 pieces = pc.ascii_split_whitespace(text)
             else:
