@@ -7,6 +7,9 @@ CORE = [
     "pyarrow>=14",
     "tensorflow>=2.16,<2.22",
     "tensorflow-text>=2.16,<2.22",
+    # WordPiece on the numpy path without TensorFlow (Rust; same ids as tf-text's
+    # FastWordpieceTokenizer, property-tested). See README "Dependencies".
+    "tokenizers>=0.15",
     # 2.77 is what the runner tests ran (Direct, Portable, Dask); see README "Runners".
     "apache-beam>=2.60,<2.78",
     # YAML configs (configs/*.yaml); see README "Dependencies".

@@ -166,3 +166,23 @@ def test_beam_build_and_encode_jobs_with_ngrams_match_in_process(tmp_path):
     rows = pq.ParquetDataset(files).read().to_pylist()
     got = sorted(tuple(r["text"]) for r in rows)
     assert got == sorted(tuple(ids.tolist()) for ids in vocab.encode([r["text"] for r in records]))
+
+
+def test_wordpiece_learned_from_beam_word_counts_has_the_in_process_fingerprint(tmp_path):
+    texts = [
+        "The cats sat on the mat, happily!",
+        "The dog sat; the dogs barked at the cats.",
+        "Кошки сидели на ковре.",
+        "猫はマットの上に座った。",
+        "",
+    ] * 3
+    spec = VocabSpec(tokenizer="wordpiece", vocab_size=80, lowercase=True)
+    features = {"text": Feature("text", "pieces", spec)}
+    records = [{"text": t} for t in texts]
+    for count_shards in (1, 3):
+        got = beam_build(tmp_path / str(count_shards), records, features, 2, 4, count_shards)
+        want = build_vocabulary(texts, spec, progress=False)
+        assert got["text"].fingerprint == want.fingerprint
+        assert got["text"].tokens == want.tokens
+        assert got["text"].counts == want.counts
+        assert got["text"].build["builder"] == "beam"

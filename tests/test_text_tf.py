@@ -16,7 +16,9 @@ from vocabguard import tf as vtf
 from vocabguard._src.core.tokenizer import WHITESPACE, Tokenizer
 
 ALPHABET = WHITESPACE + "abcAB日本ΣςİßÅ😀\u0301\x00,;. "
-TEXT = st.text(alphabet=st.one_of(st.sampled_from(ALPHABET), st.characters()), max_size=25)
+TEXT = st.text(
+    alphabet=st.one_of(st.sampled_from(ALPHABET), st.characters(codec="utf-8")), max_size=25
+)
 
 
 @st.composite

@@ -98,7 +98,12 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
         help="YAML file of VocabSpec fields (or with a top-level 'spec:' section); a Beam job "
         "config (with 'features:') runs the Beam mode",
     )
-    spec.add_argument("--tokenizer", choices=("whitespace", "unicode_script", "regex", "none"))
+    spec.add_argument(
+        "--tokenizer", choices=("whitespace", "unicode_script", "regex", "none", "wordpiece")
+    )
+    spec.add_argument(
+        "--vocab-size", type=int, metavar="N", help="target learned pieces (--tokenizer wordpiece)"
+    )
     spec.add_argument("--pattern", metavar="RE", help="RE2 delimiter pattern (--tokenizer regex)")
     spec.add_argument(
         "--lowercase",
@@ -162,6 +167,7 @@ _SPEC_FLAGS = {
     "missing": "missing",
     "missing_token": "missing_token",
     "pad_to_multiple_of": "pad_to_multiple_of",
+    "vocab_size": "vocab_size",
     "min_document_count": "min_document_count",
     "max_document_fraction": "max_document_fraction",
 }

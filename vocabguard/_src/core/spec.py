@@ -21,7 +21,7 @@ from typing import Any
 
 from vocabguard._src.core.errors import ConfigError, SpecError, check_keys, received
 
-TOKENIZERS = ("whitespace", "unicode_script", "regex", "none")
+TOKENIZERS = ("whitespace", "unicode_script", "regex", "none", "wordpiece")
 NORMALIZATIONS = ("none", "NFC", "NFKC")
 ID_DTYPES = ("int32", "int64")
 MISSING_POLICIES = ("error", "skip", "oov", "token")
@@ -94,6 +94,13 @@ class VocabSpec:
             2-grams, ... (``tf.strings.ngrams``' order); a row shorter than ``n``
             has no n-grams. Needs a splitting tokenizer.
         ngram_separator: joins the words of an n-gram (default one space, as Keras).
+        vocab_size: with ``tokenizer: wordpiece`` (required): the target number of
+            learned pieces (tensorflow-text's WordPiece learner; it keeps the whole
+            alphabet, so the result may exceed it slightly).
+        joiner: with ``tokenizer: wordpiece``: the prefix of pieces that continue a
+            word (default ``##``).
+        max_chars_per_word: with ``tokenizer: wordpiece``: longer words (in
+            characters) are OOV and not learned from (default 100, as BERT).
     """
 
     tokenizer: str = "whitespace"
@@ -118,6 +125,9 @@ class VocabSpec:
     max_document_fraction: float | None = None
     ngrams: int | tuple | None = None
     ngram_separator: str = " "
+    vocab_size: int | None = None
+    joiner: str | None = None
+    max_chars_per_word: int | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.max_token_bytes, str) and self.max_token_bytes.lower() == "none":
@@ -193,6 +203,7 @@ class VocabSpec:
                 )
             object.__setattr__(self, "max_document_fraction", float(fraction))
         self._check_ngrams()
+        self._check_wordpiece()
         reserved = self.reserved_tokens
         if isinstance(reserved, (str, bytes)) or not isinstance(reserved, (list, tuple)):
             raise SpecError(
@@ -324,6 +335,54 @@ class VocabSpec:
                 + received(ngram_separator=self.ngram_separator),
                 key="ngram_separator",
             )
+
+    def _check_wordpiece(self) -> None:
+        fields = ("vocab_size", "joiner", "max_chars_per_word")
+        if self.tokenizer != "wordpiece":
+            for key in fields:
+                if getattr(self, key) is not None:
+                    raise SpecError(
+                        f"`{key}` is only used with `tokenizer: wordpiece`; remove it or set "
+                        "tokenizer to wordpiece. "
+                        + received(tokenizer=self.tokenizer, **{key: getattr(self, key)}),
+                        key=key,
+                    )
+            return
+        if self.vocab_size is None:
+            raise SpecError(
+                "`tokenizer: wordpiece` needs `vocab_size`, the target number of learned "
+                "pieces (e.g. 30000, as BERT). " + received(vocab_size=None),
+                key="vocab_size",
+            )
+        _positive_int("vocab_size", self.vocab_size, "the target number of learned pieces")
+        if self.max_chars_per_word is not None:
+            _positive_int("max_chars_per_word", self.max_chars_per_word, "longer words are OOV")
+        joiner = self.joiner
+        if joiner is not None and (
+            not isinstance(joiner, str) or not joiner or any(c.isspace() for c in joiner)
+        ):
+            raise SpecError(
+                "`joiner` must be a non-empty string without whitespace (default '##'). "
+                + received(joiner=joiner),
+                key="joiner",
+            )
+        unsupported = {
+            "max_tokens": self.max_tokens is not None,
+            "ngrams": self.ngrams is not None,
+            "num_oov_buckets": self.num_oov_buckets != 1,
+            "missing": self.missing != "error",
+            "value_shape": self.value_shape == "list",
+            "min_document_count": self.min_document_count is not None,
+            "max_document_fraction": self.max_document_fraction is not None,
+        }
+        for key, bad in unsupported.items():
+            if bad:
+                raise SpecError(
+                    f"`{key}` is not supported with `tokenizer: wordpiece` (one OOV id, as "
+                    "BERT's [UNK]; the size is set by vocab_size; one text per value). Remove "
+                    f"{key} or use another tokenizer. " + received(**{key: getattr(self, key)}),
+                    key=key,
+                )
 
     @property
     def counts_documents(self) -> bool:

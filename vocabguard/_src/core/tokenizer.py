@@ -175,6 +175,14 @@ class Tokenizer:
             from vocabguard._src.core.unicode_script import split_arrow
 
             words = split_arrow(text)
+        elif tokenizer == "wordpiece":
+            # WordPiece's pre-tokenizer: every punctuation character is its own word.
+            from vocabguard._src.core.wordpiece import PUNCTUATION_PATTERN
+
+            spaced = pc.replace_substring_regex(text, PUNCTUATION_PATTERN, " \\0 ")
+            words = _drop_empty(pc.split_pattern_regex(spaced, WHITESPACE_PATTERN)).cast(
+                pa.list_(pa.binary())
+            )
         else:
             if (
                 tokenizer == "whitespace"

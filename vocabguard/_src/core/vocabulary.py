@@ -90,6 +90,11 @@ def encoding_contract(spec: VocabSpec, token_type: str, layout: IdLayout) -> dic
         # What a token is; absent without n-grams, so older fingerprints stay.
         contract["ngrams"] = list(spec.ngrams)
         contract["ngram_separator"] = spec.ngram_separator
+    if spec.tokenizer == "wordpiece":
+        from vocabguard._src.core.wordpiece import resolved_joiner, resolved_max_chars
+
+        contract["joiner"] = resolved_joiner(spec)
+        contract["max_chars_per_word"] = resolved_max_chars(spec)
     if spec.missing != "error":
         # Which id a missing value gets; absent for the default, so vocabularies
         # built before `missing` existed keep their fingerprints.
@@ -126,6 +131,8 @@ LINEAGE_FIELDS = (
     "missing_token",
     "ngrams",
     "ngram_separator",
+    "joiner",
+    "max_chars_per_word",
 )
 
 
@@ -275,6 +282,11 @@ def _document_rule(spec: VocabSpec, document_counts: Mapping | None, stats: Mapp
     )
 
 
+def _uncounted(counts: Mapping, words: Mapping, fixed: set) -> int:
+    """Occurrences of words left out of WordPiece learning (below min_count)."""
+    return sum(c for t, c in counts.items() if t not in words and t not in fixed)
+
+
 class Vocabulary:
     """A vocabulary under the id contract.
 
@@ -356,6 +368,7 @@ class Vocabulary:
         self._pad_key = as_token(self.pad_token, token_type)
         self._tokenizer = Tokenizer(spec)
         self._value_set: pa.Array | None = None
+        self._piece_encoder = None  # WordPiece's numpy encoder, built on first use
         self.manifest: dict | None = None  # set when loaded from a store
         self.newly_published: bool | None = None  # set by VocabStore.publish
 
@@ -397,6 +410,10 @@ class Vocabulary:
         (['a', 'b', 'c'], True)
         """
         reserved, specials = special_tokens(spec, token_type)
+        if spec.tokenizer == "wordpiece":
+            return cls._from_word_counts(
+                counts, spec, token_type, reserved, specials, stats, build, parent
+            )
         retired: set[int] = set()
         inherited: list[Token] = []
         documents_ok = _document_rule(spec, document_counts, stats)
@@ -472,6 +489,77 @@ class Vocabulary:
             if parent is None or getattr(err, "capacity", None) is None:
                 raise
             raise _capacity_exhausted(parent, len(learned), err.capacity, err.used_ids) from None
+
+    @classmethod
+    def _from_word_counts(cls, counts, spec, token_type, reserved, specials, stats, build, parent):
+        """WordPiece: learn pieces from the word counts; order them by the id rule."""
+        from vocabguard._src.core.wordpiece import learn_pieces, order_pieces, piece_counts
+
+        if parent is not None:
+            raise LineageError(
+                "`--parent` is not supported with `tokenizer: wordpiece` yet: pieces are "
+                "relearned from the counts, so parent ids cannot be kept. Build without a "
+                "parent. " + received(tokenizer=spec.tokenizer, parent=parent.ref)
+            )
+        if token_type != STRING:
+            raise SpecError(
+                "`tokenizer: wordpiece` needs text values. " + received(token_type=token_type),
+                key="tokenizer",
+            )
+        fixed = set(reserved) | set(specials)
+        words = {t: c for t, c in counts.items() if t not in fixed and c >= spec.min_count}
+        learned = [p for p in learn_pieces(words, spec) if p not in fixed]
+        counted, oov_words = piece_counts(learned, words, spec)
+        pieces = order_pieces(counted)
+        stats = dict(stats or {})
+        total_words = stats.get("total_tokens", sum(counts.values()))
+        stats.update(
+            distinct_tokens=stats.get("distinct_tokens", len(counts)),
+            learned_tokens=len(pieces),
+            wordpiece={
+                "words": int(total_words),
+                "distinct_words": int(stats.get("distinct_tokens", len(counts))),
+                "learned_from_words": len(words),
+                "pieces_of_counted_words": int(sum(counted.values())),
+                "oov_words": int(oov_words),
+            },
+            # Shares of the word occurrences: a word is covered when it splits into pieces
+            # (words below min_count are not counted in, so they count as OOV here).
+            coverage=((total_words - oov_words - _uncounted(counts, words, fixed)) / total_words)
+            if total_words
+            else 0.0,
+        )
+        stats["oov_rate"] = 1.0 - stats["coverage"] if total_words else 0.0
+        return cls(
+            spec,
+            token_type,
+            reserved + pieces,
+            [counts.get(t, 0) for t in reserved] + [counted[p] for p in pieces],
+            stats=stats,
+            build=build,
+        )
+
+    def decode_text(self, ids: Iterable[int] | np.ndarray) -> str | list[str]:
+        """Text of ids: tokens joined by spaces; WordPiece pieces rejoined into words.
+
+        A 2-D input gives one string per row. Pad ids are skipped; OOV ids give the
+        OOV token. Raises ``IdRangeError`` for ids outside ``[0, input_dim)``.
+
+        >>> from vocabguard import VocabSpec, build_vocabulary
+        >>> v = build_vocabulary(["cats cat"], VocabSpec(tokenizer="wordpiece", vocab_size=20),
+        ...     progress=False)
+        >>> v.decode_text(v.encode(["cats"])[0])
+        'cats'
+        """
+        array = guard_ids(np.asarray(ids), self.input_dim)
+        if array.ndim > 1:
+            return [self.decode_text(row) for row in array]
+        tokens = [str(t) for t in self.decode(array)]
+        if self.spec.tokenizer != "wordpiece":
+            return " ".join(tokens)
+        from vocabguard._src.core.wordpiece import join_pieces, resolved_joiner
+
+        return join_pieces(tokens, resolved_joiner(self.spec))
 
     # -- the contract --
 
@@ -701,12 +789,34 @@ class Vocabulary:
         if self.token_type == INT64:
             return None, self._lookup_flat(values.cast(pa.int64()))
         lists = self._tokenizer.tokenize_arrow(values)
+        if self.spec.tokenizer == "wordpiece":
+            return self._piece_ids(lists)
         ids = self._lookup_flat(lists.flatten())
         return (None if self.spec.tokenizer == "none" else lists), ids
+
+    def _piece_ids(self, words: pa.ListArray) -> tuple[pa.ListArray, np.ndarray]:
+        """WordPiece: (lists with each text's number of pieces, the pieces' ids)."""
+        from vocabguard._src.core.wordpiece import PieceEncoder, lists_with_lengths
+
+        if self._piece_encoder is None:
+            vocab = {t: i for t, i in self._ids.items()}
+            self._piece_encoder = PieceEncoder(vocab, self.spec, self.oov_ids.start)
+        lengths, ids = self._piece_encoder.encode(words)
+        return lists_with_lengths(lengths), ids.astype(self.id_dtype, copy=False)
 
     def _record_ids(self, values: list) -> tuple[pa.ListArray | None, np.ndarray]:
         """Ids of records holding lists or missing values (see ``values.record_tokens``)."""
         from vocabguard._src.core.values import record_tokens
+
+        if self.spec.tokenizer == "wordpiece":
+            raise SpecError(
+                "`tokenizer: wordpiece` encodes one text per value; lists of texts and "
+                "missing values are not supported. Pass strings. "
+                + received(
+                    value=next((v for v in values if not isinstance(v, (str, bytes))), None)
+                ),
+                key="tokenizer",
+            )
 
         tokens = record_tokens(values, self.spec, self._tokenizer, self.token_type)
         flat = tokens.flat

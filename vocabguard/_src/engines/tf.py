@@ -54,6 +54,13 @@ def tokenize(texts: tf.Tensor, vocab_or_spec) -> tf.RaggedTensor:
         return tf.RaggedTensor.from_tensor(tf.expand_dims(texts, -1))
     if spec.tokenizer == "unicode_script":
         words = unicode_script.split_tensor(texts)
+    elif spec.tokenizer == "wordpiece":
+        # WordPiece's pre-tokenizer: every punctuation character is its own word
+        # (the pieces are Encoder's step: they need the vocabulary).
+        from vocabguard._src.core.wordpiece import PUNCTUATION_PATTERN
+
+        spaced = tf.strings.regex_replace(texts, PUNCTUATION_PATTERN, " \\0 ")
+        words = _split_whitespace(spaced)
     elif spec.tokenizer == "whitespace":
         words = _split_whitespace(texts)
     else:
@@ -183,6 +190,44 @@ class Lookup(tf.Module):
         return self.lookup_flat(tf.convert_to_tensor(tokens))
 
 
+class WordPieces(tf.Module):
+    """Words to WordPiece pieces with ``tensorflow_text.FastWordpieceTokenizer``.
+
+    Same pieces as the numpy path (Hugging Face ``tokenizers``): greedy longest match
+    first; a word that cannot be split, or longer than ``max_chars_per_word``
+    characters, becomes one token that no table holds, so it maps to the OOV id.
+    """
+
+    # Not a word the pre-tokenizer can produce ('[' is punctuation) nor a piece.
+    UNKNOWN = "\ufffe[vocabguard-unk]"
+
+    def __init__(self, vocab: Vocabulary, name: str | None = None):
+        super().__init__(name=name)
+        from vocabguard._src.core.wordpiece import resolved_joiner, resolved_max_chars
+
+        self.max_chars = resolved_max_chars(vocab.spec)
+        pieces = [t.decode("utf-8") for t in vocab.lookup_keys]
+        self.tokenizer = tf_text.FastWordpieceTokenizer(
+            vocab=[*pieces, self.UNKNOWN],
+            suffix_indicator=resolved_joiner(vocab.spec),
+            # Bytes; the characters rule is applied first (a character is <= 4 bytes).
+            max_bytes_per_word=4 * self.max_chars + 4,
+            token_out_type=tf.string,
+            unknown_token=self.UNKNOWN,
+            no_pretokenization=True,
+        )
+
+    def __call__(self, words: tf.RaggedTensor) -> tf.RaggedTensor:
+        flat = words.flat_values
+        too_long = tf.strings.length(flat, unit="UTF8_CHAR") > self.max_chars
+        flat = tf.where(too_long, tf.constant(self.UNKNOWN), flat)
+        pieces = self.tokenizer.tokenize(flat)
+        splits = tf.gather(
+            tf.cast(pieces.row_splits, tf.int64), tf.cast(words.row_splits, tf.int64)
+        )
+        return tf.RaggedTensor.from_row_splits(pieces.flat_values, splits)
+
+
 class Encoder(tf.Module):
     """Text to ids in TensorFlow: ``tokenize`` then ``Lookup``.
 
@@ -206,6 +251,12 @@ class Encoder(tf.Module):
         self.fingerprint = vocab.fingerprint
         self.sequence_length = vocab.spec.sequence_length
         self.missing_id = vocab.missing_id if vocab.spec.tokenizer == "none" else None
+        self.pieces = WordPieces(vocab) if vocab.spec.tokenizer == "wordpiece" else None
+
+    def _tokens(self, texts: tf.Tensor) -> tf.RaggedTensor:
+        """The tokens of a batch of texts: ``tokenize``'s, or their WordPiece pieces."""
+        tokens = tokenize(texts, self.spec)
+        return tokens if self.pieces is None else self.pieces(tokens)
 
     @tf.function
     def __call__(self, texts):
@@ -222,7 +273,7 @@ class Encoder(tf.Module):
             return tf.reshape(ids, tf.shape(texts))
         scalar = texts.shape.rank == 0
         batch = tf.reshape(texts, [-1]) if scalar else texts
-        ids = self.lookup(tokenize(batch, self.spec))
+        ids = self.lookup(self._tokens(batch))
         if self.sequence_length is not None:
             ids = ids.to_tensor(default_value=0, shape=[None, self.sequence_length])
         return ids[0] if scalar else ids
@@ -243,7 +294,7 @@ class Encoder(tf.Module):
             ids = texts.with_flat_values(self._missing(values, flat))
         else:
             # Each element is a text: its tokens, then the next element's, per record.
-            per_element = self.lookup(tokenize(texts.flat_values, self.spec))
+            per_element = self.lookup(self._tokens(texts.flat_values))
             splits = tf.gather(per_element.row_splits, tf.cast(texts.row_splits, tf.int64))
             ids = tf.RaggedTensor.from_row_splits(per_element.flat_values, splits)
         if self.sequence_length is not None:

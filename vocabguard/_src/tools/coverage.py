@@ -56,7 +56,12 @@ def iter_sample_tokens(
         values = (next(iter(record.values())) for record in records)
     else:
         values = read_documents(files, format=format, field=field, kind=kind)
-    keys = [_tokenization(v) for v in vocabs]
+    # WordPiece's tokens are its pieces, which depend on the vocabulary itself.
+    keys = [
+        (_tokenization(v), v.fingerprint) if v.spec.tokenizer == "wordpiece" else _tokenization(v)
+        for v in vocabs
+    ]
+    pieces = {key: v for key, v in zip(keys, vocabs) if v.spec.tokenizer == "wordpiece"}
     tokenizers = {key: Tokenizer(v.spec) for key, v in zip(keys, vocabs)}
     specs = {key: v.spec for key, v in zip(keys, vocabs)}
     with progress_bar(None, progress, "reading the sample", unit=" docs") as bar:
@@ -72,6 +77,15 @@ def iter_sample_tokens(
                     flats[key] = flat.drop_null()
                 elif integer:
                     flats[key] = pa.array(batch, type=pa.int64())
+                elif key in pieces:
+                    # The pieces of each text (a word that cannot be split: the OOV token).
+                    vocab = pieces[key]
+                    ids = vocab.encode_arrow(text_array(batch)).flatten()
+                    head = [str(vocab.pad_token).encode()] + [
+                        str(vocab.oov_token).encode()
+                    ] * vocab.num_oov_buckets
+                    table = pa.array(head + vocab.token_bytes, type=pa.binary())
+                    flats[key] = table.take(ids.cast(pa.int64()))
                 else:
                     flats[key] = tokenizer.tokenize_arrow(text_array(batch)).flatten()
             yield len(batch), [flats[key] for key in keys]

@@ -1,0 +1,166 @@
+"""WordPiece subwords without TensorFlow: learning pieces from word counts, and encoding.
+
+``tokenizer: wordpiece`` splits text into words (the pre-tokenizer: Unicode
+White_Space, and each punctuation character on its own, after normalization and
+lowercasing), then each word into pieces by greedy longest-match-first, the way
+BERT does: the first piece is a prefix of the word, the others carry the joiner
+(``##``). A word that cannot be decomposed, or that is longer than
+``max_chars_per_word`` characters, becomes the OOV id (BERT's ``[UNK]``).
+
+- Learning: ``tensorflow_text``'s WordPiece learner
+  (``wordpiece_tokenizer_learner_lib.learn``), run on the word counts the build
+  produced (in process or on Beam). It needs TensorFlow-text, not TensorFlow's runtime.
+- Encoding on the numpy path: Hugging Face ``tokenizers``' WordPiece model (Rust,
+  no TensorFlow), given the vocabulary's own ids, so its output is vocabguard's ids.
+  The ``tf.data`` path uses ``tensorflow_text.FastWordpieceTokenizer``; a property
+  test checks both give the same ids on arbitrary Unicode.
+
+Id order of the learned pieces (the determinism rule): like every learned token,
+by count descending, then by UTF-8 bytes ascending, where a piece's count is how
+often it occurs when every counted word is split into pieces (each word weighted
+by its count). Pieces the learner keeps but no word uses (count 0) come last, by bytes.
+
+>>> from vocabguard._src.core.spec import VocabSpec
+>>> spec = VocabSpec(tokenizer="wordpiece", vocab_size=40)
+>>> pieces = learn_pieces({b"cat": 5, b"cats": 3, b"dog": 2}, spec)
+>>> b"cat" in pieces and b"##s" in pieces
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pyarrow as pa
+
+DEFAULT_JOINER = "##"
+DEFAULT_MAX_CHARS_PER_WORD = 100
+
+# The punctuation the pre-tokenizer splits off (each character its own word): Unicode
+# general category P*, plus the ASCII symbols BERT's tokenizer treats as punctuation
+# ($ + < = > ^ ` | ~). One RE2 pattern, run by pyarrow and by TensorFlow alike.
+PUNCTUATION_PATTERN = "[\\p{P}\\x{21}-\\x{2f}\\x{3a}-\\x{40}\\x{5b}-\\x{60}\\x{7b}-\\x{7e}]"
+
+
+def learn_pieces(word_counts: Mapping[bytes, int], spec) -> list[bytes]:
+    """The pieces tensorflow-text's learner finds in ``word_counts`` (learner order).
+
+    ``spec.vocab_size`` is the learner's target size (it always keeps the
+    alphabet, so the result may exceed it slightly); ``spec.min_count`` is its
+    lower count threshold; words over ``max_chars_per_word`` characters are not
+    learned from. Reserved, pad and OOV tokens are left out of the result.
+    """
+    from tensorflow_text.tools.wordpiece_vocab import wordpiece_tokenizer_learner_lib as lib
+
+    words = sorted(
+        (word.decode("utf-8"), int(count)) for word, count in word_counts.items() if count > 0
+    )
+    if not words:
+        return []
+    learned = lib.learn(
+        words,
+        vocab_size=spec.vocab_size,
+        reserved_tokens=[],
+        lower_thresh=spec.min_count,
+        max_token_length=resolved_max_chars(spec),
+        include_joiner_token=True,  # suffix pieces carry the joiner (as BERT)
+        joiner=resolved_joiner(spec),
+    )
+    return [piece.encode("utf-8") for piece in learned]
+
+
+def resolved_joiner(spec) -> str:
+    return spec.joiner if spec.joiner is not None else DEFAULT_JOINER
+
+
+def resolved_max_chars(spec) -> int:
+    if spec.max_chars_per_word is not None:
+        return spec.max_chars_per_word
+    return DEFAULT_MAX_CHARS_PER_WORD
+
+
+def piece_counts(
+    pieces: Sequence[bytes], word_counts: Mapping[bytes, int], spec, oov_id: int = 1
+) -> tuple[dict[bytes, int], int]:
+    """How often each piece occurs when the counted words are split (weighted by their
+    counts), and the occurrences of words that cannot be split (OOV)."""
+    vocab = {piece: index for index, piece in enumerate(pieces, start=oov_id + 1)}
+    encoder = PieceEncoder(vocab, spec, oov_id)
+    words = list(word_counts)
+    totals = np.zeros(len(pieces) + oov_id + 1, dtype=np.int64)
+    if words:
+        lists = pa.array([[w] for w in words], type=pa.list_(pa.binary()))
+        lengths, ids = encoder.encode(lists)
+        weights = np.repeat(np.array([word_counts[w] for w in words], dtype=np.int64), lengths)
+        np.add.at(totals, ids, weights)
+    counts = {piece: int(totals[index]) for piece, index in vocab.items()}
+    return counts, int(totals[oov_id])
+
+
+def order_pieces(counts: Mapping[bytes, int]) -> list[bytes]:
+    """The id order of learned pieces: count descending, then bytes ascending."""
+    return sorted(counts, key=lambda piece: (-counts[piece], piece))
+
+
+class PieceEncoder:
+    """Greedy longest-match-first WordPiece over Arrow lists of words (Hugging Face's
+    ``tokenizers`` WordPiece model, given vocabguard's ids).
+
+    Args:
+        vocab: piece (UTF-8 bytes) -> id, for every reserved and learned piece.
+        spec: gives the joiner and ``max_chars_per_word``.
+        oov_id: the id of a word that cannot be split.
+    """
+
+    def __init__(self, vocab: Mapping[bytes, int], spec, oov_id: int = 1):
+        from tokenizers import Tokenizer, models
+
+        self.oov_id = oov_id
+        unk = "\ufffe[vocabguard-unk]"  # not a word the pre-tokenizer can produce
+        table = {piece.decode("utf-8", "replace"): int(id_) for piece, id_ in vocab.items()}
+        table[unk] = oov_id
+        model = models.WordPiece(
+            vocab=table,
+            unk_token=unk,
+            max_input_chars_per_word=resolved_max_chars(spec),
+            continuing_subword_prefix=resolved_joiner(spec),
+        )
+        self._tokenizer = Tokenizer(model)
+
+    def encode(self, words: pa.ListArray) -> tuple[np.ndarray, np.ndarray]:
+        """``(pieces per row, flat ids)`` of a ``list<binary>`` array of words per row."""
+        rows = [[w.decode("utf-8") for w in row] for row in words.to_pylist()]
+        encodings = self._tokenizer.encode_batch(
+            rows, is_pretokenized=True, add_special_tokens=False
+        )
+        lengths = np.array([len(e.ids) for e in encodings], dtype=np.int64)
+        if not len(lengths) or not lengths.sum():
+            return lengths, np.zeros(0, dtype=np.int64)
+        ids = np.concatenate([np.asarray(e.ids, dtype=np.int64) for e in encodings if e.ids])
+        return lengths, ids
+
+
+def join_pieces(pieces: Sequence[str], joiner: str = DEFAULT_JOINER) -> str:
+    """Pieces back to text: a piece with the joiner continues the previous word.
+
+    >>> join_pieces(["the", "cat", "##s", "sat"])
+    'the cats sat'
+    """
+    out: list[str] = []
+    for piece in pieces:
+        if piece.startswith(joiner) and out:
+            out[-1] += piece[len(joiner) :]
+        else:
+            out.append(piece)
+    return " ".join(out)
+
+
+def lists_with_lengths(lengths: np.ndarray) -> pa.ListArray:
+    """A ``list<null>`` array with these row lengths (for callers that only need lengths)."""
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.nulls(int(offsets[-1])))
+
+
+__all__ = ["PieceEncoder", "join_pieces", "learn_pieces", "order_pieces", "piece_counts"]
