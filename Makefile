@@ -3,6 +3,8 @@
 #   make test   set up and run the test suite (what .ci/run runs)
 #   make readme-check  run the README's runnable shell blocks in order, in a temp copy
 #   make lineage  a stable-id lineage v1 -> v3 on BBC News; a model trained on v1, migrated
+#   make wordpiece  BBC News on a WordPiece vocabulary vs the word-level one: held-out
+#                 accuracy and OOV rates (out/wordpiece_compare.json)
 #   make categorical  real categorical tables (vega-datasets movies, flights): nulls, lists,
 #                 weighted counts, one id space over two fields; numpy/tf.data/Beam id parity
 PYTHON ?= python3
@@ -10,7 +12,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STORE ?= vocab_store
 
-.PHONY: setup test lint demo data lineage data-categorical categorical readme-check clean
+.PHONY: setup test lint demo data lineage data-categorical categorical wordpiece readme-check clean
 
 $(BIN)/vocabguard: setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -75,6 +77,16 @@ categorical: data-categorical
 	$(BIN)/vocabguard --store $(STORE) inspect flights_airports@latest
 	@echo "== every field of both tables: numpy, tf.data and Beam give identical ids"
 	$(BIN)/python pipelines/categorical_parity.py --store $(STORE)
+
+wordpiece: data
+	rm -rf out/bbc_news_model out/bbc_news_wordpiece_model
+	@echo "== the same classifier on a word-level and on a WordPiece vocabulary (train split only)"
+	$(BIN)/vocabguard --store $(STORE) train --config configs/bbc_news.yaml
+	$(BIN)/vocabguard --store $(STORE) train --config configs/bbc_news_wordpiece.yaml
+	$(BIN)/vocabguard --store $(STORE) inspect bbc_news_train_wordpiece@latest
+	$(BIN)/python pipelines/wordpiece_compare.py --store $(STORE) \
+		--words out/bbc_news_model --pieces out/bbc_news_wordpiece_model \
+		--test data/bbc_news/test.jsonl --field text --output out/wordpiece_compare.json
 
 clean:
 	rm -rf out $(STORE)

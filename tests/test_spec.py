@@ -500,6 +500,7 @@ _token_int = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 def specs(draw) -> VocabSpec:
     tokenizer = draw(st.sampled_from(TOKENIZERS))
     integer = tokenizer == "none" and draw(st.booleans())
+    wordpiece = tokenizer == "wordpiece"  # one OOV id, a vocab_size and no max_tokens
     token = _token_int if integer else _token_text
     pad_token = draw(st.none() | token)
     oov_token = draw(st.none() | token)
@@ -516,8 +517,9 @@ def specs(draw) -> VocabSpec:
         lowercase=draw(st.booleans()),
         normalization=draw(st.sampled_from(NORMALIZATIONS)),
         min_count=draw(st.integers(1, 100)),
-        max_tokens=draw(optional),
-        num_oov_buckets=draw(st.integers(1, 64)),
+        max_tokens=None if wordpiece else draw(optional),
+        num_oov_buckets=1 if wordpiece else draw(st.integers(1, 64)),
+        vocab_size=draw(st.integers(1, 50_000)) if wordpiece else None,
         reserved_tokens=draw(st.sampled_from([list, tuple]))(reserved),
         pad_token=pad_token,
         oov_token=oov_token,

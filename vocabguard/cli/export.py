@@ -163,6 +163,18 @@ def _cmd_export(args: argparse.Namespace) -> int:
     output = args.output
     check_new_directory(output)
     vocab = store_from_args(args).load(args.ref)
+    if vocab.spec.tokenizer == "wordpiece":
+        from vocabguard._src.core.errors import SpecError, received
+
+        # A lookup file maps whole tokens; WordPiece's tokens are pieces of words, which
+        # a StringLookup / TFT vocabulary cannot produce from text.
+        raise SpecError(
+            f"{vocab.ref} is a WordPiece vocabulary: `export --format {args.format}` writes a "
+            "token lookup, which cannot split words into pieces. Use the serving SavedModel "
+            "(vocabguard train writes one) or vocabguard.tf.encode_fn(vocab), which runs "
+            "FastWordpieceTokenizer. " + received(format=args.format, tokenizer="wordpiece"),
+            key="tokenizer",
+        )
     lines = vocabulary_lines(vocab)
     if args.format == "keras":
         config = json.dumps(keras_lookup_config(vocab), indent=2, ensure_ascii=False) + "\n"
