@@ -39,9 +39,17 @@ def targets(results, corpora) -> list[str]:
                 lines.append(f"Beam 1 worker >= {need:g}x {label} ({where}): not measured")
                 continue
             ratio = own / other
+            mine, theirs = by_row["vg-beam-1"], by_row[peer]
+            cpu = ""
+            if mine.get("cpu_per_run_s") and theirs.get("cpu_per_run_s"):
+                cpu = (
+                    f"; CPU per run {mine['cpu_per_run_s']:.1f} s vs "
+                    f"{theirs['cpu_per_run_s']:.1f} s: "
+                    f"{theirs['cpu_per_run_s'] / mine['cpu_per_run_s']:.2f}x"
+                )
             lines.append(
                 f"Beam 1 worker >= {need:g}x {label} ({where}): {ratio:.2f}x "
-                f"({by_row['vg-beam-1']['median_s']:.2f} s vs {by_row[peer]['median_s']:.2f} s) "
+                f"({mine['median_s']:.2f} s vs {theirs['median_s']:.2f} s{cpu}) "
                 f"-> {verdict(ratio >= need)}"
             )
     return lines

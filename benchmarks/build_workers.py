@@ -37,7 +37,7 @@ def targets(results, corpora) -> list[str]:
                 continue
             ratio = one["median_s"] / two["median_s"]
             cpu = ", ".join(
-                f"{n} {r['own_cpu_s']:.0f} CPU s in {r['process_wall_s']:.0f} s"
+                f"{n} {r['own_cpu_s']:.1f} CPU s in {r['process_wall_s']:.1f} s, all processes"
                 for n, r in ((n, by_row[n]) for n in ("vg-beam-1", name))
                 if "own_cpu_s" in r
             )

@@ -27,10 +27,16 @@ def targets(results, corpora) -> list[str]:
         if "median_s" not in inproc or "median_s" not in bare:
             continue
         ratio = inproc["median_s"] / bare["median_s"]
+        cpu = ""
+        if inproc.get("cpu_per_run_s") and bare.get("cpu_per_run_s"):
+            cpu = (
+                f"; CPU per run {inproc['cpu_per_run_s']:.1f} s vs {bare['cpu_per_run_s']:.1f} s: "
+                f"{inproc['cpu_per_run_s'] / bare['cpu_per_run_s']:.2f}x"
+            )
         lines.append(
             f"in-process build <= 1.2x bare pyarrow ({corpora[files].mb:.0f} MB in {files} "
-            f"file(s)): {ratio:.2f}x ({inproc['median_s']:.2f} s vs {bare['median_s']:.2f} s) "
-            f"-> {verdict(ratio <= 1.2)}"
+            f"file(s)): {ratio:.2f}x ({inproc['median_s']:.2f} s vs {bare['median_s']:.2f} s"
+            f"{cpu}) -> {verdict(ratio <= 1.2)}"
         )
     return lines
 
