@@ -186,3 +186,54 @@ def test_wordpiece_learned_from_beam_word_counts_has_the_in_process_fingerprint(
         assert got["text"].tokens == want.tokens
         assert got["text"].counts == want.counts
         assert got["text"].build["builder"] == "beam"
+
+
+def test_beam_jobs_with_wordpiece_encode_like_numpy_and_grow_a_lineage(tmp_path):
+    records = [
+        {"text": "The cats sat on the mat, happily!", "label": 1},
+        {"text": "The dog sat; the dogs barked.", "label": 0},
+        {"text": "Catlike dogs and doglike cats.", "label": 1},
+    ]
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "part-0.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in records), encoding="utf-8"
+    )
+    spec = "{tokenizer: wordpiece, vocab_size: 60, lowercase: true}"
+    config = tmp_path / "job.yaml"
+    config.write_text(
+        f"inputs: [{tmp_path}/in/part-*]\nstore: {tmp_path}/store\n"
+        f"features:\n  text: {{spec: {spec}}}\n"
+        f"encode: {{output: {tmp_path}/out, passthrough: {{label: int64}}}}\n"
+    )
+    run_build(["--config", str(config)])
+    store = VocabStore(tmp_path / "store")
+    vocab = store.load("text@v1")
+    texts = [r["text"] for r in records]
+    want = build_vocabulary(
+        texts, VocabSpec(tokenizer="wordpiece", vocab_size=60, lowercase=True), progress=False
+    )
+    assert vocab.fingerprint == want.fingerprint
+    summary = run_encode(["--config", str(config)])
+    assert summary["out_of_range_ids"] == 0
+    files = sorted(map(str, (tmp_path / "out").glob("*.parquet")))
+    rows = pq.ParquetDataset(files).read().to_pylist()
+    assert sorted(tuple(r["text"]) for r in rows) == sorted(
+        tuple(ids.tolist()) for ids in vocab.encode(texts)
+    )
+    # A second build with the first as parent keeps every piece's id.
+    (tmp_path / "in" / "part-1.jsonl").write_text(
+        json.dumps({"text": "Кошки сидели на ковре.", "label": 0}) + "\n", encoding="utf-8"
+    )
+    grown = tmp_path / "grow.yaml"
+    grown.write_text(
+        f"inputs: [{tmp_path}/in/part-*]\nstore: {tmp_path}/store\n"
+        f"features:\n  text: {{spec: {spec}, parent: text@v1}}\n"
+    )
+    run_build(["--config", str(grown)])
+    child = store.load("text@v2")
+    assert child.tokens[: len(vocab.tokens)] == vocab.tokens
+    assert child.parent["ref"] == "text@v1"
+    in_process = build_vocabulary(
+        [*texts, "Кошки сидели на ковре."], want.spec, parent=vocab, progress=False
+    )
+    assert child.fingerprint == in_process.fingerprint

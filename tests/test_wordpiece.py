@@ -235,7 +235,7 @@ def test_sequence_length_and_saved_model_export(tmp_path):
     np.testing.assert_array_equal(restored(texts).numpy(), expected)
 
 
-def test_store_round_trip_and_parent_is_refused(store_root):
+def test_store_round_trip(store_root):
     store = vg.VocabStore(store_root)
     published = store.publish(build_vocabulary(CORPUS, wordpiece(), progress=False), "pieces")
     loaded = store.load("pieces@v1")
@@ -243,8 +243,45 @@ def test_store_round_trip_and_parent_is_refused(store_root):
     assert [r.tolist() for r in loaded.encode(CORPUS)] == [
         r.tolist() for r in published.encode(CORPUS)
     ]
-    with pytest.raises(LineageError, match="`--parent` is not supported with `tokenizer: "):
-        build_vocabulary(CORPUS, wordpiece(), parent=loaded, progress=False)
+
+
+def test_parent_pieces_keep_their_ids_and_new_pieces_are_appended(store_root):
+    store = vg.VocabStore(store_root)
+    v1 = store.publish(build_vocabulary(ENGLISH, wordpiece(), progress=False), "pieces")
+    v2 = store.publish(
+        build_vocabulary(ENGLISH + RUSSIAN, wordpiece(), parent=v1, progress=False), "pieces"
+    )
+    assert v2.tokens[: len(v1.tokens)] == v1.tokens
+    new = v2.tokens[len(v1.tokens) :]
+    assert "##о" in new or "о" in new
+    assert v2.stats["new_tokens"] == len(new) > 0
+    assert v2.parent == {
+        "ref": "pieces@v1",
+        "fingerprint": v1.fingerprint,
+        "input_dim": v1.input_dim,
+    }
+    keys = [(-c, t.encode()) for c, t in zip(v2.counts[len(v1.tokens) - 2 :], new)]
+    assert keys == sorted(keys)  # appended in the id rule's order
+    # English text keeps its ids; Russian words, OOV under v1, now split into pieces.
+    assert [r.tolist() for r in v2.encode(ENGLISH)] == [r.tolist() for r in v1.encode(ENGLISH)]
+    assert 1 in v1.encode(RUSSIAN)[0].tolist() and 1 not in v2.encode(RUSSIAN)[0].tolist()
+    assert (
+        v2.encode(RUSSIAN)[0].tolist() == vtf.encode_fn(v2)(tf.constant(RUSSIAN[:1])).to_list()[0]
+    )
+    from vocabguard._src.tools.diff import diff_vocabularies
+
+    report = diff_vocabularies(v1, v2)
+    assert report.kept == len(v1.tokens) - 2 and len(report.added) == len(new)
+    assert not report.moved and not report.removed
+    # migrate-model's remap: every parent piece keeps its trained row.
+    weights = np.arange(v1.input_dim * 2, dtype=np.float32).reshape(v1.input_dim, 2)
+    moved = vg.remap_embedding(weights, v1, v2)
+    assert moved.shape == (v2.input_dim, 2)
+    np.testing.assert_array_equal(moved[: v1.input_dim], weights)
+    with pytest.raises(LineageError, match="`--retire` is not supported with `tokenizer: "):
+        build_vocabulary(CORPUS, wordpiece(), parent=v1, retire=True, progress=False)
+    with pytest.raises(LineageError, match="`joiner` differs from pieces@v1's"):
+        build_vocabulary(CORPUS, wordpiece(joiner="@@"), parent=v1, progress=False)
 
 
 def test_lists_of_texts_are_refused_not_misencoded(vocab):

@@ -412,7 +412,7 @@ class Vocabulary:
         reserved, specials = special_tokens(spec, token_type)
         if spec.tokenizer == "wordpiece":
             return cls._from_word_counts(
-                counts, spec, token_type, reserved, specials, stats, build, parent
+                counts, spec, token_type, reserved, specials, stats, build, parent, retire
             )
         retired: set[int] = set()
         inherited: list[Token] = []
@@ -491,16 +491,27 @@ class Vocabulary:
             raise _capacity_exhausted(parent, len(learned), err.capacity, err.used_ids) from None
 
     @classmethod
-    def _from_word_counts(cls, counts, spec, token_type, reserved, specials, stats, build, parent):
-        """WordPiece: learn pieces from the word counts; order them by the id rule."""
+    def _from_word_counts(
+        cls, counts, spec, token_type, reserved, specials, stats, build, parent, retire
+    ):
+        """WordPiece: learn pieces from the word counts; order them by the id rule.
+
+        With ``parent``, every parent piece keeps its id and the newly learned pieces
+        are appended (in the id rule's order, counted with the union of both, which is
+        what encoding then uses).
+        """
         from vocabguard._src.core.wordpiece import learn_pieces, order_pieces, piece_counts
 
+        inherited: list[Token] = []
         if parent is not None:
-            raise LineageError(
-                "`--parent` is not supported with `tokenizer: wordpiece` yet: pieces are "
-                "relearned from the counts, so parent ids cannot be kept. Build without a "
-                "parent. " + received(tokenizer=spec.tokenizer, parent=parent.ref)
-            )
+            if retire:
+                raise LineageError(
+                    "`--retire` is not supported with `tokenizer: wordpiece`: a retired piece "
+                    "would change how other words split. Build without --retire. "
+                    + received(tokenizer=spec.tokenizer, retire=True)
+                )
+            spec = _check_lineage(parent, spec, token_type)
+            inherited = parent.token_bytes[len(reserved) :]
         if token_type != STRING:
             raise SpecError(
                 "`tokenizer: wordpiece` needs text values. " + received(token_type=token_type),
@@ -508,9 +519,11 @@ class Vocabulary:
             )
         fixed = set(reserved) | set(specials)
         words = {t: c for t, c in counts.items() if t not in fixed and c >= spec.min_count}
-        learned = [p for p in learn_pieces(words, spec) if p not in fixed]
-        counted, oov_words = piece_counts(learned, words, spec)
-        pieces = order_pieces(counted)
+        kept = set(inherited)
+        learned = [p for p in learn_pieces(words, spec) if p not in fixed and p not in kept]
+        counted, oov_words = piece_counts(inherited + learned, words, spec)
+        new = order_pieces({p: counted[p] for p in learned})
+        pieces = inherited + new
         stats = dict(stats or {})
         total_words = stats.get("total_tokens", sum(counts.values()))
         stats.update(
@@ -530,14 +543,28 @@ class Vocabulary:
             else 0.0,
         )
         stats["oov_rate"] = 1.0 - stats["coverage"] if total_words else 0.0
-        return cls(
-            spec,
-            token_type,
-            reserved + pieces,
-            [counts.get(t, 0) for t in reserved] + [counted[p] for p in pieces],
-            stats=stats,
-            build=build,
-        )
+        lineage = None
+        if parent is not None:
+            stats.update(new_tokens=len(new), retired_tokens=0)
+            lineage = {
+                "ref": parent.ref,
+                "fingerprint": parent.fingerprint,
+                "input_dim": parent.input_dim,
+            }
+        try:
+            return cls(
+                spec,
+                token_type,
+                reserved + pieces,
+                [counts.get(t, 0) for t in reserved] + [counted[p] for p in pieces],
+                stats=stats,
+                build=build,
+                parent=lineage,
+            )
+        except LayoutError as err:
+            if parent is None or getattr(err, "capacity", None) is None:
+                raise
+            raise _capacity_exhausted(parent, len(new), err.capacity, err.used_ids) from None
 
     def decode_text(self, ids: Iterable[int] | np.ndarray) -> str | list[str]:
         """Text of ids: tokens joined by spaces; WordPiece pieces rejoined into words.
