@@ -13,6 +13,7 @@ import io
 import json
 import os
 import random
+import typing
 
 import apache_beam as beam
 import pyarrow as pa
@@ -262,3 +263,38 @@ def test_check_build_names_runner_feature_and_both_numbers():
 def test_max_bad_fraction_is_validated():
     with pytest.raises(Exception, match=r"`max_bad_fraction` must be a number in \[0, 1\]"):
         Feature("text", "words", max_bad_fraction=1.5)
+
+
+# -- progress --
+
+
+class RecordingBar:
+    """Stands in for the tqdm bar a terminal gets; collects what each split reports."""
+
+    seen: typing.ClassVar[dict] = {}
+
+    def __init__(self, total, progress, what, unit=" records"):
+        self.what = what
+        RecordingBar.seen.setdefault(what, 0)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, n):
+        RecordingBar.seen[self.what] += n
+
+
+def test_each_split_shows_records_read_on_a_terminal(tmp_path, monkeypatch):
+    from vocabguard._src.engines.beam import read
+
+    path = write_jsonl(tmp_path / "one.jsonl", lines(500, seed=9))
+    RecordingBar.seen = {}
+    monkeypatch.setattr(read, "progress_bar", RecordingBar)
+    with beam.Pipeline(options=PipelineOptions(["--runner", "DirectRunner"])) as p:
+        _ = p | ReadRecordBatches([path], ["text"], split_bytes=4096, batch_size=40)
+    splits = plan_splits([path], None, 4096)
+    assert sorted(RecordingBar.seen) == sorted(f"reading {s.label}" for s in splits)
+    assert sum(RecordingBar.seen.values()) == 500

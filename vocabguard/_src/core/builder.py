@@ -574,7 +574,7 @@ def batches(values: Iterable, size: int) -> Iterator[list]:
         yield batch
 
 
-class _NoProgress:
+class NoProgress:
     def __enter__(self):
         return self
 
@@ -594,7 +594,7 @@ def progress_bar(total: int | None, progress: bool | None, what: str, unit: str 
     """
     show = sys.stderr.isatty() if progress is None else progress
     if not show:
-        return _NoProgress()
+        return NoProgress()
     from tqdm.auto import tqdm
 
     return tqdm(total=total, unit=unit, desc=what, delay=2.0)

@@ -13,6 +13,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
+from vocabguard._src.core.builder import NoProgress, progress_bar
 from vocabguard._src.core.errors import ConfigError, received
 from vocabguard._src.engines.readers import EXTENSIONS as READER_EXTENSIONS
 from vocabguard._src.engines.records import (
@@ -235,7 +236,10 @@ class _ReadSplit(beam.DoFn):
         columns: dict[str, list] = {f: [] for f in self.fields}
         started = last_log = time.monotonic()
         total = 0
-        with FileSystems.open(path, compression_type=compression) as handle:
+        # A bar per split on a terminal (workers share the launcher's stderr on local
+        # runners); elsewhere, a log line every PROGRESS_SECONDS.
+        bar = progress_bar(None, None, f"reading {label}")
+        with bar, FileSystems.open(path, compression_type=compression) as handle:
             source = _read_range(handle, split) if split.end is not None else handle
             records = iter_records(
                 source,
@@ -257,10 +261,11 @@ class _ReadSplit(beam.DoFn):
                 if len(numbers) >= self.batch_size:
                     total += len(numbers)
                     self.records_read.inc(len(numbers))
+                    bar.update(len(numbers))
                     yield RecordBatch(label, tuple(numbers), columns, count_items(self.bad.drain()))
                     numbers, columns = [], {f: [] for f in self.fields}
                     now = time.monotonic()
-                    if now - last_log >= PROGRESS_SECONDS:
+                    if now - last_log >= PROGRESS_SECONDS and isinstance(bar, NoProgress):
                         last_log = now
                         _log.info(
                             "vocabguard: %s: %d records read (%.0f records/s)",
@@ -268,6 +273,7 @@ class _ReadSplit(beam.DoFn):
                             total,
                             total / (now - started),
                         )
+            bar.update(len(numbers))
         skipped = self.bad.drain()
         # Always one batch per split, even an empty one: the build checks that every
         # split was counted (records read = documents + skipped, per feature).
