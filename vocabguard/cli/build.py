@@ -38,7 +38,9 @@ def add_beam_options(parser: argparse.ArgumentParser) -> None:
     beam.add_argument(
         "--runner",
         metavar="RUNNER",
-        help="Beam runner: DirectRunner (default), DataflowRunner, FlinkRunner, SparkRunner, ...",
+        help="Beam runner: DirectRunner (default), DaskRunner, PortableRunner, FlinkRunner, "
+        "SparkRunner, DataflowRunner, or a class path; without --config, this command's "
+        "flags (--name, --input, --field, spec flags) run as a one-feature Beam job",
     )
 
 
@@ -320,17 +322,11 @@ def _input_description(patterns: Sequence[str], files: Sequence[str]) -> str:
     return f"{', '.join(patterns)} ({len(files)} files)"
 
 
-def _cmd_build(args: argparse.Namespace) -> int:
-    from vocabguard._src.core.artifact import categorical_facts
-    from vocabguard._src.core.builder import build_vocabulary
+def _store_and_spec(args: argparse.Namespace):
+    """The store, the parent (or None) and the ``VocabSpec`` of a ``build`` (the name and
+    --retire checked)."""
     from vocabguard._src.core.errors import ConfigError, received
     from vocabguard._src.core.store import validate_name
-    from vocabguard._src.engines.readers import (
-        detect_format,
-        expand_inputs,
-        read_documents,
-        read_records,
-    )
 
     validate_name(args.name)
     if args.retire and not args.parent:
@@ -340,7 +336,21 @@ def _cmd_build(args: argparse.Namespace) -> int:
         )
     store = store_from_args(args)
     parent = store.load(args.parent) if args.parent else None
-    spec = spec_from_args(args, parent)
+    return store, parent, spec_from_args(args, parent)
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    from vocabguard._src.core.artifact import categorical_facts
+    from vocabguard._src.core.builder import build_vocabulary
+    from vocabguard._src.core.errors import ConfigError, received
+    from vocabguard._src.engines.readers import (
+        detect_format,
+        expand_inputs,
+        read_documents,
+        read_records,
+    )
+
+    store, parent, spec = _store_and_spec(args)
     files = expand_inputs(args.input)
     formats = [detect_format(path, args.format) for path in files]
     fields = list(args.field or [])
@@ -419,20 +429,12 @@ def run_on_runner(argv: Sequence[str], parser: argparse.ArgumentParser) -> int:
     build moves from a laptop to a cluster by adding one flag. ``parser`` is the
     root ``vocabguard`` parser.
     """
-    from vocabguard._src.core.errors import ConfigError, received
-    from vocabguard._src.core.store import validate_name
     from vocabguard._src.engines import jobs
 
     args, beam_args = parser.parse_known_args(["build", *argv])
-    validate_name(args.name)
-    if args.retire and not args.parent:
-        raise ConfigError(
-            "--retire needs --parent: only a parent's tokens can be retired. Add --parent "
-            "NAME@vN, or drop --retire. " + received(retire=True, parent=None)
-        )
-    store = store_from_args(args)
-    parent = store.load(args.parent) if args.parent else None
-    spec = spec_from_args(args, parent)
+    if getattr(args, "runner", None):  # documented in --help, so the parser took it
+        beam_args = ["--runner", args.runner, *beam_args]
+    store, _parent, spec = _store_and_spec(args)
     fields = list(args.field or [])
     feature = {
         "name": args.name,

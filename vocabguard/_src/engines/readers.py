@@ -335,8 +335,11 @@ def _read_text(path: str, checker: _KindChecker) -> Iterator[str]:
         yield text
 
 
-def _read_jsonl(path: str, field: str | None, checker: _KindChecker) -> Iterator[Value]:
-    auto_field: str | None = None
+def _json_lines(path: str) -> Iterator[tuple[int, str, dict, Any]]:
+    """The JSON value of each non-blank line: ``(line, "path, line N", location, value)``.
+
+    Invalid JSON is an ``InputDataError`` naming the file, the line and the column.
+    """
     for number, raw in _lines(path):
         text = _decode(path, number, raw)
         if not text.strip():
@@ -354,6 +357,12 @@ def _read_jsonl(path: str, field: str | None, checker: _KindChecker) -> Iterator
                 cases=[(path, number)],
                 **location,
             ) from None
+        yield number, where, location, record
+
+
+def _read_jsonl(path: str, field: str | None, checker: _KindChecker) -> Iterator[Value]:
+    auto_field: str | None = None
+    for number, where, location, record in _json_lines(path):
         name = field or auto_field
         if isinstance(record, dict):
             if name is None:
@@ -759,23 +768,7 @@ class _RecordChecker:
 def _jsonl_rows(path, fields, weights, missing) -> Iterator[tuple[str, dict, dict]]:
     auto: list[str] | None = None
     wanted = list(fields) + [w for w in weights if w not in fields]
-    for number, raw in _lines(path):
-        text = _decode(path, number, raw)
-        if not text.strip():
-            continue
-        where = f"{path}, line {number}"
-        location = {"file": path, "line": number}
-        try:
-            record = json.loads(text)
-        except json.JSONDecodeError as err:
-            snippet = text if len(text) <= 80 else text[:77] + "..."
-            raise InputDataError(
-                f"{where}: invalid JSON ({err.msg} at column {err.colno}). Expected one JSON "
-                "value per line (JSON Lines). Fix or remove the line. "
-                + received(**location, text=snippet),
-                cases=[(path, number)],
-                **location,
-            ) from None
+    for number, where, location, record in _json_lines(path):
         if not isinstance(record, dict):
             if wanted:
                 raise InputDataError(
