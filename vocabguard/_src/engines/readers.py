@@ -461,17 +461,17 @@ def _read_csv(path: str, field: str | None, checker: _KindChecker) -> Iterator[V
             yield value
 
 
-def _read_parquet(path: str, field: str | None, checker: _KindChecker) -> Iterator[Value]:
+def _open_parquet(path: str):
+    """A ``ParquetFile`` (decompressed first if the file is compressed); an unreadable
+    file is one ``InputDataError`` naming it."""
     import pyarrow as pa
-    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     try:
         if compression_of(path) is not None:
             with _open(path) as handle:
-                parquet = pq.ParquetFile(pa.BufferReader(handle.read()))
-        else:
-            parquet = pq.ParquetFile(path)
+                return pq.ParquetFile(pa.BufferReader(handle.read()))
+        return pq.ParquetFile(path)
     except (pa.ArrowException, OSError, EOFError) as err:
         raise InputDataError(
             f"{path} is not a readable Parquet file ({err}). Check the file, or pass --format "
@@ -479,6 +479,13 @@ def _read_parquet(path: str, field: str | None, checker: _KindChecker) -> Iterat
             cases=[path],
             file=path,
         ) from None
+
+
+def _read_parquet(path: str, field: str | None, checker: _KindChecker) -> Iterator[Value]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    parquet = _open_parquet(path)
     with parquet:
         schema = parquet.schema_arrow
         field = _pick_column(path, "Parquet file", schema.names, field)
@@ -852,22 +859,8 @@ def _csv_rows(path, fields, weights, checker) -> Iterator[tuple[str, dict, dict]
 
 
 def _parquet_rows(path, fields, weights) -> Iterator[tuple[str, dict, dict]]:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    try:
-        if compression_of(path) is not None:
-            with _open(path) as handle:
-                parquet = pq.ParquetFile(pa.BufferReader(handle.read()))
-        else:
-            parquet = pq.ParquetFile(path)
-    except (pa.ArrowException, OSError, EOFError) as err:
-        raise InputDataError(
-            f"{path} is not a readable Parquet file ({err}). Check the file, or pass --format "
-            "if it is not Parquet. " + received(file=path),
-            cases=[path],
-            file=path,
-        ) from None
+    parquet = _open_parquet(path)
     with parquet:
         names = parquet.schema_arrow.names
         wanted = [_pick_column(path, "Parquet file", names, f) for f in (fields or [None])]
