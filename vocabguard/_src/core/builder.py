@@ -94,11 +94,15 @@ class TokenCounter:
         # fields share one vocabulary: a record counts once per token (flush_documents).
         self._doc_pairs: list[pa.Table] = []
 
-    def add_arrow(self, values: pa.Array, *, records: bool = True) -> None:
+    def add_arrow(
+        self, values: pa.Array, *, records: bool = True, lists: pa.ListArray | None = None
+    ) -> None:
         """Count the tokens of an Arrow array of texts (or int64 values).
 
         ``records=False``: the values are one field of records whose documents are
         counted by the caller (several fields, one vocabulary; see ``flush_documents``).
+        ``lists``: ``self.tokenizer.tokenize_arrow(values)`` when the caller already has
+        it (the Beam build tokenizes once for its max_token_bytes check and its counts).
         """
         nested = pa.types.is_list(values.type) or pa.types.is_large_list(values.type)
         if self.weighted or nested or values.null_count or self.spec.value_shape == "list":
@@ -108,7 +112,8 @@ class TokenCounter:
             flat = values.cast(pa.int64())
             lists = None
         else:
-            lists = self.tokenizer.tokenize_arrow(values)
+            if lists is None:
+                lists = self.tokenizer.tokenize_arrow(values)
             flat = lists.flatten()
         if records:
             self.documents += len(values)

@@ -94,7 +94,11 @@ class _CountTokens(beam.DoFn):
         from vocabguard._src.core.values import check_value, is_list
 
         bad: dict[int, BadRecord] = {}
-        for feature, field in ((f, x) for f in self.features for x in f.all_fields):
+        # Each field's tokens, kept for counting when every row passes (the usual
+        # case): tokenizing is the costliest step, so it is done once per batch.
+        self._tokens: dict[tuple[int, str], pa.ListArray] = {}
+        pairs = ((i, f, x) for i, f in enumerate(self.features) for x in f.all_fields)
+        for index, feature, field in pairs:
             values = batch.columns[field]
             needs_text = feature.spec.tokenizer != "none"
             for row, value in enumerate(values):
@@ -125,9 +129,10 @@ class _CountTokens(beam.DoFn):
                 for r in range(len(values))
                 if r not in bad and isinstance(values[r], (str, bytes))
             ]
-            lists = TokenCounter(feature.spec).tokenizer.tokenize_arrow(
-                pa.array([values[r] for r in good])
-            )
+            texts = pa.array([values[r] for r in good])
+            lists = self.counters[index].tokenizer.tokenize_arrow(texts)
+            if len(good) == len(values) and pa.types.is_string(texts.type):
+                self._tokens[index, field] = lists
             too_long = pc.greater(pc.binary_length(lists.flatten()), limit)
             for parent in set(pc.list_parent_indices(lists).filter(too_long).to_pylist()):
                 row = good[parent]
@@ -148,6 +153,8 @@ class _CountTokens(beam.DoFn):
     def process(self, batch: RecordBatch):
         records = len(batch) + sum(n for _, n in batch.skipped)
         bad_rows = self._bad_rows(batch)
+        if bad_rows:  # the rows change: the tokens kept by _bad_rows no longer line up
+            self._tokens = {}
         batch = batch.take([r for r in range(len(batch)) if r not in bad_rows], self.bad.drain())
         for index, (feature, counter) in enumerate(zip(self.features, self.counters)):
             counter.reset()
@@ -157,7 +164,8 @@ class _CountTokens(beam.DoFn):
 
                 units = weight_units(batch.columns[feature.weight_field], source=batch.path)
             for field in feature.all_fields:
-                self._count(feature, counter, batch.columns[field], field, units)
+                tokens = self._tokens.get((index, field))
+                self._count(feature, counter, batch.columns[field], field, units, tokens)
             counter.documents = len(batch)
             table = counter.table()
             stats = {
@@ -180,7 +188,14 @@ class _CountTokens(beam.DoFn):
                     yield (index, shard), (part, None)
 
     @staticmethod
-    def _count(feature: Feature, counter: TokenCounter, values: list, field: str, units) -> None:
+    def _count(
+        feature: Feature,
+        counter: TokenCounter,
+        values: list,
+        field: str,
+        units,
+        tokens: pa.ListArray | None = None,
+    ) -> None:
         from vocabguard._src.core.builder import _plain
 
         if not values:
@@ -197,7 +212,9 @@ class _CountTokens(beam.DoFn):
             raise _mixed_kinds(feature)
         else:
             text_type = pa.string() if all(isinstance(v, str) for v in values) else pa.binary()
-            counter.add_arrow(pa.array(values, type=text_type), records=False)
+            texts = pa.array(values, type=text_type)
+            lists = tokens if pa.types.is_string(text_type) else None
+            counter.add_arrow(texts, records=False, lists=lists)
 
 
 def field_rules(features, passthrough=()):
