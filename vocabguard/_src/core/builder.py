@@ -141,7 +141,7 @@ class TokenCounter:
         if units is not None:
             columns["units"] = pa.array(units, type=pa.int64())
             aggregations = [("units", "sum"), ("record", "count_distinct")]
-        grouped = pa.table(columns).group_by("token").aggregate(aggregations)
+        grouped = pa.table(columns).group_by("token", use_threads=False).aggregate(aggregations)
         counts = grouped[aggregations[0][0] + "_" + aggregations[0][1]].cast(pa.int64())
         documents = grouped["record_count_distinct"].cast(pa.int64())
         if not records:
@@ -166,7 +166,9 @@ class TokenCounter:
             table = pa.concat_tables(pairs)
         except pa.ArrowInvalid:
             raise _mixed_token_types(pairs) from None
-        grouped = table.group_by("token").aggregate([("record", "count_distinct")])
+        grouped = table.group_by("token", use_threads=False).aggregate(
+            [("record", "count_distinct")]
+        )
         self.add_table(
             pa.table(
                 {
@@ -334,7 +336,7 @@ class TokenCounter:
                 self._add_tallies(flat.filter(mask), parents.filter(mask), per_token[keep], records)
             elif keep.any():
                 table = pa.table({"token": flat.filter(pa.array(keep)), "count": per_token[keep]})
-                grouped = table.group_by("token").aggregate([("count", "sum")])
+                grouped = table.group_by("token", use_threads=False).aggregate([("count", "sum")])
                 self.add_table(pa.table({"token": grouped["token"], "count": grouped["count_sum"]}))
             return
         if tokens.missing and policy != "token":
@@ -463,7 +465,9 @@ def compact_tables(tables: list[pa.Table]) -> list[pa.Table]:
     except pa.ArrowInvalid:
         raise _mixed_token_types(tables) from None
     columns = [name for name in merged.column_names if name != "token"]
-    grouped = merged.group_by("token").aggregate([(name, "sum") for name in columns])
+    grouped = merged.group_by("token", use_threads=False).aggregate(
+        [(name, "sum") for name in columns]
+    )
     return [
         pa.table({"token": grouped["token"], **{name: grouped[f"{name}_sum"] for name in columns}})
     ]
