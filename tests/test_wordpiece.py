@@ -131,6 +131,64 @@ def test_learned_pieces_follow_the_documented_order():
     assert keys == sorted(keys)
 
 
+# Words over a small alphabet (so pieces repeat), with '#' and '@' so that words can
+# start with the joiner's characters (a word start and a continuation share a key).
+WORD = st.text(alphabet="ab#@é日x", min_size=1, max_size=9)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    counts=st.dictionaries(WORD, st.integers(1, 60), min_size=1, max_size=40),
+    vocab_size=st.integers(4, 90),
+    lower_thresh=st.one_of(st.none(), st.integers(1, 6)),
+    upper_thresh=st.one_of(st.none(), st.integers(1, 80)),
+    iterations=st.integers(1, 4),
+    max_token_length=st.integers(1, 10),
+    max_unique_chars=st.integers(1, 8),
+    max_input_tokens=st.sampled_from([5_000_000, -1, 7]),
+    joiner=st.sampled_from(["##", "#", "@@"]),
+)
+def test_learner_gives_tf_texts_vocabulary(
+    counts,
+    vocab_size,
+    lower_thresh,
+    upper_thresh,
+    iterations,
+    max_token_length,
+    max_unique_chars,
+    max_input_tokens,
+    joiner,
+):
+    """vocabguard's learner returns exactly what tf-text's ``learn`` returns."""
+    from tensorflow_text.tools.wordpiece_vocab import wordpiece_tokenizer_learner_lib as lib
+
+    from vocabguard._src.core.wordpiece_learner import learn
+
+    words = sorted(counts.items())
+    options = dict(
+        vocab_size=vocab_size,
+        lower_thresh=lower_thresh,
+        upper_thresh=upper_thresh,
+        num_iterations=iterations,
+        max_token_length=max_token_length,
+        max_unique_chars=max_unique_chars,
+        max_input_tokens=max_input_tokens,
+        joiner=joiner,
+    )
+    expected = lib.learn(words, reserved_tokens=[], include_joiner_token=True, **options)
+    assert learn(words, **options) == expected
+
+
+def test_learner_refuses_what_it_does_not_compute():
+    from vocabguard._src.core.wordpiece_learner import learn
+
+    assert learn([], 10) == []
+    with pytest.raises(ValueError, match="word counts must be >= 1"):
+        learn([("a", 0)], 10)
+    with pytest.raises(ValueError, match="joiner must be a non-empty string"):
+        learn([("a", 1)], 10, joiner="")
+
+
 def test_learning_is_deterministic_and_batch_independent(vocab):
     again = build_vocabulary(list(reversed(CORPUS * 2)), wordpiece(), progress=False, batch_size=3)
     assert again.fingerprint == vocab.fingerprint

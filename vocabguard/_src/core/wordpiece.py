@@ -9,7 +9,9 @@ BERT does: the first piece is a prefix of the word, the others carry the joiner
 
 - Learning: ``tensorflow_text``'s WordPiece learner
   (``wordpiece_tokenizer_learner_lib.learn``), run on the word counts the build
-  produced (in process or on Beam). It needs TensorFlow-text, not TensorFlow's runtime.
+  produced (in process or on Beam), as ``wordpiece_learner.learn`` computes it: the
+  same pieces, with Arrow and ``tokenizers`` instead of per-substring Python loops,
+  and without importing TensorFlow.
 - Encoding on the numpy path: Hugging Face ``tokenizers``' WordPiece model (Rust,
   no TensorFlow), given the vocabulary's own ids, so its output is vocabguard's ids.
   The ``tf.data`` path uses ``tensorflow_text.FastWordpieceTokenizer``; a property
@@ -51,21 +53,19 @@ def learn_pieces(word_counts: Mapping[bytes, int], spec) -> list[bytes]:
     lower count threshold; words over ``max_chars_per_word`` characters are not
     learned from. Reserved, pad and OOV tokens are left out of the result.
     """
-    from tensorflow_text.tools.wordpiece_vocab import wordpiece_tokenizer_learner_lib as lib
+    from vocabguard._src.core.wordpiece_learner import learn
 
     words = sorted(
         (word.decode("utf-8"), int(count)) for word, count in word_counts.items() if count > 0
     )
     if not words:
         return []
-    learned = lib.learn(
+    learned = learn(
         words,
         vocab_size=spec.vocab_size,
-        reserved_tokens=[],
         lower_thresh=spec.min_count,
         max_token_length=resolved_max_chars(spec),
-        include_joiner_token=True,  # suffix pieces carry the joiner (as BERT)
-        joiner=resolved_joiner(spec),
+        joiner=resolved_joiner(spec),  # suffix pieces carry the joiner (as BERT)
     )
     return [piece.encode("utf-8") for piece in learned]
 
