@@ -45,7 +45,11 @@ setup(
             "moto[server]>=5",
             # the runner tests start a dask.distributed cluster (see "dask" below)
             "apache-beam[dask]",
+            # vocabguard.keras.WordPieceTokenizer (the WordPiece Keras export) is tested
+            "keras-hub>=0.32",
         ],
+        # keras_hub's WordPieceTokenizer for `tokenizer: wordpiece` in Keras (also in "test").
+        "keras-hub": ["keras-hub>=0.32"],
         # Beam's DaskRunner and a dask.distributed cluster (`--runner DaskRunner`).
         "dask": ["apache-beam[dask]"],
         # Keras 3 on JAX: the id guard's JAX path (also in "test").

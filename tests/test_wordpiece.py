@@ -370,14 +370,3 @@ def test_report_on_a_sample_counts_pieces_and_oov_words(store_root, tmp_path):
     assert stats.documents == 2
     assert stats.tokens == 4  # the, cats, [UNK] (☃), cat
     assert stats.oov == 1
-
-
-def test_export_for_keras_refuses_wordpiece(capsys, store_root):
-    from vocabguard.cli import main
-
-    vg.VocabStore(store_root).publish(build_vocabulary(CORPUS, wordpiece(), progress=False), "p")
-    argv = ["export", "p@v1", "--format", "keras", "--output", str(store_root / "x")]
-    assert main([*argv, "--store", str(store_root)]) != 0
-    err = capsys.readouterr().err
-    assert "is a WordPiece vocabulary: `export --format keras` writes a token lookup" in err
-    assert "Received: format='keras', tokenizer='wordpiece'" in err

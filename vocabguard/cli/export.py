@@ -164,15 +164,25 @@ def _cmd_export(args: argparse.Namespace) -> int:
     check_new_directory(output)
     vocab = store_from_args(args).load(args.ref)
     if vocab.spec.tokenizer == "wordpiece":
+        if args.format == "keras":
+            from vocabguard._src.core.wordpiece_export import keras_export_files
+
+            files = keras_export_files(vocab)
+            _write_export_dir(output, files)
+            note(
+                f"exported {vocab.ref} for keras (WordPiece, keras_hub) -> {output}/ "
+                f"({', '.join(files)}); input_dim {vocab.input_dim}"
+            )
+            return 0
         from vocabguard._src.core.errors import SpecError, received
 
-        # A lookup file maps whole tokens; WordPiece's tokens are pieces of words, which
-        # a StringLookup / TFT vocabulary cannot produce from text.
+        # A TFT vocabulary maps whole tokens; WordPiece's tokens are pieces of words.
         raise SpecError(
-            f"{vocab.ref} is a WordPiece vocabulary: `export --format {args.format}` writes a "
-            "token lookup, which cannot split words into pieces. Use the serving SavedModel "
-            "(vocabguard train writes one) or vocabguard.tf.encode_fn(vocab), which runs "
-            "FastWordpieceTokenizer. " + received(format=args.format, tokenizer="wordpiece"),
+            f"{vocab.ref} is a WordPiece vocabulary: `export --format tft` writes a token "
+            "lookup, which cannot split words into pieces. Use `--format keras` (keras_hub's "
+            "WordPieceTokenizer), the serving SavedModel or vocabguard.tf.encode_fn(vocab), "
+            "which runs FastWordpieceTokenizer. "
+            + received(format=args.format, tokenizer="wordpiece"),
             key="tokenizer",
         )
     lines = vocabulary_lines(vocab)

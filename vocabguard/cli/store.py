@@ -171,12 +171,16 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
         note(status)
         print(json.dumps(manifest, indent=2, sort_keys=True))
         return 0
-    lines = describe(manifest).split("\n")
+    vocab = learned = None
+    if wants_rows or manifest["spec"].get("tokenizer") == "wordpiece":
+        vocab = store.load(f"{manifest['name']}@v{manifest['version']}")
+        if manifest["spec"].get("tokenizer") == "wordpiece":
+            learned = vocab.tokens[len(vocab.tokens) - manifest["layout"]["num_learned"] :]
+    lines = describe(manifest, learned).split("\n")
     print(f"{lines[0]}  {status}")
     if not wants_rows:
         print("\n".join(lines[1:]))
         return 0
-    vocab = store.load(f"{manifest['name']}@v{manifest['version']}")
     rows = row_table(vocab, rows=args.rows, tokens=args.token or (), ids=args.id or ())
     if args.json:
         print(json.dumps(rows, indent=2))

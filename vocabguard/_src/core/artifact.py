@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -494,8 +495,41 @@ def categorical_facts(manifest: dict) -> list[str]:
     return lines
 
 
-def describe(manifest: dict) -> str:
-    """A short human summary of a manifest (``vocabguard inspect``)."""
+def wordpiece_facts(manifest: dict, learned: Sequence[str] | None = None) -> list[str]:
+    """Lines for a WordPiece version (empty for others): the target size and the pieces
+    learned, the joiner and word limit, the counted words; with ``learned`` (the learned
+    pieces, in id order) also how many start a word and how many continue one."""
+    spec = manifest.get("spec", {})
+    if spec.get("tokenizer") != "wordpiece":
+        return []
+    from vocabguard._src.core.wordpiece import DEFAULT_JOINER, DEFAULT_MAX_CHARS_PER_WORD
+
+    joiner = spec.get("joiner") if spec.get("joiner") is not None else DEFAULT_JOINER
+    max_chars = spec.get("max_chars_per_word") or DEFAULT_MAX_CHARS_PER_WORD
+    num_learned = manifest.get("layout", {}).get("num_learned", 0)
+    lines = [
+        f"wordpiece       vocab_size {spec.get('vocab_size')} (target); {num_learned} pieces "
+        f"learned; joiner {joiner!r}; max_chars_per_word {max_chars}"
+    ]
+    if learned is not None:
+        continuing = sum(1 for piece in learned if piece.startswith(joiner))
+        lines.append(
+            f"pieces          {len(learned) - continuing} word-initial, {continuing} "
+            f"continuation ({joiner!r}...)"
+        )
+    counted = manifest.get("stats", {}).get("wordpiece")
+    if counted:
+        lines.append(
+            f"words           {counted['words']} counted ({counted['distinct_words']} distinct, "
+            f"{counted['learned_from_words']} learned from) -> "
+            f"{counted['pieces_of_counted_words']} pieces; {counted['oov_words']} OOV words"
+        )
+    return lines
+
+
+def describe(manifest: dict, learned: Sequence[str] | None = None) -> str:
+    """A short human summary of a manifest (``vocabguard inspect``); ``learned``, the
+    learned tokens in id order, adds what only they tell (WordPiece's continuation pieces)."""
     layout = manifest["layout"]
     stats = manifest.get("stats", {})
     spec = manifest["spec"]
@@ -531,6 +565,7 @@ def describe(manifest: dict) -> str:
         f"  built           {manifest['build'].get('created_utc')} from {manifest['build'].get('input')}"
     )
     lines.extend(f"  {line}" for line in categorical_facts(manifest))
+    lines.extend(f"  {line}" for line in wordpiece_facts(manifest, learned))
     parent = manifest.get("parent")
     if parent:
         lines.append(

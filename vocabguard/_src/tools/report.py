@@ -50,7 +50,9 @@ BATCH_SIZE = 8192
 class CoverageCurve:
     """``coverage[i]``: the share of corpus tokens covered keeping ``sizes[i]`` learned tokens.
 
-    ``coverage[0]`` is what the reserved tokens cover on their own.
+    ``coverage[0]`` is what the reserved tokens cover on their own. With WordPiece the
+    units are pieces: the pieces of the counted words (``min_count`` and up) when each is
+    split, and one OOV piece per word that cannot be split.
     """
 
     sizes: np.ndarray
@@ -58,6 +60,7 @@ class CoverageCurve:
     total_tokens: int
     chosen: int
     distinct_tokens: int | None
+    unit: str = "tokens"
 
     def size_for(self, target: float) -> int | None:
         """The fewest learned tokens covering ``target`` of the corpus (``None``: not reached)."""
@@ -81,6 +84,10 @@ def coverage_curve(vocab: Any) -> CoverageCurve:
         # Weighted counts are in units of weight_unit: coverage is a share of the weight.
         unit = float(vocab.stats.get("weight_unit") or 1.0)
         total = round(float(vocab.stats.get("total_weight") or 0.0) / unit) or int(counts.sum())
+    pieces = vocab.stats.get("wordpiece")
+    if pieces:
+        # Piece counts are occurrences in the counted words' splits, not word counts.
+        total = int(pieces["pieces_of_counted_words"] + pieces["oov_words"] + reserved.sum())
     covered = int(reserved.sum()) + np.concatenate([[0], np.cumsum(learned)])
     coverage = covered / total if total else np.zeros(len(covered))
     distinct = vocab.stats.get("distinct_tokens")
@@ -90,6 +97,7 @@ def coverage_curve(vocab: Any) -> CoverageCurve:
         total_tokens=total,
         chosen=len(learned),
         distinct_tokens=int(distinct) if distinct is not None else None,
+        unit="pieces" if pieces else "tokens",
     )
 
 
@@ -259,14 +267,17 @@ def render_html(
             ),
         ),
         ("documents", stats.get("documents", "-")),
-        ("corpus tokens", curve.total_tokens),
+        (f"corpus {curve.unit}", curve.total_tokens),
         ("distinct tokens", stats.get("distinct_tokens", "-")),
         ("coverage", f"{curve.coverage[-1]:.4f}" if len(curve.coverage) else "-"),
     ]
     # Categorical facts (fields, missing values, weights, aligned input_dim), as inspect shows.
-    from vocabguard._src.core.artifact import categorical_facts
+    from vocabguard._src.core.artifact import categorical_facts, wordpiece_facts
 
-    for line in categorical_facts(vocab.manifest or {}):
+    learned = vocab.tokens[len(vocab.tokens) - layout.num_learned :]
+    for line in categorical_facts(vocab.manifest or {}) + wordpiece_facts(
+        vocab.manifest or {}, learned if vocab.spec.tokenizer == "wordpiece" else None
+    ):
         label, _, text = line.partition(" ")
         summary.append((label, e(text.strip())))
     # The pad and OOV tokens as used (the spec's None means the default, e.g. [PAD]).
@@ -298,7 +309,16 @@ def render_html(
         '<p class="note">Share of the build corpus\'s tokens covered when the vocabulary '
         "keeps only its <i>n</i> most frequent learned tokens. The artifact keeps only the "
         "tokens it learned, so the curve ends at the chosen size; tokens cut by "
-        "<code>min_count</code> or <code>max_tokens</code> count as not covered.</p>",
+        "<code>min_count</code> or <code>max_tokens</code> count as not covered."
+        + (
+            " WordPiece: the units are pieces (each counted word split into pieces, weighted "
+            "by its count; a word that cannot be split is one OOV piece); words below "
+            "<code>min_count</code> are left out, and fewer pieces would split words "
+            "otherwise, so the curve is the pieces' frequency, not a rebuild."
+            if curve.unit == "pieces"
+            else ""
+        )
+        + "</p>",
         _table(("coverage", "learned tokens needed"), targets),
     ]
     if sample is not None:
@@ -385,7 +405,7 @@ def write_report(
     )
     lines = [
         f"wrote {os.path.join(output, REPORT_HTML)} and {COVERAGE_PNG} for {vocab.ref}",
-        f"  coverage {curve.coverage[-1]:.4f} with {curve.chosen} learned tokens; {reached}",
+        f"  coverage {curve.coverage[-1]:.4f} with {curve.chosen} learned {curve.unit}; {reached}",
     ]
     if sample is not None:
         lines.append(
