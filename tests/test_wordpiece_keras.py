@@ -326,3 +326,17 @@ def test_without_keras_hub_the_error_names_the_extra():
         "installed. Install it with `pip install 'vocabguard[keras-hub]'`. "
         "Received: name='wordpiece_tokenizer'"
     )
+
+
+def test_the_export_command_imports_no_tensorflow(vocab, tmp_path):
+    vg.VocabStore(tmp_path / "store").publish(vocab, "p")
+    code = (
+        "import sys; from vocabguard.cli import main; "
+        f"rc = main(['export', 'p@v1', '--format', 'keras', '--output', {str(tmp_path / 'x')!r}, "
+        f"'--store', {str(tmp_path / 'store')!r}]); "
+        "heavy = {'tensorflow', 'keras', 'keras_hub', 'tensorflow_text', 'apache_beam'}; "
+        "print(rc, sorted({m.split('.')[0] for m in sys.modules} & heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[-2] == "0 []"
+    assert (tmp_path / "x" / "wordpiece_config.json").is_file()
