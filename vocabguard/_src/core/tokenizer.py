@@ -158,6 +158,14 @@ class Tokenizer:
             fast, pc.invert(is_ascii.fill_null(True)), pa.array(slow, type=pa.string())
         )
 
+    def wordpiece_spaced_arrow(self, values: pa.Array | pa.ChunkedArray) -> pa.Array:
+        """WordPiece's words of each text as one string: normalized, with a space on
+        both sides of every punctuation character. Its words are its runs of characters
+        other than Unicode White_Space (``tokenize_arrow`` splits it there)."""
+        if isinstance(values, pa.ChunkedArray):
+            values = values.combine_chunks()
+        return _punctuation_spaced(self.normalize_arrow(values))
+
     def tokenize_arrow(self, values: pa.Array | pa.ChunkedArray) -> pa.ListArray:
         """Tokenize an Arrow array of texts into a list<binary> array (one list per text)."""
         if isinstance(values, pa.ChunkedArray):
@@ -176,13 +184,9 @@ class Tokenizer:
 
             words = split_arrow(text)
         elif tokenizer == "wordpiece":
-            # WordPiece's pre-tokenizer: every punctuation character is its own word.
-            from vocabguard._src.core.wordpiece import PUNCTUATION_PATTERN
-
-            spaced = pc.replace_substring_regex(text, PUNCTUATION_PATTERN, " \\0 ")
-            words = _drop_empty(pc.split_pattern_regex(spaced, WHITESPACE_PATTERN)).cast(
-                pa.list_(pa.binary())
-            )
+            words = _drop_empty(
+                pc.split_pattern_regex(_punctuation_spaced(text), WHITESPACE_PATTERN)
+            ).cast(pa.list_(pa.binary()))
         else:
             if (
                 tokenizer == "whitespace"
@@ -196,6 +200,13 @@ class Tokenizer:
         if self.spec.ngrams is None:
             return words
         return ngrams_arrow(words, self.spec.ngrams, self.spec.ngram_separator)
+
+
+def _punctuation_spaced(text: pa.Array) -> pa.Array:
+    """WordPiece's pre-tokenizer, first step: every punctuation character is its own word."""
+    from vocabguard._src.core.wordpiece import PUNCTUATION_PATTERN
+
+    return pc.replace_substring_regex(text, PUNCTUATION_PATTERN, " \\0 ")
 
 
 def ngrams_arrow(words: pa.ListArray, widths: Sequence[int], separator: str) -> pa.ListArray:

@@ -815,20 +815,21 @@ class Vocabulary:
         )
         if self.token_type == INT64:
             return None, self._lookup_flat(values.cast(pa.int64()))
-        lists = self._tokenizer.tokenize_arrow(values)
         if self.spec.tokenizer == "wordpiece":
-            return self._piece_ids(lists)
+            return self._piece_ids(self._tokenizer.wordpiece_spaced_arrow(values))
+        lists = self._tokenizer.tokenize_arrow(values)
         ids = self._lookup_flat(lists.flatten())
         return (None if self.spec.tokenizer == "none" else lists), ids
 
-    def _piece_ids(self, words: pa.ListArray) -> tuple[pa.ListArray, np.ndarray]:
-        """WordPiece: (lists with each text's number of pieces, the pieces' ids)."""
+    def _piece_ids(self, spaced: pa.Array) -> tuple[pa.ListArray, np.ndarray]:
+        """WordPiece: (lists with each text's number of pieces, the pieces' ids) of texts
+        prepared by ``Tokenizer.wordpiece_spaced_arrow``."""
         from vocabguard._src.core.wordpiece import PieceEncoder, lists_with_lengths
 
         if self._piece_encoder is None:
             vocab = {t: i for t, i in self._ids.items()}
             self._piece_encoder = PieceEncoder(vocab, self.spec, self.oov_ids.start)
-        lengths, ids = self._piece_encoder.encode(words)
+        lengths, ids = self._piece_encoder.encode_texts(spaced)
         return lists_with_lengths(lengths), ids.astype(self.id_dtype, copy=False)
 
     def _record_ids(self, values: list) -> tuple[pa.ListArray | None, np.ndarray]:
