@@ -282,6 +282,34 @@ def test_learned_from_random_unicode_both_paths_agree(corpus, queries, max_chars
     assert numpy_rows == vtf.encode_fn(vocab)(tf.constant(queries + corpus)).to_list()
 
 
+def test_words_holding_nul_or_u0011_are_oov_on_both_paths():
+    # tensorflow-text's tokenizer cannot hold a piece with a NUL byte ("zero-length
+    # key"), and its builder fails on a piece "\x11" that starts another piece (the one
+    # code point that does, building it with every code point), so words holding them
+    # are not learned from and encode to the OOV id everywhere.
+    spec = VocabSpec(tokenizer="wordpiece", vocab_size=50)
+    corpus = ["\x00", "a\x00b c", "\x11\x97", "\x11", "c"]
+    vocab = build_vocabulary(corpus, spec, progress=False)
+    assert not any("\x00" in token or "\x11" in token for token in vocab.tokens)
+    texts = ["\x00", "a\x00b c", "c \x11\x97"]
+    numpy_rows = [row.tolist() for row in vocab.encode(texts)]
+    c = vocab.tokens.index("c")
+    assert numpy_rows == [[1], [1, c], [c, 1]]
+    assert numpy_rows == vtf.encode_fn(vocab)(tf.constant(texts)).to_list()
+
+
+def test_tokens_tf_text_cannot_hold_are_refused_in_the_spec():
+    with pytest.raises(SpecError) as info:
+        VocabSpec(tokenizer="wordpiece", vocab_size=50, reserved_tokens=["[X\x00]"])
+    assert str(info.value) == (
+        "`reserved_tokens` holds '[X\\x00]': with `tokenizer: wordpiece` no piece or token "
+        "may hold U+0000 or U+0011, which tensorflow-text's WordPiece tokenizer (the tf.data "
+        "path) cannot hold. Remove those characters. Received: reserved_tokens='[X\\x00]'"
+    )
+    with pytest.raises(SpecError, match="`joiner` holds '#\\\\x11'"):
+        VocabSpec(tokenizer="wordpiece", vocab_size=50, joiner="#\x11")
+
+
 def test_sequence_length_and_saved_model_export(tmp_path):
     vocab = build_vocabulary(GOLDEN_CORPUS, wordpiece(sequence_length=6), progress=False)
     encoder = vtf.encode_fn(vocab)

@@ -366,6 +366,17 @@ class VocabSpec:
                 + received(joiner=joiner),
                 key="joiner",
             )
+        reserved = self.reserved_tokens if isinstance(self.reserved_tokens, (list, tuple)) else ()
+        named = [("joiner", joiner), ("pad_token", self.pad_token), ("oov_token", self.oov_token)]
+        for key, text in [*named, *(("reserved_tokens", t) for t in reserved)]:
+            if isinstance(text, str) and ("\x00" in text or "\x11" in text):
+                raise SpecError(
+                    f"`{key}` holds {text!r}: with `tokenizer: wordpiece` no piece or token "
+                    "may hold U+0000 or U+0011, which tensorflow-text's WordPiece tokenizer "
+                    "(the tf.data path) cannot hold. Remove those characters. "
+                    + received(**{key: text}),
+                    key=key,
+                )
         unsupported = {
             "max_tokens": self.max_tokens is not None,
             "ngrams": self.ngrams is not None,

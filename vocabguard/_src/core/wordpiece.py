@@ -31,6 +31,7 @@ True
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -45,18 +46,28 @@ DEFAULT_MAX_CHARS_PER_WORD = 100
 PUNCTUATION_PATTERN = "[\\p{P}\\x{21}-\\x{2f}\\x{3a}-\\x{40}\\x{5b}-\\x{60}\\x{7b}-\\x{7e}]"
 
 
+# Bytes no learned piece may hold (see learn_pieces).
+_UNLEARNABLE = re.compile(b"[\x00\x11]")
+
+
 def learn_pieces(word_counts: Mapping[bytes, int], spec) -> list[bytes]:
     """The pieces tensorflow-text's learner finds in ``word_counts`` (learner order).
 
     ``spec.vocab_size`` is the learner's target size (it always keeps the
     alphabet, so the result may exceed it slightly); ``spec.min_count`` is its
     lower count threshold; words over ``max_chars_per_word`` characters are not
-    learned from. Reserved, pad and OOV tokens are left out of the result.
+    learned from. Reserved, pad and OOV tokens are left out of the result. Words
+    holding U+0000 are not learned from either: tensorflow-text's tokenizer cannot
+    hold a piece with a NUL byte, so such a word is OOV on every path; nor are words
+    holding U+0011 (its trie builder fails on a piece "\\x11" that starts another
+    piece: found by building it with every code point).
     """
     from vocabguard._src.core.wordpiece_learner import learn
 
     words = sorted(
-        (word.decode("utf-8"), int(count)) for word, count in word_counts.items() if count > 0
+        (word.decode("utf-8"), int(count))
+        for word, count in word_counts.items()
+        if count > 0 and not _UNLEARNABLE.search(word)
     )
     if not words:
         return []
