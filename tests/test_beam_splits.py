@@ -149,12 +149,13 @@ def test_two_workers_each_read_part_of_one_file(tmp_path):
     """With 2 worker processes, the splits of one file are read in both processes."""
     path = write_jsonl(tmp_path / "one.jsonl", lines(2000, seed=4))
     out = tmp_path / "readers"
-    options = PipelineOptions(["--runner", "DirectRunner", *TWO_WORKERS])
-    with beam.Pipeline(options=options) as p:
+    # cloudpickle: a lambda travels by value to the worker processes (Beam 2.62's default,
+    # dill, would pickle a reference to this test module, which the workers cannot import).
+    flags = ["--runner", "DirectRunner", *TWO_WORKERS, "--pickle_library", "cloudpickle"]
+    with beam.Pipeline(options=PipelineOptions(flags)) as p:
         _ = (
             p
             | ReadRecordBatches([path], ["text"], split_bytes=4096, batch_size=50)
-            # A lambda travels by value to the worker processes (a test function would not).
             | beam.Map(lambda b: __import__("json").dumps([b.path, __import__("os").getpid()]))
             | beam.Distinct()
             | beam.io.WriteToText(str(out / "part"))

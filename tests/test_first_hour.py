@@ -208,7 +208,8 @@ def test_importing_tensorflow_from_the_cli_prints_nothing():
         [PYTHON, "-c", code, "--verbose"], capture_output=True, text=True, env=env, timeout=300
     )
     assert loud.returncode == 0 and loud.stdout == "2\n"
-    assert "absl::InitializeLog" in loud.stderr or "apitools" in loud.stderr
+    # TensorFlow's start-up lines (absl's or, on TF 2.20, its own format) are shown.
+    assert any(quiet.is_noise(line) for line in loud.stderr.splitlines()), loud.stderr
 
 
 def test_beam_build_stderr_holds_only_vocabguard_lines(tmp_path):

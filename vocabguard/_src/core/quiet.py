@@ -20,6 +20,8 @@ Only the standard library is used here; nothing is imported.
 True
 >>> is_noise("E0000 00:00:1.2   1 cuda_platform.cc:52] failed call to cuInit: UNKNOWN ERROR (303)")
 True
+>>> is_noise("2026-11-27 18:34:15.914425: I external/local_xla/cudart_stub.cc:31] Could not find cuda")
+True
 >>> is_noise("vocabguard: error: something real")
 False
 """
@@ -39,6 +41,8 @@ VERBOSE_ENV = "VOCABGUARD_VERBOSE"
 
 # absl/glog line prefix: severity, MMDD, time, thread id, file:line]
 _ABSL = re.compile(r"^[IWEF]\d{4} [\d:.]+\s+\d+ [^\]\s]+:\d+\] ")
+# TensorFlow 2.20's own prefix: date time: severity file:line]
+_TF_LOG = re.compile(r"^\d{4}-\d\d-\d\d [\d:.]+: ([IWEF]) [^\]\s]+:\d+\] ")
 _NOISE = (
     re.compile(r"^WARNING: All log messages before absl::InitializeLog\(\) is called"),
     re.compile(r"^To enable the following instructions: .* rebuild TensorFlow"),
@@ -58,6 +62,9 @@ def is_noise(line: str) -> bool:
         return True
     if _ABSL.match(line):
         return line[0] in "IW" or bool(_NOISE_ERRORS.search(line))
+    tf_line = _TF_LOG.match(line)
+    if tf_line:
+        return tf_line.group(1) in "IW" or bool(_NOISE_ERRORS.search(line))
     return False
 
 

@@ -17,8 +17,11 @@ from collections.abc import Sequence
 from vocabguard._src.core.errors import ConfigError, received
 
 # Runners Beam knows by a short name but does not list in StandardOptions (their
-# options register only when their module is imported).
-EXTRA_RUNNERS = {"DaskRunner": "apache_beam.runners.dask.dask_runner.DaskRunner"}
+# options register only when their module is imported). DaskRunner is Beam's, handed
+# only its own options (see dask_runner.py: Beam 2.62 gives the dask client them all).
+EXTRA_RUNNERS = {"DaskRunner": "vocabguard._src.engines.dask_runner.DaskRunner"}
+# Beam runner class paths run through the subclass above.
+REPLACED_RUNNERS = {"apache_beam.runners.dask.dask_runner.DaskRunner": EXTRA_RUNNERS["DaskRunner"]}
 
 
 def known_runners() -> dict[str, str]:
@@ -43,7 +46,7 @@ def resolve_runner(name: str) -> str:
     by_lower = {short.lower(): path for short, path in known.items()}
     path = by_lower.get(name.lower()) or by_lower.get(name.lower() + "runner")
     if path is None and "." in name:
-        path = name
+        path = REPLACED_RUNNERS.get(name, name)
     if path is None:
         close = difflib.get_close_matches(name, list(known), n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
