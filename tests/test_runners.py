@@ -55,16 +55,26 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def wait_for_port(port: int, process: subprocess.Popen, what: str) -> None:
+def log_tail(log: Path | None, lines: int = 20) -> str:
+    if log is None or not log.exists():
+        return ""
+    return "\n" + "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def wait_for_port(port: int, process: subprocess.Popen, what: str, log: Path | None = None):
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"{what} exited with status {process.returncode} before listening")
+            raise RuntimeError(
+                f"{what} exited with status {process.returncode} before listening{log_tail(log)}"
+            )
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", port)) == 0:
                 return
         time.sleep(0.2)
-    raise RuntimeError(f"{what} did not listen on 127.0.0.1:{port} within {START_TIMEOUT} s")
+    raise RuntimeError(
+        f"{what} did not listen on 127.0.0.1:{port} within {START_TIMEOUT} s{log_tail(log)}"
+    )
 
 
 def service_env() -> dict[str, str]:
@@ -79,21 +89,26 @@ def service_env() -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def services(*commands: tuple[list[str], int | None, str]):
-    """Start each ``(argv, port, name)`` in its own process group; stop them all after."""
+def services(*commands: tuple[list[str], int | None, str], logs: Path | None = None):
+    """Start each ``(argv, port, name)`` in its own process group; stop them all after.
+
+    With ``logs``, each service's output goes to ``logs/<name>.log`` (its tail is in the
+    error when a service does not start)."""
     started: list[subprocess.Popen] = []
     try:
         for argv, port, name in commands:
-            process = subprocess.Popen(
-                argv,
-                env=service_env(),
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+            log = logs / f"{name.replace(' ', '-')}.log" if logs else None
+            with open(log or os.devnull, "wb") as out:
+                process = subprocess.Popen(
+                    argv,
+                    env=service_env(),
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
             started.append(process)
             if port is not None:
-                wait_for_port(port, process, name)
+                wait_for_port(port, process, name, log)
         yield
     finally:
         for process in started:
