@@ -5,6 +5,8 @@
 #   make lineage  a stable-id lineage v1 -> v3 on BBC News; a model trained on v1, migrated
 #   make wordpiece  BBC News on a WordPiece vocabulary vs the word-level one: held-out
 #                 accuracy and OOV rates (out/wordpiece_compare.json)
+#   make jobservers  Beam's Flink and Spark job servers from Maven Central (needs mvn, java 17);
+#                 prints the jar paths for --flink_job_server_jar / --spark_job_server_jar
 #   make categorical  real categorical tables (vega-datasets movies, flights): nulls, lists,
 #                 weighted counts, one id space over two fields; numpy/tf.data/Beam id parity
 PYTHON ?= python3
@@ -12,7 +14,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STORE ?= vocab_store
 
-.PHONY: setup test lint demo data lineage data-categorical categorical wordpiece readme-check clean
+.PHONY: setup test lint demo data lineage data-categorical categorical wordpiece readme-check jobservers clean
 
 $(BIN)/vocabguard: setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +33,9 @@ test: lint
 
 data: setup
 	$(BIN)/python scripts/fetch_data.py --corpus bbc
+
+jobservers: setup
+	$(BIN)/python scripts/jobservers.py flink spark
 
 demo: data
 	rm -rf out/bbc_news_model out/demo

@@ -10,8 +10,10 @@ CORE = [
     # WordPiece on the numpy path without TensorFlow (Rust; same ids as tf-text's
     # FastWordpieceTokenizer, property-tested). See README "Dependencies".
     "tokenizers>=0.15",
-    # 2.77 is what the runner tests ran (Direct, Portable, Dask); see README "Runners".
-    "apache-beam>=2.60,<2.78",
+    # 2.62: the newest Beam whose Flink and Spark runner jars Maven Central serves here
+    # (2.70's Flink runner lacks beam-runners-java-job-service:2.70.0), and the Python
+    # SDK must equal the job server's Beam version. See README "Runners".
+    "apache-beam>=2.62,<2.63",
     # YAML configs (configs/*.yaml); see README "Dependencies".
     "pyyaml>=6",
     # Progress bars on long builds and encodes.
@@ -47,11 +49,18 @@ setup(
             "apache-beam[dask]",
             # vocabguard.keras.WordPieceTokenizer (the WordPiece Keras export) is tested
             "keras-hub>=0.32",
+            # ... and a standalone Spark cluster (see "spark" below)
+            "pyspark>=3.5,<3.6",
+            # stops the job-server JVMs a FlinkRunner/SparkRunner test started
+            "psutil>=5.9",
         ],
         # keras_hub's WordPieceTokenizer for `tokenizer: wordpiece` in Keras (also in "test").
         "keras-hub": ["keras-hub>=0.32"],
         # Beam's DaskRunner and a dask.distributed cluster (`--runner DaskRunner`).
         "dask": ["apache-beam[dask]"],
+        # Spark for Beam's Spark job server and `spark-class` (standalone clusters):
+        # Beam's spark-3 runner is Scala 2.12, as pyspark 3.5 is (pyspark 4 is 2.13).
+        "spark": ["pyspark>=3.5,<3.6"],
         # Keras 3 on JAX: the id guard's JAX path (also in "test").
         "jax": ["jax[cpu]>=0.4.30"],
     },

@@ -9,7 +9,9 @@ import, which also makes Python's logging print every later root message.
 
 ``quiet()`` (called by the CLI and the pipelines before they import TensorFlow or
 Beam) sets the environment variables that work, keeps the root logger from
-configuring itself, turns Beam's and absl's Python loggers down to errors, and
+configuring itself, turns Beam's and absl's Python loggers down to errors, drops
+the traceback of a background thread whose gRPC stream was cancelled (Beam's
+LOOPBACK worker when a Flink or Spark job server hangs up after a job), and
 wraps the first ``import tensorflow`` so that the known banner lines written to
 stderr while TensorFlow loads (and finds its devices) are dropped; every other
 line written meanwhile is replayed. ``quiet(verbose=True)`` changes nothing.
@@ -35,6 +37,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 from collections.abc import Sequence
 
 VERBOSE_ENV = "VOCABGUARD_VERBOSE"
@@ -106,6 +109,33 @@ def quiet(verbose: bool = False) -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
     if "tensorflow" not in sys.modules:
         sys.meta_path.insert(0, _QuietTensorFlowFinder())
+    threading.excepthook = _drop_cancelled_streams(threading.excepthook)
+
+
+def is_cancelled_stream(error: BaseException) -> bool:
+    """A gRPC stream the other side cancelled (``StatusCode.CANCELLED``): how a
+    LOOPBACK worker's data and control threads end when a Flink or Spark job server
+    hangs up after the job. Duck-typed, so gRPC is not imported.
+
+    >>> class Stream(Exception):
+    ...     def code(self):
+    ...         return "StatusCode.CANCELLED"
+    >>> is_cancelled_stream(Stream()), is_cancelled_stream(ValueError("x"))
+    (True, False)
+    """
+    code = getattr(error, "code", None)
+    try:
+        return callable(code) and str(code()) == "StatusCode.CANCELLED"
+    except Exception:
+        return False
+
+
+def _drop_cancelled_streams(previous):
+    def excepthook(args) -> None:
+        if not is_cancelled_stream(args.exc_value):
+            previous(args)
+
+    return excepthook
 
 
 class _QuietLoader(importlib.abc.Loader):

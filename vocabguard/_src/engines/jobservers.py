@@ -163,8 +163,9 @@ def _resolve(runner: str, version: str, directory: Path) -> None:
         ) from None
     if done.returncode != 0:
         shutil.rmtree(partial, ignore_errors=True)
-        output = (done.stdout + done.stderr).splitlines()
-        errors = [line.removeprefix("[ERROR] ").strip() for line in output if "ERROR" in line]
+        output = [line.strip() for line in (done.stdout + done.stderr).splitlines()]
+        errors = [line.removeprefix("[ERROR] ") for line in output if "ERROR" in line]
+        errors = errors or [line for line in output if line][-1:]
         raise ConfigError(
             f"Maven could not resolve {coordinates(runner, version)} (Beam's "
             f"{runner.capitalize()} runner, same version as the Python SDK): "

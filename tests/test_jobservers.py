@@ -1,0 +1,153 @@
+"""Building Beam's Flink and Spark job servers: launcher jars, the cache, the errors.
+
+A stand-in ``mvn`` on PATH records its calls and writes the jars Maven would copy, so
+these tests need neither the network nor Maven (tests/test_runners_jvm.py runs the
+real thing). The cache is a temporary ``XDG_CACHE_HOME``.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from vocabguard._src.engines import jobservers
+from vocabguard.errors import ConfigError
+
+# Copies nothing from anywhere: creates the jars named in $FAKE_JARS in -DoutputDirectory.
+FAKE_MVN = """#!/bin/sh
+echo "$@" >> "$FAKE_CALLS"
+if [ -n "$FAKE_ERROR" ]; then echo "[ERROR] $FAKE_ERROR"; exit 1; fi
+for arg in "$@"; do
+  case "$arg" in -DoutputDirectory=*) out="${arg#-DoutputDirectory=}";; esac
+done
+mkdir -p "$out"
+for jar in $FAKE_JARS; do printf 'PK' > "$out/$jar"; done
+"""
+
+
+def tool(directory: Path, name: str, text: str) -> None:
+    path = directory / name
+    path.write_text(text)
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+
+
+@pytest.fixture
+def fake_maven(tmp_path, monkeypatch):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    tool(bin_dir, "mvn", FAKE_MVN)
+    tool(bin_dir, "java", "#!/bin/sh\n")
+    calls = tmp_path / "calls"
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("FAKE_CALLS", str(calls))
+    monkeypatch.setenv("FAKE_JARS", "beam-runners-flink-1.19-2.62.0.jar slf4j-simple-1.7.30.jar")
+    monkeypatch.delenv("FAKE_ERROR", raising=False)
+    return calls
+
+
+def manifest(jar: str) -> tuple[list[str], dict[str, str]]:
+    """The manifest's raw lines, and its headers with continuation lines joined."""
+    with zipfile.ZipFile(jar) as archive:
+        raw = archive.read("META-INF/MANIFEST.MF").decode("utf-8")
+    lines = raw.split("\r\n")
+    headers: dict[str, str] = {}
+    key = None
+    for line in lines:
+        if line.startswith(" ") and key:
+            headers[key] += line[1:]
+        elif line:
+            key, _, value = line.partition(": ")
+            headers[key] = value
+    return lines, headers
+
+
+def test_flink_launcher_names_the_driver_and_every_resolved_jar(fake_maven, tmp_path):
+    jar = jobservers.job_server_jar("FlinkRunner", beam_version="2.62.0")
+    root = tmp_path / "cache" / "vocabguard" / "jobservers" / "flink-2.62.0"
+    assert jar == str(root / "beam-flink-1.19-job-server-2.62.0.jar")
+    lines, headers = manifest(jar)
+    assert all(len(line.encode()) <= 72 for line in lines)
+    assert headers["Main-Class"] == "org.apache.beam.runners.flink.FlinkJobServerDriver"
+    assert headers["Class-Path"].split(" ") == [
+        "lib/beam-runners-flink-1.19-2.62.0.jar",
+        "lib/slf4j-simple-1.7.30.jar",
+    ]
+    pom = (root / "pom.xml").read_text()
+    assert "<artifactId>beam-runners-flink-1.19</artifactId><version>2.62.0</version>" in pom
+    (call,) = fake_maven.read_text().splitlines()
+    assert "dependency:copy-dependencies" in call and str(root / "pom.xml") in call
+
+
+def test_a_second_call_uses_the_cache(fake_maven):
+    first = jobservers.job_server_jar("flink", beam_version="2.62.0")
+    mtime = os.stat(first).st_mtime_ns
+    assert jobservers.job_server_jar("flink", beam_version="2.62.0") == first
+    assert len(fake_maven.read_text().splitlines()) == 1  # Maven ran once
+    assert os.stat(first).st_mtime_ns == mtime  # the unchanged launcher is kept
+
+
+def test_spark_launcher_puts_beams_guava_first_then_pyspark_without_duplicates(
+    fake_maven, monkeypatch
+):
+    pyspark_jars, _ = jobservers._pyspark_jars()
+    assert any(p.name.startswith("jackson-core-") for p in pyspark_jars)
+    monkeypatch.setenv(
+        "FAKE_JARS",
+        "beam-runners-spark-3-2.62.0.jar guava-33.3.1-android.jar jackson-core-2.99.0.jar",
+    )
+    jar = jobservers.job_server_jar("spark", beam_version="2.62.0")
+    assert Path(jar).name.startswith("beam-spark-3-job-server-2.62.0-pyspark-3.")
+    _, headers = manifest(jar)
+    entries = headers["Class-Path"].split(" ")
+    assert entries[0] == "lib/guava-33.3.1-android.jar"
+    assert entries[1:-1] == [str(p.resolve()) for p in pyspark_jars]
+    assert entries[-1] == "lib/beam-runners-spark-3-2.62.0.jar"  # Beam's jackson-core left out
+    assert headers["Main-Class"] == "org.apache.beam.runners.spark.SparkJobServerDriver"
+    assert "java.base/sun.nio.ch" in headers["Add-Opens"]
+
+
+def test_missing_maven_and_java_is_one_line_naming_the_coordinates(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with pytest.raises(ConfigError) as err:
+        jobservers.job_server_jar("flink", beam_version="2.62.0")
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith(
+        "Building Beam's Flink job server needs Maven (mvn) and Java 17 on PATH; "
+        "mvn and java not found."
+    )
+    assert "--flink_job_server_jar" in message
+    assert message.endswith(
+        "Received: missing=['mvn', 'java'], "
+        "coordinates='org.apache.beam:beam-runners-flink-1.19:2.62.0'"
+    )
+
+
+def test_what_maven_cannot_resolve_is_one_line_and_nothing_is_cached(fake_maven, monkeypatch):
+    answer = (
+        "Failed to execute goal on project flink: Could not find artifact "
+        "org.apache.beam:beam-runners-flink-1.19:jar:9.9.9 in central"
+    )
+    monkeypatch.setenv("FAKE_ERROR", answer)
+    with pytest.raises(ConfigError) as err:
+        jobservers.job_server_jar("flink", beam_version="9.9.9")
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith(
+        "Maven could not resolve org.apache.beam:beam-runners-flink-1.19:9.9.9 (Beam's Flink "
+        f"runner, same version as the Python SDK): {answer}."
+    )
+    assert "Received: coordinates='org.apache.beam:beam-runners-flink-1.19:9.9.9'" in message
+    root = jobservers.cache_root() / "flink-9.9.9"
+    assert [p.name for p in root.iterdir()] == ["pom.xml"]  # no lib/, no launcher
+
+
+def test_an_unknown_runner_lists_the_known_ones():
+    with pytest.raises(ConfigError, match=r"expected one of flink, spark\. Received: runner="):
+        jobservers.job_server_jar("DaskRunner")
