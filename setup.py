@@ -47,12 +47,12 @@ setup(
             "moto[server]>=5",
             # the runner tests start a dask.distributed cluster (see "dask" below)
             "apache-beam[dask]",
-            # vocabguard.keras.WordPieceTokenizer (the WordPiece Keras export) is tested
-            "keras-hub>=0.32",
             # ... and a standalone Spark cluster (see "spark" below)
             "pyspark>=3.5,<3.6",
             # stops the job-server JVMs a FlinkRunner/SparkRunner test started
             "psutil>=5.9",
+            # vocabguard.keras.WordPieceTokenizer (the WordPiece Keras export) is tested
+            "keras-hub>=0.32",
         ],
         # keras_hub's WordPieceTokenizer for `tokenizer: wordpiece` in Keras (also in "test").
         "keras-hub": ["keras-hub>=0.32"],
