@@ -157,7 +157,7 @@ class _Learner:
         mask = counts >= thresh
         if mask.any():
             joined = pc.binary_join_element_wise(
-                pa.scalar(self.joiner, pa.large_string()), keys.filter(mask), _EMPTY
+                pa.scalar(self.joiner, pa.large_string()), keys.filter(pa.array(mask)), _EMPTY
             )
             tokens.update(zip(joined.to_pylist(), counts[mask].tolist(), strict=True))
         for char in self.chars:  # tf-text's ensure_all_tokens_exist
@@ -240,7 +240,7 @@ def _summed(keys: pa.Array, counts: np.ndarray) -> tuple[pa.Array, np.ndarray]:
 def _at_least(keyed: tuple[pa.Array, np.ndarray], thresh: int) -> dict[str, int]:
     keys, counts = keyed
     mask = counts >= thresh
-    return dict(zip(keys.filter(mask).to_pylist(), counts[mask].tolist(), strict=True))
+    return dict(zip(keys.filter(pa.array(mask)).to_pylist(), counts[mask].tolist(), strict=True))
 
 
 __all__ = ["learn"]
