@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from wordpiece_texts import CORPUS, ENGLISH, JAPANESE, RUSSIAN
 
 import vocabguard as vg
 from vocabguard import VocabSpec, build_vocabulary
@@ -14,24 +15,6 @@ from vocabguard import tf as vtf
 from vocabguard._src.core.tokenizer import WHITESPACE, Tokenizer
 from vocabguard._src.core.wordpiece import join_pieces
 from vocabguard.errors import LineageError, SpecError
-
-ENGLISH = [
-    "The cats sat on the mat, happily!",
-    "The dog sat; the dogs barked at the cats.",
-    "Unbelievable: cat-like dogs and dog-like cats.",
-    "Cats and dogs are playing in the garden.",
-]
-RUSSIAN = [
-    "Кошки сидели на ковре, счастливо!",
-    "Собака сидела; собаки лаяли на кошек.",
-    "Невероятно: кошачьи собаки и собачьи кошки.",
-]
-JAPANESE = [
-    "猫はマットの上に座った。",
-    "犬が座り、犬たちは猫に吠えた。",
-    "信じられない：猫のような犬と犬のような猫。",
-]
-CORPUS = ENGLISH + RUSSIAN + JAPANESE
 
 
 def wordpiece(**fields) -> VocabSpec:

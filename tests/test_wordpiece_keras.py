@@ -14,6 +14,7 @@ import pytest
 import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from wordpiece_texts import CORPUS, ENGLISH, JAPANESE, RUSSIAN
 
 import vocabguard as vg
 from vocabguard import VocabSpec, build_vocabulary
@@ -22,25 +23,6 @@ from vocabguard.cli import main
 from vocabguard.errors import ArtifactError, ConfigError, SpecError
 from vocabguard.keras import WordPieceTokenizer, wordpiece_tokenizer
 
-# The corpora of tests/test_wordpiece.py (three scripts), repeated here so that each
-# file can run alone.
-ENGLISH = [
-    "The cats sat on the mat, happily!",
-    "The dog sat; the dogs barked at the cats.",
-    "Unbelievable: cat-like dogs and dog-like cats.",
-    "Cats and dogs are playing in the garden.",
-]
-RUSSIAN = [
-    "Кошки сидели на ковре, счастливо!",
-    "Собака сидела; собаки лаяли на кошек.",
-    "Невероятно: кошачьи собаки и собачьи кошки.",
-]
-JAPANESE = [
-    "猫はマットの上に座った。",
-    "犬が座り、犬たちは猫に吠えた。",
-    "信じられない：猫のような犬と犬のような猫。",
-]
-CORPUS = ENGLISH + RUSSIAN + JAPANESE
 # Words keras_hub's own pre-tokenizer or 100-byte rule would treat otherwise: a long
 # Russian word (over 100 bytes), a long Japanese run, non-ASCII whitespace, a format
 # character, NUL, combining accents, uppercase that NFKC case folding maps otherwise.

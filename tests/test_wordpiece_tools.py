@@ -8,6 +8,7 @@ import re
 import keras
 import numpy as np
 import pytest
+from wordpiece_texts import ENGLISH, RUSSIAN
 
 import vocabguard as vg
 from vocabguard import keras as vk
@@ -15,17 +16,6 @@ from vocabguard._src.engines.keras import _all_layers as all_layers
 from vocabguard._src.engines.training import ModelConfig, build_model
 from vocabguard.cli import main
 
-ENGLISH = [
-    "The cats sat on the mat, happily!",
-    "The dog sat; the dogs barked at the cats.",
-    "Unbelievable: cat-like dogs and dog-like cats.",
-    "Cats and dogs are playing in the garden.",
-]
-RUSSIAN = [
-    "Кошки сидели на ковре, счастливо!",
-    "Собака сидела; собаки лаяли на кошек.",
-    "Невероятно: кошачьи собаки и собачьи кошки.",
-]
 GOLDEN_CORPUS = ["the cats sat", "the cat sat", "a cat", "cats", "the sat cat!"]
 
 

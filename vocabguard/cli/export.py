@@ -75,6 +75,7 @@ def vocabulary_lines(vocab: Vocabulary) -> str:
 
 def keras_lookup_config(vocab: Vocabulary) -> dict:
     """``lookup_config.json``: the exact Keras lookup-layer arguments for ``vocabulary.txt``."""
+    from vocabguard._src.core.artifact import export_identity
     from vocabguard._src.core.vocabulary import INT64
 
     integer = vocab.token_type == INT64
@@ -86,16 +87,7 @@ def keras_lookup_config(vocab: Vocabulary) -> dict:
             "oov_token": vocab.oov_token,
             "num_oov_indices": vocab.num_oov_buckets,
         },
-        "input_dim": vocab.input_dim,
-        "vocabulary_size": len(vocab),
-        "ref": vocab.ref,
-        "fingerprint": vocab.fingerprint,
-        # The pad and OOV tokens as used (the spec's None means the default, e.g. [PAD]).
-        "spec": {
-            **vocab.spec.to_dict(),
-            "pad_token": vocab.pad_token,
-            "oov_token": vocab.oov_token,
-        },
+        **export_identity(vocab),
         "notes": (
             f"{KERAS_VOCABULARY} is relative to this file. The layer gives vocabguard's ids for "
             "already tokenized input (apply the spec's tokenizer, normalization and lowercasing "

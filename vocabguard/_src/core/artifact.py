@@ -167,6 +167,24 @@ def _all_safe_lines(tokens: list) -> bool:
     return not pc.any(pc.match_substring_regex(text, breaks)).as_py()
 
 
+def export_identity(vocab: Vocabulary) -> dict:
+    """What every export's config records of the version it came from: ``input_dim``
+    (size the Embedding with it), the vocabulary size, ref, fingerprint and the spec, with
+    the pad and OOV tokens as used (the spec's ``None`` means the default, e.g. ``[PAD]``).
+    """
+    return {
+        "input_dim": vocab.input_dim,
+        "vocabulary_size": len(vocab),
+        "ref": vocab.ref,
+        "fingerprint": vocab.fingerprint,
+        "spec": {
+            **vocab.spec.to_dict(),
+            "pad_token": vocab.pad_token,
+            "oov_token": vocab.oov_token,
+        },
+    }
+
+
 def derived_fields(vocab: Vocabulary, vocab_txt: dict) -> dict:
     """The manifest fields that follow from the tokens and the spec (``DERIVED_FIELDS``)."""
     fields = {

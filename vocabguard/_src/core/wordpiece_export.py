@@ -142,21 +142,15 @@ def keras_export_files(vocab) -> dict[str, str]:
     ``wordpiece_config.json`` (the arguments of ``vocabguard.keras.WordPieceTokenizer``)."""
     import json
 
+    from vocabguard._src.core.artifact import export_identity
+
     kwargs = keras_wordpiece_kwargs(vocab, VOCABULARY_FILE)
     lines = check_keras_vocabulary(vocab.tokens, kwargs["suffix_indicator"], ref=vocab.ref)
     config = {
         "layer": KERAS_LAYER,
         "subclass_of": KERAS_HUB_LAYER,
         "kwargs": kwargs,
-        "input_dim": vocab.input_dim,
-        "vocabulary_size": len(vocab),
-        "ref": vocab.ref,
-        "fingerprint": vocab.fingerprint,
-        "spec": {
-            **vocab.spec.to_dict(),
-            "pad_token": vocab.pad_token,
-            "oov_token": vocab.oov_token,
-        },
+        **export_identity(vocab),
         "notes": (
             f"{VOCABULARY_FILE} is relative to this file; line i is the token of id i. "
             "vocabguard.keras.wordpiece_tokenizer(DIR) builds the layer (pip install "
