@@ -36,7 +36,6 @@ import logging
 import os
 import re
 import sys
-import tempfile
 import threading
 from collections.abc import Sequence
 
@@ -171,42 +170,9 @@ class _QuietTensorFlowFinder(importlib.abc.MetaPathFinder):
         return spec
 
 
-class filtered_stderr:
-    """Capture file descriptor 2 in a temporary file; on exit replay it without noise lines."""
-
-    def __enter__(self):
-        try:
-            sys.stderr.flush()
-            self._saved = os.dup(2)
-        except (OSError, ValueError, AttributeError):
-            self._saved = None
-            return self
-        self._file = tempfile.TemporaryFile()
-        os.dup2(self._file.fileno(), 2)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._saved is None:
-            return
-        try:
-            sys.stderr.flush()
-        except (OSError, ValueError):
-            pass
-        os.dup2(self._saved, 2)
-        os.close(self._saved)
-        self._file.seek(0)
-        kept = [
-            line
-            for line in self._file.read().decode("utf-8", "replace").splitlines(keepends=True)
-            if not is_noise(line)
-        ]
-        self._file.close()
-        if kept:
-            try:
-                sys.stderr.write("".join(kept))
-                sys.stderr.flush()
-            except (OSError, ValueError):
-                pass
+def filtered_stderr() -> stderr_lines:
+    """File descriptor 2 without noise lines (``is_noise``) until exit."""
+    return stderr_lines(lambda line: None if is_noise(line) else line)
 
 
 # Python logging's default format, as Beam's worker processes print it.
@@ -264,8 +230,6 @@ class stderr_lines:
     def __enter__(self):
         if not self._enabled:
             return self
-        import threading
-
         try:
             sys.stderr.flush()
             self._saved = os.dup(2)

@@ -465,30 +465,38 @@ class Vocabulary:
             coverage=(known / total) if total else 0.0,
             oov_rate=((total - known - pad_count) / total) if total else 0.0,
         )
-        lineage = None
         if parent is not None:
             stats.update(new_tokens=len(learned), retired_tokens=len(retired))
+        return cls._grown_from(
+            parent,
+            len(learned),
+            spec,
+            token_type,
+            tokens,
+            token_counts,
+            stats=stats,
+            build=build,
+            retired=retired,
+            document_counts=token_documents,
+        )
+
+    @classmethod
+    def _grown_from(cls, parent, new_tokens: int, *args, **kwargs) -> Vocabulary:
+        """``cls(*args, **kwargs)`` recording ``parent`` (if any) as its lineage; a layout
+        that runs out of capacity for the ``new_tokens`` is the parent's capacity error."""
+        lineage = None
+        if parent is not None:
             lineage = {
                 "ref": parent.ref,
                 "fingerprint": parent.fingerprint,
                 "input_dim": parent.input_dim,
             }
         try:
-            return cls(
-                spec,
-                token_type,
-                tokens,
-                token_counts,
-                stats=stats,
-                build=build,
-                retired=retired,
-                parent=lineage,
-                document_counts=token_documents,
-            )
+            return cls(*args, parent=lineage, **kwargs)
         except LayoutError as err:
             if parent is None or getattr(err, "capacity", None) is None:
                 raise
-            raise _capacity_exhausted(parent, len(learned), err.capacity, err.used_ids) from None
+            raise _capacity_exhausted(parent, new_tokens, err.capacity, err.used_ids) from None
 
     @classmethod
     def _from_word_counts(
@@ -543,28 +551,18 @@ class Vocabulary:
             else 0.0,
         )
         stats["oov_rate"] = 1.0 - stats["coverage"] if total_words else 0.0
-        lineage = None
         if parent is not None:
             stats.update(new_tokens=len(new), retired_tokens=0)
-            lineage = {
-                "ref": parent.ref,
-                "fingerprint": parent.fingerprint,
-                "input_dim": parent.input_dim,
-            }
-        try:
-            return cls(
-                spec,
-                token_type,
-                reserved + pieces,
-                [counts.get(t, 0) for t in reserved] + [counted[p] for p in pieces],
-                stats=stats,
-                build=build,
-                parent=lineage,
-            )
-        except LayoutError as err:
-            if parent is None or getattr(err, "capacity", None) is None:
-                raise
-            raise _capacity_exhausted(parent, len(new), err.capacity, err.used_ids) from None
+        return cls._grown_from(
+            parent,
+            len(new),
+            spec,
+            token_type,
+            reserved + pieces,
+            [counts.get(t, 0) for t in reserved] + [counted[p] for p in pieces],
+            stats=stats,
+            build=build,
+        )
 
     def decode_text(self, ids: Iterable[int] | np.ndarray) -> str | list[str]:
         """Text of ids: tokens joined by spaces; WordPiece pieces rejoined into words.

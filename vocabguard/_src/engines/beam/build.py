@@ -88,6 +88,7 @@ class _CountTokens(beam.DoFn):
         self.counters = [
             TokenCounter(f.spec, weighted=f.weight_field is not None) for f in self.features
         ]
+        self._tokens: dict[tuple[int, str], pa.ListArray] = {}  # set by _bad_rows
 
     def _bad_rows(self, batch: RecordBatch) -> set[int]:
         """Rows with a value of the wrong type, or a token over max_token_bytes."""
@@ -96,7 +97,7 @@ class _CountTokens(beam.DoFn):
         bad: dict[int, BadRecord] = {}
         # Each field's tokens, kept for counting when every row passes (the usual
         # case): tokenizing is the costliest step, so it is done once per batch.
-        self._tokens: dict[tuple[int, str], pa.ListArray] = {}
+        self._tokens = {}
         pairs = ((i, f, x) for i, f in enumerate(self.features) for x in f.all_fields)
         for index, feature, field in pairs:
             values = batch.columns[field]
