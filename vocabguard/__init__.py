@@ -10,6 +10,8 @@ The public surface is deliberately small:
 - ``Vocabulary``: ids, ``encode`` / ``lookup`` / ``decode`` with numpy;
 - ``VocabStore``: publish and load immutable, checksummed versions;
 - ``guard_ids``: check integer ids against ``input_dim``;
+- ``import_vocabulary``: publish a TFT, Keras, BERT or Hugging Face vocabulary, keeping
+  its token order;
 - ``errors``: the error hierarchy.
 
 TensorFlow lives in ``vocabguard.tf`` and Keras in ``vocabguard.keras``; neither
@@ -30,6 +32,7 @@ _EXPORTS = {
     "Vocabulary": "vocabguard._src.core.vocabulary",
     "build_vocabulary": "vocabguard._src.core.builder",
     "guard_ids": "vocabguard._src.core.guard",
+    "import_vocabulary": "vocabguard._src.tools.importer",
     "remap_embedding": "vocabguard.remap",
 }
 
@@ -41,6 +44,7 @@ __all__ = [
     "build_vocabulary",
     "errors",
     "guard_ids",
+    "import_vocabulary",
     "remap_embedding",
 ]
 
@@ -51,6 +55,7 @@ if TYPE_CHECKING:
     from vocabguard._src.core.spec import VocabSpec
     from vocabguard._src.core.store import VocabStore
     from vocabguard._src.core.vocabulary import Vocabulary
+    from vocabguard._src.tools.importer import import_vocabulary
     from vocabguard.remap import remap_embedding
 
 

@@ -41,7 +41,7 @@ from vocabguard.cli._common import (
 )
 
 # Command groups, each a module with its parsers beside its handlers, in --help order.
-_GROUPS = ("build", "store", "encode", "export", "data", "models")
+_GROUPS = ("build", "store", "encode", "export", "importing", "data", "models")
 
 
 def build_parser() -> argparse.ArgumentParser:
