@@ -55,7 +55,8 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
     migrate = command(
         "migrate-model",
         _cmd_migrate_model,
-        "warm-start a saved Keras model on a newer vocabulary: every token keeps its trained row",
+        "warm-start a saved Keras model on a newer vocabulary (or move a model built on Keras' "
+        "own lookup layers onto vocabguard's): every token keeps its trained row",
         "vocabguard migrate-model model.keras --to news@v3 --output model_v3.keras",
     )
     migrate.add_argument("model", metavar="MODEL", help="saved Keras model file (.keras)")

@@ -18,6 +18,16 @@ old ``input_dim`` only when the old vocabulary is given explicitly (``--from``),
 because it records no vocabulary. Without ``--from`` the old vocabulary is the
 one the layers record, loaded from the store and checked by fingerprint.
 
+A model built on Keras' own ``StringLookup`` / ``IntegerLookup`` /
+``TextVectorization`` + ``Embedding`` (no layer records a vocabulary) is migrated
+by token too (``migrate_keras_lookups``): the lookup layer that shares the most
+tokens with the new vocabulary is re-pointed at its ids (a ``TextVectorization``
+keeps its text handling; a ``StringLookup`` / ``IntegerLookup`` becomes
+``vocabguard.keras.string_lookup``), and each Embedding it feeds becomes a
+guarded ``VocabEmbedding`` whose rows moved to their tokens' new ids. Migrated
+onto the layer's own imported vocabulary (``vocabguard import MODEL --format
+keras-model``), the model gives the same predictions.
+
 The output is written atomically (a temporary ``.keras`` file next to it,
 checked, then moved into place; an existing file is never replaced), loaded
 again and checked against the new vocabulary before it appears. It is saved
@@ -28,6 +38,8 @@ compile the model again to continue training.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import os
 import uuid
 from collections.abc import Callable, Sequence
@@ -49,6 +61,7 @@ from vocabguard._src.tools.remap import RowMap, check_init, remap_dense, remap_r
 EMBEDDING = "embedding"
 HEAD = "head"
 GUARD = "guard"
+LOOKUP = "lookup"  # a Keras StringLookup / IntegerLookup / TextVectorization, re-pointed
 
 
 @dataclasses.dataclass
@@ -183,8 +196,12 @@ class _Plan:
     cls: type
     config: dict
     rows: RowMap | None
+    new_size: int | None = None  # LOOKUP: the new vocabulary size
 
     def change(self) -> LayerChange:
+        if self.kind == LOOKUP:
+            old_size = self.layer.vocabulary_size()
+            return LayerChange(self.path, self.cls.__name__, LOOKUP, old_size, self.new_size)
         old = self.layer.units if self.kind == HEAD else self.layer.input_dim
         new = self.config["units"] if self.kind == HEAD else self.config["input_dim"]
         return LayerChange(self.path, self.cls.__name__, self.kind, old, new, self.rows)
@@ -245,12 +262,20 @@ def rebuild(
     from vocabguard._src.tools.model_check import iter_layers
 
     by_id = {id(plan.layer): plan for plan in plans}
+    lookups = tuple(
+        getattr(keras.layers, name)
+        for name in ("StringLookup", "IntegerLookup", "TextVectorization")
+    )
 
     def clone(layer: Any) -> Any:
         plan = by_id.get(id(layer))
         if plan is not None:
             return plan.cls.from_config(plan.config)
-        return layer.__class__.from_config(layer.get_config())
+        config = layer.get_config()
+        if isinstance(layer, lookups) and config.get("vocabulary") is None:
+            # An adapted lookup layer's config holds no vocabulary: pass it on.
+            config["vocabulary"] = _plain_values(layer.get_vocabulary(include_special_tokens=False))
+        return layer.__class__.from_config(config)
 
     try:
         new_model = keras.models.clone_model(model, clone_function=clone, recursive=True)
@@ -511,6 +536,14 @@ def migrate_model(
             cases=[name],
         )
     explicit = old_vocab is not None
+    if not explicit and not any(isinstance(layer, VocabEmbedding) for _, layer in found.embeddings):
+        from vocabguard._src.tools.importer import lookup_layers
+
+        keras_lookups = lookup_layers(model)
+        if keras_lookups:  # built on Keras' own lookup layers: re-point them and move rows
+            return migrate_keras_lookups(
+                model, name, found, keras_lookups, new_vocab, output, init=init, seed=seed
+            )
     old = old_vocab if explicit else _recorded_vocab(found.embeddings, new_vocab, store, name)
     old_name = old.ref or f"fingerprint {old.fingerprint[:12]}"
     if old.fingerprint == new_vocab.fingerprint:
@@ -571,12 +604,206 @@ def migrate_model(
         if layer.input_dim == old.input_dim:
             plans.append(plan_guard(path, layer, new_vocab.input_dim))
     new_model = rebuild(model, plans, init, seed, name)
-    embedded = [plan.path for plan in plans if plan.kind != HEAD]
+    embedded = [plan.path for plan in plans if plan.kind in (EMBEDDING, GUARD)]
     save_checked(new_model, output, lambda tmp: verify(tmp, new_vocab, embedded, output))
     return MigrationResult(
         model=name,
         output=output,
         old=_vocab_dict(old),
+        new=_vocab_dict(new_vocab),
+        init=init,
+        seed=seed,
+        layers=[plan.change() for plan in plans],
+        notes=notes,
+    )
+
+
+# -- models on Keras' own lookup layers --
+
+
+def _plain_values(values: Sequence) -> list:
+    """``get_vocabulary()`` entries as ``str`` / ``int`` (Keras gives numpy scalars)."""
+    out = [v.item() if hasattr(v, "item") else v for v in values]
+    return [v.decode("utf-8") if isinstance(v, bytes) else v for v in out]
+
+
+def keras_layout(layer: Any) -> tuple[list, Any, int]:
+    """``(get_vocabulary(), mask_token, num_oov_indices)`` of a Keras lookup layer in int
+    mode (``TextVectorization``: mask ``''``, one OOV index)."""
+    values = _plain_values(layer.get_vocabulary())
+    if type(layer).__name__ == "TextVectorization" or not hasattr(layer, "num_oov_indices"):
+        return values, "", 1
+    return values, layer.mask_token, layer.num_oov_indices
+
+
+def keras_row_map(layer: Any, vocab: Any, old_input_dim: int) -> RowMap:
+    """Where each row of ``vocab``'s Embedding comes from, for an Embedding fed by the Keras
+    lookup ``layer``: by token (its pad row from the mask row, its OOV rows from the
+    layer's OOV rows when the counts match, else their mean)."""
+    from vocabguard._src.core.vocabulary import display_token
+    from vocabguard._src.tools.remap import INIT, OOV_MEAN
+
+    values, mask, num_oov = keras_layout(layer)
+    start = 0 if mask is None else 1
+    old_oov = np.arange(start, start + num_oov, dtype=np.int64)
+    ids = {value: i for i, value in enumerate(values) if i >= start + num_oov}
+    source = np.full(vocab.input_dim, INIT, dtype=np.int64)
+    if mask is not None:
+        source[vocab.pad_id] = 0
+    new_oov = np.asarray(vocab.oov_ids, dtype=np.int64)
+    if num_oov == len(new_oov):  # same bucket count: same hash bucket (FarmHash % k)
+        source[new_oov] = old_oov
+    elif num_oov:
+        source[new_oov] = OOV_MEAN
+    first = vocab.layout.reserved_start
+    for new_id, token in enumerate(vocab.token_bytes, start=first):
+        old_id = ids.get(display_token(token))
+        if old_id is not None and new_id not in vocab.retired:
+            source[new_id] = old_id
+    return RowMap(old_input_dim, source, np.array(sorted(ids.values()), dtype=np.int64), old_oov)
+
+
+def plan_lookup(path: str, layer: Any, vocab: Any, model_name: str) -> _Plan:
+    """Re-point a Keras lookup layer at ``vocab``'s ids.
+
+    ``TextVectorization`` keeps its class and text handling (standardize, split, n-grams,
+    sequence length): its int ids (mask 0, OOV 1, then its vocabulary) are vocabguard's
+    when the vocabulary has one OOV id. ``StringLookup`` / ``IntegerLookup`` become
+    ``vocabguard.keras.string_lookup(vocab)`` under the same name.
+    """
+    from vocabguard._src.core.vocabulary import INT64, display_token
+    from vocabguard._src.engines.keras import string_lookup
+
+    kind = type(layer).__name__
+    integer = vocab.token_type == INT64
+    if (kind == "IntegerLookup") != integer:
+        raise InputDataError(
+            f"Layer '{path}' of {model_name!r} is a {kind}, but {vocab.ref or 'the vocabulary'} "
+            f"holds {vocab.token_type} tokens; its ids cannot stand for the layer's values. "
+            "Import the layer's own vocabulary (vocabguard import MODEL --format keras-model). "
+            + received(layer=path, token_type=vocab.token_type),
+            cases=[path],
+        )
+    if kind == "TextVectorization":
+        if vocab.num_oov_buckets != 1:
+            raise InputDataError(
+                f"Layer '{path}' of {model_name!r} is a TextVectorization, which has one OOV "
+                f"id, but {vocab.ref or 'the vocabulary'} has {vocab.num_oov_buckets}. Migrate "
+                "to a vocabulary with num_oov_buckets 1. "
+                + received(layer=path, num_oov_buckets=vocab.num_oov_buckets),
+                cases=[path],
+            )
+        tokens = [display_token(t) for t in vocab.lookup_keys]
+        if any(not isinstance(t, str) for t in tokens):
+            raise InputDataError(
+                f"{vocab.ref or 'The vocabulary'} holds tokens that are not UTF-8 text (or "
+                f"retired rows), which a TextVectorization cannot hold. " + received(layer=path),
+                cases=[path],
+            )
+        config = dict(layer.get_config())
+        config.update(vocabulary=tokens, max_tokens=None, vocabulary_size=None)
+        return _Plan(path, layer, LOOKUP, type(layer), config, None, vocab.input_dim)
+    new = string_lookup(vocab, name=layer.name)
+    return _Plan(path, layer, LOOKUP, type(new), new.get_config(), None, vocab.input_dim)
+
+
+def _fed_embeddings(layer: Any, embeddings: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """The Embeddings that take ``layer``'s ids: those whose input comes from it in the
+    graph, else (no graph) those with at least its vocabulary size rows."""
+    fed = []
+    for path, embedding in embeddings:
+        for node in getattr(embedding, "_inbound_nodes", []):
+            for tensor in getattr(node, "input_tensors", []):
+                history = getattr(tensor, "_keras_history", None)
+                if history is not None and history[0] is layer:
+                    fed.append((path, embedding))
+    if fed:
+        return list(dict(fed).items())
+    size = layer.vocabulary_size()
+    return [(p, e) for p, e in embeddings if e.input_dim >= size]
+
+
+def migrate_keras_lookups(
+    model: Any,
+    name: str,
+    found: ModelLayers,
+    lookups: list[tuple[str, Any]],
+    new_vocab: Any,
+    output: str,
+    *,
+    init: str = "mean",
+    seed: int | None = 0,
+) -> MigrationResult:
+    """``migrate_model`` for a model built on Keras' ``StringLookup`` / ``IntegerLookup`` /
+    ``TextVectorization`` + ``Embedding``: each lookup is re-pointed at ``new_vocab``'s ids
+    and each Embedding it feeds becomes a guarded ``VocabEmbedding`` whose rows moved with
+    their tokens (``keras_row_map``). Another lookup layer is left unchanged.
+
+    Which lookup: the one sharing the most tokens with ``new_vocab`` (ties are an error).
+    """
+    from vocabguard._src.core.vocabulary import display_token
+
+    wanted = {display_token(t) for t in new_vocab.token_bytes}
+    shared = [
+        (sum(1 for v in keras_layout(layer)[0] if v in wanted), path, layer)
+        for path, layer in lookups
+    ]
+    best = max(count for count, _, _ in shared)
+    chosen = [(path, layer) for count, path, layer in shared if count == best]
+    listing = ", ".join(f"'{p}' ({type(layer).__name__})" for p, layer in lookups)
+    if best == 0:
+        raise InputDataError(
+            f"No lookup layer of {name!r} ({listing}) shares a token with "
+            f"{new_vocab.ref or 'the vocabulary'}, so no trained row can be kept. Import the "
+            f"layer's vocabulary first: vocabguard import {name} --format keras-model. "
+            + received(model=name, to=new_vocab.ref),
+            cases=[name],
+        )
+    if len(chosen) > 1:
+        raise InputDataError(
+            f"The lookup layers {', '.join(p for p, _ in chosen)} of {name!r} share "
+            f"{best} tokens each with {new_vocab.ref or 'the vocabulary'}, so which one it "
+            "replaces is ambiguous. Migrate a model with one lookup layer per vocabulary. "
+            + received(model=name, to=new_vocab.ref),
+            cases=[name],
+        )
+    path, layer = chosen[0]
+    embeddings = _fed_embeddings(layer, found.embeddings)
+    if not embeddings:
+        raise InputDataError(
+            f"No Embedding of {name!r} takes the ids of lookup layer '{path}' "
+            f"(vocabulary size {layer.vocabulary_size()}), so there are no rows to move. "
+            + received(model=name, layer=path),
+            cases=[name],
+        )
+    plans = [plan_lookup(path, layer, new_vocab, name)]
+    old_dim = max(embedding.input_dim for _, embedding in embeddings)
+    notes = []
+    for epath, embedding in embeddings:
+        rows = keras_row_map(layer, new_vocab, embedding.input_dim)
+        if embedding.input_dim > layer.vocabulary_size():
+            notes.append(
+                f"{epath}: input_dim {embedding.input_dim} exceeds the lookup's vocabulary "
+                f"size {layer.vocabulary_size()}; its extra rows were never used and are dropped"
+            )
+        plans.append(plan_embedding(epath, embedding, new_vocab, rows))
+    for dpath, dense in found.denses:
+        if dense.units == old_dim:
+            plans.append(plan_head(dpath, dense, keras_row_map(layer, new_vocab, old_dim)))
+    new_model = rebuild(model, plans, init, seed, name)
+    embedded = [plan.path for plan in plans if plan.kind == EMBEDDING]
+    save_checked(new_model, output, lambda tmp: verify(tmp, new_vocab, embedded, output))
+    values = keras_layout(layer)[0]
+    digest = hashlib.sha256(json.dumps(values, ensure_ascii=True).encode()).hexdigest()
+    old = {
+        "ref": f"{type(layer).__name__} '{path}'",
+        "fingerprint": digest,
+        "input_dim": layer.vocabulary_size(),
+    }
+    return MigrationResult(
+        model=name,
+        output=output,
+        old=old,
         new=_vocab_dict(new_vocab),
         init=init,
         seed=seed,
@@ -655,6 +882,8 @@ __all__ = [
     "check_output",
     "format_changes",
     "format_migration",
+    "keras_row_map",
+    "migrate_keras_lookups",
     "migrate_model",
     "model_layers",
     "rebuild",
