@@ -63,6 +63,9 @@ setup(
         "spark": ["pyspark>=3.5,<3.6"],
         # Keras 3 on JAX: the id guard's JAX path (also in "test").
         "jax": ["jax[cpu]>=0.4.30"],
+        # benchmarks/cardinality.py only: the peers the Criteo-shaped build is measured
+        # beside (DuckDB's GROUP BY, polars' group_by) and the independent exact count.
+        "bench": ["duckdb>=1.0", "polars>=1.0", "psutil>=5.9"],
     },
     entry_points={"console_scripts": ["vocabguard=vocabguard.cli:main"]},
 )

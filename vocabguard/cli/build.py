@@ -39,8 +39,10 @@ def add_beam_options(parser: argparse.ArgumentParser) -> None:
         "--runner",
         metavar="RUNNER",
         help="Beam runner: DirectRunner (default), DaskRunner, PortableRunner, FlinkRunner, "
-        "SparkRunner, DataflowRunner, or a class path; without --config, this command's "
-        "flags (--name, --input, --field, spec flags) run as a one-feature Beam job",
+        "SparkRunner, DataflowRunner, or a class path; or inprocess: every feature of the "
+        "job config in one pass over local files in this process, without Beam (same "
+        "fingerprints). Without --config, this command's flags (--name, --input, --field, "
+        "spec flags) run as a one-feature job",
     )
 
 

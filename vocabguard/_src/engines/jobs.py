@@ -156,7 +156,7 @@ class JobConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping, *, source: str = "<config>", store: str | None = None):
-        from vocabguard._src.engines.beam import Feature
+        from vocabguard._src.engines.features import Feature
 
         where = source
         _expect(data, Mapping, "config", where, "a mapping")
@@ -682,11 +682,52 @@ def _quiet_workers():
     return stderr_lines(BeamLines(), enabled=not loud)
 
 
+def _inprocess_argv(argv: Sequence[str]) -> list[str] | None:
+    """``argv`` without ``--runner inprocess`` when it names the in-process runner, else None."""
+    from vocabguard._src.engines.inprocess import is_inprocess
+
+    argv = list(argv)
+    for index, arg in enumerate(argv):
+        if arg.startswith("--runner="):
+            if is_inprocess(arg.split("=", 1)[1]):
+                return argv[:index] + argv[index + 1 :]
+        elif arg == "--runner" and index + 1 < len(argv) and is_inprocess(argv[index + 1]):
+            return argv[:index] + argv[index + 2 :]
+    return None
+
+
+def run_build_inprocess(argv: Sequence[str], *, config: JobConfig | None = None) -> list[dict]:
+    """The job's features built in this process, in one pass, without Beam
+    (``--runner inprocess``); other flags: ``--config`` and ``--store`` only."""
+    from vocabguard._src.engines import inprocess
+
+    if config is None:
+        parser = _job_parser("vocabguard build")
+        args, extra = parser.parse_known_args(list(argv))
+        if extra:
+            raise ConfigError(
+                "The in-process runner takes no Beam pipeline options; drop them or pick a "
+                "Beam runner. " + received(options=extra)
+            )
+        config = JobConfig.from_yaml(args.config, store=args.store)
+    elif argv:
+        raise ConfigError(
+            "The in-process runner takes no Beam pipeline options; drop them or pick a Beam "
+            "runner. " + received(options=list(argv))
+        )
+    return inprocess.run_build(config, description=_describe_inputs(config))
+
+
 def main_build(argv: Sequence[str] | None = None, *, config: JobConfig | None = None) -> int:
-    """Entry point of ``pipelines/build_vocab.py`` and ``vocabguard build --runner ...``."""
-    _quiet_beam_logs()
-    with _quiet_workers():
-        built = run_build(argv, config=config)
+    """Entry point of ``pipelines/build_vocab.py`` and ``vocabguard build --runner ...``
+    (``--runner inprocess``: one pass in this process, no Beam)."""
+    rest = _inprocess_argv(sys.argv[1:] if argv is None else argv)
+    if rest is not None:
+        built = run_build_inprocess(rest, config=config)
+    else:
+        _quiet_beam_logs()
+        with _quiet_workers():
+            built = run_build(argv, config=config)
     for item in built:
         verb = "published" if item.get("newly_published", True) else "reused (identical to latest)"
         print(

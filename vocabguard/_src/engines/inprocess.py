@@ -1,0 +1,490 @@
+"""A job config's features built in one pass over the files, in this process, without Beam.
+
+``vocabguard build --config job.yaml --runner inprocess`` reads every input once and
+counts every feature's tokens as it goes; it publishes the vocabularies the Beam build
+would (same tokens, ids, counts and fingerprints; the build info says ``inprocess``).
+
+Why it is fast: Parquet columns are counted as Arrow arrays, never as Python values.
+For each batch of rows, each feature's column is filtered of its missing values and
+counted with a hash aggregation (``pyarrow.compute.value_counts``), one thread per
+feature (Arrow releases the GIL); each feature's partial counts are compacted with a
+hash ``group_by`` once they outgrow its distinct tokens, so memory follows the distinct
+tokens, not the rows. What this columnar path does not cover (text tokenizers, lists,
+weights, document counts, records that break a rule, other formats) goes through the
+Beam build's own counting step (``_CountTokens``), called directly, so every path
+applies one set of rules.
+
+>>> import pathlib, tempfile
+>>> import pyarrow as pa, pyarrow.parquet as pq
+>>> from vocabguard._src.engines.jobs import JobConfig
+>>> root = pathlib.Path(tempfile.mkdtemp())
+>>> pq.write_table(pa.table({"c": ["x", "y", "x", None]}), root / "t.parquet")
+>>> config = JobConfig.from_dict({"inputs": [str(root / "t.parquet")], "store": str(root / "s"),
+...     "features": {"c": {"spec": {"tokenizer": "none", "missing": "skip"}}}})
+>>> [r["ref"] for r in run_build(config)]
+['c@v1']
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from vocabguard._src.core.builder import compact_tables
+from vocabguard._src.core.errors import ConfigError, InputDataError, received
+from vocabguard._src.core.vocabulary import INT64, STRING
+from vocabguard._src.engines.features import Feature
+
+RUNNER_NAMES = ("inprocess", "in-process", "in_process", "inprocessrunner")
+# Rows per Arrow batch read from Parquet: large enough that per-batch overhead is small,
+# small enough that a batch of 26 string columns stays well under 100 MB.
+ARROW_BATCH_ROWS = 1 << 18
+# Compact a feature's partial counts once they exceed this many rows (and twice the
+# rows of its last compacted table): memory ~ distinct tokens, amortized linear time.
+COMPACT_ROWS = 1 << 21
+
+_log = logging.getLogger(__name__)
+
+
+def is_inprocess(runner: str | None) -> bool:
+    """True for the runner names that pick this engine (``--runner inprocess``)."""
+    return bool(runner) and str(runner).lower().replace(" ", "") in RUNNER_NAMES
+
+
+class _Counts:
+    """One feature's counts so far: Arrow ``(token, count)`` tables and summed stats."""
+
+    def __init__(self) -> None:
+        self.tables: list[pa.Table] = []
+        self.pending = 0
+        self.compacted = 0
+        self.stats: dict[str, int] = {}
+        self.kinds: set[str] = set()
+
+    def add(self, table: pa.Table | None, stats: Mapping[str, int]) -> None:
+        if table is not None and len(table):
+            is_int = pa.types.is_integer(table.schema.field("token").type)
+            self.kinds.add(INT64 if is_int else STRING)
+            if len(self.kinds) == 1:
+                self.tables.append(table)
+                self.pending += len(table)
+                if self.pending > max(COMPACT_ROWS, 2 * self.compacted):
+                    self.compact()
+        for key, n in stats.items():
+            self.stats[key] = self.stats.get(key, 0) + n
+
+    def compact(self) -> pa.Table | None:
+        self.tables = compact_tables(self.tables)
+        self.pending = self.compacted = len(self.tables[0]) if self.tables else 0
+        return self.tables[0] if self.tables else None
+
+
+def _columnar(feature: Feature) -> bool:
+    """Whether a feature's values can be counted as Arrow columns (else: record by record)."""
+    spec = feature.spec
+    return (
+        spec.tokenizer == "none"
+        and feature.weight_field is None
+        and spec.value_shape != "list"
+        and not spec.counts_documents
+    )
+
+
+_PLAIN_TYPES = (pa.types.is_string, pa.types.is_large_string, pa.types.is_binary)
+
+
+def _column_kind(dtype: pa.DataType) -> str | None:
+    """INT64 or STRING for a Parquet column the columnar path counts; None for others."""
+    if any(check(dtype) for check in _PLAIN_TYPES) or pa.types.is_large_binary(dtype):
+        return STRING
+    if pa.types.is_integer(dtype) and not pa.types.is_uint64(dtype):
+        return INT64
+    return None
+
+
+def _missing_mask(values: pa.Array, empty_is_missing: bool) -> np.ndarray:
+    """True where a value is missing: null, or empty (tokenizer none, missing allowed)."""
+    null = values.is_null()
+    if pa.types.is_integer(values.type) or not empty_is_missing:
+        missing = null
+    else:
+        missing = pc.or_kleene(null, pc.equal(pc.binary_length(values), 0))
+    return missing.to_numpy(zero_copy_only=False)
+
+
+def _count_column(feature: Feature, tokenizer, values: pa.Array, field: str):
+    """One field's values of one batch -> ((token, count) table, stats)."""
+    spec = feature.spec
+    missing = _missing_mask(values, spec.missing != "error")
+    n_missing = int(missing.sum())
+    kept = values.filter(pa.array(~missing)) if n_missing else values
+    if pa.types.is_integer(kept.type):
+        flat = kept.cast(pa.int64())
+    else:
+        flat = tokenizer.normalize_arrow(kept) if tokenizer._transforms else kept
+        flat = flat.cast(pa.binary())
+    total = len(flat)
+    if n_missing and spec.missing == "token":
+        from vocabguard._src.core.vocabulary import as_token
+
+        integer = pa.types.is_integer(flat.type)
+        token = as_token(spec.resolved_missing_token(integer), INT64 if integer else STRING)
+        fill = pa.array([token] * n_missing, type=flat.type)
+        flat = pa.concat_arrays([flat, fill])
+    if spec.missing in ("oov", "token"):
+        total += n_missing
+    table = None
+    if len(flat):
+        tallies = pc.value_counts(flat)
+        table = pa.table({"token": tallies.field("values"), "count": tallies.field("counts")})
+    stats = {
+        "total_tokens": total,
+        "counted_units": len(flat),
+        f"missing.{field}": n_missing,
+    }
+    return table, stats
+
+
+class _Engine:
+    """Counts every feature of a job over its files, in one pass."""
+
+    def __init__(self, config) -> None:
+        self.config = config
+        self.keys = list(config.features)
+        self.features: list[Feature] = list(config.features.values())
+        self.counts = [_Counts() for _ in self.features]
+        self.records_read = 0
+        self.fields = list(
+            dict.fromkeys(
+                f
+                for feature in self.features
+                for f in (*feature.all_fields, feature.weight_field)
+                if f
+            )
+        )
+        from vocabguard._src.core.tokenizer import Tokenizer
+
+        self.tokenizers = [Tokenizer(f.spec) for f in self.features]
+        # Fields where a null is a bad record (for the reader or for a feature's spec):
+        # a batch holding one is counted record by record, under the bad-record policy.
+        self.required = [
+            f
+            for f in self.fields
+            if any(f in x.all_fields and x.spec.missing == "error" for x in self.features)
+        ]
+        # One rule for the whole batch: a record one feature rejects is skipped by all.
+        self.columnar = all(_columnar(f) for f in self.features)
+        self._records = None  # the record-by-record counter, made when first needed
+        threads = max(1, min(len(self.features), os.cpu_count() or 1))
+        self.pool = ThreadPoolExecutor(threads) if threads > 1 else None
+
+    # -- the record-by-record path (Beam's counting step, without a pipeline) --
+
+    def _record_counter(self):
+        if self._records is None:
+            from vocabguard._src.engines.beam.build import _CountTokens
+
+            counter = _CountTokens(self.features, self.config.bad_records, shards=1)
+            counter.setup()
+            self._records = counter
+        return self._records
+
+    def count_records(self, batch) -> None:
+        """A ``RecordBatch`` of Python values, counted as the Beam build counts it."""
+        for (index, _shard), partial in self._record_counter().process(batch):
+            table = partial.table
+            self.counts[index].add(table, partial.stats)
+
+    def read_records(self, path: str, format: str) -> None:
+        from vocabguard._src.engines.beam.build import field_rules
+        from vocabguard._src.engines.beam.read import BadRecords, RecordBatch
+        from vocabguard._src.engines.records import BadRecord, iter_records
+
+        rules = field_rules(self.features)
+        bad = BadRecords(self.config.bad_records)
+        size = self.config.batch_size
+        numbers: list[int] = []
+        columns: dict[str, list] = {f: [] for f in self.fields}
+
+        def flush() -> None:
+            skipped = tuple(sorted(bad.drain().items()))
+            self.records_read += len(numbers) + sum(n for _, n in skipped)
+            self.count_records(RecordBatch(path, tuple(numbers), columns, skipped))
+
+        with open(path, "rb") as handle:
+            for item in iter_records(handle, path, format, self.fields, rules=rules):
+                if isinstance(item, BadRecord):
+                    bad.handle(item)
+                    continue
+                number, values = item
+                numbers.append(number)
+                for field in self.fields:
+                    columns[field].append(values[field])
+                if len(numbers) >= size:
+                    flush()
+                    numbers, columns = [], {f: [] for f in self.fields}
+        flush()  # one batch per file, even an empty one (its skipped records count)
+
+    # -- the columnar path (Parquet) --
+
+    def read_parquet(self, path: str) -> None:
+        import pyarrow.parquet as pq
+
+        try:
+            parquet = pq.ParquetFile(path)
+        except (pa.ArrowException, OSError):
+            self.read_records(path, "parquet")  # names the unreadable file as Beam does
+            return
+        schema = parquet.schema_arrow
+        kinds = {
+            f: _column_kind(schema.field(f).type) if f in schema.names else None
+            for f in self.fields
+        }
+        if any(kind is None for kind in kinds.values()):
+            self.read_records(path, "parquet")  # a missing column, lists, floats, ...
+            return
+        if not self.columnar:
+            self.read_records(path, "parquet")
+            return
+        number = 0
+        for batch in parquet.iter_batches(batch_size=ARROW_BATCH_ROWS, columns=self.fields):
+            self.records_read += batch.num_rows
+            if not self._batch_is_plain(batch):
+                self._records_of(path, batch, number)
+            else:
+                self._count_batch(batch)
+            number += batch.num_rows
+
+    def _batch_is_plain(self, batch: pa.RecordBatch) -> bool:
+        """No value the record-by-record rules would reject or treat specially."""
+        return not any(batch.column(field).null_count for field in self.required)
+
+    def _records_of(self, path: str, batch: pa.RecordBatch, first: int) -> None:
+        """Rows of a Parquet batch counted record by record (they need the rules)."""
+        from vocabguard._src.engines.beam.build import field_rules
+        from vocabguard._src.engines.beam.read import BadRecords, RecordBatch
+        from vocabguard._src.engines.records import BadRecord, _as_record_unit, _pick
+
+        rules = field_rules(self.features)
+        bad = BadRecords(self.config.bad_records)
+        numbers: list[int] = []
+        columns: dict[str, list] = {f: [] for f in self.fields}
+        for offset, row in enumerate(batch.to_pylist()):
+            item = _as_record_unit(_pick(path, first + offset + 1, row, self.fields, (), rules))
+            if isinstance(item, BadRecord):
+                bad.handle(item)
+                continue
+            number, values = item
+            numbers.append(number)
+            for field in self.fields:
+                columns[field].append(values[field])
+        skipped = tuple(sorted(bad.drain().items()))
+        self.count_records(RecordBatch(path, tuple(numbers), columns, skipped))
+
+    def _count_batch(self, batch: pa.RecordBatch) -> None:
+        rows = batch.num_rows
+
+        def one(index: int) -> None:
+            feature = self.features[index]
+            stats: dict[str, int] = {"records": rows, "batches": 1, "documents": rows}
+            tables = []
+            for field in feature.all_fields:
+                table, more = _count_column(
+                    feature, self.tokenizers[index], batch.column(field), field
+                )
+                if table is not None:
+                    tables.append(table)
+                for key, n in more.items():
+                    stats[key] = stats.get(key, 0) + n
+            for table in tables[:-1]:
+                self.counts[index].add(table, {})
+            self.counts[index].add(tables[-1] if tables else None, stats)
+
+        indices = range(len(self.features))
+        if self.pool is None:
+            for index in indices:
+                one(index)
+        else:
+            for future in [self.pool.submit(one, i) for i in indices]:
+                future.result()
+
+    # -- one pass over every file --
+
+    def run(self, files: Sequence[tuple[str, str]]) -> None:
+        try:
+            for path, format in files:
+                _log.info("vocabguard: counting %s", path)
+                if format == "parquet":
+                    self.read_parquet(path)
+                else:
+                    self.read_records(path, format)
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown()
+
+
+def _files(config) -> Iterator[tuple[str, str]]:
+    from vocabguard._src.engines.readers import detect_format, expand_inputs
+
+    for path in expand_inputs(list(config.inputs)):
+        if "://" in path:
+            raise ConfigError(
+                f"The in-process runner reads local files; {path} is a URI. Run the job on "
+                "a Beam runner (--runner DirectRunner, DataflowRunner, ...) instead. "
+                + received(input=path)
+            )
+        yield path, detect_format(path, config.format)
+
+
+def _check_skipped(
+    where: str, skipped: Mapping[str, int], records_read: int, max_bad_fraction: float
+) -> str:
+    """Raise if more than ``max_bad_fraction`` of the records were skipped (as on Beam)."""
+    total = sum(skipped.values())
+    reasons = ", ".join(f"{r} {n}" for r, n in sorted(skipped.items(), key=lambda kv: -kv[1]))
+    if records_read and total / records_read > max_bad_fraction:
+        raise InputDataError(
+            f"{where}: {total} of {records_read} records were skipped "
+            f"({total / records_read:.1%}), more than max_bad_fraction "
+            f"{max_bad_fraction:g}; top reasons: {reasons}. Nothing was published. "
+            "Fix the input (or the field name), or raise max_bad_fraction if this is expected. "
+            + received(runner="inprocess", skipped=total, records_read=records_read)
+        )
+    return reasons
+
+
+def _check(
+    feature: Feature, counts: _Counts, records_read: int, table: pa.Table | None
+) -> dict[str, int]:
+    """The Beam build's checks before publishing (the counting is local, so fewer)."""
+    stats = counts.stats
+    if len(counts.kinds) > 1:
+        raise InputDataError(
+            f"Feature {feature.field!r} holds both integer and string values; a vocabulary "
+            "holds one kind. Make the field consistent (or cast it in the input). "
+            + received(token_types="mixed")
+        )
+    where = f"In process, feature {feature.field!r} (vocabulary {feature.name!r})"
+    skipped = {k.split(".", 1)[1]: n for k, n in stats.items() if k.startswith("bad_records.")}
+    reasons = _check_skipped(where, skipped, records_read, feature.max_bad_fraction)
+    if not feature.allow_empty:
+        if records_read == 0:
+            raise InputDataError(
+                f"{where}: the inputs held no records, so the vocabulary would be empty; "
+                "nothing was published. Check the input paths, or set allow_empty: true for "
+                "this feature. " + received(runner="inprocess", records_read=0)
+            )
+        if table is None or not len(table):
+            hint = f" (skipped: {reasons})" if reasons else ""
+            raise InputDataError(
+                f"{where}: {records_read} records were read but no token was learned"
+                f"{hint}; nothing was published. Check the field name and the spec "
+                "(min_count, tokenizer), or set allow_empty: true for this feature. "
+                + received(runner="inprocess", records_read=records_read)
+            )
+    return stats
+
+
+def run_build(config, *, description: str | None = None) -> list[dict]:
+    """Count, check, select and publish every feature of ``config`` (a ``JobConfig``).
+
+    All features are checked before any is published. Returns one dict per feature:
+    ``{feature, name, ref, fingerprint, input_dim, newly_published}``.
+    """
+    from vocabguard._src.core.builder import candidate_table, document_counts
+    from vocabguard._src.core.store import VocabStore
+    from vocabguard._src.core.values import WEIGHT_SCALE
+    from vocabguard._src.core.version import __version__
+    from vocabguard._src.core.vocabulary import Vocabulary
+
+    store = VocabStore(config.store)
+    parents = [store.load(f.parent) if f.parent else None for f in config.features.values()]
+    engine = _Engine(config)
+    engine.run(list(_files(config)))
+    vocabs = []
+    for index, feature in enumerate(engine.features):
+        counts = engine.counts[index]
+        table = counts.compact()
+        stats = _check(feature, counts, engine.records_read, table)
+        token_type = next(iter(counts.kinds), STRING)
+        scale = WEIGHT_SCALE if feature.weight_field else 1
+        if table is None:
+            arrow_type = pa.int64() if token_type == INT64 else pa.binary()
+            table = pa.table({"token": pa.array([], arrow_type), "count": pa.array([], pa.int64())})
+        parent = parents[index]
+        chosen = candidate_table(
+            table,
+            feature.spec,
+            token_type,
+            inherited=parent.token_bytes if parent is not None else (),
+            count_scale=scale,
+            total_documents=stats.get("documents", 0),
+        )
+        manifest_stats: dict[str, Any] = {
+            "documents": stats.get("documents", 0),
+            "total_tokens": stats.get("total_tokens", 0),
+            "distinct_tokens": len(table),
+        }
+        list_fields = sorted(f for f in feature.all_fields if stats.get(f"lists.{f}"))
+        if list_fields:
+            manifest_stats["list_fields"] = list_fields
+        missing = {f: stats.get(f"missing.{f}", 0) for f in feature.all_fields}
+        if feature.spec.missing != "error" or any(missing.values()):
+            manifest_stats["missing"] = missing
+        if feature.weight_field:
+            from vocabguard._src.core.values import check_total_weight
+
+            units = stats.get("total_weight_units", 0)
+            check_total_weight(units)
+            manifest_stats.update(
+                weighted=True,
+                weight_unit=1 / WEIGHT_SCALE,
+                total_weight=units / WEIGHT_SCALE,
+                total_weight_units=units,
+            )
+        skipped = {k.split(".", 1)[1]: v for k, v in sorted(stats.items()) if k.startswith("bad_")}
+        if skipped:
+            manifest_stats["bad_records_skipped"] = skipped
+        build = {
+            "vocabguard_version": __version__,
+            "input": description or ", ".join(config.inputs),
+            "builder": "inprocess",
+        }
+        if feature.fields:
+            build["fields"] = list(feature.all_fields)
+        if feature.weight_field:
+            build["weight_field"] = feature.weight_field
+        vocabs.append(
+            Vocabulary.from_counts(
+                dict(zip(chosen["token"].to_pylist(), chosen["count"].to_pylist())),
+                feature.spec,
+                token_type,
+                stats=manifest_stats,
+                build=build,
+                parent=parent,
+                retire=feature.retire,
+                count_scale=scale,
+                document_counts=document_counts(chosen) if feature.spec.counts_documents else None,
+            )
+        )
+    results = []
+    for key, feature, vocab in zip(engine.keys, engine.features, vocabs):
+        published = store.publish(vocab, feature.name)
+        results.append(
+            {
+                "feature": key,
+                "name": feature.name,
+                "ref": published.ref,
+                "fingerprint": published.fingerprint,
+                "input_dim": published.input_dim,
+                "newly_published": bool(published.newly_published),
+            }
+        )
+    return results
