@@ -12,6 +12,7 @@ A public face: the implementation lives in ``vocabguard._src.engines.tf``.
 """
 
 from vocabguard._src.engines.tf import (
+    BagEncoder,
     Encoder,
     Lookup,
     encode_fn,
@@ -23,6 +24,7 @@ from vocabguard._src.engines.tf import (
 )
 
 __all__ = [
+    "BagEncoder",
     "Encoder",
     "Lookup",
     "encode_fn",

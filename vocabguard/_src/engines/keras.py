@@ -528,7 +528,16 @@ def string_lookup(vocab: Vocabulary, **kwargs: Any) -> keras.layers.Layer:
     the matching ``IntegerLookup``. The tokens are passed in memory, not as a
     file path, so the layer keeps working after the store moves and every byte
     string survives (a ``vocab.txt`` cannot hold tokens with line breaks).
+
+    ``output_mode="multi_hot"|"count"|"tf_idf"`` gives the rows of
+    ``vocabguard.output_modes.encode`` (Keras drops the mask column there too);
+    ``tf_idf`` takes its ``idf_weights`` from the document counts the build recorded.
     """
+    if kwargs.get("output_mode", "int") == "tf_idf" and "idf_weights" not in kwargs:
+        from vocabguard._src.core.output_modes import token_idf
+
+        # The tokens' IDFs; Keras gives the OOV columns their mean, as vocabguard does.
+        kwargs["idf_weights"] = token_idf(vocab).astype("float32")
     common = dict(
         mask_token=vocab.pad_token,
         oov_token=vocab.oov_token,

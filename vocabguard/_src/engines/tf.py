@@ -302,13 +302,62 @@ class Encoder(tf.Module):
         return ids
 
 
-def encode_fn(vocab: Vocabulary) -> Encoder:
+class BagEncoder(tf.Module):
+    """Text to ``multi_hot`` / ``count`` / ``tf_idf`` rows in TensorFlow (``output_modes``).
+
+    Same values as ``vocabguard.output_modes.encode``: ``[batch, len(vocab) - 1]``
+    float32, column ``j`` for id ``j + 1`` (the pad has no column). A 1-D batch of texts
+    gives one row per text; with ``tokenizer: none``, a ``[batch, n]`` (dense or ragged)
+    batch of values gives one row per record and a 1-D batch one row per value.
+    """
+
+    def __init__(self, vocab: Vocabulary, output_mode: str, name: str | None = None):
+        super().__init__(name=name)
+        from vocabguard._src.core.output_modes import BAG_MODES, check_output_mode, idf_weights
+
+        self.output_mode = check_output_mode(output_mode, BAG_MODES)
+        self.encoder = Encoder(vocab)
+        self.encoder.sequence_length = None  # a bag counts every token
+        self.depth = len(vocab)
+        self.input_dim = vocab.input_dim
+        self.fingerprint = vocab.fingerprint
+        self.idf = (
+            tf.constant(idf_weights(vocab), dtype=tf.float32) if output_mode == "tf_idf" else None
+        )
+
+    @tf.function
+    def __call__(self, texts):
+        ids = self.encoder(texts)
+        if not isinstance(ids, tf.RaggedTensor) and ids.shape.rank == 1:
+            # Texts: a scalar text gave one id row; values: each value is its own row.
+            ids = ids[tf.newaxis, :] if self.encoder.spec.tokenizer != "none" else ids[:, None]
+        counts = tf.math.bincount(
+            tf.cast(ids, tf.int32),
+            minlength=self.depth,
+            maxlength=self.depth,
+            dtype=tf.float32,
+            axis=-1,
+        )[:, 1:]  # the pad has no column
+        if self.output_mode == "multi_hot":
+            return tf.minimum(counts, 1.0)
+        if self.output_mode == "tf_idf":
+            return counts * self.idf
+        return counts
+
+
+def encode_fn(vocab: Vocabulary, output_mode: str = "int") -> Encoder | BagEncoder:
     """A ``tf.data``-ready encoder: ``dataset.map(encode_fn(vocab))``.
 
     Works on batches (1-D string tensors) and single strings, in eager mode,
     graph mode and ``tf.function``; attach it to a ``tf.Module`` or Keras model
     to export it in a SavedModel (its tables are tracked resources).
+
+    ``output_mode``: ``"int"`` (ids), or ``"multi_hot"``, ``"count"``, ``"tf_idf"``
+    (``BagEncoder``: one float32 row of ``len(vocab) - 1`` columns per text, as Keras
+    ``TextVectorization`` gives them).
     """
+    if output_mode != "int":
+        return BagEncoder(vocab, output_mode)
     return Encoder(vocab)
 
 
