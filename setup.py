@@ -24,6 +24,8 @@ CORE = [
     "google-crc32c>=1.5",
     # Keras 3 (TensorFlow ships it; named because vocabguard.keras uses it directly).
     "keras>=3.5",
+    # The 64-bit hash of the numpy lookup index (see README "Dependencies").
+    "polars>=1.0",
     # The coverage plot of `vocabguard report`.
     "matplotlib>=3.7",
 ]

@@ -25,7 +25,14 @@ import pyarrow.compute as pc
 from vocabguard._src.core.errors import InputDataError, SpecError, received
 from vocabguard._src.core.spec import VocabSpec
 from vocabguard._src.core.tokenizer import Tokenizer
-from vocabguard._src.core.vocabulary import INT64, STRING, Vocabulary
+from vocabguard._src.core.vocabulary import (
+    INT64,
+    STRING,
+    Vocabulary,
+    arrow_token_type,
+    token_array,
+    vocabulary_from_counts,
+)
 
 BATCH_SIZE = 8192
 
@@ -421,7 +428,7 @@ class TokenCounter:
             build["fields"] = list(fields)
         if weight_field:
             build["weight_field"] = weight_field
-        inherited = parent.token_bytes if parent is not None else ()
+        inherited = parent.token_array if parent is not None else ()
         chosen = candidate_table(
             table,
             self.spec,
@@ -430,12 +437,13 @@ class TokenCounter:
             count_scale=scale,
             total_documents=self.documents,
         )
-        counts = dict(zip(chosen["token"].to_pylist(), chosen["count"].to_pylist()))
-        return Vocabulary.from_counts(
-            counts,
+        # Columns straight into the selection: no Python object per token.
+        return vocabulary_from_counts(
+            chosen["token"],
+            chosen["count"],
             self.spec,
             token_type,
-            document_counts=document_counts(chosen),
+            document_counts=chosen["documents"] if "documents" in chosen.column_names else None,
             stats=stats,
             build=build,
             parent=parent,
@@ -483,7 +491,7 @@ def candidate_table(
     spec: VocabSpec,
     token_type: str,
     *,
-    inherited: Iterable = (),
+    inherited: Iterable | pa.Array = (),
     count_scale: int = 1,
     total_documents: int | None = None,
 ) -> pa.Table:
@@ -499,10 +507,11 @@ def candidate_table(
     from vocabguard._src.core.vocabulary import special_tokens
 
     reserved, pad_and_oov = special_tokens(spec, token_type)
-    inherited = list(inherited)
-    specials = reserved + pad_and_oov + inherited
     arrow_type = table.schema.field("token").type
-    is_special = pc.is_in(table["token"], value_set=pa.array(specials, type=arrow_type))
+    inherited = token_array(inherited, token_type).cast(arrow_type)
+    fixed = pa.array(reserved + pad_and_oov, type=arrow_token_type(token_type))
+    specials = pa.concat_arrays([fixed.cast(arrow_type), inherited])
+    is_special = pc.is_in(table["token"], value_set=specials)
     keep = pc.and_(
         pc.greater_equal(table["count"], spec.min_count * count_scale), pc.invert(is_special)
     )
@@ -519,7 +528,7 @@ def candidate_table(
             keep = pc.and_(keep, pc.less_equal(table["documents"], high))
     candidates = table.filter(keep)
     budget = spec.max_tokens
-    if budget is not None and inherited:
+    if budget is not None and len(inherited):
         # max_tokens caps the learned rows of the lineage; the parent's come first.
         budget = max(0, budget - (len(inherited) - len(reserved)))
     if budget is not None and len(candidates) > budget:

@@ -24,8 +24,11 @@ vocabguard.errors.LayoutError: `capacity` 5 is smaller than the layout's 12 ids 
 from __future__ import annotations
 
 import dataclasses
-import heapq
 from collections.abc import Hashable, Iterable, Mapping
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from vocabguard._src.core.errors import LayoutError, received
 
@@ -161,6 +164,54 @@ def is_candidate(
     )
 
 
+def select_rows(
+    tokens: pa.Array,
+    counts: pa.Array | np.ndarray,
+    *,
+    min_count: int = 1,
+    max_tokens: int | None = None,
+    exclude: pa.Array | None = None,
+    max_token_bytes: int | None = None,
+    keep: np.ndarray | None = None,
+) -> np.ndarray:
+    """The rows of distinct ``tokens`` that become learned tokens, in id order (columnar).
+
+    Count descending, ties by UTF-8 bytes ascending (integers: value ascending): one
+    Arrow sort on (count desc, token asc), which compares binary values byte by byte.
+    ``exclude``: tokens that never become learned (pad, OOV label, reserved, the
+    parent's); ``keep``: an optional boolean mask of rows allowed at all (document rules).
+
+    >>> import pyarrow as pa
+    >>> select_rows(pa.array([b"b", b"a", b"c", b"d"]), pa.array([2, 2, 5, 1]), min_count=2)
+    array([2, 1, 0])
+    """
+    counts = counts if isinstance(counts, pa.Array) else pa.array(counts, type=pa.int64())
+    mask = pc.greater_equal(counts, min_count)
+    if keep is not None:
+        mask = pc.and_(mask, pa.array(keep, type=pa.bool_()))
+    if exclude is not None and len(exclude):
+        mask = pc.and_(mask, pc.invert(pc.is_in(tokens, value_set=exclude)))
+    if max_token_bytes is not None and not pa.types.is_integer(tokens.type):
+        mask = pc.and_(mask, pc.less_equal(pc.binary_length(tokens), max_token_bytes))
+    rows = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
+    if not len(rows):
+        return rows
+    taken = pa.array(rows, type=pa.int64())
+    tokens, values = tokens.take(taken), counts.to_numpy(zero_copy_only=False)[rows]
+    if max_tokens is not None and max_tokens < len(rows):
+        # Tokens are distinct, so (count, token) is a total order: the top k is exact.
+        table = pa.table({"token": tokens, "count": values})
+        top = pc.select_k_unstable(
+            table, max_tokens, sort_keys=[("count", "descending"), ("token", "ascending")]
+        ).to_numpy()
+        rows, tokens, values = rows[top], tokens.take(pa.array(top)), values[top]
+    # Tokens ascending (Arrow compares binary byte by byte), then a stable sort by count
+    # descending: ties keep the token order. Faster than one two-key table sort.
+    by_token = pc.sort_indices(tokens).to_numpy()
+    by_count = np.argsort(-values[by_token], kind="stable")
+    return rows[by_token[by_count]]
+
+
 def select_tokens(
     counts: Mapping[Hashable, int],
     *,
@@ -169,7 +220,8 @@ def select_tokens(
     exclude: Iterable[Hashable] = (),
     max_token_bytes: int | None = None,
 ) -> list[tuple[Hashable, int]]:
-    """The learned tokens, in id order, as ``(token, count)`` pairs.
+    """The learned tokens, in id order, as ``(token, count)`` pairs (``select_rows`` over a
+    mapping, for small uses and tests; builds call ``select_rows`` on columns).
 
     Tokens in ``exclude`` (pad, OOV label, reserved tokens) never become learned
     tokens: they already have ids or must stay OOV.
@@ -177,12 +229,17 @@ def select_tokens(
     >>> select_tokens({b"b": 2, b"a": 2, b"c": 5, b"d": 1}, min_count=2)
     [(b'c', 5), (b'a', 2), (b'b', 2)]
     """
-    excluded = set(exclude)
-    candidates = (
-        (token, count)
-        for token, count in counts.items()
-        if is_candidate(token, count, min_count, excluded, max_token_bytes)
+    keys = list(counts)
+    integer = bool(keys) and isinstance(keys[0], int)
+    token_type = pa.int64() if integer else pa.binary()
+    tokens = pa.array(keys, type=token_type)
+    values = pa.array(list(counts.values()), type=pa.int64())
+    rows = select_rows(
+        tokens,
+        values,
+        min_count=min_count,
+        max_tokens=max_tokens,
+        exclude=pa.array(list(exclude), type=token_type),
+        max_token_bytes=max_token_bytes,
     )
-    if max_tokens is None:
-        return sorted(candidates, key=order_key)
-    return heapq.nsmallest(max_tokens, candidates, key=order_key)
+    return [(keys[i], counts[keys[i]]) for i in rows.tolist()]

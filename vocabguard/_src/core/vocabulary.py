@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -21,8 +22,9 @@ import pyarrow.compute as pc
 
 from vocabguard._src.core.errors import IdRangeError, LayoutError, LineageError, SpecError, received
 from vocabguard._src.core.guard import guard_ids
-from vocabguard._src.core.layout import IdLayout, oov_bucket, select_tokens
+from vocabguard._src.core.layout import IdLayout, oov_bucket, select_rows
 from vocabguard._src.core.spec import VocabSpec
+from vocabguard._src.core.token_index import TokenIndex
 from vocabguard._src.core.tokenizer import Tokenizer
 
 STRING = "string"
@@ -30,6 +32,46 @@ INT64 = "int64"
 TOKEN_TYPES = (STRING, INT64)
 
 Token = bytes | int
+# Tokens hashed per fingerprint chunk: bounds the framed copy (~16 MB for short tokens).
+_FINGERPRINT_CHUNK = 1 << 20
+
+
+def arrow_token_type(token_type: str) -> pa.DataType:
+    """The Arrow type that holds tokens of ``token_type``: ``binary`` or ``int64``."""
+    return pa.int64() if token_type == INT64 else pa.binary()
+
+
+def token_array(tokens: Iterable | pa.Array | pa.ChunkedArray, token_type: str) -> pa.Array:
+    """Tokens as one contiguous Arrow array in canonical form (``binary`` or ``int64``).
+
+    Arrow input is cast (``string`` to ``binary`` is free); a Python sequence goes
+    through ``as_token`` (the small-API path: tests, hand-made vocabularies).
+
+    >>> token_array(["a", b"b"], STRING).to_pylist(), token_array([3], INT64).type
+    ([b'a', b'b'], DataType(int64))
+    """
+    arrow_type = arrow_token_type(token_type)
+    if isinstance(tokens, pa.ChunkedArray):
+        tokens = tokens.combine_chunks()
+    if not isinstance(tokens, pa.Array):
+        return pa.array([as_token(t, token_type) for t in tokens], type=arrow_type)
+    integer = pa.types.is_integer(tokens.type)
+    if integer != (token_type == INT64) or tokens.null_count:
+        kind = "integers" if token_type == INT64 else "strings"
+        raise TypeError(
+            f"Expected {kind} without nulls as tokens. "
+            + received(type=str(tokens.type), nulls=tokens.null_count)
+        )
+    return tokens.cast(arrow_type)
+
+
+def int64_array(values: Iterable | pa.Array | pa.ChunkedArray | np.ndarray) -> np.ndarray:
+    """Counts (or document counts) as an int64 numpy array."""
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return np.asarray(values.to_numpy(), dtype=np.int64)
+    if isinstance(values, np.ndarray):
+        return values.astype(np.int64, copy=False)
+    return np.fromiter((int(v) for v in values), dtype=np.int64)
 
 
 def as_token(value: Any, token_type: str) -> Token:
@@ -136,16 +178,67 @@ LINEAGE_FIELDS = (
 )
 
 
-def compute_fingerprint(contract: Mapping, tokens: Sequence[Token]) -> str:
-    """sha256 over the encoding contract and the ordered tokens (ids ``k+1`` on)."""
+def compute_fingerprint(contract: Mapping, tokens: pa.Array | Sequence[Token]) -> str:
+    """sha256 over the encoding contract and the ordered tokens (ids ``k+1`` on).
+
+    Each token is hashed as its 8-byte little-endian length then its bytes (integers:
+    8 bytes little-endian signed), so no token boundary is ambiguous. The framed bytes
+    are laid out with numpy a chunk of tokens at a time: no Python object per token.
+
+    >>> compute_fingerprint({}, [b"a", b"bc"]) == compute_fingerprint({}, pa.array([b"a", b"bc"]))
+    True
+    """
+    if not isinstance(tokens, (pa.Array, pa.ChunkedArray)):
+        items = list(tokens)
+        integer = bool(items) and isinstance(items[0], (int, np.integer))
+        tokens = token_array(items, INT64 if integer else STRING)
+    elif isinstance(tokens, pa.ChunkedArray):
+        tokens = tokens.combine_chunks()
     digest = hashlib.sha256()
     digest.update(json.dumps(contract, sort_keys=True, ensure_ascii=True).encode())
-    for token in tokens:
-        # Length-prefixed, so no token boundary is ambiguous (tokens may hold any byte).
-        raw = token.to_bytes(8, "little", signed=True) if isinstance(token, int) else token
-        digest.update(len(raw).to_bytes(8, "little"))
-        digest.update(raw)
+    for start in range(0, len(tokens), _FINGERPRINT_CHUNK):
+        digest.update(framed_tokens(tokens.slice(start, _FINGERPRINT_CHUNK)))
     return digest.hexdigest()
+
+
+def framed_tokens(tokens: pa.Array) -> np.ndarray:
+    """The bytes the fingerprint hashes for ``tokens``: per token, its 8-byte
+    little-endian length, then its bytes (int64: the 8-byte little-endian value).
+
+    >>> bytes(framed_tokens(pa.array([b"ab"])))
+    b'\\x02\\x00\\x00\\x00\\x00\\x00\\x00\\x00ab'
+    """
+    n = len(tokens)
+    if pa.types.is_integer(tokens.type):
+        framed = np.empty((n, 2), dtype="<i8")
+        framed[:, 0] = 8
+        framed[:, 1] = tokens.to_numpy(zero_copy_only=False)
+        return framed.view(np.uint8).reshape(-1)
+    tokens = tokens.cast(pa.large_binary())  # 64-bit offsets: no 2 GiB limit per chunk
+    offsets, _ = binary_buffers(tokens)
+    lengths = np.ascontiguousarray(np.diff(offsets), dtype="<u8")
+    prefixes = pa.Array.from_buffers(pa.binary(8), n, [None, pa.py_buffer(lengths)]).cast(
+        pa.large_binary()
+    )
+    # Arrow concatenates each prefix with its token in C++; the joined array's data
+    # buffer is then exactly the framed bytes.
+    joined = pc.binary_join_element_wise(prefixes, tokens, pa.scalar(b"", pa.large_binary()))
+    offsets, data = binary_buffers(joined)
+    return data[offsets[0] : offsets[-1]]
+
+
+def binary_buffers(tokens: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """``(offsets, data)`` of a ``binary`` or ``large_binary`` array as numpy views
+    (``offsets`` has n + 1 entries into ``data``; the array's slice offset applied)."""
+    if not (pa.types.is_binary(tokens.type) or pa.types.is_large_binary(tokens.type)):
+        tokens = tokens.cast(pa.binary())
+    width = np.int64 if pa.types.is_large_binary(tokens.type) else np.int32
+    _, offsets, data = tokens.buffers()
+    if offsets is None or not len(tokens):
+        return np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.uint8)
+    offsets = np.frombuffer(offsets, dtype=width)[tokens.offset : tokens.offset + len(tokens) + 1]
+    data = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
+    return offsets.astype(np.int64, copy=False), data
 
 
 def special_tokens(spec: VocabSpec, token_type: str) -> tuple[list[Token], list[Token]]:
@@ -287,6 +380,151 @@ def _uncounted(counts: Mapping, words: Mapping, fixed: set) -> int:
     return sum(c for t, c in counts.items() if t not in words and t not in fixed)
 
 
+def _rows_of(needles: pa.Array, tokens: pa.Array) -> np.ndarray:
+    """The row of each needle in distinct ``tokens`` (``-1`` when absent), for the
+    special and inherited tokens a build looks up: the needles are hashed, not ``tokens``."""
+    rows = np.full(len(needles), -1, dtype=np.int64)
+    if not len(needles) or not len(tokens):
+        return rows
+    where = np.flatnonzero(pc.is_in(tokens, value_set=needles).to_numpy(zero_copy_only=False))
+    found = pc.index_in(needles, value_set=tokens.take(pa.array(where, type=pa.int64())))
+    found = np.asarray(found.fill_null(-1).to_numpy(), dtype=np.int64)
+    rows[found >= 0] = where[found[found >= 0]]
+    return rows
+
+
+def _take_or_zero(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``values[rows]``, 0 where ``rows`` is -1 (a token that was not counted)."""
+    out = np.zeros(len(rows), dtype=np.int64)
+    hit = rows >= 0
+    out[hit] = values[rows[hit]]
+    return out
+
+
+def vocabulary_from_counts(
+    tokens: pa.Array | pa.ChunkedArray,
+    counts: pa.Array | pa.ChunkedArray | np.ndarray,
+    spec: VocabSpec,
+    token_type: str = STRING,
+    *,
+    document_counts: pa.Array | pa.ChunkedArray | np.ndarray | None = None,
+    stats: Mapping[str, Any] | None = None,
+    build: Mapping[str, Any] | None = None,
+    parent: Vocabulary | None = None,
+    retire: bool = False,
+    count_scale: int = 1,
+    cls: type | None = None,
+) -> Vocabulary:
+    """Select and order learned tokens from columns of distinct tokens and their counts
+    (the one selection rule, columnar: ``Vocabulary.from_counts`` on arrays).
+
+    ``tokens``: distinct tokens (Arrow ``binary``/``string``, or ``int64``);
+    ``counts`` / ``document_counts``: parallel int64 columns. Everything else is as in
+    ``Vocabulary.from_counts``. Tokens stay Arrow and numpy from selection to the
+    fingerprint: no Python object per token (WordPiece, whose learner works on a word
+    dictionary, is the exception).
+
+    >>> import pyarrow as pa
+    >>> from vocabguard import VocabSpec
+    >>> v = vocabulary_from_counts(pa.array(["b", "a", "c"]), pa.array([2, 2, 5]), VocabSpec())
+    >>> v.tokens
+    ['[PAD]', '[UNK]', 'c', 'a', 'b']
+    """
+    cls = cls or Vocabulary
+    tokens = token_array(tokens, token_type)
+    counts = int64_array(counts)
+    documents = None if document_counts is None else int64_array(document_counts)
+    reserved, specials = special_tokens(spec, token_type)
+    if spec.tokenizer == "wordpiece":
+        # The WordPiece learner works on a word dictionary (its vocabulary is small).
+        words = dict(zip(tokens.to_pylist(), counts.tolist()))
+        return cls._from_word_counts(
+            words, spec, token_type, reserved, specials, stats, build, parent, retire
+        )
+    arrow_type = arrow_token_type(token_type)
+    reserved_array = pa.array(reserved, type=arrow_type)
+    keep = None
+    low = high = None
+    if spec.counts_documents:
+        if documents is None:
+            _document_rule(spec, None, stats)  # raises: the rules need document counts
+        low, high = _document_limits(spec, stats)
+        keep = documents >= low
+        if high is not None:
+            keep &= documents <= high
+    retired: set[int] = set()
+    inherited = pa.array([], type=arrow_type)
+    if parent is not None:
+        spec = _check_lineage(parent, spec, token_type)
+        inherited = parent.token_array.slice(len(reserved))
+        retired = set(parent.retired)
+        if retire:
+            rows = _rows_of(inherited, tokens)
+            dropped = _take_or_zero(counts, rows) < spec.min_count * count_scale
+            if keep is not None:
+                # Not counted: 0 documents, which passes only when min_documents is 0.
+                ok = np.full(len(rows), 0 >= low)
+                ok[rows >= 0] = keep[rows[rows >= 0]]
+                dropped |= ~ok
+            start = parent.layout.learned_start
+            retired.update((start + np.flatnonzero(dropped)).tolist())
+    budget = spec.max_tokens
+    if budget is not None and parent is not None:
+        budget = max(0, budget - len(inherited))
+    excluded = pa.concat_arrays([reserved_array, pa.array(specials, type=arrow_type), inherited])
+    learned = select_rows(
+        tokens,
+        counts,
+        min_count=spec.min_count * count_scale,
+        max_tokens=budget,
+        exclude=excluded,
+        max_token_bytes=spec.max_token_bytes,
+        keep=keep,
+    )
+    fixed = pa.concat_arrays([reserved_array, inherited])  # reserved + parent tokens
+    fixed_rows = _rows_of(fixed, tokens)
+    chosen = pa.concat_arrays([fixed, tokens.take(pa.array(learned, type=pa.int64()))])
+    token_counts = np.concatenate([_take_or_zero(counts, fixed_rows), counts[learned]])
+    token_documents = None
+    if documents is not None:
+        token_documents = np.concatenate([_take_or_zero(documents, fixed_rows), documents[learned]])
+    stats = dict(stats or {})
+    if spec.counts_documents:
+        stats["document_rule"] = {"min_documents": low, "max_documents": high}
+    total = stats.get("total_tokens", int(counts.sum()))
+    if count_scale != 1:
+        # Weighted: coverage and OOV rate are shares of the total weight.
+        total = stats.pop("total_weight_units", int(counts.sum()))
+    start = 1 + spec.num_oov_buckets  # id of chosen[0], the first reserved token
+    live = np.ones(len(token_counts), dtype=bool)
+    if retired:
+        live[np.fromiter(retired, dtype=np.int64) - start] = False
+    known = int(token_counts[live].sum())
+    pad_row = _rows_of(pa.array(specials[:1], type=arrow_type), tokens)
+    pad_count = int(_take_or_zero(counts, pad_row)[0])
+    stats.update(
+        # Beam passes only the candidate counts, with the true distinct count.
+        distinct_tokens=stats.get("distinct_tokens", len(tokens)),
+        learned_tokens=len(chosen) - len(reserved) - len(retired),
+        coverage=(known / total) if total else 0.0,
+        oov_rate=((total - known - pad_count) / total) if total else 0.0,
+    )
+    if parent is not None:
+        stats.update(new_tokens=len(learned), retired_tokens=len(retired))
+    return cls._grown_from(
+        parent,
+        len(learned),
+        spec,
+        token_type,
+        chosen,
+        token_counts,
+        stats=stats,
+        build=build,
+        retired=retired,
+        document_counts=token_documents,
+    )
+
+
 class Vocabulary:
     """A vocabulary under the id contract.
 
@@ -299,8 +537,8 @@ class Vocabulary:
         self,
         spec: VocabSpec,
         token_type: str,
-        tokens: Sequence[Token],
-        counts: Sequence[int],
+        tokens: Sequence[Token] | pa.Array,
+        counts: Sequence[int] | np.ndarray | pa.Array,
         *,
         name: str | None = None,
         version: int | None = None,
@@ -308,8 +546,10 @@ class Vocabulary:
         build: Mapping[str, Any] | None = None,
         retired: Iterable[int] = (),
         parent: Mapping[str, Any] | None = None,
-        document_counts: Sequence[int] | None = None,
+        document_counts: Sequence[int] | np.ndarray | pa.Array | None = None,
     ):
+        """Tokens (ids ``k+1`` on: reserved, then learned) and their counts, as Arrow or
+        numpy arrays (Python sequences are accepted and converted once)."""
         if token_type not in TOKEN_TYPES:
             raise ValueError(
                 f"token_type must be one of {TOKEN_TYPES}. " + received(token_type=token_type)
@@ -319,21 +559,27 @@ class Vocabulary:
         integer = token_type == INT64
         self.pad_token = spec.resolved_pad_token(integer)
         self.oov_token = spec.resolved_oov_token(integer)
-        self._tokens = [as_token(t, token_type) for t in tokens]
-        self._counts = [int(c) for c in counts]
+        # Columns, not Python objects: an Arrow array of tokens and numpy counts.
+        self._token_array = token_array(tokens, token_type)
+        self._count_array = int64_array(counts)
+        if len(self._count_array) != len(self._token_array):
+            raise ValueError(
+                "counts must have one entry per token. "
+                + received(tokens=len(self._token_array), counts=len(self._count_array))
+            )
         # Documents holding each token (parallel to counts), when the build counted them.
-        self._documents = None if document_counts is None else [int(d) for d in document_counts]
-        if self._documents is not None and len(self._documents) != len(self._counts):
+        self._document_array = None if document_counts is None else int64_array(document_counts)
+        if self._document_array is not None and len(self._document_array) != len(self._count_array):
             raise ValueError(
                 "document_counts must have one entry per token. "
-                + received(tokens=len(self._counts), document_counts=len(self._documents))
+                + received(tokens=len(self._count_array), document_counts=len(self._document_array))
             )
         num_reserved = len(spec.resolved_reserved_tokens(integer))
         self.missing_token = spec.resolved_missing_token(integer)
         self.layout = IdLayout(
             num_oov_buckets=spec.num_oov_buckets,
             num_reserved=num_reserved,
-            num_learned=len(self._tokens) - num_reserved,
+            num_learned=len(self._token_array) - num_reserved,
             capacity=spec.capacity,
             pad_to_multiple_of=spec.pad_to_multiple_of,
         )
@@ -359,18 +605,46 @@ class Vocabulary:
             )
         # The parent this version was grown from: {"ref", "fingerprint", "input_dim"}.
         self.parent = dict(parent) if parent else None
-        self.fingerprint = compute_fingerprint(self.contract(), self._tokens)
-        self._ids = {
-            token: id_
-            for id_, token in enumerate(self._tokens, start=self.layout.reserved_start)
-            if id_ not in self.retired
-        }
+        self.fingerprint = compute_fingerprint(self.contract(), self._token_array)
         self._pad_key = as_token(self.pad_token, token_type)
         self._tokenizer = Tokenizer(spec)
-        self._value_set: pa.Array | None = None
+        # The lookup index over [pad, *lookup keys]: built on the first lookup, then
+        # shared by every call and thread (the lock makes the build happen once).
+        self._index: TokenIndex | None = None
+        self._index_lock = threading.Lock()
         self._piece_encoder = None  # WordPiece's numpy encoder, built on first use
         self.manifest: dict | None = None  # set when loaded from a store
         self.newly_published: bool | None = None  # set by VocabStore.publish
+
+    def __getstate__(self) -> dict:
+        # The lock cannot be pickled and the index is cheaper to rebuild than to ship.
+        state = dict(self.__dict__)
+        state.update(_index=None, _index_lock=None, _piece_encoder=None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._index_lock = threading.Lock()
+
+    def __copy__(self) -> Vocabulary:
+        # A copy shares the columns and the built index, with a lock of its own.
+        clone = type(self).__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone._index_lock = threading.Lock()
+        return clone
+
+    def lookup_index(self) -> TokenIndex:
+        """The index every numpy lookup uses, over ``[pad, *lookup_key_array]``: built
+        once per vocabulary (on first use, thread-safe), so a batch costs the batch."""
+        index = self._index
+        if index is None:
+            with self._index_lock:
+                index = self._index
+                if index is None:
+                    pad = pa.array([self._pad_key], type=arrow_token_type(self.token_type))
+                    keys = pa.concat_arrays([pad, self.lookup_key_array])
+                    index = self._index = TokenIndex(keys)
+        return index
 
     @classmethod
     def from_counts(
@@ -409,75 +683,23 @@ class Vocabulary:
         >>> v2.tokens[2:], v2.token_to_id("a") == v1.token_to_id("a")
         (['a', 'b', 'c'], True)
         """
-        reserved, specials = special_tokens(spec, token_type)
-        if spec.tokenizer == "wordpiece":
-            return cls._from_word_counts(
-                counts, spec, token_type, reserved, specials, stats, build, parent, retire
-            )
-        retired: set[int] = set()
-        inherited: list[Token] = []
-        documents_ok = _document_rule(spec, document_counts, stats)
-        if parent is not None:
-            spec = _check_lineage(parent, spec, token_type)
-            inherited = parent.token_bytes[len(reserved) :]
-            retired = set(parent.retired)
-            if retire:
-                start = parent.layout.learned_start
-                retired.update(
-                    start + i
-                    for i, token in enumerate(inherited)
-                    if counts.get(token, 0) < spec.min_count * count_scale
-                    or not documents_ok(token)
-                )
-        budget = spec.max_tokens
-        if budget is not None and parent is not None:
-            budget = max(0, budget - len(inherited))
-        selectable = counts
-        if spec.counts_documents:
-            selectable = {t: c for t, c in counts.items() if documents_ok(t)}
-        learned = select_tokens(
-            selectable,
-            min_count=spec.min_count * count_scale,
-            max_tokens=budget,
-            exclude=reserved + specials + inherited,
-            max_token_bytes=spec.max_token_bytes,
-        )
-        tokens = reserved + inherited + [token for token, _ in learned]
-        token_counts = [counts.get(t, 0) for t in reserved + inherited] + [c for _, c in learned]
-        token_documents = None
-        if document_counts is not None:
-            token_documents = [document_counts.get(t, 0) for t in tokens]
-        stats = dict(stats or {})
-        if spec.counts_documents:
-            low, high = _document_limits(spec, stats)
-            stats["document_rule"] = {"min_documents": low, "max_documents": high}
-        total = stats.get("total_tokens", sum(counts.values()))
-        if count_scale != 1:
-            # Weighted: coverage and OOV rate are shares of the total weight.
-            total = stats.pop("total_weight_units", sum(counts.values()))
-        start = len(reserved) + 1 + spec.num_oov_buckets  # id of tokens[0]
-        known = sum(c for i, c in enumerate(token_counts, start=start) if i not in retired)
-        pad_count = counts.get(specials[0], 0)
-        stats.update(
-            # Beam passes only the candidate counts, with the true distinct count.
-            distinct_tokens=stats.get("distinct_tokens", len(counts)),
-            learned_tokens=len(tokens) - len(reserved) - len(retired),
-            coverage=(known / total) if total else 0.0,
-            oov_rate=((total - known - pad_count) / total) if total else 0.0,
-        )
-        if parent is not None:
-            stats.update(new_tokens=len(learned), retired_tokens=len(retired))
-        return cls._grown_from(
-            parent,
-            len(learned),
+        keys = list(counts)
+        return vocabulary_from_counts(
+            token_array(keys, token_type),
+            np.fromiter((counts[k] for k in keys), dtype=np.int64, count=len(keys)),
             spec,
             token_type,
-            tokens,
-            token_counts,
+            document_counts=None
+            if document_counts is None
+            else np.fromiter(
+                (document_counts.get(k, 0) for k in keys), dtype=np.int64, count=len(keys)
+            ),
             stats=stats,
             build=build,
-            retired=retired,
-            document_counts=token_documents,
+            parent=parent,
+            retire=retire,
+            count_scale=count_scale,
+            cls=cls,
         )
 
     @classmethod
@@ -626,39 +848,62 @@ class Vocabulary:
         valid UTF-8); integer vocabularies hold ``int``.
         """
         head = [self.pad_token] + [self.oov_token] * self.num_oov_buckets
-        return head + [display_token(t) for t in self._tokens]
+        return head + [display_token(t) for t in self._token_array.to_pylist()]
+
+    @property
+    def token_array(self) -> pa.Array:
+        """Reserved then learned tokens (ids ``k+1`` on) as an Arrow array (``binary``
+        or ``int64``): what every large-scale path (publish, lookup, tables) reads."""
+        return self._token_array
+
+    @property
+    def count_array(self) -> np.ndarray:
+        """Corpus count of each token of ``token_array`` (int64)."""
+        return self._count_array
+
+    @property
+    def document_array(self) -> np.ndarray | None:
+        """``document_counts`` as an int64 array (``None`` when not counted)."""
+        return self._document_array
 
     @property
     def token_bytes(self) -> list[Token]:
-        """Reserved then learned tokens (ids ``k+1`` on) in canonical form (bytes or int)."""
-        return list(self._tokens)
+        """``token_array`` as a Python list of bytes (or int): for small uses only."""
+        return self._token_array.to_pylist()
 
     @property
-    def lookup_keys(self) -> list[Token]:
-        """``token_bytes`` as lookup tables hold them: retired rows get ``retired_key(id)``.
+    def lookup_key_array(self) -> pa.Array:
+        """``token_array`` as lookup tables hold it: retired rows get ``retired_key(id)``.
 
         Every lookup twin (numpy, tf.lookup, Keras StringLookup, exported
         vocab files) is built from these keys, so a retired token maps to OOV
         everywhere while its row stays reserved.
         """
         if not self.retired:
-            return list(self._tokens)
+            return self._token_array
         start = self.layout.reserved_start
-        return [
-            retired_key(id_) if id_ in self.retired else token
-            for id_, token in enumerate(self._tokens, start=start)
-        ]
+        ids = sorted(self.retired)
+        mask = np.zeros(len(self._token_array), dtype=bool)
+        mask[np.asarray(ids) - start] = True
+        return pc.replace_with_mask(
+            self._token_array, pa.array(mask), pa.array([retired_key(i) for i in ids])
+        )
+
+    @property
+    def lookup_keys(self) -> list[Token]:
+        """``lookup_key_array`` as a Python list (for small uses only)."""
+        return self.lookup_key_array.to_pylist()
 
     @property
     def counts(self) -> list[int]:
-        """Corpus count of each token of ``token_bytes``."""
-        return list(self._counts)
+        """Corpus count of each token of ``token_bytes`` (a list; see ``count_array``)."""
+        return self._count_array.tolist()
 
     @property
     def document_counts(self) -> list[int] | None:
         """Documents holding each token of ``token_bytes`` (``None`` when not counted:
         only builds with ``min_document_count`` / ``max_document_fraction`` count them)."""
-        return None if self._documents is None else list(self._documents)
+        return None if self._document_array is None else self._document_array.tolist()
 
     def __len__(self) -> int:
         return self.layout.used_ids
@@ -676,10 +921,7 @@ class Vocabulary:
     def token_to_id(self, token: str | bytes | int) -> int:
         """The id of one (already tokenized) token; unknown tokens get their OOV id."""
         key = as_token(token, self.token_type)
-        if key == self._pad_key:
-            return self.pad_id
-        found = self._ids.get(key)
-        return found if found is not None else oov_bucket(key, self.num_oov_buckets)
+        return int(self._lookup_flat(pa.array([key], type=arrow_token_type(self.token_type)))[0])
 
     def id_to_token(self, id_: int) -> str | bytes | int:
         """The token of one id (OOV ids give the OOV token; retired and unused rows too)."""
@@ -687,8 +929,8 @@ class Vocabulary:
         if id_ == self.pad_id:
             return self.pad_token
         index = int(id_) - self.layout.reserved_start
-        if 0 <= index < len(self._tokens) and int(id_) not in self.retired:
-            return display_token(self._tokens[index])
+        if 0 <= index < len(self._token_array) and int(id_) not in self.retired:
+            return display_token(self._token_array[index].as_py())
         return self.oov_token
 
     # -- batches --
@@ -699,13 +941,10 @@ class Vocabulary:
 
     def _lookup_flat(self, flat: pa.Array) -> np.ndarray:
         """Ids of a flat Arrow array of tokens (binary, or int64 for integer vocabularies)."""
-        if self._value_set is None:
-            arrow_type = pa.int64() if self.token_type == INT64 else pa.binary()
-            self._value_set = pa.array([self._pad_key, *self.lookup_keys], type=arrow_type)
         if self.token_type == STRING and not pa.types.is_binary(flat.type):
             flat = flat.cast(pa.binary())
-        index = pc.index_in(flat, value_set=self._value_set).fill_null(-1).to_numpy()
-        # value_set index 0 is the pad token; index i >= 1 is the i-th reserved or
+        index = self.lookup_index().rows(flat)
+        # Index row 0 is the pad token; index i >= 1 is the i-th reserved or
         # learned token, whose id is reserved_start + i - 1 (layout.py owns this).
         ids = np.where(index > 0, index + (self.layout.reserved_start - 1), self.pad_id)
         unknown = index < 0
@@ -825,7 +1064,12 @@ class Vocabulary:
         from vocabguard._src.core.wordpiece import PieceEncoder, lists_with_lengths
 
         if self._piece_encoder is None:
-            vocab = {t: i for t, i in self._ids.items()}
+            start = self.layout.reserved_start
+            vocab = {
+                t: i
+                for i, t in enumerate(self._token_array.to_pylist(), start)
+                if i not in self.retired
+            }
             self._piece_encoder = PieceEncoder(vocab, self.spec, self.oov_ids.start)
         lengths, ids = self._piece_encoder.encode_texts(spaced)
         return lists_with_lengths(lengths), ids.astype(self.id_dtype, copy=False)

@@ -1,0 +1,163 @@
+"""Tokens stay columns from selection to lookup: the columnar fingerprint equals the
+per-token definition, ``vocabulary_from_counts`` on Arrow arrays equals
+``Vocabulary.from_counts`` on a dict, the lookup index is exact under hash collisions
+and built once per vocabulary."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vocabguard import VocabSpec, Vocabulary, build_vocabulary
+from vocabguard._src.core import token_index, vocabulary
+from vocabguard._src.core.token_index import TokenIndex
+from vocabguard._src.core.vocabulary import compute_fingerprint, vocabulary_from_counts
+
+
+def reference_fingerprint(contract: dict, tokens: list) -> str:
+    """The fingerprint's definition, one token at a time (as vocabguard computed it
+    before tokens became columns)."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps(contract, sort_keys=True, ensure_ascii=True).encode())
+    for token in tokens:
+        raw = token.to_bytes(8, "little", signed=True) if isinstance(token, int) else token
+        digest.update(len(raw).to_bytes(8, "little"))
+        digest.update(raw)
+    return digest.hexdigest()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    tokens=st.lists(st.binary(max_size=12), max_size=40)
+    | st.lists(st.integers(-(2**63), 2**63 - 1), max_size=40),
+    start=st.integers(0, 3),
+)
+def test_columnar_fingerprint_equals_the_per_token_definition(tokens, start):
+    integer = bool(tokens) and isinstance(tokens[0], int)
+    array = pa.array(tokens, type=pa.int64() if integer else pa.binary())
+    want = reference_fingerprint({"k": 1}, tokens[start:])
+    assert compute_fingerprint({"k": 1}, array.slice(start)) == want  # a sliced array too
+    # Chunk boundaries do not change it.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(vocabulary, "_FINGERPRINT_CHUNK", 3)
+        assert compute_fingerprint({"k": 1}, array.slice(start)) == want
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    counts=st.dictionaries(st.binary(max_size=3), st.integers(1, 6), max_size=30),
+    min_count=st.integers(1, 3),
+    max_tokens=st.none() | st.integers(1, 10),
+    docs=st.lists(st.integers(0, 6), min_size=30, max_size=30),
+)
+def test_vocabulary_from_counts_on_arrays_equals_from_counts_on_a_dict(
+    counts, min_count, max_tokens, docs
+):
+    spec = VocabSpec(
+        min_count=min_count, max_tokens=max_tokens, num_oov_buckets=2, min_document_count=2
+    )
+    keys = list(counts)
+    documents = dict(zip(keys, docs))
+    stats = {"documents": 10}
+    want = Vocabulary.from_counts(counts, spec, stats=stats, document_counts=documents)
+    got = vocabulary_from_counts(
+        pa.array(keys, pa.binary()),
+        pa.array([counts[k] for k in keys], pa.int64()),
+        spec,
+        document_counts=np.array([documents[k] for k in keys], dtype=np.int64),
+        stats=stats,
+    )
+    assert got.fingerprint == want.fingerprint
+    assert got.token_bytes == want.token_bytes
+    assert got.counts == want.counts and got.document_counts == want.document_counts
+    assert got.stats == want.stats
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    keys=st.lists(st.binary(max_size=3), max_size=30),
+    probes=st.lists(st.binary(max_size=3), max_size=30),
+    buckets=st.sampled_from([1, 2, 1 << 64]),
+)
+def test_token_index_is_exact_when_hashes_collide(keys, probes, buckets):
+    """With hashes cut to 1 or 2 values every key collides: hits are byte-checked, and
+    the first row holding a key is found, as with ``pc.index_in``."""
+    real = token_index.hash64
+    with pytest.MonkeyPatch.context() as patch:
+        cut = (
+            (lambda v: real(v)) if buckets == 1 << 64 else (lambda v: real(v) % np.uint64(buckets))
+        )
+        patch.setattr(token_index, "hash64", cut)
+        index = TokenIndex(pa.array(keys, pa.binary()))
+        probes = probes + keys
+        got = index.rows(pa.array(probes, pa.binary())).tolist()
+    first = {}
+    for row, key in enumerate(keys):
+        first.setdefault(key, row)
+    assert got == [first.get(p, -1) for p in probes]
+
+
+def test_lookup_builds_its_index_once_per_vocabulary(monkeypatch):
+    """Every lookup, encode and token_to_id call of one vocabulary shares one index:
+    a batch costs the batch, not the vocabulary. (Counts builds, no timing.)"""
+    builds = []
+
+    class Counting(TokenIndex):
+        def __init__(self, keys):
+            builds.append(len(keys))
+            super().__init__(keys)
+
+    monkeypatch.setattr(vocabulary, "TokenIndex", Counting)
+    vocab = build_vocabulary(["a b b c", "d a"], VocabSpec(num_oov_buckets=3), progress=False)
+    assert builds == []  # lazily: building the vocabulary builds no index
+    for _ in range(3):
+        vocab.lookup(["a", "zz", "b"])
+        vocab.encode(["a b zz"])
+        vocab.token_to_id("c")
+    threads = [threading.Thread(target=vocab.lookup, args=(["d"] * 100,)) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert builds == [len(vocab) - vocab.num_oov_buckets]  # once: pad + the tokens
+    want = [vocab.tokens.index("a"), vocab.token_to_id("zz"), 0]
+    assert vocab.lookup(["a", "zz", "[PAD]"]).tolist() == want
+
+
+def test_copies_share_the_index_and_pickles_rebuild_it(monkeypatch):
+    import copy
+    import pickle
+
+    builds = []
+
+    class Counting(TokenIndex):
+        def __init__(self, keys):
+            builds.append(1)
+            super().__init__(keys)
+
+    monkeypatch.setattr(vocabulary, "TokenIndex", Counting)
+    vocab = build_vocabulary(["x y y"], VocabSpec(), progress=False)
+    vocab.lookup(["x"])
+    copy.copy(vocab).lookup(["y"])
+    assert len(builds) == 1
+    clone = pickle.loads(pickle.dumps(vocab))
+    assert clone.lookup(["y", "x", "q"]).tolist() == [2, 3, 1]
+    assert len(builds) == 2
+
+
+@pytest.mark.parametrize("kind", ["string", "int64"])
+def test_vocabulary_keeps_columns(kind):
+    values = ["b a a", "c"] if kind == "string" else [5, 5, 9]
+    spec = VocabSpec() if kind == "string" else VocabSpec(tokenizer="none")
+    vocab = build_vocabulary(values, spec, progress=False)
+    assert isinstance(vocab.token_array, pa.Array)
+    assert vocab.token_array.type == (pa.binary() if kind == "string" else pa.int64())
+    assert vocab.count_array.dtype == np.int64
+    assert vocab.token_array.to_pylist() == vocab.token_bytes
