@@ -161,3 +161,54 @@ def test_vocabulary_keeps_columns(kind):
     assert vocab.token_array.type == (pa.binary() if kind == "string" else pa.int64())
     assert vocab.count_array.dtype == np.int64
     assert vocab.token_array.to_pylist() == vocab.token_bytes
+
+
+@pytest.mark.parametrize(
+    "values, spec",
+    [
+        (["the cat", "the dog", "a cat"], VocabSpec(num_oov_buckets=2)),
+        ([7, 7, 3, 9], VocabSpec(tokenizer="none")),
+        (["a b", "b c", "c d a"], VocabSpec(min_document_count=2)),
+        (["fr", None, "de", "fr"], VocabSpec(tokenizer="none", missing="token")),
+    ],
+    ids=["string", "int64", "documents", "missing"],
+)
+def test_build_publish_load_lookup_never_list_the_tokens(tmp_path, monkeypatch, values, spec):
+    """The list properties (a Python object per token) are for small API uses: build,
+    publish, load and lookup, of a root and of a lineage child, never call them."""
+    from vocabguard import VocabStore
+
+    for name in ("tokens", "token_bytes", "lookup_keys", "counts", "document_counts"):
+
+        def refuse(self, name=name):
+            raise AssertionError(f"a hot path called Vocabulary.{name}")
+
+        monkeypatch.setattr(Vocabulary, name, property(refuse))
+    store = VocabStore(tmp_path)
+    root = store.publish(build_vocabulary(values, spec, progress=False), "v")
+    loaded = store.load("v")
+    assert loaded.fingerprint == root.fingerprint
+    store.verify("v")
+    child = build_vocabulary(values + values[:2], spec, parent=loaded, progress=False)
+    again = store.load(store.publish(child, "v").ref)
+    probe = [v for v in values if v is not None]
+    assert again.lookup(probe).tolist() == loaded.lookup(probe).tolist()
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    counts=st.dictionaries(
+        st.lists(st.sampled_from([b"a", b"b", b"\x00", b"\xff"]), max_size=12).map(b"".join),
+        st.integers(1, 3),
+        max_size=40,
+    ),
+)
+def test_rule_order_matches_the_python_rule_on_long_shared_prefixes(counts):
+    """Tokens longer than the 8-byte sort prefix, sharing it, with zero bytes and
+    0xFF: the columnar order equals sorting by (count desc, bytes asc)."""
+    from vocabguard._src.core.layout import order_key, rule_order
+
+    keys = list(counts)
+    order = rule_order(pa.array(keys, pa.binary()), np.array([counts[k] for k in keys]))
+    got = [keys[i] for i in order]
+    assert got == [t for t, _ in sorted(counts.items(), key=order_key)]

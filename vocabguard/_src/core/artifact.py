@@ -28,7 +28,13 @@ import pyarrow.parquet as pq
 
 from vocabguard._src.core.errors import ArtifactError, ChecksumMismatchError, received
 from vocabguard._src.core.spec import VocabSpec
-from vocabguard._src.core.vocabulary import INT64, Vocabulary, display_token
+from vocabguard._src.core.vocabulary import (
+    INT64,
+    Vocabulary,
+    arrow_token_type,
+    binary_buffers,
+    display_token,
+)
 
 FORMAT = "vocabguard._src.core.vocabulary"
 FORMAT_VERSION = 1
@@ -81,31 +87,54 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+# The kind of each row of tokens.parquet, by code (dictionary-encoded in the file).
+_KINDS = ("pad", "oov", "reserved", "learned", "retired")
+
+
+def _kind_column(vocab: Vocabulary) -> pa.DictionaryArray:
+    """The ``kind`` column: codes set with numpy, dictionary in order of first
+    appearance (what ``dictionary_encode`` of the strings gives, so files stay the same)."""
+    k = vocab.num_oov_buckets
+    layout = vocab.layout
+    codes = np.full(layout.used_ids, 3, dtype=np.int32)  # learned
+    codes[0] = 0
+    codes[1 : 1 + k] = 1
+    codes[layout.reserved_start : layout.learned_start] = 2
+    if vocab.retired:
+        # The row keeps its token (for diffs and repairs) but maps to OOV.
+        codes[np.fromiter(vocab.retired, dtype=np.int64)] = 4
+    present, first = np.unique(codes, return_index=True)
+    present = present[np.argsort(first)]
+    remap = np.zeros(len(_KINDS), dtype=np.int32)
+    remap[present] = np.arange(len(present), dtype=np.int32)
+    dictionary = pa.array([_KINDS[c] for c in present], type=pa.string())
+    return pa.DictionaryArray.from_arrays(pa.array(remap[codes]), dictionary)
+
+
 def render_files(vocab: Vocabulary) -> tuple[dict[str, bytes], dict[str, Any]]:
-    """The files of a version (except the manifest) and the ``vocab_txt`` status."""
+    """The files of a version (except the manifest) and the ``vocab_txt`` status.
+
+    Built from the vocabulary's columns (no Python object per token).
+    """
     integer = vocab.token_type == INT64
     k = vocab.num_oov_buckets
-    num_reserved = vocab.layout.num_reserved
-    token_type = pa.int64() if integer else pa.binary()
     head_tokens = [vocab.pad_token] + [vocab.oov_token] * k
-    head = [t if integer else str(t).encode("utf-8") for t in head_tokens]
-    tokens = head + vocab.token_bytes
-    kinds = (
-        ["pad"] + ["oov"] * k + ["reserved"] * num_reserved + ["learned"] * vocab.layout.num_learned
+    head = pa.array(
+        [t if integer else str(t).encode("utf-8") for t in head_tokens],
+        type=arrow_token_type(vocab.token_type),
     )
-    for id_ in vocab.retired:  # the row keeps its token (for diffs and repairs) but maps to OOV
-        kinds[id_] = "retired"
-    counts = [0] * (1 + k) + vocab.counts
+    tokens = pa.concat_arrays([head, vocab.token_array])
+    zeros = np.zeros(1 + k, dtype=np.int64)
     columns = {
-        "id": pa.array(range(len(tokens)), type=pa.int64()),
-        "token": pa.array(tokens, type=token_type),
-        "count": pa.array(counts, type=pa.int64()),
-        "kind": pa.array(kinds, type=pa.string()).dictionary_encode(),
+        "id": pa.array(np.arange(len(tokens), dtype=np.int64)),
+        "token": tokens,
+        "count": pa.array(np.concatenate([zeros, vocab.count_array])),
+        "kind": _kind_column(vocab),
     }
-    documents = getattr(vocab, "document_counts", None)
+    documents = getattr(vocab, "document_array", None)
     if documents is not None:
         # Documents holding each token (builds with document-frequency rules only).
-        columns["documents"] = pa.array([0] * (1 + k) + documents, type=pa.int64())
+        columns["documents"] = pa.array(np.concatenate([zeros, documents]))
     table = pa.table(
         columns,
         metadata={b"vocabguard.fingerprint": vocab.fingerprint.encode()},
@@ -124,14 +153,7 @@ def render_vocab_txt(vocab: Vocabulary) -> tuple[bytes | None, dict[str, Any]]:
     """The bytes of ``vocab.txt`` (``None`` when it cannot be written) and its status."""
     integer = vocab.token_type == INT64
     k = vocab.num_oov_buckets
-    tokens = vocab.token_bytes
-    # Arrow checks every token at once (load regenerates vocab.txt each time); the
-    # per-token reasons are computed only when some token is unsafe.
-    reasons = (
-        []
-        if integer or _all_safe_lines(tokens)
-        else [r for r in map(unsafe_text_line, tokens) if r]
-    )
+    tokens = vocab.token_array
     if vocab.retired:
         # A text line cannot stand for a row that must match nothing.
         return None, {
@@ -139,32 +161,69 @@ def render_vocab_txt(vocab: Vocabulary) -> tuple[bytes | None, dict[str, Any]]:
             "reason": f"{len(vocab.retired)} retired row(s) must match no token, which no text "
             "line can express. Use tokens.parquet (vocabguard.keras.string_lookup reads it).",
         }
-    if reasons:
-        return None, {
-            "written": False,
-            "reason": f"{len(reasons)} token(s) cannot be written as text lines; first: "
-            f"{reasons[0]}. Use tokens.parquet (vocabguard.keras.string_lookup reads it).",
-        }
-    if integer:
-        data = "".join(f"{t}\n" for t in tokens).encode("utf-8")
-    else:
-        data = b"".join(t + b"\n" for t in tokens)  # valid UTF-8, checked above
-    return data, {"written": True, "first_id": k + 1, "lines": len(tokens)}
+    if not integer:
+        unsafe = _unsafe_lines(tokens)
+        if len(unsafe):
+            first = unsafe_text_line(tokens[int(unsafe[0])].as_py())
+            return None, {
+                "written": False,
+                "reason": f"{len(unsafe)} token(s) cannot be written as text lines; first: "
+                f"{first}. Use tokens.parquet (vocabguard.keras.string_lookup reads it).",
+            }
+    lines = tokens.cast(pa.string()) if integer else tokens
+    return _joined_lines(lines), {"written": True, "first_id": k + 1, "lines": len(tokens)}
 
 
-def _all_safe_lines(tokens: list) -> bool:
-    """Whether every token is non-empty UTF-8 without a line break (``unsafe_text_line``)."""
-    if not tokens:
-        return True
-    array = pa.array(tokens, type=pa.binary())
-    if pc.min(pc.binary_length(array)).as_py() == 0:
-        return False
+def _joined_lines(tokens: pa.Array) -> bytes:
+    """Every token followed by a newline, laid out with numpy from the Arrow buffers."""
+    offsets, data = binary_buffers(tokens)
+    body = data[offsets[0] : offsets[-1]]
+    out = np.empty(len(body) + len(tokens), dtype=np.uint8)
+    ends = offsets[1:] - offsets[0] + np.arange(1, len(tokens) + 1)  # one past each newline
+    newline = np.zeros(len(out), dtype=bool)
+    newline[ends - 1] = True
+    out[newline] = ord("\n")
+    out[~newline] = body
+    return out.tobytes()
+
+
+def _unsafe_lines(tokens: pa.Array) -> np.ndarray:
+    """Rows of tokens that cannot be a line of ``vocab.txt`` (``unsafe_text_line``):
+    empty, not UTF-8, or holding a line break; checked by Arrow over the whole column."""
+    if not len(tokens):
+        return np.zeros(0, dtype=np.int64)
+    bad = pc.equal(pc.binary_length(tokens), 0).to_numpy(zero_copy_only=False)
     try:
-        text = array.cast(pa.string())  # validates UTF-8
+        text = tokens.cast(pa.string())  # validates UTF-8
     except pa.ArrowInvalid:
-        return False
+        # Some token is not UTF-8: find which, a slice at a time (cast validates a
+        # whole slice), down to single tokens only inside the failing slices.
+        return np.flatnonzero(bad | _invalid_utf8(tokens))
     breaks = "[" + "".join(sorted(_LINE_BREAKS)) + "]"
-    return not pc.any(pc.match_substring_regex(text, breaks)).as_py()
+    bad |= pc.match_substring_regex(text, breaks).to_numpy(zero_copy_only=False)
+    return np.flatnonzero(bad)
+
+
+def _invalid_utf8(tokens: pa.Array) -> np.ndarray:
+    """A mask of the tokens that are not valid UTF-8 (those that are valid are also
+    checked for line breaks, so the mask covers every unsafe token)."""
+    mask = np.zeros(len(tokens), dtype=bool)
+    stack = [(0, len(tokens))]
+    breaks = "[" + "".join(sorted(_LINE_BREAKS)) + "]"
+    while stack:
+        start, stop = stack.pop()
+        part = tokens.slice(start, stop - start)
+        try:
+            text = part.cast(pa.string())
+        except pa.ArrowInvalid:
+            if stop - start == 1:
+                mask[start] = True
+            else:
+                middle = (start + stop) // 2
+                stack += [(start, middle), (middle, stop)]
+            continue
+        mask[start:stop] |= pc.match_substring_regex(text, breaks).to_numpy(zero_copy_only=False)
+    return mask
 
 
 def export_identity(vocab: Vocabulary) -> dict:
@@ -351,26 +410,25 @@ def load_version(
         ids = table["id"].to_numpy()
         if not (ids == np.arange(table.num_rows)).all():
             raise _corrupt(where, TOKENS, "its ids are not 0, 1, 2, ... in order")
+        # Columns straight into the Vocabulary: no Python object per token.
         kinds = table["kind"].cast(pa.string())
         reserved_and_learned = table.filter(
             pc.is_in(kinds, pa.array(["reserved", "learned", "retired"]))
         )
-        retired = table.filter(pc.equal(kinds, "retired"))["id"].to_pylist()
+        retired = table.filter(pc.equal(kinds, "retired"))["id"].to_numpy()
         vocab = Vocabulary(
             spec,
             manifest["token_type"],
-            reserved_and_learned["token"].to_pylist(),
-            reserved_and_learned["count"].to_pylist(),
+            reserved_and_learned["token"],
+            reserved_and_learned["count"],
             name=manifest["name"],
             version=manifest["version"],
             stats=manifest["stats"],
             build=manifest["build"],
-            retired=retired,
+            retired=retired.tolist(),
             parent=manifest.get("parent"),
             document_counts=(
-                reserved_and_learned["documents"].to_pylist()
-                if "documents" in table.column_names
-                else None
+                reserved_and_learned["documents"] if "documents" in table.column_names else None
             ),
         )
     except ArtifactError:

@@ -205,11 +205,64 @@ def select_rows(
             table, max_tokens, sort_keys=[("count", "descending"), ("token", "ascending")]
         ).to_numpy()
         rows, tokens, values = rows[top], tokens.take(pa.array(top)), values[top]
-    # Tokens ascending (Arrow compares binary byte by byte), then a stable sort by count
-    # descending: ties keep the token order. Faster than one two-key table sort.
-    by_token = pc.sort_indices(tokens).to_numpy()
-    by_count = np.argsort(-values[by_token], kind="stable")
-    return rows[by_token[by_count]]
+    return rows[rule_order(tokens, values)]
+
+
+def rule_order(tokens: pa.Array, counts: np.ndarray) -> np.ndarray:
+    """The permutation that puts distinct ``tokens`` in id order: count descending,
+    then UTF-8 bytes ascending (integers: value ascending).
+
+    Strings: one numpy ``lexsort`` on (count, the first 8 bytes as a big-endian
+    integer, the length up to 9), which is exact for tokens of up to 8 bytes; ties
+    among longer tokens (same count, same first 8 bytes) are ordered by an Arrow sort
+    of just those rows, which compares bytes.
+
+    >>> rule_order(pa.array([b"b", b"a", b"abcdefghij", b"abcdefghi", b"c"]), np.array([2, 2, 2, 2, 5]))
+    array([4, 1, 3, 2, 0])
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    if pa.types.is_integer(tokens.type):
+        return np.lexsort((tokens.to_numpy(zero_copy_only=False), -counts))
+    tokens = tokens.cast(pa.binary())
+    _, offsets, data = tokens.buffers()
+    n = len(tokens)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    offsets = np.frombuffer(offsets, dtype=np.int32)[tokens.offset : tokens.offset + n + 1]
+    data = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(1, np.uint8)
+    if not len(data):
+        data = np.zeros(1, dtype=np.uint8)
+    starts = offsets[:-1].astype(np.int64)
+    lengths = np.diff(offsets).astype(np.int64)
+    prefix = np.zeros(n, dtype=np.uint64)
+    for j in range(8):  # byte j of each token (0 past its end), most significant first
+        byte = data[np.minimum(starts + j, len(data) - 1)].astype(np.uint64)
+        byte[lengths <= j] = 0
+        prefix |= byte << np.uint64(56 - 8 * j)
+    capped = np.minimum(lengths, 9)  # 9: longer than the prefix
+    order = np.lexsort((capped, prefix, -counts))
+    # Rows that tie on (count, prefix) while longer than 8 bytes need their full bytes.
+    long = capped[order] == 9
+    same = np.zeros(n, dtype=bool)
+    same[1:] = (
+        long[1:]
+        & long[:-1]
+        & (prefix[order][1:] == prefix[order][:-1])
+        & (counts[order][1:] == counts[order][:-1])
+    )
+    tied = same.copy()
+    tied[:-1] |= same[1:]  # the first row of each tied run too
+    if tied.any():
+        positions = np.flatnonzero(tied)
+        subset = order[positions]
+        table = pa.table({"token": tokens.take(pa.array(subset)), "count": counts[subset]})
+        by_rule = pc.sort_indices(
+            table, sort_keys=[("count", "descending"), ("token", "ascending")]
+        ).to_numpy()
+        # The tied runs sit in rule order relative to each other and to the other rows,
+        # so the subset's own rule order fills exactly the positions it occupies.
+        order[positions] = subset[by_rule]
+    return order
 
 
 def select_tokens(
