@@ -1,6 +1,9 @@
 # Two commands work on a fresh machine:
 #   make demo   set up, fetch BBC News, train a topic classifier, check, audit, report
-#   make test   set up and run the test suite (what .ci/run runs)
+#   make test   set up and run the test suite (what .ci/run runs first)
+#   make test-fast  the quick loop: every test but the jvm, cluster and slow ones, 2 processes
+#   make setup  the virtualenv .venv with vocabguard[all,test], versions as in
+#                 constraints/test.txt (Beam 2.62 for the Flink/Spark job servers)
 #   make readme-check  run the README's runnable shell blocks in order, in a temp copy
 #   make lineage  a stable-id lineage v1 -> v3 on BBC News; a model trained on v1, migrated
 #   make wordpiece  BBC News on a WordPiece vocabulary vs the word-level one: held-out
@@ -14,12 +17,14 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STORE ?= vocab_store
 
-.PHONY: setup test lint demo data lineage data-categorical categorical wordpiece readme-check jobservers clean
+.PHONY: setup test test-fast lint demo data lineage data-categorical categorical wordpiece readme-check jobservers clean
 
-$(BIN)/vocabguard: setup.py
+CONSTRAINTS ?= constraints/test.txt
+
+$(BIN)/vocabguard: setup.py $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -c $(CONSTRAINTS) -e '.[all,test]'
 	touch $@
 
 setup: $(BIN)/vocabguard
@@ -30,6 +35,10 @@ lint: setup
 
 test: lint
 	TF_CPP_MIN_LOG_LEVEL=3 $(BIN)/python -m pytest -q
+
+# The markers are applied in tests/conftest.py (pytest.ini lists them).
+test-fast: setup
+	TF_CPP_MIN_LOG_LEVEL=3 $(BIN)/python -m pytest -q -n 2 -m "not jvm and not cluster and not slow"
 
 data: setup
 	$(BIN)/python scripts/fetch_data.py --corpus bbc

@@ -4,7 +4,8 @@
     python scripts/readme_check.py            # on data/bbc_news (after `make data`)
     python scripts/readme_check.py --sample   # on a small generated corpus: no network
 
-A block is runnable when the line before its opening fence is ``<!-- runnable -->``.
+A block is runnable when the line before its opening fence is ``<!-- runnable -->``;
+a ``python`` block runs as ``python - <<'PYTHON'`` with the virtualenv's Python.
 The blocks run one after another with ``bash -e -o pipefail`` in one temporary copy of
 the repository's tracked files, where ``.venv`` points at this Python's virtualenv
 (so ``source .venv/bin/activate`` and ``.venv/bin/vocabguard`` work as in a clone) and
@@ -30,17 +31,26 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 MARKER = "<!-- runnable -->"
-_BLOCK = re.compile(r"^" + re.escape(MARKER) + r"\n```(?:sh|bash|console)\n(.*?)^```", re.M | re.S)
+_BLOCK = re.compile(
+    r"^" + re.escape(MARKER) + r"\n```(sh|bash|console|python)\n(.*?)^```", re.M | re.S
+)
 TOPICS = ("business", "entertainment", "politics", "sport", "tech")
 
 
 def runnable_blocks(readme: str) -> list[str]:
-    """The shell blocks marked runnable, in order.
+    """The blocks marked runnable, in order, as shell (a Python block is fed to ``python``).
 
     >>> runnable_blocks("x\\n<!-- runnable -->\\n```sh\\necho hi\\n```\\n```sh\\nno\\n```\\n")
     ['echo hi\\n']
+    >>> runnable_blocks("<!-- runnable -->\\n```python\\nprint(1)\\n```\\n")
+    ["python - <<'PYTHON'\\nprint(1)\\nPYTHON\\n"]
     """
-    return [match.group(1) for match in _BLOCK.finditer(readme)]
+    return [
+        f"python - <<'PYTHON'\n{match.group(2)}PYTHON\n"
+        if match.group(1) == "python"
+        else match.group(2)
+        for match in _BLOCK.finditer(readme)
+    ]
 
 
 def write_sample_corpus(folder: Path, articles: int = 250, seed: int = 0) -> None:

@@ -1,20 +1,26 @@
-"""Building Beam's Flink and Spark job servers: launcher jars, the cache, the errors.
+"""Beam's Flink and Spark job servers: Beam's jar, else launcher jars built with Maven;
+the cache; the errors, including a runner that cannot get its job server.
 
-A stand-in ``mvn`` on PATH records its calls and writes the jars Maven would copy, so
-these tests need neither the network nor Maven (tests/test_runners_jvm.py runs the
-real thing). The cache is a temporary ``XDG_CACHE_HOME``.
+A stand-in ``mvn`` on PATH records its calls and writes the jars Maven would copy, and
+Beam's download is replaced, so these tests need neither the network nor Maven
+(tests/test_runners_jvm.py runs the real thing). The cache is a temporary
+``XDG_CACHE_HOME``.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import stat
 import zipfile
 from pathlib import Path
+from urllib.error import HTTPError
 
 import pytest
+from apache_beam.utils.subprocess_server import JavaJarServer
 
 from vocabguard._src.engines import jobservers
+from vocabguard.cli import main
 from vocabguard.errors import ConfigError
 
 # Copies nothing from anywhere: creates the jars named in $FAKE_JARS in -DoutputDirectory.
@@ -37,6 +43,8 @@ def tool(directory: Path, name: str, text: str) -> None:
 
 @pytest.fixture
 def fake_maven(tmp_path, monkeypatch):
+    # Beam's own download finds no job-server jar (as on Maven Central here, offline).
+    monkeypatch.setattr(jobservers, "beam_job_server", lambda runner, version: None)
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     tool(bin_dir, "mvn", FAKE_MVN)
@@ -151,3 +159,76 @@ def test_what_maven_cannot_resolve_is_one_line_and_nothing_is_cached(fake_maven,
 def test_an_unknown_runner_lists_the_known_ones():
     with pytest.raises(ConfigError, match=r"expected one of flink, spark\. Received: runner="):
         jobservers.job_server_jar("DaskRunner")
+
+
+def test_beams_own_job_server_jar_is_used_where_it_downloads(tmp_path, monkeypatch):
+    fetched = []
+
+    def local_jar(url, cache_dir=None):
+        fetched.append(url)
+        return str(tmp_path / os.path.basename(url))
+
+    monkeypatch.setattr(JavaJarServer, "local_jar", local_jar)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no mvn: Maven must not be needed
+    jar = jobservers.job_server_jar("spark", beam_version="2.99.0")
+    assert jar == str(tmp_path / "beam-runners-spark-3-job-server-2.99.0.jar")
+    assert fetched == [
+        "https://repo.maven.apache.org/maven2/org/apache/beam/beam-runners-spark-3-job-server/"
+        "2.99.0/beam-runners-spark-3-job-server-2.99.0.jar"
+    ]
+    assert jobservers.beam_job_server("flink", "2.99.0").endswith(
+        "beam-runners-flink-1.19-job-server-2.99.0.jar"
+    )
+
+
+def missing_jar(url, cache_dir=None):
+    """Beam's ``local_jar`` where the repository answers 404 (its own error chain)."""
+    try:
+        raise HTTPError(url, 404, "Not Found", None, None)
+    except HTTPError as e:
+        raise RuntimeError(f"Unable to fetch remote job server jar at {url}: {e}.") from None
+
+
+@pytest.mark.parametrize(
+    "runner, flags",
+    [("FlinkRunner", ["--flink_master", "[local]"]), ("SparkRunner", [])],
+)
+def test_a_runner_without_its_job_server_is_one_line_naming_the_jar_and_the_fallback(
+    tmp_path, monkeypatch, capsys, runner, flags
+):
+    monkeypatch.setattr(JavaJarServer, "local_jar", missing_jar)
+    (tmp_path / "docs.txt").write_text("a b\nb c\n")
+    status = main(
+        [
+            "build",
+            *("--store", str(tmp_path / "store"), "--name", "docs"),
+            *("--input", str(tmp_path / "docs.txt"), "--runner", runner, *flags),
+        ]
+    )
+    assert status == 1
+    beam = importlib.metadata.version("apache-beam")
+    name = runner.removesuffix("Runner").lower()
+    jar = {
+        "flink": f"beam-runners-flink-1.19-job-server-{beam}.jar",
+        "spark": f"beam-runners-spark-3-job-server-{beam}.jar",
+    }[name]
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(
+        f"vocabguard: error: {runner} needs Beam's {name.capitalize()} job server {jar} "
+        f"(the installed Beam is {beam}), and Beam could not download it from https://"
+    )
+    assert "(HTTP Error 404: Not Found). Build one from Maven Central with `make jobservers`" in err
+    assert f"pass its path with --{name}_job_server_jar JAR" in err
+    assert f"resolves there is {jobservers.NEWEST_RESOLVED}" in err
+    assert err.endswith(f"Received: runner={runner!r}, jar={jar!r}, beam={beam!r}\n")
+    assert not (tmp_path / "store").exists()  # nothing published
+
+
+def test_a_given_job_server_jar_or_endpoint_is_not_fetched(monkeypatch):
+    from vocabguard._src.engines.runners import pipeline_options
+
+    monkeypatch.setattr(JavaJarServer, "local_jar", missing_jar)
+    options = pipeline_options(["--runner", "FlinkRunner", "--flink_job_server_jar", "x.jar"])
+    assert options.get_all_options()["flink_job_server_jar"] == "x.jar"
+    pipeline_options(["--runner", "SparkRunner", "--job_endpoint", "localhost:8099"])

@@ -7,19 +7,23 @@ Importing this module imports Keras. ``WordPieceTokenizer`` and ``wordpiece_toke
 A public face: the implementation lives in ``vocabguard._src.engines.keras``.
 """
 
-from vocabguard._src.engines.keras import (
-    GUARD_MODES,
-    IdGuard,
-    IdGuardCallback,
-    VocabEmbedding,
-    check_vocabulary,
-    counting_error,
-    embedding,
-    guard_tensor,
-    load_model,
-    string_lookup,
-    vocab_layers,
-)
+from vocabguard._src.core.extras import requires
+
+# Without the extra, importing this face is one line naming it (MissingExtraError).
+with requires("vocabguard.keras"):
+    from vocabguard._src.engines.keras import (
+        GUARD_MODES,
+        IdGuard,
+        IdGuardCallback,
+        VocabEmbedding,
+        check_vocabulary,
+        counting_error,
+        embedding,
+        guard_tensor,
+        load_model,
+        string_lookup,
+        vocab_layers,
+    )
 
 _KERAS_HUB = ("WordPieceTokenizer", "wordpiece_tokenizer")
 

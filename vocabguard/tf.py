@@ -11,17 +11,21 @@ Importing this module imports TensorFlow.
 A public face: the implementation lives in ``vocabguard._src.engines.tf``.
 """
 
-from vocabguard._src.engines.tf import (
-    BagEncoder,
-    Encoder,
-    Lookup,
-    encode_fn,
-    guard_ids,
-    in_xla_context,
-    lookup_fn,
-    tokenize,
-    xla_guard_error,
-)
+from vocabguard._src.core.extras import requires
+
+# Without the extra, importing this face is one line naming it (MissingExtraError).
+with requires("vocabguard.tf"):
+    from vocabguard._src.engines.tf import (
+        BagEncoder,
+        Encoder,
+        Lookup,
+        encode_fn,
+        guard_ids,
+        in_xla_context,
+        lookup_fn,
+        tokenize,
+        xla_guard_error,
+    )
 
 __all__ = [
     "BagEncoder",

@@ -174,7 +174,7 @@ def run(argv: Sequence[str]) -> int:
         if argv[0] == "build" and not _has_flag(argv[1:], "--config"):
             from vocabguard.cli.build import run_on_runner
 
-            return run_guarded(lambda rest: run_on_runner(rest, build_parser()), argv[1:])
+            return run_guarded(lambda rest: run_on_runner(rest, build_parser()), argv[1:], argv[0])
 
         config = _option_value(argv[1:], "--config")
         if mode == "config" and config is not None and os.path.exists(config):
@@ -184,7 +184,7 @@ def run(argv: Sequence[str]) -> int:
                 file=sys.stderr,
             )
         job = jobs.main_build if argv[0] == "build" else jobs.main_encode
-        return run_guarded(job, argv[1:])
+        return run_guarded(job, argv[1:], argv[0])
     parser = build_parser()
     try:
         args, extras = parser.parse_known_args(argv)
@@ -194,4 +194,4 @@ def run(argv: Sequence[str]) -> int:
             return 2
     except SystemExit as exit_:  # --help, --version and usage errors
         return exit_status(exit_.code)
-    return run_guarded(lambda _: args.func(args), None)
+    return run_guarded(lambda _: args.func(args), None, getattr(args, "command", None))

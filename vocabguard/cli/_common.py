@@ -144,8 +144,12 @@ def add_input_options(
         parser.add_argument("--field", help="JSON key / CSV or Parquet column holding the document")
 
 
-def run_guarded(func: Callable[[Any], Any], argument: Any) -> int:
-    """Call ``func(argument)``; user errors become one ``vocabguard: error:`` line, exit 1."""
+def run_guarded(func: Callable[[Any], Any], argument: Any, command: str | None = None) -> int:
+    """Call ``func(argument)``; user errors become one ``vocabguard: error:`` line, exit 1.
+
+    A missing optional dependency (TensorFlow for ``train``, Beam for ``--runner``, ...)
+    is such a line too, naming the extra that installs it; ``command`` names the command.
+    """
     try:
         return int(func(argument) or 0)
     except SystemExit as exit_:  # argparse inside a job: --help or a usage error
@@ -164,6 +168,12 @@ def run_guarded(func: Callable[[Any], Any], argument: Any) -> int:
     except Exception as err:
         if os.environ.get(DEBUG_ENV):
             raise
+        from vocabguard._src.core.extras import missing_extra
+
+        missing = missing_extra(err, f"{PROG} {command}" if command else "This command")
+        if missing is not None:
+            print(f"{PROG}: error: {missing}", file=sys.stderr)
+            return 1
         remote = _remote_user_error(err)
         if remote is not None:
             print(f"{PROG}: error: {remote}", file=sys.stderr)

@@ -126,6 +126,11 @@ class VocabularyMismatchError(VocabguardError, ValueError):
     """A model was built from a different vocabulary than the one given (fingerprints differ)."""
 
 
+class MissingExtraError(VocabguardError, ImportError):
+    """A feature needs an optional dependency that is not installed (``pip install
+    'vocabguard[tf]'``); also an ``ImportError``, so ``except ImportError`` still works."""
+
+
 # The classes are documented, pickled and shown in tracebacks under their public
 # module, ``vocabguard.errors`` (a face over this one), not this internal path.
 for _cls in list(globals().values()):

@@ -1,15 +1,17 @@
-"""Beam job servers for ``FlinkRunner`` and ``SparkRunner``, built from Maven Central.
+"""Beam job servers for ``FlinkRunner`` and ``SparkRunner``: Beam's jar, else built with Maven.
 
 Beam's Python ``FlinkRunner`` and ``SparkRunner`` submit through a Java job server
 (``--flink_job_server_jar`` / ``--spark_job_server_jar``) of the same Beam version
-as the Python SDK. Maven Central, as reached here, serves no
+as the Python SDK. ``job_server_jar`` first fetches Beam's own job-server jar for the
+installed Beam, as the runner itself would. Maven Central, as reached here, serves no
 ``beam-runners-*-job-server`` jar at any version, but it does serve the runner
-libraries themselves with all their dependencies. ``job_server_jar`` resolves the
-runner library with Maven (``mvn dependency:copy-dependencies``) into the cache
-directory and writes a *launcher jar* next to it: an empty jar whose manifest names
-the job server's main class and the resolved jars (``Main-Class`` and
-``Class-Path``), so ``java -jar launcher.jar`` is the job server, as Beam's own fat
-jar would be, and the path can be passed to the runner's jar flag.
+libraries themselves with all their dependencies (up to Beam ``NEWEST_RESOLVED``).
+Where Beam's jar is missing, ``job_server_jar`` resolves the runner library with
+Maven (``mvn dependency:copy-dependencies``) into the cache directory and writes a
+*launcher jar* next to it: an empty jar whose manifest names the job server's main
+class and the resolved jars (``Main-Class`` and ``Class-Path``), so ``java -jar
+launcher.jar`` is the job server, as Beam's own fat jar would be, and the path can be
+passed to the runner's jar flag.
 
 - Flink: ``org.apache.beam:beam-runners-flink-1.19`` (with Flink 1.19 inside; the
   job server runs an embedded cluster with ``--flink_master [local]``).
@@ -59,6 +61,10 @@ SPARK_OPENS = (
     "java.base/jdk.internal.ref java.base/sun.nio.ch java.base/sun.nio.cs "
     "java.base/sun.security.action java.base/sun.util.calendar"
 )
+# The newest Beam whose Flink and Spark runner libraries Maven Central resolves with every
+# dependency, as reached here (2.70's Flink runner needs beam-runners-java-job-service
+# 2.70.0, which it does not serve): what constraints/test.txt pins for the JVM tests.
+NEWEST_RESOLVED = "2.62.0"
 MAVEN_TIMEOUT = 1800  # seconds for Maven to resolve a runner (about 250 MB from empty)
 _VERSION_SUFFIX = re.compile(r"-[0-9][0-9.]*.*jar$")  # jackson-core-2.15.2.jar -> jackson-core
 
@@ -88,6 +94,9 @@ def job_server_jar(runner: str, *, beam_version: str | None = None) -> str:
             + received(runner=runner)
         )
     version = beam_version or importlib.metadata.version("apache-beam")
+    downloaded = beam_job_server(name, version)
+    if downloaded is not None:
+        return downloaded
     directory = cache_root() / f"{name}-{version}"
     lib = directory / "lib"
     if not (lib / ".resolved").exists():
@@ -106,6 +115,19 @@ def job_server_jar(runner: str, *, beam_version: str | None = None) -> str:
         # Beam's Guava before Spark's (Spark ships Guava 14, Beam needs 33).
         _write_launcher(jar, main_class, [*guava, *spark_jars, *rest], add_opens=SPARK_OPENS)
     return str(jar)
+
+
+def beam_job_server(runner: str, version: str) -> str | None:
+    """Beam's own job-server jar for ``runner``, downloaded as Beam does (into Beam's
+    cache, ``~/.apache_beam/cache/jars``), or None where the repository lacks it."""
+    from apache_beam.utils.subprocess_server import JavaJarServer
+
+    artifact = RUNNERS[runner][0]  # beam-runners-flink-1.19 -> :runners:flink:1.19:...
+    target = ":" + artifact.removeprefix("beam-").replace("-", ":") + ":job-server:shadowJar"
+    try:
+        return JavaJarServer.local_jar(JavaJarServer.path_to_beam_jar(target, version=version))
+    except Exception:  # a 404 from a mirror, no network: the Maven fallback builds one
+        return None
 
 
 def _tools_missing(runner: str, version: str) -> None:

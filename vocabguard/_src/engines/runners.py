@@ -59,6 +59,11 @@ def resolve_runner(name: str) -> str:
     try:
         runner_class = getattr(importlib.import_module(module), attribute)
     except (ImportError, AttributeError) as err:
+        from vocabguard._src.core.extras import missing_extra
+
+        missing = missing_extra(err, f"Runner {name!r}")
+        if missing is not None:
+            raise missing from None
         extra = " (pip install 'vocabguard[dask]')" if "dask" in path else ""
         raise ConfigError(
             f"Runner {name!r} cannot be loaded: {err}{extra}. " + received(runner=name)
@@ -113,7 +118,73 @@ def pipeline_options(beam_args: Sequence[str]):
     options = PipelineOptions(beam_args)
     standard = options.view_as(StandardOptions)
     standard.runner = path or "DirectRunner"
+    check_job_server(options)
     return options
+
+
+# Runner -> (job server, its options class, the jar flag's attribute, Beam's Gradle target).
+JOB_SERVERS = {
+    "FlinkRunner": ("flink", "FlinkRunnerOptions", "flink_job_server_jar", "flink:{flink}"),
+    "SparkRunner": ("spark", "SparkRunnerOptions", "spark_job_server_jar", "spark:3"),
+}
+
+
+def check_job_server(options) -> None:
+    """For ``FlinkRunner``/``SparkRunner`` without a job-server jar or endpoint, fetch
+    Beam's job-server jar of the installed Beam version now, as Beam would at run time
+    (into Beam's own cache, which Beam then uses). Where that download fails (a mirror
+    without the jar, no network), raise a one-line ``ConfigError`` naming the jar and
+    the fallback (``make jobservers``), instead of Beam's traceback.
+    """
+    from apache_beam.options import pipeline_options as beam_options
+
+    short = runner_name(options)
+    if short not in JOB_SERVERS:
+        return
+    name, options_class, flag, target = JOB_SERVERS[short]
+    portable = options.view_as(beam_options.PortableOptions)
+    if getattr(portable, "job_endpoint", None) or getattr(
+        options.view_as(getattr(beam_options, options_class)), flag
+    ):
+        return  # the user's own job server (endpoint or jar): Beam checks it
+    flink = getattr(options.view_as(beam_options.FlinkRunnerOptions), "flink_version", "")
+    fetch_job_server(short, name, f":runners:{target.format(flink=flink)}:job-server:shadowJar")
+
+
+def fetch_job_server(runner: str, name: str, gradle_target: str) -> str:
+    """Beam's job-server jar for ``gradle_target`` (downloaded once into Beam's cache).
+
+    Errors are one-line ``ConfigError``s naming the jar and ``make jobservers``.
+    """
+    import importlib.metadata
+    import os
+
+    from apache_beam.utils.subprocess_server import JavaJarServer
+
+    url = JavaJarServer.path_to_beam_jar(gradle_target)
+    jar = os.path.basename(url)
+    try:
+        return JavaJarServer.local_jar(url)
+    except Exception as err:  # urllib, filesystem and Beam errors alike
+        from vocabguard._src.engines.jobservers import NEWEST_RESOLVED
+
+        reason = " ".join(str(err.__context__ or err).split())
+        version = importlib.metadata.version("apache-beam")
+        raise ConfigError(
+            f"{runner} needs Beam's {name.capitalize()} job server {jar} (the installed "
+            f"Beam is {version}), and Beam could not download it from {url} ({reason}). "
+            f"Build one from Maven Central with `make jobservers` (or `python "
+            f"scripts/jobservers.py {name}`; needs mvn and Java 17) and pass its path with "
+            f"--{name}_job_server_jar JAR; the newest Beam whose {name.capitalize()} runner "
+            f"resolves there is {NEWEST_RESOLVED}"
+            + (
+                ""
+                if version == NEWEST_RESOLVED
+                else f" (pip install 'apache-beam=={NEWEST_RESOLVED}')"
+            )
+            + ". "
+            + received(runner=runner, jar=jar, beam=version)
+        ) from None
 
 
 def runner_name(options) -> str:
