@@ -226,9 +226,14 @@ def test_a_runner_without_its_job_server_is_one_line_naming_the_jar_and_the_fall
 
 
 def test_a_given_job_server_jar_or_endpoint_is_not_fetched(monkeypatch):
-    from vocabguard._src.engines.runners import pipeline_options
+    from vocabguard._src.engines.runners import check_job_server, pipeline_options
 
     monkeypatch.setattr(JavaJarServer, "local_jar", missing_jar)
-    options = pipeline_options(["--runner", "FlinkRunner", "--flink_job_server_jar", "x.jar"])
-    assert options.get_all_options()["flink_job_server_jar"] == "x.jar"
-    pipeline_options(["--runner", "SparkRunner", "--job_endpoint", "localhost:8099"])
+    for flags in (
+        ["--runner", "FlinkRunner", "--flink_job_server_jar", "x.jar"],
+        ["--runner", "SparkRunner", "--job_endpoint", "localhost:8099"],
+        ["--runner", "DirectRunner"],
+    ):
+        check_job_server(pipeline_options(flags))  # no fetch: missing_jar would raise
+    with pytest.raises(ConfigError, match="needs Beam's Spark job server"):
+        check_job_server(pipeline_options(["--runner", "SparkRunner"]))

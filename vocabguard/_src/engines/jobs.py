@@ -56,7 +56,7 @@ from vocabguard._src.core.errors import (
     received,
 )
 from vocabguard._src.core.spec import VocabSpec, load_yaml
-from vocabguard._src.engines.runners import pipeline_options, runner_name
+from vocabguard._src.engines.runners import check_job_server, pipeline_options, runner_name
 
 BAD_RECORD_POLICIES = ("fail", "skip")
 OUTPUT_FORMATS = ("parquet", "tfrecord")
@@ -387,6 +387,7 @@ def run_build(argv: Sequence[str] | None = None, *, config: JobConfig | None = N
     )
     results_dir, cleanup = _results_dir(options)
     results_path = f"{results_dir.rstrip('/')}/vocabguard-build-{uuid.uuid4().hex}.json"
+    check_job_server(options)  # Flink/Spark: Beam's job-server jar, or one line saying why not
     try:
         with beam.Pipeline(options=options) as pipeline:
             _ = (
@@ -507,6 +508,7 @@ def run_encode(argv: Sequence[str] | None = None) -> dict:
     )
     fingerprints = transform.fingerprints  # per id column
     runner = runner_name(options)
+    check_job_server(options)  # Flink/Spark: Beam's job-server jar, or one line saying why not
     pipeline = beam.Pipeline(options=options)
     batches = pipeline | "Read" >> ReadRecordBatches(
         config.inputs,

@@ -118,7 +118,6 @@ def pipeline_options(beam_args: Sequence[str]):
     options = PipelineOptions(beam_args)
     standard = options.view_as(StandardOptions)
     standard.runner = path or "DirectRunner"
-    check_job_server(options)
     return options
 
 
@@ -131,7 +130,8 @@ JOB_SERVERS = {
 
 def check_job_server(options) -> None:
     """For ``FlinkRunner``/``SparkRunner`` without a job-server jar or endpoint, fetch
-    Beam's job-server jar of the installed Beam version now, as Beam would at run time
+    Beam's job-server jar of the installed Beam version before the pipeline is built
+    (the jobs call this), as Beam would at run time
     (into Beam's own cache, which Beam then uses). Where that download fails (a mirror
     without the jar, no network), raise a one-line ``ConfigError`` naming the jar and
     the fallback (``make jobservers``), instead of Beam's traceback.
