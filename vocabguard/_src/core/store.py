@@ -24,8 +24,10 @@ References: ``name`` or ``name@latest`` (newest), ``name@v3``, ``name@<8+ hex>``
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime
+import errno
 import hashlib
 import json
 import os
@@ -59,6 +61,7 @@ from vocabguard._src.core.errors import (
     VersionNotFoundError,
     received,
 )
+from vocabguard._src.core.rooted_dir import RootedDirHandler, rooted_filesystem, write_error
 from vocabguard._src.core.vocabulary import Vocabulary
 
 # \Z, not $: `$` also matches before a trailing newline, so "name\n" would pass.
@@ -78,6 +81,9 @@ RECORD_RE = re.compile(r"^v([1-9][0-9]{0,17})\.json\Z")
 STALE_SECONDS = 3600  # staging dirs and gc intents untouched this long are leftovers
 MAX_READ_ATTEMPTS = 20
 TWIN_WAIT_SECONDS = 60.0
+# Pin records and tombstones are a few hundred bytes; one larger is not vocabguard's.
+MAX_RECORD_BYTES = 1 << 20
+TEMP_INFIX = ".tmp-"  # <file>.tmp-<uuid>: a small record being written (see _write_atomic)
 
 
 def validate_name(name: str) -> str:
@@ -146,17 +152,23 @@ class VocabStore:
         filesystem: pafs.FileSystem | None = None,
     ):
         root = os.fspath(root) if root is not None else DEFAULT_STORE
-        if filesystem is not None:
+        if filesystem is not None and type(filesystem) is not pafs.LocalFileSystem:
+            # Used as given (a LocalFileSystem subclass too: the caller's own rules).
             self.fs, path = filesystem, root
         elif "://" in root:
             self.fs, path = pafs.FileSystem.from_uri(root)
         else:
-            self.fs, path = pafs.LocalFileSystem(), os.path.abspath(root)
+            path = os.path.abspath(root)
+            # Every path below the root is opened from a handle of the root, never
+            # through a link, with no check-then-use window (see rooted_dir).
+            self.fs = rooted_filesystem(path, display=root)
         self.root = root
-        self._base = path.rstrip("/")
+        self._base = path.rstrip("/") or "/"
+        self._local = isinstance(self.fs, pafs.PyFileSystem) and isinstance(
+            self.fs.handler, RootedDirHandler
+        )
         # Atomic directory rename (POSIX) makes publishing all-or-nothing.
-        self._atomic_rename = isinstance(self.fs, pafs.LocalFileSystem)
-        self._local = isinstance(self.fs, pafs.LocalFileSystem)
+        self._atomic_rename = self._local or isinstance(self.fs, pafs.LocalFileSystem)
         # Tests set this to ``f(point, name, version)`` to stop a publisher at a
         # named point and interleave others deterministically.
         self._hook: Callable[[str, str, int], None] | None = None
@@ -171,61 +183,50 @@ class VocabStore:
 
     def _dir(self, name: str, version: int | None = None) -> str:
         path = f"{self._base}/{validate_name(name)}"
-        return self._inside(path if version is None else f"{path}/v{int(version)}")
+        return path if version is None else f"{path}/v{int(version)}"
 
     def _file(self, name: str, version: int, file_name: str) -> str:
-        """A file of a version: root + name + number + one of its fixed file names."""
+        """A file of a version: root + name + number + one of its fixed file names.
+
+        On a local disk the filesystem refuses a link at any component below the
+        root, at the moment of use (``rooted_dir``); object stores have none.
+        """
         if file_name not in VERSION_FILES and file_name != TOMBSTONE:
             raise ValueError(f"not a version file: {file_name!r}")
-        return self._inside(f"{self._dir(name, version)}/{file_name}")
+        return f"{self._dir(name, version)}/{file_name}"
 
-    def _inside(self, path: str) -> str:
-        """``path``, after checking (on a local disk) that no part of it below the root is a
-        symbolic link and that it resolves inside the root.
+    def root_exists(self) -> bool:
+        """Whether the store's root (directory, or bucket and prefix) exists.
 
-        A link would let a publish write, or gc delete, files outside the store; the
-        store never follows one (object stores have none).
+        Only a publish creates it; read commands fail on a store that does not exist
+        rather than report it empty.
         """
-        if not self._local:
-            return path
-        relative = path[len(self._base) :].strip("/")
-        current = self._base
-        for part in relative.split("/") if relative else []:
-            current = f"{current}/{part}"
-            if os.path.islink(current):
-                raise self._link_error(current)
-        root = os.path.realpath(self._base)
-        resolved = os.path.realpath(path)
-        if resolved != root and not resolved.startswith(root.rstrip(os.sep) + os.sep):
-            raise StoreError(
-                f"{path} resolves to {resolved}, outside the store's root {root}; the store "
-                "only reads, writes and deletes inside its root. " + received(path=path),
-                cases=[path],
-            )
-        return path
+        try:
+            return self.fs.get_file_info(self._base).type == pafs.FileType.Directory
+        except FileNotFoundError:
+            return False
 
-    def _link_error(self, path: str) -> StoreError:
-        return StoreError(
-            f"{path} is a symbolic link (to {os.readlink(path)}) inside the store {self.root}. "
-            "The store never follows links, so that a publish cannot write, nor gc delete, "
-            "files outside it. Replace the link by a real directory or file (or move the "
-            "store). " + received(path=path),
-            cases=[path],
+    def require_root(self) -> None:
+        """Raise ``StoreError`` unless the store's root exists (see ``root_exists``)."""
+        if not self.root_exists():
+            raise StoreError(self._no_root_message(), cases=[self.root])
+
+    def _no_root_message(self) -> str:
+        return (
+            f"The store {self.root} does not exist (no directory or bucket there). Pass "
+            "--store (or set VOCABGUARD_STORE) to an existing store, or create this one "
+            "with `vocabguard build`. " + received(store=self.root)
         )
 
     def _check_version_dir(self, name: str, version: int, *, strict: bool) -> None:
         """Refuse links among a version's files; with ``strict`` also unknown files."""
-        directory = self._dir(name, version)
-        if self._local:
-            with os.scandir(directory) as entries:
-                for entry in entries:
-                    if entry.is_symlink():
-                        raise self._link_error(entry.path)
+        # Listing refuses a link (on a local disk) and names it.
+        entries = self._entries(self._dir(name, version))
         if not strict:
             return
         unknown = sorted(
             info.base_name
-            for info in self._entries(directory)
+            for info in entries
             if info.base_name not in VERSION_FILES and not info.base_name.startswith(CLAIM_PREFIX)
         )
         if unknown:
@@ -261,19 +262,31 @@ class VocabStore:
         return self._file(name, version, TOMBSTONE)
 
     def _visible(self, name: str, version: int) -> bool:
-        return self._exists(self._file(name, version, MANIFEST))
+        try:
+            return self._exists(self._file(name, version, MANIFEST))
+        except StoreError as err:
+            if getattr(err, "errno", None) in (errno.EACCES, errno.EPERM):
+                # Unreadable, but there: it counts (its number is used), and reading it
+                # reports "permission denied" for this version alone.
+                return True
+            raise
 
     def _write_atomic(self, path: str, data: bytes) -> None:
-        """Write a small file all-or-nothing: a temp file renamed into place (locally)."""
+        """Write a small file all-or-nothing: a temp file renamed into place (locally).
+
+        A failed write (a full disk) removes its temp file: a temp tombstone left in a
+        version would make it fail verification.
+        """
         if not self._atomic_rename:
             self._write(path, data)  # an object store PUT is already all-or-nothing
             return
-        temp = f"{path}.tmp-{uuid.uuid4().hex}"
-        self._write(temp, data)
+        temp = f"{path}{TEMP_INFIX}{uuid.uuid4().hex}"
         try:
+            self._write(temp, data)
             self.fs.move(temp, path)  # rename(2) replaces a file atomically
         except BaseException:
-            self._delete_file(temp)
+            with contextlib.suppress(OSError, StoreError):
+                self._delete_file(temp)
             raise
 
     def _delete_file(self, path: str) -> bool:
@@ -298,7 +311,8 @@ class VocabStore:
     def _read_json(self, path: str) -> dict | None:
         """A pin or tombstone record; None if absent, ``{}`` if unreadable (still counts)."""
         try:
-            record = json.loads(read_file(self.fs, path))
+            raw = read_file(self.fs, path, limit=MAX_RECORD_BYTES)
+            record = json.loads(raw) if len(raw) <= MAX_RECORD_BYTES else {}
         except FileNotFoundError:
             return None
         except ValueError:
@@ -498,8 +512,11 @@ class VocabStore:
         return None
 
     def _write(self, path: str, data: bytes) -> None:
-        with self.fs.open_output_stream(path) as stream:
-            stream.write(data)
+        try:
+            with self.fs.open_output_stream(path) as stream:
+                stream.write(data)
+        except OSError as err:  # object stores (local writes already name the path)
+            raise write_error(err, path) from None
 
     def _next_number(self, name: str) -> int:
         """One more than every version number ever used by ``name``.
@@ -800,8 +817,10 @@ class VocabStore:
         gc_dir = f"{self._dir(name)}/{GC_DIR}"
         intent = f"{gc_dir}/v{version}-{uuid.uuid4().hex}"
         self.fs.create_dir(gc_dir, recursive=True)
-        self._write(intent, _now().encode())
         try:
+            # Inside the try: an intent whose write failed (a full disk leaves it
+            # empty) is removed too, so it never blocks a pin.
+            self._write(intent, _now().encode())
             # Announce, then check for a pin (pin() does the reverse): see pin().
             if self._exists(self._pin_path(name, version)):
                 return False
@@ -829,7 +848,8 @@ class VocabStore:
                 self._delete_file(self._file(name, version, file_name))
             return True
         finally:
-            self._delete_file(intent)
+            with contextlib.suppress(FileNotFoundError):
+                self._delete_file(intent)
 
     def _remove_leftovers(self, name: str) -> list[str]:
         """Remove what crashed processes left under ``name``; return the paths removed."""
@@ -839,19 +859,28 @@ class VocabStore:
             base = info.base_name
             if base.startswith(STAGING_PREFIX) and self._untouched(info, now):
                 # Younger staging directories may belong to a live publisher.
-                self._remove_tree(self._inside(info.path))
+                self._remove_tree(info.path)
                 removed.append(info.path)
-            elif VERSION_RE.match(base) and self._exists(f"{self._inside(info.path)}/{TOMBSTONE}"):
+            elif VERSION_RE.match(base):
+                entries = self._entries(info.path)
+                held = {entry.base_name for entry in entries}
+                for entry in entries:
+                    # A temp tombstone a killed gc left (a live gc's is younger).
+                    if (
+                        entry.base_name.startswith(f"{TOMBSTONE}{TEMP_INFIX}")
+                        and _older(entry, now, STALE_SECONDS)
+                        and self._delete_file(entry.path)
+                    ):
+                        removed.append(entry.path)
                 # A gc that crashed after the tombstone: finish it, once the manifest
                 # is gone (a version it left visible is collected by the next gc).
-                if self._exists(f"{info.path}/{MANIFEST}"):
+                if TOMBSTONE not in held or MANIFEST in held:
                     continue
-                for entry in self._entries(self._inside(info.path)):
-                    path = self._inside(entry.path)
-                    if not entry.base_name.startswith(TOMBSTONE) and self._delete_file(path):
+                for entry in entries:
+                    if not entry.base_name.startswith(TOMBSTONE) and self._delete_file(entry.path):
                         removed.append(entry.path)
         for info in self._entries(f"{self._dir(name)}/{GC_DIR}"):
-            if _older(info, now, STALE_SECONDS) and self._delete_file(self._inside(info.path)):
+            if _older(info, now, STALE_SECONDS) and self._delete_file(info.path):
                 removed.append(info.path)
         return removed
 
