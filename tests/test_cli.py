@@ -351,6 +351,9 @@ def test_list_shows_one_line_per_version(capsys, store_root, corpus, tmp_path):
 
 
 def test_list_empty_store_and_unknown_name(capsys, store_root, corpus):
+    code, out, err = cli(capsys, store_root, "list")  # a mistyped --store is an error
+    assert code == 1 and out == "" and f"The store {store_root} does not exist" in err
+    store_root.mkdir()
     code, out, err = cli(capsys, store_root, "list")
     assert code == 0 and out == "" and "No vocabularies" in err
 

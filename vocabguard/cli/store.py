@@ -349,6 +349,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     from vocabguard._src.core.errors import VersionNotFoundError, VocabguardError
 
     store = store_from_args(args)
+    store.require_root()  # a mistyped --store is an error, not an empty store
     if args.name is not None:
         # resolve() names the store's vocabularies when there is no such name.
         names = [store.resolve(args.name)[0]]

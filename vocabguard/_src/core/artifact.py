@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -45,6 +46,10 @@ VOCAB_TXT = "vocab.txt"
 # constants, never from names read out of a manifest (which could say "../x").
 VERSION_FILES = (MANIFEST, TOKENS, VOCAB_TXT)
 _CHECKSUM_KEY = "manifest_sha256"
+# vocabguard writes manifests of a few KiB (the spec, stats and checksums; the tokens
+# are in tokens.parquet): one larger than this is not one of its manifests, and is
+# never read whole (a 3 GiB sparse file would be). VOCABGUARD_MAX_MANIFEST_BYTES lifts it.
+MAX_MANIFEST_BYTES = 16 << 20
 # Manifest fields computed from the tokens and the spec; load recomputes each one.
 DERIVED_FIELDS = (
     "fingerprint",
@@ -302,6 +307,29 @@ def dump_manifest(manifest: dict) -> bytes:
     )
 
 
+def max_manifest_bytes() -> int:
+    """The manifest size limit: ``MAX_MANIFEST_BYTES``, or ``$VOCABGUARD_MAX_MANIFEST_BYTES``."""
+    value = os.environ.get("VOCABGUARD_MAX_MANIFEST_BYTES", "")
+    return int(value) if value.isdigit() else MAX_MANIFEST_BYTES
+
+
+def read_manifest(fs: pafs.FileSystem, path: str, where: str) -> bytes:
+    """The bytes of a manifest, read up to the size limit: a larger one is an error
+    naming the file and the limit, never read whole."""
+    limit = max_manifest_bytes()
+    raw = read_file(fs, path, limit=limit)
+    if len(raw) > limit:
+        raise ArtifactError(
+            f"{where}/{MANIFEST} is larger than {limit:,} bytes, the limit for a manifest "
+            "(vocabguard writes a few KiB), so it is not read; restore the version from a "
+            "backup, or raise VOCABGUARD_MAX_MANIFEST_BYTES. "
+            + received(file=f"{where}/{MANIFEST}", limit=limit),
+            cases=[MANIFEST],
+            file=MANIFEST,
+        )
+    return raw
+
+
 def parse_manifest(raw: bytes, where: str) -> dict:
     """Parse manifest.json and check its embedded checksum."""
     try:
@@ -392,7 +420,7 @@ def load_version(
     """
     where = where or directory
     try:
-        raw = read_file(fs, f"{directory}/{MANIFEST}")
+        raw = read_manifest(fs, f"{directory}/{MANIFEST}", where)
     except (FileNotFoundError, OSError) as err:
         raise ArtifactError(
             f"{where} has no readable {MANIFEST} ({err}); it is not a published version. "
@@ -504,9 +532,15 @@ def verify_files(
             )
         try:
             data = read_file(fs, f"{directory}/{name}", limit=meta["bytes"])
-        except (FileNotFoundError, OSError):
+        except OSError as err:
+            # Only an absent file is "missing": a permission error says so.
+            what = (
+                "is missing"
+                if isinstance(err, FileNotFoundError)
+                else f"cannot be read ({err.strerror or err})"
+            )
             raise ArtifactError(
-                f"{where}/{name} is missing, but the manifest lists it. Restore it or rebuild "
+                f"{where}/{name} {what}, but the manifest lists it. Restore it or rebuild "
                 "the vocabulary. " + received(file=f"{where}/{name}"),
                 cases=[name],
                 file=name,

@@ -82,7 +82,7 @@ class _NamedFile(io.FileIO):
         view, done = memoryview(data).cast("B"), 0
         try:
             while done < len(view):  # a raw write may write less than it was given
-                done += super().write(view[done:])
+                done += os.write(self.fileno(), view[done:])
         except OSError as err:
             raise write_error(err, self.path) from None
         return done
@@ -348,10 +348,12 @@ class RootedDirHandler(pafs.FileSystemHandler):
             try:
                 os.mkdir(parts[-1], dir_fd=fd)
             except FileExistsError:
-                if self._is_link(fd, parts[-1]):
-                    raise self.link_error(fd, parts[-1], path) from None
-                if not stat.S_ISDIR(os.stat(parts[-1], dir_fd=fd, follow_symlinks=False).st_mode):
-                    raise
+                # One look (it may be swapped for a link at any moment): a link is refused.
+                info = self._info(fd, parts[-1], path)
+                if info.type not in (pafs.FileType.Directory, pafs.FileType.NotFound):
+                    raise FileExistsError(
+                        errno.EEXIST, "Exists and is not a directory", path
+                    ) from None
             except OSError as err:
                 raise write_error(err, path) from None
 

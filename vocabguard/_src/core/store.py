@@ -51,6 +51,7 @@ from vocabguard._src.core.artifact import (
     load_version,
     parse_manifest,
     read_file,
+    read_manifest,
     render_files,
 )
 from vocabguard._src.core.errors import (
@@ -209,13 +210,13 @@ class VocabStore:
     def require_root(self) -> None:
         """Raise ``StoreError`` unless the store's root exists (see ``root_exists``)."""
         if not self.root_exists():
-            raise StoreError(self._no_root_message(), cases=[self.root])
+            raise StoreError(self._no_root_message() + received(store=self.root), cases=[self.root])
 
     def _no_root_message(self) -> str:
         return (
             f"The store {self.root} does not exist (no directory or bucket there). Pass "
             "--store (or set VOCABGUARD_STORE) to an existing store, or create this one "
-            "with `vocabguard build`. " + received(store=self.root)
+            "with `vocabguard build`. "
         )
 
     def _check_version_dir(self, name: str, version: int, *, strict: bool) -> None:
@@ -346,7 +347,8 @@ class VocabStore:
     def _read_manifest(self, name: str, version: int) -> dict:
         self._check_version_dir(name, version, strict=False)
         where = f"{self.root}/{name}/v{version}"
-        manifest = parse_manifest(read_file(self.fs, self._file(name, version, MANIFEST)), where)
+        raw = read_manifest(self.fs, self._file(name, version, MANIFEST), where)
+        manifest = parse_manifest(raw, where)
         check_identity(manifest, name, version, where)
         return manifest
 
@@ -380,6 +382,12 @@ class VocabStore:
         versions = self.versions(parsed.name)
         if not versions:
             known = ", ".join(self.names()) or "none"
+            if known == "none" and not self.root_exists():
+                raise VersionNotFoundError(
+                    f"No published vocabulary named '{parsed.name}' in store {self.root}; names "
+                    f"there: none. {self._no_root_message()}" + received(ref=ref),
+                    cases=[ref],
+                )
             raise VersionNotFoundError(
                 f"No published vocabulary named '{parsed.name}' in store {self.root}; names "
                 f"there: {known}. Build one with `vocabguard build --name {parsed.name} ...` or "
