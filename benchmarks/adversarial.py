@@ -20,6 +20,19 @@ Attacks:
   names        hostile names and references rejected with InvalidNameError, never OSError.
   ids          random strings over many specs, extreme integers: every id in [0, input_dim);
                guard_ids catches every out-of-range id.
+  store links  a link to an outside directory at each housekeeping path (.pins, .gc,
+               staging, a tombstone, a claimed version, a name) under every store
+               operation; then `store/NAME` exchanged with such a link
+               (renameat2 RENAME_EXCHANGE, by a separate process) while threads publish,
+               pin, unpin and gc: nothing outside changes, every publish that returned is
+               in the store.
+  full disks   gc, pin and publish on a full disk (a small tmpfs when this process may
+               mount one, else an injected ENOSPC): each fails naming a path and leaves
+               no temp file, staging directory or gc intent; a pin right after works.
+  hostile files a FIFO as each version file, a 3 GiB sparse manifest, an unreadable
+               version directory (EACCES injected: root reads everything), a store
+               root that does not exist: `list`/`verify` finish, the bad version alone
+               is reported.
 """
 
 from __future__ import annotations
@@ -385,6 +398,361 @@ def concurrency(work: Path, processes: int, rounds: int) -> None:
     )
 
 
+# -- store links, full disks, hostile files --
+
+
+def tree(directory: Path) -> dict[str, str]:
+    """Every entry below ``directory`` (links not followed): path -> kind or content."""
+    found = {}
+    for base, dirs, files in os.walk(directory):
+        for entry_name in dirs + files:
+            path = Path(base) / entry_name
+            kind = "link" if path.is_symlink() else "dir" if path.is_dir() else path.read_bytes()
+            found[str(path.relative_to(directory))] = str(kind)
+    return found
+
+
+def outside_dir(work: Path, name: str) -> Path:
+    """A directory outside the store shaped like a name's, to tempt writes and deletes."""
+    outside = work / name
+    (outside / "v1").mkdir(parents=True)
+    (outside / "v1.json").write_text("{}")
+    (outside / "v1" / MANIFEST).write_text("not the store's")
+    return outside
+
+
+def store_operations(store: VocabStore, name: str) -> dict:
+    vocab = build_vocabulary([f"new words {time.monotonic_ns()}"], VocabSpec(), progress=False)
+    return {
+        "publish": lambda: store.publish(vocab, name),
+        "pin": lambda: store.pin(f"{name}@v1"),
+        "unpin": lambda: store.unpin(f"{name}@v1"),
+        "pins": lambda: store.pins(name),
+        "gc": lambda: store.gc(name, keep=1),
+        "load": lambda: store.load(f"{name}@v1"),
+        "verify": lambda: store.verify(f"{name}@latest"),
+        "list": store.names,
+    }
+
+
+def housekeeping_links(work: Path) -> None:
+    places = {
+        ".pins": "news/.pins",
+        ".gc": "news/.gc",
+        "staging": "news/.staging-old",
+        "tombstone": "news/v1/deleted.json",
+        "claimed version": "news/v4",
+        "name": "evil",
+    }
+    refused = ran = changed = others = 0
+    for label, place in places.items():
+        root = work / f"links-{label.replace(' ', '-')}"
+        outside = outside_dir(work, f"outside-{label.replace(' ', '-')}")
+        store = VocabStore(root)
+        for i in range(3):
+            store.publish(build_vocabulary([f"t{i} words"], VocabSpec(), progress=False), "news")
+        if label == "tombstone":
+            store.gc("news", keep=1)
+            (root / place).unlink()
+        if label == "claimed version":
+            store._atomic_rename = False  # the object-store protocol, claims in v<N>
+        (root / place).symlink_to(outside, target_is_directory=True)
+        before = tree(outside)
+        name = "evil" if label == "name" else "news"
+        for operation in store_operations(store, name).values():
+            ran += 1
+            try:
+                operation()
+            except StoreError as err:
+                refused += "is a symbolic link" in str(err)
+            except Exception:
+                others += 1
+        changed += tree(outside) != before
+    report(
+        "links under housekeeping paths",
+        changed == 0 and others == 0 and refused > 0,
+        f"{len(places)} places x 8 operations: {ran} ran, {refused} refused naming the "
+        f"link, {others} other errors, {changed} outside directories changed",
+    )
+
+
+EXCHANGER = textwrap.dedent(
+    """
+    import ctypes, os, sys
+    a, b, stop = (p.encode() for p in sys.argv[1:4])
+    libc = ctypes.CDLL(None, use_errno=True)
+    count = 0
+    while not os.path.exists(stop):
+        if libc.renameat2(-100, a, -100, b, 2) != 0:  # RENAME_EXCHANGE
+            raise OSError(ctypes.get_errno(), "renameat2")
+        count += 1
+    if count % 2:
+        libc.renameat2(-100, a, -100, b, 2)  # put the real directory back
+        count += 1
+    print(count)
+    """
+)
+
+
+def link_swaps(work: Path, seconds: float) -> None:
+    import threading
+
+    root = work / "swap-store"
+    outside = outside_dir(work, "swap-outside")
+    store = VocabStore(root)
+    store.publish(build_vocabulary(["first words"], VocabSpec(), progress=False), "news")
+    swap = root / ".swap"
+    swap.symlink_to(outside, target_is_directory=True)
+    before, stop = tree(outside), work / "swap-stop"
+    attacker = subprocess.Popen(
+        [sys.executable, "-c", EXCHANGER, str(root / "news"), str(swap), str(stop)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + seconds
+    successes, refused, unexpected = [], [0], []
+
+    def publisher(worker: int) -> None:
+        i = 0
+        while time.monotonic() < deadline:
+            text = f"worker {worker} round {i} words"
+            vocab = build_vocabulary([text], VocabSpec(), progress=False)
+            i += 1
+            try:
+                successes.append((store.publish(vocab, "news").ref, vocab.fingerprint))
+            except StoreError:
+                refused[0] += 1
+            except Exception as err:
+                unexpected.append(repr(err))
+
+    def housekeeper() -> None:
+        while time.monotonic() < deadline:
+            for operation in ("pin", "gc", "unpin"):
+                try:
+                    store_operations(store, "news")[operation]()
+                except StoreError:
+                    refused[0] += 1
+                except Exception as err:
+                    unexpected.append(repr(err))
+
+    threads = [threading.Thread(target=publisher, args=(w,)) for w in range(2)]
+    threads.append(threading.Thread(target=housekeeper))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    stop.touch()
+    exchanges = int(attacker.communicate()[0] or 0)
+    swap.unlink()
+    missing = 0
+    for ref, fingerprint in successes:
+        directory = root / "news" / f"v{ref.rsplit('@v', 1)[1]}"
+        if (directory / "deleted.json").exists():
+            missing += json.loads((directory / "deleted.json").read_text())["fingerprint"] != (
+                fingerprint
+            )
+        else:
+            try:
+                missing += store.load(ref).fingerprint != fingerprint
+            except Exception:
+                missing += 1
+    changed = tree(outside) != before
+    report(
+        "name exchanged with a link during publishes, pins, gc",
+        not changed and not missing and not unexpected,
+        f"{exchanges} exchanges in {seconds:.0f} s; {len(successes)} publishes succeeded, "
+        f"{len(successes) - missing} in the store; {refused[0]} operations refused; "
+        f"outside changed: {changed}; other errors: {len(unexpected)} {unexpected[:2]}",
+    )
+
+
+@contextlib.contextmanager
+def full_disk(work: Path):
+    """A tmpfs of 512 KiB (None where it cannot be mounted); unmounted at exit."""
+    disk = work / "disk"
+    disk.mkdir()
+    mounted = (
+        os.geteuid() == 0
+        and subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(disk)], capture_output=True
+        ).returncode
+        == 0
+    )
+    try:
+        yield disk if mounted else None
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+@contextlib.contextmanager
+def injected_enospc(fragment: str):
+    real = os.write
+
+    def write(fd, data):
+        with contextlib.suppress(OSError):
+            if fragment in os.readlink(f"/proc/self/fd/{fd}"):
+                raise OSError(28, os.strerror(28))
+        return real(fd, data)
+
+    os.write = write
+    try:
+        yield
+    finally:
+        os.write = real
+
+
+def debris_in(root: Path) -> list[str]:
+    return [
+        str(p.relative_to(root))
+        for p in root.rglob("*")
+        if ".tmp-" in p.name or p.name.startswith(".staging-") or p.parent.name == ".gc"
+    ]
+
+
+def full_disks(work: Path) -> None:
+    with full_disk(work) as disk:
+        root = (disk or work / "disk") / "store"
+        store = VocabStore(root)
+        for i in range(3):
+            store.publish(build_vocabulary([f"t{i} words"], VocabSpec(), progress=False), "news")
+        filler = None
+        if disk:
+            filler = disk / "filler"
+            with open(filler, "wb", buffering=0) as f, contextlib.suppress(OSError):
+                while True:
+                    f.write(b"x" * 1024)
+        named = left = 0
+        with contextlib.nullcontext() if disk else injected_enospc(str(root)):
+            for operation in ("gc", "pin", "publish"):
+                try:
+                    store_operations(store, "news")[operation]()
+                except StoreError as err:
+                    named += str(err).startswith(f"Cannot write {root}/news/") and (
+                        "no space left on device" in str(err)
+                    )
+                left += len(debris_in(root))
+            verified = sum(store.verify(f"news@v{v}")["version"] == v for v in (1, 2, 3))
+        if filler:
+            filler.unlink()
+        pinned = store.pin("news@v1") == "news@v1"
+    how = "a full 512 KiB tmpfs" if disk else "injected ENOSPC (no tmpfs mount here)"
+    report(
+        "full disk: gc, pin, publish",
+        named == 3 and left == 0 and verified == 3 and pinned,
+        f"{how}: 3 operations failed, {named} naming the path and the cause; {left} temp "
+        f"files, staging dirs or gc intents left; {verified}/3 versions verify; pin after: "
+        f"{'works' if pinned else 'blocked'}",
+    )
+
+
+CLI = "import sys; from vocabguard.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
+def hostile_files(work: Path) -> None:
+    import resource
+
+    slow, fifo_ok = [], 0
+    for file_name in FILES:
+        root = work / f"fifo-{file_name}"
+        store = VocabStore(root)
+        for i in range(3):
+            store.publish(build_vocabulary([f"t{i} words"], VocabSpec(), progress=False), "news")
+        (root / "news" / "v1" / file_name).unlink()
+        os.mkfifo(root / "news" / "v1" / file_name)
+        started = time.monotonic()
+        result = subprocess.run(
+            [sys.executable, "-c", CLI, "list", "--verify", "--store", str(root)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        slow.append(time.monotonic() - started)
+        lines = result.stdout.splitlines()
+        fifo_ok += (
+            result.returncode == 1
+            and "FAILED VERIFICATION" in lines[0]
+            and len(lines) == 3
+            and "is a FIFO (named pipe)" in result.stderr
+        )
+    report(
+        "FIFO as a version file",
+        fifo_ok == len(FILES),
+        f"{fifo_ok}/{len(FILES)} files: `list --verify` ended in at most {max(slow):.1f} s, "
+        "the FIFO version reported, the 2 others verified",
+    )
+    root = work / "sparse"
+    store = VocabStore(root)
+    for i in range(2):
+        store.publish(build_vocabulary([f"t{i} words"], VocabSpec(), progress=False), "news")
+    with open(root / "news" / "v1" / MANIFEST, "r+b") as f:
+        f.truncate(3 << 30)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.monotonic()
+    try:
+        store.verify("news@v1")
+        refused = False
+    except ArtifactError as err:
+        refused = "is larger than 16,777,216 bytes" in str(err)
+    seconds = time.monotonic() - started
+    grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak) / 1024
+    latest = store.verify("news@latest")["version"] == 2
+    report(
+        "3 GiB sparse manifest.json",
+        refused and grown < 1024 and latest,
+        f"refused at the 16 MiB limit in {seconds:.2f} s, peak memory +{grown:.0f} MiB; "
+        f"news@latest verifies: {latest}",
+    )
+    real_open = os.open
+
+    def refuse_v1(path, flags, *args, **kwargs):
+        if path == "v1" and flags & os.O_DIRECTORY:
+            raise PermissionError(13, os.strerror(13), path)
+        return real_open(path, flags, *args, **kwargs)
+
+    root = work / "unreadable"
+    store = VocabStore(root)
+    for i in range(3):
+        store.publish(build_vocabulary([f"t{i} words"], VocabSpec(), progress=False), "news")
+    out = io.StringIO()
+    os.open = refuse_v1
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()) as err:
+            listed = cli_main(["list", "--store", str(root)])
+            latest = cli_main(["verify", "news@latest", "--store", str(root)])
+    finally:
+        os.open = real_open
+    lines = out.getvalue().splitlines()
+    ok = (
+        listed == 1
+        and latest == 0
+        and lines[0].split() == ["news@v1", "UNREADABLE"]
+        and "permission denied" in err.getvalue()
+        and "missing" not in err.getvalue()
+    )
+    report(
+        "unreadable old version",
+        ok,
+        f"`list`: {sum('UNREADABLE' in line for line in lines)} of 3 versions reported "
+        f"unreadable ('permission denied'), exit {listed}; `verify news@latest`: exit {latest}",
+    )
+    missing = work / "no-such-store"
+    codes = []
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        for argv in (
+            ["list"],
+            ["verify", "news"],
+            ["inspect", "news"],
+            ["gc", "news", "--keep", "1"],
+        ):
+            codes.append(cli_main([*argv, "--store", str(missing)]))
+    report(
+        "store root that does not exist",
+        codes == [1] * len(codes) and not missing.exists(),
+        f"list, verify, inspect, gc: exit {codes}; root created: {missing.exists()}",
+    )
+
+
 # -- names --
 
 HOSTILE = [
@@ -531,6 +899,10 @@ def main() -> int:
             integers=int(32_032 * scale),
             guard_trials=int(12_600 * scale),
         )
+        housekeeping_links(work)
+        link_swaps(work, seconds=60 * scale)
+        full_disks(work)
+        hostile_files(work)
     failed = [name for name, ok, _ in results if not ok]
     print(
         f"{len(results) - len(failed)}/{len(results)} attacks held "

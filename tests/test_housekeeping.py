@@ -343,6 +343,7 @@ def test_gc_removes_leftovers_of_crashed_processes_only(store, store_root):
     stale_intent.write_text("")
     live_intent.write_text("")
     age(stale_intent, 2 * HOUR)
+    live_gc = store.fs.handler.hold(str(live_intent))  # a live gc holds its intent's lock
     # A live gc announced it is deleting v2: pinning v2 is refused, not half-done.
     with pytest.raises(StoreError) as info:
         store.pin("news@v2")
@@ -362,6 +363,7 @@ def test_gc_removes_leftovers_of_crashed_processes_only(store, store_root):
     assert [p.name for p in (news / "v3").iterdir()] == [TOMBSTONE]
     assert store.versions("news") == [1, 2]
     assert store.publish(build(["after the crash"]), "news").ref == "news@v4"
+    os.close(live_gc)
 
 
 def test_gc_keeps_a_version_pinned_after_it_listed_the_pins(store, store_root, monkeypatch):

@@ -20,6 +20,7 @@ import os
 import resource
 import signal
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -128,6 +129,51 @@ def test_a_gc_intent_that_could_not_be_written_never_blocks_a_pin(store, store_r
     assert os.listdir(store_root / "news" / GC_DIR) == []  # no empty intent left
     assert store.pin("news@v1", reason="right after") == "news@v1"  # not "being deleted"
     assert store.versions("news") == [1, 2, 3]
+
+
+KILLED_GC = """
+import os, signal, sys
+from vocabguard import VocabStore
+store = VocabStore(sys.argv[1])
+real_exists = store._exists
+
+def die_at_the_pin_check(path):
+    if "/.pins/" in path:  # the intent is written and locked: now it dies
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real_exists(path)
+
+store._exists = die_at_the_pin_check
+store.gc("news", keep=1)
+"""
+
+
+def test_the_intent_of_a_killed_gc_does_not_block_a_pin(store, store_root):
+    """kill -9 leaves the intent file, but its lock died with the process: a pin right
+    after is not refused (no hour of waiting for the intent to go stale)."""
+    published(store)
+    result = subprocess.run(
+        [sys.executable, "-c", KILLED_GC, str(store_root)], capture_output=True, timeout=300
+    )
+    assert result.returncode == -signal.SIGKILL
+    intents = os.listdir(store_root / "news" / GC_DIR)
+    assert len(intents) == 1 and intents[0].startswith("v1-")
+    assert store.pin("news@v1", reason="right after") == "news@v1"
+    assert store.gc("news", keep=1) == ["news@v2"]  # the pin holds
+    assert store.versions("news") == [1, 3]
+
+
+def test_a_live_gc_intent_still_refuses_a_pin(store, store_root):
+    published(store)
+    intent = store_root / "news" / GC_DIR / "v1-live"
+    intent.parent.mkdir()
+    intent.write_text("")
+    live = store.fs.handler.hold(str(intent))
+    try:
+        with pytest.raises(StoreError, match="is being deleted by a concurrent"):
+            store.pin("news@v1")
+    finally:
+        os.close(live)
+    assert store.pin("news@v1") == "news@v1"  # its gc is gone
 
 
 def test_a_publish_on_a_full_disk_names_the_file_and_leaves_no_staging(store, store_root):

@@ -761,6 +761,11 @@ class VocabStore:
         now = datetime.datetime.now(datetime.timezone.utc)
         for info in self._entries(f"{self._dir(name)}/{GC_DIR}"):
             if info.base_name.startswith(prefix) and not _older(info, now, STALE_SECONDS):
+                if self._local and not self.fs.handler.is_held(info.path):
+                    # Its gc died (kill -9, a crash): the lock died with it. A gc
+                    # between writing and locking its intent still sees this pin:
+                    # it looks for pins only once it holds the lock.
+                    continue
                 return True
         return False
 
@@ -825,10 +830,14 @@ class VocabStore:
         gc_dir = f"{self._dir(name)}/{GC_DIR}"
         intent = f"{gc_dir}/v{version}-{uuid.uuid4().hex}"
         self.fs.create_dir(gc_dir, recursive=True)
+        held = None
         try:
             # Inside the try: an intent whose write failed (a full disk leaves it
             # empty) is removed too, so it never blocks a pin.
             self._write(intent, _now().encode())
+            if self._local:
+                # Locked while this gc lives: a pin ignores the intent of a dead gc.
+                held = self.fs.handler.hold(intent)
             # Announce, then check for a pin (pin() does the reverse): see pin().
             if self._exists(self._pin_path(name, version)):
                 return False
@@ -858,6 +867,8 @@ class VocabStore:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 self._delete_file(intent)
+            if held is not None:
+                os.close(held)
 
     def _remove_leftovers(self, name: str) -> list[str]:
         """Remove what crashed processes left under ``name``; return the paths removed."""
