@@ -3,7 +3,9 @@
 Layout: ``<root>/<name>/v<N>/{manifest.json, tokens.parquet, vocab.txt}``. A
 version is visible only once its manifest exists, and it is never modified.
 Root is a local path or any URI ``pyarrow.fs`` understands (``gs://``, ``s3://``,
-``hdfs://``); all IO goes through ``pyarrow.fs``.
+``hdfs://``); all IO goes through ``pyarrow.fs``. A local root is served by
+``rooted_dir``: every path below it is opened from a handle of the root, never
+through a link, so nothing outside the root is read, written or deleted.
 
 Pins sit beside the versions, never inside them: ``<name>/.pins/v<N>.json``
 (``pin``: gc keeps the version). ``gc`` empties a version's directory but leaves
