@@ -19,6 +19,7 @@ import errno
 import os
 import resource
 import signal
+import stat
 import subprocess
 import sys
 import uuid
@@ -322,6 +323,28 @@ def test_a_fifo_in_place_of_a_version_file_is_refused_without_blocking(
     assert lines[0].split() == ["news@v1", "FAILED", "VERIFICATION"]
     assert [line.split()[0] for line in lines[1:]] == ["news@v2", "news@v3"]
     assert f"{fifo} is a FIFO" in err
+
+
+def test_a_directory_or_device_in_place_of_a_version_file_is_refused_unopened(store, store_root):
+    """A device is refused before it is opened (opening one may act); a character
+    device (/dev/zero's numbers) is made where this process may (root)."""
+    published(store)
+    kinds = {"a directory": lambda path: path.mkdir()}
+    if os.geteuid() == 0:
+        kinds["a character device"] = lambda path: os.mknod(
+            path, 0o600 | stat.S_IFCHR, os.makedev(1, 5)
+        )
+    for kind, make in kinds.items():
+        path = store_root / "news" / "v1" / TOKENS
+        if path.is_dir():
+            path.rmdir()
+        else:
+            path.unlink()
+        make(path)
+        with pytest.raises(StoreError) as info:
+            store.load("news@v1")
+        assert str(info.value).startswith(f"{path} is {kind}, not a regular file")
+    assert store.verify("news@latest")["version"] == 3
 
 
 def test_a_huge_sparse_manifest_is_refused_at_the_limit_not_read(store, store_root, capsys):

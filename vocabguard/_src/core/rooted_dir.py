@@ -195,6 +195,22 @@ class RootedDirHandler(pafs.FileSystemHandler):
             path=path,
         )
 
+    def swapped_error(self, path: str) -> StoreError:
+        return StoreError(
+            f"{path} was not a directory when the store opened it, and is one now: something "
+            f"is swapping entries of the store {self.display} (a link swapped in and out?). "
+            "The store never follows links; nothing was read or written through it. Stop "
+            "whatever swaps them, then run the command again. " + received(path=path),
+            cases=[path],
+            path=path,
+        )
+
+    def _is_dir(self, parent: int, name: str) -> bool:
+        try:
+            return stat.S_ISDIR(os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode)
+        except OSError:
+            return False
+
     def _is_link(self, parent: int, name: str) -> bool:
         try:
             return stat.S_ISLNK(os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode)
@@ -223,10 +239,11 @@ class RootedDirHandler(pafs.FileSystemHandler):
                 raise FileNotFoundError(errno.ENOENT, "No such file or directory", path) from None
         except OSError as err:
             # O_NOFOLLOW on a link: ELOOP, or ENOTDIR with O_DIRECTORY on some kernels.
-            if err.errno in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK) and self._is_link(
-                parent, name
-            ):
-                raise self.link_error(parent, name, path) from None
+            if err.errno in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):
+                if self._is_link(parent, name):
+                    raise self.link_error(parent, name, path) from None
+                if self._is_dir(parent, name):  # a link when opened, a directory now
+                    raise self.swapped_error(path) from None
             raise read_error(err, path) from None
         with contextlib.suppress(FileExistsError):
             try:
@@ -421,24 +438,30 @@ class RootedDirHandler(pafs.FileSystemHandler):
             info = self._info(fd, name, full)  # refuses a link
             if info.type == pafs.FileType.NotFound:
                 raise FileNotFoundError(errno.ENOENT, "No such file or directory", full)
+            if info.type != pafs.FileType.File:  # not even opened: a device may act on open
+                raise self._not_regular(os.stat(name, dir_fd=fd, follow_symlinks=False), full)
             try:
                 handle = os.open(name, _READ_FLAGS, dir_fd=fd)
             except OSError as err:
                 if err.errno == errno.ELOOP:
                     raise self.link_error(fd, name, full) from None
                 raise read_error(err, full) from None
-        mode = os.fstat(handle).st_mode
-        if not stat.S_ISREG(mode):
+        st = os.fstat(handle)
+        if not stat.S_ISREG(st.st_mode):  # swapped since the look above
             os.close(handle)
-            raise StoreError(
-                f"{full} is {_kind(mode)}, not a regular file; the store reads only regular "
-                "files (a FIFO or device would block or never end). Replace it by the real "
-                "file or restore the version from a backup. " + received(path=full),
-                cases=[full],
-                path=full,
-            )
+            raise self._not_regular(st, full)
         os.set_blocking(handle, True)
         return pa.PythonFile(_NamedFile(handle, "r", full), mode="r")
+
+    @staticmethod
+    def _not_regular(st: os.stat_result, full: str) -> StoreError:
+        return StoreError(
+            f"{full} is {_kind(st.st_mode)}, not a regular file; the store reads only regular "
+            "files (a FIFO or device would block or never end). Replace it by the real "
+            "file or restore the version from a backup. " + received(path=full),
+            cases=[full],
+            path=full,
+        )
 
     def open_input_stream(self, path: str) -> pa.PythonFile:
         return self._open_file(path)
