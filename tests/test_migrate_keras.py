@@ -76,7 +76,22 @@ def test_text_vectorization_model_imports_with_identical_ids(trained, store):
     assert result.source["layer"] == "vectorize"
     assert result.source["layer_class"] == "TextVectorization"
     assert result.vocab.tokens[2:] == trained["vocabulary"][2:]
-    assert result.vocab.spec.sequence_length == 12 and result.vocab.spec.lowercase
+    spec = result.vocab.spec
+    assert spec.sequence_length == 12 and spec.standardize == "lower_and_strip_punctuation"
+
+
+def test_imported_text_vectorization_encodes_as_the_layer(trained):
+    """Keras' standardization and ASCII-whitespace split, reproduced: numpy and tf.data
+    give the layer's own ids, on punctuation, case, non-ASCII letters and spaces."""
+    from vocabguard import tf as vtf
+
+    vocab = vg.import_vocabulary(trained["path"], "keras-model").vocab
+    texts, _ = corpus(30, seed=5)
+    texts += ["Don't STOP: the GOAL!!", "Été\u00a0rain, Rain.", "a\tb\u2003c", "", "?!"]
+    layer = trained["model"].get_layer("vectorize")
+    expected = keras.ops.convert_to_numpy(layer(strings(texts)))
+    np.testing.assert_array_equal(vocab.encode(texts), expected)
+    np.testing.assert_array_equal(vtf.encode_fn(vocab)(strings(texts)).numpy(), expected)
 
 
 def test_migrated_text_vectorization_model_predicts_the_same(trained, store_root, capsys):

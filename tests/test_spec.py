@@ -536,7 +536,8 @@ def specs(draw) -> VocabSpec:
 @given(specs())
 def test_to_dict_from_dict_round_trip(spec):
     data = spec.to_dict()
-    assert sorted(data) == sorted(FIELDS)
+    # `standardize` is written only when set, so specs from before it compare equal.
+    assert sorted(data) == sorted(f for f in FIELDS if f != "standardize")
     assert isinstance(data["reserved_tokens"], list)
     assert VocabSpec.from_dict(data) == spec
     # The manifest stores the spec as JSON; YAML configs hold the same dict.

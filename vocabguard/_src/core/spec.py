@@ -26,6 +26,8 @@ NORMALIZATIONS = ("none", "NFC", "NFKC")
 ID_DTYPES = ("int32", "int64")
 MISSING_POLICIES = ("error", "skip", "oov", "token")
 VALUE_SHAPES = ("any", "scalar", "list")
+# Keras TextVectorization's `standardize` modes (its callable form is not a spec).
+STANDARDIZE = ("lower", "strip_punctuation", "lower_and_strip_punctuation")
 
 DEFAULT_PAD_TOKEN = "[PAD]"
 DEFAULT_OOV_TOKEN = "[UNK]"
@@ -101,6 +103,12 @@ class VocabSpec:
             word (default ``##``).
         max_chars_per_word: with ``tokenizer: wordpiece``: longer words (in
             characters) are OOV and not learned from (default 100, as BERT).
+        standardize: Keras ``TextVectorization``'s standardization, applied after
+            ``normalization`` and ``lowercase`` and before splitting: ``lower``
+            (ASCII lowercasing, as ``tf.strings.lower``), ``strip_punctuation``
+            (removes Keras' punctuation class, ``STRIP_PUNCTUATION``) or
+            ``lower_and_strip_punctuation`` (both: ``"Don't!"`` -> ``dont``). Default
+            ``None``: none of it.
     """
 
     tokenizer: str = "whitespace"
@@ -128,6 +136,7 @@ class VocabSpec:
     vocab_size: int | None = None
     joiner: str | None = None
     max_chars_per_word: int | None = None
+    standardize: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.max_token_bytes, str) and self.max_token_bytes.lower() == "none":
@@ -204,6 +213,8 @@ class VocabSpec:
             object.__setattr__(self, "max_document_fraction", float(fraction))
         self._check_ngrams()
         self._check_wordpiece()
+        if self.standardize is not None:
+            _choice("standardize", self.standardize, STANDARDIZE)
         reserved = self.reserved_tokens
         if isinstance(reserved, (str, bytes)) or not isinstance(reserved, (list, tuple)):
             raise SpecError(
@@ -385,6 +396,7 @@ class VocabSpec:
             "value_shape": self.value_shape == "list",
             "min_document_count": self.min_document_count is not None,
             "max_document_fraction": self.max_document_fraction is not None,
+            "standardize": self.standardize is not None,
         }
         for key, bad in unsupported.items():
             if bad:
@@ -446,6 +458,9 @@ class VocabSpec:
         """A JSON/YAML-ready dict; ``VocabSpec.from_dict(spec.to_dict()) == spec``."""
         out = dataclasses.asdict(self)
         out["reserved_tokens"] = list(self.reserved_tokens)
+        if self.standardize is None:
+            # Absent by default, so specs written before the field compare equal.
+            del out["standardize"]
         if self.ngrams is not None:
             out["ngrams"] = list(self.ngrams)
         return out

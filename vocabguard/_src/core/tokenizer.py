@@ -6,6 +6,9 @@ Every path applies the same steps, in this order:
    ``bytes.decode("utf-8", "replace")`` and ICU's transcoder both do);
 2. Unicode normalization (``none``, ``NFC`` or ``NFKC``);
 3. lowercasing with full Unicode case mapping (``str.lower``; TF's ICU lowercasing);
+   then the spec's ``standardize`` (Keras ``TextVectorization``'s: ASCII lowercasing as
+   ``tf.strings.lower``, removing Keras' punctuation class ``STRIP_PUNCTUATION``; RE2 on
+   both paths);
 
    steps 2 and 3 act only on the code points both implementations map alike: the
    code points of ``unicode_table.KEPT_RANGES`` (unassigned in the Unicode version
@@ -53,6 +56,10 @@ WHITESPACE = (
 # One pattern string, valid in Python `re` and in RE2, used by both twins.
 WHITESPACE_PATTERN = "[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+"
 _WHITESPACE_RE = re.compile(WHITESPACE_PATTERN)
+# Keras TextVectorization's punctuation class (``strip_punctuation``), verbatim.
+STRIP_PUNCTUATION = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'
+_STRIP_RE = re.compile(STRIP_PUNCTUATION)
+_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
 
 
 def _kept_class(escape) -> str:
@@ -95,7 +102,9 @@ class Tokenizer:
 
     def __init__(self, spec: VocabSpec):
         self.spec = spec
-        self._transforms = spec.normalization != "none" or spec.lowercase
+        self._transforms = (
+            spec.normalization != "none" or spec.lowercase or spec.standardize is not None
+        )
 
     # -- one value --
 
@@ -104,7 +113,7 @@ class Tokenizer:
         text = _to_text(value)
         if not self._transforms:
             return text
-        return self._transform_around_kept(text)
+        return _standardize(self._transform_around_kept(text), self.spec.standardize)
 
     def _transform_around_kept(self, text: str) -> str:
         """Kept code points stay as they are; the pieces between are transformed alone."""
@@ -134,6 +143,9 @@ class Tokenizer:
 
     def normalize_arrow(self, values: pa.Array) -> pa.Array:
         """Steps 1-3 over an Arrow string/binary array; returns a string array."""
+        return _standardize_arrow(self._normalize_arrow(values), self.spec.standardize)
+
+    def _normalize_arrow(self, values: pa.Array) -> pa.Array:
         values = _as_valid_utf8(values)
         if not self._transforms:
             return values
@@ -200,6 +212,24 @@ class Tokenizer:
         if self.spec.ngrams is None:
             return words
         return ngrams_arrow(words, self.spec.ngrams, self.spec.ngram_separator)
+
+
+def _standardize(text: str, standardize: str | None) -> str:
+    """Keras' standardization of one text (``VocabSpec.standardize``)."""
+    if standardize in ("lower", "lower_and_strip_punctuation"):
+        text = text.translate(_ASCII_LOWER)
+    if standardize in ("strip_punctuation", "lower_and_strip_punctuation"):
+        text = _STRIP_RE.sub("", text)
+    return text
+
+
+def _standardize_arrow(text: pa.Array, standardize: str | None) -> pa.Array:
+    """``_standardize`` over an Arrow string array (RE2, as TensorFlow)."""
+    if standardize in ("lower", "lower_and_strip_punctuation"):
+        text = pc.ascii_lower(text)
+    if standardize in ("strip_punctuation", "lower_and_strip_punctuation"):
+        text = pc.replace_substring_regex(text, STRIP_PUNCTUATION, "")
+    return text
 
 
 def _punctuation_spaced(text: pa.Array) -> pa.Array:

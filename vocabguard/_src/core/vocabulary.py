@@ -137,6 +137,9 @@ def encoding_contract(spec: VocabSpec, token_type: str, layout: IdLayout) -> dic
 
         contract["joiner"] = resolved_joiner(spec)
         contract["max_chars_per_word"] = resolved_max_chars(spec)
+    if spec.standardize is not None:
+        # Keras' standardization; absent by default, so older fingerprints stay.
+        contract["standardize"] = spec.standardize
     if spec.missing != "error":
         # Which id a missing value gets; absent for the default, so vocabularies
         # built before `missing` existed keep their fingerprints.
@@ -175,6 +178,7 @@ LINEAGE_FIELDS = (
     "ngram_separator",
     "joiner",
     "max_chars_per_word",
+    "standardize",
 )
 
 

@@ -23,6 +23,7 @@ from vocabguard._src.core.guard import MAX_REPORTED_CASES, range_error
 from vocabguard._src.core.tokenizer import (
     KEPT_PATTERN_RE2,
     NON_ASCII_WHITESPACE_PATTERN,
+    STRIP_PUNCTUATION,
     WHITESPACE_PATTERN,
 )
 from vocabguard._src.core.vocabulary import INT64, Vocabulary
@@ -39,7 +40,8 @@ def tokenize(texts: tf.Tensor, vocab_or_spec) -> tf.RaggedTensor:
     spec = getattr(vocab_or_spec, "spec", vocab_or_spec)
     texts = tf.convert_to_tensor(texts, dtype=tf.string)
     transforms = spec.normalization != "none" or spec.lowercase
-    if spec.tokenizer != "none" or transforms:
+    standardize = getattr(spec, "standardize", None)
+    if spec.tokenizer != "none" or transforms or standardize is not None:
         texts = tf.strings.unicode_transcode(
             texts, "UTF-8", "UTF-8", errors="replace", replacement_char=_REPLACEMENT_CHAR
         )
@@ -50,6 +52,10 @@ def tokenize(texts: tf.Tensor, vocab_or_spec) -> tf.RaggedTensor:
             lambda: _transform_around_kept(texts, spec),
             lambda: _transform(texts, spec),
         )
+    if standardize in ("lower", "lower_and_strip_punctuation"):
+        texts = tf.strings.lower(texts)  # ASCII only, as Keras TextVectorization
+    if standardize in ("strip_punctuation", "lower_and_strip_punctuation"):
+        texts = tf.strings.regex_replace(texts, STRIP_PUNCTUATION, "")
     if spec.tokenizer == "none":
         return tf.RaggedTensor.from_tensor(tf.expand_dims(texts, -1))
     if spec.tokenizer == "unicode_script":

@@ -50,12 +50,14 @@ from typing import Any
 import numpy as np
 
 from vocabguard._src.core.errors import ConfigError, InputDataError, received
-from vocabguard._src.core.spec import VocabSpec
+from vocabguard._src.core.spec import STANDARDIZE, VocabSpec
 from vocabguard._src.core.tokenizer import tokenize_batch
 from vocabguard._src.core.vocabulary import INT64, STRING, Vocabulary, printable_token
 
 FORMATS = ("tft", "tft-frequency", "text", "keras", "keras-model", "bert", "tokenizer-json")
 LOOKUP_LAYERS = ("StringLookup", "IntegerLookup", "TextVectorization")
+# tf.strings.split's separators (TextVectorization's split="whitespace"): ASCII only.
+ASCII_WHITESPACE = "[\t\n\x0b\x0c\r ]+"
 
 # Characters some reader of a token-per-line file splits lines on (Python's
 # str.splitlines, which Keras uses): a token holding one cannot round-trip.
@@ -613,19 +615,19 @@ def layer_source(path: str, name: str, layer: Any) -> Source:
         source = _keras_layout(path, values, "", "[UNK]", 1, False)
         standardize = config.get("standardize")
         split = config.get("split")
-        source.spec.update(
-            tokenizer="whitespace",
-            lowercase=standardize in ("lower", "lower_and_strip_punctuation"),
-        )
+        # Keras' own steps: its standardization, and tf.strings.split's ASCII whitespace.
+        source.spec.update(tokenizer="regex", pattern=ASCII_WHITESPACE)
+        if standardize in STANDARDIZE:
+            source.spec["standardize"] = standardize
         if config.get("ngrams"):
             source.spec["ngrams"] = config["ngrams"]
         if config.get("output_sequence_length"):
             source.spec["sequence_length"] = config["output_sequence_length"]
-        if standardize not in (None, "lower") or split != "whitespace":
+        if (standardize is not None and standardize not in STANDARDIZE) or split != "whitespace":
             source.notes.append(
-                f"{name}: standardize={standardize!r}, split={split!r}; vocabguard's "
-                "tokenizer lowercases and splits on whitespace (the migrated model keeps the "
-                "layer's own text handling)"
+                f"{name}: standardize={standardize!r}, split={split!r} cannot be expressed "
+                "as a spec; vocabguard splits on ASCII whitespace (the migrated model keeps "
+                "the layer's own text handling)"
             )
     else:
         integer = keras_name == "IntegerLookup"
