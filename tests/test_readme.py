@@ -32,7 +32,7 @@ def test_readme_runnable_blocks_pass_on_a_generated_corpus():
         capture_output=True,
         text=True,
         env=env,
-        timeout=900,
+        timeout=1500,  # the blocks train two small models; a shared CPU is slow
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     assert result.stdout.rstrip().splitlines()[-1].startswith("readme-check: ")
