@@ -212,3 +212,41 @@ def test_rule_order_matches_the_python_rule_on_long_shared_prefixes(counts):
     order = rule_order(pa.array(keys, pa.binary()), np.array([counts[k] for k in keys]))
     got = [keys[i] for i in order]
     assert got == [t for t, _ in sorted(counts.items(), key=order_key)]
+
+
+def test_inspect_rows_read_only_the_asked_rows(tmp_path, capsys, monkeypatch):
+    """``inspect --token/--id/--rows`` answers from a filtered read of tokens.parquet:
+    the same rows as the loaded Vocabulary gives, and nothing loads the version."""
+    from vocabguard import VocabStore
+    from vocabguard._src.core import artifact
+    from vocabguard.cli import main
+    from vocabguard.cli.store import describe_id, row_table
+
+    store = VocabStore(tmp_path)
+    vocab = build_vocabulary(["the cat sat", "the dog", "zebra the"], VocabSpec(capacity=20))
+    child = build_vocabulary(["the cat", "new new"], VocabSpec(min_count=2), parent=vocab)
+    store.publish(vocab, "v")
+    child = store.load(store.publish(child, "v").ref)
+    tokens, ids = ["the", "cat", "nope", "new"], [0, 1, 3, 4, 19, 25]
+    rows = artifact.VersionRows.read(
+        store.fs,
+        store.path("v@v2"),
+        child.manifest,
+        tokens=[t.encode() for t in tokens],
+        ids=[*ids, *range(2, 6)],
+    )
+    assert row_table(rows, rows="2:6", tokens=tokens, ids=ids) == row_table(
+        child, rows="2:6", tokens=tokens, ids=ids
+    )
+    assert describe_id(rows, 3)["kind"] == describe_id(child, 3)["kind"]
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("inspect --token loaded the whole version")
+
+    monkeypatch.setattr(artifact, "load_version", refuse)
+    monkeypatch.setattr(VocabStore, "load", refuse)
+    argv = ["--store", str(tmp_path), "inspect", "v@v2", "--no-verify", "--token", "cat"]
+    assert main([*argv, "--id", "4", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out.split("\n", 1)[1])  # after the title line
+    want = [("cat", child.token_to_id("cat")), (child.id_to_token(4), 4)]
+    assert [(r["token"], r["id"]) for r in printed] == want

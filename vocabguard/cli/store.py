@@ -172,10 +172,13 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
         print(json.dumps(manifest, indent=2, sort_keys=True))
         return 0
     vocab = learned = None
-    if wants_rows or manifest["spec"].get("tokenizer") == "wordpiece":
-        vocab = store.load(f"{manifest['name']}@v{manifest['version']}")
-        if manifest["spec"].get("tokenizer") == "wordpiece":
-            learned = vocab.tokens[len(vocab.tokens) - manifest["layout"]["num_learned"] :]
+    ref = f"{manifest['name']}@v{manifest['version']}"
+    if manifest["spec"].get("tokenizer") == "wordpiece":
+        vocab = store.load(ref)  # a WordPiece vocabulary is small; its pieces are described
+        learned = vocab.tokens[len(vocab.tokens) - manifest["layout"]["num_learned"] :]
+    elif wants_rows:
+        # Only the asked rows of tokens.parquet: a 10M-token version is not loaded.
+        vocab = _asked_rows(store, ref, manifest, args)
     lines = describe(manifest, learned).split("\n")
     print(f"{lines[0]}  {status}")
     if not wants_rows:
@@ -187,6 +190,24 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     else:
         print(format_rows(rows))
     return 0
+
+
+def _asked_rows(store, ref: str, manifest: dict, args: argparse.Namespace):
+    """The rows ``--token/--id/--rows`` ask for, read from tokens.parquet by a filter."""
+    from vocabguard._src.core.artifact import VersionRows
+    from vocabguard._src.core.vocabulary import INT64, as_token
+
+    integer = manifest["token_type"] == INT64
+    tokens = []
+    for token in args.token or ():
+        try:
+            tokens.append(as_token(int(token) if integer else token, manifest["token_type"]))
+        except ValueError:
+            continue  # not an integer: row_table reports it as not in the vocabulary
+    ids = [int(i) for i in args.id or ()]
+    if args.rows is not None:
+        ids += list(_parse_rows(args.rows, manifest["input_dim"]))
+    return VersionRows.read(store.fs, store.path(ref), manifest, tokens=tokens, ids=ids)
 
 
 def _parse_rows(text: str, input_dim: int) -> range:
@@ -227,12 +248,11 @@ def describe_id(vocab, id_: int) -> dict:
             f"{vocab.input_dim - 1} for tokens a later version may add"
         )
     else:
-        index = id_ - layout.reserved_start
-        token = vocab.token_bytes[index]
+        token, count = vocab.row(id_)
         kind = "reserved" if id_ < layout.learned_start else "learned"
         if id_ in vocab.retired:
             kind = "retired (maps to OOV; the row is kept)"
-        row.update(token=printable_token(token), kind=kind, count=vocab.counts[index])
+        row.update(token=printable_token(token), kind=kind, count=count)
     return row
 
 

@@ -28,11 +28,13 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from vocabguard._src.core.errors import ArtifactError, ChecksumMismatchError, received
+from vocabguard._src.core.layout import IdLayout, oov_bucket
 from vocabguard._src.core.spec import VocabSpec
 from vocabguard._src.core.vocabulary import (
     INT64,
     Vocabulary,
     arrow_token_type,
+    as_token,
     binary_buffers,
     display_token,
 )
@@ -484,6 +486,75 @@ def load_version(
         )
     vocab.manifest = manifest
     return vocab
+
+
+class VersionRows:
+    """Some rows of a published version, read without loading its tokens: the manifest
+    and only the asked rows of ``tokens.parquet`` (a filtered Parquet read, scanned by
+    Arrow). Answers ``token_to_id`` and ``row`` like a ``Vocabulary`` for those rows
+    (what ``vocabguard inspect --token/--id/--rows`` prints); it verifies nothing.
+    """
+
+    def __init__(self, manifest: dict, table: pa.Table):
+        self.manifest = manifest
+        self.spec = VocabSpec.from_dict(manifest["spec"])
+        self.token_type = manifest["token_type"]
+        layout = manifest["layout"]
+        self.layout = IdLayout(
+            num_oov_buckets=layout["num_oov_buckets"],
+            num_reserved=layout["num_reserved"],
+            num_learned=layout["num_learned"],
+            capacity=layout["capacity"],
+            pad_to_multiple_of=layout.get("pad_to_multiple_of"),
+        )
+        self.input_dim = manifest["input_dim"]
+        self.pad_id = self.layout.pad_id
+        self.oov_ids = self.layout.oov_ids
+        self.num_oov_buckets = self.layout.num_oov_buckets
+        self.pad_token = manifest["pad_token"]
+        self.oov_token = manifest["oov_token"]
+        kinds = table["kind"].cast(pa.string()).to_pylist()
+        ids = table["id"].to_pylist()
+        tokens = table["token"].to_pylist()
+        counts = table["count"].to_pylist()
+        self._rows = {i: (t, c) for i, t, c, kind in zip(ids, tokens, counts, kinds)}
+        self.retired = frozenset(i for i, kind in zip(ids, kinds) if kind == "retired")
+        self._ids = {
+            t: i for i, t, kind in zip(ids, tokens, kinds) if kind in ("reserved", "learned")
+        }
+
+    @classmethod
+    def read(
+        cls, fs: pafs.FileSystem, directory: str, manifest: dict, *, tokens=(), ids=()
+    ) -> VersionRows:
+        """The rows holding ``tokens`` (canonical: bytes or int) or ``ids``."""
+        keys = [t for t in tokens if t is not None]
+        wanted = [int(i) for i in ids]
+        filters = []
+        if keys:
+            filters.append([("token", "in", keys)])
+        if wanted:
+            filters.append([("id", "in", wanted)])
+        columns = ["id", "token", "count", "kind"]
+        if not filters:
+            schema = pq.read_schema(f"{directory}/{TOKENS}", filesystem=fs)
+            return cls(manifest, schema.empty_table().select(columns))
+        table = pq.read_table(
+            f"{directory}/{TOKENS}", filesystem=fs, columns=columns, filters=filters
+        )
+        return cls(manifest, table)
+
+    def token_to_id(self, token) -> int:
+        """As ``Vocabulary.token_to_id``, for a token asked for when reading."""
+        key = as_token(token, self.token_type)
+        if key == as_token(self.pad_token, self.token_type):
+            return self.pad_id
+        found = self._ids.get(key)
+        return found if found is not None else oov_bucket(key, self.num_oov_buckets)
+
+    def row(self, id_: int) -> tuple:
+        """``(token, count)`` of a reserved or learned id read (canonical token)."""
+        return self._rows[id_]
 
 
 def _first_diff_line(a: bytes | None, b: bytes | None) -> int:

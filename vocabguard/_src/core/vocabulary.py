@@ -218,9 +218,16 @@ def framed_tokens(tokens: pa.Array) -> np.ndarray:
         framed[:, 0] = 8
         framed[:, 1] = tokens.to_numpy(zero_copy_only=False)
         return framed.view(np.uint8).reshape(-1)
-    tokens = tokens.cast(pa.large_binary())  # 64-bit offsets: no 2 GiB limit per chunk
-    offsets, _ = binary_buffers(tokens)
+    offsets, data = binary_buffers(tokens)
     lengths = np.ascontiguousarray(np.diff(offsets), dtype="<u8")
+    if n and (lengths == lengths[0]).all():
+        # Tokens of one length (ids, hashes): one 2-D copy, no kernel per token.
+        width = int(lengths[0])
+        framed = np.empty((n, 8 + width), dtype=np.uint8)
+        framed[:, :8] = lengths[:1].view(np.uint8)
+        framed[:, 8:] = data[offsets[0] : offsets[-1]].reshape(n, width)
+        return framed.reshape(-1)
+    tokens = tokens.cast(pa.large_binary())  # 64-bit offsets: no 2 GiB limit per chunk
     prefixes = pa.Array.from_buffers(pa.binary(8), n, [None, pa.py_buffer(lengths)]).cast(
         pa.large_binary()
     )
@@ -926,6 +933,13 @@ class Vocabulary:
         """The id of one (already tokenized) token; unknown tokens get their OOV id."""
         key = as_token(token, self.token_type)
         return int(self._lookup_flat(pa.array([key], type=arrow_token_type(self.token_type)))[0])
+
+    def row(self, id_: int) -> tuple[Token, int]:
+        """``(token, count)`` of a reserved or learned id (canonical token: bytes or int)."""
+        index = int(id_) - self.layout.reserved_start
+        if not 0 <= index < len(self._token_array):
+            raise IndexError(f"id {id_} is not a reserved or learned id. " + received(id=id_))
+        return self._token_array[index].as_py(), int(self._count_array[index])
 
     def id_to_token(self, id_: int) -> str | bytes | int:
         """The token of one id (OOV ids give the OOV token; retired and unused rows too)."""

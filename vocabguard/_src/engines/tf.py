@@ -26,7 +26,7 @@ from vocabguard._src.core.tokenizer import (
     STRIP_PUNCTUATION,
     WHITESPACE_PATTERN,
 )
-from vocabguard._src.core.vocabulary import INT64, Vocabulary
+from vocabguard._src.core.vocabulary import INT64, Vocabulary, arrow_token_type, binary_buffers
 
 _REPLACEMENT_CHAR = 0xFFFD
 
@@ -151,6 +151,25 @@ def _lower_keeping_nul(texts: tf.Tensor) -> tf.Tensor:
     return tf.strings.reduce_join(joined, axis=-1)
 
 
+def key_tensor(keys) -> tf.Tensor:
+    """A 1-D ``tf.string`` (or ``tf.int64``) tensor of an Arrow array of keys.
+
+    Strings: the Arrow data buffer becomes one scalar string, cut by ``tf.strings.substr``
+    at the Arrow offsets, so no Python object is made per key.
+
+    >>> import pyarrow as pa
+    >>> key_tensor(pa.array([b"ab", b"", b"c"])).numpy().tolist()
+    [b'ab', b'', b'c']
+    """
+    import pyarrow as pa
+
+    if pa.types.is_integer(keys.type):
+        return tf.constant(keys.to_numpy(zero_copy_only=False).astype(np.int64), dtype=tf.int64)
+    offsets, data = binary_buffers(keys)
+    body = tf.constant(data[offsets[0] : offsets[-1]].tobytes())
+    return tf.strings.substr(body, offsets[:-1] - offsets[0], np.diff(offsets), unit="BYTE")
+
+
 class Lookup(tf.Module):
     """Maps string (or int64) token tensors to ids with a ``tf.lookup`` table.
 
@@ -166,14 +185,19 @@ class Lookup(tf.Module):
         self.num_oov_buckets = vocab.num_oov_buckets
         self.integer = vocab.token_type == INT64
         self.id_dtype = tf.as_dtype(vocab.spec.id_dtype)
-        key_dtype = tf.int64 if self.integer else tf.string
+        import pyarrow as pa
+
         pad = vocab.pad_token if self.integer else str(vocab.pad_token).encode("utf-8")
-        keys = [pad, *vocab.lookup_keys]  # retired rows: keys no token matches
+        # Retired rows hold keys no token matches. Straight from the Arrow column: no
+        # Python object per token.
+        keys = pa.concat_arrays(
+            [pa.array([pad], type=arrow_token_type(vocab.token_type)), vocab.lookup_key_array]
+        )
         start = vocab.layout.reserved_start  # ids of reserved, then learned tokens
         values = np.concatenate([[vocab.pad_id], start + np.arange(len(keys) - 1)]).astype(np.int64)
         self.table = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(
-                tf.constant(keys, dtype=key_dtype), tf.constant(values, dtype=tf.int64)
+                key_tensor(keys), tf.constant(values, dtype=tf.int64)
             ),
             default_value=-1,
         )
