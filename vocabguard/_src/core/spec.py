@@ -109,6 +109,10 @@ class VocabSpec:
             (removes Keras' punctuation class, ``STRIP_PUNCTUATION``) or
             ``lower_and_strip_punctuation`` (both: ``"Don't!"`` -> ``dont``). Default
             ``None``: none of it.
+        split_cjk: with ``tokenizer: wordpiece``: every CJK ideograph is a word of
+            its own (BERT's ``handle_chinese_chars``; its code point ranges).
+        strip_accents: with ``tokenizer: wordpiece``: after lowercasing, decompose
+            (NFD) and drop nonspacing marks (category Mn), as BERT's uncased models do.
     """
 
     tokenizer: str = "whitespace"
@@ -137,6 +141,8 @@ class VocabSpec:
     joiner: str | None = None
     max_chars_per_word: int | None = None
     standardize: str | None = None
+    split_cjk: bool = False
+    strip_accents: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.max_token_bytes, str) and self.max_token_bytes.lower() == "none":
@@ -215,6 +221,19 @@ class VocabSpec:
         self._check_wordpiece()
         if self.standardize is not None:
             _choice("standardize", self.standardize, STANDARDIZE)
+        for key in ("split_cjk", "strip_accents"):
+            value = getattr(self, key)
+            if not isinstance(value, bool):
+                raise SpecError(
+                    f"`{key}` must be true or false. " + received(**{key: value}), key=key
+                )
+            if value and self.tokenizer != "wordpiece":
+                raise SpecError(
+                    f"`{key}` is BERT's pre-tokenizer option and only used with `tokenizer: "
+                    "wordpiece`; remove it or set tokenizer to wordpiece. "
+                    + received(tokenizer=self.tokenizer, **{key: value}),
+                    key=key,
+                )
         reserved = self.reserved_tokens
         if isinstance(reserved, (str, bytes)) or not isinstance(reserved, (list, tuple)):
             raise SpecError(
@@ -458,9 +477,12 @@ class VocabSpec:
         """A JSON/YAML-ready dict; ``VocabSpec.from_dict(spec.to_dict()) == spec``."""
         out = dataclasses.asdict(self)
         out["reserved_tokens"] = list(self.reserved_tokens)
+        # Absent by default, so specs written before these fields compare equal.
         if self.standardize is None:
-            # Absent by default, so specs written before the field compare equal.
             del out["standardize"]
+        for key in ("split_cjk", "strip_accents"):
+            if not out[key]:
+                del out[key]
         if self.ngrams is not None:
             out["ngrams"] = list(self.ngrams)
         return out

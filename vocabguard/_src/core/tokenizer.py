@@ -103,7 +103,10 @@ class Tokenizer:
     def __init__(self, spec: VocabSpec):
         self.spec = spec
         self._transforms = (
-            spec.normalization != "none" or spec.lowercase or spec.standardize is not None
+            spec.normalization != "none"
+            or spec.lowercase
+            or spec.standardize is not None
+            or spec.strip_accents
         )
 
     # -- one value --
@@ -133,6 +136,10 @@ class Tokenizer:
             text = unicodedata.normalize(self.spec.normalization, text)
         if self.spec.lowercase:
             text = text.lower()
+        if self.spec.strip_accents:
+            text = "".join(
+                c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn"
+            )
         return text
 
     def tokenize(self, value: str | bytes) -> list[bytes]:
@@ -176,7 +183,7 @@ class Tokenizer:
         other than Unicode White_Space (``tokenize_arrow`` splits it there)."""
         if isinstance(values, pa.ChunkedArray):
             values = values.combine_chunks()
-        return _punctuation_spaced(self.normalize_arrow(values))
+        return _punctuation_spaced(self.normalize_arrow(values), self.spec.split_cjk)
 
     def tokenize_arrow(self, values: pa.Array | pa.ChunkedArray) -> pa.ListArray:
         """Tokenize an Arrow array of texts into a list<binary> array (one list per text)."""
@@ -197,7 +204,9 @@ class Tokenizer:
             words = split_arrow(text)
         elif tokenizer == "wordpiece":
             words = _drop_empty(
-                pc.split_pattern_regex(_punctuation_spaced(text), WHITESPACE_PATTERN)
+                pc.split_pattern_regex(
+                    _punctuation_spaced(text, self.spec.split_cjk), WHITESPACE_PATTERN
+                )
             ).cast(pa.list_(pa.binary()))
         else:
             if (
@@ -232,11 +241,12 @@ def _standardize_arrow(text: pa.Array, standardize: str | None) -> pa.Array:
     return text
 
 
-def _punctuation_spaced(text: pa.Array) -> pa.Array:
-    """WordPiece's pre-tokenizer, first step: every punctuation character is its own word."""
-    from vocabguard._src.core.wordpiece import PUNCTUATION_PATTERN
+def _punctuation_spaced(text: pa.Array, split_cjk: bool = False) -> pa.Array:
+    """WordPiece's pre-tokenizer, first step: every punctuation character (and with
+    ``split_cjk`` every CJK ideograph) is its own word."""
+    from vocabguard._src.core.wordpiece import word_char_pattern
 
-    return pc.replace_substring_regex(text, PUNCTUATION_PATTERN, " \\0 ")
+    return pc.replace_substring_regex(text, word_char_pattern(split_cjk), " \\0 ")
 
 
 def ngrams_arrow(words: pa.ListArray, widths: Sequence[int], separator: str) -> pa.ListArray:

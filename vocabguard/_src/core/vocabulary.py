@@ -140,6 +140,9 @@ def encoding_contract(spec: VocabSpec, token_type: str, layout: IdLayout) -> dic
     if spec.standardize is not None:
         # Keras' standardization; absent by default, so older fingerprints stay.
         contract["standardize"] = spec.standardize
+    for key in ("split_cjk", "strip_accents"):
+        if getattr(spec, key):  # BERT's pre-tokenizer options; absent by default
+            contract[key] = True
     if spec.missing != "error":
         # Which id a missing value gets; absent for the default, so vocabularies
         # built before `missing` existed keep their fingerprints.
@@ -179,6 +182,8 @@ LINEAGE_FIELDS = (
     "joiner",
     "max_chars_per_word",
     "standardize",
+    "split_cjk",
+    "strip_accents",
 )
 
 

@@ -44,6 +44,17 @@ DEFAULT_MAX_CHARS_PER_WORD = 100
 # general category P*, plus the ASCII symbols BERT's tokenizer treats as punctuation
 # ($ + < = > ^ ` | ~). One RE2 pattern, run by pyarrow and by TensorFlow alike.
 PUNCTUATION_PATTERN = "[\\p{P}\\x{21}-\\x{2f}\\x{3a}-\\x{40}\\x{5b}-\\x{60}\\x{7b}-\\x{7e}]"
+# BERT's CJK ideographs (``handle_chinese_chars``: tokenizers' is_chinese_char ranges).
+CJK_RANGES = (
+    "\\x{4e00}-\\x{9fff}\\x{3400}-\\x{4dbf}\\x{20000}-\\x{2a6df}\\x{2a700}-\\x{2b73f}"
+    "\\x{2b740}-\\x{2b81f}\\x{2b820}-\\x{2ceaf}\\x{f900}-\\x{faff}\\x{2f800}-\\x{2fa1f}"
+)
+
+
+def word_char_pattern(split_cjk: bool) -> str:
+    """The RE2 class of characters that are words of their own: punctuation, and with
+    ``split_cjk`` CJK ideographs (``VocabSpec.split_cjk``)."""
+    return PUNCTUATION_PATTERN[:-1] + CJK_RANGES + "]" if split_cjk else PUNCTUATION_PATTERN
 
 
 # Bytes no learned piece may hold (see learn_pieces).

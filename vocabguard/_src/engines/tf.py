@@ -39,7 +39,7 @@ def tokenize(texts: tf.Tensor, vocab_or_spec) -> tf.RaggedTensor:
     """
     spec = getattr(vocab_or_spec, "spec", vocab_or_spec)
     texts = tf.convert_to_tensor(texts, dtype=tf.string)
-    transforms = spec.normalization != "none" or spec.lowercase
+    transforms = spec.normalization != "none" or spec.lowercase or spec.strip_accents
     standardize = getattr(spec, "standardize", None)
     if spec.tokenizer != "none" or transforms or standardize is not None:
         texts = tf.strings.unicode_transcode(
@@ -63,9 +63,9 @@ def tokenize(texts: tf.Tensor, vocab_or_spec) -> tf.RaggedTensor:
     elif spec.tokenizer == "wordpiece":
         # WordPiece's pre-tokenizer: every punctuation character is its own word
         # (the pieces are Encoder's step: they need the vocabulary).
-        from vocabguard._src.core.wordpiece import PUNCTUATION_PATTERN
+        from vocabguard._src.core.wordpiece import word_char_pattern
 
-        spaced = tf.strings.regex_replace(texts, PUNCTUATION_PATTERN, " \\0 ")
+        spaced = tf.strings.regex_replace(texts, word_char_pattern(spec.split_cjk), " \\0 ")
         words = _split_whitespace(spaced)
     elif spec.tokenizer == "whitespace":
         words = _split_whitespace(texts)
@@ -85,6 +85,8 @@ def _transform(texts: tf.Tensor, spec) -> tf.Tensor:
         texts = tf_text.normalize_utf8(texts, spec.normalization)
     if spec.lowercase:
         texts = _lower_utf8(texts)
+    if spec.strip_accents:  # BERT's: decompose, drop nonspacing marks
+        texts = tf.strings.regex_replace(tf_text.normalize_utf8(texts, "NFD"), "\\p{Mn}", "")
     return texts
 
 

@@ -447,12 +447,16 @@ def _read_bert(path: str, data: bytes, options: Mapping) -> Source:
         entries.append((i, token, kind))
     learned = [t for _, t, k in entries if k == LEARNED]
     source = Source(entries=entries, where=dict(zip(tokens, where)))
+    lowercase = options.get("lowercase", not any(t != t.lower() for t in learned))
+    # BERT's basic tokenizer: CJK ideographs one by one; uncased models strip accents.
     source.spec.update(
         tokenizer="wordpiece",
         pad_token=pad,
         oov_token=oov,
         joiner="##",
-        lowercase=not any(t != t.lower() for t in learned),
+        lowercase=lowercase,
+        split_cjk=True,
+        strip_accents=lowercase,
     )
     if pad not in tokens:
         source.notes.append(f"the file has no pad token {pad!r}; vocabguard adds it at id 0")
@@ -552,7 +556,8 @@ def _read_tokenizer_json(path: str, data: bytes, options: Mapping) -> Source:
             kind = RESERVED
         entries.append((id_, token, kind))
     source = Source(entries=entries, where={t: f"key {t!r}" for t in vocab})
-    lowercase = _lowercases(config.get("normalizer"))
+    normalizer = config.get("normalizer")
+    lowercase = _lowercases(normalizer)
     source.spec.update(pad_token=pad, oov_token=unk, lowercase=lowercase)
     if model_type == "WordPiece":
         source.spec.update(
@@ -560,6 +565,12 @@ def _read_tokenizer_json(path: str, data: bytes, options: Mapping) -> Source:
             joiner=model.get("continuing_subword_prefix", "##"),
             max_chars_per_word=model.get("max_input_chars_per_word", 100),
         )
+        if isinstance(normalizer, dict) and normalizer.get("type") == "BertNormalizer":
+            strip = normalizer.get("strip_accents")
+            source.spec.update(
+                split_cjk=bool(normalizer.get("handle_chinese_chars", True)),
+                strip_accents=lowercase if strip is None else bool(strip),
+            )
     else:
         source.spec["tokenizer"] = "whitespace"
     source.details["model_type"] = model_type
