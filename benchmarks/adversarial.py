@@ -33,6 +33,11 @@ Attacks:
                version directory (EACCES injected: root reads everything), a store
                root that does not exist: `list`/`verify` finish, the bad version alone
                is reported.
+  jobs         SIGKILL at a random moment of a process publishing two-vocabulary jobs;
+               ENOSPC at each write of a job and on small tmpfs disks: both versions or
+               neither are visible, and the next listing leaves no journal.
+  clocks       on a loopback S3 server, a publisher whose clock runs 120 s ahead and a
+               pinner 2 h ahead racing a gc: one version, and no pin lost.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ import io
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -753,6 +759,282 @@ def hostile_files(work: Path) -> None:
     )
 
 
+# -- jobs: several vocabularies, all or nothing --
+
+JOB_LOOP = textwrap.dedent(
+    """
+    import os, sys
+    from vocabguard import VocabSpec, VocabStore, build_vocabulary
+    from vocabguard._src.core.journal import publish_together
+    root, seed = sys.argv[1], int(sys.argv[2])
+    store = VocabStore(root)
+    open(os.path.join(root, f"ready-{seed}"), "w").close()
+    for i in range(1000):
+        def vocab(kind):
+            text = f"{kind}{seed}x{i} " + " ".join(f"w{j}" for j in range(i % 40))
+            return build_vocabulary([text], VocabSpec(), progress=False)
+        publish_together(store, [("topic", "topic", vocab("t")), ("text", "text", vocab("x"))])
+    """
+)
+
+
+def _job_tags(store: VocabStore, name: str) -> list[str]:
+    """Each version's job tag (its one token starting with the kind letter)."""
+    return [
+        next(t for t in store.load(f"{name}@v{v}").tokens if re.match(r"[tx]\d+x\d+$", t))[1:]
+        for v in store.versions(name)
+    ]
+
+
+def _settled(root: Path) -> bool:
+    jobs = root / ".jobs"
+    return not jobs.exists() or not [p for p in jobs.iterdir() if not p.name.endswith(".new")]
+
+
+def job_kills(work: Path, count: int) -> None:
+    """SIGKILL a process publishing two-vocabulary jobs at a random moment; afterwards
+    both names list the same jobs (pairwise), every version verifies, no journal stays."""
+    root = work / "job-kills"
+    root.mkdir()
+    rng = random.Random(11)
+    bad = []
+    for kill in range(count):
+        proc = subprocess.Popen([sys.executable, "-c", JOB_LOOP, str(root), str(kill)])
+        while not (root / f"ready-{kill}").exists() and proc.poll() is None:
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 1.0))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        store = VocabStore(root)
+        try:
+            topics, texts = _job_tags(store, "topic"), _job_tags(store, "text")
+            for name in ("topic", "text"):
+                for version in store.versions(name):
+                    store.verify(f"{name}@v{version}")
+            if topics != texts or not _settled(root):
+                bad.append((kill, len(topics), len(texts)))
+        except Exception as err:
+            bad.append((kill, str(err)[:80]))
+    store = VocabStore(root)
+    report(
+        "SIGKILL during two-vocabulary jobs",
+        not bad,
+        f"{count} kills, {len(store.versions('topic'))} jobs visible, topic and text paired, "
+        f"all verify, no journal left; bad {bad[:3]}",
+    )
+
+
+def job_no_space(work: Path) -> None:
+    """ENOSPC on the second feature: injected at each write, and a real small tmpfs."""
+    import errno
+
+    from vocabguard._src.core.journal import publish_together
+
+    def entries(tag: str, words: int):
+        return [
+            ("topic", "topic", build_vocabulary([f"t{tag}"], VocabSpec(), progress=False)),
+            (
+                "text",
+                "text",
+                build_vocabulary(
+                    [" ".join(f"{tag}w{j}" for j in range(words))], VocabSpec(), progress=False
+                ),
+            ),
+        ]
+
+    tried = held = 0
+    failing = 0
+    while True:
+        failing += 1
+        root = work / f"enospc-{failing}"
+        store = VocabStore(root)
+        publish_together(store, entries("old", 5))
+        original, calls = store._write, [0]
+
+        def write(path, data, original=original, calls=calls, failing=failing):
+            calls[0] += 1
+            if calls[0] == failing:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
+            original(path, data)
+
+        store._write = write
+        try:
+            publish_together(store, entries("new", 5))
+        except StoreError as err:
+            tried += 1
+            fresh = VocabStore(root)
+            ok = (
+                [fresh.versions("topic"), fresh.versions("text")] == [[1], [1]]
+                and "No space left on device" in str(err)
+                and "path='" in str(err)
+                and _settled(root)
+            )
+            held += ok
+            continue
+        break
+    report(
+        "ENOSPC at each write of a two-vocabulary job",
+        held == tried and tried > 0,
+        f"{tried} writes failed in turn: {held} left the previous versions only, named the "
+        "path and left no journal",
+    )
+    sizes = [64, 128, 256, 512, 1024]
+    outcomes = []
+    for size in sizes:
+        disk = work / f"tmpfs-{size}"
+        disk.mkdir()
+        mount = ["mount", "-t", "tmpfs", "-o", f"size={size}k", "tmpfs", str(disk)]
+        if subprocess.run(mount, capture_output=True, check=False).returncode != 0:
+            outcomes.append("no mount permission")
+            break
+        try:
+            store = VocabStore(disk / "store")
+            try:
+                publish_together(store, entries("big", 30_000))
+                outcome = "published"
+            except StoreError as err:
+                outcome = "refused" if "No space left" in str(err) else f"other: {err}"[:60]
+            fresh = VocabStore(disk / "store")
+            visible = [fresh.versions("topic"), fresh.versions("text")]
+            ok = visible in ([[1], [1]], [[], []]) and _settled(disk / "store")
+            outcomes.append(f"{size}k {outcome} {'ok' if ok else f'BAD {visible}'}")
+        finally:
+            subprocess.run(["umount", str(disk)], check=False)
+    report(
+        "full tmpfs under a two-vocabulary job",
+        all(o.endswith(" ok") or o == "no mount permission" for o in outcomes),
+        "; ".join(outcomes),
+    )
+
+
+def skewed_clocks(work: Path, rounds: int) -> None:
+    """Clients whose clock runs ahead of a loopback S3 server (moto): twins and pins."""
+    import datetime
+    import socket
+    import threading
+    import uuid
+
+    import pyarrow.fs as pafs
+
+    import vocabguard._src.core.store as store_module
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    real_clock = store_module._clock
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    report("skewed clocks", False, "the moto server did not start")
+                    return
+
+        def fs():
+            return pafs.S3FileSystem(
+                endpoint_override=f"127.0.0.1:{port}",
+                scheme="http",
+                access_key="testing",
+                secret_key="testing",
+                region="us-east-1",
+                allow_bucket_creation=True,
+            )
+
+        def stores(count):
+            bucket = f"adv-{uuid.uuid4().hex[:12]}"
+            fs().create_dir(bucket)
+            return [VocabStore(f"{bucket}/vocab", filesystem=fs()) for _ in range(count)]
+
+        def skew(seconds):
+            ahead = datetime.timedelta(seconds=seconds)
+            store_module._clock = lambda: real_clock() + ahead
+
+        twins = pins = 0
+        for i in range(rounds):
+            skew(0)
+            a, b = stores(2)
+            vocab = build_vocabulary([f"same {i}"], VocabSpec(), progress=False)
+            claimed, resume, done = threading.Event(), threading.Event(), threading.Event()
+
+            def a_hook(point, _n, _v, claimed=claimed, resume=resume):
+                if point == "claimed":
+                    claimed.set()
+                    resume.wait(60)
+
+            a._hook = a_hook
+            b._hook = lambda point, _n, _v, done=done: done.set() if point == "twin" else None
+            out = {}
+            ta = threading.Thread(
+                target=lambda a=a, v=vocab, out=out: out.update(a=a.publish(v, "news"))
+            )
+            ta.start()
+            claimed.wait(60)
+            skew(120)
+
+            def run_b(b=b, v=vocab, done=done, out=out):
+                try:
+                    out["b"] = b.publish(v, "news")
+                finally:
+                    done.set()
+
+            tb = threading.Thread(target=run_b)
+            tb.start()
+            done.wait(60)
+            resume.set()
+            ta.join(60)
+            tb.join(60)
+            twins += a.versions("news") == [1] and out["b"].ref == "news@v1"
+
+            skew(0)
+            gc_store, pinner = stores(2)
+            for text in ("a", "b"):
+                gc_store.publish(build_vocabulary([f"{text}{i}"], VocabSpec(), progress=False), "n")
+            checked, go = threading.Event(), threading.Event()
+
+            def gc_hook(point, _n, _v, checked=checked, go=go):
+                if point == "gc-unpinned":
+                    checked.set()
+                    go.wait(60)
+
+            gc_store._hook = gc_hook
+            tg = threading.Thread(target=lambda g=gc_store: g.gc("n", keep=1))
+            tg.start()
+            checked.wait(60)
+            skew(7200)
+            try:
+                pinner.pin("n@v1")
+                accepted = True
+            except StoreError:
+                accepted = False
+            go.set()
+            tg.join(60)
+            kept = 1 in pinner.versions("n")
+            pinned = 1 in pinner.pins("n")
+            pins += (accepted and kept and pinned) or (not accepted and not pinned)
+    finally:
+        store_module._clock = real_clock
+        server.terminate()
+        server.wait(10)
+    report(
+        "client clock 120 s ahead: identical publishes",
+        twins == rounds,
+        f"{rounds} races on S3 (moto): {twins} gave one version",
+    )
+    report(
+        "pinner clock 2 h ahead vs gc",
+        pins == rounds,
+        f"{rounds} races on S3 (moto): {pins} pins kept with their version or refused",
+    )
+
+
 # -- names --
 
 HOSTILE = [
@@ -903,6 +1185,9 @@ def main() -> int:
         link_swaps(work, seconds=60 * scale)
         full_disks(work)
         hostile_files(work)
+        job_kills(work, count=int(24 * scale) or 2)
+        job_no_space(work)
+        skewed_clocks(work, rounds=int(10 * scale) or 1)
     failed = [name for name, ok, _ in results if not ok]
     print(
         f"{len(results) - len(failed)}/{len(results)} attacks held "

@@ -80,6 +80,7 @@ PINS_DIR = ".pins"  # v<N>.json: a pinned version (gc keeps it)
 TOMBSTONE = "deleted.json"  # v<N>/deleted.json: all that gc leaves of a version
 GC_DIR = ".gc"  # v<N>-<uuid>: a gc announcing it is deleting v<N> (see pin())
 CLAIM_PREFIX = ".claim-"  # object stores: a publisher claiming v<N> (see _publish_in_place)
+CLOCK_PREFIX = ".clock-"  # a probe written to read the store's clock (see _server_now)
 RECORD_RE = re.compile(r"^v([1-9][0-9]{0,17})\.json\Z")
 STALE_SECONDS = 3600  # staging dirs and gc intents untouched this long are leftovers
 MAX_READ_ATTEMPTS = 20
@@ -335,6 +336,7 @@ class VocabStore:
 
     def versions(self, name: str) -> list[int]:
         """Published version numbers of ``name`` (those with a manifest), ascending."""
+        self._settle_jobs(name)
         numbers = []
         for info in self._entries(self._dir(name)):
             match = VERSION_RE.match(info.base_name)
@@ -541,6 +543,34 @@ class VocabStore:
                 used.append(int(match.group(1)))
         return max(used) + 1
 
+    def _settle_jobs(self, name: str) -> None:
+        """Finish or roll back interrupted multi-vocabulary jobs publishing ``name``, so
+        that a job's versions are seen all together or not at all (see ``journal``)."""
+        from vocabguard._src.core.journal import settle
+
+        settle(self, name)
+
+    def _server_now(self, directory: str) -> datetime.datetime:
+        """The store's own clock: the mtime it gives a probe file written in ``directory``.
+
+        Ages of claims, intents and staging directories are measured against this, never
+        against this machine's clock, which may run ahead or behind the server's.
+        """
+        probe = f"{directory}/{CLOCK_PREFIX}{uuid.uuid4().hex}"
+        self.fs.create_dir(directory, recursive=True)
+        self._write(probe, b"")
+        try:
+            return self._mtime(probe)
+        finally:
+            self._delete_file(probe)
+
+    def _mtime(self, path: str) -> datetime.datetime | None:
+        """When the store says ``path`` was last written (its clock); None if unknown."""
+        mtime = self.fs.get_file_info(path).mtime
+        if mtime is not None and mtime.tzinfo is None:
+            mtime = mtime.replace(tzinfo=datetime.timezone.utc)
+        return mtime
+
     def _pause(self, point: str, name: str, version: int) -> None:
         if self._hook is not None:
             self._hook(point, name, version)
@@ -640,7 +670,9 @@ class VocabStore:
                 version = max(version + 1, self._next_number(name))
                 continue
             self._pause("claimed", name, version)
-            unchanged = self._unchanged(vocab, name) or self._await_twins(vocab, name, version, tag)
+            unchanged = self._unchanged(vocab, name) or self._await_twins(
+                vocab, name, version, tag, claim
+            )
             if unchanged is not None:
                 self._delete_file(f"{target}/{claim}")  # v<N> stays used, never reused
                 return unchanged
@@ -658,9 +690,14 @@ class VocabStore:
             "attempts: other publishers kept taking them. Publish again. " + received(name=name)
         )
 
-    def _await_twins(self, vocab, name: str, version: int, tag: str) -> Vocabulary | None:
+    def _await_twins(
+        self, vocab, name: str, version: int, tag: str, claim: str
+    ) -> Vocabulary | None:
         """Wait for lower claims of the same content; the version one became, or None."""
         deadline = time.monotonic() + self.twin_wait_seconds
+        # A twin's age is measured against our own claim, both stamped by the server's
+        # clock: this machine's clock may run minutes ahead or behind it.
+        now = self._mtime(f"{self._dir(name, version)}/{claim}")
         while True:
             visible = self.versions(name)
             pending = [
@@ -670,7 +707,6 @@ class VocabStore:
                 and int(m.group(1)) < version
                 and int(m.group(1)) > (visible[-1] if visible else 0)
             ]
-            now = datetime.datetime.now(datetime.timezone.utc)
             twins = [
                 v
                 for v in pending
@@ -731,7 +767,9 @@ class VocabStore:
             return f"{name}@v{version}"  # already protected: only the reason changed
         # Handshake with gc, which announces a deletion *before* it checks for a pin:
         # either gc sees this pin and keeps the version, or this sees gc's intent.
-        if self._deletion_pending(name, version) or not self._visible(name, version):
+        # The pin's own mtime is "now" by the store's clock, as the intents' are.
+        pending = self._deletion_pending(name, version, now=self._mtime(path))
+        if pending or not self._visible(name, version):
             self._delete_file(path)
             raise StoreError(
                 f"{name}@v{version} is being deleted by a concurrent `vocabguard gc`, so it "
@@ -757,10 +795,10 @@ class VocabStore:
             )
         return f"{name}@v{version}"
 
-    def _deletion_pending(self, name: str, version: int) -> bool:
-        """Whether a live gc has announced it is deleting ``version``."""
+    def _deletion_pending(self, name: str, version: int, *, now: datetime.datetime | None) -> bool:
+        """Whether a live gc has announced it is deleting ``version``; an intent counts as
+        live unless it is ``STALE_SECONDS`` older than ``now`` (the store's clock)."""
         prefix = f"v{int(version)}-"
-        now = datetime.datetime.now(datetime.timezone.utc)
         for info in self._entries(f"{self._dir(name)}/{GC_DIR}"):
             if info.base_name.startswith(prefix) and not _older(info, now, STALE_SECONDS):
                 if self._local and not self.fs.handler.is_held(info.path):
@@ -843,6 +881,7 @@ class VocabStore:
             # Announce, then check for a pin (pin() does the reverse): see pin().
             if self._exists(self._pin_path(name, version)):
                 return False
+            self._pause("gc-unpinned", name, version)
             try:
                 manifest = self._read_manifest(name, version)
             except (ArtifactError, OSError):
@@ -874,7 +913,10 @@ class VocabStore:
 
     def _remove_leftovers(self, name: str) -> list[str]:
         """Remove what crashed processes left under ``name``; return the paths removed."""
-        now = datetime.datetime.now(datetime.timezone.utc)
+        try:
+            now = self._server_now(f"{self._dir(name)}/{GC_DIR}")
+        except (OSError, StoreError):
+            now = None  # e.g. a full disk: nothing counts as old, this time
         removed = []
         for info in self._entries(self._dir(name)):
             base = info.base_name
@@ -905,7 +947,7 @@ class VocabStore:
                 removed.append(info.path)
         return removed
 
-    def _untouched(self, info: pafs.FileInfo, now: datetime.datetime) -> bool:
+    def _untouched(self, info: pafs.FileInfo, now: datetime.datetime | None) -> bool:
         """Whether a directory and everything directly in it is older than an hour."""
         entries = [info, *self._entries(info.path)]
         return all(_older(entry, now, STALE_SECONDS) for entry in entries)
@@ -917,14 +959,20 @@ def _claim_tag(vocab: Vocabulary) -> str:
     return hashlib.sha256(vocab.fingerprint.encode() + b"\0" + spec).hexdigest()[:32]
 
 
+def _clock() -> datetime.datetime:
+    """This machine's clock (UTC): for the times records show (``created_utc``...)."""
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
 def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    return _clock().isoformat(timespec="seconds")
 
 
-def _older(info: pafs.FileInfo, now: datetime.datetime, seconds: float) -> bool:
-    """Whether ``info`` was last modified more than ``seconds`` ago (unknown: no)."""
+def _older(info: pafs.FileInfo, now: datetime.datetime | None, seconds: float) -> bool:
+    """Whether ``info`` was last modified more than ``seconds`` before ``now``, a time read
+    from the store's own clock, never this machine's (unknown: no)."""
     mtime = info.mtime
-    if mtime is None:
+    if mtime is None or now is None:
         return False
     if mtime.tzinfo is None:
         mtime = mtime.replace(tzinfo=datetime.timezone.utc)

@@ -651,9 +651,14 @@ def _publish_all(
                 ),
             )
         )
+    # All or nothing: the new versions become visible together (a job journal in the
+    # store; see vocabguard/_src/core/journal.py), even if this process is killed.
+    from vocabguard._src.core.journal import publish_together
+
+    entries = [(key, feature.name, vocab) for key, feature, vocab in zip(keys, features, vocabs)]
+    published_all = publish_together(VocabStore(store), entries)
     results = []
-    for key, feature, vocab in zip(keys, features, vocabs):
-        published = VocabStore(store).publish(vocab, feature.name)
+    for key, feature, published in zip(keys, features, published_all):
         verb = "published" if published.newly_published else "reused (identical to the latest)"
         _log.info("vocabguard: %s %s (input_dim %d)", verb, published.ref, published.input_dim)
         results.append(
