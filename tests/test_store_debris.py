@@ -189,6 +189,19 @@ def test_a_publish_on_a_full_disk_names_the_file_and_leaves_no_staging(store, st
     assert store.versions("news") == [1]
 
 
+def test_a_failed_in_place_publish_leaves_no_files_nor_claim(store, store_root):
+    """The object-store protocol (claim, files, manifest last) on a local disk: a
+    failed write removes what it wrote and its claim, which a twin would wait for."""
+    store._atomic_rename = False
+    published(store, 1)
+    with failing_writes(f"/v2/{VOCAB_TXT}"), pytest.raises(StoreError) as info:
+        store.publish(build("new words"), "news")
+    assert str(info.value).startswith(f"Cannot write {store_root}/news/v2/{VOCAB_TXT}: no space")
+    assert os.listdir(store_root / "news" / "v2") == []
+    assert store.versions("news") == [1]
+    assert store.publish(build("new words"), "news").ref == "news@v3"  # v2 stays used
+
+
 def test_a_pin_on_a_full_disk_leaves_no_temp_record(store, store_root):
     published(store)
     with failing_writes(f"/{PINS_DIR}/v2.json.tmp-"), pytest.raises(StoreError) as info:

@@ -677,12 +677,22 @@ class VocabStore:
                 self._delete_file(f"{target}/{claim}")  # v<N> stays used, never reused
                 return unchanged
             vocab.version = version
-            for file_name, data in files.items():
-                self._write(self._file(name, version, file_name), data)
-            self._write(
-                self._file(name, version, MANIFEST),
-                dump_manifest(build_manifest(vocab, files, vocab_txt)),
-            )
+            written = []
+            try:
+                for file_name, data in files.items():
+                    written.append(self._file(name, version, file_name))
+                    self._write(written[-1], data)
+                self._write(
+                    self._file(name, version, MANIFEST),
+                    dump_manifest(build_manifest(vocab, files, vocab_txt)),
+                )
+            except BaseException:
+                # A failed write (a full bucket, no permission) leaves no files behind,
+                # nor a claim that a twin would wait for.
+                for path in [*written, f"{target}/{claim}"]:
+                    with contextlib.suppress(OSError, StoreError):
+                        self._delete_file(path)
+                raise
             self._delete_file(f"{target}/{claim}")
             return self.load(f"{name}@v{version}")
         raise StoreError(
