@@ -398,11 +398,11 @@ def run_build(config, *, description: str | None = None) -> list[dict]:
     All features are checked before any is published. Returns one dict per feature:
     ``{feature, name, ref, fingerprint, input_dim, newly_published}``.
     """
-    from vocabguard._src.core.builder import candidate_table, document_counts
+    from vocabguard._src.core.builder import candidate_table
     from vocabguard._src.core.store import VocabStore
     from vocabguard._src.core.values import WEIGHT_SCALE
     from vocabguard._src.core.version import __version__
-    from vocabguard._src.core.vocabulary import Vocabulary
+    from vocabguard._src.core.vocabulary import vocabulary_from_counts
 
     store = VocabStore(config.store)
     parents = [store.load(f.parent) if f.parent else None for f in config.features.values()]
@@ -461,17 +461,21 @@ def run_build(config, *, description: str | None = None) -> list[dict]:
             build["fields"] = list(feature.all_fields)
         if feature.weight_field:
             build["weight_field"] = feature.weight_field
+        documents = None
+        if feature.spec.counts_documents and "documents" in chosen.column_names:
+            documents = chosen["documents"]
         vocabs.append(
-            Vocabulary.from_counts(
-                dict(zip(chosen["token"].to_pylist(), chosen["count"].to_pylist())),
+            vocabulary_from_counts(
+                chosen["token"],
+                chosen["count"],
                 feature.spec,
                 token_type,
+                document_counts=documents,
                 stats=manifest_stats,
                 build=build,
                 parent=parent,
                 retire=feature.retire,
                 count_scale=scale,
-                document_counts=document_counts(chosen) if feature.spec.counts_documents else None,
             )
         )
     results = []

@@ -12,7 +12,8 @@ A job config (see ``configs/bbc_news_job.yaml``)::
     format: jsonl                    # text|jsonl|csv|parquet|tfrecord; default: by extension
     bad_records: fail                # fail | skip (skipped records are counted)
     batch_size: 2048
-    shards: 8                        # token shards, each merged by one worker (exact results)
+    shards: 8                        # token shards, each merged by one worker (exact results);
+                                     #   default: 8, one more per 64 MiB of input past 512 MiB
     split_bytes: 67108864            # one large file is read by several workers, in splits
                                      #   of this size (text/jsonl/csv by bytes, parquet by
                                      #   row groups); 0 = whole files
@@ -110,7 +111,7 @@ class JobConfig:
     format: str | None = None
     bad_records: str = "fail"
     batch_size: int = 2048
-    shards: int = 8
+    shards: int | None = None  # None: follows the input's size (beam.build.default_shards)
     flush_rows: int = 1 << 20
     split_bytes: int = 64 << 20
     encode: EncodeConfig | None = None
@@ -289,7 +290,7 @@ class JobConfig:
             format=data.get("format"),
             bad_records=data.get("bad_records", "fail"),
             batch_size=batch_size,
-            shards=_positive(data, "shards", 8, where),
+            shards=_positive(data, "shards", None, where) if "shards" in data else None,
             flush_rows=_positive(data, "flush_rows", 1 << 20, where),
             split_bytes=_non_negative(data, "split_bytes", 64 << 20, where),
             encode=encode,
@@ -373,12 +374,14 @@ def run_build(argv: Sequence[str] | None = None, *, config: JobConfig | None = N
     import apache_beam as beam
 
     from vocabguard._src.engines.beam import BuildVocabularies, ReadRecordBatches
-    from vocabguard._src.engines.beam.build import field_rules
+    from vocabguard._src.engines.beam.build import default_shards, field_rules, input_bytes
 
     if config is None:
         config, options = _parse(argv, "vocabguard build")
     else:
         options = pipeline_options(list(argv or []))
+    # Shards follow the input's size, so each shard (merged by one worker) stays bounded.
+    shards = config.shards or default_shards(input_bytes(config.inputs))
     features = list(config.features.values())
     read_fields = list(
         dict.fromkeys(
@@ -408,7 +411,7 @@ def run_build(argv: Sequence[str] | None = None, *, config: JobConfig | None = N
                     config.store,
                     bad_records=config.bad_records,
                     input_description=_describe_inputs(config),
-                    shards=config.shards,
+                    shards=shards,
                     results_path=results_path,
                 )
             )

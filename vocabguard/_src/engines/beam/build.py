@@ -139,9 +139,7 @@ class _CountTokens(beam.DoFn):
                 **{f"lists.{field}": 1 for field in counter.list_fields},
                 **{f"bad_records.{reason}": n for reason, n in batch.skipped},
             }
-            shard_of = shard_ids(table["token"], self.shards)
-            for shard in range(self.shards):
-                part = table.filter(pa.array(shard_of == shard)) if len(table) else table
+            for shard, part in split_by_shard(table, self.shards):
                 if shard == 0:
                     yield (index, 0), _Partial(part, stats)
                 elif len(part):
@@ -197,6 +195,57 @@ def field_rules(features, passthrough=()):
 
 
 _HASH_MULTIPLIER = np.uint64(0x100000001B3)  # FNV-1a's 64-bit prime
+BYTES_PER_SHARD = 64 << 20
+MAX_SHARDS = 4096
+
+
+def split_by_shard(table: pa.Table, shards: int):
+    """``(shard, rows)`` for every shard of a ``(token, ...)`` table, shard 0 always
+    (perhaps empty): one stable sort by shard id and slices, not a filter per shard.
+
+    >>> t = pa.table({"token": pa.array([4, 1, 6, 3]), "count": pa.array([1, 1, 1, 1])})
+    >>> [(shard, part["token"].to_pylist()) for shard, part in split_by_shard(t, 2)]
+    [(0, [4, 6]), (1, [1, 3])]
+    """
+    if not len(table):
+        yield 0, table
+        return
+    shard_of = shard_ids(table["token"], shards)
+    order = np.argsort(shard_of, kind="stable")
+    bounds = np.searchsorted(shard_of[order], np.arange(shards + 1))
+    ordered = table.take(pa.array(order))
+    for shard in range(shards):
+        start, stop = int(bounds[shard]), int(bounds[shard + 1])
+        if shard == 0 or stop > start:
+            yield shard, ordered.slice(start, stop - start)
+
+
+def default_shards(input_bytes: int) -> int:
+    """Token shards for a job reading ``input_bytes``: ``SHARDS`` (8) up to 512 MiB of
+    input, then one more per ``BYTES_PER_SHARD`` (64 MiB), at most ``MAX_SHARDS``.
+
+    A feature's distinct tokens grow at most with the bytes it is read from, so each
+    shard, merged by one worker, stays about the same size whatever the input; shards
+    a small feature leaves empty cost nothing (only non-empty parts are emitted).
+
+    >>> default_shards(0), default_shards(1 << 30), default_shards(1 << 40)
+    (8, 16, 4096)
+    """
+    return min(MAX_SHARDS, max(SHARDS, -(-int(input_bytes) // BYTES_PER_SHARD)))
+
+
+def input_bytes(patterns: Sequence[str]) -> int:
+    """The total size of the files ``patterns`` match (any Beam filesystem)."""
+    from apache_beam.io.filesystems import FileSystems
+
+    total = 0
+    for pattern in patterns:
+        try:
+            (result,) = FileSystems.match([pattern])
+        except Exception:  # the reader reports unmatched inputs, by name
+            continue
+        total += sum(meta.size_in_bytes for meta in result.metadata_list)
+    return total
 
 
 def shard_ids(tokens: pa.Array | pa.ChunkedArray, shards: int) -> np.ndarray:
@@ -354,14 +403,36 @@ def _MIXED_KINDS_ERROR() -> InputDataError:
     )
 
 
+class _Candidates:
+    """A shard's (or a feature's) candidate rows: one Arrow ``(token, count[, documents])``
+    table, pickled as an Arrow IPC stream (runners pickle what crosses a shuffle)."""
+
+    __slots__ = ("table",)
+
+    def __init__(self, table: pa.Table | None = None):
+        self.table = table
+
+    def __len__(self) -> int:
+        return 0 if self.table is None else len(self.table)
+
+    def __getstate__(self):
+        # A tuple, never a false value: pickle skips __setstate__ for those.
+        return (None if self.table is None else _ipc_bytes(self.table),)
+
+    def __setstate__(self, state):
+        (stream,) = state
+        self.table = None if stream is None else pa.ipc.open_stream(stream).read_all()
+
+
 def _summarize_shard(
     item, features: Sequence[Feature], inherited: Sequence[tuple], totals: Mapping | None = None
 ):
     """(feature, shard) counts -> (feature, summary): candidates, distinct and token sums.
 
     ``totals``: each feature's documents (a side input), for ``max_document_fraction``.
+    The candidates stay one Arrow table (``_Candidates``), never a dict.
     """
-    from vocabguard._src.core.builder import candidate_table, document_counts
+    from vocabguard._src.core.builder import candidate_table
 
     (index, _shard), partial = item
     table, stats = partial.table, partial.stats
@@ -369,8 +440,7 @@ def _summarize_shard(
     summary = {
         "distinct": 0,
         "kinds": (),
-        "counts": {},
-        "documents": None,
+        "counts": _Candidates(),
         "max_token_documents": 0,
         "counted_tokens": 0,
         "stats": stats,
@@ -388,8 +458,7 @@ def _summarize_shard(
         summary.update(
             distinct=len(table),
             kinds=(token_type,),
-            counts=dict(zip(chosen["token"].to_pylist(), chosen["count"].to_pylist())),
-            documents=document_counts(chosen),
+            counts=_Candidates(chosen),
             counted_tokens=int(pc.sum(table["count"]).as_py() or 0),
         )
         if "documents" in table.column_names:
@@ -407,7 +476,8 @@ class _MergeSummaries(beam.CombineFn):
     """Merges shard summaries of each feature, keeping the best ``max_tokens`` candidates.
 
     Every token lives in exactly one shard, so the global best ``max_tokens`` are
-    among the shards' best ``max_tokens``: the result is exact.
+    among the shards' best ``max_tokens``: the result is exact. The candidates are
+    Arrow tables, concatenated and cut with one Arrow sort (``candidate_table``).
     """
 
     def __init__(self, features: Sequence[Feature], inherited: Sequence[tuple]):
@@ -424,25 +494,23 @@ class _MergeSummaries(beam.CombineFn):
             return (index, {**summary, "stats": dict(summary["stats"])})
         _, merged = acc
         spec = self.specs[index]
-        counts = {**merged["counts"], **summary["counts"]}  # disjoint: tokens are sharded
-        documents = None
-        if merged["documents"] is not None or summary["documents"] is not None:
-            documents = {**(merged["documents"] or {}), **(summary["documents"] or {})}
         kinds = tuple(sorted(set(merged["kinds"]) | set(summary["kinds"])))
-        if spec.max_tokens is not None and len(kinds) == 1:
-            counts = _keep_best(
-                counts, spec, kinds[0], self.inherited[index], self.scales[index], documents
-            )
-            if documents is not None:
-                documents = {t: documents[t] for t in counts}
+        tables = [c.table for c in (merged["counts"], summary["counts"]) if len(c)]
+        if len(kinds) > 1:
+            table = tables[0]  # mixed kinds: the publish step reports them
+        elif len(tables) > 1:
+            table = pa.concat_tables(tables)  # disjoint: tokens are sharded
+            if spec.max_tokens is not None:
+                table = _keep_best(table, spec, kinds[0], self.inherited[index], self.scales[index])
+        else:
+            table = tables[0] if tables else None
         stats = dict(merged["stats"])
         for key, n in summary["stats"].items():
             stats[key] = stats.get(key, 0) + n
         return index, {
             "distinct": merged["distinct"] + summary["distinct"],
             "kinds": kinds,
-            "counts": counts,
-            "documents": documents,
+            "counts": _Candidates(table),
             "max_token_documents": max(
                 merged["max_token_documents"], summary["max_token_documents"]
             ),
@@ -468,26 +536,43 @@ def _scale(feature: Feature) -> int:
 
 
 def _keep_best(
-    counts: dict,
+    table: pa.Table,
     spec: VocabSpec,
     token_type: str,
     inherited: tuple = (),
     count_scale: int = 1,
-    documents: dict | None = None,
-) -> dict:
-    from vocabguard._src.core.builder import candidate_counts
+) -> pa.Table:
+    """The best ``max_tokens`` candidates of merged shard candidates (and the specials)."""
+    from vocabguard._src.core.builder import candidate_table
 
-    arrow_type = pa.int64() if token_type == INT64 else pa.binary()
-    table = pa.table(
-        {
-            "token": pa.array(list(counts), type=arrow_type),
-            "count": pa.array(list(counts.values()), type=pa.int64()),
-        }
-    )
     if spec.counts_documents:
         # The shards applied the document rules already (with the job's total documents).
         spec = spec.replace(min_document_count=None, max_document_fraction=None)
-    return candidate_counts(table, spec, token_type, inherited=inherited, count_scale=count_scale)
+    return candidate_table(table, spec, token_type, inherited=inherited, count_scale=count_scale)
+
+
+def _vocabulary(candidates: _Candidates, feature: Feature, token_type: str, **kwargs) -> Vocabulary:
+    """A feature's vocabulary from its merged candidates (Arrow columns, no dict)."""
+    from vocabguard._src.core.vocabulary import arrow_token_type, vocabulary_from_counts
+
+    table = candidates.table
+    if table is None:
+        table = pa.table(
+            {"token": pa.array([], arrow_token_type(token_type)), "count": pa.array([], pa.int64())}
+        )
+    documents = None
+    if feature.spec.counts_documents:
+        documents = table["documents"] if "documents" in table.column_names else []
+    return vocabulary_from_counts(
+        table["token"],
+        table["count"],
+        feature.spec,
+        token_type,
+        document_counts=documents,
+        retire=feature.retire,
+        count_scale=_scale(feature),
+        **kwargs,
+    )
 
 
 def records_in(batch: RecordBatch) -> tuple[str, int]:
@@ -600,7 +685,7 @@ def _publish_all(
     ]
     vocabs = []
     for index, feature in enumerate(features):
-        summary = summaries.get(index) or {"kinds": (), "counts": {}, "distinct": 0}
+        summary = summaries.get(index) or {"kinds": (), "counts": _Candidates(), "distinct": 0}
         kinds = summary["kinds"]
         if len(kinds) > 1:
             raise _mixed_kinds(feature)
@@ -637,18 +722,13 @@ def _publish_all(
             build["weight_field"] = feature.weight_field
         parent = VocabStore(store).load(parent_refs[index]) if parent_refs[index] else None
         vocabs.append(
-            Vocabulary.from_counts(
+            _vocabulary(
                 summary["counts"],
-                feature.spec,
+                feature,
                 kinds[0] if kinds else STRING,
                 stats=manifest_stats,
                 build=build,
                 parent=parent,
-                retire=feature.retire,
-                count_scale=_scale(feature),
-                document_counts=(
-                    summary.get("documents") or {} if feature.spec.counts_documents else None
-                ),
             )
         )
     # All or nothing: the new versions become visible together (a job journal in the
