@@ -3,7 +3,7 @@
 
 Usage::
 
-    python benchmarks/gen_zipf.py [--mb 100] [--shards 8] [--out .cache/bench]
+    python benchmarks/gen_zipf.py [--mb 100] [--shards 8] [--out .cache/bench] [--lexicon N]
 
 writes ``.cache/bench/zipf_100mb_8shards/part-0000i-of-00008.txt`` and a
 ``MANIFEST.json`` (parameters, per-shard bytes/lines, total tokens, distinct
@@ -17,7 +17,8 @@ keeps growing its vocabulary with size, as real text does.
 
 How (numpy, seed ``SEED``; same bytes on every machine for the same parameters):
 
-- lexicon: ``LEXICON`` (2,000,000) distinct random lowercase ASCII words, lengths
+- lexicon: ``--lexicon`` (default ``LEXICON``, 2,000,000) distinct random lowercase
+  ASCII words (a non-default size is part of the directory name), lengths
   uniform in [2, 12] (only 676 two-letter words exist, so short words are rarer
   than the uniform draw), in random order, so a word's frequency does not depend
   on its spelling;
@@ -56,12 +57,12 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO / ".cache" / "bench"
 
 
-def params(mb: float, shards: int) -> dict:
+def params(mb: float, shards: int, lexicon: int = LEXICON) -> dict:
     return {
         "generator": "benchmarks/gen_zipf.py",
         "version": VERSION,
         "seed": SEED,
-        "lexicon": LEXICON,
+        "lexicon": lexicon,
         "zipf_s": ZIPF_S,
         "word_len": list(WORD_LEN),
         "line_tokens": list(LINE_TOKENS),
@@ -71,26 +72,27 @@ def params(mb: float, shards: int) -> dict:
     }
 
 
-def corpus_dir(mb: float, shards: int, out: Path = DEFAULT_OUT) -> Path:
-    return out / f"zipf_{mb:g}mb_{shards}shards"
+def corpus_dir(mb: float, shards: int, out: Path = DEFAULT_OUT, lexicon: int = LEXICON) -> Path:
+    suffix = "" if lexicon == LEXICON else f"_lex{lexicon}"
+    return out / f"zipf_{mb:g}mb_{shards}shards{suffix}"
 
 
 def shard_name(index: int, shards: int) -> str:
     return f"part-{index:05d}-of-{shards:05d}.txt"
 
 
-def make_lexicon(rng: np.random.Generator) -> np.ndarray:
-    """``LEXICON`` distinct words as a fixed-width ``S12`` array (shorter words null-padded)."""
+def make_lexicon(rng: np.random.Generator, size: int = LEXICON) -> np.ndarray:
+    """``size`` distinct words as a fixed-width ``S12`` array (shorter words null-padded)."""
     width = WORD_LEN[1]
     found = np.array([], dtype=f"S{width}")
-    while len(found) < LEXICON:
-        n = int((LEXICON - len(found)) * 1.3) + 1000
+    while len(found) < size:
+        n = int((size - len(found)) * 1.3) + 1000
         lengths = rng.integers(WORD_LEN[0], WORD_LEN[1] + 1, size=n)
         chars = rng.integers(ord("a"), ord("z") + 1, size=(n, width), dtype=np.uint8)
         chars[np.arange(width)[None, :] >= lengths[:, None]] = 0
         words = chars.view(f"S{width}").ravel()
         found = np.unique(np.concatenate([found, words]))  # sorted: deterministic
-    return found[rng.permutation(len(found))[:LEXICON]]
+    return found[rng.permutation(len(found))[:size]]
 
 
 def chunk_bytes(
@@ -131,15 +133,28 @@ def _complete(folder: Path, wanted: dict) -> dict | None:
     return manifest
 
 
-def existing(mb: float, shards: int, out: Path = DEFAULT_OUT) -> dict | None:
+def existing(
+    mb: float, shards: int, out: Path = DEFAULT_OUT, lexicon: int = LEXICON
+) -> dict | None:
     """The manifest of a complete corpus with these parameters, or None."""
-    return _complete(corpus_dir(mb, shards, out), params(mb, shards))
+    return _complete(corpus_dir(mb, shards, out, lexicon), params(mb, shards, lexicon))
 
 
-def generate(mb: float, shards: int, out: Path = DEFAULT_OUT, *, quiet: bool = False) -> dict:
-    """Write the corpus (unless a complete one is there); return its manifest."""
-    wanted = params(mb, shards)
-    folder = corpus_dir(mb, shards, out)
+def generate(
+    mb: float,
+    shards: int,
+    out: Path = DEFAULT_OUT,
+    *,
+    quiet: bool = False,
+    lexicon: int = LEXICON,
+) -> dict:
+    """Write the corpus (unless a complete one is there); return its manifest.
+
+    ``lexicon``: distinct words the tokens are drawn from (a 20 M-word lexicon makes a
+    1 GB corpus hold millions of distinct tokens, as large real corpora do).
+    """
+    wanted = params(mb, shards, lexicon)
+    folder = corpus_dir(mb, shards, out, lexicon)
     manifest = _complete(folder, wanted)
     if manifest is not None:
         return manifest
@@ -152,13 +167,13 @@ def generate(mb: float, shards: int, out: Path = DEFAULT_OUT, *, quiet: bool = F
     (folder / "MANIFEST.json").unlink(missing_ok=True)
 
     rng = np.random.default_rng(SEED)
-    lexicon = make_lexicon(rng)
-    lexicon_chars = lexicon.view(np.uint8).reshape(len(lexicon), -1)
-    cdf = np.cumsum(np.arange(1, LEXICON + 1, dtype=np.float64) ** -ZIPF_S)
+    words = make_lexicon(rng, lexicon)
+    lexicon_chars = words.view(np.uint8).reshape(len(words), -1)
+    cdf = np.cumsum(np.arange(1, lexicon + 1, dtype=np.float64) ** -ZIPF_S)
     cdf /= cdf[-1]
 
     total_target = int(mb * 1e6)
-    seen = np.zeros(LEXICON, dtype=bool)
+    seen = np.zeros(lexicon, dtype=bool)
     files = []
     written = lines = tokens = 0
     index = shard_bytes = shard_lines = 0
@@ -225,11 +240,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mb", type=float, default=100.0, help="corpus size in MB (1e6 bytes)")
     parser.add_argument("--shards", type=int, default=8, help="number of shard files")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="parent directory")
+    parser.add_argument(
+        "--lexicon", type=int, default=LEXICON, help=f"distinct words (default {LEXICON:,})"
+    )
     args = parser.parse_args(argv)
-    if args.mb <= 0 or args.shards < 1:
-        parser.error("--mb must be > 0 and --shards >= 1")
-    manifest = generate(args.mb, args.shards, args.out)
-    print(corpus_dir(args.mb, args.shards, args.out))
+    if args.mb <= 0 or args.shards < 1 or args.lexicon < 1:
+        parser.error("--mb must be > 0, --shards >= 1 and --lexicon >= 1")
+    manifest = generate(args.mb, args.shards, args.out, lexicon=args.lexicon)
+    print(corpus_dir(args.mb, args.shards, args.out, args.lexicon))
     print(json.dumps({k: v for k, v in manifest.items() if k != "files"}, indent=2))
     return 0
 

@@ -8,6 +8,12 @@ Usage::
     python benchmarks/scale.py                                 # 100 MB, 1 GB, 5 GB in 8 files
     python benchmarks/scale.py --mb 100 1000 --json out/scale.json
     python benchmarks/scale.py --mb 100 --rows vg-inproc vg-beam-1
+    python benchmarks/scale.py --mb 100 --lexicon-mb                 # no 20 M-lexicon corpus
+    python benchmarks/scale.py --mb 100 --lexicon-mb 1000 --big-lexicon 20000000
+
+Besides the sizes, a 1 GB corpus drawn from a 20 M-word lexicon (``--lexicon-mb``,
+``--big-lexicon``): millions of distinct tokens, where the default lexicon (2 M words)
+saturates. Its rows are a table of their own (no linear-time target across lexicons).
 
 Goals (issue 12, point 5; printed met / missed, nothing asserts on time): time grows
 linearly (the largest corpus within 1.1x its size ratio of the smallest: 5 GB within
@@ -33,6 +39,8 @@ from harness.compare import TOP_K
 from harness.rows import largest_process_mb, run_row
 
 SIZES = [100.0, 1000.0, 5000.0]
+BIG_LEXICON = 20_000_000
+LEXICON_SIZES = [1000.0]  # corpora drawn from BIG_LEXICON words
 PATHS = ["vg-inproc", "vg-beam-1", "vg-beam-2"]
 LINEAR_SLACK = 1.1  # 5 GB within 55x of 100 MB: 1.1 x the size ratio
 INPROC_RSS_MB = 600
@@ -129,12 +137,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--json", type=Path, metavar="OUT")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument(
+        "--lexicon-mb",
+        type=float,
+        nargs="*",
+        default=LEXICON_SIZES,
+        help="sizes (MB) of corpora drawn from --big-lexicon words; none: skip them",
+    )
+    parser.add_argument("--big-lexicon", type=int, default=BIG_LEXICON)
     args = parser.parse_args(argv)
     sizes = sorted(args.mb)
     corpora = {}
     for mb in sizes:
         corpora[mb] = corpus.prepare("zipf", mb, args.files)
         print(f"corpus {mb:g} MB: {corpora[mb].summary()}", flush=True)
+    lexicon_corpora = {}
+    for mb in args.lexicon_mb:
+        key = f"{mb:g} MB, {args.big_lexicon / 1e6:g} M-word lexicon"
+        lexicon_corpora[key] = corpus.prepare("zipf", mb, args.files, args.big_lexicon)
+        print(f"corpus {key}: {lexicon_corpora[key].summary()}", flush=True)
+    lexicon_results: dict = {}
     load_at_start = [round(x, 2) for x in os.getloadavg()]
     work_root = tempfile.mkdtemp(prefix="bench_scale_")
     results: dict = {}
@@ -156,6 +178,14 @@ def main(argv: list[str] | None = None) -> int:
                 for mb, by_row in results.items()
             },
             "targets": targets(results, corpora) if results else [],
+            "big_lexicon": args.big_lexicon,
+            "lexicon_rows": {
+                key: {
+                    n: {**r, "tokens_per_s": report.speed(r, lexicon_corpora[key].tokens)}
+                    for n, r in by_row.items()
+                }
+                for key, by_row in lexicon_results.items()
+            },
         }
 
     try:
@@ -179,8 +209,23 @@ def main(argv: list[str] | None = None) -> int:
                     )
                 if args.json:
                     report.write_json(args.json, payload())
+        for key, c in lexicon_corpora.items():
+            lexicon_results[key] = {}
+            for name in args.rows:
+                work = os.path.join(work_root, f"lexicon-{len(lexicon_results)}")
+                os.makedirs(work, exist_ok=True)
+                print(f"  [{key}] running {name} ...", flush=True)
+                r = run_row(name, c, top_k=args.top_k, repeat=args.repeat, work=work)
+                lexicon_results[key][name] = r
+                done = r["error"][:300] if "error" in r else f"{r['median_s']:.1f} s"
+                print(f"    {done}", flush=True)
+                if args.json:
+                    report.write_json(args.json, payload())
         print()
         print(table(results, corpora))
+        if lexicon_results:
+            print()
+            print(table(lexicon_results, lexicon_corpora))
         print()
         print(report.METHOD)
         for mb in results:
@@ -202,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"work directory kept: {work_root}")
         else:
             shutil.rmtree(work_root, ignore_errors=True)
-    failed = any("error" in r for by_row in results.values() for r in by_row.values())
+    every = [*results.values(), *lexicon_results.values()]
+    failed = any("error" in r for by_row in every for r in by_row.values())
     return 1 if failed else 0
 
 

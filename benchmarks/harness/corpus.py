@@ -95,20 +95,23 @@ def _real_corpus(shards: int) -> tuple[Path, dict]:
     return folder, manifest
 
 
-def prepare(kind: str, mb: float, shards: int) -> Corpus:
-    """The corpus, written first when missing (``kind``: ``zipf`` or ``real``)."""
+def prepare(kind: str, mb: float, shards: int, lexicon: int = gen_zipf.LEXICON) -> Corpus:
+    """The corpus, written first when missing (``kind``: ``zipf`` or ``real``;
+    ``lexicon``: the Zipf corpus' distinct words)."""
     if kind == "zipf":
-        folder = gen_zipf.corpus_dir(mb, shards)
-        manifest = gen_zipf.existing(mb, shards)
+        out = gen_zipf.DEFAULT_OUT
+        folder = gen_zipf.corpus_dir(mb, shards, out, lexicon)
+        manifest = gen_zipf.existing(mb, shards, out, lexicon)
         if manifest is None:
             # In a child process: the generator needs ~0.5 GB, and this process stays small
             # (a child started with vfork reports its parent's peak RSS as its own).
             script = Path(gen_zipf.__file__).resolve()
             command = [sys.executable, str(script), "--mb", f"{mb:g}", "--shards", str(shards)]
+            command += ["--lexicon", str(lexicon)]
             subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-            manifest = gen_zipf.existing(mb, shards)
+            manifest = gen_zipf.existing(mb, shards, out, lexicon)
         description = (
-            f"synthetic Zipf (s={gen_zipf.ZIPF_S}, {gen_zipf.LEXICON:,}-word lexicon, "
+            f"synthetic Zipf (s={gen_zipf.ZIPF_S}, {lexicon:,}-word lexicon, "
             f"seed {gen_zipf.SEED}; benchmarks/gen_zipf.py)"
         )
     else:

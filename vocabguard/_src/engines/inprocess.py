@@ -67,9 +67,11 @@ class _Counts:
         self.compacted = 0
         self.stats: dict[str, int] = {}
         self.kinds: set[str] = set()
+        self.unique = True  # every table holds each token once (else: merge even one)
 
-    def add(self, table: pa.Table | None, stats: Mapping[str, int]) -> None:
+    def add(self, table: pa.Table | None, stats: Mapping[str, int], *, unique: bool = True) -> None:
         if table is not None and len(table):
+            self.unique = self.unique and unique
             is_int = pa.types.is_integer(table.schema.field("token").type)
             self.kinds.add(INT64 if is_int else STRING)
             if len(self.kinds) == 1:
@@ -81,7 +83,10 @@ class _Counts:
             self.stats[key] = self.stats.get(key, 0) + n
 
     def compact(self) -> pa.Table | None:
+        if len(self.tables) == 1 and not self.unique:
+            self.tables.append(self.tables[0].slice(0, 0))  # compact_tables merges 2+
         self.tables = compact_tables(self.tables)
+        self.unique = True
         self.pending = self.compacted = len(self.tables[0]) if self.tables else 0
         return self.tables[0] if self.tables else None
 
@@ -119,9 +124,55 @@ def _missing_mask(values: pa.Array, empty_is_missing: bool) -> np.ndarray:
     return missing.to_numpy(zero_copy_only=False)
 
 
+def _count_dictionary(feature: Feature, tokenizer, values: pa.DictionaryArray, field: str):
+    """``_count_column`` of a dictionary-encoded column (Parquet's own dictionary):
+    each batch is its dictionary and a ``bincount`` of its indices, no hashing of values."""
+    spec = feature.spec
+    dictionary = values.dictionary
+    indices = values.indices
+    if indices.null_count:
+        indices = indices.drop_null()
+    counts = np.bincount(indices.to_numpy(zero_copy_only=False), minlength=len(dictionary))
+    n_missing = values.null_count
+    if spec.missing != "error" and len(dictionary):
+        empty = pc.equal(pc.binary_length(dictionary), 0).to_numpy(zero_copy_only=False)
+        n_missing += int(counts[empty].sum())
+        counts[empty] = 0
+    total = int(counts.sum())
+    present = counts > 0
+    tokens = dictionary.filter(pa.array(present))
+    counts = counts[present]
+    merge = bool(tokenizer._transforms)  # normalizing may make two values one token
+    tokens = tokenizer.normalize_arrow(tokens) if merge else tokens
+    tokens = tokens.cast(pa.binary())
+    counted = total
+    if n_missing and spec.missing == "token":
+        from vocabguard._src.core.vocabulary import as_token
+
+        token = as_token(spec.resolved_missing_token(False), STRING)
+        tokens = pa.concat_arrays([tokens, pa.array([token], pa.binary())])
+        counts = np.append(counts, n_missing)
+        counted += n_missing
+        merge = True  # the data may hold the missing token itself
+    if spec.missing in ("oov", "token"):
+        total += n_missing
+    table = None
+    if len(tokens):
+        table = pa.table({"token": tokens, "count": pa.array(counts, pa.int64())})
+        if merge:
+            grouped = table.group_by("token", use_threads=False).aggregate([("count", "sum")])
+            table = pa.table({"token": grouped["token"], "count": grouped["count_sum"]})
+    stats = {"total_tokens": total, "counted_units": counted, f"missing.{field}": n_missing}
+    # Arrow does not promise a dictionary without repeats: the feature merges its
+    # tables (a hash group_by) before they are used, even when there is just one.
+    return table, stats
+
+
 def _count_column(feature: Feature, tokenizer, values: pa.Array, field: str):
     """One field's values of one batch -> ((token, count) table, stats)."""
     spec = feature.spec
+    if pa.types.is_dictionary(values.type):
+        return _count_dictionary(feature, tokenizer, values, field)
     missing = _missing_mask(values, spec.missing != "error")
     n_missing = int(missing.sum())
     kept = values.filter(pa.array(~missing)) if n_missing else values
@@ -253,6 +304,11 @@ class _Engine:
         if not self.columnar:
             self.read_records(path, "parquet")
             return
+        # Strings as Parquet's dictionaries: counting a batch is a bincount of its indices
+        # (Arrow builds a dictionary for the row groups written without one).
+        strings = [f for f in self.fields if kinds[f] == STRING]
+        if strings:
+            parquet = pq.ParquetFile(path, read_dictionary=strings)
         number = 0
         for batch in parquet.iter_batches(batch_size=ARROW_BATCH_ROWS, columns=self.fields):
             self.records_read += batch.num_rows
@@ -303,9 +359,12 @@ class _Engine:
                     tables.append(table)
                 for key, n in more.items():
                     stats[key] = stats.get(key, 0) + n
+            unique = not any(
+                pa.types.is_dictionary(batch.column(f).type) for f in feature.all_fields
+            )
             for table in tables[:-1]:
-                self.counts[index].add(table, {})
-            self.counts[index].add(tables[-1] if tables else None, stats)
+                self.counts[index].add(table, {}, unique=unique)
+            self.counts[index].add(tables[-1] if tables else None, stats, unique=unique)
 
         indices = range(len(self.features))
         if self.pool is None:
