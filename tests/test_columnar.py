@@ -250,3 +250,20 @@ def test_inspect_rows_read_only_the_asked_rows(tmp_path, capsys, monkeypatch):
     printed = json.loads(capsys.readouterr().out.split("\n", 1)[1])  # after the title line
     want = [("cat", child.token_to_id("cat")), (child.id_to_token(4), 4)]
     assert [(r["token"], r["id"]) for r in printed] == want
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    tokens=st.lists(
+        st.binary(max_size=6)
+        | st.text(alphabet=st.sampled_from("ab \n\r\x0b\x1c\x85\u2028\u2029é"), max_size=5).map(
+            str.encode
+        ),
+        max_size=30,
+    )
+)
+def test_unsafe_vocab_txt_lines_found_over_the_column_as_one_by_one(tokens):
+    from vocabguard._src.core.artifact import _unsafe_lines, unsafe_text_line
+
+    got = _unsafe_lines(pa.array(tokens, pa.binary())).tolist()
+    assert got == [i for i, t in enumerate(tokens) if unsafe_text_line(t)]

@@ -118,6 +118,19 @@ def _kind_column(vocab: Vocabulary) -> pa.DictionaryArray:
     return pa.DictionaryArray.from_arrays(pa.array(remap[codes]), dictionary)
 
 
+def _kind_names(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """The ``kind`` column as codes into ``_KINDS`` (-1 for a name not among them),
+    read through its dictionary: no string per row."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if not pa.types.is_dictionary(column.type):
+        column = column.dictionary_encode()
+    names = column.dictionary.cast(pa.string()).to_pylist()
+    codes = np.array([_KINDS.index(n) if n in _KINDS else -1 for n in names] + [-1])
+    indices = column.indices.fill_null(len(names)).to_numpy(zero_copy_only=False)
+    return codes[indices]
+
+
 def render_files(vocab: Vocabulary) -> tuple[dict[str, bytes], dict[str, Any]]:
     """The files of a version (except the manifest) and the ``vocab_txt`` status.
 
@@ -185,6 +198,13 @@ def _joined_lines(tokens: pa.Array) -> bytes:
     """Every token followed by a newline, laid out with numpy from the Arrow buffers."""
     offsets, data = binary_buffers(tokens)
     body = data[offsets[0] : offsets[-1]]
+    lengths = np.diff(offsets)
+    if len(tokens) and (lengths == lengths[0]).all():
+        # Tokens of one length (ids, hashes): one 2-D copy.
+        lines = np.empty((len(tokens), int(lengths[0]) + 1), dtype=np.uint8)
+        lines[:, :-1] = body.reshape(len(tokens), -1)
+        lines[:, -1] = ord("\n")
+        return lines.tobytes()
     out = np.empty(len(body) + len(tokens), dtype=np.uint8)
     ends = offsets[1:] - offsets[0] + np.arange(1, len(tokens) + 1)  # one past each newline
     newline = np.zeros(len(out), dtype=bool)
@@ -196,19 +216,41 @@ def _joined_lines(tokens: pa.Array) -> bytes:
 
 def _unsafe_lines(tokens: pa.Array) -> np.ndarray:
     """Rows of tokens that cannot be a line of ``vocab.txt`` (``unsafe_text_line``):
-    empty, not UTF-8, or holding a line break; checked by Arrow over the whole column."""
+    empty, not UTF-8, or holding a line break; checked over the whole column at once
+    (numpy over the data buffer; Arrow's UTF-8 check and a regex only where needed)."""
     if not len(tokens):
         return np.zeros(0, dtype=np.int64)
-    bad = pc.equal(pc.binary_length(tokens), 0).to_numpy(zero_copy_only=False)
-    try:
-        text = tokens.cast(pa.string())  # validates UTF-8
-    except pa.ArrowInvalid:
-        # Some token is not UTF-8: find which, a slice at a time (cast validates a
-        # whole slice), down to single tokens only inside the failing slices.
-        return np.flatnonzero(bad | _invalid_utf8(tokens))
-    breaks = "[" + "".join(sorted(_LINE_BREAKS)) + "]"
-    bad |= pc.match_substring_regex(text, breaks).to_numpy(zero_copy_only=False)
+    offsets, data = binary_buffers(tokens)
+    body = data[offsets[0] : offsets[-1]]
+    bad = np.diff(offsets) == 0
+    text = None
+    if (body >= 0x80).any():  # only non-ASCII bytes can be invalid UTF-8
+        try:
+            text = tokens.cast(pa.string())  # validates UTF-8
+        except pa.ArrowInvalid:
+            # Some token is not UTF-8: find which, a slice at a time (cast validates a
+            # whole slice), down to single tokens only inside the failing slices.
+            return np.flatnonzero(bad | _invalid_utf8(tokens))
+    if _may_hold_line_breaks(body):
+        text = tokens.cast(pa.string()) if text is None else text
+        breaks = "[" + "".join(sorted(_LINE_BREAKS)) + "]"
+        bad |= pc.match_substring_regex(text, breaks).to_numpy(zero_copy_only=False)
     return np.flatnonzero(bad)
+
+
+# The UTF-8 bytes of _LINE_BREAKS: single bytes, and the last byte of each multi-byte one
+# with the bytes before it (U+0085: C2 85; U+2028/2029: E2 80 A8/A9).
+_BREAK_BYTES = np.zeros(256, dtype=bool)
+_BREAK_BYTES[[0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E]] = True
+
+
+def _may_hold_line_breaks(body: np.ndarray) -> bool:
+    """Whether the tokens' bytes hold a line break's encoding anywhere (one numpy pass
+    over the data buffer); only then are tokens searched one by one with a regex."""
+    if _BREAK_BYTES[body].any():
+        return True
+    last = np.flatnonzero((body == 0x85) | (body == 0xA8) | (body == 0xA9))
+    return bool(len(last))  # rare in text: let the regex decide
 
 
 def _invalid_utf8(tokens: pa.Array) -> np.ndarray:
@@ -441,11 +483,11 @@ def load_version(
         if not (ids == np.arange(table.num_rows)).all():
             raise _corrupt(where, TOKENS, "its ids are not 0, 1, 2, ... in order")
         # Columns straight into the Vocabulary: no Python object per token.
-        kinds = table["kind"].cast(pa.string())
+        kinds = _kind_names(table["kind"])
         reserved_and_learned = table.filter(
-            pc.is_in(kinds, pa.array(["reserved", "learned", "retired"]))
+            pa.array(np.isin(kinds, [_KINDS.index(k) for k in ("reserved", "learned", "retired")]))
         )
-        retired = table.filter(pc.equal(kinds, "retired"))["id"].to_numpy()
+        retired = table["id"].to_numpy()[kinds == _KINDS.index("retired")]
         vocab = Vocabulary(
             spec,
             manifest["token_type"],
@@ -536,13 +578,12 @@ class VersionRows:
         if wanted:
             filters.append([("id", "in", wanted)])
         columns = ["id", "token", "count", "kind"]
+        # The file's bytes in Arrow-owned memory (see _arrow_owned: a store's filesystem
+        # may be a Python handler, which Arrow's reader threads must not outlive).
+        source = pa.BufferReader(_arrow_owned(read_file(fs, f"{directory}/{TOKENS}")))
         if not filters:
-            schema = pq.read_schema(f"{directory}/{TOKENS}", filesystem=fs)
-            return cls(manifest, schema.empty_table().select(columns))
-        table = pq.read_table(
-            f"{directory}/{TOKENS}", filesystem=fs, columns=columns, filters=filters
-        )
-        return cls(manifest, table)
+            return cls(manifest, pq.read_schema(source).empty_table().select(columns))
+        return cls(manifest, pq.read_table(source, columns=columns, filters=filters))
 
     def token_to_id(self, token) -> int:
         """As ``Vocabulary.token_to_id``, for a token asked for when reading."""
