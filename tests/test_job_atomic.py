@@ -103,8 +103,9 @@ def test_a_file_where_the_second_features_directory_should_be(store_root):
     assert state(store_root) == [[v.version] for v in again]  # a rolled-back number stays used
 
 
-def test_a_beam_job_whose_second_feature_fails_prints_one_error_line(tmp_path, capsys):
-    """End to end: ``vocabguard build --config`` on the DirectRunner."""
+@pytest.mark.parametrize("runner", ["DirectRunner", "inprocess"])
+def test_a_job_whose_second_feature_fails_prints_one_error_line(tmp_path, capsys, runner):
+    """End to end: ``vocabguard build --config`` on the DirectRunner and in process."""
     import yaml
 
     data = tmp_path / "news.jsonl"
@@ -124,7 +125,7 @@ def test_a_beam_job_whose_second_feature_fails_prints_one_error_line(tmp_path, c
     path.write_text(yaml.safe_dump(config))
     store_root.mkdir()
     (store_root / NAMES[1]).write_text("not a directory")
-    code = main(["build", "--runner", "DirectRunner", "--config", str(path)])
+    code = main(["build", "--runner", runner, "--config", str(path)])
     out, err = capsys.readouterr()
     assert code == 1 and out == ""
     lines = [line for line in err.splitlines() if line.startswith("vocabguard: error:")]
@@ -136,7 +137,7 @@ def test_a_beam_job_whose_second_feature_fails_prints_one_error_line(tmp_path, c
     assert VocabStore(store_root).versions(NAMES[0]) == []
     (store_root / NAMES[1]).unlink()
     assert state(store_root) == [[], []]
-    assert main(["build", "--runner", "DirectRunner", "--config", str(path)]) == 0
+    assert main(["build", "--runner", runner, "--config", str(path)]) == 0
     assert state(store_root) == [[1], [1]]
     assert_settled(store_root)
 

@@ -452,12 +452,13 @@ def _check(
 
 
 def run_build(config, *, description: str | None = None) -> list[dict]:
-    """Count, check, select and publish every feature of ``config`` (a ``JobConfig``).
+    """Count, check, select and publish every feature of ``config`` (a ``JobConfig``), all or nothing.
 
     All features are checked before any is published. Returns one dict per feature:
     ``{feature, name, ref, fingerprint, input_dim, newly_published}``.
     """
     from vocabguard._src.core.builder import candidate_table
+    from vocabguard._src.core.journal import publish_together
     from vocabguard._src.core.store import VocabStore
     from vocabguard._src.core.values import WEIGHT_SCALE
     from vocabguard._src.core.version import __version__
@@ -537,9 +538,13 @@ def run_build(config, *, description: str | None = None) -> list[dict]:
                 count_scale=scale,
             )
         )
+    # All or nothing, as the Beam build: the new versions become visible together (a job
+    # journal in the store, vocabguard/_src/core/journal.py), even under kill -9.
+    entries = [(key, f.name, v) for key, f, v in zip(engine.keys, engine.features, vocabs)]
     results = []
-    for key, feature, vocab in zip(engine.keys, engine.features, vocabs):
-        published = store.publish(vocab, feature.name)
+    for key, feature, published in zip(
+        engine.keys, engine.features, publish_together(store, entries)
+    ):
         results.append(
             {
                 "feature": key,

@@ -663,6 +663,20 @@ def _filesystem(path: str):
     return pafs.LocalFileSystem(), os.path.abspath(path)
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at each record, not the stream it was created
+    with: a later caller that swaps ``sys.stderr`` (a test's capture, a notebook) must not
+    get "I/O operation on closed file" tracebacks from an earlier run's handler."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def _quiet_beam_logs() -> None:
     """Progress lines from vocabguard on stderr; Beam's own INFO chatter and its
     tracebacks of user errors (reported once, as one line) stay out of the way."""
@@ -671,7 +685,7 @@ def _quiet_beam_logs() -> None:
     logging.getLogger("apache_beam").setLevel(logging.CRITICAL)
     ours = logging.getLogger("vocabguard")
     if not ours.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(message)s"))
         ours.addHandler(handler)
         ours.setLevel(logging.INFO)
