@@ -116,7 +116,18 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
         help="lowercase text (full Unicode case mapping)",
     )
     spec.add_argument("--normalization", choices=("none", "NFC", "NFKC"))
-    spec.add_argument("--min-count", type=int, metavar="N", help="drop tokens seen fewer times")
+    spec.add_argument(
+        "--min-count",
+        type=_number,
+        metavar="N",
+        help="drop tokens seen fewer times (a fraction such as 0.5 for weighted counts)",
+    )
+    spec.add_argument(
+        "--tie-break",
+        choices=("bytes_ascending", "bytes_descending"),
+        help="order of equal counts (and so which tokens a --max-tokens cut keeps): UTF-8 "
+        "bytes ascending (default) or descending (TFT's and Keras' order)",
+    )
     spec.add_argument("--max-tokens", type=int, metavar="N", help="cap on learned tokens")
     spec.add_argument("--num-oov-buckets", type=int, metavar="K", help="OOV ids 1..K")
     spec.add_argument(
@@ -174,7 +185,20 @@ _SPEC_FLAGS = {
     "vocab_size": "vocab_size",
     "min_document_count": "min_document_count",
     "max_document_fraction": "max_document_fraction",
+    "tie_break": "tie_break",
 }
+
+
+def _number(text: str) -> int | float:
+    """An integer flag value, or a float where the text is not an integer (``0.5``).
+
+    >>> _number("3"), _number("0.5")
+    (3, 0.5)
+    """
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
 
 
 def load_config_spec(path: str | os.PathLike):

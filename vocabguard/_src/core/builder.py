@@ -501,7 +501,8 @@ def candidate_table(
     parent's tokens (``inherited``: they keep their ids whatever their count),
     and the new learned-token candidates (``min_count``, ``max_token_bytes`` and
     the document rules applied), cut to the best ``max_tokens`` in Arrow (count
-    descending, token bytes ascending: ``layout.order_key``'s order).
+    descending, token bytes ascending, or descending with ``tie_break:
+    bytes_descending``: ``layout.rule_sort_keys``).
     ``total_documents`` is needed with ``max_document_fraction``.
     """
     from vocabguard._src.core.vocabulary import special_tokens
@@ -513,7 +514,8 @@ def candidate_table(
     specials = pa.concat_arrays([fixed.cast(arrow_type), inherited])
     is_special = pc.is_in(table["token"], value_set=specials)
     keep = pc.and_(
-        pc.greater_equal(table["count"], spec.min_count * count_scale), pc.invert(is_special)
+        pc.greater_equal(table["count"], spec.min_count_units(count_scale)),
+        pc.invert(is_special),
     )
     if spec.max_token_bytes is not None and not pa.types.is_integer(arrow_type):
         keep = pc.and_(keep, pc.less_equal(pc.binary_length(table["token"]), spec.max_token_bytes))
@@ -532,9 +534,10 @@ def candidate_table(
         # max_tokens caps the learned rows of the lineage; the parent's come first.
         budget = max(0, budget - (len(inherited) - len(reserved)))
     if budget is not None and len(candidates) > budget:
-        order = pc.sort_indices(
-            candidates, sort_keys=[("count", "descending"), ("token", "ascending")]
-        )
+        from vocabguard._src.core.layout import rule_sort_keys
+
+        descending = spec.tie_break == "bytes_descending"
+        order = pc.sort_indices(candidates, sort_keys=rule_sort_keys(descending))
         candidates = candidates.take(order[:budget])
     return pa.concat_tables([candidates, table.filter(is_special)])
 

@@ -6,6 +6,7 @@ Ids are laid out as ``[pad][OOV x k][reserved...][learned...][unused up to capac
     ids 1..k                OOV buckets (k = num_oov_buckets >= 1)
     ids k+1..k+R            reserved tokens, in the order given
     ids k+R+1..k+R+L        learned tokens, count descending, ties by UTF-8 bytes ascending
+                            (``tie_break: bytes_descending``: descending, as TFT and Keras)
     ids k+R+L+1..input_dim-1  unused rows, only when ``capacity`` leaves room to grow
                             or ``pad_to_multiple_of`` rounds input_dim up
 
@@ -143,7 +144,8 @@ def order_key(item: tuple[Hashable, int]) -> tuple:
     Why ascending: it is the order torchtext, Hugging Face's WordLevel trainer and
     tf-text's WordPiece learner use, it equals code-point order for valid UTF-8,
     and it needs no locale. TFT and Keras break ties the opposite way (reverse
-    lexicographic), so ids are pinned by a golden test, not by any peer's choice.
+    lexicographic), so ids are pinned by a golden test, not by any peer's choice;
+    ``VocabSpec(tie_break="bytes_descending")`` asks for theirs.
     """
     token, count = item
     return (-count, token)
@@ -173,17 +175,21 @@ def select_rows(
     exclude: pa.Array | None = None,
     max_token_bytes: int | None = None,
     keep: np.ndarray | None = None,
+    descending: bool = False,
 ) -> np.ndarray:
     """The rows of distinct ``tokens`` that become learned tokens, in id order (columnar).
 
-    Count descending, ties by UTF-8 bytes ascending (integers: value ascending): one
-    Arrow sort on (count desc, token asc), which compares binary values byte by byte.
+    Count descending, ties by UTF-8 bytes ascending (integers: value ascending; both
+    descending with ``descending=True``, ``tie_break: bytes_descending``): one Arrow
+    sort on (count desc, token asc/desc), which compares binary values byte by byte.
     ``exclude``: tokens that never become learned (pad, OOV label, reserved, the
     parent's); ``keep``: an optional boolean mask of rows allowed at all (document rules).
 
     >>> import pyarrow as pa
     >>> select_rows(pa.array([b"b", b"a", b"c", b"d"]), pa.array([2, 2, 5, 1]), min_count=2)
     array([2, 1, 0])
+    >>> select_rows(pa.array([b"b", b"a", b"c"]), pa.array([2, 2, 5]), max_tokens=2, descending=True)
+    array([2, 0])
     """
     counts = counts if isinstance(counts, pa.Array) else pa.array(counts, type=pa.int64())
     mask = pc.greater_equal(counts, min_count)
@@ -201,16 +207,24 @@ def select_rows(
     if max_tokens is not None and max_tokens < len(rows):
         # Tokens are distinct, so (count, token) is a total order: the top k is exact.
         table = pa.table({"token": tokens, "count": values})
-        top = pc.select_k_unstable(
-            table, max_tokens, sort_keys=[("count", "descending"), ("token", "ascending")]
-        ).to_numpy()
-        rows, tokens, values = rows[top], tokens.take(pa.array(top)), values[top]
-    return rows[rule_order(tokens, values)]
+        top = pc.select_k_unstable(table, max_tokens, sort_keys=rule_sort_keys(descending))
+        rows, tokens, values = rows[top], tokens.take(pa.array(top).cast(pa.int64())), values[top]
+    return rows[rule_order(tokens, values, descending=descending)]
 
 
-def rule_order(tokens: pa.Array, counts: np.ndarray) -> np.ndarray:
+def rule_sort_keys(descending: bool = False) -> list[tuple[str, str]]:
+    """Arrow ``sort_keys`` of the rule on a ``(token, count)`` table.
+
+    >>> rule_sort_keys(), rule_sort_keys(True)[1]
+    ([('count', 'descending'), ('token', 'ascending')], ('token', 'descending'))
+    """
+    return [("count", "descending"), ("token", "descending" if descending else "ascending")]
+
+
+def rule_order(tokens: pa.Array, counts: np.ndarray, *, descending: bool = False) -> np.ndarray:
     """The permutation that puts distinct ``tokens`` in id order: count descending,
-    then UTF-8 bytes ascending (integers: value ascending).
+    then UTF-8 bytes ascending (integers: value ascending); with ``descending=True``
+    ties go by bytes (value) descending, the exact reverse among equal counts.
 
     Strings: one numpy ``lexsort`` on (count, the first 8 bytes as a big-endian
     integer, the length up to 9), which is exact for tokens of up to 8 bytes; ties
@@ -222,7 +236,9 @@ def rule_order(tokens: pa.Array, counts: np.ndarray) -> np.ndarray:
     """
     counts = np.asarray(counts, dtype=np.int64)
     if pa.types.is_integer(tokens.type):
-        return np.lexsort((tokens.to_numpy(zero_copy_only=False), -counts))
+        values = tokens.to_numpy(zero_copy_only=False).astype(np.int64)
+        # ~v = -v - 1 reverses the order without overflowing at the int64 minimum.
+        return np.lexsort((~values if descending else values, -counts))
     tokens = tokens.cast(pa.binary())
     _, offsets, data = tokens.buffers()
     n = len(tokens)
@@ -240,7 +256,12 @@ def rule_order(tokens: pa.Array, counts: np.ndarray) -> np.ndarray:
         byte[lengths <= j] = 0
         prefix |= byte << np.uint64(56 - 8 * j)
     capped = np.minimum(lengths, 9)  # 9: longer than the prefix
-    order = np.lexsort((capped, prefix, -counts))
+    if descending:
+        # (prefix, length) ascending is the byte order of tokens up to 8 bytes; its
+        # exact reverse is (~prefix, -length) ascending.
+        order = np.lexsort((-capped, ~prefix, -counts))
+    else:
+        order = np.lexsort((capped, prefix, -counts))
     # Rows that tie on (count, prefix) while longer than 8 bytes need their full bytes.
     long = capped[order] == 9
     same = np.zeros(n, dtype=bool)
@@ -256,9 +277,7 @@ def rule_order(tokens: pa.Array, counts: np.ndarray) -> np.ndarray:
         positions = np.flatnonzero(tied)
         subset = order[positions]
         table = pa.table({"token": tokens.take(pa.array(subset)), "count": counts[subset]})
-        by_rule = pc.sort_indices(
-            table, sort_keys=[("count", "descending"), ("token", "ascending")]
-        ).to_numpy()
+        by_rule = pc.sort_indices(table, sort_keys=rule_sort_keys(descending)).to_numpy()
         # The tied runs sit in rule order relative to each other and to the other rows,
         # so the subset's own rule order fills exactly the positions it occupies.
         order[positions] = subset[by_rule]
@@ -272,6 +291,7 @@ def select_tokens(
     max_tokens: int | None = None,
     exclude: Iterable[Hashable] = (),
     max_token_bytes: int | None = None,
+    descending: bool = False,
 ) -> list[tuple[Hashable, int]]:
     """The learned tokens, in id order, as ``(token, count)`` pairs (``select_rows`` over a
     mapping, for small uses and tests; builds call ``select_rows`` on columns).
@@ -294,5 +314,6 @@ def select_tokens(
         max_tokens=max_tokens,
         exclude=pa.array(list(exclude), type=token_type),
         max_token_bytes=max_token_bytes,
+        descending=descending,
     )
     return [(keys[i], counts[keys[i]]) for i in rows.tolist()]

@@ -9,7 +9,7 @@ exists. It loads from YAML (``configs/*.yaml``), from a dict, or from CLI flags.
 >>> VocabSpec(min_count=0)
 Traceback (most recent call last):
 ...
-vocabguard.errors.SpecError: `min_count` must be an integer >= 1: tokens seen fewer times are dropped. Received: min_count=0
+vocabguard.errors.SpecError: `min_count` must be a number > 0 (an integer, or a fraction such as 0.5 for weighted counts): tokens seen fewer times are dropped. Received: min_count=0
 """
 
 from __future__ import annotations
@@ -28,6 +28,10 @@ MISSING_POLICIES = ("error", "skip", "oov", "token")
 VALUE_SHAPES = ("any", "scalar", "list")
 # Keras TextVectorization's `standardize` modes (its callable form is not a spec).
 STANDARDIZE = ("lower", "strip_punctuation", "lower_and_strip_punctuation")
+# How learned tokens with equal counts are ordered: by UTF-8 bytes (integers: value)
+# ascending (the default; torchtext, Hugging Face) or descending (TFT and Keras).
+TIE_BREAKS = ("bytes_ascending", "bytes_descending")
+DEFAULT_TIE_BREAK = "bytes_ascending"
 
 DEFAULT_PAD_TOKEN = "[PAD]"
 DEFAULT_OOV_TOKEN = "[UNK]"
@@ -57,7 +61,10 @@ class VocabSpec:
         pattern: the RE2 delimiter pattern; required with ``tokenizer: regex``.
         lowercase: lowercase with full Unicode case mapping (``str.lower``).
         normalization: Unicode normalization applied before lowercasing.
-        min_count: learned tokens must occur at least this often.
+        min_count: learned tokens must occur at least this often (a token is kept
+            when its count, or weighted count, is ``>= min_count``). An integer, or a
+            number > 0 such as ``0.5`` for weighted counts (TFT's ``frequency_threshold``
+            on weights); a whole float such as ``2.0`` is the integer ``2``.
         max_tokens: cap on learned tokens (reserved, pad and OOV ids not counted).
         num_oov_buckets: OOV ids ``1..k``; unknown tokens hash into them.
         reserved_tokens: tokens placed right after the OOV ids, in this order.
@@ -113,13 +120,18 @@ class VocabSpec:
             its own (BERT's ``handle_chinese_chars``; its code point ranges).
         strip_accents: with ``tokenizer: wordpiece``: after lowercasing, decompose
             (NFD) and drop nonspacing marks (category Mn), as BERT's uncased models do.
+        tie_break: the order of learned tokens with equal counts, and so which of them
+            a ``max_tokens`` cut keeps: ``bytes_ascending`` (the default: UTF-8 bytes,
+            integers by value, ascending) or ``bytes_descending`` (TFT's and Keras'
+            order, e.g. ``compute_and_apply_vocabulary(top_k=...)`` and
+            ``StringLookup(max_tokens=...)``).
     """
 
     tokenizer: str = "whitespace"
     pattern: str | None = None
     lowercase: bool = False
     normalization: str = "none"
-    min_count: int = 1
+    min_count: int | float = 1
     max_tokens: int | None = None
     num_oov_buckets: int = 1
     reserved_tokens: tuple = ()
@@ -143,6 +155,7 @@ class VocabSpec:
     standardize: str | None = None
     split_cjk: bool = False
     strip_accents: bool = False
+    tie_break: str = DEFAULT_TIE_BREAK
 
     def __post_init__(self) -> None:
         if isinstance(self.max_token_bytes, str) and self.max_token_bytes.lower() == "none":
@@ -182,7 +195,8 @@ class VocabSpec:
                 "list-valued fields. " + received(sequence_length=self.sequence_length),
                 key="sequence_length",
             )
-        _positive_int("min_count", self.min_count, "tokens seen fewer times are dropped")
+        self._check_min_count()
+        _choice("tie_break", self.tie_break, TIE_BREAKS)
         _positive_int(
             "num_oov_buckets",
             self.num_oov_buckets,
@@ -416,6 +430,7 @@ class VocabSpec:
             "min_document_count": self.min_document_count is not None,
             "max_document_fraction": self.max_document_fraction is not None,
             "standardize": self.standardize is not None,
+            "tie_break": self.tie_break != DEFAULT_TIE_BREAK,
         }
         for key, bad in unsupported.items():
             if bad:
@@ -425,6 +440,44 @@ class VocabSpec:
                     f"{key} or use another tokenizer. " + received(**{key: getattr(self, key)}),
                     key=key,
                 )
+
+    def _check_min_count(self) -> None:
+        import math
+
+        value = self.min_count
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or value <= 0
+        ):
+            raise SpecError(
+                "`min_count` must be a number > 0 (an integer, or a fraction such as 0.5 for "
+                "weighted counts): tokens seen fewer times are dropped. "
+                + received(min_count=value),
+                key="min_count",
+            )
+        if isinstance(value, float) and value.is_integer():
+            # 2.0 is 2: the same spec dict and fingerprint as the integer.
+            object.__setattr__(self, "min_count", int(value))
+
+    def min_count_units(self, count_scale: int = 1) -> int:
+        """The least count, in units of ``1 / count_scale``, a learned token needs.
+
+        ``ceil(min_count * count_scale)``, with ``min_count`` read as the decimal it is
+        written as (so 0.5 with weights in 1e-6 units is exactly 500000).
+
+        >>> VocabSpec(min_count=3).min_count_units(), VocabSpec(min_count=0.5).min_count_units()
+        (3, 1)
+        >>> VocabSpec(min_count=0.51).min_count_units(1_000_000)
+        510000
+        """
+        if isinstance(self.min_count, int):
+            return self.min_count * count_scale
+        import math
+        from fractions import Fraction
+
+        return math.ceil(Fraction(repr(self.min_count)) * count_scale)
 
     @property
     def counts_documents(self) -> bool:
@@ -483,6 +536,8 @@ class VocabSpec:
         for key in ("split_cjk", "strip_accents"):
             if not out[key]:
                 del out[key]
+        if self.tie_break == DEFAULT_TIE_BREAK:
+            del out["tie_break"]
         if self.ngrams is not None:
             out["ngrams"] = list(self.ngrams)
         return out

@@ -143,6 +143,9 @@ def encoding_contract(spec: VocabSpec, token_type: str, layout: IdLayout) -> dic
     for key in ("split_cjk", "strip_accents"):
         if getattr(spec, key):  # BERT's pre-tokenizer options; absent by default
             contract[key] = True
+    if spec.tie_break != "bytes_ascending":
+        # Which tokens a max_tokens cut keeps; absent by default, so older fingerprints stay.
+        contract["tie_break"] = spec.tie_break
     if spec.missing != "error":
         # Which id a missing value gets; absent for the default, so vocabularies
         # built before `missing` existed keep their fingerprints.
@@ -184,6 +187,7 @@ LINEAGE_FIELDS = (
     "standardize",
     "split_cjk",
     "strip_accents",
+    "tie_break",
 )
 
 
@@ -476,7 +480,7 @@ def vocabulary_from_counts(
         retired = set(parent.retired)
         if retire:
             rows = _rows_of(inherited, tokens)
-            dropped = _take_or_zero(counts, rows) < spec.min_count * count_scale
+            dropped = _take_or_zero(counts, rows) < spec.min_count_units(count_scale)
             if keep is not None:
                 # Not counted: 0 documents, which passes only when min_documents is 0.
                 ok = np.full(len(rows), 0 >= low)
@@ -491,11 +495,12 @@ def vocabulary_from_counts(
     learned = select_rows(
         tokens,
         counts,
-        min_count=spec.min_count * count_scale,
+        min_count=spec.min_count_units(count_scale),
         max_tokens=budget,
         exclude=excluded,
         max_token_bytes=spec.max_token_bytes,
         keep=keep,
+        descending=spec.tie_break == "bytes_descending",
     )
     fixed = pa.concat_arrays([reserved_array, inherited])  # reserved + parent tokens
     fixed_rows = _rows_of(fixed, tokens)

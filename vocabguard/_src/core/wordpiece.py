@@ -31,6 +31,7 @@ True
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 
@@ -85,7 +86,7 @@ def learn_pieces(word_counts: Mapping[bytes, int], spec) -> list[bytes]:
     learned = learn(
         words,
         vocab_size=spec.vocab_size,
-        lower_thresh=spec.min_count,
+        lower_thresh=math.ceil(spec.min_count),  # the learner takes whole counts
         max_token_length=resolved_max_chars(spec),
         joiner=resolved_joiner(spec),  # suffix pieces carry the joiner (as BERT)
     )
