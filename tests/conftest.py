@@ -15,8 +15,29 @@ from vocabguard import VocabStore
 # (-m "not jvm and not cluster and not slow") is the quick loop, `make test` runs all.
 JVM_FILES = {"test_runners_jvm.py"}
 CLUSTER_FIXTURES = {"dask_cluster", "job_service", "spark_cluster", "endpoint"}
-SLOW_FILES: set[str] = set()
-SLOW_TESTS: set[str] = set()  # test function names (without parameters)
+# Measured (CPU seconds of the test and its subprocesses) on the 2-core VM: files and
+# tests of more than a few seconds each: Beam on several workers or splits, property
+# tests through TensorFlow, training runs, TensorFlow or Beam imported in subprocesses.
+SLOW_FILES = {
+    "test_beam_splits.py",  # 37 s: 1 and 2 workers, byte-range splits
+    "test_categorical_beam.py",  # 16 s
+    "test_serving.py",  # 31 s: SavedModel exports of trained models
+    "test_lineage_pipeline.py",  # trains on every step of a lineage
+    "test_training.py",  # end-to-end training runs
+}
+SLOW_TESTS = {  # test function names (any parameters)
+    "test_tf_encoder_matches_numpy_on_lists",  # 50 s
+    "test_config_driven_table_job",  # 10 s
+    "test_build_vocabularies_matches_in_process_whatever_the_worker_count",  # 19 s
+    "test_beam_and_in_process_builds_agree_on_random_corpora",  # 8 s
+    "test_importing_tensorflow_from_the_cli_prints_nothing",  # 24 s
+    "test_train_stderr_holds_only_vocabguard_lines_and_output_overrides",  # 20 s
+    "test_job_config_without_runner_runs_on_the_direct_runner",  # 4 s
+    "test_console_script_build_inspect_encode",  # 4 s
+    "test_the_cli_without_any_extra_builds_encodes_and_audits",  # 4 s
+    "test_to_dict_from_dict_round_trip",  # 4 s
+    "test_readme_runnable_blocks_pass_on_a_generated_corpus",  # every README block
+}
 
 
 def pytest_collection_modifyitems(config, items):
