@@ -1,0 +1,387 @@
+"""Conformance cases taken from the peers' own test suites, run against vocabguard.
+
+The cases live as data in ``tests/conformance/cases/<peer>.json`` (inputs and the peer's
+expected outputs, transcribed from the peer's test file; no peer code). Each case ends in
+one of four outcomes, its ``status``:
+
+- ``identical``: vocabguard gives the peer's tokens, order and ids as they are;
+- ``id_map``: the same tokens and order; the ids differ only by the documented layout
+  (pad id 0 and the OOV ids before the first token), exactly the id map that
+  ``vocabguard import`` prints for that peer's files;
+- ``different``: a deliberate difference, ``why`` names it (``REASONS``); the test asserts
+  vocabguard's own documented result (``vocabguard``);
+- ``unsupported``: a peer feature vocabguard does not offer, ``why`` names it
+  (``UNSUPPORTED``); the test asserts that the feature is in that documented list.
+
+A case may ``need`` a peer-compatible option (``NEEDS``). While the option is not in
+this vocabguard, the case counts as ``different`` with the reason ``pending`` and the test
+asserts today's result (``today``); once the option is there, the case runs with it and
+must reach its ``status``.
+
+``table()`` renders the README's per-peer table from the data, so the two cannot drift
+(``test_conformance_readme.py``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+CASES_DIR = Path(__file__).parent / "cases"
+PEERS = {
+    "tft": "TensorFlow Transform",
+    "keras": "Keras 3 lookup layers",
+    "tf_text": "tensorflow-text WordPiece",
+    "hf_tokenizers": "Hugging Face tokenizers",
+}
+STATUSES = ("identical", "id_map", "different", "unsupported")
+
+# Deliberate differences: one line each, shown in the README table.
+REASONS = {
+    "oov_default_value": (
+        "TFT's unknown token is `default_value` (-1 or any int); vocabguard's is an OOV id "
+        "inside `[0, input_dim)`, so a forgotten OOV never reads the last embedding row"
+    ),
+    "oov_hash": (
+        "TFT hashes unknown tokens into its buckets with Fingerprint64 after the last "
+        "token; vocabguard's buckets are ids 1..k with its own hash, so bucket numbers differ"
+    ),
+    "keeps_line_breaks": (
+        "TFT's text vocabulary file silently drops tokens that are empty or hold a line "
+        "break; vocabguard keeps every token (the empty string is a missing value)"
+    ),
+    "empty_is_missing": (
+        "an empty string is a missing value in vocabguard (`missing=`), never a token"
+    ),
+    "punctuation_split": (
+        "vocabguard's WordPiece pre-tokenizer splits punctuation off as BERT's basic "
+        "tokenizer does; tf-text's `WordpieceTokenizer` is given words already split"
+    ),
+    "unreachable_entry": (
+        "a vocabulary entry no text can reach (`##it?` after a punctuation split) is "
+        "refused at import; the case runs on the vocabulary without it"
+    ),
+    "unknown_whole_word": (
+        "an unknown word is one OOV id, never partly split into pieces around unknown "
+        "characters (`split_unknown_characters`)"
+    ),
+    "word_limit_chars": (
+        "the word-length limit counts characters (`max_chars_per_word`, as BERT and "
+        "Hugging Face), not UTF-8 bytes"
+    ),
+    "pending": (
+        "deliberately different today; identical with the peer-compatible option "
+        "(`tie_break`, fractional `min_count`, integer 0 as a category) once it is in vocabguard"
+    ),
+}
+
+# Peer features vocabguard does not offer, and why.
+UNSUPPORTED = {
+    "mutual_information": (
+        "TFT's label-based ranking (`labels`, mutual information, `use_adjusted_mutual_info`, "
+        "`min_diff_from_avg`): vocabguard ranks by (weighted) counts only"
+    ),
+    "fingerprint_shuffle": (
+        "TFT's `fingerprint_shuffle` orders by SHA-1 for parameter-server balancing; "
+        "vocabguard keeps one documented count order"
+    ),
+    "coverage_key_fn": (
+        "TFT's `key_fn` coverage arm (`coverage_top_k`, `coverage_frequency_threshold`)"
+    ),
+    "one_hot": (
+        "`output_mode='one_hot'`: one row per token; vocabguard gives ids (for an "
+        "Embedding) and multi_hot / count / tf_idf bags"
+    ),
+    "no_unknown_token": (
+        "a WordPiece without an unknown token (the word passes through as it is, or the "
+        "table's own OOV hash): every vocabguard piece is an id in `[0, input_dim)`"
+    ),
+    "given_idf_weights": (
+        "IDF weights passed in by hand (`idf_weights=`): vocabguard's tf_idf takes them "
+        "from the document counts its build recorded"
+    ),
+    "character_split": "`split='character'`: vocabguard's tokenizers split words, not characters",
+    "callable": (
+        "a Python callable as `standardize` or `split`: a vocabguard spec is data (it is "
+        "recorded in the manifest and rebuilt on Beam and tf.data)"
+    ),
+    "network_vocab": (
+        "the case loads bert-base-uncased's vocabulary from the network; the suite stays offline"
+    ),
+}
+
+
+def load(peer: str) -> list[dict]:
+    """The cases of ``peer``, checked for a well-formed outcome."""
+    cases = json.loads((CASES_DIR / f"{peer}.json").read_text(encoding="utf-8"))
+    for case in cases:
+        assert case["status"] in STATUSES, case["id"]
+        if case["status"] == "unsupported":
+            assert case["why"] in UNSUPPORTED, case["id"]
+        if case["status"] == "different":
+            assert case["why"] in REASONS, case["id"]
+        assert case.get("source"), case["id"]
+    assert len({c["id"] for c in cases}) == len(cases), f"duplicate case id in {peer}"
+    return cases
+
+
+# --- peer-compatible options that may not be in this vocabguard yet ---------------------
+
+
+def _has_tie_break() -> bool:
+    from vocabguard import VocabSpec
+
+    return "tie_break" in {f.name for f in dataclasses.fields(VocabSpec)}
+
+
+def _has_fractional_min_count() -> bool:
+    from vocabguard import VocabSpec
+    from vocabguard.errors import VocabguardError
+
+    try:
+        VocabSpec(min_count=0.5)
+    except (VocabguardError, TypeError, ValueError):
+        return False
+    return True
+
+
+def _has_int_zero_category() -> bool:
+    from vocabguard import VocabSpec, build_vocabulary
+
+    vocab = build_vocabulary([0, 0, 1], VocabSpec(tokenizer="none"), progress=False)
+    zero = int(vocab.lookup([0])[0])
+    return zero != vocab.pad_id and zero not in vocab.oov_ids
+
+
+NEEDS = {
+    "tie_break": _has_tie_break,
+    "fractional_min_count": _has_fractional_min_count,
+    "int_zero_category": _has_int_zero_category,
+}
+
+
+def available(need: str) -> bool:
+    return NEEDS[need]()
+
+
+def outcome(case: dict) -> tuple[str, str | None]:
+    """``(status, why)`` of ``case`` in this vocabguard (a pending option counts as such)."""
+    needs = case.get("needs", [])
+    if any(not available(n) for n in needs):
+        return "different", "pending"
+    return case["status"], case.get("why")
+
+
+# --- the README table ------------------------------------------------------------------
+
+
+def counts(peer: str) -> dict:
+    cases = load(peer)
+    result = {"cases": len(cases), **dict.fromkeys(STATUSES, 0), "why": Counter()}
+    for case in cases:
+        status, why = outcome(case)
+        result[status] += 1
+        if why:
+            result["why"][why] += 1
+    return result
+
+
+def _reasons(result: dict, names: dict, status_keys: set) -> str:
+    parts = [
+        f"{n}: {names[why]}"
+        for why, n in sorted(result["why"].items())
+        if why in names and why in status_keys
+    ]
+    return "<br>".join(parts) or "-"
+
+
+def table() -> str:
+    """The README's conformance table, one row per peer, from the case data."""
+    lines = [
+        "| Peer (test files) | Cases | Identical | Identical through the id map "
+        "| Deliberately different (why) | Unsupported (why) |",
+        "|---|---|---|---|---|---|",
+    ]
+    totals = Counter()
+    for peer, title in PEERS.items():
+        result = counts(peer)
+        sources = sorted({c["source"].split("::")[0] for c in load(peer)})
+        for key in ("cases", *STATUSES):
+            totals[key] += result[key]
+        lines.append(
+            f"| {title} ({', '.join(f'`{s}`' for s in sources)}) | {result['cases']} "
+            f"| {result['identical']} | {result['id_map']} "
+            f"| {result['different']}: {_reasons(result, REASONS, set(REASONS))} "
+            f"| {result['unsupported']}: {_reasons(result, UNSUPPORTED, set(UNSUPPORTED))} |"
+        )
+    lines.append(
+        f"| **All** | {totals['cases']} | {totals['identical']} | {totals['id_map']} "
+        f"| {totals['different']} | {totals['unsupported']} |"
+    )
+    return "\n".join(lines)
+
+
+def decode_bytes(value: Any) -> Any:
+    """JSON holds text; ``{"b": "..."}`` marks a byte string (latin-1)."""
+    if isinstance(value, dict) and set(value) == {"b"}:
+        return value["b"].encode("latin-1")
+    if isinstance(value, list):
+        return [decode_bytes(v) for v in value]
+    return value
+
+
+# --- running a case --------------------------------------------------------------------
+
+
+def _tolist(value: Any) -> Any:
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [_tolist(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _spec(case: dict, today: bool):
+    from vocabguard import VocabSpec
+
+    spec = dict(case.get("spec", {}))
+    if today:
+        spec = dict(case.get("today_spec", {k: v for k, v in spec.items() if k != "tie_break"}))
+    return VocabSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec.items()})
+
+
+def _vocabulary(case: dict, tmp_path: Path, today: bool):
+    """Build (``values`` / ``records``) or import (``file``) the case's vocabulary."""
+    import vocabguard
+
+    if "file" in case:
+        source = case["file"]
+        path = tmp_path / source.get("name", "vocab.txt")
+        if "json" in source:
+            path.write_text(json.dumps(source["json"]), encoding="utf-8")
+        else:
+            entries = [e for e in source["lines"] if e not in case.get("drop", [])]
+            path.write_text("".join(f"{e}\n" for e in entries), encoding="utf-8")
+        return vocabguard.import_vocabulary(path, source["format"], **source.get("options", {}))
+    spec = _spec(case, today)
+    values = case["records"] if "records" in case else decode_bytes(case["values"])
+    vocab = vocabguard.build_vocabulary(
+        values,
+        spec,
+        fields=case.get("fields"),
+        weight_field=case.get("weight_field"),
+        progress=False,
+    )
+    return vocab
+
+
+def learned_tokens(vocab) -> list:
+    """The tokens after the pad, OOV and reserved ids (the peers' "vocabulary")."""
+    first = 1 + vocab.num_oov_buckets + len(vocab.spec.reserved_tokens)
+    return _tolist(vocab.tokens[first:])
+
+
+def run(case: dict, tmp_path: Path, *, today: bool = False) -> dict:
+    """vocabguard's result for ``case``: ``tokens``, ``ids``, ``pieces``, ``rows``, ``ids_tf``."""
+    from vocabguard import output_modes
+
+    made = _vocabulary(case, tmp_path, today)
+    vocab = getattr(made, "vocab", made)
+    result: dict = {}
+    if "tokens" in case.get("expect", {}):
+        result["tokens"] = learned_tokens(vocab)
+    for key, keep in (("contains", True), ("absent", False)):
+        if key in case.get("expect", {}):
+            tokens = set(learned_tokens(vocab))
+            result[key] = [t for t in case["expect"][key] if (t in tokens) == keep]
+    if "counts" in case.get("expect", {}):
+        result["counts"] = _tolist(vocab.counts)
+    if "input_dim" in case.get("expect", {}):
+        result["input_dim"] = vocab.input_dim
+    if "lookup" in case:
+        result["ids"] = _tolist(vocab.lookup(decode_bytes(case["lookup"])))
+    if "encode" in case:
+        result["ids"] = _tolist(vocab.encode(case["encode"]))
+    if "pieces" in case.get("expect", {}):
+        result["pieces"] = [_tolist(vocab.decode([ids])[0]) for ids in vocab.encode(case["text"])]
+    if "decode" in case:
+        ids = made.id_map.array()[case["decode"]]
+        result["decoded"] = _tolist(vocab.decode([ids], skip_pad=False)[0])
+    if "bag" in case:
+        rows = output_modes.encode(vocab, decode_bytes(case["bag_input"]), case["bag"])
+        result["rows"] = [[round(float(x), 5) for x in row] for row in rows]
+    if case.get("tf_data"):
+        import tensorflow as tf
+
+        from vocabguard.tf import encode_fn
+
+        encode = encode_fn(vocab)
+        dataset = tf.data.Dataset.from_tensor_slices(case["encode"]).batch(len(case["encode"]))
+        batch = next(iter(dataset.map(encode)))
+        result["ids_tf"] = _tolist(batch.to_list() if hasattr(batch, "to_list") else batch.numpy())
+    if "id_map" in case:
+        result["id_map"] = _tolist(made.id_map.array())
+    return result
+
+
+def mapped_ids(ids: Any, offset: int, default_value: int | None, oov_id: int = 1) -> Any:
+    """The peer's ids through the layout: ``id + offset``; the peer's default value -> OOV."""
+    if isinstance(ids, list):
+        return [mapped_ids(i, offset, default_value, oov_id) for i in ids]
+    if default_value is not None and ids == default_value:
+        return oov_id
+    return ids + offset
+
+
+def expected(case: dict) -> dict:
+    """What vocabguard must give for ``case`` in this vocabguard."""
+    status, why = outcome(case)
+    if why == "pending":
+        return dict(case["today"])
+    want = dict(case["expect"])
+    if status == "identical":
+        return want
+    if "vocabguard" in case:
+        want.update(case["vocabguard"])
+        return want
+    # id_map / a layout-only difference: the peer's ids moved by the documented layout.
+    if "ids" in want:
+        want["ids"] = mapped_ids(want["ids"], case["offset"], case.get("default_value"))
+    return want
+
+
+def check(case: dict, tmp_path: Path) -> None:
+    """Run ``case`` and assert its outcome (see the module docstring)."""
+    status, why = outcome(case)
+    if status == "unsupported":
+        assert UNSUPPORTED.get(why), case["id"]
+        return
+    if "drop" in case:  # the full vocabulary is refused, naming the unreachable entry
+        import pytest
+
+        from vocabguard.errors import InputDataError
+
+        full = dict(case, drop=[])
+        with pytest.raises(InputDataError, match="cannot round-trip"):
+            run(full, tmp_path)
+    want = expected(case)
+    if case.get("tf_data"):  # tf.data gives the numpy ids
+        want["ids_tf"] = want["ids"]
+    got = run(case, tmp_path, today=why == "pending")
+    got = {k: v for k, v in got.items() if k in want}
+    if "rows" in want:
+        import numpy as np
+
+        np.testing.assert_allclose(got.pop("rows"), want.pop("rows"), atol=1e-4)
+    assert got == want, f"{case['id']}: {outcome(case)}"
+    if status == "different" and why != "pending" and "vocabguard" in case:
+        # A deliberate difference really differs from the peer (else it is identical).
+        peer = {k: v for k, v in case["expect"].items() if k in case["vocabguard"]}
+        assert {k: got[k] for k in peer} != peer, f"{case['id']} is identical now"
