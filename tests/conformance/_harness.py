@@ -56,6 +56,11 @@ REASONS = {
     "empty_is_missing": (
         "an empty string is a missing value in vocabguard (`missing=`), never a token"
     ),
+    "int_value_order": (
+        "integer tokens with equal counts are ordered by value (descending with "
+        "`tie_break='bytes_descending'`); TFT orders them by their decimal strings' bytes, "
+        "so at a `top_k` cut TFT keeps 3 over 111"
+    ),
     "punctuation_split": (
         "vocabguard's WordPiece pre-tokenizer splits punctuation off as BERT's basic "
         "tokenizer does; tf-text's `WordpieceTokenizer` is given words already split (and "
@@ -201,6 +206,7 @@ LABELS = {
     "oov_hash": "own OOV hash",
     "keeps_line_breaks": "keeps line-break tokens",
     "empty_is_missing": "empty string is missing",
+    "int_value_order": "integers tie by value",
     "punctuation_split": "punctuation split",
     "unknown_whole_word": "unknown word whole",
     "word_limit_chars": "word limit in characters",
