@@ -238,19 +238,16 @@ def _unsafe_lines(tokens: pa.Array) -> np.ndarray:
     return np.flatnonzero(bad)
 
 
-# The UTF-8 bytes of _LINE_BREAKS: single bytes, and the last byte of each multi-byte one
-# with the bytes before it (U+0085: C2 85; U+2028/2029: E2 80 A8/A9).
-_BREAK_BYTES = np.zeros(256, dtype=bool)
-_BREAK_BYTES[[0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E]] = True
-
-
 def _may_hold_line_breaks(body: np.ndarray) -> bool:
-    """Whether the tokens' bytes hold a line break's encoding anywhere (one numpy pass
-    over the data buffer); only then are tokens searched one by one with a regex."""
-    if _BREAK_BYTES[body].any():
-        return True
-    last = np.flatnonzero((body == 0x85) | (body == 0xA8) | (body == 0xA9))
-    return bool(len(last))  # rare in text: let the regex decide
+    """Whether the tokens' bytes hold a line break's UTF-8 bytes anywhere (single bytes,
+    or the last byte of U+0085 C2 85 and U+2028/2029 E2 80 A8/A9), by numpy over the
+    data buffer; only then are tokens searched one by one with a regex."""
+    # Byte ranges by wrapping uint8 subtraction (no index array over the buffer):
+    # 0A-0D, 1C-1E, 85, A8-A9.
+    for low, span in ((0x0A, 3), (0x1C, 2), (0x85, 0), (0xA8, 1)):
+        if ((body - np.uint8(low)) <= span).any():
+            return True
+    return False
 
 
 def _invalid_utf8(tokens: pa.Array) -> np.ndarray:
@@ -484,9 +481,12 @@ def load_version(
             raise _corrupt(where, TOKENS, "its ids are not 0, 1, 2, ... in order")
         # Columns straight into the Vocabulary: no Python object per token.
         kinds = _kind_names(table["kind"])
-        reserved_and_learned = table.filter(
-            pa.array(np.isin(kinds, [_KINDS.index(k) for k in ("reserved", "learned", "retired")]))
-        )
+        keep = kinds >= _KINDS.index("reserved")  # reserved, learned, retired
+        first = int(np.argmax(keep)) if keep.any() else len(keep)
+        if keep[first:].all() and not keep[:first].any():
+            reserved_and_learned = table.slice(first)  # the usual layout: no copy
+        else:
+            reserved_and_learned = table.filter(pa.array(keep))
         retired = table["id"].to_numpy()[kinds == _KINDS.index("retired")]
         vocab = Vocabulary(
             spec,
