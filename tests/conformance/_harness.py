@@ -61,6 +61,10 @@ REASONS = {
         "`tie_break='bytes_descending'`); TFT orders them by their decimal strings' bytes, "
         "so at a `top_k` cut TFT keeps 3 over 111"
     ),
+    "idf_formula": (
+        "vocabguard's tf_idf uses Keras' IDF, log(1 + N / (1 + df)); TFT's `idf` is "
+        "1 + log((N + 1) / (df + 1))"
+    ),
     "punctuation_split": (
         "vocabguard's WordPiece pre-tokenizer splits punctuation off as BERT's basic "
         "tokenizer does; tf-text's `WordpieceTokenizer` is given words already split (and "
@@ -207,6 +211,7 @@ LABELS = {
     "keeps_line_breaks": "keeps line-break tokens",
     "empty_is_missing": "empty string is missing",
     "int_value_order": "integers tie by value",
+    "idf_formula": "Keras' IDF formula",
     "punctuation_split": "punctuation split",
     "unknown_whole_word": "unknown word whole",
     "word_limit_chars": "word limit in characters",
@@ -340,6 +345,11 @@ def run(case: dict, tmp_path: Path, *, today: bool = False) -> dict:
             result[key] = [t for t in case["expect"][key] if (t in tokens) == keep]
     if "counts" in case.get("expect", {}):
         result["counts"] = _tolist(vocab.counts)
+    if "document_counts" in case.get("expect", {}):
+        result["document_counts"] = _tolist(vocab.document_counts)
+    if "idf" in case.get("expect", {}):  # the learned tokens' IDF, in vocabulary order
+        idf = output_modes.idf_weights(vocab)[vocab.num_oov_buckets :]
+        result["idf"] = [round(float(x), 5) for x in idf]
     if "input_dim" in case.get("expect", {}):
         result["input_dim"] = vocab.input_dim
     if "lookup" in case:
