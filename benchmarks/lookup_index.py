@@ -12,7 +12,9 @@ batches of 1,000 and 100,000 values (half known, half unknown):
 - ``polars hash + numpy searchsorted``: ``pl.Series.hash`` (vectorized 64-bit) of every
   token, sorted once; a batch is hashed, ``np.searchsorted``, and hits byte-checked;
 - ``polars hash + pandas UInt64 Index``: the same hashes in pandas' khash-based index;
-- ``polars join``: a left join of each batch against the vocabulary frame.
+- ``polars join``: a left join of each batch against the vocabulary frame;
+- ``vocabguard TokenIndex``: what ``Vocabulary.lookup`` uses (polars hash, polars sort,
+  needles sorted before ``np.searchsorted``, byte check on hits).
 
     python benchmarks/lookup_index.py --tokens 1000000 10000000
 """
@@ -105,7 +107,13 @@ def candidates():
 
         return lookup
 
+    def vocabguard_index(vocab):
+        from vocabguard._src.core.token_index import TokenIndex
+
+        return TokenIndex(vocab).rows
+
     return {
+        "vocabguard TokenIndex": vocabguard_index,
         "pyarrow index_in (per call)": arrow_index_in,
         "pandas object Index": pandas_object,
         "pandas str Index": pandas_str,
