@@ -165,11 +165,18 @@ def _has_fractional_min_count() -> bool:
 
 
 def _has_int_zero_category() -> bool:
-    from vocabguard import VocabSpec, build_vocabulary
+    """0 is an ordinary category where the cases need it: in an imported ``IntegerLookup``
+    list without a mask token (Keras maps 0 to its OOV id there)."""
+    import tempfile
 
-    vocab = build_vocabulary([0, 0, 1], VocabSpec(tokenizer="none"), progress=False)
-    zero = int(vocab.lookup([0])[0])
-    return zero != vocab.pad_id and zero not in vocab.oov_ids
+    from vocabguard import import_vocabulary
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "integer_lookup.json"
+        path.write_text("[-1, 1]", encoding="utf-8")
+        vocab = import_vocabulary(path, "keras", tokenizer="none").vocab
+        zero = int(vocab.lookup([0])[0])
+    return zero in vocab.oov_ids
 
 
 NEEDS = {
