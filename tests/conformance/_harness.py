@@ -123,6 +123,10 @@ UNSUPPORTED = {
         "a Python callable as `standardize` or `split`: a vocabguard spec is data (it is "
         "recorded in the manifest and rebuilt on Beam and tf.data)"
     ),
+    "adapt_steps": (
+        "`adapt(steps=)` reads a prefix of the input; vocabguard builds from all of the "
+        "input it is given (pass the prefix)"
+    ),
     "network_vocab": (
         "the case loads bert-base-uncased's vocabulary from the network; the suite stays offline"
     ),
@@ -233,6 +237,7 @@ LABELS = {
     "given_idf_weights": "given idf_weights",
     "character_split": "character split",
     "callable": "Python callables",
+    "adapt_steps": "adapt(steps=)",
     "network_vocab": "network download",
 }
 
@@ -341,6 +346,16 @@ def run(case: dict, tmp_path: Path, *, today: bool = False) -> dict:
     """vocabguard's result for ``case``: ``tokens``, ``ids``, ``pieces``, ``rows``, ``ids_tf``."""
     from vocabguard import output_modes
 
+    if "refused" in case.get("expect", {}):  # the peer refuses the options; so must vocabguard
+        from vocabguard import VocabSpec
+        from vocabguard.errors import ConfigError
+
+        try:
+            VocabSpec(**case["spec"])
+        except ConfigError as error:  # a one-line message ending "Received: ..."
+            assert "Received:" in str(error)
+            return {"refused": "ConfigError"}
+        return {"refused": None}
     made = _vocabulary(case, tmp_path, today)
     vocab = getattr(made, "vocab", made)
     result: dict = {}
