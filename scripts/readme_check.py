@@ -5,7 +5,8 @@
     python scripts/readme_check.py --sample   # on a small generated corpus: no network
 
 A block is runnable when the line before its opening fence is ``<!-- runnable -->``;
-a ``python`` block runs as ``python - <<'PYTHON'`` with the virtualenv's Python.
+a ``python`` block runs as ``python - <<'PYTHON'`` with the virtualenv's Python, quiet
+as the CLI is (TensorFlow's start-up banner filtered: ``vocabguard._src.core.quiet``).
 The blocks run one after another with ``bash -e -o pipefail`` in one temporary copy of
 the repository's tracked files, where ``.venv`` points at this Python's virtualenv
 (so ``source .venv/bin/activate`` and ``.venv/bin/vocabguard`` work as in a clone) and
@@ -34,6 +35,8 @@ MARKER = "<!-- runnable -->"
 _BLOCK = re.compile(
     r"^" + re.escape(MARKER) + r"\n```(sh|bash|console|python)\n(.*?)^```", re.M | re.S
 )
+# Before a Python block: TensorFlow's start-up banner filtered, as in the CLI.
+_QUIET = "from vocabguard._src.core.quiet import quiet\n\nquiet()\n"
 TOPICS = ("business", "entertainment", "politics", "sport", "tech")
 
 
@@ -42,11 +45,11 @@ def runnable_blocks(readme: str) -> list[str]:
 
     >>> runnable_blocks("x\\n<!-- runnable -->\\n```sh\\necho hi\\n```\\n```sh\\nno\\n```\\n")
     ['echo hi\\n']
-    >>> runnable_blocks("<!-- runnable -->\\n```python\\nprint(1)\\n```\\n")
-    ["python - <<'PYTHON'\\nprint(1)\\nPYTHON\\n"]
+    >>> runnable_blocks("<!-- runnable -->\\n```python\\nprint(1)\\n```\\n")[0].splitlines()[-2:]
+    ['print(1)', 'PYTHON']
     """
     return [
-        f"python - <<'PYTHON'\n{match.group(2)}PYTHON\n"
+        f"python - <<'PYTHON'\n{_QUIET}{match.group(2)}PYTHON\n"
         if match.group(1) == "python"
         else match.group(2)
         for match in _BLOCK.finditer(readme)
