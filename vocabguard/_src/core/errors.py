@@ -16,10 +16,66 @@ from __future__ import annotations
 
 from typing import Any
 
+# What an error message quotes of one value: a hostile input (a record with 10^6
+# keys, a YAML alias bomb) must not become a megabyte message, nor take the memory
+# to build one. Longer strings, and containers with more items, are cut with a count.
+MAX_QUOTED_CHARS = 200
+MAX_QUOTED_ITEMS = 10
+_MAX_QUOTED_DEPTH = 3
+
+
+def quoted(value: Any, *, chars: int = MAX_QUOTED_CHARS, items: int = MAX_QUOTED_ITEMS) -> str:
+    """``repr(value)``, bounded: long strings and big containers are cut, with a count.
+
+    Only the quoted part of ``value`` is visited, so quoting a huge (or deeply
+    nested) value costs no more than quoting a small one.
+
+    >>> quoted("x" * 1000)[-24:]
+    "x'... (1,000 characters)"
+    >>> quoted(dict.fromkeys(range(1_000_000), 0))[-33:]
+    '8: 0, 9: 0, ... and 999,990 more}'
+    """
+    text = _quoted(value, chars, items, _MAX_QUOTED_DEPTH)
+    limit = 5 * chars  # nested containers: 10 x 10 x 10 items would still be long
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
+_BRACKETS = {list: "[]", tuple: "()", dict: "{}", set: "{}"}
+
+
+def _quoted(value: Any, chars: int, items: int, depth: int) -> str:
+    if isinstance(value, (str, bytes)):
+        if len(value) <= chars:
+            return repr(value)
+        unit = "characters" if isinstance(value, str) else "bytes"
+        return f"{value[:chars]!r}... ({len(value):,} {unit})"
+    brackets = _BRACKETS.get(type(value))  # exact types: a subclass keeps its own repr
+    if brackets is not None and value:
+        if depth <= 0:
+            return f"{brackets[0]}...{brackets[1]}"
+        parts = []
+        pairs = isinstance(value, dict)
+        for count, item in enumerate(value.items() if pairs else value):
+            if count == items:
+                parts.append(f"... and {len(value) - items:,} more")
+                break
+            if pairs:
+                key, inner = (_quoted(x, chars, items, depth - 1) for x in item)
+                parts.append(f"{key}: {inner}")
+            else:
+                parts.append(_quoted(item, chars, items, depth - 1))
+        text = ", ".join(parts) + ("," if type(value) is tuple and len(value) == 1 else "")
+        return f"{brackets[0]}{text}{brackets[1]}"
+    text = repr(value)
+    return text if len(text) <= chars else f"{text[:chars]}... ({len(text):,} characters)"
+
 
 def received(**kwargs: Any) -> str:
-    """Format the closing ``Received: a=1, b='x'`` clause of an error message."""
-    return "Received: " + ", ".join(f"{key}={value!r}" for key, value in kwargs.items())
+    """Format the closing ``Received: a=1, b='x'`` clause of an error message.
+
+    Each value is quoted with ``quoted`` (bounded, whatever its size).
+    """
+    return "Received: " + ", ".join(f"{key}={quoted(value)}" for key, value in kwargs.items())
 
 
 def check_keys(data: Any, allowed: list[str], unknown: str, error: type | None = None) -> None:
@@ -33,11 +89,14 @@ def check_keys(data: Any, allowed: list[str], unknown: str, error: type | None =
 
     for key in data:
         if key not in allowed:
-            close = difflib.get_close_matches(str(key), allowed, n=1)
+            name = str(key)
+            if len(name) > MAX_QUOTED_CHARS:  # a hostile key: quote its start
+                name = f"{name[:MAX_QUOTED_CHARS]}... ({len(name):,} characters)"
+            close = difflib.get_close_matches(name, allowed, n=1)
             hint = f" Did you mean '{close[0]}'?" if close else ""
             raise (error or ConfigError)(
-                f"{unknown.format(key=key)}.{hint} Allowed keys: {', '.join(allowed)}. "
-                + received(**{str(key): data[key]}),
+                f"{unknown.format(key=name)}.{hint} Allowed keys: {', '.join(allowed)}. "
+                + received(**{name: data[key]}),
                 key=key,
             )
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from vocabguard._src.core.errors import IdRangeError, received
+from vocabguard._src.core.errors import ConfigError, IdRangeError, received
 
 MAX_REPORTED_CASES = 10
 
@@ -53,12 +53,37 @@ def range_error(
     return IdRangeError(message, cases=cases, input_dim=int(input_dim), num_bad=int(num_bad))
 
 
+def check_input_dim(input_dim: object) -> int:
+    """``input_dim`` as an ``int``, or a ``ConfigError`` when no vocabulary can have it:
+    not an integer, below 1, or above ``MAX_INPUT_DIM`` (2**53, for int64 ids).
+
+    >>> check_input_dim(10**20)
+    Traceback (most recent call last):
+    ...
+    vocabguard.errors.ConfigError: `input_dim` must be an integer in [1, 9,007,199,254,740,992] (the largest input_dim of int64 ids); pass the vocabulary's input_dim. Received: input_dim=100000000000000000000
+    """
+    from vocabguard._src.core.spec import MAX_INPUT_DIM
+
+    limit = MAX_INPUT_DIM["int64"]
+    if (
+        isinstance(input_dim, (bool, np.bool_))
+        or not isinstance(input_dim, (int, np.integer))
+        or not 1 <= input_dim <= limit
+    ):
+        raise ConfigError(
+            f"`input_dim` must be an integer in [1, {limit:,}] (the largest input_dim of "
+            "int64 ids); pass the vocabulary's input_dim. " + received(input_dim=input_dim)
+        )
+    return int(input_dim)
+
+
 def guard_ids(ids: np.ndarray | Sequence, input_dim: int) -> np.ndarray:
     """Return ``ids`` unchanged if all lie in ``[0, input_dim)``; raise ``IdRangeError`` if not.
 
     >>> guard_ids([0, 3, 4], input_dim=5)
     array([0, 3, 4])
     """
+    check_input_dim(input_dim)
     array = np.asarray(ids)
     if array.size == 0 and not np.issubdtype(array.dtype, np.integer):
         array = array.astype(np.int64)  # numpy reads [] as float64; no id is out of range

@@ -48,6 +48,14 @@ def _is_int(value: Any) -> bool:
 
 DEFAULT_MAX_TOKEN_BYTES = 1024
 
+# The largest input_dim each id dtype can address: int32 ids reach 2**31 - 1; int64
+# ids could go further, but 2**53 (ids exact as float64, e.g. in JSON) is already
+# far beyond any embedding table, and a bound keeps a typo from publishing 10**20.
+MAX_INPUT_DIM = {"int32": 2**31 - 1, "int64": 2**53}
+# Every OOV id is a row of the artifact (vocab.txt, tokens.parquet) and of the
+# embedding, so each costs memory when the version is written and loaded.
+MAX_NUM_OOV_BUCKETS = 2**22
+
 
 @dataclasses.dataclass(frozen=True)
 class VocabSpec:
@@ -66,17 +74,20 @@ class VocabSpec:
             number > 0 such as ``0.5`` for weighted counts (TFT's ``frequency_threshold``
             on weights); a whole float such as ``2.0`` is the integer ``2``.
         max_tokens: cap on learned tokens (reserved, pad and OOV ids not counted).
-        num_oov_buckets: OOV ids ``1..k``; unknown tokens hash into them.
+        num_oov_buckets: OOV ids ``1..k``; unknown tokens hash into them. At most
+            ``MAX_NUM_OOV_BUCKETS`` (4,194,304).
         reserved_tokens: tokens placed right after the OOV ids, in this order.
         pad_token: the token at id 0 (default ``[PAD]``, or ``0`` for integers).
         oov_token: the label of the OOV ids (default ``[UNK]``, or ``-1``).
-        capacity: fixed ``input_dim``, leaving room to grow; must fit the layout.
+        capacity: fixed ``input_dim``, leaving room to grow; must fit the layout, and
+            the id dtype (``MAX_INPUT_DIM``: 2**31 - 1 for int32, 2**53 for int64).
         max_token_bytes: tokens longer than this (UTF-8 bytes) are never learned (they
             map to the OOV ids, and the build's stats count them). Default 1024, so a
             runaway token cannot become a huge vocabulary entry; ``None`` (``none`` in
             YAML or on the command line) lifts the limit.
         sequence_length: pad (with id 0) or truncate encoded rows to this length.
-        id_dtype: ``int32`` or ``int64`` ids.
+        id_dtype: ``int32`` or ``int64`` ids; input_dim (capacity, rounded up by
+            ``pad_to_multiple_of``) is at most 2**31 - 1 with int32, 2**53 with int64.
         missing: what a null, absent or empty value becomes: ``error`` (the
             default: a bad record), ``skip`` (dropped and counted; the pad id 0
             when a scalar must be encoded), ``oov`` (the OOV id 1) or ``token``
@@ -211,6 +222,7 @@ class VocabSpec:
         ):
             if getattr(self, key) is not None:
                 _positive_int(key, getattr(self, key), "or leave it unset")
+        self._check_sizes()
         if self.min_document_count is not None:
             _positive_int(
                 "min_document_count",
@@ -278,6 +290,44 @@ class VocabSpec:
                     key=name,
                 )
         self._check_special_tokens()
+
+    def _check_sizes(self) -> None:
+        """Refuse sizes no artifact can hold, before anything is allocated."""
+        if self.num_oov_buckets > MAX_NUM_OOV_BUCKETS:
+            raise SpecError(
+                f"`num_oov_buckets` may be at most {MAX_NUM_OOV_BUCKETS:,}: each OOV id is a "
+                "row of the artifact and of the embedding. Use fewer buckets (hash "
+                "high-cardinality values into a separate keras.layers.Hashing input). "
+                + received(num_oov_buckets=self.num_oov_buckets),
+                key="num_oov_buckets",
+            )
+        limit = MAX_INPUT_DIM.get(self.id_dtype, MAX_INPUT_DIM["int32"])
+        if self.id_dtype == "int32":
+            fix = "Lower it, or set id_dtype: int64 (input_dim up to 2**53)"
+        else:
+            fix = "Lower it"
+        for key in ("capacity", "pad_to_multiple_of"):
+            value = getattr(self, key)
+            if _is_int(value) and value > limit:
+                raise SpecError(
+                    f"`{key}` {value:,} is larger than the largest input_dim {self.id_dtype} "
+                    f"ids can address ({limit:,}). {fix}. " + received(**{key: value}),
+                    key=key,
+                )
+        multiple = self.pad_to_multiple_of
+        if _is_int(multiple) and multiple > 1:
+            # The smallest input_dim this spec can have, rounded up: past the limit, no
+            # vocabulary built with it could be published.
+            smallest = self.capacity if _is_int(self.capacity) else 1 + self.num_oov_buckets
+            rounded = -(-smallest // multiple) * multiple
+            if rounded > limit:
+                raise SpecError(
+                    f"`pad_to_multiple_of` {multiple:,} rounds input_dim up to {rounded:,}, "
+                    f"larger than the largest input_dim {self.id_dtype} ids can address "
+                    f"({limit:,}). {fix}. "
+                    + received(pad_to_multiple_of=multiple, capacity=self.capacity),
+                    key="pad_to_multiple_of",
+                )
 
     def _check_special_tokens(self) -> None:
         kinds = {type(t) for t in self.reserved_tokens}
@@ -587,22 +637,122 @@ class VocabSpec:
         return cls.from_dict(data or {}, source=str(path))
 
 
+# Config files are small; these bounds keep a hostile one from taking the host's
+# memory. Aliases (``*name``) count at each use, so a 400-byte "billion laughs"
+# (nine aliases of nine aliases ...) is refused before it is expanded.
+MAX_CONFIG_BYTES = 64 << 20
+MAX_CONFIG_VALUES = 1_000_000
+
+
 def load_yaml(path: str | os.PathLike) -> Any:
-    """Read a YAML file, turning missing files and syntax errors into ``ConfigError``."""
+    """Read a YAML config file: the one YAML loader of vocabguard.
+
+    Missing files, syntax errors, files over ``MAX_CONFIG_BYTES`` and documents
+    whose aliases expand to more than ``MAX_CONFIG_VALUES`` values are one-line
+    ``ConfigError``s; nothing is expanded before the count is known.
+
+    >>> import pathlib, tempfile
+    >>> bomb = pathlib.Path(tempfile.mkdtemp()) / "bomb.yaml"
+    >>> lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    >>> lines += [f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 10)}]"
+    ...           for i in range(8)]
+    >>> _ = bomb.write_text("\\n".join(lines))
+    >>> load_yaml(bomb)
+    Traceback (most recent call last):
+    ...
+    vocabguard.errors.ConfigError: Config file ... expands to more than 1,000,000 values...
+    """
+    import stat
+
     import yaml
 
+    where = f"Config file {path}"
     try:
-        with open(path, encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
+        # Checked before opening: opening a FIFO would wait for a writer.
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise ConfigError(
+                f"{where} is not a regular file; pass a YAML file. " + received(path=str(path))
+            )
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(
-            f"Config file {path} does not exist; check the path. " + received(path=str(path))
+            f"{where} does not exist; check the path. " + received(path=str(path))
         ) from None
-    except yaml.YAMLError as err:
+    if len(data) > MAX_CONFIG_BYTES:
         raise ConfigError(
-            f"Config file {path} is not valid YAML: {err}. Fix the YAML syntax there. "
+            f"{where} is larger than {MAX_CONFIG_BYTES >> 20} MiB, the most a config may "
+            "hold; a vocabulary config is a few kilobytes (long token lists belong in the "
+            "data). " + received(path=str(path))
+        )
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(data)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        values = _expanded_values(node, where)
+        if values > MAX_CONFIG_VALUES:
+            raise ConfigError(
+                f"{where} expands to more than {MAX_CONFIG_VALUES:,} values: its aliases "
+                "(*name) repeat anchored values, each use counted (a YAML alias bomb). Write "
+                "the values out without aliases, or shorten the file. " + received(path=str(path))
+            )
+        return loader.construct_document(node)
+    except yaml.YAMLError as err:
+        detail = " ".join(str(err).split())
+        if len(detail) > 300:
+            detail = detail[:300] + "..."
+        raise ConfigError(
+            f"{where} is not valid YAML: {detail}. Fix the YAML syntax there. "
             + received(path=str(path))
         ) from None
+    except RecursionError:
+        raise ConfigError(
+            f"{where} nests its values too deeply to read; a config is a few levels deep. "
+            "Fix the file. " + received(path=str(path))
+        ) from None
+    finally:
+        loader.dispose()
+
+
+def _expanded_values(root: Any, where: str) -> int:
+    """How many values the YAML node graph ``root`` holds once every alias is
+    expanded (each use counted), without expanding it: a sum over the graph's nodes,
+    each visited once. Counting stops just past ``MAX_CONFIG_VALUES``; an alias
+    that holds itself is a ``ConfigError``."""
+    import yaml
+
+    def children(node: Any) -> list:
+        if isinstance(node, yaml.SequenceNode):
+            return node.value
+        if isinstance(node, yaml.MappingNode):
+            return [part for pair in node.value for part in pair]
+        return []
+
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()  # the ancestors of the node being visited
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        if finished:
+            open_nodes.discard(key)
+            sizes[key] = min(
+                1 + sum(sizes[id(child)] for child in children(node)), MAX_CONFIG_VALUES + 1
+            )
+            continue
+        if key in sizes:
+            continue
+        if key in open_nodes:
+            raise ConfigError(
+                f"{where}: a YAML alias refers to a value that holds it (a value that "
+                "contains itself). Write the values out without the alias. "
+                + received(line=node.start_mark.line + 1)
+            )
+        open_nodes.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in children(node) if id(child) not in sizes)
+    return sizes[id(root)]
 
 
 def _choice(key: str, value: Any, allowed: tuple) -> None:

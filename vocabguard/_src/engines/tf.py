@@ -19,7 +19,7 @@ import tensorflow_text as tf_text
 
 from vocabguard._src.core import unicode_script
 from vocabguard._src.core.errors import ConfigError, received
-from vocabguard._src.core.guard import MAX_REPORTED_CASES, range_error
+from vocabguard._src.core.guard import MAX_REPORTED_CASES, check_input_dim, range_error
 from vocabguard._src.core.tokenizer import (
     KEPT_PATTERN_RE2,
     NON_ASCII_WHITESPACE_PATTERN,
@@ -419,6 +419,7 @@ def guard_ids(ids, input_dim: int, name: str = "guard_ids"):
     >>> guard_ids(tf.constant([0, 126]), 127).numpy().tolist()
     [0, 126]
     """
+    input_dim = check_input_dim(input_dim)  # e.g. 2**64: a ConfigError, not TF's ValueError
     # dtype_hint: an empty Python list is an empty int64 tensor (as numpy's guard_ids
     # accepts it), not float32.
     flat = (
