@@ -38,6 +38,10 @@ Attacks:
                neither are visible, and the next listing leaves no journal.
   clocks       on a loopback S3 server, a publisher whose clock runs 120 s ahead and a
                pinner 2 h ahead racing a gc: one version, and no pin lost.
+  inputs       small hostile inputs (YAML alias bombs, --num-oov-buckets 3e9, capacity 1e20,
+               a 4 MB .gz holding one 4 GiB line, JSON nested 1e5 deep, integers past int64,
+               non-UTF-8 Parquet strings, a record of 1e6 keys): one-line errors or counted
+               bad records, each in its own process; time to the error and peak RSS.
 """
 
 from __future__ import annotations
@@ -1102,6 +1106,179 @@ def names(work: Path) -> None:
     )
 
 
+# -- hostile inputs: bounded memory, one-line errors, bad records --
+
+_CHILD = """
+import json, resource, sys, time
+started = time.monotonic()
+outcome = "ok"
+try:
+{body}
+except Exception as err:
+    outcome = type(err).__name__ + ": " + str(err)
+print(json.dumps({{"outcome": outcome, "seconds": time.monotonic() - started,
+    "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}}))
+"""
+
+
+def _child(body: str, *args: str) -> dict:
+    """Run ``body`` in a fresh Python; its outcome (error text), seconds and peak RSS."""
+    code = _CHILD.format(body=textwrap.indent(textwrap.dedent(body), "    "))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env
+    )
+    lines = done.stdout.strip().splitlines()
+    if done.returncode or not lines:
+        return {
+            "outcome": f"crashed rc={done.returncode}: {done.stderr[-300:]}",
+            "seconds": 0,
+            "peak_mib": 0,
+        }
+    return json.loads(lines[-1])
+
+
+def _figures(run: dict) -> str:
+    return f"{run['seconds']:.1f} s to the error, peak {run['peak_mib']} MiB"
+
+
+def _gzip_line(path: Path, mebibytes: int, after: bytes = b"") -> None:
+    import gzip
+
+    member = gzip.compress(b"x" * (1 << 20))
+    with open(path, "wb") as out:
+        out.write(gzip.compress(b'{"t": "'))
+        for _ in range(mebibytes):
+            out.write(member)
+        out.write(gzip.compress(b'"}\n' + after))
+
+
+def inputs(work: Path, line_mib: int) -> None:
+    """Small hostile inputs: each must end in a one-line error (or a counted bad record)
+    in bounded memory."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = work / "inputs"
+    folder.mkdir()
+    laughs = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{','.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)
+    )
+    for name, tail in (("unknown keys", ""), ("reserved_tokens", "reserved_tokens: *i\n")):
+        path = folder / f"bomb-{len(tail)}.yaml"
+        path.write_text(laughs + tail)
+        run = _child(
+            """
+            from vocabguard import VocabSpec
+            VocabSpec.from_yaml(sys.argv[1])
+            """,
+            str(path),
+        )
+        report(
+            f"YAML alias bomb ({name}, {path.stat().st_size} bytes)",
+            "expands to more than 1,000,000 values" in run["outcome"] and run["peak_mib"] < 300,
+            _figures(run),
+        )
+    corpus = folder / "c.txt"
+    corpus.write_text("a b c\n")
+    for buckets in ("20000000", "3000000000"):
+        run = _child(
+            """
+            from vocabguard.cli import main
+            if main(sys.argv[1:]):
+                raise SystemError("refused")
+            """,
+            *["build", "--name", "n", "--input", str(corpus), "--num-oov-buckets", buckets],
+            *["--store", str(folder / "st")],
+        )
+        report(
+            f"--num-oov-buckets {buckets}",
+            run["outcome"] == "SystemError: refused" and run["peak_mib"] < 300,
+            _figures(run),
+        )
+    run = _child(
+        """
+        from vocabguard import VocabSpec
+        VocabSpec(capacity=10**20)
+        """
+    )
+    report(
+        "capacity 10**20 (int32 ids)",
+        "largest input_dim int32 ids can address" in run["outcome"],
+        _figures(run),
+    )
+    big = folder / "line.jsonl.gz"
+    _gzip_line(big, line_mib, after=b'{"t": "fine"}\n')
+    size = big.stat().st_size
+    for policy in ("fail", "skip"):
+        run = _child(
+            """
+            from vocabguard._src.engines.readers import read_records
+            skipped = {}
+            kept = list(read_records([sys.argv[1]], fields=["t"], bad_records=sys.argv[2],
+                                     skipped=skipped))
+            raise SystemError(f"kept {len(kept)}, skipped {skipped}")
+            """,
+            str(big),
+            policy,
+        )
+        expected = (
+            "more than max_record_bytes (67,108,864 bytes"
+            if policy == "fail"
+            else "kept 1, skipped {'too_large': 1}"
+        )
+        report(
+            f"{size / 1e6:.1f} MB .gz holding one {line_mib} MiB line ({policy})",
+            expected in run["outcome"] and run["peak_mib"] < 400,
+            f"{run['seconds']:.1f} s, peak {run['peak_mib']} MiB",
+        )
+    deep = folder / "deep.jsonl"
+    deep.write_text('{"t": "ok"}\n{"t": ' + "[" * 100_000 + "]" * 100_000 + "}\n")
+    keys = folder / "keys.jsonl"
+    keys.write_text(json.dumps({f"k{i}": i for i in range(10**6)}) + "\n")
+    ints = folder / "ints.jsonl"
+    ints.write_text(f'{{"t": 1}}\n{{"t": {2**64}}}\n')
+    utf8 = folder / "utf8.parquet"
+    pq.write_table(pa.table({"t": pa.array([b"ok", b"\xff"]).view(pa.string())}), utf8)
+    u64 = folder / "u64.parquet"
+    pq.write_table(pa.table({"t": pa.array([1, 2**64 - 1], pa.uint64())}), u64)
+    for label, path, field, expected in (
+        ("JSON nested 10**5 deep", deep, "t", "nested 100,001 levels deep"),
+        ("JSON integer 2**64", ints, "t", "outside int64"),
+        ("Parquet string not UTF-8", utf8, "t", "are not valid UTF-8"),
+        ("Parquet uint64 2**64-1", u64, "t", "outside int64"),
+        ("JSONL record of 10**6 keys, no --field", keys, "", "and 999,990 more"),
+    ):
+        failed = _child(
+            """
+            from vocabguard._src.engines.readers import read_records
+            list(read_records([sys.argv[1]], fields=[sys.argv[2]] if sys.argv[2] else None))
+            """,
+            str(path),
+            field,
+        )
+        skipped = _child(
+            """
+            from vocabguard._src.engines.readers import read_records
+            skipped = {}
+            list(read_records([sys.argv[1]], fields=[sys.argv[2]] if sys.argv[2] else None,
+                              bad_records="skip", skipped=skipped))
+            raise SystemError(f"skipped {sum(skipped.values())}")
+            """,
+            str(path),
+            field,
+        )
+        message = failed["outcome"]
+        one_line = "\n" not in message and message.startswith("InputDataError: ")
+        counted = skipped["outcome"] == "SystemError: skipped 1" or not field
+        report(
+            label,
+            expected in message and one_line and len(message) < 600 and counted,
+            f"{len(message)}-character error; skip: {skipped['outcome'].split(': ', 1)[-1]}; "
+            + _figures(failed),
+        )
+
+
 # -- ids --
 
 ALPHABET = "abcXYZ  \t\n\u00a0\u2028éΣσς\u0301İ\u2c2f\U0001ccd6\x00中文🙂\u200d,.;-_"
@@ -1175,6 +1352,7 @@ def main() -> int:
         forgeries(work)
         names(work)
         kills(work, count=int(48 * scale) or 2)
+        inputs(work, line_mib=512 if args.quick else 4096)
         concurrency(work, processes=8, rounds=int(30 * scale) or 2)
         ids(
             strings=int(104_000 * scale),

@@ -80,6 +80,14 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
         help="fail on a bad record (default), or skip and count it",
     )
     build.add_argument(
+        "--max-record-bytes",
+        type=int,
+        default=64 << 20,
+        metavar="N",
+        help="a line (CSV: a field) longer than this, decompressed, is a bad record "
+        "(default: 67108864, 64 MiB); it is read past, never held",
+    )
+    build.add_argument(
         "--allow-empty",
         action="store_true",
         help="publish even when the inputs hold no documents (otherwise an error)",
@@ -388,7 +396,9 @@ def _cmd_build(args: argparse.Namespace) -> int:
     description = _input_description(args.input, files)
     skipped: dict = {}
     if all(f == "text" for f in formats) and not fields:
-        first, values = _peek(read_documents(files, format=args.format))
+        first, values = _peek(
+            read_documents(files, format=args.format, max_record_bytes=args.max_record_bytes)
+        )
         records_fields = None
     else:
         records = read_records(
@@ -400,6 +410,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
             value_shape=spec.value_shape,
             bad_records=args.bad_records,
             skipped=skipped,
+            max_record_bytes=args.max_record_bytes,
         )
         head, values = _peek(records)
         records_fields = fields or ([next(iter(head))] if head else ["value"])
@@ -475,6 +486,7 @@ def run_on_runner(argv: Sequence[str], parser: argparse.ArgumentParser) -> int:
         "store": str(store.root),
         "inputs": list(args.input),
         "bad_records": getattr(args, "bad_records", None) or "fail",
+        "max_record_bytes": getattr(args, "max_record_bytes", None) or 64 << 20,
         "features": {args.name: feature},
     }
     if args.format:

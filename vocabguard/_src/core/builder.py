@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 from vocabguard._src.core.errors import InputDataError, SpecError, received
 from vocabguard._src.core.spec import VocabSpec
 from vocabguard._src.core.tokenizer import Tokenizer
+from vocabguard._src.core.values import plain_value
 from vocabguard._src.core.vocabulary import (
     INT64,
     STRING,
@@ -574,12 +575,10 @@ def _plain(values: list, spec: VocabSpec) -> bool:
     """Every value one plain string or integer (no lists, no missing values)."""
     if spec.value_shape == "list":
         return False
-    empty_is_missing = spec.tokenizer == "none" and spec.missing != "error"
+    empty_is_missing = spec.tokenizer == "none"  # refused under missing: error
     for value in values:
-        if value is None or isinstance(value, (list, tuple, np.ndarray)):
-            return False
-        if empty_is_missing and value in ("", b""):
-            return False
+        if not plain_value(value) or (empty_is_missing and value in ("", b"")):
+            return False  # the general path (values.record_tokens) applies the rules
     return True
 
 

@@ -49,6 +49,40 @@ INT64 = "int64"
 WEIGHT_SCALE = 1_000_000
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def int_problem(value: Any) -> str | None:
+    """Why an integer cannot be a token (outside int64), or ``None``.
+
+    >>> int_problem(2**64)
+    'the integer 18446744073709551616, outside int64 [-2**63, 2**63 - 1]'
+    """
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = int(value)  # numpy's uint64 reaches 2**64 - 1
+        if not INT64_MIN <= value <= INT64_MAX:
+            bits = value.bit_length()
+            # str() of a huge int is slow, and refused past 4300 digits: describe it.
+            shown = str(value) if bits <= 128 else f"of about {int(bits * 0.30103):,} digits"
+            return f"the integer {shown}, outside int64 [-2**63, 2**63 - 1]"
+    return None
+
+
+def plain_value(value: Any) -> bool:
+    """One string, or one int64 integer: a value the Arrow fast paths take as it is
+    (anything else, e.g. a float, a list or an integer past int64, is checked by
+    ``record_tokens``).
+
+    >>> plain_value("a"), plain_value(3), plain_value(2.9), plain_value(2**64)
+    (True, True, False, False)
+    """
+    if isinstance(value, (str, bytes)):
+        return True
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        return False
+    return INT64_MIN <= value <= INT64_MAX
+
+
 def value_kind(value: Any) -> str | None:
     """``string``, ``int64`` or ``None`` (not a token value) for one element."""
     if isinstance(value, (str, bytes)):
@@ -125,10 +159,12 @@ def bad_value(
     )
 
 
-def missing_error(index: int, source: str | None, field: str | None) -> InputDataError:
+def missing_error(
+    index: int, source: str | None, field: str | None, value: Any = None
+) -> InputDataError:
     return bad_value(
         index,
-        None,
+        value,
         "the value is missing (null, absent or empty)",
         "Fill it, drop the record, or set `missing` (skip, oov or token; CLI --missing) to "
         "accept missing values.",
@@ -160,7 +196,9 @@ def record_tokens(
     if fast is not None:
         return fast
     shape = spec.value_shape
-    empty_is_missing = spec.tokenizer == "none" and spec.missing != "error"
+    # No tokenizer emits the empty token: with `tokenizer: none` an empty value is
+    # missing (refused under `missing: error`), on every path alike.
+    empty_is_missing = spec.tokenizer == "none"
     elements: list = []
     missing: list[bool] = []
     record_offsets = [0]
@@ -171,7 +209,7 @@ def record_tokens(
         nonlocal kind
         if element is None or (empty_is_missing and element in ("", b"")):
             if spec.missing == "error":
-                raise missing_error(index, source, field)
+                raise missing_error(index, source, field, element)
             elements.append(None)
             missing.append(True)
             return
@@ -183,6 +221,16 @@ def record_tokens(
                 record_value,
                 f"an element{inner} is {describe(element)}, expected a string or an integer",
                 "Fix or drop the record.",
+                source,
+                field,
+            )
+        problem = int_problem(element) if found == INT64 else None
+        if problem is not None:
+            raise bad_value(
+                index,
+                record_value,
+                f"an element is {problem}",
+                "Integer tokens are int64; fix or drop the record.",
                 source,
                 field,
             )
@@ -361,8 +409,11 @@ def _arrow_lists(
     if kind == INT64 and spec.tokenizer != "none":
         return None
     missing_mask = elements.is_null().to_numpy(zero_copy_only=False)
+    if kind != INT64 and found is not None and spec.tokenizer == "none" and len(elements):
+        empty = pc.equal(pc.binary_length(elements), 0).fill_null(False)
+        missing_mask = missing_mask | empty.to_numpy(zero_copy_only=False)
     if spec.missing == "error" and missing_mask.any():
-        return None
+        return None  # the general path names the record
     if kind == INT64:
         flat = elements.cast(pa.int64()).fill_null(0)
         element_lists = pa.ListArray.from_arrays(
@@ -370,9 +421,6 @@ def _arrow_lists(
         )
     else:
         text = elements.cast(pa.string()) if found is None else elements
-        if spec.tokenizer == "none" and spec.missing != "error" and len(text):
-            empty = pc.equal(pc.binary_length(text), 0).fill_null(False)
-            missing_mask = missing_mask | empty.to_numpy(zero_copy_only=False)
         element_lists = tokenizer.tokenize_arrow(text.fill_null(""))
     offsets = array.offsets.to_numpy().astype(np.int64)
     return _with_slots(
@@ -465,7 +513,7 @@ def check_value(value: Any, spec: VocabSpec) -> tuple[str, str] | None:
     >>> check_value(None, VocabSpec()) is None, check_value(None, VocabSpec(missing="oov"))
     (False, None)
     """
-    empty_is_missing = spec.tokenizer == "none" and spec.missing != "error"
+    empty_is_missing = spec.tokenizer == "none"  # as in record_tokens
 
     def missing(element: Any) -> bool:
         return element is None or (empty_is_missing and element in ("", b""))
@@ -498,6 +546,9 @@ def check_value(value: Any, spec: VocabSpec) -> tuple[str, str] | None:
                 "wrong_type",
                 f"expected a string for tokenizer {spec.tokenizer!r}, found the integer {element}",
             )
+        problem = int_problem(element)
+        if problem is not None:
+            return "integer_out_of_range", f"the value is {problem}"
         kinds.add(kind)
     if len(kinds) > 1:
         return "mixed_types", "the list mixes strings and integers"

@@ -26,6 +26,7 @@ from vocabguard._src.core.layout import IdLayout, oov_bucket, select_rows
 from vocabguard._src.core.spec import VocabSpec
 from vocabguard._src.core.token_index import TokenIndex
 from vocabguard._src.core.tokenizer import Tokenizer
+from vocabguard._src.core.values import plain_value
 
 STRING = "string"
 INT64 = "int64"
@@ -1046,12 +1047,10 @@ class Vocabulary:
         """True when every value is one plain token or text (the fast Arrow path)."""
         if self.spec.value_shape == "list":
             return False
-        empty_is_missing = self.spec.tokenizer == "none" and self.spec.missing != "error"
+        empty_is_missing = self.spec.tokenizer == "none"  # refused under missing: error
         for value in values:
-            if value is None or isinstance(value, (list, tuple, np.ndarray)):
-                return False
-            if empty_is_missing and value in ("", b""):
-                return False
+            if not plain_value(value) or (empty_is_missing and value in ("", b"")):
+                return False  # values.record_tokens names a bad value
         return True
 
     def _tokens_and_ids(self, texts: Iterable) -> tuple[pa.ListArray | None, np.ndarray]:
@@ -1060,9 +1059,12 @@ class Vocabulary:
             texts = texts.combine_chunks()
         if isinstance(texts, pa.Array):
             nested = pa.types.is_list(texts.type) or pa.types.is_large_list(texts.type)
-            if nested or texts.null_count or self.spec.value_shape == "list":
+            # An integer vocabulary fed floats or uint64: each value is checked (an
+            # error naming it), never cast (2.9 -> 2, 2**64 - 1 -> -1).
+            unchecked = self.token_type == INT64 and texts.type != pa.int64()
+            if nested or texts.null_count or self.spec.value_shape == "list" or unchecked:
                 texts = texts.to_pylist()
-            elif self.spec.tokenizer == "none" and self.spec.missing != "error":
+            elif self.spec.tokenizer == "none":
                 # Empty values are missing: only then leave the Arrow fast path.
                 if (
                     not pa.types.is_integer(texts.type)

@@ -270,7 +270,15 @@ class _Engine:
             self.count_records(RecordBatch(path, tuple(numbers), columns, skipped))
 
         with open(path, "rb") as handle:
-            for item in iter_records(handle, path, format, self.fields, rules=rules):
+            items = iter_records(
+                handle,
+                path,
+                format,
+                self.fields,
+                rules=rules,
+                max_record_bytes=self.config.max_record_bytes,
+            )
+            for item in items:
                 if isinstance(item, BadRecord):
                     bad.handle(item)
                     continue
@@ -319,8 +327,21 @@ class _Engine:
             number += batch.num_rows
 
     def _batch_is_plain(self, batch: pa.RecordBatch) -> bool:
-        """No value the record-by-record rules would reject or treat specially."""
-        return not any(batch.column(field).null_count for field in self.required)
+        """No value the record-by-record rules would reject or treat specially (a null or
+        an empty string where missing values are errors, a string that is not UTF-8)."""
+        from vocabguard._src.engines.records import valid_utf8
+
+        for field in self.fields:
+            column = batch.column(field)
+            if not valid_utf8(column):
+                return False
+            if field in self.required:
+                if column.null_count:
+                    return False
+                if not pa.types.is_integer(column.type) and len(column):
+                    if pc.any(pc.equal(pc.binary_length(column), 0)).as_py():
+                        return False  # '' is missing under tokenizer: none
+        return True
 
     def _records_of(self, path: str, batch: pa.RecordBatch, first: int) -> None:
         """Rows of a Parquet batch counted record by record (they need the rules)."""
@@ -332,7 +353,20 @@ class _Engine:
         bad = BadRecords(self.config.bad_records)
         numbers: list[int] = []
         columns: dict[str, list] = {f: [] for f in self.fields}
-        for offset, row in enumerate(batch.to_pylist()):
+        from vocabguard._src.engines.records import column_values
+
+        values_of, undecodable = {}, {}
+        for field in self.fields:
+            values_of[field], problems = column_values(batch.column(field))
+            for row, problem in problems.items():
+                undecodable.setdefault(row, (field, problem))
+        for offset in range(batch.num_rows):
+            if offset in undecodable:  # not UTF-8: a bad record, as on the Beam path
+                field, problem = undecodable[offset]
+                number = first + offset + 1
+                bad.handle(BadRecord(path, number, field, "undecodable", problem, "record"))
+                continue
+            row = {field: values_of[field][offset] for field in self.fields}
             item = _as_record_unit(_pick(path, first + offset + 1, row, self.fields, (), rules))
             if isinstance(item, BadRecord):
                 bad.handle(item)

@@ -17,6 +17,7 @@ A job config (see ``configs/bbc_news_job.yaml``)::
     split_bytes: 67108864            # one large file is read by several workers, in splits
                                      #   of this size (text/jsonl/csv by bytes, parquet by
                                      #   row groups); 0 = whole files
+    max_record_bytes: 67108864       # a longer line (decompressed) is a bad record
     max_bad_fraction: 0.1            # fail (publish nothing) if more records are skipped
     features:
       text: {field: text, name: news_text, spec: {lowercase: true, max_tokens: 100000}}
@@ -114,6 +115,7 @@ class JobConfig:
     shards: int | None = None  # None: follows the input's size (beam.build.default_shards)
     flush_rows: int = 1 << 20
     split_bytes: int = 64 << 20
+    max_record_bytes: int = 64 << 20
     encode: EncodeConfig | None = None
     source: str = "<config>"
 
@@ -172,6 +174,7 @@ class JobConfig:
                 "shards",
                 "flush_rows",
                 "split_bytes",
+                "max_record_bytes",
                 "max_bad_fraction",
                 "allow_empty",
                 "features",
@@ -293,6 +296,7 @@ class JobConfig:
             shards=_positive(data, "shards", None, where) if "shards" in data else None,
             flush_rows=_positive(data, "flush_rows", 1 << 20, where),
             split_bytes=_non_negative(data, "split_bytes", 64 << 20, where),
+            max_record_bytes=_positive(data, "max_record_bytes", 64 << 20, where),
             encode=encode,
             source=source,
         )
@@ -403,6 +407,7 @@ def run_build(argv: Sequence[str] | None = None, *, config: JobConfig | None = N
                     batch_size=config.batch_size,
                     bad_records=config.bad_records,
                     split_bytes=config.split_bytes,
+                    max_record_bytes=config.max_record_bytes,
                     rules=field_rules(features),
                 )
                 | "Build"
@@ -521,6 +526,7 @@ def run_encode(argv: Sequence[str] | None = None) -> dict:
         bad_records=config.bad_records,
         passthrough=list(passthrough),
         split_bytes=config.split_bytes,
+        max_record_bytes=config.max_record_bytes,
         rules=field_rules([config.features[key] for key in encode.features]),
     )
     written = (

@@ -520,6 +520,34 @@ def load_model(
     return model
 
 
+@keras.saving.register_keras_serializable(package="vocabguard")
+class IntegerValueLookup(keras.layers.IntegerLookup):
+    """``keras.layers.IntegerLookup`` that refuses floats and uint64 values past int64.
+
+    Keras' own layer casts its input to int64: 2.9 would be token 2 and 2**64 - 1
+    token -1. Every vocabguard path (numpy, tf.data, this layer) makes them errors.
+    """
+
+    def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(inputs, (np.ndarray, list, tuple)):
+            import tensorflow as tf
+
+            # Keras casts numpy input to the layer's int64 before `call` sees its dtype.
+            inputs = tf.convert_to_tensor(np.asarray(inputs))
+        return super().__call__(inputs, *args, **kwargs)
+
+    def call(self, inputs: Any) -> Any:
+        import tensorflow as tf
+
+        from vocabguard._src.engines.tf import integer_values
+
+        if isinstance(inputs, tf.RaggedTensor):
+            return super().call(inputs.with_flat_values(integer_values(inputs.flat_values)))
+        if isinstance(inputs, tf.SparseTensor):
+            return super().call(inputs)
+        return super().call(integer_values(inputs))
+
+
 def string_lookup(vocab: Vocabulary, **kwargs: Any) -> keras.layers.Layer:
     """A Keras lookup layer with vocabguard's ids.
 
@@ -545,7 +573,19 @@ def string_lookup(vocab: Vocabulary, **kwargs: Any) -> keras.layers.Layer:
         **kwargs,
     )
     if vocab.token_type == INT64:
-        return keras.layers.IntegerLookup(vocabulary=vocab.token_bytes, **common)
+        return IntegerValueLookup(vocabulary=vocab.token_bytes, **common)
+    undecodable = [t for t in vocab.token_bytes if isinstance(display_token(t), bytes)]
+    if undecodable:
+        # StringLookup keeps such tokens in memory, but model.save writes its vocabulary
+        # as UTF-8 text and fails (UnicodeDecodeError): refuse before a model is built.
+        raise ConfigError(
+            f"Vocabulary {vocab.ref or '(unpublished)'} holds {len(undecodable):,} token(s) "
+            f"that are not valid UTF-8 (first: {undecodable[0]!r:.60}); a Keras StringLookup "
+            "over them works in memory but cannot be saved (.keras files store its vocabulary "
+            "as UTF-8 text). Map ids with vocabguard.tf.lookup_fn(vocab) or encode_fn(vocab) "
+            "(tf.lookup tables hold any bytes), or rebuild the vocabulary from UTF-8 input. "
+            + received(tokens=len(undecodable), first=undecodable[0])
+        )
     # lookup_keys: a retired row holds a key no text can produce, so it maps to OOV.
     keys = vocab.lookup_keys
     tokens = [display_token(t) for t in keys]

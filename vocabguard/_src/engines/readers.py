@@ -41,11 +41,21 @@ from vocabguard._src.core.errors import ConfigError, InputDataError, received
 from vocabguard._src.engines.records import (
     _STREAM_ERRORS,
     COMPRESSIONS,
+    DEFAULT_MAX_RECORD_BYTES,
     BadRecord,
+    Oversized,
+    _JsonTooDeep,
+    bounded_lines,
+    check_max_record_bytes,
+    column_values,
     compression_of,
     csv_rows,
     decompressed,
+    int_problem,
+    parse_json,
+    spooled,
     strip_compression,
+    too_large_detail,
     unreadable_file,
 )
 
@@ -165,6 +175,7 @@ def read_documents(
     field: str | None = None,
     *,
     kind: str | None = None,
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
 ) -> Iterator[Value]:
     """Yield the documents of every input file, in order, one value at a time.
 
@@ -178,6 +189,9 @@ def read_documents(
         kind: ``"string"`` or ``"integer"`` to require that kind of value (CSV
             values are parsed as integers with ``"integer"``); ``None`` accepts
             either, as long as every value has the kind of the first one.
+        max_record_bytes: the most bytes one line may hold, decompressed (default
+            64 MiB); a longer line is an error naming the file and the line, read
+            past in pieces, never held whole.
 
     Yields:
         ``str`` (or ``bytes`` for a Parquet binary column) or ``int`` values.
@@ -205,15 +219,19 @@ def read_documents(
             "document. Remove --field, or pass --format jsonl|csv|parquet. "
             + received(file=files[0], field=field)
         )
+    limit = check_max_record_bytes(max_record_bytes)
     checker = _KindChecker(kind)
     for path, file_format in zip(files, formats):
         try:
             if file_format == "text":
-                yield from _read_text(path, checker)  # `field` is for the other inputs
+                for text in _read_text(path, checker, limit):  # `field` is for the others
+                    if isinstance(text, InputDataError):
+                        raise text
+                    yield text
             elif file_format == "jsonl":
-                yield from _read_jsonl(path, field, checker)
+                yield from _read_jsonl(path, field, checker, limit)
             elif file_format == "csv":
-                yield from _read_csv(path, field, checker)
+                yield from _read_csv(path, field, checker, limit)
             else:
                 yield from _read_parquet(path, field, checker)
         except _STREAM_ERRORS as err:
@@ -225,6 +243,27 @@ def read_documents(
 def _open(path: str):
     """``path`` opened for reading in binary, decompressed by its suffix (``.gz``...)."""
     return decompressed(open(path, "rb"), path)
+
+
+def _bad(where: str, location: dict, detail: str, fix: str, reason: str, **extra) -> InputDataError:
+    """A bad record that ``read_records(bad_records="skip")`` counts under ``reason``."""
+    error = InputDataError(
+        f"{where}: {detail}. {fix} " + received(**location, **extra),
+        cases=[(where, reason)],
+        **location,
+    )
+    error.reason = reason
+    return error
+
+
+def _too_large(path: str, number: int, raw: Oversized, limit: int) -> InputDataError:
+    return _bad(
+        f"{path}, line {number}",
+        {"file": path, "line": number},
+        too_large_detail(limit),
+        "Fix the line, or drop it (bad_records: skip).",
+        "too_large",
+    )
 
 
 def _kind_of(value: Any) -> str | None:
@@ -275,6 +314,16 @@ class _KindChecker:
                 cases=[(where, repr(value))],
                 **location,
             )
+        problem = int_problem(value)
+        if problem is not None:
+            raise _bad(
+                where,
+                location,
+                f"{_field_part(field)} is {problem}",
+                "Integer tokens are int64; fix or drop the record (bad_records: skip).",
+                "integer_out_of_range",
+                field=field,
+            )
         if self.kind is None:
             self.kind, self.first = found, where
             return
@@ -307,10 +356,16 @@ def _undecodable(path: str, line: int, raw: bytes, err: UnicodeDecodeError) -> I
     )
 
 
-def _lines(path: str) -> Iterator[tuple[int, bytes]]:
-    """``(line number, raw line without its line ending)``; a leading UTF-8 BOM is dropped."""
+def _lines(
+    path: str, limit: int = DEFAULT_MAX_RECORD_BYTES
+) -> Iterator[tuple[int, bytes | Oversized]]:
+    """``(line number, raw line without its line ending)``; a leading UTF-8 BOM is dropped.
+    A line over ``limit`` bytes is an ``Oversized`` (its size), never read whole."""
     with _open(path) as handle:
-        for number, raw in enumerate(handle, 1):
+        for number, raw in enumerate(bounded_lines(handle, limit), 1):
+            if isinstance(raw, Oversized):
+                yield number, raw
+                continue
             if number == 1 and raw.startswith(_BOM):
                 raw = raw[len(_BOM) :]
             if raw.endswith(b"\n"):
@@ -325,9 +380,16 @@ def _decode(path: str, number: int, raw: bytes) -> str:
         raise _undecodable(path, number, raw, err) from None
 
 
-def _read_text(path: str, checker: _KindChecker) -> Iterator[str]:
+def _read_text(
+    path: str, checker: _KindChecker, limit: int = DEFAULT_MAX_RECORD_BYTES
+) -> Iterator[str | InputDataError]:
+    """The lines of a text file; an over-long line is yielded as its error (raised by
+    ``read_documents``, counted by ``read_records`` under skip)."""
     first = True
-    for number, raw in _lines(path):
+    for number, raw in _lines(path, limit):
+        if isinstance(raw, Oversized):
+            yield _too_large(path, number, raw, limit)
+            continue
         text = _decode(path, number, raw)
         if first:
             checker.check(text, f"{path}, line {number}", None, {"file": path, "line": number})
@@ -335,20 +397,38 @@ def _read_text(path: str, checker: _KindChecker) -> Iterator[str]:
         yield text
 
 
-def _json_lines(path: str) -> Iterator[tuple[int, str, dict, Any]]:
+def _json_lines(
+    path: str, limit: int = DEFAULT_MAX_RECORD_BYTES
+) -> Iterator[tuple[int, str, dict, Any]]:
     """The JSON value of each non-blank line: ``(line, "path, line N", location, value)``.
 
-    Invalid JSON is an ``InputDataError`` naming the file, the line and the column.
+    Invalid JSON is an ``InputDataError`` naming the file, the line and the column. A
+    line over ``limit`` bytes or nested past ``MAX_JSON_DEPTH`` is yielded as its
+    ``InputDataError`` in place of the value (a bad record ``bad_records: skip`` counts).
     """
-    for number, raw in _lines(path):
+    for number, raw in _lines(path, limit):
+        where = f"{path}, line {number}"
+        location = {"file": path, "line": number}
+        if isinstance(raw, Oversized):
+            yield number, where, location, _too_large(path, number, raw, limit)
+            continue
         text = _decode(path, number, raw)
         if not text.strip():
             continue
-        where = f"{path}, line {number}"
-        location = {"file": path, "line": number}
         try:
-            record = json.loads(text)
-        except json.JSONDecodeError as err:
+            record = parse_json(text)
+        except _JsonTooDeep as err:
+            fix = "Fix the line, or drop it (bad_records: skip)."
+            yield number, where, location, _bad(where, location, str(err), fix, "too_deep")
+            continue
+        except ValueError as err:  # JSONDecodeError, or an integer of over 4300 digits
+            if not isinstance(err, json.JSONDecodeError):
+                raise InputDataError(
+                    f"{where}: invalid JSON ({err}). Fix or remove the line. "
+                    + received(**location),
+                    cases=[(path, number)],
+                    **location,
+                ) from None
             snippet = text if len(text) <= 80 else text[:77] + "..."
             raise InputDataError(
                 f"{where}: invalid JSON ({err.msg} at column {err.colno}). Expected one JSON "
@@ -360,16 +440,20 @@ def _json_lines(path: str) -> Iterator[tuple[int, str, dict, Any]]:
         yield number, where, location, record
 
 
-def _read_jsonl(path: str, field: str | None, checker: _KindChecker) -> Iterator[Value]:
+def _read_jsonl(
+    path: str, field: str | None, checker: _KindChecker, limit: int = DEFAULT_MAX_RECORD_BYTES
+) -> Iterator[Value]:
     auto_field: str | None = None
-    for number, where, location, record in _json_lines(path):
+    for number, where, location, record in _json_lines(path, limit):
+        if isinstance(record, InputDataError):
+            raise record
         name = field or auto_field
         if isinstance(record, dict):
             if name is None:
                 if len(record) != 1:
-                    keys = ", ".join(map(repr, record)) or "none"
+                    keys = _keys(record)
                     raise InputDataError(
-                        f"{where}: the record has {len(record)} fields ({keys}), so the document "
+                        f"{where}: the record has {len(record):,} fields ({keys}), so the document "
                         "field is ambiguous. Pass --field with the key holding the text. "
                         + received(**location, field=None),
                         cases=[(path, number)],
@@ -401,11 +485,25 @@ def _read_jsonl(path: str, field: str | None, checker: _KindChecker) -> Iterator
         yield value
 
 
+def _keys(record: dict | Sequence[str], shown: int = 10) -> str:
+    """The first keys of a record (or columns), and how many more: a record may hold
+    10**6 keys.
+
+    >>> _keys(dict.fromkeys("abcdefghijkl"))
+    "'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j' and 2 more"
+    """
+    from vocabguard._src.core.errors import quoted
+
+    listed = ", ".join(quoted(key, chars=60) for key, _ in zip(record, range(shown)))
+    more = f" and {len(record) - shown:,} more" if len(record) > shown else ""
+    return (listed + more) or "none"
+
+
 def _pick_column(
     path: str, what: str, columns: Sequence[str], field: str | None, line: int | None = None
 ) -> str:
     """The document column: ``field``, or the only column when ``field`` is None."""
-    listed = ", ".join(map(repr, columns))
+    listed = _keys(columns)
     where = f"{path}, line {line}" if line else path
     if field is None:
         if len(columns) != 1:
@@ -427,13 +525,15 @@ def _pick_column(
     return field
 
 
-def _read_csv(path: str, field: str | None, checker: _KindChecker) -> Iterator[Value]:
+def _read_csv(
+    path: str, field: str | None, checker: _KindChecker, limit: int = DEFAULT_MAX_RECORD_BYTES
+) -> Iterator[Value]:
     # The same parser as the Beam jobs (records.csv_rows): a row with the wrong
     # number of fields or a quote that never closes is an error, never a shortened
     # document.
     integers = checker.kind == INTEGER
     with _open(path) as handle:
-        rows = csv_rows(handle, path)
+        rows = csv_rows(handle, path, limit)
         column = None
         for item in rows:
             if isinstance(item, BadRecord):
@@ -470,7 +570,7 @@ def _open_parquet(path: str):
     try:
         if compression_of(path) is not None:
             with _open(path) as handle:
-                return pq.ParquetFile(pa.BufferReader(handle.read()))
+                return pq.ParquetFile(spooled(handle))  # on disk past 64 MiB
         return pq.ParquetFile(path)
     except (pa.ArrowException, OSError, EOFError) as err:
         raise InputDataError(
@@ -518,7 +618,29 @@ def _read_parquet(path: str, field: str | None, checker: _KindChecker) -> Iterat
                     cases=[(path, record)],
                     **location,
                 )
-            items = values.to_pylist()
+            items, undecodable = column_values(values)
+            bad_row = min(undecodable, default=None)
+            if pa.types.is_integer(values.type) and len(values):
+                # uint64 values past 2**63 - 1 are no int64 token (ids would wrap).
+                too_big = pc.greater(values, pa.scalar(2**63 - 1, pa.uint64()))
+                if values.type == pa.uint64() and pc.any(too_big).as_py():
+                    row = pc.index(too_big, True).as_py()
+                    bad_row = row if bad_row is None else min(bad_row, row)
+            if bad_row is not None:
+                record = first + bad_row + 1
+                location = {"file": path, "record": record}
+                if bad_row in undecodable:
+                    detail = f"column {field!r}: {undecodable[bad_row]}"
+                else:
+                    detail = f"column {field!r} is {int_problem(items[bad_row])}"
+                raise _bad(
+                    f"{path}, record {record}",
+                    location,
+                    detail,
+                    "Fix or drop the record.",
+                    "undecodable" if bad_row in undecodable else "integer_out_of_range",
+                    field=field,
+                )
             if items:
                 record = first + 1
                 checker.check(
@@ -568,6 +690,7 @@ def read_records(
     value_shape: str = "any",
     bad_records: str = "fail",
     skipped: dict | None = None,
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
 ) -> Iterator[dict]:
     """Yield one ``{field: value}`` dict per record, checked, file after file.
 
@@ -583,8 +706,11 @@ def read_records(
     element that is neither a string nor an integer, both kinds of values, a
     bad weight) raise ``InputDataError`` naming the file, the line or record,
     the field and the value; with ``bad_records="skip"`` they are dropped and
-    counted in ``skipped`` (reason -> count) instead. Undecodable lines, invalid
-    JSON and missing columns always raise.
+    counted in ``skipped`` (reason -> count) instead. So are hostile records: a line
+    over ``max_record_bytes`` (``too_large``), JSON nested past ``MAX_JSON_DEPTH``
+    (``too_deep``), an integer outside int64 (``integer_out_of_range``) and a Parquet
+    string that is not UTF-8 (``undecodable``). Undecodable lines, invalid JSON and
+    missing columns always raise.
 
     >>> import pathlib, tempfile
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "t.jsonl"
@@ -611,22 +737,29 @@ def read_records(
             "document. Remove them, or pass --format jsonl|csv|parquet. "
             + received(file=files[0], fields=fields, weight_field=weight_field)
         )
+    limit = check_max_record_bytes(max_record_bytes)
     checker = _RecordChecker(kind, missing, value_shape, weights)
     skipped = skipped if skipped is not None else {}
     for path, file_format in zip(files, formats):
         if file_format == "text":
-            for text in _read_text(path, _KindChecker(kind)):
-                yield {"text": text}
-            continue
-        if file_format == "jsonl":
-            rows = _jsonl_rows(path, fields, weights, missing)
+            rows = (
+                ("", {}, text if isinstance(text, InputDataError) else {"text": text})
+                for text in _read_text(path, _KindChecker(kind), limit)
+            )
+        elif file_format == "jsonl":
+            rows = _jsonl_rows(path, fields, weights, missing, limit)
         elif file_format == "csv":
-            rows = _csv_rows(path, fields, weights, checker)
+            rows = _csv_rows(path, fields, weights, checker, limit)
         else:
             rows = _parquet_rows(path, fields, weights)
         try:
             for where, location, record in rows:
                 try:
+                    if isinstance(record, InputDataError):  # a hostile record (see above)
+                        raise record
+                    if file_format == "text":
+                        yield record
+                        continue
                     yield checker.check(record, where, location)
                 except InputDataError as err:
                     if bad_records == "fail":
@@ -737,6 +870,17 @@ class _RecordChecker:
                             "Fix or drop the record.",
                             "wrong_type",
                         )
+                    problem = int_problem(element)
+                    if problem is not None:
+                        raise self._error(
+                            where,
+                            location,
+                            field,
+                            value,
+                            f"holds {problem}",
+                            "Integer tokens are int64; fix or drop the record.",
+                            "integer_out_of_range",
+                        )
                     kinds.add(found)
                 if len(kinds) > 1:
                     raise self._error(
@@ -766,16 +910,21 @@ class _RecordChecker:
                 try:
                     self.kinds(field).check(value, where, field, location)
                 except InputDataError as err:
-                    err.reason = "wrong_type"
+                    err.reason = getattr(err, "reason", "wrong_type")
                     raise
             out[field] = value
         return out
 
 
-def _jsonl_rows(path, fields, weights, missing) -> Iterator[tuple[str, dict, dict]]:
+def _jsonl_rows(
+    path, fields, weights, missing, limit=DEFAULT_MAX_RECORD_BYTES
+) -> Iterator[tuple[str, dict, dict | InputDataError]]:
     auto: list[str] | None = None
     wanted = list(fields) + [w for w in weights if w not in fields]
-    for number, where, location, record in _json_lines(path):
+    for number, where, location, record in _json_lines(path, limit):
+        if isinstance(record, InputDataError):
+            yield where, location, record
+            continue
         if not isinstance(record, dict):
             if wanted:
                 raise InputDataError(
@@ -790,9 +939,9 @@ def _jsonl_rows(path, fields, weights, missing) -> Iterator[tuple[str, dict, dic
         names = wanted or auto
         if names is None:
             if len(record) != 1:
-                keys = ", ".join(map(repr, record)) or "none"
+                keys = _keys(record)
                 raise InputDataError(
-                    f"{where}: the record has {len(record)} fields ({keys}), so the document "
+                    f"{where}: the record has {len(record):,} fields ({keys}), so the document "
                     "field is ambiguous. Pass --field with the key holding the text. "
                     + received(**location, field=None),
                     cases=[(path, number)],
@@ -816,13 +965,20 @@ def _jsonl_rows(path, fields, weights, missing) -> Iterator[tuple[str, dict, dic
         yield where, location, {name: record.get(name) for name in names}
 
 
-def _csv_rows(path, fields, weights, checker) -> Iterator[tuple[str, dict, dict]]:
+def _csv_rows(
+    path, fields, weights, checker, limit=DEFAULT_MAX_RECORD_BYTES
+) -> Iterator[tuple[str, dict, dict | InputDataError]]:
     integers = checker.kind == INTEGER
     with _open(path) as handle:
         header = None
-        for item in csv_rows(handle, path):
+        for item in csv_rows(handle, path, limit):
             if isinstance(item, BadRecord):
-                raise item.error(policy_hint=False)
+                error = item.error(policy_hint=False)
+                if item.reason != "too_large" or header is None:
+                    raise error
+                error.reason = item.reason  # counted under skip
+                yield f"{path}, line {item.record}", {"file": path, "line": item.record}, error
+                continue
             number, row = item
             if header is None:
                 header = row
@@ -867,14 +1023,28 @@ def _parquet_rows(path, fields, weights) -> Iterator[tuple[str, dict, dict]]:
         wanted += [_pick_column(path, "Parquet file", names, w) for w in weights if w not in wanted]
         first = 0
         for batch in _batches(path, parquet, wanted):
-            columns = {name: batch.column(name).to_pylist() for name in wanted}
+            columns, undecodable = {}, {}
+            for name in wanted:
+                columns[name], problems = column_values(batch.column(name))
+                for row, problem in problems.items():
+                    undecodable.setdefault(row, (name, problem))
             for offset in range(batch.num_rows):
                 record = first + offset + 1
-                yield (
-                    f"{path}, record {record}",
-                    {"file": path, "record": record},
-                    {name: columns[name][offset] for name in wanted},
-                )
+                where, location = f"{path}, record {record}", {"file": path, "record": record}
+                if offset in undecodable:  # not UTF-8: a bad record, counted under skip
+                    name, problem = undecodable[offset]
+                    fix = "Fix or drop the record (bad_records: skip)."
+                    error = _bad(
+                        where,
+                        location,
+                        f"field {name!r}: {problem}",
+                        fix,
+                        "undecodable",
+                        field=name,
+                    )
+                    yield where, location, error
+                    continue
+                yield where, location, {name: columns[name][offset] for name in wanted}
             first += batch.num_rows
 
 

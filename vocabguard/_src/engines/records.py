@@ -34,7 +34,8 @@ import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, BinaryIO
 
-from vocabguard._src.core.errors import InputDataError, received
+from vocabguard._src.core.errors import InputDataError, quoted, received
+from vocabguard._src.core.values import int_problem
 
 FORMATS = ("text", "jsonl", "csv", "parquet", "tfrecord")
 # The compressions Beam reads (CompressionTypes.AUTO), by suffix, plus LZ4 frames.
@@ -51,7 +52,111 @@ COMPRESSIONS = {
 }
 TEXT_FIELD = "text"
 _BOM = b"\xef\xbb\xbf"
-_CSV_FIELD_LIMIT = 2**31 - 1
+
+# Bounds on one record, so a small hostile file cannot take the host's memory (a
+# 4 MB .gz can hold one 4 GiB line) nor the stack (JSON nested 10**5 deep). A record
+# past a bound is a bad record: an error naming file and line under
+# `bad_records: fail`, counted under `skip`; its bytes are read past, never held.
+DEFAULT_MAX_RECORD_BYTES = 64 << 20  # decompressed bytes of one line (CSV: one field)
+MAX_JSON_DEPTH = 100  # nesting of arrays and objects in one JSON record
+
+
+def check_max_record_bytes(value: Any) -> int:
+    """``value`` as the record size bound, or a ``ConfigError``."""
+    from vocabguard._src.core.errors import ConfigError
+
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(
+            "`max_record_bytes` must be an integer >= 1: the most (decompressed) bytes one "
+            f"record may hold (default {DEFAULT_MAX_RECORD_BYTES:,}). "
+            + received(max_record_bytes=value)
+        )
+    return value
+
+
+def too_large_detail(limit: int, what: str = "line") -> str:
+    """Why a record over ``max_record_bytes`` is bad, naming the knob."""
+    return (
+        f"the {what} holds more than max_record_bytes ({limit:,} bytes, decompressed); "
+        "raise max_record_bytes (CLI --max-record-bytes, job config max_record_bytes) if "
+        "records this large are expected"
+    )
+
+
+class _JsonTooDeep(ValueError):
+    pass
+
+
+def json_depth(text: str) -> int:
+    """The deepest nesting of arrays and objects in JSON ``text`` (strings skipped).
+
+    >>> json_depth('{"a": [[1], "[[["]}')
+    3
+    """
+    import re
+
+    import numpy as np
+
+    bare = re.sub(r'"(?:[^"\\]|\\.)*"', "", text)
+    codes = np.frombuffer(bare.encode("utf-8", "surrogatepass"), dtype=np.uint8)
+    steps = (
+        (codes == ord("[")).astype(np.int32)
+        + (codes == ord("{"))
+        - (codes == ord("]"))
+        - (codes == ord("}"))
+    )
+    return int(np.cumsum(steps).max()) if len(steps) else 0
+
+
+def parse_json(text: str) -> Any:
+    """``json.loads(text)``, refusing records nested deeper than ``MAX_JSON_DEPTH``.
+
+    Raises ``ValueError`` for invalid JSON, and its subclass ``_JsonTooDeep`` (message:
+    the detail) for nesting past the bound, before Python's parser recurses that deep.
+    """
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH:  # cheap: most records pass
+        depth = json_depth(text)
+        if depth > MAX_JSON_DEPTH:
+            raise _JsonTooDeep(
+                f"the JSON record is nested {depth:,} levels deep, more than {MAX_JSON_DEPTH} "
+                "(arrays and objects); flatten the record"
+            )
+    try:
+        return json.loads(text)
+    except RecursionError:  # a bound Python's stack could not reach: still too deep
+        raise _JsonTooDeep(
+            f"the JSON record is nested too deep to parse (more than {MAX_JSON_DEPTH} levels); "
+            "flatten the record"
+        ) from None
+
+
+class Oversized:
+    """A line longer than ``max_record_bytes``; its bytes are read past, never held."""
+
+
+def bounded_lines(handle: BinaryIO, max_record_bytes: int) -> Iterator[bytes | Oversized]:
+    """The lines of a binary file, line endings kept, each at most ``max_record_bytes``
+    (plus its line ending); a longer line is one ``Oversized``. Its rest is read past
+    in 1 MiB pieces, and only if the caller asks for the next line (under
+    ``bad_records: fail`` it stops at once): memory stays bounded whatever its length.
+
+    Beam's ``CompressedFile`` (``.gz`` inputs) is not iterable; it has ``readline``.
+    """
+    limit = max_record_bytes + 2  # room for "\r\n"
+    while True:
+        raw = handle.readline(limit)
+        if not raw:
+            return
+        if raw.endswith(b"\n") or len(raw) < limit:
+            body = len(raw) - (2 if raw.endswith(b"\r\n") else 1 if raw.endswith(b"\n") else 0)
+            yield raw if body <= max_record_bytes else Oversized()
+            continue
+        del raw
+        yield Oversized()
+        while True:
+            piece = handle.readline(1 << 20)
+            if not piece or piece.endswith(b"\n"):
+                break
 
 
 def compression_of(path: str) -> str | None:
@@ -223,8 +328,13 @@ def _check_value(
                     number,
                     field,
                     "wrong_type",
-                    f"the list holds {type(element).__name__} {element!r:.40}, expected strings "
-                    "or integers",
+                    f"the list holds {type(element).__name__} {quoted(element, chars=40)}, "
+                    "expected strings or integers",
+                )
+            problem = int_problem(element)
+            if problem is not None:
+                return BadRecord(
+                    path, number, field, "integer_out_of_range", f"the list holds {problem}"
                 )
             kinds.add(int if isinstance(element, int) else str)
         if len(kinds) > 1:
@@ -233,7 +343,7 @@ def _check_value(
                 number,
                 field,
                 "mixed_types",
-                f"the list mixes strings and integers ({value!r:.60})",
+                f"the list mixes strings and integers ({quoted(value, chars=60)})",
             )
         return None
     if not any_type and (isinstance(value, bool) or not isinstance(value, (str, bytes, int))):
@@ -242,8 +352,12 @@ def _check_value(
             number,
             field,
             "wrong_type",
-            f"expected a string or an integer, found {type(value).__name__} {value!r:.60}",
+            f"expected a string or an integer, found {type(value).__name__} "
+            f"{quoted(value, chars=60)}",
         )
+    problem = int_problem(value)
+    if problem is not None:
+        return BadRecord(path, number, field, "integer_out_of_range", f"the value is {problem}")
     return None
 
 
@@ -303,22 +417,23 @@ def _decode(path: str, number: int, raw: bytes) -> str | BadRecord:
         )
 
 
-def _raw_lines(handle: BinaryIO) -> Iterator[bytes]:
-    """The lines of a binary file, line endings kept.
-
-    Beam's ``CompressedFile`` (``.gz`` inputs) is not iterable; it has ``readline``.
-    """
-    return iter(handle) if hasattr(handle, "__iter__") else iter(handle.readline, b"")
-
-
-def _lines(handle: BinaryIO) -> Iterator[tuple[int, bytes]]:
-    for number, raw in enumerate(_raw_lines(handle), start=1):
+def _lines(
+    handle: BinaryIO, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+) -> Iterator[tuple[int, bytes | Oversized]]:
+    for number, raw in enumerate(bounded_lines(handle, max_record_bytes), start=1):
+        if isinstance(raw, Oversized):
+            yield number, raw
+            continue
         if number == 1 and raw.startswith(_BOM):
             raw = raw[len(_BOM) :]
         # Exactly one line ending, as vocabguard._src.engines.readers removes it (a lone "\r" stays).
         if raw.endswith(b"\n"):
             raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
         yield number, raw
+
+
+def _too_large(path: str, number: int, raw: Oversized, limit: int) -> BadRecord:
+    return BadRecord(path, number, None, "too_large", too_large_detail(limit))
 
 
 def iter_records(
@@ -330,10 +445,13 @@ def iter_records(
     passthrough: Sequence[str] = (),
     row_groups: Sequence[int] | None = None,
     rules: FieldRules = NO_RULES,
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
 ) -> Iterator[tuple[int, dict] | BadRecord]:
     """Parse one open binary file into ``(record_number, {field: value})`` or ``BadRecord``.
 
     ``rules`` (``FieldRules``) lets fields hold lists, missing values or weights.
+    ``max_record_bytes`` bounds one line (text, JSON Lines, CSV; decompressed) and one
+    Parquet value: a larger record is a ``BadRecord`` (``too_large``), never held whole.
 
     ``row_groups`` (Parquet only) reads just those row groups, numbering records as
     in the whole file: that is how the Beam reader splits a Parquet file.
@@ -344,16 +462,17 @@ def iter_records(
             f"Unknown input format {format!r} for {path}; expected one of {', '.join(FORMATS)}. "
             + received(format=format)
         )
+    limit = check_max_record_bytes(max_record_bytes)
     handle = decompressed(handle, path)
     try:
         if format == "text":
-            yield from _text(handle, path, [*fields, *passthrough])
+            yield from _text(handle, path, [*fields, *passthrough], limit)
         elif format == "jsonl":
-            yield from _jsonl(handle, path, fields, passthrough, rules)
+            yield from _jsonl(handle, path, fields, passthrough, rules, limit)
         elif format == "csv":
-            yield from _csv(handle, path, fields, passthrough, rules)
+            yield from _csv(handle, path, fields, passthrough, rules, limit)
         elif format == "parquet":
-            yield from _parquet(handle, path, fields, passthrough, row_groups, rules)
+            yield from _parquet(handle, path, fields, passthrough, row_groups, rules, limit)
         else:
             yield from _tfrecord(handle, path, fields, passthrough, rules)
     except _STREAM_ERRORS as err:
@@ -362,20 +481,26 @@ def iter_records(
         raise unreadable_file(path, err) from None
 
 
-def _text(handle, path, fields):
+def _text(handle, path, fields, limit=DEFAULT_MAX_RECORD_BYTES):
     if list(fields) != [TEXT_FIELD]:
         raise InputDataError(
             f"{path} is a text file: each line is one document, read as field 'text'. "
             f"Use field 'text' (or a jsonl/csv/parquet input for other fields). "
             + received(fields=list(fields))
         )
-    for number, raw in _lines(handle):
+    for number, raw in _lines(handle, limit):
+        if isinstance(raw, Oversized):
+            yield _too_large(path, number, raw, limit)
+            continue
         text = _decode(path, number, raw)
         yield text if isinstance(text, BadRecord) else (number, {TEXT_FIELD: text})
 
 
-def _jsonl(handle, path, fields, passthrough, rules=NO_RULES):
-    for number, raw in _lines(handle):
+def _jsonl(handle, path, fields, passthrough, rules=NO_RULES, limit=DEFAULT_MAX_RECORD_BYTES):
+    for number, raw in _lines(handle, limit):
+        if isinstance(raw, Oversized):
+            yield _too_large(path, number, raw, limit)
+            continue
         if not raw.strip():
             continue
         text = _decode(path, number, raw)
@@ -383,7 +508,10 @@ def _jsonl(handle, path, fields, passthrough, rules=NO_RULES):
             yield text
             continue
         try:
-            record = json.loads(text)
+            record = parse_json(text)
+        except _JsonTooDeep as err:
+            yield BadRecord(path, number, None, "too_deep", str(err))
+            continue
         except ValueError as err:
             yield BadRecord(path, number, None, "bad_json", f"invalid JSON ({err})")
             continue
@@ -399,7 +527,9 @@ def _jsonl(handle, path, fields, passthrough, rules=NO_RULES):
         yield _pick(path, number, record, fields, passthrough, rules)
 
 
-def csv_rows(handle: BinaryIO, path: str) -> Iterator[tuple[int, list[str]] | BadRecord]:
+def csv_rows(
+    handle: BinaryIO, path: str, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+) -> Iterator[tuple[int, list[str]] | BadRecord]:
     """The rows of a CSV file: ``(line, fields)`` (the header first, line 1) or ``BadRecord``.
 
     The one CSV parser of every path (in-process readers and Beam): Python's
@@ -407,18 +537,24 @@ def csv_rows(handle: BinaryIO, path: str) -> Iterator[tuple[int, list[str]] | Ba
     of fields differs from the header's (``hello, world,1`` under ``text,label``) is
     a bad record (``wrong_field_count``), and so is a quote that is never closed
     (``unterminated_quote``: the rest of the file would be one field), never a
-    silently shortened document.
+    silently shortened document. A line, or a quoted field, over ``max_record_bytes``
+    is a bad record (``too_large``).
     """
-    if csv.field_size_limit() < _CSV_FIELD_LIMIT:
-        csv.field_size_limit(_CSV_FIELD_LIMIT)  # documents can exceed the 128 KiB default
+    # Documents can exceed csv's 128 KiB default; a field spanning many lines must not
+    # grow past the record bound (the limit is process-wide: set on each call).
+    csv.field_size_limit(max_record_bytes)
     undecodable: list[BadRecord] = []
     physical = [0]  # lines read so far
 
     def lines():
         # Decoded one line at a time, so an undecodable line is reported as itself
         # and the lines after it are still read.
-        for number, raw in enumerate(_raw_lines(handle), start=1):
+        for number, raw in enumerate(bounded_lines(handle, max_record_bytes), start=1):
             physical[0] = number
+            if isinstance(raw, Oversized):
+                undecodable.append(_too_large(path, number, raw, max_record_bytes))
+                yield "\n"  # a blank row in its place
+                continue
             if number == 1 and raw.startswith(_BOM):
                 raw = raw[len(_BOM) :]
             try:
@@ -456,6 +592,12 @@ def csv_rows(handle: BinaryIO, path: str) -> Iterator[tuple[int, list[str]] | Ba
                     "closing '\"' (double any '\"' inside a quoted field)",
                 )
                 return
+            if "field larger than field limit" in str(error):
+                # Inside a quoted field the parser cannot find where the next record
+                # starts: like an unterminated quote, this ends the file's records.
+                detail = too_large_detail(max_record_bytes, "quoted field")
+                yield BadRecord(path, number, None, "field_too_large", detail)
+                return
             yield BadRecord(path, number, None, "bad_csv", f"malformed CSV ({error})")
             if header is None:
                 return
@@ -481,8 +623,8 @@ def csv_rows(handle: BinaryIO, path: str) -> Iterator[tuple[int, list[str]] | Ba
         yield number, row
 
 
-def _csv(handle, path, fields, passthrough, rules=NO_RULES):
-    rows = csv_rows(handle, path)
+def _csv(handle, path, fields, passthrough, rules=NO_RULES, limit=DEFAULT_MAX_RECORD_BYTES):
+    rows = csv_rows(handle, path, limit)
     header = None
     for item in rows:
         if isinstance(item, BadRecord):
@@ -515,12 +657,99 @@ def _csv(handle, path, fields, passthrough, rules=NO_RULES):
         yield _pick(path, number, record, fields, passthrough, rules)
 
 
-def _parquet(handle, path, fields, passthrough, row_groups=None, rules=NO_RULES):
+def spooled(handle: BinaryIO) -> BinaryIO:
+    """A seekable copy of a (decompressed) stream, on disk past 64 MiB: Parquet needs
+    to seek, and a small compressed file may hold gigabytes."""
+    import shutil
+    import tempfile
+
+    copy = tempfile.SpooledTemporaryFile(max_size=64 << 20)
+    shutil.copyfileobj(handle, copy, 1 << 20)
+    copy.seek(0)
+    return copy
+
+
+def _string_type(type_: Any) -> bool:
+    import pyarrow as pa
+
+    while pa.types.is_list(type_) or pa.types.is_large_list(type_):
+        type_ = type_.value_type
+    return pa.types.is_string(type_) or pa.types.is_large_string(type_)
+
+
+def valid_utf8(column: Any) -> bool:
+    """Whether every string of an Arrow column is valid UTF-8 (non-string columns: True)."""
+    import pyarrow as pa
+
+    if not _string_type(column.type):
+        return True
+    try:
+        column.validate(full=True)
+        return True
+    except pa.ArrowInvalid:
+        return False
+
+
+def column_values(column: Any) -> tuple[list, dict[int, str]]:
+    """The Python values of an Arrow column, and ``{row: problem}`` for the rows whose
+    strings are not valid UTF-8 (those rows' values are ``None``): Parquet does not
+    check UTF-8 when writing, and ``to_pylist`` would raise ``UnicodeDecodeError``.
+
+    >>> import pyarrow as pa
+    >>> raw = pa.array([b"ok", b"\\xff"]).view(pa.string())
+    >>> column_values(raw)
+    (['ok', None], {1: "bytes b'\\\\xff' at column 1 are not valid UTF-8"})
+    """
+    import pyarrow as pa
+
+    if valid_utf8(column):
+        return column.to_pylist(), {}
+    binary = pa.binary() if pa.types.is_string(_leaf(column.type)) else pa.large_binary()
+    values = column.view(_with_leaf(column.type, binary)).to_pylist()  # same buffers
+    problems: dict[int, str] = {}
+
+    def decode(value: Any, row: int) -> Any:
+        if isinstance(value, list):
+            return [decode(v, row) for v in value]
+        if isinstance(value, bytes):
+            try:
+                return value.decode("utf-8")
+            except UnicodeDecodeError as err:
+                problems.setdefault(
+                    row,
+                    f"bytes {value[err.start : err.end]!r} at column {err.start + 1} are not "
+                    "valid UTF-8",
+                )
+        return value
+
+    out = [decode(value, row) for row, value in enumerate(values)]
+    return [None if row in problems else value for row, value in enumerate(out)], problems
+
+
+def _leaf(type_: Any) -> Any:
+    import pyarrow as pa
+
+    while pa.types.is_list(type_) or pa.types.is_large_list(type_):
+        type_ = type_.value_type
+    return type_
+
+
+def _with_leaf(type_: Any, leaf: Any) -> Any:
+    import pyarrow as pa
+
+    if pa.types.is_list(type_):
+        return pa.list_(_with_leaf(type_.value_type, leaf))
+    if pa.types.is_large_list(type_):
+        return pa.large_list(_with_leaf(type_.value_type, leaf))
+    return leaf
+
+
+def _parquet(handle, path, fields, passthrough, row_groups=None, rules=NO_RULES, limit=None):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     if compression_of(path) is not None:
-        handle = io.BytesIO(handle.read())  # Parquet needs to seek
+        handle = spooled(handle)  # Parquet needs to seek
     try:
         parquet = pq.ParquetFile(handle)
     except (pa.ArrowException, OSError) as err:
@@ -553,9 +782,19 @@ def _parquet(handle, path, fields, passthrough, row_groups=None, rules=NO_RULES)
             return
         if batch is None:
             return
-        for row in batch.to_pylist():
+        columns, undecodable = {}, {}
+        for name in batch.schema.names:
+            columns[name], problems = column_values(batch.column(name))
+            for row, problem in problems.items():
+                undecodable.setdefault(row, (name, problem))
+        for row in range(batch.num_rows):
             number += 1
-            yield _as_record_unit(_pick(path, number, row, fields, passthrough, rules))
+            if row in undecodable:
+                name, problem = undecodable[row]
+                yield BadRecord(path, number, name, "undecodable", problem, "record")
+                continue
+            values = {name: columns[name][row] for name in columns}
+            yield _as_record_unit(_pick(path, number, values, fields, passthrough, rules))
 
 
 def _unreadable_parquet(path: str, err: BaseException) -> BadRecord:

@@ -283,6 +283,9 @@ class Encoder(tf.Module):
         self.fingerprint = vocab.fingerprint
         self.sequence_length = vocab.spec.sequence_length
         self.missing_id = vocab.missing_id if vocab.spec.tokenizer == "none" else None
+        # With tokenizer: none an empty string is missing; under missing: error it is
+        # refused (as in numpy), never looked up as a token.
+        self.refuse_empty = vocab.spec.tokenizer == "none" and vocab.spec.missing == "error"
         self.pieces = WordPieces(vocab) if vocab.spec.tokenizer == "wordpiece" else None
 
     def _tokens(self, texts: tf.Tensor) -> tf.RaggedTensor:
@@ -295,7 +298,7 @@ class Encoder(tf.Module):
         if isinstance(texts, tf.RaggedTensor):
             return self._encode_lists(texts)
         if self.lookup.integer:
-            return self.lookup(tf.cast(texts, tf.int64))
+            return self.lookup(integer_values(texts))
         texts = tf.convert_to_tensor(texts, dtype=tf.string)
         if self.spec.tokenizer == "none":
             values = tf.reshape(texts, [-1])
@@ -311,7 +314,24 @@ class Encoder(tf.Module):
         return ids[0] if scalar else ids
 
     def _missing(self, values: tf.Tensor, ids: tf.Tensor) -> tf.Tensor:
-        """With ``tokenizer: none`` and a ``missing`` policy, empty values are missing."""
+        """With ``tokenizer: none`` and a ``missing`` policy, empty values are missing;
+        under ``missing: error`` an empty value fails (``InvalidArgumentError``)."""
+        if self.refuse_empty:
+            empty = tf.equal(values, "")
+            # where, not argmax: argmax of an empty batch is an error of its own
+            first = tf.strings.reduce_join(tf.strings.as_string(tf.where(empty)[:1, 0]))
+            check = tf.debugging.Assert(
+                tf.logical_not(tf.reduce_any(empty)),
+                [
+                    "Value",
+                    first,
+                    "(0-based, flattened) is the empty string: with tokenizer: none it is a "
+                    "missing value, and the vocabulary's spec says missing: error. Fill it, "
+                    "drop the record, or build with missing: skip|oov|token.",
+                ],
+            )
+            with tf.control_dependencies([check]):
+                return tf.identity(ids)
         if self.missing_id is None:
             return ids
         return tf.where(tf.equal(values, ""), tf.cast(self.missing_id, ids.dtype), ids)
@@ -319,7 +339,7 @@ class Encoder(tf.Module):
     def _encode_lists(self, texts: tf.RaggedTensor):
         """A ``[batch, None]`` ragged batch of lists: one id list per record."""
         if self.lookup.integer:
-            ids = self.lookup(tf.cast(texts, tf.int64))
+            ids = texts.with_flat_values(self.lookup(integer_values(texts.flat_values)))
         elif self.spec.tokenizer == "none":
             values = texts.flat_values
             flat = self.lookup.lookup_flat(tokenize(values, self.spec).flat_values)
@@ -375,6 +395,29 @@ class BagEncoder(tf.Module):
         if self.output_mode == "tf_idf":
             return counts * self.idf
         return counts
+
+
+def integer_values(values) -> tf.Tensor:
+    """Integer token values as int64, as every path reads them: floats and booleans are
+    a ``TypeError`` (never truncated: 2.9 is not token 2), and uint64 values past
+    2**63 - 1 fail (``InvalidArgumentError``) rather than wrap to negative tokens."""
+    values = tf.convert_to_tensor(values, dtype_hint=tf.int64)
+    if not values.dtype.is_integer:
+        raise TypeError(
+            "An integer vocabulary maps integer values; floats, booleans and strings are "
+            "an error on every path (numpy, tf.data, Keras), never truncated or cast. Feed "
+            "int64 values (cast them yourself only if they are whole numbers). "
+            + received(dtype=values.dtype.name)
+        )
+    if values.dtype == tf.uint64:
+        check = tf.debugging.assert_less_equal(
+            values,
+            tf.constant(2**63 - 1, tf.uint64),
+            message="An integer token is past 2**63 - 1, outside int64; fix the value.",
+        )
+        with tf.control_dependencies([check]):
+            values = tf.identity(values)
+    return tf.cast(values, tf.int64)
 
 
 def encode_fn(vocab: Vocabulary, output_mode: str = "int") -> Encoder | BagEncoder:

@@ -17,9 +17,11 @@ from vocabguard._src.core.builder import NoProgress, progress_bar
 from vocabguard._src.core.errors import ConfigError, received
 from vocabguard._src.engines.readers import EXTENSIONS as READER_EXTENSIONS
 from vocabguard._src.engines.records import (
+    DEFAULT_MAX_RECORD_BYTES,
     NO_RULES,
     BadRecord,
     FieldRules,
+    check_max_record_bytes,
     compression_of,
     iter_records,
     strip_compression,
@@ -190,20 +192,37 @@ def _split_file(path: str, size: int, format: str | None, split_bytes: int | Non
     return [Split(path, kind)]
 
 
-def _read_range(handle, split: Split) -> io.BytesIO:
-    """The whole lines whose first byte lies in ``[start, end)`` (csv: header first)."""
+def _skip_line(handle) -> None:
+    """Read past the rest of a line in 1 MiB pieces (a hostile line is never held)."""
+    while True:
+        piece = handle.readline(1 << 20)
+        if not piece or piece.endswith(b"\n"):
+            return
+
+
+def _read_range(
+    handle, split: Split, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+) -> io.BytesIO:
+    """The whole lines whose first byte lies in ``[start, end)`` (csv: header first).
+
+    Lines that cross the range's edges are read at most ``max_record_bytes`` (+2) far:
+    a longer one is over the bound anyway, and the reader reports it as ``too_large``.
+    """
     header = b""
     if split.format == "csv" and split.start > 0:
-        header = handle.readline()
+        header = handle.readline(max_record_bytes + 2)
+        if not header.endswith(b"\n"):
+            _skip_line(handle)
     if split.start > 0:
         # The line holding byte start-1 belongs to the previous split (or ends at
         # start-1 exactly, and then the next line starts at `start`).
         handle.seek(split.start - 1)
-        handle.readline()
+        _skip_line(handle)
     position = handle.tell()
     blob = handle.read(max(0, split.end - position)) if position < split.end else b""
     if blob and not blob.endswith(b"\n"):
-        blob += handle.readline()  # the last record straddles `end`: it is ours
+        # The last record straddles `end`: it is ours (cut past the bound: too large).
+        blob += handle.readline(max_record_bytes + 2)
     return io.BytesIO(header + blob)
 
 
@@ -215,8 +234,10 @@ class _ReadSplit(beam.DoFn):
         policy: str,
         passthrough: Sequence[str] = (),
         rules: FieldRules = NO_RULES,
+        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
     ):
         self.rules = rules
+        self.max_record_bytes = max_record_bytes
         self.typed = list(fields)
         self.passthrough = [f for f in passthrough if f not in fields]
         self.fields = [*self.typed, *self.passthrough]
@@ -240,7 +261,11 @@ class _ReadSplit(beam.DoFn):
         # runners); elsewhere, a log line every PROGRESS_SECONDS.
         bar = progress_bar(None, None, f"reading {label}")
         with bar, FileSystems.open(path, compression_type=compression) as handle:
-            source = _read_range(handle, split) if split.end is not None else handle
+            source = (
+                _read_range(handle, split, self.max_record_bytes)
+                if split.end is not None
+                else handle
+            )
             records = iter_records(
                 source,
                 label,
@@ -249,6 +274,7 @@ class _ReadSplit(beam.DoFn):
                 passthrough=self.passthrough,
                 row_groups=split.row_groups,
                 rules=self.rules,
+                max_record_bytes=self.max_record_bytes,
             )
             for item in records:
                 if isinstance(item, BadRecord):
@@ -305,6 +331,9 @@ class ReadRecordBatches(beam.PTransform):
             always read whole.
         rules: lets fields hold lists, missing values or weights (``FieldRules``;
             ``field_rules(features)`` derives them from the features' specs).
+        max_record_bytes: the most (decompressed) bytes of one line or CSV field
+            (default 64 MiB); a larger record is a bad record (``too_large``), read
+            past in pieces, never held.
     """
 
     def __init__(
@@ -318,9 +347,11 @@ class ReadRecordBatches(beam.PTransform):
         passthrough: Sequence[str] = (),
         split_bytes: int | None = DEFAULT_SPLIT_BYTES,
         rules: FieldRules = NO_RULES,
+        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
     ):
         super().__init__()
         check_policy(bad_records)
+        self.max_record_bytes = check_max_record_bytes(max_record_bytes)
         self.rules = rules
         if split_bytes is not None and (
             not isinstance(split_bytes, int) or isinstance(split_bytes, bool) or split_bytes < 0
@@ -350,7 +381,12 @@ class ReadRecordBatches(beam.PTransform):
             | "Parse"
             >> beam.ParDo(
                 _ReadSplit(
-                    self.fields, self.batch_size, self.bad_records, self.passthrough, self.rules
+                    self.fields,
+                    self.batch_size,
+                    self.bad_records,
+                    self.passthrough,
+                    self.rules,
+                    self.max_record_bytes,
                 )
             )
         )
