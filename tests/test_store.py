@@ -130,7 +130,8 @@ def test_tab_and_space_tokens_are_safe_text_lines(store, store_root):
 # -- tokens that are not text lines --
 
 
-WEIRD = ["a\nb", "tab\there", " ", "", b"\xff\xfe", "plain", "x y", "line\r", "\u2028"]
+# No "": under tokenizer none the empty string is a missing value, never a token.
+WEIRD = ["a\nb", "tab\there", " ", b"\xff\xfe", "plain", "x y", "line\r", "\u2028"]
 
 
 def test_weird_tokens_round_trip(store, store_root):
@@ -159,7 +160,7 @@ def test_weird_tokens_round_trip(store, store_root):
     status = manifest["vocab_txt"]
     assert status["written"] is False
     unsafe = [t for t in vocab.token_bytes if unsafe_text_line(t)]
-    assert {b"a\nb", b"", b"\xff\xfe", b"line\r", "\u2028".encode()} == set(unsafe)
+    assert {b"a\nb", b"\xff\xfe", b"line\r", "\u2028".encode()} == set(unsafe)
     assert status["reason"].startswith(f"{len(unsafe)} token(s) cannot be written as text lines")
     assert "tokens.parquet" in status["reason"]
 
@@ -176,7 +177,12 @@ def test_weird_tokens_round_trip(store, store_root):
     ],
 )
 def test_vocab_txt_reason_names_the_token(store, store_root, token, why):
-    vocab = build(["ok", token], tokenizer="none")
+    from vocabguard import Vocabulary
+
+    if token == "":  # no build learns "" (a missing value); a store may still hold it
+        vocab = Vocabulary(VocabSpec(tokenizer="none"), "string", [b"ok", b""], [1, 1])
+    else:
+        vocab = build(["ok", token], tokenizer="none")
     store.publish(vocab, "one")
     status = store.manifest("one")["vocab_txt"]
     assert status["written"] is False

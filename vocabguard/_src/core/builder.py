@@ -577,8 +577,12 @@ def _plain(values: list, spec: VocabSpec) -> bool:
         return False
     empty_is_missing = spec.tokenizer == "none"  # refused under missing: error
     for value in values:
-        if not plain_value(value) or (empty_is_missing and value in ("", b"")):
-            return False  # the general path (values.record_tokens) applies the rules
+        if value is None or isinstance(value, (list, tuple, np.ndarray)):
+            return False
+        if empty_is_missing and value in ("", b""):
+            return False
+        if type(value) is int and not plain_value(value):
+            return False  # past int64: values.record_tokens names it
     return True
 
 
