@@ -338,6 +338,8 @@ class _Engine:
             if field in self.required:
                 if column.null_count:
                     return False
+                if pa.types.is_dictionary(column.type):
+                    column = column.dictionary  # an empty entry, used or not: to be safe
                 if not pa.types.is_integer(column.type) and len(column):
                     if pc.any(pc.equal(pc.binary_length(column), 0)).as_py():
                         return False  # '' is missing under tokenizer: none

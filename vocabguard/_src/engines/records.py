@@ -681,6 +681,8 @@ def valid_utf8(column: Any) -> bool:
     """Whether every string of an Arrow column is valid UTF-8 (non-string columns: True)."""
     import pyarrow as pa
 
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary  # its values; the indices are numbers
     if not _string_type(column.type):
         return True
     try:
@@ -704,6 +706,8 @@ def column_values(column: Any) -> tuple[list, dict[int, str]]:
 
     if valid_utf8(column):
         return column.to_pylist(), {}
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
     binary = pa.binary() if pa.types.is_string(_leaf(column.type)) else pa.large_binary()
     values = column.view(_with_leaf(column.type, binary)).to_pylist()  # same buffers
     problems: dict[int, str] = {}
