@@ -88,8 +88,8 @@ REASONS = {
         "at encode time when its vocabulary has none (vocabguard's import adds one)"
     ),
     "pending": (
-        "deliberately different today; identical with the peer-compatible option "
-        "(`tie_break`, fractional `min_count`, integer 0 as a category) once it is in vocabguard"
+        "the case needs a peer-compatible option vocabguard does not have yet ({missing}); "
+        "the test asserts today's result, and the case runs with the option once it is in"
     ),
 }
 
@@ -183,6 +183,11 @@ def _has_int_zero_category() -> bool:
     return zero in vocab.oov_ids
 
 
+NEED_LABELS = {
+    "tie_break": "`tie_break='bytes_descending'`",
+    "fractional_min_count": "a fractional `min_count`",
+    "int_zero_category": "0 as an ordinary category in an imported `IntegerLookup` list",
+}
 NEEDS = {
     "tie_break": _has_tie_break,
     "fractional_min_count": _has_fractional_min_count,
@@ -273,8 +278,13 @@ def table() -> str:
         f"| {totals['different']} | {totals['unsupported']} |"
     )
     lines.append("")
+    missing = ", ".join(NEED_LABELS[n] for n in NEEDS if not available(n)) or "none"
     for names in (REASONS, UNSUPPORTED):
-        lines += [f"- *{LABELS[k]}*: {text}." for k, text in names.items() if k in used]
+        lines += [
+            f"- *{LABELS[k]}*: {text.format(missing=missing)}."
+            for k, text in names.items()
+            if k in used
+        ]
     return "\n".join(lines)
 
 
