@@ -1274,7 +1274,7 @@ def inputs(work: Path, line_mib: int) -> None:
         report(
             label,
             expected in message and one_line and len(message) < 600 and counted,
-            f"{len(message)}-character error; skip: {skipped['outcome'].split(': ', 1)[-1]}; "
+            f"{len(message)}-character error; skip: {skipped['outcome'].split(': ', 1)[-1][:40]}; "
             + _figures(failed),
         )
 
