@@ -347,10 +347,20 @@ def worker(row: str, data: Path, work: Path) -> int:
 # -- checks: every vocabulary against DuckDB's count -----------------------------
 
 
+_REFERENCE: dict = {}
+
+
 def reference(work: Path):
+    """DuckDB's counts of every column, in vocabguard's order (read and sorted once)."""
     import pyarrow.parquet as pq
 
-    return {c: pq.read_table(work / "duckdb" / f"{c}.parquet") for c in criteo.COLUMNS}
+    if work not in _REFERENCE:
+        _REFERENCE.clear()
+        _REFERENCE[work] = {
+            c: ordered(pq.read_table(work / "duckdb" / f"{c}.parquet")).combine_chunks()
+            for c in criteo.COLUMNS
+        }
+    return _REFERENCE[work]
 
 
 def ordered(table):
@@ -368,7 +378,7 @@ def check(row: str, work: Path, ref: dict, result: dict) -> str:
 
     bad = []
     for c in criteo.COLUMNS:
-        want = ordered(ref[c])
+        want = ref[c]
         if row.startswith("vg-"):
             from vocabguard import VocabStore
 

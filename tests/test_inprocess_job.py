@@ -207,3 +207,27 @@ def test_property_columnar_equals_beam(tmp_path_factory, values, batch):
         assert_same(*build_both(tmp_path, [str(tmp_path / "t.parquet")], features))
     finally:
         inprocess.ARROW_BATCH_ROWS = inprocess_rows
+
+
+def test_record_path_without_beam_names_the_extra(tmp_path):
+    """Without Beam, Parquet categorical columns still build; a JSONL input (the
+    record-by-record path) is one MissingExtraError naming the `beam` extra."""
+    pq.write_table(table(20), tmp_path / "t.parquet")
+    (tmp_path / "r.jsonl").write_text('{"s": "a", "i": 1}\n', encoding="utf-8")
+    features = {k: FEATURES[k] for k in ("s_skip", "i")}
+    ok = write_job(tmp_path, [str(tmp_path / "t.parquet")], features, store=tmp_path / "a")
+    bad = write_job(tmp_path, [str(tmp_path / "r.jsonl")], features, store=tmp_path / "b")
+    code = (
+        "import sys; sys.modules['apache_beam'] = None\n"
+        "from vocabguard._src.engines import jobs\n"
+        f"print(len(jobs.run_build_inprocess(['--config', {ok!r}])))\n"
+        "try:\n"
+        f"    jobs.run_build_inprocess(['--config', {bad!r}])\n"
+        "except Exception as err:\n"
+        "    print(type(err).__name__, err)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    first, second = out.stdout.splitlines()
+    assert first == "2"
+    assert second.startswith("MissingExtraError The in-process runner's record-by-record path")
+    assert "pip install 'vocabguard[beam]'" in second

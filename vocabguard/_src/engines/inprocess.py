@@ -39,6 +39,7 @@ import pyarrow.compute as pc
 
 from vocabguard._src.core.builder import compact_tables
 from vocabguard._src.core.errors import ConfigError, InputDataError, received
+from vocabguard._src.core.extras import requires
 from vocabguard._src.core.vocabulary import INT64, STRING
 from vocabguard._src.engines.features import Feature
 
@@ -49,6 +50,12 @@ ARROW_BATCH_ROWS = 1 << 18
 # Compact a feature's partial counts once they exceed this many rows (and twice the
 # rows of its last compacted table): memory ~ distinct tokens, amortized linear time.
 COMPACT_ROWS = 1 << 21
+
+# What needs Beam's counting step (and so the `beam` extra): named in MissingExtraError.
+_RECORD_PATH = (
+    "The in-process runner's record-by-record path (text tokenizers, lists, weights, "
+    "bad records, inputs other than Parquet)"
+)
 
 _log = logging.getLogger(__name__)
 
@@ -240,7 +247,8 @@ class _Engine:
 
     def _record_counter(self):
         if self._records is None:
-            from vocabguard._src.engines.beam.build import _CountTokens
+            with requires(_RECORD_PATH):
+                from vocabguard._src.engines.beam.build import _CountTokens
 
             counter = _CountTokens(self.features, self.config.bad_records, shards=1)
             counter.setup()
@@ -254,9 +262,11 @@ class _Engine:
             self.counts[index].add(table, partial.stats)
 
     def read_records(self, path: str, format: str) -> None:
-        from vocabguard._src.engines.beam.build import field_rules
-        from vocabguard._src.engines.beam.read import BadRecords, RecordBatch
         from vocabguard._src.engines.records import BadRecord, iter_records
+
+        with requires(_RECORD_PATH):
+            from vocabguard._src.engines.beam.build import field_rules
+            from vocabguard._src.engines.beam.read import BadRecords, RecordBatch
 
         rules = field_rules(self.features)
         bad = BadRecords(self.config.bad_records)
@@ -347,9 +357,11 @@ class _Engine:
 
     def _records_of(self, path: str, batch: pa.RecordBatch, first: int) -> None:
         """Rows of a Parquet batch counted record by record (they need the rules)."""
-        from vocabguard._src.engines.beam.build import field_rules
-        from vocabguard._src.engines.beam.read import BadRecords, RecordBatch
         from vocabguard._src.engines.records import BadRecord, _as_record_unit, _pick
+
+        with requires(_RECORD_PATH):
+            from vocabguard._src.engines.beam.build import field_rules
+            from vocabguard._src.engines.beam.read import BadRecords, RecordBatch
 
         rules = field_rules(self.features)
         bad = BadRecords(self.config.bad_records)
