@@ -293,7 +293,7 @@ def test_build_vocabularies_matches_in_process_whatever_the_sharding(tmp_path, s
     features = features_for(text=text, country=country, year=year)
     store = build_and_compare(tmp_path, records, features, batch_size=batch_size)
     vocab = store.load("news_year@v1")
-    assert vocab.token_type == "int64" and vocab.tokens[:5] == [0, -1, -1, -1, 2020]
+    assert vocab.token_type == "int64" and vocab.tokens[:5] == [None, -1, -1, -1, 2020]
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -328,7 +328,7 @@ def test_max_tokens_ties_at_the_cut_off_break_like_in_process(tmp_path):
     store = build_and_compare(tmp_path, records, features, batch_size=1)
     # Count descending, then UTF-8 bytes (or integer values) ascending.
     assert store.load("news_text").tokens == ["[PAD]", "[UNK]", "a", "b"]
-    assert store.load("news_year").tokens == [0, -1, 3, 5]
+    assert store.load("news_year").tokens == [None, -1, 3, 5]
 
 
 @pytest.mark.parametrize("shards", [1, 3])

@@ -118,7 +118,8 @@ def test_missing_token_is_a_fixed_reserved_id_before_other_reserved_tokens():
     assert vocab.tokens[:5] == ["[PAD]", "[UNK]", "[UNK]", "[MISSING]", "[CLS]"]
     assert vocab.missing_id == 3 and vocab.layout.num_reserved == 2
     integer = build([5, None, 5], VocabSpec(tokenizer="none", missing="token"))
-    assert integer.tokens == [0, -1, -2, 5] and integer.encode([None, 5, 9]).tolist() == [2, 3, 1]
+    assert integer.tokens == [None, -1, -2, 5]
+    assert integer.encode([None, 5, 9]).tolist() == [2, 3, 1]
 
 
 def test_missing_token_matches_keras_string_lookup():
@@ -139,12 +140,12 @@ def test_missing_token_matches_keras_integer_lookup():
 
     spec = VocabSpec(tokenizer="none", missing="token", num_oov_buckets=2)
     vocab = build([5, 7, None, 7, None, None], spec)
-    assert vocab.tokens == [0, -1, -1, -2, 7, 5]
+    assert vocab.tokens == [None, -1, -1, -2, 7, 5]  # the pad is the id 0, not a value
     layer = keras.layers.IntegerLookup(
         vocabulary=vocab.tokens[3:], mask_token=0, oov_token=-1, num_oov_indices=2
     )
-    keras_ids = np.asarray(layer(np.asarray([7, -2, 11, 0, 5, 12]))).tolist()
-    assert vocab.encode([7, None, 11, 0, 5, 12]).tolist() == keras_ids
+    keras_ids = np.asarray(layer(np.asarray([7, -2, 11, 5, 12]))).tolist()
+    assert vocab.encode([7, None, 11, 5, 12]).tolist() == keras_ids
 
 
 # -- lists --
@@ -433,7 +434,7 @@ def test_parquet_and_csv_lists_nulls_and_weights(capsys, store_root, tmp_path):
         capsys, store_root, "build", "--name", "ids", "--input", str(tmp_path / "t.parquet"),
         "--field", "ids", "--tokenizer", "none",
     )  # fmt: skip
-    assert code == 0 and VocabStore(store_root).load("ids@v1").tokens == [0, -1, 1, 2, 3]
+    assert code == 0 and VocabStore(store_root).load("ids@v1").tokens == [None, -1, 1, 2, 3]
     (tmp_path / "t.csv").write_text("c,w\nfr,1\n,2.5\nde,0\n")
     rows = list(read_records([tmp_path / "t.csv"], fields=["c"], weight_field="w", missing="oov"))
     assert rows == [{"c": "fr", "w": 1.0}, {"c": "", "w": 2.5}, {"c": "de", "w": 0.0}]

@@ -146,14 +146,14 @@ def test_build_integer_values_make_an_integer_vocabulary(capsys, store_root, tmp
     )
     vocab = VocabStore(store_root).load(ref)
     assert vocab.token_type == "int64"
-    assert vocab.tokens == [0, -1, 100, 200, 7, 3]
+    assert vocab.tokens == [None, -1, 100, 200, 7, 3]
 
     parquet_path = tmp_path / "ids.parquet"
     pq.write_table(pa.table({"item": pa.array([5, 5, 9], pa.int64())}), parquet_path)
     ref = build(
         capsys, store_root, "--input", str(parquet_path), "--tokenizer", "none", name="pqids"
     )
-    assert VocabStore(store_root).load(ref).tokens == [0, -1, 5, 9]
+    assert VocabStore(store_root).load(ref).tokens == [None, -1, 5, 9]
 
 
 def test_build_config_file_with_flag_overrides(capsys, store_root, corpus, tmp_path):

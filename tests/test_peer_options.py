@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from vocabguard import VocabSpec, VocabStore, build_vocabulary
 from vocabguard._src.core.layout import rule_order, select_rows
 from vocabguard._src.engines import jobs
-from vocabguard.errors import LineageError, SpecError
+from vocabguard.errors import InputDataError, LineageError, SpecError
 
 # -- the order rule --
 
@@ -238,3 +238,67 @@ def test_inprocess_runner_and_beam_agree_with_the_options(tmp_path):
     assert loaded.load("top@latest").tokens[2:] == ["hello", "world", "z"]
     # hello 0.75, world 0.5, goodbye 0.5, aaaaa 0.5; x, y, z 0.25: below 0.5.
     assert loaded.load("weighted@latest").tokens[2:] == ["hello", "world", "goodbye", "aaaaa"]
+
+
+# -- integer vocabularies: the pad is an id, not a value --
+
+HOURS = [0, 0, 0, 1, 23, 23, 5]
+
+
+def test_integer_zero_is_an_ordinary_category():
+    vocab = build_vocabulary(HOURS, VocabSpec(tokenizer="none"), progress=False)
+    assert vocab.tokens == [None, -1, 0, 23, 1, 5]  # 0 learned, the most frequent
+    assert vocab.contract()["pad_token"] is None
+    assert vocab.encode([0, 23, 7]).tolist() == [2, 3, 1]
+    assert vocab.stats["coverage"] == 1.0
+    # A value that is nothing's pad: with 0 learned, no value at all maps to id 0.
+    assert 0 not in vocab.encode([0, 1, 5, 23, -1, -(2**63), 2**63 - 1]).tolist()
+
+
+def test_integer_pad_round_trips_through_the_store(tmp_path):
+    store = VocabStore(tmp_path / "s")
+    vocab = build_vocabulary([*HOURS, -(2**63)], VocabSpec(tokenizer="none"), progress=False)
+    loaded = store.load(store.publish(vocab, "hours").ref)
+    assert loaded.fingerprint == vocab.fingerprint and loaded.tokens == vocab.tokens
+    assert store.manifest("hours")["pad_token"] is None
+    values = [0, 23, -(2**63), 2**63 - 1, 4]
+    assert loaded.encode(values).tolist() == vocab.encode(values).tolist()
+
+
+def test_explicit_integer_pad_in_the_data_is_an_error():
+    spec = VocabSpec(tokenizer="none", pad_token=0)
+    with pytest.raises(InputDataError) as err:
+        build_vocabulary(HOURS, spec, progress=False)
+    assert str(err.value).startswith(
+        "The data holds the value 0, which is the integer vocabulary's `pad_token`, 3 times"
+    )
+    assert str(err.value).endswith("Received: pad_token=0, occurrences=3")
+    # A pad value the data never holds is fine (and maps to 0, like Keras' mask token).
+    vocab = build_vocabulary(HOURS, spec.replace(pad_token=-100), progress=False)
+    assert vocab.tokens[:3] == [-100, -1, 0] and vocab.encode([-100, 0]).tolist() == [0, 2]
+
+
+def test_integer_pad_numpy_tf_keras_agree():
+    import tensorflow as tf
+
+    from vocabguard import keras as vk
+    from vocabguard import tf as vtf
+
+    vocab = build_vocabulary(HOURS, VocabSpec(tokenizer="none", num_oov_buckets=3))
+    values = [0, 1, 5, 23, 7, -1, -8, 10**12]
+    want = vocab.encode(values).tolist()
+    assert want[0] == 4  # 0 is learned: 1 + 3 OOV ids, then 0
+    assert vtf.encode_fn(vocab)(tf.constant(values, dtype=tf.int64)).numpy().tolist() == want
+    layer = vk.string_lookup(vocab)
+    assert np.asarray(layer(tf.constant(values, dtype=tf.int64))).tolist() == want
+
+
+def test_integer_pad_in_process_equals_beam(tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(json.dumps({"h": h}) + "\n" for h in HOURS), encoding="utf-8")
+    features = {"h": {"field": "h", "name": "hours", "spec": {"tokenizer": "none"}}}
+    beam = jobs.run_build(["--config", _job(tmp_path, "beam", [str(path)], features)])
+    local = jobs.run_build_inprocess(["--config", _job(tmp_path, "local", [str(path)], features)])
+    direct = build_vocabulary(HOURS, VocabSpec(tokenizer="none"), progress=False)
+    assert beam[0]["fingerprint"] == local[0]["fingerprint"] == direct.fingerprint
+    assert VocabStore(tmp_path / "beam").load("hours@latest").tokens == direct.tokens

@@ -192,19 +192,22 @@ def test_integer_vocabulary(k, id_dtype):
     values = [5, 0, -1, 5, 7, -1, -1, 3, 7, 5, np.int64(3), 3]
     counts = collections.Counter(int(v) for v in values)
     vocab = build(values, tokenizer="none", num_oov_buckets=k, id_dtype=id_dtype)
-    learned = sorted((v for v in counts if v not in (0, -1)), key=lambda v: (-counts[v], v))
+    # The pad is the id 0, not a value: 0 is a category like any other; the OOV
+    # label -1 is never learned.
+    learned = sorted((v for v in counts if v != -1), key=lambda v: (-counts[v], v))
+    assert 0 in learned
     assert vocab.token_type == "int64"
-    assert vocab.tokens == [0] + [-1] * k + learned
+    assert vocab.tokens == [None] + [-1] * k + learned
     assert vocab.counts == [counts[v] for v in learned]
-    ids = vocab.encode([0, -1, *learned, 99])
+    ids = vocab.encode([-1, *learned, 99])
     assert ids.dtype == np.dtype(id_dtype)
     assert ids.tolist() == [
-        0,
         oov_bucket(-1, k),
         *range(k + 1, k + 1 + len(learned)),
         oov_bucket(99, k),
     ]
-    assert vocab.decode(ids, skip_pad=False) == [0, -1, *learned, -1]
+    assert 0 not in ids.tolist()
+    assert vocab.decode(ids, skip_pad=False) == [-1, *learned, -1]
 
 
 def test_integer_vocabulary_custom_special_tokens():

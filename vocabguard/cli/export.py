@@ -79,11 +79,16 @@ def keras_lookup_config(vocab: Vocabulary) -> dict:
     from vocabguard._src.core.vocabulary import INT64
 
     integer = vocab.token_type == INT64
+    mask = vocab.pad_token
+    if mask is None:  # an integer pad that is an id only: Keras needs a value no token holds
+        from vocabguard._src.core.vocabulary import free_integer
+
+        mask = free_integer(vocab.token_array)
     return {
         "layer": "IntegerLookup" if integer else "StringLookup",
         "kwargs": {
             "vocabulary": KERAS_VOCABULARY,
-            "mask_token": vocab.pad_token,
+            "mask_token": mask,
             "oov_token": vocab.oov_token,
             "num_oov_indices": vocab.num_oov_buckets,
         },
@@ -110,6 +115,12 @@ def tft_notes(vocab: Vocabulary) -> str:
         else f"1 + tf.math.floormod(tokens, {k})"
     )
     spec = vocab.spec
+    pad_line = (
+        ""  # an integer pad that is an id only: no value maps to 0
+        if vocab.pad_token is None
+        else f"    ids = tf.where(tokens == {vocab.pad_token!r}, 0, ids)"
+        "   # the pad token is not in the file\n"
+    )
     return f"""TFT vocabulary export of {vocab.ref} (fingerprint {vocab.fingerprint})
 
 {TFT_VOCABULARY}: {n} lines, one token per line: the reserved then learned tokens,
@@ -128,8 +139,7 @@ To reproduce vocabguard's ids inside a preprocessing_fn:
     idx = tft.apply_vocabulary(tokens, tf.constant(path_to_{TFT_VOCABULARY}),
                                default_value=-1, num_oov_buckets=0)
     ids = tf.where(idx >= 0, idx + {start}, {oov})
-    ids = tf.where(tokens == {vocab.pad_token!r}, 0, ids)   # the pad token is not in the file
-Simpler and exact: vocabguard.tf.encode_fn(vocab) (tokenizes too) or vocabguard.tf.lookup_fn(vocab).
+{pad_line}Simpler and exact: vocabguard.tf.encode_fn(vocab) (tokenizes too) or vocabguard.tf.lookup_fn(vocab).
 
 Tokenize first, exactly as the spec says (TFT does not): tokenizer={spec.tokenizer!r}
 pattern={spec.pattern!r} normalization={spec.normalization!r} lowercase={spec.lowercase}.

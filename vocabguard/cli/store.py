@@ -239,7 +239,9 @@ def describe_id(vocab, id_: int) -> dict:
             f"out of range: input_dim is {vocab.input_dim}, ids are 0..{vocab.input_dim - 1}"
         )
     elif id_ == vocab.pad_id:
-        row.update(token=printable_token(vocab.pad_token), kind="pad")
+        # An integer vocabulary's default pad is the id only (no token).
+        pad = vocab.pad_token
+        row.update(token=None if pad is None else printable_token(pad), kind="pad")
     elif id_ in vocab.oov_ids:
         row.update(token=printable_token(vocab.oov_token), kind="oov")
     elif id_ >= layout.used_ids:

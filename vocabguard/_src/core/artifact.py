@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -129,6 +129,20 @@ def _kind_names(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
     codes = np.array([_KINDS.index(n) if n in _KINDS else -1 for n in names] + [-1])
     indices = column.indices.fill_null(len(names)).to_numpy(zero_copy_only=False)
     return codes[indices]
+
+
+def recorded_spec(manifest: Mapping, source: str | None = None) -> VocabSpec:
+    """The spec of a manifest, with the pad it records.
+
+    Integer vocabularies published before the pad became an id only record the value
+    0 as their pad (their spec leaves ``pad_token`` unset): it stays their pad, so
+    they keep their ids and fingerprints.
+    """
+    spec = VocabSpec.from_dict(manifest["spec"], source=source)
+    pad = manifest.get("pad_token")
+    if manifest.get("token_type") == INT64 and spec.pad_token is None and pad is not None:
+        spec = spec.replace(pad_token=pad)
+    return spec
 
 
 def render_files(vocab: Vocabulary) -> tuple[dict[str, bytes], dict[str, Any]]:
@@ -473,7 +487,7 @@ def load_version(
     contents = verify_files(fs, directory, manifest, where)
     try:
         table = pq.read_table(pa.BufferReader(_arrow_owned(contents[TOKENS])))
-        spec = VocabSpec.from_dict(manifest["spec"], source=f"{where}/{MANIFEST}")
+        spec = recorded_spec(manifest, source=f"{where}/{MANIFEST}")
         if table.column_names[:4] != ["id", "token", "count", "kind"]:
             raise _corrupt(where, TOKENS, f"its columns are {table.column_names}")
         ids = table["id"].to_numpy()
@@ -539,7 +553,7 @@ class VersionRows:
 
     def __init__(self, manifest: dict, table: pa.Table):
         self.manifest = manifest
-        self.spec = VocabSpec.from_dict(manifest["spec"])
+        self.spec = recorded_spec(manifest)
         self.token_type = manifest["token_type"]
         layout = manifest["layout"]
         self.layout = IdLayout(
@@ -588,7 +602,7 @@ class VersionRows:
     def token_to_id(self, token) -> int:
         """As ``Vocabulary.token_to_id``, for a token asked for when reading."""
         key = as_token(token, self.token_type)
-        if key == as_token(self.pad_token, self.token_type):
+        if self.pad_token is not None and key == as_token(self.pad_token, self.token_type):
             return self.pad_id
         found = self._ids.get(key)
         return found if found is not None else oov_bucket(key, self.num_oov_buckets)
@@ -758,7 +772,9 @@ def describe(manifest: dict, learned: Sequence[str] | None = None) -> str:
     lines = [
         f"{manifest['name']}@v{manifest['version']}  fingerprint {manifest['fingerprint'][:16]}",
         f"  input_dim       {manifest['input_dim']}   (Embedding(input_dim={manifest['input_dim']}))",
-        f"  pad             id 0 = {manifest['pad_token']!r}",
+        f"  pad             id 0 = {manifest['pad_token']!r}"
+        if manifest["pad_token"] is not None
+        else "  pad             id 0 (padding only: no value maps to it)",
         f"  oov             ids {layout['oov_ids'][0]}..{layout['oov_ids'][1]} = "
         f"{manifest['oov_token']!r}",
         f"  reserved        {layout['num_reserved']} {manifest['reserved_tokens']}",

@@ -35,8 +35,10 @@ DEFAULT_TIE_BREAK = "bytes_ascending"
 
 DEFAULT_PAD_TOKEN = "[PAD]"
 DEFAULT_OOV_TOKEN = "[UNK]"
-# Integer vocabularies follow Keras IntegerLookup's conventions.
-DEFAULT_INT_PAD_TOKEN = 0
+# Integer vocabularies follow Keras IntegerLookup's conventions, except the pad: by
+# default it is an id (0), not a value, so the value 0 is an ordinary category.
+# (Versions published before record the value 0 as their pad and keep it.)
+DEFAULT_INT_PAD_TOKEN = None
 DEFAULT_INT_OOV_TOKEN = -1
 DEFAULT_MISSING_TOKEN = "[MISSING]"
 DEFAULT_INT_MISSING_TOKEN = -2
@@ -77,7 +79,10 @@ class VocabSpec:
         num_oov_buckets: OOV ids ``1..k``; unknown tokens hash into them. At most
             ``MAX_NUM_OOV_BUCKETS`` (4,194,304).
         reserved_tokens: tokens placed right after the OOV ids, in this order.
-        pad_token: the token at id 0 (default ``[PAD]``, or ``0`` for integers).
+        pad_token: the token at id 0 (default ``[PAD]``). Integer vocabularies have no
+            pad value by default: id 0 is padding only and every integer, 0 included,
+            is a category; an explicit integer ``pad_token`` found in the data is an
+            error (it would be masked).
         oov_token: the label of the OOV ids (default ``[UNK]``, or ``-1``).
         capacity: fixed ``input_dim``, leaving room to grow; must fit the layout, and
             the id dtype (``MAX_INPUT_DIM``: 2**31 - 1 for int32, 2**53 for int64).
@@ -548,8 +553,9 @@ class VocabSpec:
 
     # -- special tokens, resolved for the kind of values a vocabulary holds --
 
-    def resolved_pad_token(self, integer: bool) -> str | int:
-        """The pad token for string (``integer=False``) or integer vocabularies."""
+    def resolved_pad_token(self, integer: bool) -> str | int | None:
+        """The pad token for string (``integer=False``) or integer vocabularies
+        (``None``: integers by default, where the pad is the id 0 and no value)."""
         if self.pad_token is not None:
             return self.pad_token
         return DEFAULT_INT_PAD_TOKEN if integer else DEFAULT_PAD_TOKEN

@@ -20,7 +20,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from vocabguard._src.core.errors import IdRangeError, LayoutError, LineageError, SpecError, received
+from vocabguard._src.core.errors import (
+    IdRangeError,
+    InputDataError,
+    LayoutError,
+    LineageError,
+    SpecError,
+    received,
+)
 from vocabguard._src.core.guard import guard_ids
 from vocabguard._src.core.layout import IdLayout, oov_bucket, select_rows
 from vocabguard._src.core.spec import VocabSpec
@@ -271,11 +278,23 @@ def special_tokens(spec: VocabSpec, token_type: str) -> tuple[list[Token], list[
     integer = token_type == INT64
     _check_special_kinds(spec, token_type)
     reserved = [as_token(t, token_type) for t in spec.resolved_reserved_tokens(integer)]
-    pad_and_oov = [
-        as_token(spec.resolved_pad_token(integer), token_type),
-        as_token(spec.resolved_oov_token(integer), token_type),
-    ]
+    pad = spec.resolved_pad_token(integer)
+    # An integer vocabulary's default pad is an id, not a value: nothing to exclude.
+    pad_and_oov = [] if pad is None else [as_token(pad, token_type)]
+    pad_and_oov.append(as_token(spec.resolved_oov_token(integer), token_type))
     return reserved, pad_and_oov
+
+
+def _pad_in_data(spec: VocabSpec, pad: int, count: int, count_scale: int) -> InputDataError:
+    """An integer pad value found in the data: it would be masked (id 0), so it is an error."""
+    seen = count / count_scale if count_scale != 1 else count
+    return InputDataError(
+        f"The data holds the value {pad}, which is the integer vocabulary's `pad_token`, "
+        f"{seen} times: it would be masked as padding (id 0) rather than learned. Leave "
+        "pad_token unset (the pad is then an id, not a value, and every integer is a "
+        "category), or set it to a value the data never holds. "
+        + received(pad_token=pad, occurrences=seen)
+    )
 
 
 def _check_special_kinds(spec: VocabSpec, token_type: str) -> None:
@@ -414,6 +433,26 @@ def _rows_of(needles: pa.Array, tokens: pa.Array) -> np.ndarray:
     return rows
 
 
+def free_integer(keys: pa.Array) -> int:
+    """An int64 value that is none of ``keys`` (distinct integers): the lowest one when
+    free, else one below the smallest key or above the largest.
+
+    >>> free_integer(pa.array([0, 5], pa.int64())), free_integer(pa.array([-2**63], pa.int64()))
+    (-9223372036854775808, -9223372036854775807)
+    """
+    low = -(2**63)
+    if not len(keys):
+        return low
+    values = keys.to_numpy(zero_copy_only=False)
+    smallest, largest = int(values.min()), int(values.max())
+    if smallest > low:
+        return low
+    if largest < 2**63 - 1:
+        return largest + 1
+    free = np.setdiff1d(np.arange(low, low + len(values) + 1, dtype=np.int64), values)
+    return int(free[0])
+
+
 def _take_or_zero(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """``values[rows]``, 0 where ``rows`` is -1 (a token that was not counted)."""
     out = np.zeros(len(rows), dtype=np.int64)
@@ -522,8 +561,13 @@ def vocabulary_from_counts(
     if retired:
         live[np.fromiter(retired, dtype=np.int64) - start] = False
     known = int(token_counts[live].sum())
-    pad_row = _rows_of(pa.array(specials[:1], type=arrow_type), tokens)
-    pad_count = int(_take_or_zero(counts, pad_row)[0])
+    pad_count = 0
+    pad = spec.resolved_pad_token(token_type == INT64)
+    if pad is not None:
+        pad_row = _rows_of(pa.array(specials[:1], type=arrow_type), tokens)
+        pad_count = int(_take_or_zero(counts, pad_row)[0])
+    if pad_count and token_type == INT64:
+        raise _pad_in_data(spec, pad, pad_count, count_scale)
     stats.update(
         # Beam passes only the candidate counts, with the true distinct count.
         distinct_tokens=stats.get("distinct_tokens", len(tokens)),
@@ -628,7 +672,8 @@ class Vocabulary:
         # The parent this version was grown from: {"ref", "fingerprint", "input_dim"}.
         self.parent = dict(parent) if parent else None
         self.fingerprint = compute_fingerprint(self.contract(), self._token_array)
-        self._pad_key = as_token(self.pad_token, token_type)
+        # None: an integer vocabulary whose pad is an id only (no value maps to 0).
+        self._pad_key = None if self.pad_token is None else as_token(self.pad_token, token_type)
         self._tokenizer = Tokenizer(spec)
         # The lookup index over [pad, *lookup keys]: built on the first lookup, then
         # shared by every call and thread (the lock makes the build happen once).
@@ -663,7 +708,10 @@ class Vocabulary:
             with self._index_lock:
                 index = self._index
                 if index is None:
-                    pad = pa.array([self._pad_key], type=arrow_token_type(self.token_type))
+                    pad_key = self._pad_key
+                    if pad_key is None:
+                        pad_key = free_integer(self.lookup_key_array)  # matched rows -> OOV
+                    pad = pa.array([pad_key], type=arrow_token_type(self.token_type))
                     keys = pa.concat_arrays([pad, self.lookup_key_array])
                     index = self._index = TokenIndex(keys)
         return index
@@ -973,6 +1021,8 @@ class Vocabulary:
         if self.token_type == STRING and not pa.types.is_binary(flat.type):
             flat = flat.cast(pa.binary())
         index = self.lookup_index().rows(flat)
+        if self._pad_key is None:
+            index[index == 0] = -1  # no pad value: a stand-in key, any match is unknown
         # Index row 0 is the pad token; index i >= 1 is the i-th reserved or
         # learned token, whose id is reserved_start + i - 1 (layout.py owns this).
         ids = np.where(index > 0, index + (self.layout.reserved_start - 1), self.pad_id)

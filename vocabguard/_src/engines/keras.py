@@ -566,8 +566,15 @@ def string_lookup(vocab: Vocabulary, **kwargs: Any) -> keras.layers.Layer:
 
         # The tokens' IDFs; Keras gives the OOV columns their mean, as vocabguard does.
         kwargs["idf_weights"] = token_idf(vocab).astype("float32")
+    mask = vocab.pad_token
+    if mask is None:
+        # The pad is the id 0 only; Keras needs a mask value to keep that layout, so
+        # it gets a value no token holds (numpy and tf.data map it to OOV; Keras to 0).
+        from vocabguard._src.core.vocabulary import free_integer
+
+        mask = free_integer(vocab.token_array)
     common = dict(
-        mask_token=vocab.pad_token,
+        mask_token=mask,
         oov_token=vocab.oov_token,
         num_oov_indices=vocab.num_oov_buckets,
         **kwargs,

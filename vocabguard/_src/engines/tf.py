@@ -191,12 +191,16 @@ class Lookup(tf.Module):
 
         pad = vocab.pad_token if self.integer else str(vocab.pad_token).encode("utf-8")
         # Retired rows hold keys no token matches. Straight from the Arrow column: no
-        # Python object per token.
+        # Python object per token. An integer vocabulary without a pad value (its pad
+        # is the id 0 only) has no pad key: every value is looked up as a token.
+        head = [] if pad is None else [pad]
         keys = pa.concat_arrays(
-            [pa.array([pad], type=arrow_token_type(vocab.token_type)), vocab.lookup_key_array]
+            [pa.array(head, type=arrow_token_type(vocab.token_type)), vocab.lookup_key_array]
         )
         start = vocab.layout.reserved_start  # ids of reserved, then learned tokens
-        values = np.concatenate([[vocab.pad_id], start + np.arange(len(keys) - 1)]).astype(np.int64)
+        values = np.concatenate(
+            [[vocab.pad_id] * len(head), start + np.arange(len(keys) - len(head))]
+        ).astype(np.int64)
         self.table = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(
                 key_tensor(keys), tf.constant(values, dtype=tf.int64)
