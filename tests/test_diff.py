@@ -400,7 +400,8 @@ def test_integer_vocabularies():
     assert result.added == [(9, 4)]
     payload = json.loads(json.dumps(result.to_dict()))
     assert payload["moved"][0] == {"token": 5, "a_id": 2, "b_id": 3}
-    assert payload["a"]["pad_token"] == 0 and payload["a"]["oov_token"] == -1
+    # The pad of an integer vocabulary is the id 0, no value.
+    assert payload["a"]["pad_token"] is None and payload["a"]["oov_token"] == -1
 
 
 def test_limit_caps_each_section(capsys, tmp_path):

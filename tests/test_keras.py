@@ -54,7 +54,8 @@ class TestClassicFailure:
         vocab = vg.build_vocabulary(IDS.ravel().tolist(), vg.VocabSpec(tokenizer="none"))
         ids = vocab.lookup(IDS.ravel()).reshape(IDS.shape)
         layer = vk.embedding(vocab, 4)
-        assert layer.input_dim == vocab.input_dim == 129  # pad, OOV, 127 learned values
+        # pad, OOV, 128 learned values: 0 is a value like any other (the pad is an id).
+        assert layer.input_dim == vocab.input_dim == 130
         assert ids.max() < layer.input_dim
         model = _pooled_model(layer)
         model.compile(optimizer="sgd", loss="mse")
