@@ -191,7 +191,7 @@ def test_two_lookup_layers_need_layer(tmp_path, store):
     with pytest.raises(InputDataError, match=r"layer 'second': 2 lookup layers \(first, second\)"):
         vg.import_vocabulary(path, "keras-model")
     vocab = vg.import_vocabulary(path, "keras-model", layer="second").vocab
-    # IntegerLookup without a mask: 0 is a real value, so the pad is another value.
-    assert vocab.token_type == "int64" and vocab.pad_token == -2
+    # IntegerLookup without a mask: 0 is a real value, and the pad is the id 0, no value.
+    assert vocab.token_type == "int64" and vocab.pad_token is None
     assert vocab.lookup([0, 4, 9, 5]).tolist() == [2, 3, 4, 1]
     assert json.dumps(vocab.build["import"]["layer"]) == '"second"'

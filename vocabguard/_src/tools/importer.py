@@ -379,18 +379,9 @@ def _keras_layout(
         source.oov_rule = "num_oov_indices=0: Keras raises on an unknown token"
     if mask_token is not None:
         source.spec["pad_token"] = mask_token
-    elif integer:
-        source.spec["pad_token"] = _free_int(tokens, oov_token)
+    # An integer layer without a mask: vocabguard's default integer pad is the id 0 and no
+    # value, so every value (0 too) is a token or OOV, as in the layer.
     return source
-
-
-def _free_int(tokens: Sequence[int], oov_token: Any) -> int:
-    """A pad value for an integer layer without a mask: no token, not the OOV label."""
-    used = set(tokens) | {oov_token}
-    value = 0 if 0 not in used else -2
-    while value in used:
-        value -= 1
-    return value
 
 
 def _read_keras(path: str, data: bytes, options: Mapping) -> Source:
