@@ -35,7 +35,7 @@ def test_defaults():
     assert spec.reserved_tokens == ()
     assert spec.resolved_pad_token(integer=False) == "[PAD]"
     assert spec.resolved_oov_token(integer=False) == "[UNK]"
-    assert spec.resolved_pad_token(integer=True) == 0
+    assert spec.resolved_pad_token(integer=True) is None  # the id 0, no value
     assert spec.resolved_oov_token(integer=True) == -1
 
 
@@ -254,7 +254,8 @@ def test_bad_value_through_from_dict_and_replace(kwargs, key, value):
     [
         (["[CLS]", "[PAD]"], None, None, "pad_token '[PAD]'"),
         (["[UNK]"], None, None, "oov_token '[UNK]'"),
-        ([5, 0], None, None, "pad_token 0"),
+        ([5, 0], 0, None, "pad_token 0"),
+        ([5, 0], None, None, None),  # integers: the default pad is no value, 0 a token
         ([-1, 4], None, None, "oov_token -1"),
         (["[UNK]"], None, "<unk>", None),
         (["[PAD]"], "<pad>", None, None),
@@ -276,7 +277,7 @@ def test_reserved_tokens_may_not_hold_the_default_special_tokens(
 
 
 @pytest.mark.parametrize(
-    ("pad_token", "oov_token"), [("[UNK]", None), (None, "[PAD]"), (-1, None), (None, 0)]
+    ("pad_token", "oov_token"), [("[UNK]", None), (None, "[PAD]"), (-1, None), (0, 0)]
 )
 def test_pad_and_default_oov_token_must_differ(pad_token, oov_token):
     err = spec_error(pad_token=pad_token, oov_token=oov_token)
