@@ -277,9 +277,11 @@ def test_property_integer_selection(counts, k, min_count, max_tokens):
         tokenizer="none", num_oov_buckets=k, min_count=min_count, max_tokens=max_tokens
     )
     vocab = build_vocabulary(values, spec, progress=False)
-    eligible = {t: n for t, n in counts.items() if n >= min_count and t not in (0, -1)}
+    # The default integer pad is an id, not a value (0 is an ordinary category); -1 is
+    # the OOV token, never learned.
+    eligible = {t: n for t, n in counts.items() if n >= min_count and t != -1}
     expected = sorted(eligible, key=lambda t: (-eligible[t], t))[:max_tokens]
-    assert vocab.tokens == [0] + [-1] * k + expected
+    assert vocab.tokens == [None] + [-1] * k + expected
     ids = vocab.encode(values)
     assert ids.size == 0 or (ids.min() >= 0 and ids.max() < vocab.input_dim)
 
