@@ -6,9 +6,12 @@ Shared by the Beam build and the in-process job runner (no Beam import here).
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from vocabguard._src.core.errors import ConfigError, received
 from vocabguard._src.core.spec import VocabSpec
+from vocabguard._src.core.values import WEIGHT_SCALE, check_total_weight
+from vocabguard._src.core.version import __version__
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,3 +53,54 @@ class Feature:
             raise ConfigError(
                 "`allow_empty` must be true or false. " + received(allow_empty=self.allow_empty)
             )
+
+
+def manifest_stats(feature: Feature, stats: dict[str, Any], distinct: int) -> dict[str, Any]:
+    """The manifest's ``stats`` of a job feature, from its counting step's ``stats``: the
+    same on Beam and in process, so both publish the same manifest.
+
+    >>> manifest_stats(Feature("topic", "news_topic"), {"documents": 2, "total_tokens": 3}, 2)
+    {'documents': 2, 'total_tokens': 3, 'distinct_tokens': 2}
+    """
+    record: dict[str, Any] = {
+        "documents": stats.get("documents", 0),
+        "total_tokens": stats.get("total_tokens", 0),
+        "distinct_tokens": distinct,
+    }
+    list_fields = sorted(f for f in feature.all_fields if stats.get(f"lists.{f}"))
+    if list_fields:
+        record["list_fields"] = list_fields
+    missing = {f: stats.get(f"missing.{f}", 0) for f in feature.all_fields}
+    if feature.spec.missing != "error" or any(missing.values()):
+        record["missing"] = missing
+    if feature.weight_field:
+        units = stats.get("total_weight_units", 0)
+        check_total_weight(units)
+        record.update(
+            weighted=True,
+            weight_unit=1 / WEIGHT_SCALE,
+            total_weight=units / WEIGHT_SCALE,
+            total_weight_units=units,
+        )
+    skipped = {k.split(".", 1)[1]: v for k, v in sorted(stats.items()) if k.startswith("bad_")}
+    if skipped:
+        record["bad_records_skipped"] = skipped
+    return record
+
+
+def build_record(feature: Feature, description: str, builder: str) -> dict[str, Any]:
+    """The manifest's ``build`` of a job feature (``builder``: ``beam`` or ``inprocess``).
+
+    >>> build_record(Feature("topic", "news_topic"), "news.jsonl", "beam")["input"]
+    'news.jsonl'
+    """
+    record: dict[str, Any] = {
+        "vocabguard_version": __version__,
+        "input": description,
+        "builder": builder,
+    }
+    if feature.fields:
+        record["fields"] = list(feature.all_fields)
+    if feature.weight_field:
+        record["weight_field"] = feature.weight_field
+    return record

@@ -31,7 +31,6 @@ import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -41,7 +40,8 @@ from vocabguard._src.core.builder import compact_tables
 from vocabguard._src.core.errors import ConfigError, InputDataError, received
 from vocabguard._src.core.extras import requires
 from vocabguard._src.core.vocabulary import INT64, STRING
-from vocabguard._src.engines.features import Feature
+from vocabguard._src.engines.features import Feature, build_record
+from vocabguard._src.engines.features import manifest_stats as job_manifest_stats
 
 RUNNER_NAMES = ("inprocess", "in-process", "in_process", "inprocessrunner")
 # Rows per Arrow batch read from Parquet: large enough that per-batch overhead is small,
@@ -509,7 +509,6 @@ def run_build(config, *, description: str | None = None) -> list[dict]:
     from vocabguard._src.core.journal import publish_together
     from vocabguard._src.core.store import VocabStore
     from vocabguard._src.core.values import WEIGHT_SCALE
-    from vocabguard._src.core.version import __version__
     from vocabguard._src.core.vocabulary import vocabulary_from_counts
 
     store = VocabStore(config.store)
@@ -535,40 +534,8 @@ def run_build(config, *, description: str | None = None) -> list[dict]:
             count_scale=scale,
             total_documents=stats.get("documents", 0),
         )
-        manifest_stats: dict[str, Any] = {
-            "documents": stats.get("documents", 0),
-            "total_tokens": stats.get("total_tokens", 0),
-            "distinct_tokens": len(table),
-        }
-        list_fields = sorted(f for f in feature.all_fields if stats.get(f"lists.{f}"))
-        if list_fields:
-            manifest_stats["list_fields"] = list_fields
-        missing = {f: stats.get(f"missing.{f}", 0) for f in feature.all_fields}
-        if feature.spec.missing != "error" or any(missing.values()):
-            manifest_stats["missing"] = missing
-        if feature.weight_field:
-            from vocabguard._src.core.values import check_total_weight
-
-            units = stats.get("total_weight_units", 0)
-            check_total_weight(units)
-            manifest_stats.update(
-                weighted=True,
-                weight_unit=1 / WEIGHT_SCALE,
-                total_weight=units / WEIGHT_SCALE,
-                total_weight_units=units,
-            )
-        skipped = {k.split(".", 1)[1]: v for k, v in sorted(stats.items()) if k.startswith("bad_")}
-        if skipped:
-            manifest_stats["bad_records_skipped"] = skipped
-        build = {
-            "vocabguard_version": __version__,
-            "input": description or ", ".join(config.inputs),
-            "builder": "inprocess",
-        }
-        if feature.fields:
-            build["fields"] = list(feature.all_fields)
-        if feature.weight_field:
-            build["weight_field"] = feature.weight_field
+        manifest_stats = job_manifest_stats(feature, stats, len(table))
+        build = build_record(feature, description or ", ".join(config.inputs), "inprocess")
         documents = None
         if feature.spec.counts_documents and "documents" in chosen.column_names:
             documents = chosen["documents"]

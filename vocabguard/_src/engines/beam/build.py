@@ -21,7 +21,8 @@ from vocabguard._src.engines.beam.read import (
     RecordBatch,
     check_policy,
 )
-from vocabguard._src.engines.features import Feature
+from vocabguard._src.engines.features import Feature, build_record
+from vocabguard._src.engines.features import manifest_stats as job_manifest_stats
 from vocabguard._src.engines.records import BadRecord
 
 _log = logging.getLogger(__name__)
@@ -675,7 +676,6 @@ def _publish_all(
 ) -> list[dict]:
     """Check every feature, then publish every feature: all or nothing is published."""
     from vocabguard._src.core.store import VocabStore
-    from vocabguard._src.core.version import __version__
 
     records_read = sum(n for kind, *rest in items if kind == "read" for n in rest)
     summaries = {rest[0]: rest[1] for kind, *rest in items if kind == "feature"}
@@ -690,36 +690,8 @@ def _publish_all(
         if len(kinds) > 1:
             raise _mixed_kinds(feature)
         stats = checked[index]
-        skipped = {k.split(".", 1)[1]: v for k, v in sorted(stats.items()) if k.startswith("bad_")}
-        manifest_stats = {
-            "documents": stats.get("documents", 0),
-            "total_tokens": stats.get("total_tokens", 0),
-            "distinct_tokens": summary["distinct"],
-        }
-        list_fields = sorted(f for f in feature.all_fields if stats.get(f"lists.{f}"))
-        if list_fields:
-            manifest_stats["list_fields"] = list_fields
-        missing = {f: stats.get(f"missing.{f}", 0) for f in feature.all_fields}
-        if feature.spec.missing != "error" or any(missing.values()):
-            manifest_stats["missing"] = missing
-        if feature.weight_field:
-            from vocabguard._src.core.values import WEIGHT_SCALE, check_total_weight
-
-            units = stats.get("total_weight_units", 0)
-            check_total_weight(units)
-            manifest_stats.update(
-                weighted=True,
-                weight_unit=1 / WEIGHT_SCALE,
-                total_weight=units / WEIGHT_SCALE,
-                total_weight_units=units,
-            )
-        if skipped:
-            manifest_stats["bad_records_skipped"] = skipped
-        build = {"vocabguard_version": __version__, "input": description, "builder": "beam"}
-        if feature.fields:
-            build["fields"] = list(feature.all_fields)
-        if feature.weight_field:
-            build["weight_field"] = feature.weight_field
+        manifest_stats = job_manifest_stats(feature, stats, summary["distinct"])
+        build = build_record(feature, description, "beam")
         parent = VocabStore(store).load(parent_refs[index]) if parent_refs[index] else None
         vocabs.append(
             _vocabulary(
