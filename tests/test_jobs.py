@@ -208,8 +208,8 @@ CONFIG_ERRORS = {
     "unknown key": (
         {"inptus": ["x.jsonl"]},
         "Unknown key 'inptus' in {path}. Did you mean 'inputs'? Allowed keys: store, inputs, "
-        "format, bad_records, batch_size, shards, flush_rows, split_bytes, max_bad_fraction, "
-        "allow_empty, features, encode. "
+        "format, bad_records, batch_size, shards, flush_rows, split_bytes, max_record_bytes, "
+        "max_bad_fraction, allow_empty, features, encode. "
         "Received: inptus=['x.jsonl']",
     ),
     "unknown feature key": (

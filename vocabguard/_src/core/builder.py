@@ -8,7 +8,7 @@ not by the input: values are consumed in Arrow batches and counted in C.
 >>> vocab.tokens[2:]
 ['be', 'to', 'not', 'or']
 >>> build_vocabulary([3, 7, 7], VocabSpec(tokenizer="none"), progress=False).tokens
-[0, -1, 7, 3]
+[None, -1, 7, 3]
 """
 
 from __future__ import annotations
