@@ -6,9 +6,10 @@ Shared by the Beam build and the in-process job runner (no Beam import here).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
-from vocabguard._src.core.errors import ConfigError, received
+from vocabguard._src.core.errors import ConfigError, InputDataError, received
 from vocabguard._src.core.spec import VocabSpec
 from vocabguard._src.core.values import WEIGHT_SCALE, check_total_weight
 from vocabguard._src.core.version import __version__
@@ -104,3 +105,21 @@ def build_record(feature: Feature, description: str, builder: str) -> dict[str, 
     if feature.weight_field:
         record["weight_field"] = feature.weight_field
     return record
+
+
+def check_skipped(
+    where: str, skipped: Mapping[str, int], records_read: int, max_bad_fraction: float, runner: str
+) -> str:
+    """Raise if more than ``max_bad_fraction`` of the records were skipped; returns the
+    skip reasons, most frequent first, as text (``missing_field 50, bad_json 2``)."""
+    total = sum(skipped.values())
+    reasons = ", ".join(f"{r} {n}" for r, n in sorted(skipped.items(), key=lambda kv: -kv[1]))
+    if records_read and total / records_read > max_bad_fraction:
+        raise InputDataError(
+            f"{where}: {total} of {records_read} records were skipped "
+            f"({total / records_read:.1%}), more than max_bad_fraction "
+            f"{max_bad_fraction:g}; top reasons: {reasons}. Nothing was published. "
+            "Fix the input (or the field name), or raise max_bad_fraction if this is expected. "
+            + received(runner=runner, skipped=total, records_read=records_read)
+        )
+    return reasons

@@ -40,7 +40,7 @@ from vocabguard._src.core.builder import compact_tables
 from vocabguard._src.core.errors import ConfigError, InputDataError, received
 from vocabguard._src.core.extras import requires
 from vocabguard._src.core.vocabulary import INT64, STRING
-from vocabguard._src.engines.features import Feature, build_record
+from vocabguard._src.engines.features import Feature, build_record, check_skipped
 from vocabguard._src.engines.features import manifest_stats as job_manifest_stats
 
 RUNNER_NAMES = ("inprocess", "in-process", "in_process", "inprocessrunner")
@@ -450,23 +450,6 @@ def _files(config) -> Iterator[tuple[str, str]]:
         yield path, detect_format(path, config.format)
 
 
-def _check_skipped(
-    where: str, skipped: Mapping[str, int], records_read: int, max_bad_fraction: float
-) -> str:
-    """Raise if more than ``max_bad_fraction`` of the records were skipped (as on Beam)."""
-    total = sum(skipped.values())
-    reasons = ", ".join(f"{r} {n}" for r, n in sorted(skipped.items(), key=lambda kv: -kv[1]))
-    if records_read and total / records_read > max_bad_fraction:
-        raise InputDataError(
-            f"{where}: {total} of {records_read} records were skipped "
-            f"({total / records_read:.1%}), more than max_bad_fraction "
-            f"{max_bad_fraction:g}; top reasons: {reasons}. Nothing was published. "
-            "Fix the input (or the field name), or raise max_bad_fraction if this is expected. "
-            + received(runner="inprocess", skipped=total, records_read=records_read)
-        )
-    return reasons
-
-
 def _check(
     feature: Feature, counts: _Counts, records_read: int, table: pa.Table | None
 ) -> dict[str, int]:
@@ -480,7 +463,7 @@ def _check(
         )
     where = f"In process, feature {feature.field!r} (vocabulary {feature.name!r})"
     skipped = {k.split(".", 1)[1]: n for k, n in stats.items() if k.startswith("bad_records.")}
-    reasons = _check_skipped(where, skipped, records_read, feature.max_bad_fraction)
+    reasons = check_skipped(where, skipped, records_read, feature.max_bad_fraction, "inprocess")
     if not feature.allow_empty:
         if records_read == 0:
             raise InputDataError(

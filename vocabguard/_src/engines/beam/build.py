@@ -21,7 +21,7 @@ from vocabguard._src.engines.beam.read import (
     RecordBatch,
     check_policy,
 )
-from vocabguard._src.engines.features import Feature, build_record
+from vocabguard._src.engines.features import Feature, build_record, check_skipped
 from vocabguard._src.engines.features import manifest_stats as job_manifest_stats
 from vocabguard._src.engines.records import BadRecord
 
@@ -578,24 +578,6 @@ def _vocabulary(candidates: _Candidates, feature: Feature, token_type: str, **kw
 
 def records_in(batch: RecordBatch) -> tuple[str, int]:
     return ("read", len(batch) + sum(n for _, n in batch.skipped))
-
-
-def check_skipped(
-    where: str, skipped: Mapping[str, int], records_read: int, max_bad_fraction: float, runner: str
-) -> str:
-    """Raise if more than ``max_bad_fraction`` of the records were skipped; returns the
-    skip reasons, most frequent first, as text (``missing_field 50, bad_json 2``)."""
-    total = sum(skipped.values())
-    reasons = ", ".join(f"{r} {n}" for r, n in sorted(skipped.items(), key=lambda kv: -kv[1]))
-    if records_read and total / records_read > max_bad_fraction:
-        raise InputDataError(
-            f"{where}: {total} of {records_read} records were skipped "
-            f"({total / records_read:.1%}), more than max_bad_fraction "
-            f"{max_bad_fraction:g}; top reasons: {reasons}. Nothing was published. "
-            "Fix the input (or the field name), or raise max_bad_fraction if this is expected. "
-            + received(runner=runner, skipped=total, records_read=records_read)
-        )
-    return reasons
 
 
 def check_build(
