@@ -920,7 +920,7 @@ def skewed_clocks(work: Path, rounds: int) -> None:
 
     import pyarrow.fs as pafs
 
-    import vocabguard._src.core.store as store_module
+    import vocabguard._src.core.store_records as store_module
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -15,7 +15,7 @@ import threading
 import pytest
 from test_object_store import build, endpoint, s3  # noqa: F401  (endpoint: a fixture)
 
-import vocabguard._src.core.store as store_module
+import vocabguard._src.core.store_records as store_module
 from vocabguard import VocabStore
 from vocabguard.errors import StoreError
 

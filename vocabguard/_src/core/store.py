@@ -7,11 +7,12 @@ Root is a local path or any URI ``pyarrow.fs`` understands (``gs://``, ``s3://``
 ``rooted_dir``: every path below it is opened from a handle of the root, never
 through a link, so nothing outside the root is read, written or deleted.
 
-Pins sit beside the versions, never inside them: ``<name>/.pins/v<N>.json``
-(``pin``: gc keeps the version). ``gc`` empties a version's directory but leaves
-``v<N>/deleted.json`` in it, a tombstone: the number is never reused (a late
-publisher's rename into a non-empty directory fails) and ``name@vN`` says it
-was collected.
+This module resolves references, publishes and loads; the housekeeping has
+rooms of its own, which ``VocabStore``'s methods call: ``store_names`` (names,
+references, the layout on disk), ``store_pins`` (pins: versions gc keeps),
+``store_gc`` (gc, its tombstones and the sweep of crashed processes' leftovers),
+``store_claims`` (publishing on object stores, which cannot rename a directory
+atomically) and ``store_records`` (small JSON records and the clocks).
 
 References: ``name`` or ``name@latest`` (newest), ``name@v3``, ``name@<8+ hex>``
 (a fingerprint prefix).
@@ -30,23 +31,18 @@ import contextlib
 import copy
 import datetime
 import errno
-import hashlib
 import json
 import os
-import re
-import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import pyarrow.fs as pafs
 
+from vocabguard._src.core import store_gc, store_pins
 from vocabguard._src.core.artifact import (
     MANIFEST,
-    TOKENS,
     VERSION_FILES,
-    VOCAB_TXT,
     build_manifest,
     check_identity,
     dump_manifest,
@@ -58,86 +54,46 @@ from vocabguard._src.core.artifact import (
 )
 from vocabguard._src.core.errors import (
     ArtifactError,
-    ConfigError,
-    InvalidNameError,
     StoreError,
     VersionNotFoundError,
     received,
 )
 from vocabguard._src.core.rooted_dir import RootedDirHandler, rooted_filesystem, write_error
+from vocabguard._src.core.store_claims import publish_in_place
+from vocabguard._src.core.store_gc import tombstone_path
+from vocabguard._src.core.store_names import (
+    CLAIM_PREFIX,
+    CLOCK_PREFIX,
+    DEFAULT_STORE,
+    GC_DIR,
+    MAX_PUBLISH_ATTEMPTS,
+    MAX_READ_ATTEMPTS,
+    MAX_RECORD_BYTES,
+    NAME_RE,
+    PINS_DIR,
+    STAGING_PREFIX,
+    TEMP_INFIX,
+    TOMBSTONE,
+    TWIN_WAIT_SECONDS,
+    VERSION_RE,
+    Ref,
+    validate_name,
+)
+from vocabguard._src.core.store_records import utc_now as _now
 from vocabguard._src.core.vocabulary import Vocabulary
 
-# \Z, not $: `$` also matches before a trailing newline, so "name\n" would pass.
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\Z")
-# At most 18 digits: every number fits an int64 and a directory name.
-VERSION_RE = re.compile(r"^v([1-9][0-9]{0,17})\Z")
-FINGERPRINT_RE = re.compile(r"^[0-9a-f]{8,64}\Z")
-DEFAULT_STORE = "./vocab_store"
-STAGING_PREFIX = ".staging-"
-MAX_PUBLISH_ATTEMPTS = 1000
-# Housekeeping under <root>/<name>/, beside the immutable version directories:
-PINS_DIR = ".pins"  # v<N>.json: a pinned version (gc keeps it)
-TOMBSTONE = "deleted.json"  # v<N>/deleted.json: all that gc leaves of a version
-GC_DIR = ".gc"  # v<N>-<uuid>: a gc announcing it is deleting v<N> (see pin())
-CLAIM_PREFIX = ".claim-"  # object stores: a publisher claiming v<N> (see _publish_in_place)
-CLOCK_PREFIX = ".clock-"  # a probe written to read the store's clock (see _server_now)
-RECORD_RE = re.compile(r"^v([1-9][0-9]{0,17})\.json\Z")
-STALE_SECONDS = 3600  # staging dirs and gc intents untouched this long are leftovers
-MAX_READ_ATTEMPTS = 20
-TWIN_WAIT_SECONDS = 60.0
-# Pin records and tombstones are a few hundred bytes; one larger is not vocabguard's.
-MAX_RECORD_BYTES = 1 << 20
-TEMP_INFIX = ".tmp-"  # <file>.tmp-<uuid>: a small record being written (see _write_atomic)
-
-
-def validate_name(name: str) -> str:
-    """Check a vocabulary name: letters, digits, ``_ . -``; no path separators, no ``..``."""
-    if not isinstance(name, str) or not NAME_RE.match(name) or ".." in name:
-        raise InvalidNameError(
-            "A vocabulary name must start with a letter or digit and hold only letters, digits, "
-            "'_', '.' and '-' (at most 128 characters, no '..'), so it cannot leave the store's "
-            "root. " + received(name=name),
-            cases=[name],
-        )
-    return name
-
-
-@dataclass(frozen=True)
-class Ref:
-    """A parsed reference: ``name`` plus one of latest / a version / a fingerprint prefix."""
-
-    name: str
-    version: int | None = None
-    fingerprint_prefix: str | None = None
-
-    @classmethod
-    def parse(cls, ref: str) -> Ref:
-        """Parse ``name``, ``name@latest``, ``name@v3`` or ``name@<hex prefix>``.
-
-        >>> Ref.parse("news@v3"), Ref.parse("news").version
-        (Ref(name='news', version=3, fingerprint_prefix=None), None)
-        """
-        name, _, selector = str(ref).partition("@")
-        validate_name(name)
-        if selector in ("", "latest"):
-            return cls(name)
-        if match := VERSION_RE.match(selector):
-            return cls(name, version=int(match.group(1)))
-        if FINGERPRINT_RE.match(selector):
-            return cls(name, fingerprint_prefix=selector)
-        if re.match(r"^v[1-9][0-9]{18,}\Z", selector):
-            raise InvalidNameError(
-                f"Version numbers have at most 18 digits, so reference "
-                f"{ref[:60]!r}{'...' if len(ref) > 60 else ''} names no version. Use "
-                f"'{name}@v3' or '{name}@latest'. " + received(version_digits=len(selector) - 1),
-                cases=[ref],
-            )
-        raise InvalidNameError(
-            f"Cannot read the version part of reference {ref!r}: expected '{name}@latest', "
-            f"'{name}@v3' or '{name}@' followed by 8 or more hex digits of a fingerprint. "
-            + received(ref=ref),
-            cases=[ref],
-        )
+# Names other modules and tests import from here (their home is store_names).
+__all__ = [
+    "CLAIM_PREFIX",
+    "DEFAULT_STORE",
+    "GC_DIR",
+    "PINS_DIR",
+    "STAGING_PREFIX",
+    "TOMBSTONE",
+    "Ref",
+    "VocabStore",
+    "validate_name",
+]
 
 
 class VocabStore:
@@ -256,14 +212,6 @@ class VocabStore:
             # it is being listed (another process publishing the name's first
             # version); it was absent when the listing began, so it was empty.
             return []
-
-    # Housekeeping records live next to the version directories, never inside them
-    # (a version is immutable), in directories whose names no version can have.
-    def _pin_path(self, name: str, version: int) -> str:
-        return f"{self._dir(name)}/{PINS_DIR}/v{int(version)}.json"
-
-    def _tombstone_path(self, name: str, version: int) -> str:
-        return self._file(name, version, TOMBSTONE)
 
     def _visible(self, name: str, version: int) -> bool:
         try:
@@ -400,7 +348,7 @@ class VocabStore:
             )
         if parsed.version is not None:
             if parsed.version not in versions:
-                tombstone = self._read_json(self._tombstone_path(parsed.name, parsed.version))
+                tombstone = self._read_json(tombstone_path(self, parsed.name, parsed.version))
                 deleted = (
                     f" v{parsed.version} (fingerprint {(tombstone.get('fingerprint') or '?')[:12]}) "
                     f"was deleted by `vocabguard gc` at {tombstone.get('deleted_utc')}; pin "
@@ -640,104 +588,10 @@ class VocabStore:
                 self.fs.delete_dir(staging)
 
     def _publish_in_place(self, vocab, name, files, vocab_txt) -> Vocabulary:
-        # Object stores have no atomic directory rename: claim a number by writing a
-        # claim file into v<N>, then list v<N>. A publisher proceeds only if its claim
-        # is all it sees there; of two racing claims at least one sees the other
-        # (stores whose writes and listings are strongly consistent: S3, GCS, local)
-        # and backs off. Then the files go in, manifest last, so the version is
-        # visible only when complete, and the claim is removed.
-        #
-        # The claim's name carries the content's fingerprint, so a publisher of
-        # identical content that claimed a higher number waits for its twin's lower
-        # claim to become a version (and returns it) or to disappear: identical
-        # concurrent publishes give one version.
-        version = self._next_number(name)
-        tag = _claim_tag(vocab)
-        for _ in range(MAX_PUBLISH_ATTEMPTS):
-            if self._taken(name, version):
-                version = max(version + 1, self._next_number(name))
-                continue
-            target = self._dir(name, version)
-            claim = f"{CLAIM_PREFIX}{tag}-{uuid.uuid4().hex}"
-            self.fs.create_dir(target, recursive=True)
-            with self.fs.open_output_stream(f"{target}/{claim}"):
-                pass  # an empty marker, not part of the version
-            if [i.base_name for i in self._entries(target)] != [claim]:
-                self._delete_file(f"{target}/{claim}")
-                unchanged = self._unchanged(vocab, name)
-                if unchanged is not None:
-                    return unchanged
-                version = max(version + 1, self._next_number(name))
-                continue
-            self._pause("claimed", name, version)
-            unchanged = self._unchanged(vocab, name) or self._await_twins(
-                vocab, name, version, tag, claim
-            )
-            if unchanged is not None:
-                self._delete_file(f"{target}/{claim}")  # v<N> stays used, never reused
-                return unchanged
-            vocab.version = version
-            written = []
-            try:
-                for file_name, data in files.items():
-                    written.append(self._file(name, version, file_name))
-                    self._write(written[-1], data)
-                self._write(
-                    self._file(name, version, MANIFEST),
-                    dump_manifest(build_manifest(vocab, files, vocab_txt)),
-                )
-            except BaseException:
-                # A failed write (a full bucket, no permission) leaves no files behind,
-                # nor a claim that a twin would wait for.
-                for path in [*written, f"{target}/{claim}"]:
-                    with contextlib.suppress(OSError, StoreError):
-                        self._delete_file(path)
-                raise
-            self._delete_file(f"{target}/{claim}")
-            return self.load(f"{name}@v{version}")
-        raise StoreError(
-            f"Could not claim a version number for '{name}' in {MAX_PUBLISH_ATTEMPTS} "
-            "attempts: other publishers kept taking them. Publish again. " + received(name=name)
-        )
+        # Object stores: claim a number, then write in place (see store_claims).
+        return publish_in_place(self, vocab, name, files, vocab_txt)
 
-    def _await_twins(
-        self, vocab, name: str, version: int, tag: str, claim: str
-    ) -> Vocabulary | None:
-        """Wait for lower claims of the same content; the version one became, or None."""
-        deadline = time.monotonic() + self.twin_wait_seconds
-        # A twin's age is measured against our own claim, both stamped by the server's
-        # clock: this machine's clock may run minutes ahead or behind it.
-        now = self._mtime(f"{self._dir(name, version)}/{claim}")
-        while True:
-            visible = self.versions(name)
-            pending = [
-                int(m.group(1))
-                for info in self._entries(self._dir(name))
-                if (m := VERSION_RE.match(info.base_name))
-                and int(m.group(1)) < version
-                and int(m.group(1)) > (visible[-1] if visible else 0)
-            ]
-            twins = [
-                v
-                for v in pending
-                if any(
-                    i.base_name.startswith(f"{CLAIM_PREFIX}{tag}-")
-                    # An older claim is a publisher that died: not waited for.
-                    and not _older(i, now, self.twin_wait_seconds)
-                    for i in self._entries(self._dir(name, v))
-                )
-            ]
-            if not twins:
-                return self._unchanged(vocab, name)
-            self._pause("twin", name, version)
-            unchanged = self._unchanged(vocab, name)
-            if unchanged is not None:
-                return unchanged
-            if time.monotonic() > deadline:
-                return None  # a twin that died while publishing: publish ours
-            time.sleep(0.05)
-
-    # -- pins --
+    # -- housekeeping: pins and gc (store_pins, store_gc) --
 
     def pins(self, name: str) -> dict[int, dict]:
         """Pinned versions of ``name``: ``{version: {"reason", "pinned_utc", "fingerprint"}}``.
@@ -749,77 +603,15 @@ class VocabStore:
         >>> store.pin("demo@v1", reason="prod model"), store.pins("demo")[1]["reason"]
         ('demo@v1', 'prod model')
         """
-        found = {}
-        for info in self._entries(f"{self._dir(name)}/{PINS_DIR}"):
-            if match := RECORD_RE.match(info.base_name):
-                record = self._read_json(info.path)
-                if record is not None:  # unpinned since the listing
-                    found[int(match.group(1))] = {
-                        key: record.get(key) for key in ("reason", "pinned_utc", "fingerprint")
-                    }
-        return dict(sorted(found.items()))
+        return store_pins.pins(self, name)
 
     def pin(self, ref: str, reason: str | None = None) -> str:
         """Protect a version from gc; return its ``name@vN``. Pinning again updates the reason."""
-        name, version = self.resolve(ref)
-        path = self._pin_path(name, version)
-        manifest = self.manifest(f"{name}@v{version}")
-        before = self._read_json(path) or {}
-        record = {
-            "ref": f"{name}@v{version}",
-            "fingerprint": manifest["fingerprint"],
-            "reason": reason,
-            "pinned_utc": before.get("pinned_utc") or _now(),
-        }
-        self.fs.create_dir(f"{self._dir(name)}/{PINS_DIR}", recursive=True)
-        self._write_atomic(path, _json_bytes(record))
-        if before:
-            return f"{name}@v{version}"  # already protected: only the reason changed
-        # Handshake with gc, which announces a deletion *before* it checks for a pin:
-        # either gc sees this pin and keeps the version, or this sees gc's intent.
-        # The pin's own mtime is "now" by the store's clock, as the intents' are.
-        pending = self._deletion_pending(name, version, now=self._mtime(path))
-        if pending or not self._visible(name, version):
-            self._delete_file(path)
-            raise StoreError(
-                f"{name}@v{version} is being deleted by a concurrent `vocabguard gc`, so it "
-                f"was not pinned. Run `vocabguard list {name}` and pin it again if it is "
-                "still listed. " + received(ref=ref),
-                cases=[ref],
-            )
-        return f"{name}@v{version}"
+        return store_pins.pin(self, ref, reason)
 
     def unpin(self, ref: str) -> str:
         """Remove the pin of a version, so gc may delete it; return its ``name@vN``."""
-        parsed = Ref.parse(ref)
-        if parsed.version is not None and self._exists(self._pin_path(parsed.name, parsed.version)):
-            name, version = parsed.name, parsed.version  # even if it no longer resolves
-        else:
-            name, version = self.resolve(ref)
-        if not self._delete_file(self._pin_path(name, version)):
-            pinned = ", ".join(f"v{v}" for v in self.pins(name)) or "none"
-            raise StoreError(
-                f"{name}@v{version} is not pinned, so there is nothing to unpin; pinned "
-                f"versions of '{name}': {pinned}. " + received(ref=ref),
-                cases=[ref],
-            )
-        return f"{name}@v{version}"
-
-    def _deletion_pending(self, name: str, version: int, *, now: datetime.datetime | None) -> bool:
-        """Whether a live gc has announced it is deleting ``version``; an intent counts as
-        live unless it is ``STALE_SECONDS`` older than ``now`` (the store's clock)."""
-        prefix = f"v{int(version)}-"
-        for info in self._entries(f"{self._dir(name)}/{GC_DIR}"):
-            if info.base_name.startswith(prefix) and not _older(info, now, STALE_SECONDS):
-                if self._local and not self.fs.handler.is_held(info.path):
-                    # Its gc died (kill -9, a crash): the lock died with it. A gc
-                    # between writing and locking its intent still sees this pin:
-                    # it looks for pins only once it holds the lock.
-                    continue
-                return True
-        return False
-
-    # -- gc --
+        return store_pins.unpin(self, ref)
 
     def gc(
         self,
@@ -849,145 +641,4 @@ class VocabStore:
         >>> store.gc("demo", keep=2), store.versions("demo")
         (['demo@v2'], [1, 3, 4])
         """
-        if "@" in str(name):
-            raise InvalidNameError(
-                f"gc takes a vocabulary NAME, not a reference: it keeps the newest --keep "
-                f"versions of the name. To protect one version from gc, pin it: "
-                f"`vocabguard pin {name}`. " + received(name=name),
-                cases=[name],
-            )
-        if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
-            raise ConfigError(
-                "gc needs keep (--keep) of at least 1: the latest version of a name is never "
-                "deleted. Pass 1 to keep only the latest and the pinned versions. "
-                + received(keep=keep),
-                cases=[keep],
-            )
-        name = self.resolve(name)[0]  # an unknown name fails here, listing the names
-        versions = self.versions(name)
-        keep_set = set(versions[-keep:]) | set(self.pins(name))
-        doomed = [v for v in versions if v not in keep_set]
-        if dry_run:
-            return [f"{name}@v{v}" for v in doomed]
-        deleted = [f"{name}@v{v}" for v in doomed if self._delete_version(name, v)]
-        for path in self._remove_leftovers(name):
-            if on_leftover is not None:
-                on_leftover(path)
-        return deleted
-
-    def _delete_version(self, name: str, version: int) -> bool:
-        """Delete one version unless it is pinned; ``False`` if it was kept or already gone."""
-        gc_dir = f"{self._dir(name)}/{GC_DIR}"
-        intent = f"{gc_dir}/v{version}-{uuid.uuid4().hex}"
-        self.fs.create_dir(gc_dir, recursive=True)
-        held = None
-        try:
-            # Inside the try: an intent whose write failed (a full disk leaves it
-            # empty) is removed too, so it never blocks a pin.
-            self._write(intent, _now().encode())
-            if self._local:
-                # Locked while this gc lives: a pin ignores the intent of a dead gc.
-                held = self.fs.handler.hold(intent)
-            # Announce, then check for a pin (pin() does the reverse): see pin().
-            if self._exists(self._pin_path(name, version)):
-                return False
-            self._pause("gc-unpinned", name, version)
-            try:
-                manifest = self._read_manifest(name, version)
-            except (ArtifactError, OSError):
-                if not self._visible(name, version):
-                    return False  # another gc deleted it
-                manifest = {}  # unreadable, but still a version: delete it all the same
-            # Tombstone first, then the manifest (the version is gone for readers),
-            # then its files: the directory is never empty, so no late publisher can
-            # rename a new version into it (rename(2) replaces an empty directory).
-            tombstone = {
-                "ref": f"{name}@v{version}",
-                "fingerprint": manifest.get("fingerprint"),
-                "deleted_utc": _now(),
-            }
-            self._write_atomic(self._tombstone_path(name, version), _json_bytes(tombstone))
-            directory = self._dir(name, version)
-            if not self._delete_file(f"{directory}/{MANIFEST}"):
-                return False  # another gc deleted it first
-            # Only the version's own files (fixed names, never names from the
-            # manifest): a racing gc's temp tombstone may be there.
-            for file_name in (TOKENS, VOCAB_TXT):
-                self._delete_file(self._file(name, version, file_name))
-            return True
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                self._delete_file(intent)
-            if held is not None:
-                os.close(held)
-
-    def _remove_leftovers(self, name: str) -> list[str]:
-        """Remove what crashed processes left under ``name``; return the paths removed."""
-        try:
-            now = self._server_now(f"{self._dir(name)}/{GC_DIR}")
-        except (OSError, StoreError):
-            now = None  # e.g. a full disk: nothing counts as old, this time
-        removed = []
-        for info in self._entries(self._dir(name)):
-            base = info.base_name
-            if base.startswith(STAGING_PREFIX) and self._untouched(info, now):
-                # Younger staging directories may belong to a live publisher.
-                self._remove_tree(info.path)
-                removed.append(info.path)
-            elif VERSION_RE.match(base):
-                entries = self._entries(info.path)
-                held = {entry.base_name for entry in entries}
-                for entry in entries:
-                    # A temp tombstone a killed gc left (a live gc's is younger).
-                    if (
-                        entry.base_name.startswith(f"{TOMBSTONE}{TEMP_INFIX}")
-                        and _older(entry, now, STALE_SECONDS)
-                        and self._delete_file(entry.path)
-                    ):
-                        removed.append(entry.path)
-                # A gc that crashed after the tombstone: finish it, once the manifest
-                # is gone (a version it left visible is collected by the next gc).
-                if TOMBSTONE not in held or MANIFEST in held:
-                    continue
-                for entry in entries:
-                    if not entry.base_name.startswith(TOMBSTONE) and self._delete_file(entry.path):
-                        removed.append(entry.path)
-        for info in self._entries(f"{self._dir(name)}/{GC_DIR}"):
-            if _older(info, now, STALE_SECONDS) and self._delete_file(info.path):
-                removed.append(info.path)
-        return removed
-
-    def _untouched(self, info: pafs.FileInfo, now: datetime.datetime | None) -> bool:
-        """Whether a directory and everything directly in it is older than an hour."""
-        entries = [info, *self._entries(info.path)]
-        return all(_older(entry, now, STALE_SECONDS) for entry in entries)
-
-
-def _claim_tag(vocab: Vocabulary) -> str:
-    """What identifies a publish's content in its claim's name: fingerprint and spec."""
-    spec = json.dumps(vocab.spec.to_dict(), sort_keys=True).encode()
-    return hashlib.sha256(vocab.fingerprint.encode() + b"\0" + spec).hexdigest()[:32]
-
-
-def _clock() -> datetime.datetime:
-    """This machine's clock (UTC): for the times records show (``created_utc``...)."""
-    return datetime.datetime.now(datetime.timezone.utc)
-
-
-def _now() -> str:
-    return _clock().isoformat(timespec="seconds")
-
-
-def _older(info: pafs.FileInfo, now: datetime.datetime | None, seconds: float) -> bool:
-    """Whether ``info`` was last modified more than ``seconds`` before ``now``, a time read
-    from the store's own clock, never this machine's (unknown: no)."""
-    mtime = info.mtime
-    if mtime is None or now is None:
-        return False
-    if mtime.tzinfo is None:
-        mtime = mtime.replace(tzinfo=datetime.timezone.utc)
-    return (now - mtime).total_seconds() > seconds
-
-
-def _json_bytes(record: dict) -> bytes:
-    return json.dumps(record, indent=2, sort_keys=True).encode() + b"\n"
+        return store_gc.gc(self, name, keep, dry_run, on_leftover=on_leftover)
