@@ -10,6 +10,8 @@
 #                 accuracy and OOV rates (out/wordpiece_compare.json)
 #   make jobservers  Beam's Flink and Spark job servers from Maven Central (needs mvn, java 17);
 #                 prints the jar paths for --flink_job_server_jar / --spark_job_server_jar
+#   make tft-venv  TensorFlow Transform's own virtualenv .venv-tft for the benchmarks' TFT rows
+#                 (TFT pins its own TensorFlow and Beam), versions as in benchmarks/tft-constraints.txt
 #   make categorical  real categorical tables (vega-datasets movies, flights): nulls, lists,
 #                 weighted counts, one id space over two fields; numpy/tf.data/Beam id parity
 PYTHON ?= python3
@@ -17,7 +19,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STORE ?= vocab_store
 
-.PHONY: setup test test-fast lint demo data lineage data-categorical categorical wordpiece readme-check jobservers clean
+.PHONY: setup test test-fast lint demo data lineage data-categorical categorical wordpiece readme-check jobservers tft-venv clean
 
 CONSTRAINTS ?= constraints/test.txt
 
@@ -45,6 +47,10 @@ data: setup
 
 jobservers: setup
 	$(BIN)/python scripts/jobservers.py flink spark
+
+# Created once, finished if interrupted, rebuilt when the constraints change.
+tft-venv:
+	$(PYTHON) benchmarks/harness/tft.py
 
 demo: data
 	rm -rf out/bbc_news_model out/demo

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from pathlib import Path
 
@@ -42,16 +43,25 @@ BLOCK_ROWS = 1 << 20
 ROWS_PER_FILE = 2_500_000
 ROW_GROUP_ROWS = 1 << 17
 KAGGLE_ROWS = 45_840_617
+VERSION = 1  # bump when the generated values or the file layout change (caches regenerate)
 SIZES = {"1m": 1_000_000, "10m": 10_000_000, "45.8m": KAGGLE_ROWS}
 
-_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+# Each byte's two lowercase hex digits as one little-endian uint16: indexing this table
+# with a number's 4 big-endian bytes gives its 8 hex digits in order, in one numpy take
+# (4x faster than shifting out 8 nibbles; the same bytes).
+_PAIRS = np.array(
+    [int.from_bytes(f"{i:02x}".encode(), "little") for i in range(256)], dtype=np.uint16
+)
 
 
 def hex8(numbers: np.ndarray) -> np.ndarray:
-    """uint32-range numbers -> an (n, 8) uint8 array of their lowercase hex digits."""
-    shifts = np.arange(28, -4, -4, dtype=np.uint64)
-    nibbles = (numbers.astype(np.uint64)[:, None] >> shifts) & np.uint64(15)
-    return _HEX[nibbles]
+    """uint32-range numbers -> an (n, 8) uint8 array of their lowercase hex digits.
+
+    >>> hex8(np.array([0x0123ABCD], dtype=np.uint64)).tobytes()
+    b'0123abcd'
+    """
+    big_endian = numbers.astype(">u4").view(np.uint8)
+    return _PAIRS[big_endian].view(np.uint8).reshape(-1, 8)
 
 
 def column_block(column: int, block: int, rows: int):
@@ -60,10 +70,14 @@ def column_block(column: int, block: int, rows: int):
 
     rng = np.random.default_rng([SEED, column, block])
     cardinality = CARDINALITIES[column]
-    ranks = np.floor(cardinality * rng.random(rows) ** ALPHA).astype(np.uint64)
+    # u ** ALPHA with np.power, not u * u * u: the product differs in the last bit for a
+    # quarter of the draws, which would move some ranks and change the files.
+    ranks = (cardinality * rng.random(rows) ** ALPHA).astype(np.uint32)  # floor: u >= 0
     np.minimum(ranks, cardinality - 1, out=ranks)
-    salt = np.uint64((column + 1) * 0x01000193)
-    values = (ranks * ODD + salt) & np.uint64(0xFFFFFFFF)
+    # uint32 arithmetic wraps around: the same (rank * ODD + salt) mod 2**32, in half the
+    # memory traffic of uint64.
+    salt = np.uint32(((column + 1) * 0x01000193) & 0xFFFFFFFF)
+    values = ranks * np.uint32(ODD) + salt
     data = hex8(values).reshape(-1)
     offsets = np.arange(0, 8 * rows + 1, 8, dtype=np.int32)
     mask = None
@@ -75,46 +89,115 @@ def column_block(column: int, block: int, rows: int):
     )
 
 
-def rows_of(start: int, stop: int) -> dict:
+class _Blocks:
+    """The blocks of the file being written, kept until the next file: consecutive files
+    share their boundary block, so each block is drawn once (not twice)."""
+
+    def __init__(self) -> None:
+        self.kept: dict[tuple[int, int], object] = {}
+
+    def get(self, column: int, block: int):
+        key = (column, block)
+        if key not in self.kept:
+            self.kept[key] = column_block(column, block, BLOCK_ROWS)
+        return self.kept[key]
+
+    def keep_only(self, column: int, block: int) -> None:
+        """Drop the column's blocks before ``block`` (the next file starts in it)."""
+        for key in [k for k in self.kept if k[0] == column and k[1] < block]:
+            del self.kept[key]
+
+
+def rows_of(start: int, stop: int, blocks: _Blocks | None = None) -> dict:
     """Rows ``[start, stop)`` of the table: {column: Arrow array} (block-aligned draws)."""
     import pyarrow as pa
 
+    blocks = blocks or _Blocks()
+    first, last = start // BLOCK_ROWS, (stop - 1) // BLOCK_ROWS
     out = {}
     for index, name in enumerate(COLUMNS):
         chunks = []
-        first = start // BLOCK_ROWS
-        for block in range(first, (stop - 1) // BLOCK_ROWS + 1):
+        for block in range(first, last + 1):
             lo = block * BLOCK_ROWS
-            array = column_block(index, block, BLOCK_ROWS)
+            array = blocks.get(index, block)
             chunks.append(
                 array.slice(max(start, lo) - lo, min(stop, lo + BLOCK_ROWS) - max(start, lo))
             )
         out[name] = pa.concat_arrays(chunks)
+        blocks.keep_only(index, last)  # memory: one block per column between files
     return out
 
 
-def generate(rows: int, directory: Path) -> list[Path]:
-    """Write ``rows`` rows as Parquet files under ``directory`` (kept when complete)."""
+def _complete(path: Path, rows: int) -> bool:
+    """A file written whole: its footer reads and holds the expected row count."""
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(path).metadata.num_rows == rows
+    except Exception:  # a missing, truncated or foreign file: written again
+        return False
+
+
+def generate(rows: int, directory: Path, jobs: int = 1) -> list[Path]:
+    """Write ``rows`` rows as Parquet files under ``directory`` (kept when complete).
+
+    Each file is written under a temporary name and renamed when whole, and
+    ``MANIFEST.partial.json`` names the parameters meanwhile, so an interrupted run
+    resumes with the files it finished. ``jobs`` > 1 writes that many files at once
+    (threads: numpy and the Parquet writer release the GIL; each holds a file's table,
+    ~0.8 GB at 2.5 M rows). The files do not depend on ``jobs``.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     directory.mkdir(parents=True, exist_ok=True)
     manifest = directory / "MANIFEST.json"
+    partial = directory / "MANIFEST.partial.json"
     files = max(4, math.ceil(rows / ROWS_PER_FILE))
     bounds = [rows * i // files for i in range(files + 1)]
     names = [directory / f"part-{i:05d}.parquet" for i in range(files)]
     expected = {"rows": rows, "files": [p.name for p in names], "seed": SEED, "alpha": ALPHA}
+    if VERSION != 1:  # version 1 manifests carry no version (the files they name are v1)
+        expected["version"] = VERSION
     if manifest.exists() and json.loads(manifest.read_text()) == expected:
         if all(p.exists() for p in names):
             return names
+    resume = partial.exists() and json.loads(partial.read_text()) == expected
+    manifest.unlink(missing_ok=True)
+    partial.write_text(json.dumps(expected))
+    todo = [
+        (path, start, stop)
+        for path, start, stop in zip(names, bounds, bounds[1:])
+        if not (resume and _complete(path, stop - start))
+    ]
     started = time.perf_counter()
-    for path, start, stop in zip(names, bounds, bounds[1:]):
-        table = pa.table(rows_of(start, stop))
-        pq.write_table(table, path, row_group_size=ROW_GROUP_ROWS, compression="snappy")
+
+    def write(path: Path, start: int, stop: int, blocks: _Blocks | None) -> None:
+        table = pa.table(rows_of(start, stop, blocks))
+        scratch = path.with_name(path.name + ".tmp")
+        pq.write_table(table, scratch, row_group_size=ROW_GROUP_ROWS, compression="snappy")
+        os.replace(scratch, path)
+        print(
+            f"  {path.name}: rows {start:,}..{stop:,} "
+            f"({time.perf_counter() - started:.0f} s since start)",
+            flush=True,
+        )
+
+    if jobs <= 1:
+        blocks = _Blocks()  # consecutive files share a block: draw it once
+        for path, start, stop in todo:
+            write(path, start, stop, blocks)
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(jobs) as pool:
+            for future in [pool.submit(write, *item, None) for item in todo]:
+                future.result()
     manifest.write_text(json.dumps(expected))
+    partial.unlink(missing_ok=True)
     print(
         f"generated {rows:,} rows in {files} files under {directory} "
-        f"({time.perf_counter() - started:.0f} s)",
+        f"({len(todo)} written, {time.perf_counter() - started:.0f} s)",
         flush=True,
     )
     return names

@@ -197,6 +197,15 @@ class RssSampler(threading.Thread):
 # -- parent side -------------------------------------------------------------------
 
 
+def _kill_group(process: subprocess.Popen) -> None:
+    """SIGKILL ``process``' group (it leads its own session), then reap it."""
+    try:
+        os.killpg(process.pid, 9)
+    except OSError:  # already gone
+        process.kill()
+    process.communicate()
+
+
 def run_measured(
     command: list[str],
     *,
@@ -223,17 +232,26 @@ def run_measured(
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
     with open(log_path, "w", encoding="utf-8") as log:
+        # Its own process group: a row stopped at its timeout (or by Ctrl-C here) takes
+        # the processes it started with it (Beam's workers, TFT's), not only itself.
         process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=log, text=True, env=env or dict(os.environ)
+            command,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            env=env or dict(os.environ),
+            start_new_session=True,
         )
         sampler = RssSampler([process.pid, *services])
         sampler.start()
         try:
             stdout, _ = process.communicate(timeout=timeout_s)
         except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
+            _kill_group(process)
             stdout = None
+        except BaseException:
+            _kill_group(process)
+            raise
         sampler.done.set()
         sampler.join()
     wall = time.perf_counter() - started
@@ -249,8 +267,16 @@ def run_measured(
     if busy_before is not None and busy_after is not None and wall > 0:
         base["other_cpu_cores"] = round(max(0.0, busy_after - busy_before - own) / wall, 2)
         base["own_cpu_s"] = round(own, 1)
-    if stdout is None:
-        return {**base, "error": f"timed out after {timeout_s:g} s"}
+    processes = sorted(sampler.per_process.values(), key=lambda p: -p["peak_mb"])
+    processes = [{**p, "peak_mb": round(p["peak_mb"], 1)} for p in processes]
+    if stdout is None:  # what it held until it was stopped is still worth reporting
+        return {
+            **base,
+            "error": f"timed out after {timeout_s:g} s (stopped)",
+            "timed_out": True,
+            "peak_rss_mb": sampler.peak_mb,
+            "processes": processes,
+        }
     result = None
     if result_file:
         try:
@@ -268,6 +294,5 @@ def run_measured(
     result["tree_peak_rss_mb"] = sampler.peak_mb
     result["max_processes"] = sampler.max_processes
     result["peak_rss_mb"] = max(sampler.peak_mb, result.get("self_peak_rss_mb", 0.0))
-    processes = sorted(sampler.per_process.values(), key=lambda p: -p["peak_mb"])
-    result["processes"] = [{**p, "peak_mb": round(p["peak_mb"], 1)} for p in processes]
+    result["processes"] = processes
     return result

@@ -20,6 +20,17 @@ with ``tokens = tf.strings.split(tf.strings.lower(line, encoding="utf-8"))`` and
 ``tft.vocabulary(tokens, top_k=K)`` (``--mode vocabulary``) or
 ``tft.experimental.approximate_vocabulary(tokens, top_k=K)`` (``--mode approximate``).
 
+``--mode categorical`` (``benchmarks/cardinality.py``'s ``tft`` row): the full
+vocabulary (no top_k, ``store_frequency=True``) of each of ``--columns`` of the
+Parquet files ``--pattern``, all in one ``AnalyzeDataset``, fed as TFX feeds TFT::
+
+    ReadFromParquetBatched(pattern, columns)                     # a pyarrow.Table per row group
+    | Map(table -> RecordBatch of list<binary> columns)          # a null is an empty list
+    (batches, TensorAdapterConfig(varlen sparse per column)) | tft_beam.AnalyzeDataset(...)
+
+Each column's vocabulary file (``count token`` lines) is written to ``--vocab-out``
+as ``COLUMN.parquet`` (token binary, count int64) for the exactness check.
+
 The result (seconds per run, peak RSS, versions) is written to ``--result`` as JSON,
 and the vocabulary file of the last run to ``--tokens-out``. TFT 1.21 with TF 2.21
 and Beam 2.77 can crash with SIGSEGV in interpreter teardown after all work is
@@ -120,10 +131,106 @@ def measure(args) -> dict:
     }
 
 
+def measure_categorical(args) -> dict:
+    """Every column's full vocabulary (with counts) in one AnalyzeDataset, from Parquet."""
+    started = time.perf_counter()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import apache_beam as beam
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import tensorflow_transform as tft
+    import tensorflow_transform.beam as tft_beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from tensorflow_metadata.proto.v0 import schema_pb2
+    from tfx_bsl.public import tfxio
+
+    import_s = time.perf_counter() - started
+    columns = args.columns.split(",")
+    schema = pa.schema([(c, pa.list_(pa.binary())) for c in columns])
+    representations = {
+        c: schema_pb2.TensorRepresentation(
+            varlen_sparse_tensor=schema_pb2.TensorRepresentation.VarLenSparseTensor(column_name=c)
+        )
+        for c in columns
+    }
+
+    def to_batch(table) -> pa.RecordBatch:
+        """A Parquet row group as TFT reads it: one list<binary> per value (null: [])."""
+        arrays = []
+        for c in columns:
+            column = table[c].combine_chunks()
+            valid = column.is_valid().to_numpy(zero_copy_only=False)
+            offsets = np.zeros(len(column) + 1, dtype=np.int32)
+            np.cumsum(valid, out=offsets[1:])
+            values = column.drop_null().cast(pa.binary())
+            arrays.append(pa.ListArray.from_arrays(pa.array(offsets), values))
+        return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+    def preprocessing_fn(inputs):
+        for c in columns:
+            tft.vocabulary(inputs[c], vocab_filename=c, store_frequency=True)
+        return {columns[0]: inputs[columns[0]]}  # AnalyzeDataset needs some output
+
+    def run_once(work: str) -> str:
+        options = PipelineOptions(["--runner=DirectRunner", "--direct_num_workers=1"])
+        config = tfxio.TensorAdapterConfig(schema, representations)
+        with beam.Pipeline(options=options) as p:
+            with tft_beam.Context(temp_dir=os.path.join(work, "tmp")):
+                batches = (
+                    p
+                    | "Read" >> beam.io.ReadFromParquetBatched(args.pattern, columns=columns)
+                    | "ToLists" >> beam.Map(to_batch)
+                )
+                transform_fn = (batches, config) | tft_beam.AnalyzeDataset(preprocessing_fn)
+                _ = transform_fn | tft_beam.WriteTransformFn(os.path.join(work, "out"))
+        return os.path.join(work, "out", "transform_fn", "assets")
+
+    def save(assets: str) -> int:
+        """Each ``count token`` vocabulary file as COLUMN.parquet; the tokens in all."""
+        os.makedirs(args.vocab_out, exist_ok=True)
+        total = 0
+        for c in columns:
+            with open(os.path.join(assets, c), "rb") as handle:
+                pairs = [line.rstrip(b"\n").split(b" ", 1) for line in handle]
+            table = pa.table(
+                {
+                    "token": pa.array([t for _, t in pairs], pa.binary()),
+                    "count": pa.array([int(n) for n, _ in pairs], pa.int64()),
+                }
+            )
+            pq.write_table(table, os.path.join(args.vocab_out, f"{c}.parquet"))
+            total += len(table)
+        return total
+
+    seconds, cpu_timed, distinct = [], 0.0, 0
+    for _ in range(args.repeat):
+        work = tempfile.mkdtemp(prefix="tft_categorical_", dir=args.work)
+        start, cpu_start = time.perf_counter(), process_cpu_s()
+        assets = run_once(work)
+        seconds.append(time.perf_counter() - start)
+        cpu_timed += process_cpu_s() - cpu_start
+        if args.vocab_out:  # after the clock: the check's copy, not TFT's work
+            distinct = save(assets)
+        shutil.rmtree(work, ignore_errors=True)
+    return {
+        "row": "tft",
+        "mode": args.mode,
+        **rusage_facts(seconds, cpu_timed),
+        "import_s": import_s,
+        "distinct": distinct,
+        "versions": _versions(),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--mode", choices=("vocabulary", "approximate"), default="vocabulary")
-    parser.add_argument("--pattern", required=True, help="glob of the input text files")
+    parser.add_argument(
+        "--mode", choices=("vocabulary", "approximate", "categorical"), default="vocabulary"
+    )
+    parser.add_argument("--pattern", required=True, help="glob of the input files")
+    parser.add_argument("--columns", help="categorical: comma-separated Parquet columns")
+    parser.add_argument("--vocab-out", help="categorical: COLUMN.parquet per vocabulary here")
     parser.add_argument("--top-k", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--result", required=True, help="JSON result file")
@@ -132,7 +239,7 @@ def main() -> None:
     args = parser.parse_args()
     code = 0
     try:
-        result = measure(args)
+        result = measure_categorical(args) if args.mode == "categorical" else measure(args)
     except BaseException as err:  # any failure, import errors included, goes to the result
         result = {"error": f"{type(err).__name__}: {err}"}
         traceback.print_exc()
