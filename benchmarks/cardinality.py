@@ -182,7 +182,7 @@ def work_pyarrow(data: Path, work: Path):
 def work_vg(runner: str):
     def work(data: Path, work: Path):
         import vocabguard  # noqa: F401
-        from vocabguard._src.engines import jobs
+        from vocabguard.cli import jobs
 
         store = work / f"store-{runner}"
         config = job_config(data, store, work)
@@ -200,7 +200,7 @@ def work_vg(runner: str):
             shutil.rmtree(store, ignore_errors=True)
             if runner == "inproc":
                 return jobs.run_build_inprocess(argv)
-            jobs._quiet_beam_logs()
+            jobs.quiet_beam_logs()
             return jobs.run_build(argv)
 
         def after(results):

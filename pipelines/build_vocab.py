@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 
 def run(argv: Sequence[str] | None = None) -> int:
-    from vocabguard._src.engines.jobs import main_build
     from vocabguard.cli import run_guarded
+    from vocabguard.cli.jobs import main_build
 
     return run_guarded(main_build, argv)
 

@@ -6,7 +6,7 @@
 
 A block is runnable when the line before its opening fence is ``<!-- runnable -->``;
 a ``python`` block runs as ``python - <<'PYTHON'`` with the virtualenv's Python, quiet
-as the CLI is (TensorFlow's start-up banner filtered: ``vocabguard._src.core.quiet``).
+as the CLI is (TensorFlow's start-up banner filtered: ``vocabguard.cli.quiet``).
 The blocks run one after another with ``bash -e -o pipefail`` in one temporary copy of
 the repository's tracked files, where ``.venv`` points at this Python's virtualenv
 (so ``source .venv/bin/activate`` and ``.venv/bin/vocabguard`` work as in a clone) and
@@ -36,7 +36,7 @@ _BLOCK = re.compile(
     r"^" + re.escape(MARKER) + r"\n```(sh|bash|console|python)\n(.*?)^```", re.M | re.S
 )
 # Before a Python block: TensorFlow's start-up banner filtered, as in the CLI.
-_QUIET = "from vocabguard._src.core.quiet import quiet\n\nquiet()\n"
+_QUIET = "from vocabguard.cli.quiet import quiet\n\nquiet()\n"
 TOPICS = ("business", "entertainment", "politics", "sport", "tech")
 
 

@@ -28,9 +28,9 @@ from hypothesis import strategies as st
 from vocabguard import VocabSpec, VocabStore, build_vocabulary
 from vocabguard._src.engines.beam.build import Feature, check_build, shard_ids
 from vocabguard._src.engines.beam.read import Split, _read_range, plan_splits
-from vocabguard._src.engines.jobs import run_build
 from vocabguard.beam import ReadRecordBatches
 from vocabguard.cli import main
+from vocabguard.cli.jobs import run_build
 from vocabguard.errors import InputDataError
 
 WORDS = ["alpha", "beta", "gamma", "delta", "épée", "日本", "x", "yy"]

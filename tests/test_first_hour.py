@@ -14,9 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vocabguard._src.core import quiet
 from vocabguard._src.engines.jobs import JobConfig
-from vocabguard.cli import main
+from vocabguard.cli import main, quiet
 from vocabguard.errors import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent

@@ -559,7 +559,7 @@ def test_job_runners_count_hostile_parquet_and_empty_strings_alike(tmp_path):
     import yaml
 
     from vocabguard import VocabStore
-    from vocabguard._src.engines import jobs
+    from vocabguard.cli import jobs
 
     strings = pa.array([b"a", b"\xff", b"", b"b", b"a"]).view(pa.string())
     pq.write_table(pa.table({"s": strings}), tmp_path / "s.parquet")

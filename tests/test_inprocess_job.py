@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vocabguard import VocabStore
-from vocabguard._src.engines import inprocess, jobs
+from vocabguard._src.engines import inprocess
+from vocabguard.cli import jobs
 from vocabguard.errors import ConfigError, InputDataError
 
 CLI = "import sys; from vocabguard.cli import main; sys.exit(main(sys.argv[1:]))"
@@ -116,7 +117,7 @@ def test_columnar_counting_needs_no_beam(tmp_path):
     pq.write_table(table(50), tmp_path / "t.parquet")
     job = write_job(tmp_path, [str(tmp_path / "t.parquet")], FEATURES, store=tmp_path / "s")
     code = (
-        "import sys; from vocabguard._src.engines import jobs; "
+        "import sys; from vocabguard.cli import jobs; "
         f"r = jobs.run_build_inprocess(['--config', {job!r}]); "
         "print(len(r), 'apache_beam' in sys.modules)"
     )
@@ -219,7 +220,7 @@ def test_record_path_without_beam_names_the_extra(tmp_path):
     bad = write_job(tmp_path, [str(tmp_path / "r.jsonl")], features, store=tmp_path / "b")
     code = (
         "import sys; sys.modules['apache_beam'] = None\n"
-        "from vocabguard._src.engines import jobs\n"
+        "from vocabguard.cli import jobs\n"
         f"print(len(jobs.run_build_inprocess(['--config', {ok!r}])))\n"
         "try:\n"
         f"    jobs.run_build_inprocess(['--config', {bad!r}])\n"

@@ -16,8 +16,9 @@ import pytest
 import yaml
 
 from vocabguard import VocabSpec, VocabStore, build_vocabulary
-from vocabguard._src.engines.jobs import JobConfig, run_build, run_encode
+from vocabguard._src.engines.jobs import JobConfig
 from vocabguard.cli import main
+from vocabguard.cli.jobs import run_build, run_encode
 from vocabguard.errors import ConfigError, OutputExistsError
 
 WORDS = ["the", "The", "cat", "dog", "sat", "mat", "on", "a", "log", "Zebra", "éclair", "x"]

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from vocabguard import VocabSpec, VocabStore, build_vocabulary
 from vocabguard._src.core.layout import rule_order, select_rows
-from vocabguard._src.engines import jobs
+from vocabguard.cli import jobs
 from vocabguard.errors import InputDataError, LineageError, SpecError
 
 # -- the order rule --

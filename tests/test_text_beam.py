@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from vocabguard import VocabSpec, VocabStore, build_vocabulary
 from vocabguard._src.engines.beam import BuildVocabularies, Feature, ReadRecordBatches
 from vocabguard._src.engines.beam.build import field_rules
-from vocabguard._src.engines.jobs import run_build, run_encode
+from vocabguard.cli.jobs import run_build, run_encode
 
 
 def beam_build(tmp_path, records, features, files, batch_size, count_shards):

@@ -151,7 +151,7 @@ def quiet_argv(argv: Sequence[str]) -> list[str]:
     is in ``argv`` (then their INFO logs are shown); return ``argv`` without it."""
     import logging
 
-    from vocabguard._src.core.quiet import quiet, verbose_requested
+    from vocabguard.cli.quiet import quiet, verbose_requested
 
     verbose = verbose_requested(argv)
     quiet(verbose=verbose)
@@ -162,14 +162,14 @@ def quiet_argv(argv: Sequence[str]) -> list[str]:
 
 def run(argv: Sequence[str]) -> int:
     """Parse ``argv`` and run the command; user errors become ``vocabguard: error:`` lines."""
-    from vocabguard._src.core.quiet import quiet, verbose_requested
+    from vocabguard.cli.quiet import quiet, verbose_requested
 
     argv = list(argv)
     quiet(verbose=verbose_requested(argv))
     argv = _strip_verbose(argv)
     mode = _beam_job(argv)
     if mode is not None:
-        from vocabguard._src.engines import jobs
+        from vocabguard.cli import jobs
 
         if argv[0] == "build" and not _has_flag(argv[1:], "--config"):
             from vocabguard.cli.build import run_on_runner

@@ -156,9 +156,9 @@ def _cmd_encode(args: argparse.Namespace) -> int:
         records = ({"ids": v} for v in values)
         names = ["ids"]
     else:
-        from vocabguard.cli.build import _peek
+        from vocabguard._src.engines.build_job import peek
 
-        first_record, records = _peek(
+        first_record, records = peek(
             read_records(
                 files,
                 format=args.format,

@@ -108,12 +108,46 @@ def build_record(feature: Feature, description: str, builder: str) -> dict[str, 
 
 
 def check_skipped(
-    where: str, skipped: Mapping[str, int], records_read: int, max_bad_fraction: float, runner: str
+    where: str | None,
+    skipped: Mapping[str, int],
+    records_read: int,
+    max_bad_fraction: float,
+    runner: str | None,
+    *,
+    description: str | None = None,
 ) -> str:
-    """Raise if more than ``max_bad_fraction`` of the records were skipped; returns the
-    skip reasons, most frequent first, as text (``missing_field 50, bad_json 2``)."""
+    """Raise if more than ``max_bad_fraction`` of the records were skipped (nothing is
+    published); returns the skip reasons, most frequent first, as text.
+
+    The one check of every build. A job names ``where`` (runner and feature) and the
+    ``max_bad_fraction`` key; a single-vocabulary build (``where`` None) names its
+    inputs (``description``) and the ``--max-bad-fraction`` flag.
+
+    >>> check_skipped("On DirectRunner", {"missing_field": 50, "bad_json": 2}, 1000, 0.1, "d")
+    'missing_field 50, bad_json 2'
+    >>> check_skipped(None, {"bad_json": 2}, 3, 0.5, None, description="a.jsonl")
+    Traceback (most recent call last):
+    ...
+    vocabguard.errors.InputDataError: 2 of 3 records were skipped (66.7%), more than \
+--max-bad-fraction 0.5; top reasons: bad_json 2. Nothing was published. Fix the input or the \
+--field names (a.jsonl), or raise --max-bad-fraction if this is expected. Received: \
+skipped=2, records=3
+    """
     total = sum(skipped.values())
-    reasons = ", ".join(f"{r} {n}" for r, n in sorted(skipped.items(), key=lambda kv: -kv[1]))
+    ordered = sorted(skipped.items(), key=lambda kv: -kv[1])
+    if where is None:
+        if not total or total <= max_bad_fraction * records_read:
+            return ", ".join(f"{r} {n}" for r, n in ordered)
+        reasons = ", ".join(f"{r} {n}" for r, n in ordered[:3])
+        raise InputDataError(
+            f"{total} of {records_read} records were skipped "
+            f"({100 * total / records_read:.1f}%), more than --max-bad-fraction "
+            f"{max_bad_fraction}; top reasons: {reasons}. Nothing was published. Fix the input "
+            f"or the --field names ({description}), or raise --max-bad-fraction if this is "
+            "expected. " + received(skipped=total, records=records_read),
+            cases=[description],
+        )
+    reasons = ", ".join(f"{r} {n}" for r, n in ordered)
     if records_read and total / records_read > max_bad_fraction:
         raise InputDataError(
             f"{where}: {total} of {records_read} records were skipped "
@@ -123,3 +157,26 @@ def check_skipped(
             + received(runner=runner, skipped=total, records_read=records_read)
         )
     return reasons
+
+
+def check_not_empty(
+    stats: Mapping[str, Any], description: str, *, allow_empty: bool, what: str
+) -> None:
+    """No silent empty results: inputs without documents (or without a single token)
+    are an error unless ``allow_empty``.
+
+    >>> check_not_empty({"documents": 2, "total_tokens": 5}, "a.txt", allow_empty=False,
+    ...                 what="build")
+    """
+    if allow_empty:
+        return
+    documents, tokens = stats.get("documents", 0), stats.get("total_tokens", 0)
+    if documents and tokens:
+        return
+    found = "no documents" if not documents else f"{documents} documents but not one token"
+    raise InputDataError(
+        f"The inputs hold {found}: {description}. An empty {what} is almost always a wrong "
+        "path, glob, --format or --field. Check the inputs, or pass --allow-empty if an empty "
+        f"result is intended. " + received(input=description, documents=documents, tokens=tokens),
+        cases=[description],
+    )

@@ -38,17 +38,16 @@ A job config (see ``configs/bbc_news_job.yaml``)::
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import logging
 import os
-import shutil
-import sys
-import tempfile
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+import pyarrow as pa
+import pyarrow.fs as pafs
 
 from vocabguard._src.core.errors import (
     ConfigError,
@@ -58,7 +57,9 @@ from vocabguard._src.core.errors import (
     received,
 )
 from vocabguard._src.core.spec import VocabSpec, load_yaml
-from vocabguard._src.engines.runners import check_job_server, pipeline_options, runner_name
+from vocabguard._src.core.store import VocabStore
+from vocabguard._src.engines.features import Feature, check_skipped
+from vocabguard._src.engines.runners import beam_options, check_job_server, runner_name
 
 BAD_RECORD_POLICIES = ("fail", "skip")
 OUTPUT_FORMATS = ("parquet", "tfrecord")
@@ -159,8 +160,6 @@ class JobConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping, *, source: str = "<config>", store: str | None = None):
-        from vocabguard._src.engines.features import Feature
-
         where = source
         _expect(data, Mapping, "config", where, "a mapping")
         _unknown_keys(
@@ -293,10 +292,10 @@ class JobConfig:
             format=data.get("format"),
             bad_records=data.get("bad_records", "fail"),
             batch_size=batch_size,
-            shards=_positive(data, "shards", None, where) if "shards" in data else None,
-            flush_rows=_positive(data, "flush_rows", 1 << 20, where),
-            split_bytes=_non_negative(data, "split_bytes", 64 << 20, where),
-            max_record_bytes=_positive(data, "max_record_bytes", 64 << 20, where),
+            shards=positive(data, "shards", None, where) if "shards" in data else None,
+            flush_rows=positive(data, "flush_rows", 1 << 20, where),
+            split_bytes=non_negative(data, "split_bytes", 64 << 20, where),
+            max_record_bytes=positive(data, "max_record_bytes", 64 << 20, where),
             encode=encode,
             source=source,
         )
@@ -305,8 +304,17 @@ class JobConfig:
     def from_yaml(cls, path: str, *, store: str | None = None) -> JobConfig:
         return cls.from_dict(load_yaml(path) or {}, source=str(path), store=store)
 
+    def with_output(self, output: str) -> JobConfig:
+        """This config with ``encode.output`` set to ``output`` (an ``encode`` section
+        over every feature when it has none)."""
+        if self.encode is None:
+            encode = EncodeConfig(output=output, features=tuple(self.features))
+        else:
+            encode = dataclasses.replace(self.encode, output=output)
+        return dataclasses.replace(self, encode=encode)
 
-def _non_negative(data: Mapping, key: str, default: int, where: str) -> int:
+
+def non_negative(data: Mapping, key: str, default: int, where: str) -> int:
     value = data.get(key, default)
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ConfigError(
@@ -315,7 +323,7 @@ def _non_negative(data: Mapping, key: str, default: int, where: str) -> int:
     return value
 
 
-def _positive(data: Mapping, key: str, default: int, where: str) -> int:
+def positive(data: Mapping, key: str, default: int, where: str) -> int:
     value = data.get(key, default)
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ConfigError(
@@ -324,159 +332,18 @@ def _positive(data: Mapping, key: str, default: int, where: str) -> int:
     return value
 
 
-class _JobArgumentParser(argparse.ArgumentParser):
-    """Usage errors as two lines, like the rest of the command line."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(
-            2,
-            f"vocabguard: error: {message} (the Beam mode of {self.prog} takes a job config)\n"
-            f"Run '{self.prog} --help' for usage.\n",
-        )
-
-
-def _job_parser(prog: str) -> argparse.ArgumentParser:
-    parser = _JobArgumentParser(
-        prog=prog,
-        description="Run the vocabguard Beam job. Other flags are Beam pipeline options "
-        "(--runner, --direct_num_workers, --direct_running_mode, --project, ...).",
-    )
-    parser.add_argument("--config", required=True, help="the job config YAML")
-    parser.add_argument("--store", help="store root (overrides the config's store)")
-    if prog.endswith("encode"):
-        parser.add_argument(
-            "--output", help="output directory (overrides the config's encode.output)"
-        )
-    return parser
-
-
-def _parse(argv: Sequence[str] | None, prog: str) -> tuple[JobConfig, Any]:
-    args, beam_args = _job_parser(prog).parse_known_args(
-        list(sys.argv[1:] if argv is None else argv)
-    )
-    config = JobConfig.from_yaml(args.config, store=args.store)
-    output = getattr(args, "output", None)
-    if output is not None:
-        if config.encode is None:
-            encode = EncodeConfig(output=output, features=tuple(config.features))
-        else:
-            encode = dataclasses.replace(config.encode, output=output)
-        config = dataclasses.replace(config, encode=encode)
-    return config, pipeline_options(beam_args)
-
-
-def _describe_inputs(config: JobConfig) -> str:
-    return ", ".join(config.inputs)
-
-
-def run_build(argv: Sequence[str] | None = None, *, config: JobConfig | None = None) -> list[dict]:
-    """Build and publish every feature's vocabulary in one pass; return what was published.
-
-    ``argv``: ``--config FILE`` and Beam pipeline options; or, with ``config`` given
-    (a job made from ``vocabguard build`` flags), the Beam pipeline options alone.
-    """
+def run_encode(
+    config: JobConfig, *, runner: str | None = None, pipeline_options: Any = None
+) -> dict:
+    """Encode the config's inputs with pinned vocabulary versions on a Beam runner; return
+    the summary (``pipeline_options``: Beam ``PipelineOptions`` or a list of Beam flags)."""
     import apache_beam as beam
 
-    from vocabguard._src.engines.beam import BuildVocabularies, ReadRecordBatches
-    from vocabguard._src.engines.beam.build import default_shards, field_rules, input_bytes
-
-    if config is None:
-        config, options = _parse(argv, "vocabguard build")
-    else:
-        options = pipeline_options(list(argv or []))
-    # Shards follow the input's size, so each shard (merged by one worker) stays bounded.
-    shards = config.shards or default_shards(input_bytes(config.inputs))
-    features = list(config.features.values())
-    read_fields = list(
-        dict.fromkeys(
-            f for feature in features for f in (*feature.all_fields, feature.weight_field) if f
-        )
-    )
-    results_dir, cleanup = _results_dir(options)
-    results_path = f"{results_dir.rstrip('/')}/vocabguard-build-{uuid.uuid4().hex}.json"
-    check_job_server(options)  # Flink/Spark: Beam's job-server jar, or one line saying why not
-    try:
-        with beam.Pipeline(options=options) as pipeline:
-            _ = (
-                pipeline
-                | "Read"
-                >> ReadRecordBatches(
-                    config.inputs,
-                    read_fields,
-                    format=config.format,
-                    batch_size=config.batch_size,
-                    bad_records=config.bad_records,
-                    split_bytes=config.split_bytes,
-                    max_record_bytes=config.max_record_bytes,
-                    rules=field_rules(features),
-                )
-                | "Build"
-                >> BuildVocabularies(
-                    config.features,
-                    config.store,
-                    bad_records=config.bad_records,
-                    input_description=_describe_inputs(config),
-                    shards=shards,
-                    results_path=results_path,
-                )
-            )
-        return _read_results(results_path, config)
-    finally:
-        cleanup()
-
-
-def _results_dir(options) -> tuple[str, Callable[[], None]]:
-    """Where the publish step leaves its results for this process to read.
-
-    ``--temp_location`` when given (required on Dataflow, where workers cannot write
-    to this machine), else a local temporary directory (local and loopback clusters).
-    """
-    from apache_beam.options.pipeline_options import GoogleCloudOptions
-
-    temp = options.view_as(GoogleCloudOptions).temp_location
-    if temp:
-        return temp, lambda: None
-    local = tempfile.mkdtemp(prefix="vocabguard-job-")
-    return local, lambda: shutil.rmtree(local, ignore_errors=True)
-
-
-def _read_results(path: str, config: JobConfig) -> list[dict]:
-    from apache_beam.io.filesystems import FileSystems
-
-    try:
-        with FileSystems.open(path) as handle:
-            results = json.loads(handle.read().decode("utf-8"))
-        FileSystems.delete([path])
-    except (OSError, ValueError) as err:  # Beam wraps IO errors in BeamIOError (an OSError)
-        raise ConfigError(
-            "The Beam job finished but its publish step left no results, so what it "
-            "published is unknown (the runner may have skipped the final step). Check the "
-            "store with `vocabguard list`. "
-            + received(results=path, features=list(config.features))
-        ) from err
-    keys = ("feature", "ref", "fingerprint", "input_dim", "newly_published")
-    by_key = {r["feature"]: {k: r[k] for k in keys} for r in results}
-    missing = [k for k in config.features if k not in by_key]
-    if missing:
-        raise ConfigError(
-            "The Beam job's publish step reported no result for feature(s) "
-            f"{', '.join(missing)}. " + received(results=results)
-        )
-    return [by_key[k] for k in config.features]
-
-
-def run_encode(argv: Sequence[str] | None = None) -> dict:
-    """Encode the config's inputs with pinned vocabulary versions; return the summary."""
-    import apache_beam as beam
-    import pyarrow as pa
-    import pyarrow.fs as pafs
-
-    from vocabguard._src.core.store import VocabStore
     from vocabguard._src.engines.beam import EncodeWithVocabularies, ReadRecordBatches
-    from vocabguard._src.engines.beam.build import records_in
+    from vocabguard._src.engines.beam.build import field_rules, records_in
     from vocabguard._src.engines.beam.encode import WriteEncodedFiles
 
-    config, options = _parse(argv, "vocabguard encode")
+    options = beam_options(pipeline_options, runner)
     if config.encode is None:
         raise ConfigError(
             f"{config.source} has no `encode` section; add one with at least `output`. "
@@ -497,8 +364,6 @@ def run_encode(argv: Sequence[str] | None = None) -> dict:
         key: store.load(encode.vocabularies.get(key, f"{config.features[key].name}@latest"))
         for key in encode.features
     }
-    from vocabguard._src.engines.beam.build import field_rules
-
     # One id column per field: a feature over several fields encodes each of them.
     fields = {key: list(config.features[key].all_fields) for key in encode.features}
     types = {
@@ -572,8 +437,6 @@ def run_encode(argv: Sequence[str] | None = None) -> dict:
 def _finish_encode(items: list, base: dict, features: Sequence, staging: str, runner: str) -> dict:
     """Check the encode job's invariants, then write ``summary.json`` into ``staging``."""
     from apache_beam.io.filesystems import FileSystems
-
-    from vocabguard._src.engines.beam.build import check_skipped
 
     records_read = sum(value for kind, value in items if kind == "read")
     stats: dict[str, int] = {}
@@ -662,121 +525,6 @@ def _read_summary(path: str) -> dict:
 
 
 def _filesystem(path: str):
-    import pyarrow.fs as pafs
-
     if "://" in path:
         return pafs.FileSystem.from_uri(path)
     return pafs.LocalFileSystem(), os.path.abspath(path)
-
-
-class _StderrHandler(logging.StreamHandler):
-    """Writes to whatever ``sys.stderr`` is at each record, not the stream it was created
-    with: a later caller that swaps ``sys.stderr`` (a test's capture, a notebook) must not
-    get "I/O operation on closed file" tracebacks from an earlier run's handler."""
-
-    @property
-    def stream(self):  # type: ignore[override]
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, _value) -> None:
-        pass
-
-
-def _quiet_beam_logs() -> None:
-    """Progress lines from vocabguard on stderr; Beam's own INFO chatter and its
-    tracebacks of user errors (reported once, as one line) stay out of the way."""
-    if os.environ.get("VOCABGUARD_DEBUG") or os.environ.get("VOCABGUARD_VERBOSE"):
-        return
-    logging.getLogger("apache_beam").setLevel(logging.CRITICAL)
-    ours = logging.getLogger("vocabguard")
-    if not ours.handlers:
-        handler = _StderrHandler()
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        ours.addHandler(handler)
-        ours.setLevel(logging.INFO)
-        ours.propagate = False
-
-
-def _quiet_workers():
-    """Beam's worker processes (``multi_processing``) log INFO to the inherited stderr:
-    keep vocabguard's lines and errors, drop Beam's chatter (unless verbose/debug)."""
-    from vocabguard._src.core.quiet import BeamLines, stderr_lines
-
-    loud = os.environ.get("VOCABGUARD_DEBUG") or os.environ.get("VOCABGUARD_VERBOSE")
-    return stderr_lines(BeamLines(), enabled=not loud)
-
-
-def _inprocess_argv(argv: Sequence[str]) -> list[str] | None:
-    """``argv`` without ``--runner inprocess`` when it names the in-process runner, else None."""
-    from vocabguard._src.engines.inprocess import is_inprocess
-
-    argv = list(argv)
-    for index, arg in enumerate(argv):
-        if arg.startswith("--runner="):
-            if is_inprocess(arg.split("=", 1)[1]):
-                return argv[:index] + argv[index + 1 :]
-        elif arg == "--runner" and index + 1 < len(argv) and is_inprocess(argv[index + 1]):
-            return argv[:index] + argv[index + 2 :]
-    return None
-
-
-def run_build_inprocess(argv: Sequence[str], *, config: JobConfig | None = None) -> list[dict]:
-    """The job's features built in this process, in one pass, without Beam
-    (``--runner inprocess``); other flags: ``--config`` and ``--store`` only."""
-    from vocabguard._src.engines import inprocess
-
-    if config is None:
-        parser = _job_parser("vocabguard build")
-        args, extra = parser.parse_known_args(list(argv))
-        if extra:
-            raise ConfigError(
-                "The in-process runner takes no Beam pipeline options; drop them or pick a "
-                "Beam runner. " + received(options=extra)
-            )
-        config = JobConfig.from_yaml(args.config, store=args.store)
-    elif argv:
-        raise ConfigError(
-            "The in-process runner takes no Beam pipeline options; drop them or pick a Beam "
-            "runner. " + received(options=list(argv))
-        )
-    return inprocess.run_build(config, description=_describe_inputs(config))
-
-
-def main_build(argv: Sequence[str] | None = None, *, config: JobConfig | None = None) -> int:
-    """Entry point of ``pipelines/build_vocab.py`` and ``vocabguard build --runner ...``
-    (``--runner inprocess``: one pass in this process, no Beam)."""
-    rest = _inprocess_argv(sys.argv[1:] if argv is None else argv)
-    if rest is not None:
-        built = run_build_inprocess(rest, config=config)
-    else:
-        _quiet_beam_logs()
-        with _quiet_workers():
-            built = run_build(argv, config=config)
-    for item in built:
-        verb = "published" if item.get("newly_published", True) else "reused (identical to latest)"
-        print(
-            f"{verb} {item['ref']} for feature {item['feature']}: input_dim "
-            f"{item['input_dim']}, fingerprint {item['fingerprint'][:16]}",
-            file=sys.stderr,
-        )
-        print(item["ref"])
-    return 0
-
-
-def main_encode(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``pipelines/encode_dataset.py`` and ``vocabguard encode --runner ...``."""
-    _quiet_beam_logs()
-    with _quiet_workers():
-        summary = run_encode(argv)
-    skipped = sum(summary["bad_records_skipped"].values())
-    refs = ", ".join(f"{key} {v['ref']}" for key, v in summary["vocabularies"].items())
-    print(
-        f"encoded {summary['documents']} documents with {refs} -> {summary['output']}\n"
-        f"  {summary['ids']} ids, OOV rate {summary['oov_rate']:.4f}, "
-        f"{summary['out_of_range_ids']} out of range, {skipped} bad records skipped "
-        "(details in summary.json)",
-        file=sys.stderr,
-    )
-    print(summary["output"])
-    return 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from typing import Any
 
 from vocabguard._src.core.errors import ConfigError, received
 
@@ -119,6 +120,26 @@ def pipeline_options(beam_args: Sequence[str]):
     standard = options.view_as(StandardOptions)
     standard.runner = path or "DirectRunner"
     return options
+
+
+def beam_options(given: Any, runner: str | None = None):
+    """Beam ``PipelineOptions``: ``given`` as they are, or from a list of Beam
+    flags (checked strictly: an unknown flag is an error); ``runner`` (a short name or a
+    class path) replaces the options' runner. The DirectRunner is the default."""
+    from apache_beam.options.pipeline_options import StandardOptions
+
+    if given is not None and hasattr(given, "view_as"):
+        options = given
+        standard = options.view_as(StandardOptions)
+        if runner:
+            standard.runner = resolve_runner(runner)
+        elif not standard.runner:
+            standard.runner = "DirectRunner"
+        return options
+    flags = list(given or [])
+    if runner:
+        flags = ["--runner", runner, *flags]
+    return pipeline_options(flags)
 
 
 # Runner -> (job server, its options class, the jar flag's attribute, Beam's Gradle target).
