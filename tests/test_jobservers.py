@@ -9,9 +9,11 @@ Beam's download is replaced, so these tests need neither the network nor Maven
 
 from __future__ import annotations
 
+import doctest
 import importlib.metadata
 import os
 import stat
+import sys
 import zipfile
 from pathlib import Path
 from urllib.error import HTTPError
@@ -19,9 +21,12 @@ from urllib.error import HTTPError
 import pytest
 from apache_beam.utils.subprocess_server import JavaJarServer
 
-from vocabguard._src.engines import jobservers
 from vocabguard.cli import main
 from vocabguard.errors import ConfigError
+
+# The Maven set-up is a script (scripts/jobservers.py), outside the runtime package.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+import jobservers
 
 # Copies nothing from anywhere: creates the jars named in $FAKE_JARS in -DoutputDirectory.
 FAKE_MVN = """#!/bin/sh
@@ -237,3 +242,8 @@ def test_a_given_job_server_jar_or_endpoint_is_not_fetched(monkeypatch):
         check_job_server(pipeline_options(flags))  # no fetch: missing_jar would raise
     with pytest.raises(ConfigError, match="needs Beam's Spark job server"):
         check_job_server(pipeline_options(["--runner", "SparkRunner"]))
+
+
+def test_the_scripts_examples_hold():
+    # scripts/ is outside pytest's doctest paths: run the module's examples here.
+    assert doctest.testmod(jobservers).failed == 0

@@ -1,7 +1,7 @@
 """The same Beam jobs on Beam's FlinkRunner and SparkRunner, for real, on loopback.
 
 Each runner's job server is the launcher jar that the project builds from Maven
-Central (``vocabguard._src.engines.jobservers``: Beam's runner library and its
+Central (``scripts/jobservers.py``: Beam's runner library and its
 dependencies, resolved with ``mvn``; the first run downloads about 250 MB, later runs
 reuse the cache). Flink runs on the embedded cluster the job server starts
 (``--flink_master [local]``); Spark on a standalone cluster of a master and two
@@ -19,6 +19,7 @@ import importlib.util
 import json
 import os
 import signal
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -34,7 +35,8 @@ from test_runners import (
     services,
 )
 
-from vocabguard._src.engines.jobservers import job_server_jar
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+from jobservers import job_server_jar
 
 JOB_TIMEOUT = 600  # seconds for a build and an encode on one runner, JVM start-up included
 # The embedded Flink cluster's servers on 127.0.0.1 (read from $FLINK_CONF_DIR).
