@@ -24,12 +24,17 @@ from vocabguard._src.core.errors import (
     IdRangeError,
     InputDataError,
     LayoutError,
-    LineageError,
     SpecError,
     received,
 )
 from vocabguard._src.core.guard import guard_ids
 from vocabguard._src.core.layout import IdLayout, oov_bucket, select_rows
+from vocabguard._src.core.lineage import (
+    check_lineage,
+    grow,
+    newly_retired,
+    refuse_wordpiece_retire,
+)
 from vocabguard._src.core.spec import VocabSpec
 from vocabguard._src.core.token_index import TokenIndex
 from vocabguard._src.core.tokenizer import Tokenizer
@@ -175,30 +180,6 @@ def retired_key(id_: int) -> bytes:
     return b"\xff\xferetired:%d" % id_
 
 
-# The spec fields that decide what a token is and which OOV id it gets: a child
-# vocabulary must share them with its parent, or "the same id" means nothing.
-LINEAGE_FIELDS = (
-    "tokenizer",
-    "pattern",
-    "lowercase",
-    "normalization",
-    "num_oov_buckets",
-    "reserved_tokens",
-    "pad_token",
-    "oov_token",
-    "missing",
-    "missing_token",
-    "ngrams",
-    "ngram_separator",
-    "joiner",
-    "max_chars_per_word",
-    "standardize",
-    "split_cjk",
-    "strip_accents",
-    "tie_break",
-)
-
-
 def compute_fingerprint(contract: Mapping, tokens: pa.Array | Sequence[Token]) -> str:
     """sha256 over the encoding contract and the ordered tokens (ids ``k+1`` on).
 
@@ -316,70 +297,6 @@ def _check_special_kinds(spec: VocabSpec, token_type: str) -> None:
                 + received(**{key: value}),
                 key=key,
             )
-
-
-def _check_lineage(parent: Vocabulary, spec: VocabSpec, token_type: str) -> VocabSpec:
-    """The child's spec, checked against the parent's (and given its capacity if unset)."""
-    where = parent.ref or f"parent {parent.fingerprint[:12]}"
-    if token_type != parent.token_type:
-        raise LineageError(
-            f"The data's tokens are {token_type}, but {where} holds {parent.token_type} tokens; "
-            "a child vocabulary must hold the same kind. Check the input field. "
-            + received(token_type=token_type, parent_token_type=parent.token_type)
-        )
-    changed = [f for f in LINEAGE_FIELDS if getattr(spec, f) != getattr(parent.spec, f)]
-    if changed:
-        field = changed[0]
-        raise LineageError(
-            f"`{field}` differs from {where}'s, so a token would not mean the same in both and "
-            "ids cannot be kept. Use the parent's value (vocabguard inspect "
-            f"{parent.ref or 'PARENT'} --json shows its spec), or start a new lineage without "
-            "--parent. "
-            + received(
-                **{field: getattr(spec, field), f"parent_{field}": getattr(parent.spec, field)}
-            )
-        )
-    if spec.pad_to_multiple_of is None and parent.spec.pad_to_multiple_of is not None:
-        # The lineage keeps its alignment rule as it grows.
-        spec = spec.replace(pad_to_multiple_of=parent.spec.pad_to_multiple_of)
-    elif spec.pad_to_multiple_of != parent.spec.pad_to_multiple_of and (
-        parent.spec.pad_to_multiple_of is not None
-    ):
-        raise LineageError(
-            f"`pad_to_multiple_of` {spec.pad_to_multiple_of} differs from {where}'s "
-            f"{parent.spec.pad_to_multiple_of}; a lineage keeps one alignment rule, so input_dim "
-            "only grows. Use the parent's value or leave it unset (it is inherited). "
-            + received(
-                pad_to_multiple_of=spec.pad_to_multiple_of,
-                parent_pad_to_multiple_of=parent.spec.pad_to_multiple_of,
-            )
-        )
-    if spec.capacity is None and parent.spec.capacity is not None:
-        # input_dim never shrinks: the child inherits the parent's fixed size.
-        spec = spec.replace(capacity=parent.spec.capacity)
-    if spec.capacity is not None and spec.capacity < parent.input_dim:
-        raise LineageError(
-            f"capacity {spec.capacity} is smaller than {where}'s input_dim {parent.input_dim}; "
-            "input_dim never shrinks along a lineage (trained Embedding rows would be cut off). "
-            f"Set capacity to at least {parent.input_dim}. "
-            + received(capacity=spec.capacity, parent_input_dim=parent.input_dim)
-        )
-    return spec
-
-
-def _capacity_exhausted(parent: Vocabulary, new: int, capacity: int, needed: int) -> LineageError:
-    # Suggest room for the same growth again, so the next build does not fail too.
-    suggestion = needed + max(new, needed - parent.layout.used_ids, 1)
-    return LineageError(
-        f"capacity {capacity} is exhausted: {parent.ref or 'the parent'} uses "
-        f"{parent.layout.used_ids} ids and this build adds {new} new tokens, {needed} ids in "
-        f"all. Rebuild with a larger capacity (e.g. --capacity {suggestion}); input_dim then "
-        f"grows from {capacity} to the new capacity, so resize the model's Embedding with "
-        "`vocabguard migrate-model`. Or raise min_count / lower max_tokens to add fewer "
-        "tokens. " + received(capacity=capacity, needed_ids=needed, new_tokens=new),
-        capacity=capacity,
-        needed_ids=needed,
-    )
 
 
 def _document_limits(spec: VocabSpec, stats: Mapping[str, Any] | None) -> tuple[int, int | None]:
@@ -503,81 +420,33 @@ def vocabulary_from_counts(
         )
     arrow_type = arrow_token_type(token_type)
     reserved_array = pa.array(reserved, type=arrow_type)
-    keep = None
-    low = high = None
-    if spec.counts_documents:
-        if documents is None:
-            _document_rule(spec, None, stats)  # raises: the rules need document counts
-        low, high = _document_limits(spec, stats)
-        keep = documents >= low
-        if high is not None:
-            keep &= documents <= high
+    keep, low, high = _document_keep(spec, documents, stats)
     retired: set[int] = set()
     inherited = pa.array([], type=arrow_type)
     if parent is not None:
-        spec = _check_lineage(parent, spec, token_type)
-        inherited = parent.token_array.slice(len(reserved))
-        retired = set(parent.retired)
-        if retire:
-            rows = _rows_of(inherited, tokens)
-            dropped = _take_or_zero(counts, rows) < spec.min_count_units(count_scale)
-            if keep is not None:
-                # Not counted: 0 documents, which passes only when min_documents is 0.
-                ok = np.full(len(rows), 0 >= low)
-                ok[rows >= 0] = keep[rows[rows >= 0]]
-                dropped |= ~ok
-            start = parent.layout.learned_start
-            retired.update((start + np.flatnonzero(dropped)).tolist())
-    budget = spec.max_tokens
-    if budget is not None and parent is not None:
-        budget = max(0, budget - len(inherited))
+        spec, inherited, retired = _inherit(
+            parent, spec, token_type, len(reserved), tokens, counts, keep, low, retire, count_scale
+        )
     excluded = pa.concat_arrays([reserved_array, pa.array(specials, type=arrow_type), inherited])
-    learned = select_rows(
-        tokens,
-        counts,
-        min_count=spec.min_count_units(count_scale),
-        max_tokens=budget,
-        exclude=excluded,
-        max_token_bytes=spec.max_token_bytes,
-        keep=keep,
-        descending=spec.tie_break == "bytes_descending",
-    )
+    learned = _learned_rows(spec, tokens, counts, excluded, keep, len(inherited), count_scale)
     fixed = pa.concat_arrays([reserved_array, inherited])  # reserved + parent tokens
-    fixed_rows = _rows_of(fixed, tokens)
     chosen = pa.concat_arrays([fixed, tokens.take(pa.array(learned, type=pa.int64()))])
-    token_counts = np.concatenate([_take_or_zero(counts, fixed_rows), counts[learned]])
-    token_documents = None
-    if documents is not None:
-        token_documents = np.concatenate([_take_or_zero(documents, fixed_rows), documents[learned]])
+    token_counts, token_documents = _chosen_counts(fixed, learned, tokens, counts, documents)
     stats = dict(stats or {})
     if spec.counts_documents:
         stats["document_rule"] = {"min_documents": low, "max_documents": high}
-    total = stats.get("total_tokens", int(counts.sum()))
-    if count_scale != 1:
-        # Weighted: coverage and OOV rate are shares of the total weight.
-        total = stats.pop("total_weight_units", int(counts.sum()))
-    start = 1 + spec.num_oov_buckets  # id of chosen[0], the first reserved token
-    live = np.ones(len(token_counts), dtype=bool)
-    if retired:
-        live[np.fromiter(retired, dtype=np.int64) - start] = False
-    known = int(token_counts[live].sum())
-    pad_count = 0
-    pad = spec.resolved_pad_token(token_type == INT64)
-    if pad is not None:
-        pad_row = _rows_of(pa.array(specials[:1], type=arrow_type), tokens)
-        pad_count = int(_take_or_zero(counts, pad_row)[0])
-    if pad_count and token_type == INT64:
-        raise _pad_in_data(spec, pad, pad_count, count_scale)
+    pad_count = _pad_count(spec, token_type, specials, tokens, counts, count_scale)
+    coverage = _coverage(stats, spec, counts, token_counts, retired, pad_count, count_scale)
     stats.update(
         # Beam passes only the candidate counts, with the true distinct count.
         distinct_tokens=stats.get("distinct_tokens", len(tokens)),
         learned_tokens=len(chosen) - len(reserved) - len(retired),
-        coverage=(known / total) if total else 0.0,
-        oov_rate=((total - known - pad_count) / total) if total else 0.0,
+        **coverage,
     )
     if parent is not None:
         stats.update(new_tokens=len(learned), retired_tokens=len(retired))
-    return cls._grown_from(
+    return grow(
+        cls,
         parent,
         len(learned),
         spec,
@@ -589,6 +458,156 @@ def vocabulary_from_counts(
         retired=retired,
         document_counts=token_documents,
     )
+
+
+def _learned_rows(
+    spec: VocabSpec,
+    tokens: pa.Array,
+    counts: np.ndarray,
+    excluded: pa.Array,
+    keep: np.ndarray | None,
+    num_inherited: int,
+    count_scale: int,
+) -> np.ndarray:
+    """Rows of ``tokens`` learned (the id rule's order); ``max_tokens`` caps the learned
+    rows of the whole lineage, the ``num_inherited`` parent tokens included."""
+    budget = spec.max_tokens
+    if budget is not None:
+        budget = max(0, budget - num_inherited)
+    return select_rows(
+        tokens,
+        counts,
+        min_count=spec.min_count_units(count_scale),
+        max_tokens=budget,
+        exclude=excluded,
+        max_token_bytes=spec.max_token_bytes,
+        keep=keep,
+        descending=spec.tie_break == "bytes_descending",
+    )
+
+
+def _inherit(
+    parent: Vocabulary,
+    spec: VocabSpec,
+    token_type: str,
+    num_reserved: int,
+    tokens: pa.Array,
+    counts: np.ndarray,
+    keep: np.ndarray | None,
+    min_documents: int | None,
+    retire: bool,
+    count_scale: int,
+) -> tuple[VocabSpec, pa.Array, set[int]]:
+    """A child's ``(spec, inherited tokens, retired ids)``: the spec checked against the
+    parent's (``lineage``), the parent's learned tokens, and its retired ids with those
+    this build retires (``retire``)."""
+    spec = check_lineage(parent, spec, token_type)
+    inherited = parent.token_array.slice(num_reserved)
+    retired = set(parent.retired)
+    if retire:
+        rows = _rows_of(inherited, tokens)
+        inherited_counts = _take_or_zero(counts, rows)
+        min_units = spec.min_count_units(count_scale)
+        retired.update(
+            newly_retired(parent, inherited_counts, rows, keep, min_documents, min_units)
+        )
+    return spec, inherited, retired
+
+
+def _chosen_counts(
+    fixed: pa.Array,
+    learned: np.ndarray,
+    tokens: pa.Array,
+    counts: np.ndarray,
+    documents: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Counts (and document counts) of the chosen tokens: the ``fixed`` ones (reserved and
+    inherited, 0 when not counted), then the ``learned`` rows."""
+    fixed_rows = _rows_of(fixed, tokens)
+    token_counts = np.concatenate([_take_or_zero(counts, fixed_rows), counts[learned]])
+    if documents is None:
+        return token_counts, None
+    return token_counts, np.concatenate([_take_or_zero(documents, fixed_rows), documents[learned]])
+
+
+def _document_keep(
+    spec: VocabSpec, documents: np.ndarray | None, stats: Mapping[str, Any] | None
+) -> tuple[np.ndarray | None, int | None, int | None]:
+    """The document rule per counted token: ``(keep, min_documents, max_documents)``
+    (all ``None`` when the spec sets no rule)."""
+    if not spec.counts_documents:
+        return None, None, None
+    if documents is None:
+        _document_rule(spec, None, stats)  # raises: the rules need document counts
+    low, high = _document_limits(spec, stats)
+    keep = documents >= low
+    if high is not None:
+        keep &= documents <= high
+    return keep, low, high
+
+
+def _pad_count(
+    spec: VocabSpec,
+    token_type: str,
+    specials: list[Token],
+    tokens: pa.Array,
+    counts: np.ndarray,
+    count_scale: int,
+) -> int:
+    """How often the pad value occurs in the data; an integer pad found there is an error."""
+    pad = spec.resolved_pad_token(token_type == INT64)
+    if pad is None:
+        return 0
+    pad_row = _rows_of(pa.array(specials[:1], type=arrow_token_type(token_type)), tokens)
+    pad_count = int(_take_or_zero(counts, pad_row)[0])
+    if pad_count and token_type == INT64:
+        raise _pad_in_data(spec, pad, pad_count, count_scale)
+    return pad_count
+
+
+def _coverage(
+    stats: dict,
+    spec: VocabSpec,
+    counts: np.ndarray,
+    token_counts: np.ndarray,
+    retired: set[int],
+    pad_count: int,
+    count_scale: int,
+) -> dict[str, float]:
+    """``coverage`` and ``oov_rate``: shares of the total count (weight, when weighted)
+    that the live tokens hold. Pops ``total_weight_units`` from ``stats``."""
+    total = stats.get("total_tokens", int(counts.sum()))
+    if count_scale != 1:
+        # Weighted: coverage and OOV rate are shares of the total weight.
+        total = stats.pop("total_weight_units", int(counts.sum()))
+    start = 1 + spec.num_oov_buckets  # id of the first reserved token (row 0)
+    live = np.ones(len(token_counts), dtype=bool)
+    if retired:
+        live[np.fromiter(retired, dtype=np.int64) - start] = False
+    known = int(token_counts[live].sum())
+    return {
+        "coverage": (known / total) if total else 0.0,
+        "oov_rate": ((total - known - pad_count) / total) if total else 0.0,
+    }
+
+
+def _checked_retired(retired: Iterable[int], layout: IdLayout, token_type: str) -> frozenset:
+    """Retired ids, refused unless each is a learned id of a string vocabulary."""
+    retired = frozenset(int(i) for i in retired)
+    bad = sorted(i for i in retired if not layout.learned_start <= i < layout.used_ids)
+    if bad:
+        raise LayoutError(
+            f"Retired id {bad[0]} is not a learned id (learned ids are "
+            f"{layout.learned_start}..{layout.used_ids - 1}); only learned tokens "
+            "can be retired. " + received(retired=bad[:10])
+        )
+    if retired and token_type == INT64:
+        raise LayoutError(
+            "Integer vocabularies cannot retire ids: every integer is a possible value, so "
+            "no key can stand in for a retired row. Keep the ids (omit --retire). "
+            + received(retired=sorted(retired)[:10])
+        )
+    return retired
 
 
 class Vocabulary:
@@ -653,22 +672,7 @@ class Vocabulary:
         self.version = version
         self.stats = dict(stats or {})
         self.build = dict(build or {})
-        self.retired = frozenset(int(i) for i in retired)
-        bad = sorted(
-            i for i in self.retired if not self.layout.learned_start <= i < self.layout.used_ids
-        )
-        if bad:
-            raise LayoutError(
-                f"Retired id {bad[0]} is not a learned id (learned ids are "
-                f"{self.layout.learned_start}..{self.layout.used_ids - 1}); only learned tokens "
-                "can be retired. " + received(retired=bad[:10])
-            )
-        if self.retired and token_type == INT64:
-            raise LayoutError(
-                "Integer vocabularies cannot retire ids: every integer is a possible value, so "
-                "no key can stand in for a retired row. Keep the ids (omit --retire). "
-                + received(retired=sorted(self.retired)[:10])
-            )
+        self.retired = _checked_retired(retired, self.layout, token_type)
         # The parent this version was grown from: {"ref", "fingerprint", "input_dim"}.
         self.parent = dict(parent) if parent else None
         self.fingerprint = compute_fingerprint(self.contract(), self._token_array)
@@ -773,24 +777,6 @@ class Vocabulary:
         )
 
     @classmethod
-    def _grown_from(cls, parent, new_tokens: int, *args, **kwargs) -> Vocabulary:
-        """``cls(*args, **kwargs)`` recording ``parent`` (if any) as its lineage; a layout
-        that runs out of capacity for the ``new_tokens`` is the parent's capacity error."""
-        lineage = None
-        if parent is not None:
-            lineage = {
-                "ref": parent.ref,
-                "fingerprint": parent.fingerprint,
-                "input_dim": parent.input_dim,
-            }
-        try:
-            return cls(*args, parent=lineage, **kwargs)
-        except LayoutError as err:
-            if parent is None or getattr(err, "capacity", None) is None:
-                raise
-            raise _capacity_exhausted(parent, new_tokens, err.capacity, err.used_ids) from None
-
-    @classmethod
     def _from_word_counts(
         cls, counts, spec, token_type, reserved, specials, stats, build, parent, retire
     ):
@@ -805,12 +791,8 @@ class Vocabulary:
         inherited: list[Token] = []
         if parent is not None:
             if retire:
-                raise LineageError(
-                    "`--retire` is not supported with `tokenizer: wordpiece`: a retired piece "
-                    "would change how other words split. Build without --retire. "
-                    + received(tokenizer=spec.tokenizer, retire=True)
-                )
-            spec = _check_lineage(parent, spec, token_type)
+                refuse_wordpiece_retire(spec)
+            spec = check_lineage(parent, spec, token_type)
             inherited = parent.token_bytes[len(reserved) :]
         if token_type != STRING:
             raise SpecError(
@@ -845,7 +827,8 @@ class Vocabulary:
         stats["oov_rate"] = 1.0 - stats["coverage"] if total_words else 0.0
         if parent is not None:
             stats.update(new_tokens=len(new), retired_tokens=0)
-        return cls._grown_from(
+        return grow(
+            cls,
             parent,
             len(new),
             spec,
