@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import pickle
 
 import pytest
 import yaml
@@ -12,6 +13,13 @@ from hypothesis import strategies as st
 
 from vocabguard import VocabSpec
 from vocabguard._src.core.spec import ID_DTYPES, NORMALIZATIONS, TOKENIZERS
+from vocabguard._src.core.spec_groups import (
+    LayoutSpec,
+    MissingSpec,
+    SelectionSpec,
+    TokenizerSpec,
+    WordPieceSpec,
+)
 from vocabguard._src.core.tokenizer import Tokenizer
 from vocabguard.errors import ConfigError, SpecError, received
 
@@ -546,3 +554,66 @@ def test_to_dict_from_dict_round_trip(spec):
     assert VocabSpec.from_dict(json.loads(json.dumps(data))) == spec
     assert VocabSpec.from_dict(yaml.safe_load(yaml.safe_dump(data))) == spec
     assert spec.replace() == spec
+
+
+# -- the groups: each a frozen dataclass that checks itself; the spec stays flat --
+
+GROUP_OF = {
+    "tokenization": TokenizerSpec,
+    "selection": SelectionSpec,
+    "id_layout": LayoutSpec,
+    "missing_values": MissingSpec,
+    "wordpiece": WordPieceSpec,
+}
+
+
+def test_the_groups_partition_the_flat_fields():
+    grouped = [f.name for group in GROUP_OF.values() for f in dataclasses.fields(group)]
+    assert sorted(grouped) == sorted(FIELDS)  # every field in exactly one group
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(specs())
+def test_each_group_holds_the_specs_normalized_values(spec):
+    for attribute, group in GROUP_OF.items():
+        part = getattr(spec, attribute)
+        assert isinstance(part, group)
+        for field in dataclasses.fields(group):
+            assert getattr(part, field.name) == getattr(spec, field.name)
+    assert pickle.loads(pickle.dumps(spec)).id_layout == spec.id_layout
+
+
+@pytest.mark.parametrize(
+    ("group", "kwargs", "key", "fragment"),
+    [
+        (TokenizerSpec, {"tokenizer": "bogus"}, "tokenizer", "`tokenizer` must be one of"),
+        (TokenizerSpec, {"tokenizer": "none", "ngrams": 2}, "ngrams", "needs a tokenizer"),
+        (SelectionSpec, {"min_count": 0}, "min_count", "`min_count` must be a number > 0"),
+        (SelectionSpec, {"max_document_fraction": 2}, "max_document_fraction", "(0, 1]"),
+        (LayoutSpec, {"pad_token": "x", "oov_token": "x"}, "oov_token", "must differ"),
+        (LayoutSpec, {"reserved_tokens": ["a", "a"]}, "reserved_tokens", "lists 'a' twice"),
+        (MissingSpec, {"missing_token": "[M]"}, "missing_token", "only used with"),
+        (WordPieceSpec, {}, "vocab_size", "needs `vocab_size`"),
+        (WordPieceSpec, {"joiner": "#", "tokenizer": "whitespace"}, "joiner", "only used with"),
+    ],
+)
+def test_a_group_checks_itself_with_the_specs_message(group, kwargs, key, fragment):
+    with pytest.raises(SpecError) as alone:
+        group(**kwargs)
+    assert alone.value.key == key
+    assert fragment in str(alone.value)
+    flat = {k: v for k, v in kwargs.items() if k != "tokenizer" or group is not WordPieceSpec}
+    if group is WordPieceSpec:
+        flat["tokenizer"] = kwargs.get("tokenizer", "wordpiece")
+    with pytest.raises(SpecError) as whole:
+        VocabSpec(**flat)
+    assert str(whole.value) == str(alone.value)  # the spec raises the group's own error
+
+
+def test_groups_normalize_what_the_flat_spec_then_holds():
+    spec = VocabSpec(min_count=2.0, ngrams=2, reserved_tokens=["[CLS]"], max_token_bytes="none")
+    assert (spec.min_count, spec.ngrams, spec.reserved_tokens) == (2, (1, 2), ("[CLS]",))
+    assert spec.max_token_bytes is None and spec.selection.max_token_bytes is None
+    assert spec.tokenization.ngrams == (1, 2)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.selection.min_count = 3  # type: ignore[misc]
