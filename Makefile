@@ -4,7 +4,8 @@
 #   make test-fast  the quick loop: every test but the jvm, cluster and slow ones, 2 processes
 #   make setup  the virtualenv .venv with vocabguard[all,test], versions as in
 #                 constraints/test.txt (Beam 2.62 for the Flink/Spark job servers)
-#   make readme-check  run the README's runnable shell blocks in order, in a temp copy
+#   make docs   the documentation site (MkDocs, --strict) into site/; installs the docs extra
+#   make docs-check  run every block of the docs pages and the README, in order, in a temp copy
 #   make lineage  a stable-id lineage v1 -> v3 on BBC News; a model trained on v1, migrated
 #   make wordpiece  BBC News on a WordPiece vocabulary vs the word-level one: held-out
 #                 accuracy and OOV rates (out/wordpiece_compare.json)
@@ -19,7 +20,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STORE ?= vocab_store
 
-.PHONY: setup test test-fast lint demo data lineage data-categorical categorical wordpiece readme-check jobservers tft-venv clean
+.PHONY: setup test test-fast lint demo data lineage data-categorical categorical wordpiece docs docs-check jobservers tft-venv clean
 
 CONSTRAINTS ?= constraints/test.txt
 
@@ -69,8 +70,16 @@ demo: data
 		--data data/bbc_news/test.jsonl --field text --output out/demo/report
 	@echo "== metrics: out/bbc_news_model/metrics.json; report: out/demo/report/report.html"
 
-readme-check: data
-	$(BIN)/python scripts/readme_check.py
+# The docs extra is installed on demand: `make setup` (and so `make test`) does not need it.
+$(BIN)/mkdocs: $(BIN)/vocabguard setup.py
+	$(BIN)/pip install -q -c $(CONSTRAINTS) -e '.[all,test,docs]'
+	touch $@
+
+docs: $(BIN)/mkdocs
+	NO_MKDOCS_2_WARNING=1 TF_CPP_MIN_LOG_LEVEL=3 $(BIN)/mkdocs build --strict --quiet
+
+docs-check: data
+	$(BIN)/python scripts/docs_check.py
 
 lineage: data
 	rm -rf out/lineage out/lineage_store
@@ -109,4 +118,4 @@ wordpiece: data
 		--test data/bbc_news/test.jsonl --field text --output out/wordpiece_compare.json
 
 clean:
-	rm -rf out $(STORE)
+	rm -rf out $(STORE) site

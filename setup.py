@@ -20,15 +20,15 @@ CORE = [
     "numpy>=1.26",
     "pyarrow>=14",
     # WordPiece on the numpy path without TensorFlow (Rust; same ids as tf-text's
-    # FastWordpieceTokenizer, property-tested). See README "Dependencies".
+    # FastWordpieceTokenizer, property-tested). See docs/dependencies.md.
     "tokenizers>=0.15",
-    # YAML configs (configs/*.yaml); see README "Dependencies".
+    # YAML configs (configs/*.yaml); see docs/dependencies.md.
     "pyyaml>=6",
     # Progress bars on long builds and encodes.
     "tqdm>=4.60",
     # FarmHash Fingerprint64 for OOV buckets without importing TensorFlow.
     "pyfarmhash>=0.3",
-    # The 64-bit hash of the numpy lookup index (see README "Dependencies").
+    # The 64-bit hash of the numpy lookup index (see docs/dependencies.md).
     "polars>=1.0",
 ]
 
@@ -65,6 +65,9 @@ EXTRAS["all"] = sorted({req for reqs in EXTRAS.values() for req in reqs})
 # benchmarks/cardinality.py only (not in "all"): DuckDB's GROUP BY, the peer the
 # Criteo-shaped build is measured beside and the independent exact count (polars is core).
 EXTRAS["bench"] = ["duckdb>=1.0", "psutil>=5.9"]
+# `make docs` only (not in "all"): the documentation site, built with --strict; see
+# docs/dependencies.md.
+EXTRAS["docs"] = ["mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.26"]
 EXTRAS["test"] = [
     *EXTRAS["all"],
     "pytest>=7",

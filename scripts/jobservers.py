@@ -10,7 +10,7 @@ runner would, into ``~/.apache_beam/cache/jars``), else built from Maven Central
 needs ``mvn`` and ``java`` (17) on PATH, and for Spark the ``pyspark`` 3.5 wheel
 (``pip install 'vocabguard[spark]'``); the built jars are cached under
 ``$XDG_CACHE_HOME/vocabguard/jobservers/`` (``~/.cache`` by default). Pass a printed
-path to ``--flink_job_server_jar`` / ``--spark_job_server_jar`` (README "Runners").
+path to ``--flink_job_server_jar`` / ``--spark_job_server_jar`` (docs/guides/beam.md, "Runners").
 
 A script, not part of the runtime package: ``vocabguard`` never imports it (the runtime
 names it in its error when Beam cannot download a job server).

@@ -36,7 +36,7 @@ SLOW_TESTS = {  # test function names (any parameters)
     "test_console_script_build_inspect_encode",  # 4 s
     "test_the_cli_without_any_extra_builds_encodes_and_audits",  # 4 s
     "test_to_dict_from_dict_round_trip",  # 4 s
-    "test_readme_runnable_blocks_pass_on_a_generated_corpus",  # every README block
+    "test_docs_and_readme_blocks_pass_on_a_generated_corpus",  # every docs and README block
 }
 
 

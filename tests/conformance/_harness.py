@@ -18,7 +18,7 @@ this vocabguard, the case counts as ``different`` with the reason ``pending`` an
 asserts today's result (``today``); once the option is there, the case runs with it and
 must reach its ``status``.
 
-``table()`` renders the README's per-peer table from the data, so the two cannot drift
+``table()`` renders the docs' per-peer table from the data, so the two cannot drift
 (``test_conformance_readme.py``).
 """
 
@@ -39,7 +39,7 @@ PEERS = {
 }
 STATUSES = ("identical", "id_map", "different", "unsupported")
 
-# Deliberate differences: one line each, shown in the README table.
+# Deliberate differences: one line each, shown in the docs' table.
 REASONS = {
     "oov_default_value": (
         "TFT's unknown token is `default_value` (-1 or any int); vocabguard's is an OOV id "
@@ -207,7 +207,7 @@ def outcome(case: dict) -> tuple[str, str | None]:
     return case["status"], case.get("why")
 
 
-# --- the README table ------------------------------------------------------------------
+# --- the docs table --------------------------------------------------------------------
 
 
 def counts(peer: str) -> dict:
@@ -253,7 +253,7 @@ def _reasons(result: dict, names: dict) -> str:
 
 
 def table() -> str:
-    """The README's conformance table, one row per peer, and its legend, from the case data."""
+    """The conformance table of the docs, one row per peer, and its legend, from the case data."""
     lines = [
         "| Peer (its test files) | Cases | Identical | Identical through the id map "
         "| Deliberately different | Unsupported |",

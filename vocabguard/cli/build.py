@@ -10,8 +10,8 @@ from vocabguard.cli._common import add_input_options, note
 BEAM_MODE = """
 Two modes, one command:
   in-process   the flags above; reads local files in this process.
-  Beam         a job config (store, inputs, features; see README "Batch jobs on
-               Apache Beam") runs as an Apache Beam pipeline:
+  Beam         a job config (store, inputs, features; see the docs' guide
+               docs/guides/beam.md) runs as an Apache Beam pipeline:
                  vocabguard {command} --config configs/bbc_news_job.yaml
                  vocabguard {command} --config JOB.yaml --runner DataflowRunner --project P ...
                Without --runner it runs on the DirectRunner (this machine). Other

@@ -29,7 +29,10 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
         "vocabguard train --config configs/bbc_news.yaml",
     )
     train.add_argument(
-        "--config", required=True, metavar="FILE", help="training config (see README)"
+        "--config",
+        required=True,
+        metavar="FILE",
+        help="training config (see docs/guides/training.md)",
     )
     train.add_argument(
         "--output", metavar="DIR", help="output directory (overrides the config's output)"

@@ -22,7 +22,7 @@ A job config (see ``configs/bbc_news_job.yaml``)::
     features:
       text: {field: text, name: news_text, spec: {lowercase: true, max_tokens: 100000}}
       country: {field: country, name: news_country, spec: {tokenizer: none}}
-      # one id space over several fields, counted by a weight (see README "Categorical features")
+      # one id space over several fields, counted by a weight (docs/guides/categorical.md)
       # items: {fields: [hist, tgt], weight_field: w, spec: {tokenizer: none, missing: token}}
       # stable ids: grow a published version (parent ids kept; see `vocabguard build --parent`)
       # text: {field: text, name: news_text, parent: news_text@v2, retire: false, spec: ...}

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Every figure of issue 12, point 5, in one run, one script after the other on the same
-# machine and the same vocabguard tree: logs and JSON under out/issue12/<UTC time>/.
+# Every throughput table of the benchmarks page, in one run, one script after the other on the same
+# machine and the same vocabguard tree: logs and JSON under out/throughput/<UTC time>/.
 #
-#   bash benchmarks/issue12_point5.sh            # 100 MB tables, then scale 100 MB -> 5 GB
-#   SCALE_MB="100 1000" bash benchmarks/issue12_point5.sh
+#   bash benchmarks/throughput_suite.sh            # 100 MB tables, then scale 100 MB -> 5 GB
+#   SCALE_MB="100 1000" bash benchmarks/throughput_suite.sh
 #
 # Nothing asserts on time; each script prints its own targets (met / missed) and the
 # contention (CPU other work used while each row ran). The corpora are written once under
@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
-OUT=out/issue12/$(date -u +%Y%m%dT%H%M%SZ)
+OUT=out/throughput/$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$OUT"
 export PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH} TF_CPP_MIN_LOG_LEVEL=3
 

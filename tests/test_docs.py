@@ -1,0 +1,126 @@
+"""The documentation runs as written: every block of the docs pages and of the README is
+accounted for, and the runnable ones pass, in order, in a temporary copy of the
+repository, on a small generated corpus shaped like BBC News (no network). The CLI
+reference is generated from the parsers, and the README stays a short front page."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "scripts"))
+
+import docs_check  # noqa: E402
+
+
+def _hook(name: str):
+    spec = importlib.util.spec_from_file_location(name, REPO / "docs" / "hooks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _all_blocks() -> list[docs_check.Block]:
+    return [
+        block
+        for _, pages, _ in docs_check.documents()
+        for page in pages
+        for block in docs_check.blocks((REPO / page).read_text(encoding="utf-8"), page)
+    ]
+
+
+def test_every_page_of_the_nav_exists_and_every_page_is_in_the_nav():
+    nav = docs_check.nav_pages(REPO / "mkdocs.yml")
+    assert len(nav) == len(set(nav))
+    on_disk = {str(p.relative_to(REPO / "docs")) for p in (REPO / "docs").rglob("*.md")}
+    assert set(nav) == on_disk
+
+
+def test_every_block_is_accounted_for_and_the_not_run_ones_give_a_reason():
+    every = _all_blocks()
+    assert [p for b in every for p in docs_check.problems(b)] == []
+    kinds = {b.kind for b in every}
+    assert {"sh", "python", "yaml", "text"} <= kinds
+    # Most code runs; what does not names why, and is at least syntax-checked.
+    code = [b for b in every if b.kind in docs_check.SHELL | {"python", "pycon"}]
+    assert sum(b.runs for b in code) >= 0.6 * len(code)
+    for block in code:
+        if not block.runs:
+            assert len(block.not_run) > 10, block.where()
+            assert docs_check.syntax_error(block) is None, block.where()
+    for block in every:
+        if block.kind == "yaml":
+            assert docs_check.yaml_error(block) is None, block.where()
+
+
+def test_the_checker_refuses_unlabelled_blocks_and_reports_syntax_errors():
+    bare = docs_check.blocks("```\nvocabguard list\n```\n", "page.md")[0]
+    assert docs_check.problems(bare) == [
+        "page.md:1: a block with no info string; give it one of: "
+        "bash, console, mermaid, pycon, python, sh, text, yaml"
+    ]
+    sketch = docs_check.blocks("<!-- not run: a sketch -->\n```python\nf(x\n```\n", "p.md")[0]
+    assert not sketch.runs
+    assert "was never closed" in docs_check.syntax_error(sketch)
+    spec = docs_check.blocks("```yaml\nspec:\n  lowercsae: true\n```\n", "p.md")[0]
+    assert "Did you mean 'lowercase'?" in docs_check.yaml_error(spec)
+
+
+def test_the_readme_is_a_short_front_page_and_the_docs_name_no_issue_numbers():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) < 250
+    for heading in ("## Install", "## Two commands", "## A short example"):
+        assert heading in readme
+    for command in ("make demo", "make test"):
+        assert f"```sh\n{command}\n```" in readme
+    texts = {"README.md": readme}
+    texts.update({str(p): p.read_text(encoding="utf-8") for p in (REPO / "docs").rglob("*.md")})
+    for name, text in texts.items():
+        assert not re.search(r"\bissues?\s*#?\d", text, re.I), name
+
+
+def test_the_cli_reference_lists_every_command_and_option_of_the_parsers():
+    from vocabguard.cli import build_parser
+
+    rendered = _hook("cli_reference").render()
+    root = build_parser()
+    for name, sub in root.get_default("_commands").items():
+        assert f"## vocabguard {name}\n" in rendered
+        for action in sub._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            for flag in action.option_strings or [action.metavar or action.dest]:
+                assert f"`{flag}" in rendered, (name, flag)
+    assert "<!-- cli-reference -->" in (REPO / "docs/reference/cli.md").read_text()
+
+
+def test_docstring_doctests_become_code_blocks_for_the_api_reference():
+    fence = _hook("griffe_doctest").fence
+    assert fence("Text.\n\n>>> f(['a'])\n['a']\n\nMore.") == (
+        "Text.\n\n```pycon\n>>> f(['a'])\n['a']\n```\n\nMore."
+    )
+    already = "```python\n>>> x\n```"
+    assert fence(already) == already
+
+
+def test_docs_and_readme_blocks_pass_on_a_generated_corpus():
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "docs_check.py"), "--sample", "--show"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=2400,  # the blocks train small models and run Beam; a shared CPU is slow
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    assert "docs-check: docs passed" in result.stdout
+    assert "docs-check: README passed" in result.stdout
+    # Quiet by default: no TensorFlow banner, no Beam chatter, no traceback.
+    for noise in ("absl::InitializeLog", "cuInit", "apitools", "INFO:apache_beam", "Traceback"):
+        assert noise not in result.stderr, result.stderr
