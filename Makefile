@@ -36,12 +36,15 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Two processes by default (this machine has 2 cores); TEST_WORKERS=0 runs in one.
+TEST_WORKERS ?= 2
+
 test: lint
-	TF_CPP_MIN_LOG_LEVEL=3 $(BIN)/python -m pytest -q
+	TF_CPP_MIN_LOG_LEVEL=3 $(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 # The markers are applied in tests/conftest.py (pytest.ini lists them).
 test-fast: setup
-	TF_CPP_MIN_LOG_LEVEL=3 $(BIN)/python -m pytest -q -n 2 -m "not jvm and not cluster and not slow"
+	TF_CPP_MIN_LOG_LEVEL=3 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not jvm and not cluster and not slow"
 
 data: setup
 	$(BIN)/python scripts/fetch_data.py --corpus bbc
