@@ -1,6 +1,7 @@
-"""The Beam build stays Arrow end to end: shard splits, shard summaries, the combiner's
-merges and the exact top-k are Arrow tables (pickled as Arrow IPC), and the default
-number of token shards follows the input's size."""
+"""The Beam build stays Arrow end to end: Parquet batches read and counted as Arrow
+columns (no Python value per record unless a record breaks a rule), shard splits, shard
+summaries, the combiner's merges and the exact top-k are Arrow tables (pickled as Arrow
+IPC), and the default number of token shards follows the input's size."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pickle
 
 import numpy as np
 import pyarrow as pa
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vocabguard import VocabSpec
@@ -93,3 +94,196 @@ def test_default_shards_follow_the_input_size():
     config = {"inputs": ["x.txt"], "features": {"t": {}}}
     assert JobConfig.from_dict(config).shards is None  # chosen from the inputs' size
     assert JobConfig.from_dict({**config, "shards": 3}).shards == 3
+
+
+# -- Parquet read and counted as Arrow columns --
+
+VALUES = st.one_of(st.none(), st.sampled_from(["a", "b", "B", "c", "é", ""]))
+
+
+def _beam_build(paths, features, store, *, arrow=True, shards=SHARDS, bad_records="fail"):
+    """ReadRecordBatches | BuildVocabularies on the DirectRunner; the published vocabularies."""
+    import apache_beam as beam
+
+    from vocabguard import VocabStore
+    from vocabguard._src.engines.beam.build import BuildVocabularies, field_rules
+    from vocabguard._src.engines.beam.read import ReadRecordBatches
+
+    fields = sorted({f for feature in features.values() for f in feature.all_fields})
+    with beam.Pipeline() as p:
+        _ = (
+            p
+            | ReadRecordBatches(
+                paths,
+                fields,
+                rules=field_rules(features.values()),
+                arrow=arrow,
+                bad_records=bad_records,
+            )
+            | BuildVocabularies(features, str(store), shards=shards, bad_records=bad_records)
+        )
+    return {key: VocabStore(store).load(f"{f.name}@latest") for key, f in features.items()}
+
+
+def _same(got, want):
+    assert (got.tokens, got.counts, got.input_dim, got.fingerprint) == (
+        want.tokens,
+        want.counts,
+        want.input_dim,
+        want.fingerprint,
+    )
+    assert got.stats == want.stats
+
+
+def test_parquet_batches_arrive_as_arrow_columns(tmp_path):
+    import apache_beam as beam
+    import pyarrow.parquet as pq
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from vocabguard._src.engines.beam.read import ReadRecordBatches
+    from vocabguard._src.engines.records import FieldRules
+
+    table = pa.table({"s": ["x", None, "y", "x"], "i": pa.array([1, 2, 3, 4], pa.int32())})
+    pq.write_table(table, tmp_path / "t.parquet", row_group_size=3)
+    rules = FieldRules(missing=frozenset({"s"}))
+    with beam.Pipeline() as p:
+        batches = p | ReadRecordBatches([str(tmp_path / "t.parquet")], ["s", "i"], rules=rules)
+        shapes = batches | beam.Map(
+            lambda b: (b.arrow is not None, list(b.numbers), b.columns["s"], b.columns["i"])
+        )
+        # One Arrow batch (at least ARROW_BATCH_ROWS rows, not batch_size), numbered
+        # as records, its Python lists made from the Arrow columns when asked.
+        assert_that(shapes, equal_to([(True, [1, 2, 3, 4], ["x", None, "y", "x"], [1, 2, 3, 4])]))
+
+
+def test_a_bad_record_sends_its_batch_record_by_record(tmp_path):
+    """A null where the field is required: the batch is read record by record, so the
+    bad record is named (fail) or skipped and counted (skip) as before."""
+    import pyarrow.parquet as pq
+    import pytest
+
+    from vocabguard import VocabSpec, build_vocabulary
+    from vocabguard.errors import InputDataError
+
+    values = ["a", "b", None, "a", "c"]
+    pq.write_table(pa.table({"s": values}), tmp_path / "t.parquet")
+    features = {"s": Feature("s", "s", VocabSpec(tokenizer="none"), max_bad_fraction=0.5)}
+    with pytest.raises(InputDataError, match=r"t\.parquet, record 3, field 's'"):
+        _beam_build([str(tmp_path / "t.parquet")], features, tmp_path / "f")
+    got = _beam_build([str(tmp_path / "t.parquet")], features, tmp_path / "s", bad_records="skip")
+    assert got["s"].stats["bad_records_skipped"] == {"missing_field": 1}
+    assert got["s"].tokens[-3:] == ["a", "b", "c"]
+    assert (
+        got["s"].counts
+        == build_vocabulary(
+            [v for v in values if v], VocabSpec(tokenizer="none"), progress=False
+        ).counts
+    )
+
+
+def test_arrow_counting_builds_no_python_value_per_record():
+    from vocabguard import VocabSpec
+    from vocabguard._src.engines.beam.build import _CountTokens
+    from vocabguard._src.engines.beam.read import RecordBatch
+
+    batch = RecordBatch.from_arrow("t.parquet", 1, pa.record_batch({"s": ["a", None, "b", "a"]}))
+    counter = _CountTokens([Feature("s", "s", VocabSpec(tokenizer="none", missing="skip"))], "fail")
+    counter.setup()
+    out = list(counter.process(batch))
+    assert batch.columns._lists == {}  # no column was made into a Python list
+    (key, partial), *_ = out
+    assert key == (0, 0) and partial.stats["documents"] == 4 and partial.stats["missing.s"] == 1
+    counts = {}
+    for _, part in out:
+        if part.table is not None:
+            counts.update(zip(part.table["token"].to_pylist(), part.table["count"].to_pylist()))
+    assert counts == {b"a": 2, b"b": 1}
+
+
+FEATURE_SPECS = {
+    "skip": {"tokenizer": "none", "missing": "skip"},
+    "oov": {"tokenizer": "none", "missing": "oov", "max_tokens": 2},
+    "token": {"tokenizer": "none", "missing": "token", "lowercase": True},
+    "error": {"tokenizer": "none"},
+}
+
+
+@settings(
+    max_examples=6,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    values=st.lists(VALUES, min_size=1, max_size=40),
+    ints=st.lists(st.one_of(st.none(), st.integers(-3, 3)), min_size=40, max_size=40),
+    rows=st.integers(1, 9),
+    shards=st.integers(1, 5),
+    dictionary=st.booleans(),
+    which=st.sampled_from(sorted(FEATURE_SPECS)),
+)
+def test_property_arrow_path_equals_record_path(
+    tmp_path_factory, monkeypatch, values, ints, rows, shards, dictionary, which
+):
+    """Parquet counted as Arrow columns publishes what the record-by-record path does
+    (tokens, ids, counts, stats, fingerprints), for any batch size, sharding, missing
+    policy, integer or string column, dictionary-encoded or not."""
+    import pyarrow.parquet as pq
+
+    from vocabguard import VocabSpec
+    from vocabguard._src.engines.beam import read
+
+    tmp_path = tmp_path_factory.mktemp("arrow")
+    monkeypatch.setattr(read, "ARROW_BATCH_ROWS", rows)
+    strings = pa.array(values, pa.string())
+    table = pa.table(
+        {
+            "s": strings.dictionary_encode() if dictionary else strings,
+            "i": pa.array(ints[: len(values)], pa.int64()),
+        }
+    )
+    pq.write_table(table, tmp_path / "t.parquet", row_group_size=max(1, rows // 2))
+    spec = VocabSpec(**FEATURE_SPECS[which])
+    features = {
+        field: Feature(field, field, spec, allow_empty=True, max_bad_fraction=1.0)
+        for field in ("s", "i")
+    }
+    paths = [str(tmp_path / "t.parquet")]
+    arrow = _beam_build(paths, features, tmp_path / "a", shards=shards, bad_records="skip")
+    records = _beam_build(paths, features, tmp_path / "r", arrow=False, bad_records="skip")
+    for key in features:
+        _same(arrow[key], records[key])
+
+
+@settings(
+    max_examples=6,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    counts=st.lists(st.integers(1, 4), min_size=1, max_size=30),
+    files=st.integers(1, 3),
+    shards=st.integers(1, 7),
+    max_tokens=st.one_of(st.none(), st.integers(1, 10)),
+)
+def test_property_sharding_does_not_change_the_vocabulary(
+    tmp_path_factory, counts, files, shards, max_tokens
+):
+    """Many tokens with tied counts, split over files and token shards: the Beam build
+    (Arrow shard summaries, merges and top-k) equals the in-process build exactly."""
+    import pyarrow.parquet as pq
+
+    from vocabguard import VocabSpec, build_vocabulary
+
+    tmp_path = tmp_path_factory.mktemp("shards")
+    values = [f"t{i:02d}" for i, n in enumerate(counts) for _ in range(n)]
+    values = values[1::2] + values[::2]  # tokens spread over files and batches
+    step = -(-len(values) // files)
+    paths = []
+    for f in range(files):
+        part = values[f * step : (f + 1) * step]
+        pq.write_table(pa.table({"v": pa.array(part, pa.string())}), tmp_path / f"{f}.parquet")
+        paths.append(str(tmp_path / f"{f}.parquet"))
+    spec = VocabSpec(tokenizer="none", max_tokens=max_tokens)
+    features = {"v": Feature("v", "v", spec, allow_empty=True)}
+    got = _beam_build(paths, features, tmp_path / "s", shards=shards)["v"]
+    _same(got, build_vocabulary(values, spec, progress=False))

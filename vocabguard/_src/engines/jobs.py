@@ -11,7 +11,7 @@ A job config (see ``configs/bbc_news_job.yaml``)::
     inputs: [data/corpus-*.jsonl]    # paths or globs, any Beam filesystem
     format: jsonl                    # text|jsonl|csv|parquet|tfrecord; default: by extension
     bad_records: fail                # fail | skip (skipped records are counted)
-    batch_size: 2048
+    batch_size: 2048                 # records per batch (Parquet read as Arrow: at least 65536)
     shards: 8                        # token shards, each merged by one worker (exact results);
                                      #   default: 8, one more per 64 MiB of input past 512 MiB
     split_bytes: 67108864            # one large file is read by several workers, in splits

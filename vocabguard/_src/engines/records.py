@@ -31,7 +31,7 @@ import io
 import json
 import lzma
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, BinaryIO
 
 from vocabguard._src.core.errors import InputDataError, quoted, received
@@ -446,7 +446,9 @@ def iter_records(
     row_groups: Sequence[int] | None = None,
     rules: FieldRules = NO_RULES,
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
-) -> Iterator[tuple[int, dict] | BadRecord]:
+    arrow: Callable[[Any], bool] | None = None,
+    arrow_rows: int = 8192,
+) -> Iterator[tuple[int, dict] | BadRecord | ArrowRows]:
     """Parse one open binary file into ``(record_number, {field: value})`` or ``BadRecord``.
 
     ``rules`` (``FieldRules``) lets fields hold lists, missing values or weights.
@@ -455,6 +457,11 @@ def iter_records(
 
     ``row_groups`` (Parquet only) reads just those row groups, numbering records as
     in the whole file: that is how the Beam reader splits a Parquet file.
+
+    ``arrow`` (Parquet only): a test of one ``pyarrow.RecordBatch`` of ``arrow_rows``
+    rows; a batch it passes is yielded whole, as ``ArrowRows``, without per-record
+    work (the test stands for the per-record checks: it passes only batches every
+    record of which would pass them); the other batches yield records as above.
     """
     passthrough = [f for f in passthrough if f not in fields]
     if format not in FORMATS:
@@ -472,7 +479,9 @@ def iter_records(
         elif format == "csv":
             yield from _csv(handle, path, fields, passthrough, rules, limit)
         elif format == "parquet":
-            yield from _parquet(handle, path, fields, passthrough, row_groups, rules, limit)
+            yield from _parquet(
+                handle, path, fields, passthrough, row_groups, rules, limit, arrow, arrow_rows
+            )
         else:
             yield from _tfrecord(handle, path, fields, passthrough, rules)
     except _STREAM_ERRORS as err:
@@ -748,7 +757,25 @@ def _with_leaf(type_: Any, leaf: Any) -> Any:
     return leaf
 
 
-def _parquet(handle, path, fields, passthrough, row_groups=None, rules=NO_RULES, limit=None):
+@dataclasses.dataclass(frozen=True)
+class ArrowRows:
+    """Consecutive Parquet records as one Arrow batch (``iter_records(arrow=...)``)."""
+
+    first: int  # the 1-based number of the batch's first record
+    batch: Any  # pyarrow.RecordBatch
+
+
+def _parquet(
+    handle,
+    path,
+    fields,
+    passthrough,
+    row_groups=None,
+    rules=NO_RULES,
+    limit=None,
+    arrow=None,
+    arrow_rows=8192,
+):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -775,7 +802,9 @@ def _parquet(handle, path, fields, passthrough, row_groups=None, rules=NO_RULES,
             metadata.row_group(g).num_rows for g in range(row_groups[0] if row_groups else 0)
         )
     batches = parquet.iter_batches(
-        batch_size=8192, columns=[*fields, *passthrough], row_groups=row_groups
+        batch_size=arrow_rows if arrow is not None else 8192,
+        columns=[*fields, *passthrough],
+        row_groups=row_groups,
     )
     while True:
         try:
@@ -786,6 +815,10 @@ def _parquet(handle, path, fields, passthrough, row_groups=None, rules=NO_RULES,
             return
         if batch is None:
             return
+        if arrow is not None and arrow(batch):
+            yield ArrowRows(number + 1, batch)
+            number += batch.num_rows
+            continue
         columns, undecodable = {}, {}
         for name in batch.schema.names:
             columns[name], problems = column_values(batch.column(name))

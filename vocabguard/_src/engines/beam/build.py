@@ -21,6 +21,7 @@ from vocabguard._src.engines.beam.read import (
     RecordBatch,
     check_policy,
 )
+from vocabguard._src.engines.columnar import _columnar, _count_column
 from vocabguard._src.engines.features import Feature, build_record, check_skipped
 from vocabguard._src.engines.features import manifest_stats as job_manifest_stats
 from vocabguard._src.engines.records import BadRecord
@@ -113,6 +114,22 @@ class _CountTokens(beam.DoFn):
 
     def process(self, batch: RecordBatch):
         records = len(batch) + sum(n for _, n in batch.skipped)
+        counted = self._arrow_counts(batch) if batch.arrow is not None else None
+        if counted is None:
+            counted = self._record_counts(batch)
+        for index, table, stats in counted:
+            stats = {"records": records, "batches": 1, **stats}
+            if table is None:
+                yield (index, 0), _Partial(None, stats)
+                continue
+            for shard, part in split_by_shard(table, self.shards):
+                if shard == 0:
+                    yield (index, 0), _Partial(part, stats)
+                elif len(part):
+                    yield (index, shard), _Partial(part)
+
+    def _record_counts(self, batch: RecordBatch):
+        """``(feature, counts table, stats)`` of a batch, record by record (the rules)."""
         bad_rows = self._bad_rows(batch)
         if bad_rows:  # the rows change: the tokens kept by _bad_rows no longer line up
             self._tokens = {}
@@ -129,22 +146,77 @@ class _CountTokens(beam.DoFn):
                 self._count(feature, counter, batch.columns[field], field, units, tokens)
             counter.documents = len(batch)
             table = counter.table()
-            stats = {
-                "records": records,
-                "batches": 1,
-                "documents": counter.documents,
-                "total_tokens": counter.total_tokens,
-                "counted_units": int(pc.sum(table["count"]).as_py() or 0) if len(table) else 0,
-                "total_weight_units": counter.total_weight_units,
-                **{f"missing.{field}": n for field, n in counter.missing.items()},
-                **{f"lists.{field}": 1 for field in counter.list_fields},
-                **{f"bad_records.{reason}": n for reason, n in batch.skipped},
+            yield (
+                index,
+                table,
+                {
+                    "documents": counter.documents,
+                    "total_tokens": counter.total_tokens,
+                    "counted_units": int(pc.sum(table["count"]).as_py() or 0) if len(table) else 0,
+                    "total_weight_units": counter.total_weight_units,
+                    **{f"missing.{field}": n for field, n in counter.missing.items()},
+                    **{f"lists.{field}": 1 for field in counter.list_fields},
+                    **{f"bad_records.{reason}": n for reason, n in batch.skipped},
+                },
+            )
+
+    def _arrow_counts(self, batch: RecordBatch) -> list | None:
+        """``(feature, counts table, stats)`` of a batch of Arrow columns, counted with
+        Arrow (``value_counts``; the in-process runner's columnar counting), or ``None``
+        when a feature or a record needs the record-by-record rules: a text tokenizer,
+        lists, weights, document counts, a null or '' where missing values are errors,
+        or integer and string fields in one feature.
+        """
+        if not all(_columnar(f) for f in self.features):
+            return None
+        columns = batch.arrow
+        for feature in self.features:
+            kinds = set()
+            for field in feature.all_fields:
+                column = columns.column(field)
+                values = column.dictionary if pa.types.is_dictionary(column.type) else column
+                integer = pa.types.is_integer(values.type)
+                kinds.add(integer)
+                if feature.spec.missing != "error":
+                    continue
+                if column.null_count:
+                    return None
+                if not integer and len(values):
+                    # '' is a missing value under tokenizer none (a dictionary's unused
+                    # entries too: to be safe, the record path decides).
+                    if pc.any(pc.equal(pc.binary_length(values), 0)).as_py():
+                        return None
+            if len(kinds) > 1:
+                return None
+        counted = []
+        skipped = {f"bad_records.{reason}": n for reason, n in batch.skipped}
+        for index, (feature, counter) in enumerate(zip(self.features, self.counters)):
+            stats: dict[str, int] = {
+                "documents": len(batch),
+                "total_tokens": 0,
+                "counted_units": 0,
+                "total_weight_units": 0,
             }
-            for shard, part in split_by_shard(table, self.shards):
-                if shard == 0:
-                    yield (index, 0), _Partial(part, stats)
-                elif len(part):
-                    yield (index, shard), _Partial(part)
+            tables = []
+            merge = False
+            for field in feature.all_fields:
+                column = columns.column(field)
+                table, more = _count_column(feature, counter.tokenizer, column, field)
+                if table is not None:
+                    tables.append(table)
+                    # A dictionary may hold a value twice (Arrow does not promise one
+                    # entry per value): its counts are merged by token.
+                    merge = merge or pa.types.is_dictionary(column.type)
+                for key, n in more.items():
+                    stats[key] = stats.get(key, 0) + n
+            stats.update(skipped)
+            if len(tables) == 1 and merge:
+                tables.append(tables[0].slice(0, 0))  # compact_tables merges 2 or more
+            from vocabguard._src.core.builder import compact_tables
+
+            tables = compact_tables(tables)
+            counted.append((index, tables[0] if tables else None, stats))
+        return counted
 
     @staticmethod
     def _count(

@@ -7,8 +7,10 @@ import io
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import apache_beam as beam
+import pyarrow as pa
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
@@ -19,6 +21,7 @@ from vocabguard._src.engines.readers import EXTENSIONS as READER_EXTENSIONS
 from vocabguard._src.engines.records import (
     DEFAULT_MAX_RECORD_BYTES,
     NO_RULES,
+    ArrowRows,
     BadRecord,
     FieldRules,
     check_max_record_bytes,
@@ -30,6 +33,10 @@ from vocabguard._src.engines.records import (
 NAMESPACE = "vocabguard"
 BAD_RECORD_POLICIES = ("fail", "skip")
 DEFAULT_BATCH_SIZE = 2048
+# Rows of a Parquet batch read as Arrow columns (at least batch_size): large enough that
+# per-batch costs (a value_counts and a shard split per feature) are small, small enough
+# that a batch counted record by record (it holds a bad record) stays well under 1 GB.
+ARROW_BATCH_ROWS = 1 << 16
 # Target size of one split of a large input file (one worker reads one split).
 DEFAULT_SPLIT_BYTES = 64 << 20
 # Partial counts are sharded by token so that no single worker merges every
@@ -60,13 +67,33 @@ def format_for(path: str, format: str | None = None) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class RecordBatch:
-    """Consecutive good records of one file: their numbers and one list per field."""
+    """Consecutive good records of one file: their numbers and one list per field.
+
+    ``arrow``: the same records as a ``pyarrow.RecordBatch`` (Parquet batches whose
+    every value passed the reader's checks); ``columns`` then makes each field's
+    Python list from it only when asked, so the Arrow counting path never builds one.
+    """
 
     path: str
-    numbers: tuple[int, ...]
-    columns: dict[str, list]
+    numbers: Sequence[int]
+    columns: Mapping[str, list]
     # Records skipped (bad_records: skip) since the previous batch, by reason.
     skipped: tuple[tuple[str, int], ...] = ()
+    arrow: Any = None
+
+    @classmethod
+    def from_arrow(
+        cls, path: str, first: int, batch: Any, skipped: tuple[tuple[str, int], ...] = ()
+    ) -> RecordBatch:
+        """The records of an Arrow batch numbered from ``first``.
+
+        >>> import pyarrow as pa
+        >>> b = RecordBatch.from_arrow("f.parquet", 5, pa.record_batch({"c": ["x", None]}))
+        >>> list(b.numbers), b.columns["c"], len(b)
+        ([5, 6], ['x', None], 2)
+        """
+        rows = range(first, first + batch.num_rows)
+        return cls(path, rows, ArrowColumns(batch), skipped, batch)
 
     def __len__(self) -> int:
         return len(self.numbers)
@@ -81,6 +108,29 @@ class RecordBatch:
             {f: [v[i] for i in rows] for f, v in self.columns.items()},
             tuple(sorted(merged.items())),
         )
+
+
+class ArrowColumns(Mapping):
+    """An Arrow batch's columns as Python lists, each made on first use (and kept)."""
+
+    def __init__(self, batch: Any):
+        self.batch = batch
+        self._lists: dict[str, list] = {}
+
+    def __getitem__(self, field: str) -> list:
+        if field not in self._lists:
+            # The reader checked the strings' UTF-8 (records.valid_utf8).
+            self._lists[field] = self.batch.column(field).to_pylist()
+        return self._lists[field]
+
+    def __iter__(self):
+        return iter(self.batch.schema.names)
+
+    def __len__(self) -> int:
+        return self.batch.num_columns
+
+    def __reduce__(self):
+        return (ArrowColumns, (self.batch,))  # the lists are remade where needed
 
 
 def check_policy(bad_records: str) -> None:
@@ -235,9 +285,11 @@ class _ReadSplit(beam.DoFn):
         passthrough: Sequence[str] = (),
         rules: FieldRules = NO_RULES,
         max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+        arrow: bool = True,
     ):
         self.rules = rules
         self.max_record_bytes = max_record_bytes
+        self.arrow = arrow
         self.typed = list(fields)
         self.passthrough = [f for f in passthrough if f not in fields]
         self.fields = [*self.typed, *self.passthrough]
@@ -248,6 +300,35 @@ class _ReadSplit(beam.DoFn):
         self.bad = BadRecords(self.policy)
         self.records_read = Metrics.counter(NAMESPACE, "records_read")
 
+    def arrow_ok(self, batch: Any) -> bool:
+        """Whether every record of a Parquet batch passes the reader's per-record checks
+        (``records._pick``), found per column: plain string, binary or integer values
+        (not uint64: it may pass int64), valid UTF-8, nulls only where missing values
+        are allowed, no weights (checked per record). Passthrough fields are read
+        record by record.
+        """
+        from vocabguard._src.engines.records import valid_utf8
+
+        if self.passthrough:
+            return False
+        for field in self.typed:
+            column = batch.column(field)
+            kind = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
+            plain = (
+                pa.types.is_string(kind)
+                or pa.types.is_large_string(kind)
+                or pa.types.is_binary(kind)
+                or pa.types.is_large_binary(kind)
+                or (pa.types.is_integer(kind) and not pa.types.is_uint64(kind))
+            )
+            if not plain or field in self.rules.weights:
+                return False
+            if column.null_count and field not in self.rules.missing:
+                return False
+            if not valid_utf8(column):
+                return False
+        return True
+
     def process(self, split: Split) -> Iterable[RecordBatch]:
         path, label = split.path, split.label
         # Decompressed by iter_records (records.decompressed), as on the in-process path:
@@ -256,7 +337,7 @@ class _ReadSplit(beam.DoFn):
         numbers: list[int] = []
         columns: dict[str, list] = {f: [] for f in self.fields}
         started = last_log = time.monotonic()
-        total = 0
+        total = arrow_batches = 0
         # A bar per split on a terminal (workers share the launcher's stderr on local
         # runners); elsewhere, a log line every PROGRESS_SECONDS.
         bar = progress_bar(None, None, f"reading {label}")
@@ -275,8 +356,26 @@ class _ReadSplit(beam.DoFn):
                 row_groups=split.row_groups,
                 rules=self.rules,
                 max_record_bytes=self.max_record_bytes,
+                arrow=self.arrow_ok if self.arrow else None,
+                arrow_rows=max(self.batch_size, ARROW_BATCH_ROWS),
             )
             for item in records:
+                if isinstance(item, ArrowRows):
+                    if numbers:  # the records before it, in order
+                        total += len(numbers)
+                        self.records_read.inc(len(numbers))
+                        bar.update(len(numbers))
+                        skipped = count_items(self.bad.drain())
+                        yield RecordBatch(label, tuple(numbers), columns, skipped)
+                        numbers, columns = [], {f: [] for f in self.fields}
+                    rows = item.batch.num_rows
+                    total += rows
+                    self.records_read.inc(rows)
+                    bar.update(rows)
+                    skipped = count_items(self.bad.drain())
+                    yield RecordBatch.from_arrow(label, item.first, item.batch, skipped)
+                    arrow_batches += 1
+                    continue
                 if isinstance(item, BadRecord):
                     self.bad.handle(item)
                     continue
@@ -305,7 +404,8 @@ class _ReadSplit(beam.DoFn):
         # split was counted (records read = documents + skipped, per feature).
         total += len(numbers)
         self.records_read.inc(len(numbers))
-        yield RecordBatch(label, tuple(numbers), columns, count_items(skipped))
+        if numbers or skipped or not arrow_batches:
+            yield RecordBatch(label, tuple(numbers), columns, count_items(skipped))
         _log.info("vocabguard: %s: done, %d records", label, total)
 
 
@@ -334,6 +434,10 @@ class ReadRecordBatches(beam.PTransform):
         max_record_bytes: the most (decompressed) bytes of one line or CSV field
             (default 64 MiB); a larger record is a bad record (``too_large``), read
             past in pieces, never held.
+        arrow: Parquet batches whose every value passes the checks are carried as
+            Arrow columns (``RecordBatch.arrow``, at least ``ARROW_BATCH_ROWS`` rows),
+            so the build counts them without a Python value per record; ``False``
+            reads every record one by one.
     """
 
     def __init__(
@@ -348,9 +452,11 @@ class ReadRecordBatches(beam.PTransform):
         split_bytes: int | None = DEFAULT_SPLIT_BYTES,
         rules: FieldRules = NO_RULES,
         max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+        arrow: bool = True,
     ):
         super().__init__()
         check_policy(bad_records)
+        self.arrow = bool(arrow)
         self.max_record_bytes = check_max_record_bytes(max_record_bytes)
         self.rules = rules
         if split_bytes is not None and (
@@ -387,6 +493,7 @@ class ReadRecordBatches(beam.PTransform):
                     self.passthrough,
                     self.rules,
                     self.max_record_bytes,
+                    self.arrow,
                 )
             )
         )
