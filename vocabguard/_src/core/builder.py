@@ -57,6 +57,28 @@ def _bad_value(index: int, value: Any, expected: str, source: str | None) -> Inp
     )
 
 
+def _record_weights(
+    count: int, weights: Sequence | None, first_index: int, source: str | None, field: str
+) -> np.ndarray:
+    """Each record's weight in units of ``1 / WEIGHT_SCALE`` (int64); 1 each without
+    weights. Bad weights are errors naming the record (``values.weight_units``)."""
+    from vocabguard._src.core.values import WEIGHT_SCALE, weight_units
+
+    if weights is None:
+        return np.full(count, WEIGHT_SCALE, dtype=np.int64)
+    if isinstance(weights, np.ndarray) and weights.dtype == np.int64:
+        return weights
+    return weight_units(weights, first_index=first_index, source=source, field=field)
+
+
+def _exact_sum(units: np.ndarray) -> int:
+    """The exact sum of int64 weight units, even past int64's range."""
+    # An int64 sum is exact below 2**62; beyond, sum Python ints (exact) so the
+    # check sees the overflow instead of a wrapped number.
+    approx = float(units.sum(dtype=np.float64))
+    return int(units.sum()) if approx < 2**62 else sum(int(x) for x in units)
+
+
 class TokenCounter:
     """Counts tokens of batches of values under a spec; mergeable (for Beam combiners).
 
@@ -284,12 +306,7 @@ class TokenCounter:
         records: bool,
         weight_field: str,
     ) -> None:
-        from vocabguard._src.core.values import (
-            WEIGHT_SCALE,
-            check_total_weight,
-            record_tokens,
-            weight_units,
-        )
+        from vocabguard._src.core.values import check_total_weight, record_tokens
         from vocabguard._src.core.vocabulary import as_token
 
         tokens = record_tokens(
@@ -323,21 +340,10 @@ class TokenCounter:
             flat = flat.fill_null(token)
             keep = np.ones(len(flat), dtype=bool)
         if self.weighted:
-            if weights is None:
-                units = np.full(len(values), WEIGHT_SCALE, dtype=np.int64)
-            elif isinstance(weights, np.ndarray) and weights.dtype == np.int64:
-                units = weights
-            else:
-                units = weight_units(
-                    weights, first_index=first_index, source=source, field=weight_field
-                )
+            units = _record_weights(len(values), weights, first_index, source, weight_field)
             per_token = np.repeat(units, tokens.lengths())
             selected = per_token if policy in ("oov", "token") else per_token[keep]
-            # An int64 sum is exact below 2**62; beyond, sum Python ints (exact) so the
-            # check sees the overflow instead of a wrapped number.
-            approx = float(selected.sum(dtype=np.float64))
-            exact = int(selected.sum()) if approx < 2**62 else sum(int(x) for x in selected)
-            self.total_weight_units += exact
+            self.total_weight_units += _exact_sum(selected)
             check_total_weight(self.total_weight_units)
             if keep.any() and self.count_documents:
                 mask = pa.array(keep)

@@ -439,33 +439,15 @@ class _Rows:
         return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
-def diff_vocabularies(
-    old: Any,
-    new: Any,
-    *,
-    data: str | Sequence[str] | None = None,
-    format: str | None = None,
-    field: str | None = None,
-    store: Any = None,
-    progress: bool | None = None,
-) -> VocabDiff:
-    """Compare vocabulary ``old`` (A) with ``new`` (B), token by token.
+def _match(a: _Rows, b: _Rows) -> tuple[list, list, list, list, int, int]:
+    """A's tokens matched in B: ``(moved, retired, removed, added, kept, reassigned)``.
 
-    Args:
-        old, new: ``Vocabulary`` objects (e.g. ``store.load("news@v1")``).
-        data: sample documents (files or globs): measure coverage and OOV rate of both.
-        format, field: how to read ``data`` (as in ``vocabguard report``).
-        store: the ``VocabStore`` holding them, to follow the lineage through
-            intermediate versions (``v3 <- v2 <- v1``); without it only B's own
-            parent record is checked.
-        progress: progress bar while reading ``data`` (``None``: on a terminal only).
-
-    Matching runs as Arrow hash lookups over all tokens at once: a million
-    tokens take well under a second.
+    ``moved``/``retired``: (token, id in A, id in B); ``removed``: (token, id in A);
+    ``added``: (token, id in B); ``reassigned``: ids of A whose row in B holds another
+    live token.
     """
     import numpy as np
 
-    a, b = _Rows(old), _Rows(new)
     pos = a.positions_in(b)  # where each token of A sits in B
     found = pos >= 0
     b_live = np.zeros(len(pos), dtype=bool)
@@ -497,7 +479,35 @@ def diff_vocabularies(
     retired = rows(retired_at, a.ids, b_ids)
     removed = rows(removed_at, a.ids)
     added = [(b.tokens[i], i + b.start) for i in added_at.tolist()]
-    kept = int(kept_mask.sum())
+    return moved, retired, removed, added, int(kept_mask.sum()), reassigned
+
+
+def diff_vocabularies(
+    old: Any,
+    new: Any,
+    *,
+    data: str | Sequence[str] | None = None,
+    format: str | None = None,
+    field: str | None = None,
+    store: Any = None,
+    progress: bool | None = None,
+) -> VocabDiff:
+    """Compare vocabulary ``old`` (A) with ``new`` (B), token by token.
+
+    Args:
+        old, new: ``Vocabulary`` objects (e.g. ``store.load("news@v1")``).
+        data: sample documents (files or globs): measure coverage and OOV rate of both.
+        format, field: how to read ``data`` (as in ``vocabguard report``).
+        store: the ``VocabStore`` holding them, to follow the lineage through
+            intermediate versions (``v3 <- v2 <- v1``); without it only B's own
+            parent record is checked.
+        progress: progress bar while reading ``data`` (``None``: on a terminal only).
+
+    Matching runs as Arrow hash lookups over all tokens at once: a million
+    tokens take well under a second.
+    """
+    a, b = _Rows(old), _Rows(new)
+    moved, retired, removed, added, kept, reassigned = _match(a, b)
     a_spec, b_spec = old.spec.to_dict(), new.spec.to_dict()
     spec_changes = {
         key: (a_spec.get(key), b_spec.get(key))
@@ -549,7 +559,39 @@ def format_diff(result: VocabDiff, *, limit: int = 20) -> str:
             "The number of tokens to list per section must be 0 or more. " + received(limit=limit)
         )
     a, b = result.old, result.new
+    lines = _header_lines(result)
+    if result.spec_changes or result.tokenization_changes:
+        lines.append(f"  spec changes   {'; '.join(_spec_changes(result))}")
+    sample = result.sample
+    if sample is not None:
+        lines.append(
+            f"  sample         {_n(len(sample.files), 'file')}, {_n(sample.documents, 'document')}"
+        )
+        for name, cov in (("A", sample.old), ("B", sample.new)):
+            lines.append(
+                f"    {name}  {cov.tokens} tokens, {cov.oov} OOV: OOV rate {cov.oov_rate:.4f}, "
+                f"coverage {cov.coverage:.4f}; distinct {cov.distinct}, "
+                f"{cov.distinct_oov} OOV ({cov.distinct_coverage:.4f} covered)"
+            )
+    if result.id_compatible and b.input_dim > a.input_dim:
+        # Compatible, yet a model sized for A has no rows for B's new ids.
+        lines.append(
+            f"  note           a model sized for A (input_dim {a.input_dim}) reads B's ids as "
+            f"before, but {_id_range(a.input_dim, b.input_dim)} of B need"
+            f"{'s' if b.input_dim - a.input_dim == 1 else ''} a larger Embedding: "
+            f"vocabguard migrate-model MODEL --to {b.ref or 'B'}"
+        )
     verdict = "yes" if result.id_compatible else "NO"
+    lines.append(f"id-compatible: {verdict}. {result.summary()}")
+    for section in _token_sections(result, limit):
+        if section:
+            lines += ["", *section]
+    return "\n".join(lines)
+
+
+def _header_lines(result: VocabDiff) -> list[str]:
+    """A and B, then what changed in their ids, special tokens and fields."""
+    a, b = result.old, result.new
     change = b.input_dim - a.input_dim
     lines = [
         f"A  {a.label}  fingerprint {a.fingerprint[:16]}  input_dim {a.input_dim}",
@@ -590,44 +632,32 @@ def format_diff(result: VocabDiff, *, limit: int = 20) -> str:
         lines.append(f"  fields         {a.fields} -> {b.fields}")
     if a.missing or b.missing:
         lines.append(f"  missing        {a.missing or 'error'} -> {b.missing or 'error'}")
-    tokenization = set(result.tokenization_changes)
-    if result.spec_changes or tokenization:
-        changes = [
-            f"{key} {va!r} -> {vb!r}"
-            for key, (va, vb) in result.spec_changes.items()
-            if key not in TOKENIZATION_FIELDS
-        ]
-        if tokenization:
-            changes.insert(
-                0,
-                "TOKENIZATION: "
-                + ", ".join(
-                    f"{f} {result._spec_value(f, a)!r} -> {result._spec_value(f, b)!r}"
-                    for f in result.tokenization_changes
-                ),
-            )
-        lines.append(f"  spec changes   {'; '.join(changes)}")
-    sample = result.sample
-    if sample is not None:
-        lines.append(
-            f"  sample         {_n(len(sample.files), 'file')}, {_n(sample.documents, 'document')}"
+    return lines
+
+
+def _spec_changes(result: VocabDiff) -> list[str]:
+    """Each changed spec field as ``key A -> B``; tokenization changes first, flagged."""
+    a, b = result.old, result.new
+    changes = [
+        f"{key} {va!r} -> {vb!r}"
+        for key, (va, vb) in result.spec_changes.items()
+        if key not in TOKENIZATION_FIELDS
+    ]
+    if result.tokenization_changes:
+        changes.insert(
+            0,
+            "TOKENIZATION: "
+            + ", ".join(
+                f"{f} {result._spec_value(f, a)!r} -> {result._spec_value(f, b)!r}"
+                for f in result.tokenization_changes
+            ),
         )
-        for name, cov in (("A", sample.old), ("B", sample.new)):
-            lines.append(
-                f"    {name}  {cov.tokens} tokens, {cov.oov} OOV: OOV rate {cov.oov_rate:.4f}, "
-                f"coverage {cov.coverage:.4f}; distinct {cov.distinct}, "
-                f"{cov.distinct_oov} OOV ({cov.distinct_coverage:.4f} covered)"
-            )
-    if result.id_compatible and b.input_dim > a.input_dim:
-        # Compatible, yet a model sized for A has no rows for B's new ids.
-        lines.append(
-            f"  note           a model sized for A (input_dim {a.input_dim}) reads B's ids as "
-            f"before, but {_id_range(a.input_dim, b.input_dim)} of B need"
-            f"{'s' if b.input_dim - a.input_dim == 1 else ''} a larger Embedding: "
-            f"vocabguard migrate-model MODEL --to {b.ref or 'B'}"
-        )
-    lines.append(f"id-compatible: {verdict}. {result.summary()}")
-    sections = [
+    return changes
+
+
+def _token_sections(result: VocabDiff, limit: int) -> list[list[str]]:
+    """The moved, retired, removed and added tokens, up to ``limit`` of each."""
+    return [
         _section(
             "moved (token: id in A -> id in B)",
             result.moved,
@@ -653,10 +683,6 @@ def format_diff(result: VocabDiff, *, limit: int = 20) -> str:
             limit,
         ),
     ]
-    for section in sections:
-        if section:
-            lines += ["", *section]
-    return "\n".join(lines)
 
 
 __all__ = [

@@ -259,7 +259,6 @@ def rebuild(
     another shape (it consumed the resized output: it is not a vocabulary head).
     """
     keras = _keras()
-    from vocabguard._src.tools.model_check import iter_layers
 
     by_id = {id(plan.layer): plan for plan in plans}
     lookups = tuple(
@@ -288,6 +287,14 @@ def rebuild(
             + received(model=model_name),
             cases=[model_name],
         ) from err
+    _copy_weights(model, new_model, plans, model_name)
+    _move_rows(keras, new_model, plans, init, seed)
+    return new_model
+
+
+def _copy_weights(model: Any, new_model: Any, plans: Sequence[_Plan], model_name: str) -> None:
+    """Copy every weight of ``model`` into ``new_model`` but those of replaced layers;
+    a weight whose shape changed is refused (a layer after a resized one depends on it)."""
     # Variables of replaced layers get new values below; all others are copied.
     replaced = {id(v) for plan in plans for v in plan.layer.weights}
     old_weights, new_weights = model.weights, new_model.weights
@@ -317,6 +324,15 @@ def rebuild(
                 cases=[model_name],
             )
         new.assign(old.numpy() if hasattr(old, "numpy") else np.asarray(old))
+
+
+def _move_rows(
+    keras: Any, new_model: Any, plans: Sequence[_Plan], init: str, seed: int | None
+) -> None:
+    """Fill each replaced Embedding and head of ``new_model``: old rows moved by token,
+    the rows of new tokens initialized by ``init``."""
+    from vocabguard._src.tools.model_check import iter_layers
+
     new_layers = dict(iter_layers(new_model))
     rng = np.random.default_rng(seed)
     for plan in plans:
@@ -338,7 +354,6 @@ def rebuild(
             target.kernel.assign(kernel)
             if bias is not None:
                 target.bias.assign(bias)
-    return new_model
 
 
 def _short(err: BaseException, limit: int = 300) -> str:
@@ -489,6 +504,74 @@ def _recorded_vocab(layers: list[tuple[str, Any]], new_vocab: Any, store: Any, m
     return old
 
 
+def _refuse_same(old: Any, new_vocab: Any, name: str, *, explicit: bool) -> None:
+    """Migrating to the vocabulary the model already has is an error (nothing to do)."""
+    old_name = old.ref or f"fingerprint {old.fingerprint[:12]}"
+    if old.fingerprint == new_vocab.fingerprint:
+        what = (
+            f"The old and the new vocabulary are the same ({old_name})"
+            if explicit
+            else f"The model {name!r} was built from {old_name}, the vocabulary it would be "
+            "migrated to"
+        )
+        raise InputDataError(
+            f"{what}: nothing to migrate, and no output was written. Pass a newer version to "
+            "--to. " + received(model=name, to=new_vocab.ref)
+        )
+
+
+def _plan_embeddings(
+    found: ModelLayers, old: Any, new_vocab: Any, rows: RowMap, *, explicit: bool, model: str
+) -> tuple[list[_Plan], list[str]]:
+    """Plans for the Embeddings built from ``old`` and notes on those left unchanged; a
+    layer recording ``old`` with another input_dim is refused. Plain Embeddings of
+    ``old``'s input_dim are planned only when ``old`` was given (``explicit``)."""
+    from vocabguard._src.engines.keras import VocabEmbedding
+
+    name = model
+    old_name = old.ref or f"fingerprint {old.fingerprint[:12]}"
+    plans: list[_Plan] = []
+    notes: list[str] = []
+    for path, layer in found.embeddings:
+        if isinstance(layer, VocabEmbedding):
+            if layer.vocab_fingerprint != old.fingerprint:
+                notes.append(
+                    f"{path}: records another vocabulary "
+                    f"({layer.vocab_ref or layer.vocab_fingerprint[:12]}); left unchanged"
+                )
+                continue
+            if layer.input_dim != old.input_dim:
+                raise VocabularyMismatchError(
+                    f"Layer '{path}' of {name!r} records {old_name} but has input_dim "
+                    f"{layer.input_dim}, not its {old.input_dim}: its rows do not line up with "
+                    "the vocabulary's ids. Repair it first (vocabguard repair-model) or "
+                    "rebuild it from the artifact. "
+                    + received(layer=path, input_dim=layer.input_dim, old_input_dim=old.input_dim)
+                )
+        elif layer.input_dim != old.input_dim:
+            notes.append(
+                f"{path}: input_dim {layer.input_dim} is not {old_name}'s {old.input_dim}; "
+                "left unchanged"
+            )
+            continue
+        elif not explicit:
+            notes.append(
+                f"{path}: a {type(layer).__name__} of input_dim {layer.input_dim} that records no "
+                f"vocabulary; left unchanged (pass --from {old.ref or 'REF'} to migrate it too)"
+            )
+            continue
+        plans.append(plan_embedding(path, layer, new_vocab, rows))
+    if not plans:
+        listing = ", ".join(describe_layer(layer) for _, layer in found.embeddings)
+        raise InputDataError(
+            f"No Embedding of {name!r} was built from {old_name} (input_dim {old.input_dim}): "
+            f"{listing}. Pass the vocabulary the model was trained with to --from. "
+            + received(model=name, old_vocab=old.ref, old_fingerprint=old.fingerprint),
+            cases=[name],
+        )
+    return plans, notes
+
+
 def migrate_model(
     model_path: str | os.PathLike,
     new_vocab: Any,
@@ -545,58 +628,9 @@ def migrate_model(
                 model, name, found, keras_lookups, new_vocab, output, init=init, seed=seed
             )
     old = old_vocab if explicit else _recorded_vocab(found.embeddings, new_vocab, store, name)
-    old_name = old.ref or f"fingerprint {old.fingerprint[:12]}"
-    if old.fingerprint == new_vocab.fingerprint:
-        what = (
-            f"The old and the new vocabulary are the same ({old_name})"
-            if explicit
-            else f"The model {name!r} was built from {old_name}, the vocabulary it would be "
-            "migrated to"
-        )
-        raise InputDataError(
-            f"{what}: nothing to migrate, and no output was written. Pass a newer version to "
-            "--to. " + received(model=name, to=new_vocab.ref)
-        )
+    _refuse_same(old, new_vocab, name, explicit=explicit)
     rows = row_map(old, new_vocab)
-    plans: list[_Plan] = []
-    notes: list[str] = []
-    for path, layer in found.embeddings:
-        if isinstance(layer, VocabEmbedding):
-            if layer.vocab_fingerprint != old.fingerprint:
-                notes.append(
-                    f"{path}: records another vocabulary "
-                    f"({layer.vocab_ref or layer.vocab_fingerprint[:12]}); left unchanged"
-                )
-                continue
-            if layer.input_dim != old.input_dim:
-                raise VocabularyMismatchError(
-                    f"Layer '{path}' of {name!r} records {old_name} but has input_dim "
-                    f"{layer.input_dim}, not its {old.input_dim}: its rows do not line up with "
-                    "the vocabulary's ids. Repair it first (vocabguard repair-model) or "
-                    "rebuild it from the artifact. "
-                    + received(layer=path, input_dim=layer.input_dim, old_input_dim=old.input_dim)
-                )
-        elif layer.input_dim != old.input_dim:
-            notes.append(
-                f"{path}: input_dim {layer.input_dim} is not {old_name}'s {old.input_dim}; "
-                "left unchanged"
-            )
-            continue
-        elif not explicit:
-            notes.append(
-                f"{path}: a {type(layer).__name__} of input_dim {layer.input_dim} that records no "
-                f"vocabulary; left unchanged (pass --from {old.ref or 'REF'} to migrate it too)"
-            )
-            continue
-        plans.append(plan_embedding(path, layer, new_vocab, rows))
-    if not plans:
-        listing = ", ".join(describe_layer(layer) for _, layer in found.embeddings)
-        raise InputDataError(
-            f"No Embedding of {name!r} was built from {old_name} (input_dim {old.input_dim}): "
-            f"{listing}. Pass the vocabulary the model was trained with to --from. "
-            + received(model=name, old_vocab=old.ref, old_fingerprint=old.fingerprint),
-            cases=[name],
-        )
+    plans, notes = _plan_embeddings(found, old, new_vocab, rows, explicit=explicit, model=name)
     for path, layer in found.denses:
         if layer.units == old.input_dim:
             plans.append(plan_head(path, layer, rows))
@@ -723,24 +757,9 @@ def _fed_embeddings(layer: Any, embeddings: list[tuple[str, Any]]) -> list[tuple
     return [(p, e) for p, e in embeddings if e.input_dim >= size]
 
 
-def migrate_keras_lookups(
-    model: Any,
-    name: str,
-    found: ModelLayers,
-    lookups: list[tuple[str, Any]],
-    new_vocab: Any,
-    output: str,
-    *,
-    init: str = "mean",
-    seed: int | None = 0,
-) -> MigrationResult:
-    """``migrate_model`` for a model built on Keras' ``StringLookup`` / ``IntegerLookup`` /
-    ``TextVectorization`` + ``Embedding``: each lookup is re-pointed at ``new_vocab``'s ids
-    and each Embedding it feeds becomes a guarded ``VocabEmbedding`` whose rows moved with
-    their tokens (``keras_row_map``). Another lookup layer is left unchanged.
-
-    Which lookup: the one sharing the most tokens with ``new_vocab`` (ties are an error).
-    """
+def _chosen_lookup(lookups: list[tuple[str, Any]], new_vocab: Any, name: str) -> tuple[str, Any]:
+    """The lookup layer sharing the most tokens with ``new_vocab``: ``(path, layer)``;
+    none sharing a token, or a tie, is an error."""
     from vocabguard._src.core.vocabulary import display_token
 
     wanted = {display_token(t) for t in new_vocab.token_bytes}
@@ -767,7 +786,28 @@ def migrate_keras_lookups(
             + received(model=name, to=new_vocab.ref),
             cases=[name],
         )
-    path, layer = chosen[0]
+    return chosen[0]
+
+
+def migrate_keras_lookups(
+    model: Any,
+    name: str,
+    found: ModelLayers,
+    lookups: list[tuple[str, Any]],
+    new_vocab: Any,
+    output: str,
+    *,
+    init: str = "mean",
+    seed: int | None = 0,
+) -> MigrationResult:
+    """``migrate_model`` for a model built on Keras' ``StringLookup`` / ``IntegerLookup`` /
+    ``TextVectorization`` + ``Embedding``: each lookup is re-pointed at ``new_vocab``'s ids
+    and each Embedding it feeds becomes a guarded ``VocabEmbedding`` whose rows moved with
+    their tokens (``keras_row_map``). Another lookup layer is left unchanged.
+
+    Which lookup: the one sharing the most tokens with ``new_vocab`` (ties are an error).
+    """
+    path, layer = _chosen_lookup(lookups, new_vocab, name)
     embeddings = _fed_embeddings(layer, found.embeddings)
     if not embeddings:
         raise InputDataError(

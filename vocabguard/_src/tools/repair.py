@@ -215,6 +215,62 @@ def scan_data(
     )
 
 
+def _undersized(found: Any, vocab: Any, name: str, ref: str) -> list[tuple[str, Any]]:
+    """The model's Embeddings smaller than ``vocab``'s input_dim, as ``(path, layer)``;
+    refused if there are none, or if one records another vocabulary."""
+    from vocabguard._src.engines.keras import VocabEmbedding
+
+    small = [(path, layer) for path, layer in found.embeddings if layer.input_dim < vocab.input_dim]
+    if not small:
+        listing = (
+            ", ".join(describe_layer(layer) for _, layer in found.embeddings) or "no Embedding"
+        )
+        raise InputDataError(
+            f"Nothing to repair in {name!r}: no Embedding is smaller than {ref}'s input_dim "
+            f"{vocab.input_dim} ({listing}), so no output was written. vocabguard check-model "
+            f"{name} --vocab {vocab.ref or 'REF'} reports any other problem. "
+            + received(model=name, input_dim=vocab.input_dim),
+            cases=[name],
+        )
+    for path, layer in small:
+        if isinstance(layer, VocabEmbedding) and layer.vocab_fingerprint != vocab.fingerprint:
+            raise VocabularyMismatchError(
+                f"Layer '{path}' of {name!r} was built from vocabulary "
+                f"{layer.vocab_ref or layer.vocab_fingerprint[:12]}, not {ref}: resizing it "
+                "would not make its rows mean this vocabulary's tokens. Use vocabguard "
+                f"migrate-model {name} --to {vocab.ref or 'REF'} to move its rows by token. "
+                + received(
+                    layer=path,
+                    model_fingerprint=layer.vocab_fingerprint,
+                    vocab_fingerprint=vocab.fingerprint,
+                ),
+                layer=path,
+                model_fingerprint=layer.vocab_fingerprint,
+                vocab_fingerprint=vocab.fingerprint,
+            )
+    return small
+
+
+def _plans(found: Any, small: list, sizes: list[int], vocab: Any) -> list:
+    """What to change: the undersized Embeddings, the output heads of their sizes, and
+    the guards that check ids against the old input_dim."""
+    plans = [
+        plan_embedding(path, layer, vocab, RowMap.resize(layer.input_dim, vocab))
+        for path, layer in small
+    ]
+    plans += [
+        plan_head(path, layer, RowMap.resize(layer.units, vocab))
+        for path, layer in found.denses
+        if layer.units in sizes
+    ]
+    plans += [
+        plan_guard(path, layer, vocab.input_dim)
+        for path, layer in found.guards
+        if layer.input_dim < vocab.input_dim
+    ]
+    return plans
+
+
 def repair_model(
     model_path: str | os.PathLike,
     vocab: Any,
@@ -245,7 +301,6 @@ def repair_model(
             (nothing to repair), or ``data`` cannot be read.
         VocabularyMismatchError: an undersized layer records another vocabulary.
     """
-    from vocabguard._src.engines.keras import VocabEmbedding
     from vocabguard._src.tools.model_check import load_model
 
     check_init(init)
@@ -254,53 +309,13 @@ def repair_model(
     ref = vocab.ref or f"the vocabulary (fingerprint {vocab.fingerprint[:12]})"
     model = load_model(name)
     found = model_layers(model)
-    small = [(path, layer) for path, layer in found.embeddings if layer.input_dim < vocab.input_dim]
-    if not small:
-        listing = (
-            ", ".join(describe_layer(layer) for _, layer in found.embeddings) or "no Embedding"
-        )
-        raise InputDataError(
-            f"Nothing to repair in {name!r}: no Embedding is smaller than {ref}'s input_dim "
-            f"{vocab.input_dim} ({listing}), so no output was written. vocabguard check-model "
-            f"{name} --vocab {vocab.ref or 'REF'} reports any other problem. "
-            + received(model=name, input_dim=vocab.input_dim),
-            cases=[name],
-        )
-    for path, layer in small:
-        if isinstance(layer, VocabEmbedding) and layer.vocab_fingerprint != vocab.fingerprint:
-            raise VocabularyMismatchError(
-                f"Layer '{path}' of {name!r} was built from vocabulary "
-                f"{layer.vocab_ref or layer.vocab_fingerprint[:12]}, not {ref}: resizing it "
-                "would not make its rows mean this vocabulary's tokens. Use vocabguard "
-                f"migrate-model {name} --to {vocab.ref or 'REF'} to move its rows by token. "
-                + received(
-                    layer=path,
-                    model_fingerprint=layer.vocab_fingerprint,
-                    vocab_fingerprint=vocab.fingerprint,
-                ),
-                layer=path,
-                model_fingerprint=layer.vocab_fingerprint,
-                vocab_fingerprint=vocab.fingerprint,
-            )
+    small = _undersized(found, vocab, name, ref)
     sizes = sorted({layer.input_dim for _, layer in small})
     report = None
     if data is not None:
         # Before anything is written: a bad --data fails the command with no output.
         report = scan_data(data, vocab, sizes[0], column=column, progress=progress)
-    plans = [
-        plan_embedding(path, layer, vocab, RowMap.resize(layer.input_dim, vocab))
-        for path, layer in small
-    ]
-    plans += [
-        plan_head(path, layer, RowMap.resize(layer.units, vocab))
-        for path, layer in found.denses
-        if layer.units in sizes
-    ]
-    plans += [
-        plan_guard(path, layer, vocab.input_dim)
-        for path, layer in found.guards
-        if layer.input_dim < vocab.input_dim
-    ]
+    plans = _plans(found, small, sizes, vocab)
     notes = [
         f"{path}: input_dim {layer.input_dim} already covers {ref}; left unchanged"
         for path, layer in found.embeddings

@@ -248,10 +248,36 @@ def render_html(
     """The report page (links ``coverage.png`` next to it)."""
     e = html.escape
     ref = vocab.ref or "unpublished vocabulary"
+    # The pad and OOV tokens as used (the spec's None means the default, e.g. [PAD]).
+    spec = {**vocab.spec.to_dict(), "pad_token": vocab.pad_token, "oov_token": vocab.oov_token}
+    spec_rows = [(f"<code>{e(k)}</code>", f"<code>{e(repr(v))}</code>") for k, v in spec.items()]
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>vocabguard report: {e(ref)}</title>",
+        f"<style>{_STYLE}</style></head><body>",
+        f"<h1>Vocabulary <code>{e(ref)}</code></h1>",
+        _table(("", ""), [(e(k), v) for k, v in _summary_rows(vocab, curve)]),
+        *_coverage_parts(ref, curve),
+        *_sample_parts(sample),
+        f"<h2>Top {top} tokens</h2>",
+        _top_tokens_table(vocab, top),
+        "<h2>Spec</h2>",
+        _table(("field", "value"), spec_rows),
+        "</body></html>",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+def _summary_rows(vocab: Any, curve: CoverageCurve) -> list[tuple[str, Any]]:
+    """The page's first table: identity, id layout, corpus and categorical facts."""
+    from vocabguard._src.core.artifact import categorical_facts, wordpiece_facts
+
+    e = html.escape
     stats = vocab.stats
     layout = vocab.layout
     summary = [
-        ("reference", f"<code>{e(ref)}</code>"),
+        ("reference", f"<code>{e(vocab.ref or 'unpublished vocabulary')}</code>"),
         ("fingerprint", f"<code>{e(vocab.fingerprint)}</code>"),
         ("input_dim", vocab.input_dim),
         (
@@ -272,17 +298,18 @@ def render_html(
         ("coverage", f"{curve.coverage[-1]:.4f}" if len(curve.coverage) else "-"),
     ]
     # Categorical facts (fields, missing values, weights, aligned input_dim), as inspect shows.
-    from vocabguard._src.core.artifact import categorical_facts, wordpiece_facts
-
     learned = vocab.tokens[len(vocab.tokens) - layout.num_learned :]
     for line in categorical_facts(vocab.manifest or {}) + wordpiece_facts(
         vocab.manifest or {}, learned if vocab.spec.tokenizer == "wordpiece" else None
     ):
         label, _, text = line.partition(" ")
         summary.append((label, e(text.strip())))
-    # The pad and OOV tokens as used (the spec's None means the default, e.g. [PAD]).
-    spec = {**vocab.spec.to_dict(), "pad_token": vocab.pad_token, "oov_token": vocab.oov_token}
-    spec_rows = [(f"<code>{e(k)}</code>", f"<code>{e(repr(v))}</code>") for k, v in spec.items()]
+    return summary
+
+
+def _coverage_parts(ref: str, curve: CoverageCurve) -> list[str]:
+    """The coverage curve, what it means, and the sizes that reach each target."""
+    e = html.escape
     targets = []
     for target in TARGETS:
         size = curve.size_for(target)
@@ -297,13 +324,7 @@ def render_html(
                 ),
             )
         )
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>vocabguard report: {e(ref)}</title>",
-        f"<style>{_STYLE}</style></head><body>",
-        f"<h1>Vocabulary <code>{e(ref)}</code></h1>",
-        _table(("", ""), [(e(k), v) for k, v in summary]),
+    return [
         "<h2>Coverage of the build corpus</h2>",
         f'<p><img src="{COVERAGE_PNG}" alt="coverage curve of {e(ref)}" width="800"></p>',
         '<p class="note">Share of the build corpus\'s tokens covered when the vocabulary '
@@ -321,28 +342,38 @@ def render_html(
         + "</p>",
         _table(("coverage", "learned tokens needed"), targets),
     ]
-    if sample is not None:
+
+
+def _sample_parts(sample: SampleStats | None) -> list[str]:
+    """The OOV rate on the sample and its most frequent OOV tokens (none without one)."""
+    if sample is None:
+        return []
+    parts = [
+        "<h2>OOV rate on the sample</h2>",
+        _table(
+            ("", ""),
+            [
+                ("files", html.escape(", ".join(sample.files))),
+                ("documents", sample.documents),
+                ("tokens", sample.tokens),
+                ("OOV tokens", sample.oov),
+                ("OOV rate (of non-pad tokens)", f"{sample.oov_rate:.4f}"),
+            ],
+        ),
+    ]
+    if sample.top_oov:
         parts += [
-            "<h2>OOV rate on the sample</h2>",
+            "<h3>Most frequent OOV tokens in the sample</h3>",
             _table(
-                ("", ""),
-                [
-                    ("files", e(", ".join(sample.files))),
-                    ("documents", sample.documents),
-                    ("tokens", sample.tokens),
-                    ("OOV tokens", sample.oov),
-                    ("OOV rate (of non-pad tokens)", f"{sample.oov_rate:.4f}"),
-                ],
+                ("token", "count"),
+                [(_token_cell(token), count) for token, count in sample.top_oov],
             ),
         ]
-        if sample.top_oov:
-            parts += [
-                "<h3>Most frequent OOV tokens in the sample</h3>",
-                _table(
-                    ("token", "count"),
-                    [(_token_cell(token), count) for token, count in sample.top_oov],
-                ),
-            ]
+    return parts
+
+
+def _top_tokens_table(vocab: Any, top: int) -> str:
+    """The ``top`` most frequent tokens: id, count (or weight) and documents if counted."""
     weighted = bool(vocab.stats.get("weighted"))
     unit = float(vocab.stats.get("weight_unit") or 1.0)
     # Builds with document-frequency rules record the documents holding each token.
@@ -351,23 +382,16 @@ def render_html(
     header = (
         "token",
         "id",
-        f"weight ({e(str(vocab.build.get('weight_field')))})" if weighted else "count",
+        f"weight ({html.escape(str(vocab.build.get('weight_field')))})" if weighted else "count",
     ) + (("documents",) if documents is not None else ())
-    parts += [
-        f"<h2>Top {top} tokens</h2>",
-        _table(
-            header,
-            [
-                (_token_cell(token), id_, f"{count * unit:g}" if weighted else count)
-                + ((documents[id_ - start],) if documents is not None else ())
-                for token, id_, count in top_tokens(vocab, top)
-            ],
-        ),
-        "<h2>Spec</h2>",
-        _table(("field", "value"), spec_rows),
-        "</body></html>",
-    ]
-    return "\n".join(parts) + "\n"
+    return _table(
+        header,
+        [
+            (_token_cell(token), id_, f"{count * unit:g}" if weighted else count)
+            + ((documents[id_ - start],) if documents is not None else ())
+            for token, id_, count in top_tokens(vocab, top)
+        ],
+    )
 
 
 def write_report(
