@@ -573,6 +573,14 @@ def test_the_groups_partition_the_flat_fields():
     assert sorted(grouped) == sorted(FIELDS)
 
 
+def test_the_groups_and_the_flat_spec_share_their_defaults():
+    # The flat fields mirror the groups' fields: one default each, never two that drift.
+    flat = {f.name: f.default for f in dataclasses.fields(VocabSpec)}
+    for group in GROUP_OF.values():
+        for field in dataclasses.fields(group):
+            assert field.default == flat[field.name], (group.__name__, field.name)
+
+
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(specs())
 def test_each_group_holds_the_specs_normalized_values(spec):
