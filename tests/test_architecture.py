@@ -125,3 +125,53 @@ def test_the_graph_sees_real_edges():
     assert layer_of("vocabguard._src.tools.audit") == "tools"
     assert layer_of("vocabguard.tf") == "faces"
     assert layer_of("vocabguard.cli.build") == "cli"
+
+
+def _calls_print(tree: ast.AST) -> bool:
+    return any(
+        isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print"
+        for node in ast.walk(tree)
+    )
+
+
+def _imports_argparse(tree: ast.AST) -> bool:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import) and any(a.name == "argparse" for a in node.names):
+            return True
+        if isinstance(node, ast.ImportFrom) and node.module == "argparse":
+            return True
+    return False
+
+
+def _runtime_modules(*layers: str) -> dict[str, ast.AST]:
+    return {
+        module_name(path): ast.parse(path.read_text(encoding="utf-8"))
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if layer_of(module_name(path)) in layers
+    }
+
+
+def test_core_and_engines_neither_parse_argv_nor_print():
+    # The command line parses and prints; the layers below it take parameters and return
+    # results (their progress lines go through logging, which the command line shows).
+    modules = _runtime_modules("core", "engines")
+    assert len(modules) > 20  # the walk sees the layers
+    assert sorted(m for m, tree in modules.items() if _imports_argparse(tree)) == []
+    assert sorted(m for m, tree in modules.items() if _calls_print(tree)) == []
+
+
+def test_the_walkers_see_argparse_and_print():
+    # Guards the two checks above: the CLI does both.
+    tree = ast.parse((PACKAGE / "cli" / "jobs.py").read_text(encoding="utf-8"))
+    assert _imports_argparse(tree) and _calls_print(tree)
+
+
+def test_one_build_use_case_for_every_engine():
+    # The CLI builds through engines/build_job.py, not through the builder or the engines'
+    # own entry points, and the job-server set-up (Maven) is a script, not the runtime.
+    build_cli = GRAPH["vocabguard.cli.build"]
+    assert "vocabguard._src.engines.build_job" in build_cli
+    assert "vocabguard._src.core.builder" not in build_cli
+    assert not any("jobservers" in m for m in GRAPH)
+    assert not any("jobservers" in dep for deps in GRAPH.values() for dep in deps)
+    assert "vocabguard.cli.quiet" in GRAPH and "vocabguard._src.core.quiet" not in GRAPH

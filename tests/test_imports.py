@@ -33,3 +33,8 @@ def test_numpy_build_and_encode_load_no_heavy_framework():
 
 def test_tf_module_loads_tensorflow_on_demand():
     assert "tensorflow" in _loaded_after("import vocabguard.tf")
+
+
+def test_jobs_face_loads_no_heavy_framework():
+    # The build use case imports Beam only when a job runs on a Beam runner.
+    assert _loaded_after("import vocabguard.jobs") == []

@@ -326,7 +326,7 @@ def test_unknown_runner_is_one_line(tmp_path, capsys, runner, message):
 
 
 def test_runner_short_names_and_their_options_pass_the_option_check():
-    from vocabguard._src.engines.runners import pipeline_options
+    from vocabguard.cli.jobs import pipeline_options
 
     options = pipeline_options(["--runner", "DaskRunner", "--dask_client_address", "tcp://x:1"])
     runner = options.get_all_options()["runner"]

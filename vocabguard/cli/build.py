@@ -281,13 +281,14 @@ def run_on_runner(argv: Sequence[str], parser: argparse.ArgumentParser) -> int:
     """
     from vocabguard._src.engines.build_job import build
     from vocabguard._src.engines.inprocess import is_inprocess
-    from vocabguard.cli.jobs import quiet_beam_logs, quiet_workers
+    from vocabguard.cli.jobs import pipeline_options, quiet_beam_logs, quiet_workers
 
     args, beam_args = parser.parse_known_args(["build", *argv])
-    options = options_from_args(args, pipeline_options=beam_args)
-    if is_inprocess(options.runner):
-        report(build(options))
+    if is_inprocess(args.runner):
+        report(build(options_from_args(args, pipeline_options=beam_args)))
         return 0
+    flags = pipeline_options(["--runner", args.runner, *beam_args])
+    options = options_from_args(args, pipeline_options=flags)
     quiet_beam_logs()
     with quiet_workers():
         result = build(options)

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from vocabguard.cli._common import PROG
-from vocabguard.cli.quiet import BeamLines, stderr_lines
+from vocabguard.cli.quiet import BeamLines, progress_lines, stderr_lines
 
 DEBUG_ENVS = ("VOCABGUARD_DEBUG", "VOCABGUARD_VERBOSE")
 
@@ -66,6 +66,57 @@ def parse_job(argv: Sequence[str] | None, prog: str):
     return config, beam_args
 
 
+def _runner_flag(beam_args: Sequence[str]) -> str | None:
+    runner = None
+    for index, arg in enumerate(beam_args):
+        if arg == "--runner" and index + 1 < len(beam_args):
+            runner = beam_args[index + 1]
+        elif arg.startswith("--runner="):
+            runner = arg.split("=", 1)[1]
+    return runner
+
+
+def pipeline_options(beam_args: Sequence[str]):
+    """``PipelineOptions`` from Beam flags; unknown flags are an error, not a warning.
+
+    ``--runner`` takes Beam's short names (``DirectRunner``, ``DaskRunner``,
+    ``FlinkRunner``, ...) or a runner class path. The DirectRunner is the default
+    (Beam may otherwise pick Prism, which downloads a binary and cannot run offline).
+    """
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+    from vocabguard._src.core.errors import ConfigError, received
+    from vocabguard._src.engines.runners import resolve_runner
+
+    beam_args = list(beam_args)
+    runner = _runner_flag(beam_args)
+    path = resolve_runner(runner) if runner else None
+    parser = argparse.ArgumentParser(allow_abbrev=False, add_help=False)
+    seen: set[type] = set()
+    pending = list(PipelineOptions.__subclasses__())
+    while pending:  # options classes and their subclasses (runners extend some)
+        options_class = pending.pop()
+        if options_class in seen:
+            continue
+        seen.add(options_class)
+        pending.extend(options_class.__subclasses__())
+        try:
+            options_class._add_argparse_args(parser)
+        except argparse.ArgumentError:
+            pass  # a subclass re-adding its parent's flags
+    _, unknown = parser.parse_known_args(beam_args)
+    if unknown:
+        raise ConfigError(
+            f"Unknown pipeline option(s) {' '.join(unknown)}: not a vocabguard job flag nor a "
+            "Beam pipeline option. Check the spelling (Beam options use underscores, e.g. "
+            "--direct_num_workers). " + received(options=list(unknown))
+        )
+    options = PipelineOptions(beam_args)
+    standard = options.view_as(StandardOptions)
+    standard.runner = path or "DirectRunner"
+    return options
+
+
 def inprocess_argv(argv: Sequence[str]) -> list[str] | None:
     """``argv`` without ``--runner inprocess`` when it names the in-process runner, else None."""
     from vocabguard._src.engines.inprocess import is_inprocess
@@ -94,7 +145,7 @@ def run_build(argv: Sequence[str] | None = None, *, config: Any = None) -> list[
         config, beam_args = parse_job(argv, f"{PROG} build")
     else:
         beam_args = list(argv or [])
-    result = run_job(config, pipeline_options=beam_args)
+    result = run_job(config, pipeline_options=pipeline_options(beam_args))
     # The Beam job's results have always been these five keys (no ``name``).
     keys = ("feature", "ref", "fingerprint", "input_dim", "newly_published")
     return [{key: item.as_dict()[key] for key in keys} for item in result.published]
@@ -116,21 +167,7 @@ def run_encode(argv: Sequence[str] | None = None) -> dict:
     from vocabguard._src.engines.jobs import run_encode as encode_job
 
     config, beam_args = parse_job(argv, f"{PROG} encode")
-    return encode_job(config, pipeline_options=beam_args)
-
-
-class _StderrHandler(logging.StreamHandler):
-    """Writes to whatever ``sys.stderr`` is at each record, not the stream it was created
-    with: a later caller that swaps ``sys.stderr`` (a test's capture, a notebook) must not
-    get "I/O operation on closed file" tracebacks from an earlier run's handler."""
-
-    @property
-    def stream(self):  # type: ignore[override]
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, _value) -> None:
-        pass
+    return encode_job(config, pipeline_options=pipeline_options(beam_args))
 
 
 def _loud() -> bool:
@@ -143,13 +180,7 @@ def quiet_beam_logs() -> None:
     if _loud():
         return
     logging.getLogger("apache_beam").setLevel(logging.CRITICAL)
-    ours = logging.getLogger("vocabguard")
-    if not ours.handlers:
-        handler = _StderrHandler()
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        ours.addHandler(handler)
-        ours.setLevel(logging.INFO)
-        ours.propagate = False
+    progress_lines()
 
 
 def quiet_workers() -> stderr_lines:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,7 @@ from vocabguard.cli._common import (
     run_guarded,
     store_from_args,
 )
+from vocabguard.cli.quiet import progress_lines
 
 
 def register(command: Callable[..., argparse.ArgumentParser]) -> None:
@@ -123,13 +125,44 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from vocabguard._src.core.spec import load_yaml
     from vocabguard._src.engines import tabular, training
 
+    progress_lines()
     if tabular.is_table_config(load_yaml(args.config)):  # categorical features of a table
         table = tabular.TableConfig.from_yaml(args.config, store=getattr(args, "store", None))
-        return tabular.run_and_report(table)
+        return _report_table(table, tabular.train(table))
     config = training.TrainConfig.from_yaml(args.config)
     # An explicit --store beats the config's store; --output the config's output.
     config = training.with_overrides(config, output=args.output, store=getattr(args, "store", None))
-    return training.run_and_report(config)
+    return _report_training(config, training.train(config))
+
+
+def _report_training(config, metrics: dict) -> int:
+    """The one-line summary of a training run, with the held-out accuracy."""
+    print(
+        f"held-out accuracy {metrics['accuracy']:.3f} on {metrics['n_test']} documents "
+        f"(loss {metrics['loss']:.3f}); vocabulary {metrics['vocabulary']['ref']} "
+        f"(input_dim {metrics['vocabulary']['input_dim']}); wrote {config.output} in "
+        f"{metrics['wall_seconds']:.0f} s",
+        flush=True,
+    )
+    return 0
+
+
+def _report_table(config, metrics: dict) -> int:
+    """The one-line summary of a table's training run."""
+    dims = ", ".join(f"{k} {v['input_dim']}" for k, v in metrics["vocabularies"].items())
+    auc = (
+        f"; AUC {metrics['auc']:.3f} for {metrics['auc_positive_label']!r}"
+        if metrics["auc"] is not None
+        else ""
+    )
+    print(
+        f"held-out accuracy {metrics['accuracy']:.3f} on {metrics['n_test']} records "
+        f"(majority baseline {metrics['majority_baseline']:.3f}{auc}); input_dim {dims}; "
+        f"{metrics['numpy_tf_identical_ids']} ids identical in numpy and tf.data; wrote "
+        f"{config.output} in {metrics['wall_seconds']:.0f} s",
+        flush=True,
+    )
+    return 0
 
 
 def _cmd_check_model(args: argparse.Namespace) -> int:
@@ -195,11 +228,32 @@ def _cmd_repair_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vocabguard train",
+        description="Train a text classifier from a YAML config: vocabulary from the store "
+        "(built from the train split if missing), tf.data encoding, Keras model, held-out "
+        "evaluation; writes metrics.json, model.keras and a serving/ SavedModel.",
+    )
+    parser.add_argument("--config", required=True, help="the training config YAML")
+    parser.add_argument("--output", help="output directory (overrides the config's output)")
+    parser.add_argument("--store", help="store root (overrides the config's vocabulary.store)")
+    return parser
+
+
+def _train(argv: Sequence[str] | None) -> int:
+    from vocabguard._src.engines import training
+
+    args = _train_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    config = training.TrainConfig.from_yaml(args.config)
+    config = training.with_overrides(config, output=args.output, store=args.store)
+    progress_lines()
+    return _report_training(config, training.train(config))
+
+
 def train_main(argv: Sequence[str] | None = None) -> int:
     """``python pipelines/train.py``: the training job behind the CLI's one error path.
 
     Returns the exit status; user errors print one ``vocabguard: error:`` line.
     """
-    from vocabguard._src.engines import training
-
-    return run_guarded(training.main, argv)
+    return run_guarded(_train, argv)

@@ -285,3 +285,29 @@ class stderr_lines:
         self._thread.join(timeout=5)
         os.close(self._saved)
         self._saved = None
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at each record, not the stream it was created
+    with: a later caller that swaps ``sys.stderr`` (a test's capture, a notebook) must not
+    get "I/O operation on closed file" tracebacks from an earlier run's handler."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
+def progress_lines() -> None:
+    """Show vocabguard's own progress lines (``logging`` INFO records of the
+    ``vocabguard`` loggers) on stderr as plain lines, as the command line prints them."""
+    ours = logging.getLogger("vocabguard")
+    if not any(isinstance(h, _StderrHandler) for h in ours.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        ours.addHandler(handler)
+    ours.setLevel(logging.INFO)
+    ours.propagate = False

@@ -10,25 +10,37 @@ Beam release in setup.py's range. It imports Beam's Dask runner (``vocabguard[da
 
 from __future__ import annotations
 
-import argparse
+from typing import Any
 
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.dask import dask_runner as _beam_dask
 
 
+class _Declared:
+    """What an options class declares: its ``_add_argparse_args`` calls ``add_argument``
+    only, so this records each flag (names, dest, default) without building a parser."""
+
+    def __init__(self) -> None:
+        self.flags: list[tuple[str, str, Any]] = []
+
+    def add_argument(self, *names: str, **kwargs: Any) -> None:
+        dest = kwargs.get("dest") or names[0].lstrip("-").replace("-", "_")
+        self.flags.append((names[0], dest, kwargs.get("default")))
+
+
 def dask_flags(options) -> list[str]:
     """The ``--dask_*`` flags of ``options`` whose values differ from their defaults."""
-    parser = argparse.ArgumentParser(add_help=False)
-    _beam_dask.DaskOptions._add_argparse_args(parser)
+    declared = _Declared()
+    _beam_dask.DaskOptions._add_argparse_args(declared)
     view = options.view_as(_beam_dask.DaskOptions)
     flags = []
-    for action in parser._actions:
-        value = getattr(view, action.dest, None)
-        if not action.option_strings or value is None or value == action.default:
+    for flag, dest, default in declared.flags:
+        value = getattr(view, dest, None)
+        if not flag.startswith("-") or value is None or value == default:
             continue
-        if action.dest == "timeout" and not isinstance(value, int):
+        if dest == "timeout" and not isinstance(value, int):
             continue  # Beam's parser maps an unparsable timeout to "dask's default"
-        flags.append(f"{action.option_strings[0]}={value}")
+        flags.append(f"{flag}={value}")
     return flags
 
 

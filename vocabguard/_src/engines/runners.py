@@ -11,8 +11,6 @@ runner or option is a ``ConfigError`` that lists the known ones.
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import Sequence
 from typing import Any
 
 from vocabguard._src.core.errors import ConfigError, received
@@ -74,72 +72,27 @@ def resolve_runner(name: str) -> str:
     return path
 
 
-def _runner_flag(beam_args: Sequence[str]) -> str | None:
-    runner = None
-    for index, arg in enumerate(beam_args):
-        if arg == "--runner" and index + 1 < len(beam_args):
-            runner = beam_args[index + 1]
-        elif arg.startswith("--runner="):
-            runner = arg.split("=", 1)[1]
-    return runner
+def beam_options(given: Any, runner: str | None = None):
+    """Beam ``PipelineOptions``: ``given`` as they are, or made from a list of Beam flags;
+    the runner (``runner``, else the options' own) is resolved by ``resolve_runner`` (a
+    short name or a class path). The DirectRunner is the default (Beam may otherwise pick
+    Prism, which downloads a binary and cannot run offline).
 
-
-def pipeline_options(beam_args: Sequence[str]):
-    """``PipelineOptions`` from Beam flags; unknown flags are an error, not a warning.
-
-    ``--runner`` takes Beam's short names (``DirectRunner``, ``DaskRunner``,
-    ``FlinkRunner``, ...) or a runner class path. The DirectRunner is the default
-    (Beam may otherwise pick Prism, which downloads a binary and cannot run offline).
+    The command line checks its flags strictly first (``vocabguard.cli.jobs``).
     """
     from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-    beam_args = list(beam_args)
-    runner = _runner_flag(beam_args)
-    path = resolve_runner(runner) if runner else None
-    parser = argparse.ArgumentParser(allow_abbrev=False, add_help=False)
-    seen: set[type] = set()
-    pending = list(PipelineOptions.__subclasses__())
-    while pending:  # options classes and their subclasses (runners extend some)
-        options_class = pending.pop()
-        if options_class in seen:
-            continue
-        seen.add(options_class)
-        pending.extend(options_class.__subclasses__())
-        try:
-            options_class._add_argparse_args(parser)
-        except argparse.ArgumentError:
-            pass  # a subclass re-adding its parent's flags
-    _, unknown = parser.parse_known_args(beam_args)
-    if unknown:
-        raise ConfigError(
-            f"Unknown pipeline option(s) {' '.join(unknown)}: not a vocabguard job flag nor a "
-            "Beam pipeline option. Check the spelling (Beam options use underscores, e.g. "
-            "--direct_num_workers). " + received(options=list(unknown))
-        )
-    options = PipelineOptions(beam_args)
-    standard = options.view_as(StandardOptions)
-    standard.runner = path or "DirectRunner"
-    return options
-
-
-def beam_options(given: Any, runner: str | None = None):
-    """Beam ``PipelineOptions``: ``given`` as they are, or from a list of Beam
-    flags (checked strictly: an unknown flag is an error); ``runner`` (a short name or a
-    class path) replaces the options' runner. The DirectRunner is the default."""
-    from apache_beam.options.pipeline_options import StandardOptions
-
     if given is not None and hasattr(given, "view_as"):
         options = given
-        standard = options.view_as(StandardOptions)
-        if runner:
-            standard.runner = resolve_runner(runner)
-        elif not standard.runner:
-            standard.runner = "DirectRunner"
-        return options
-    flags = list(given or [])
-    if runner:
-        flags = ["--runner", runner, *flags]
-    return pipeline_options(flags)
+    else:
+        options = PipelineOptions(list(given or []))
+    standard = options.view_as(StandardOptions)
+    chosen = runner or standard.runner
+    if isinstance(chosen, str) and chosen:
+        standard.runner = resolve_runner(chosen)
+    elif not chosen:
+        standard.runner = "DirectRunner"
+    return options
 
 
 # The newest Beam whose Flink and Spark runner libraries Maven Central resolves with every

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import shutil
 import time
@@ -49,6 +50,9 @@ from vocabguard._src.core.spec import VocabSpec, load_yaml
 
 METRICS_FILE = "metrics.json"
 MODEL_FILE = "model.keras"
+
+
+_log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -482,25 +486,5 @@ def roc_auc(positive, scores) -> float:
 
 
 def _note(message: str) -> None:
-    import sys
-
-    print(message, file=sys.stderr, flush=True)
-
-
-def run_and_report(config: TableConfig) -> int:
-    metrics = train(config)
-    dims = ", ".join(f"{k} {v['input_dim']}" for k, v in metrics["vocabularies"].items())
-    print(
-        f"held-out accuracy {metrics['accuracy']:.3f} on {metrics['n_test']} records "
-        f"(majority baseline {metrics['majority_baseline']:.3f}"
-        + (
-            f"; AUC {metrics['auc']:.3f} for {metrics['auc_positive_label']!r}"
-            if metrics["auc"] is not None
-            else ""
-        )
-        + f"); input_dim {dims}; "
-        f"{metrics['numpy_tf_identical_ids']} ids identical in numpy and tf.data; wrote "
-        f"{config.output} in {metrics['wall_seconds']:.0f} s",
-        flush=True,
-    )
-    return 0
+    """A progress line (the command line shows them on stderr; see ``vocabguard.cli``)."""
+    _log.info(message)

@@ -37,9 +37,9 @@ vocabguard.errors.ConfigError: `training.epochs` in <config> must be an integer 
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
+import logging
 import os
 import shutil
 import sys
@@ -67,6 +67,9 @@ DATA_FIX = (
 METRICS_FILE = "metrics.json"
 MODEL_FILE = "model.keras"
 SERVING_DIR = "serving"
+
+
+_log = logging.getLogger(__name__)
 
 
 # -- validation helpers --
@@ -548,7 +551,8 @@ def make_dataset(texts, label_ids, encoder, batch_size: int, *, shuffle_seed: in
 
 
 def _note(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    """A progress line (the command line shows them on stderr; see ``vocabguard.cli``)."""
+    _log.info(message)
 
 
 def _check_output(output: str) -> None:
@@ -731,19 +735,6 @@ def _settings(section: Any) -> dict:
     return {k: v for k, v in dataclasses.asdict(section).items() if k != "source"}
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="vocabguard train",
-        description="Train a text classifier from a YAML config: vocabulary from the store "
-        "(built from the train split if missing), tf.data encoding, Keras model, held-out "
-        "evaluation; writes metrics.json, model.keras and a serving/ SavedModel.",
-    )
-    parser.add_argument("--config", required=True, help="the training config YAML")
-    parser.add_argument("--output", help="output directory (overrides the config's output)")
-    parser.add_argument("--store", help="store root (overrides the config's vocabulary.store)")
-    return parser
-
-
 def with_overrides(config: TrainConfig, *, output: str | None, store: str | None) -> TrainConfig:
     """``config`` with the command line's ``--output`` and ``--store`` in place."""
     if output:
@@ -753,27 +744,3 @@ def with_overrides(config: TrainConfig, *, output: str | None, store: str | None
             config, vocabulary=dataclasses.replace(config.vocabulary, store=store)
         )
     return config
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python pipelines/train.py``: parse ``argv``, train, print the summary line.
-
-    Errors propagate; the entry points (``vocabguard train``, ``pipelines/train.py``)
-    turn user errors into one line through the CLI's shared error path.
-    """
-    args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    config = TrainConfig.from_yaml(args.config)
-    return run_and_report(with_overrides(config, output=args.output, store=args.store))
-
-
-def run_and_report(config: TrainConfig) -> int:
-    """``train(config)``, then the one-line summary with the held-out accuracy."""
-    metrics = train(config)
-    print(
-        f"held-out accuracy {metrics['accuracy']:.3f} on {metrics['n_test']} documents "
-        f"(loss {metrics['loss']:.3f}); vocabulary {metrics['vocabulary']['ref']} "
-        f"(input_dim {metrics['vocabulary']['input_dim']}); wrote {config.output} in "
-        f"{metrics['wall_seconds']:.0f} s",
-        flush=True,
-    )
-    return 0
