@@ -231,7 +231,8 @@ def test_a_runner_without_its_job_server_is_one_line_naming_the_jar_and_the_fall
 
 
 def test_a_given_job_server_jar_or_endpoint_is_not_fetched(monkeypatch):
-    from vocabguard._src.engines.runners import check_job_server, pipeline_options
+    from vocabguard._src.engines.runners import check_job_server
+    from vocabguard.cli.jobs import pipeline_options
 
     monkeypatch.setattr(JavaJarServer, "local_jar", missing_jar)
     for flags in (
