@@ -81,6 +81,8 @@ EXTRAS["test"] = [
     "psutil>=5.9",
     # .ci/run builds the sdist and wheel (`python -m build`)
     "build>=1",
+    # BertTokenizerFast: the reference an imported BERT vocab.txt is checked against
+    "transformers>=4.40",
 ]
 
 setup(

@@ -243,10 +243,31 @@ def test_bad_files_are_one_line_errors(tmp_path, fmt, content, where, what):
 
 def test_unsupported_tokenizer_json_model_type(tmp_path):
     path, _ = hf_tokenizer_json(tmp_path, "BPE")
-    with pytest.raises(
-        InputDataError, match=r"key 'model.type': model type 'BPE' is not supported"
-    ):
+    with pytest.raises(InputDataError) as info:
         vg.import_vocabulary(path, "tokenizer-json")
+    message = str(info.value)
+    assert message.startswith(f"{path}, key 'model.type': model type 'BPE' is not supported")
+    assert "\n" not in message and message.endswith(f"Received: file='{path}', model_type='BPE'")
+
+
+@pytest.mark.parametrize("fmt", ["tft", "text", "bert", "tft-frequency"])
+def test_a_file_of_another_format_is_named_as_such(tmp_path, fmt):
+    json_path, _ = hf_tokenizer_json(tmp_path)
+    keras_list = write(tmp_path / "vocabulary.json", '[\n  "",\n  "[UNK]",\n  "the"\n]\n')
+    for path, what, fix in (
+        (json_path, "a JSON object", "a Hugging Face tokenizer.json is --format tokenizer-json"),
+        (keras_list, "a JSON list", "a Keras get_vocabulary() list is --format keras"),
+    ):
+        with pytest.raises(InputDataError) as info:
+            vg.import_vocabulary(path, fmt)
+        assert str(info.value) == (
+            f"{path}, line 1: the file is {what}, not a {fmt} vocabulary file (one token per "
+            f"line). Check --format: {fix}. Received: file='{path}', format='{fmt}'"
+        )
+    # A .keras model (a zip) is not text: the first invalid line is named.
+    model = write(tmp_path / "model.keras", b"PK\x03\x04\x14\x00\x00\x00\x08\x00\xff\xfe")
+    with pytest.raises(InputDataError, match=rf"line 1: not valid UTF-8 .*not a {fmt} vocab"):
+        vg.import_vocabulary(model, fmt)
 
 
 def test_unknown_format_and_option():

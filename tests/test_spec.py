@@ -546,7 +546,14 @@ def specs(draw) -> VocabSpec:
 def test_to_dict_from_dict_round_trip(spec):
     data = spec.to_dict()
     # Fields written only when set, so specs from before them compare equal.
-    optional = ("standardize", "split_cjk", "strip_accents", "tie_break")
+    optional = (
+        "standardize",
+        "split_cjk",
+        "strip_accents",
+        "clean_text",
+        "never_split",
+        "tie_break",
+    )
     assert sorted(data) == sorted(f for f in FIELDS if f not in optional)
     assert isinstance(data["reserved_tokens"], list)
     assert VocabSpec.from_dict(data) == spec

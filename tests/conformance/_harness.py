@@ -130,6 +130,27 @@ UNSUPPORTED = {
     "network_vocab": (
         "the case loads bert-base-uncased's vocabulary from the network; the suite stays offline"
     ),
+    "nested_texts": (
+        "texts nested deeper than one batch (2-D or ragged batches of sentences): a "
+        "WordPiece vocabulary encodes one text per value (flatten the batch first)"
+    ),
+    "max_chars_per_token": (
+        "tf-text's `max_chars_per_token`, a limit on the length of the pieces tried: "
+        "vocabguard tries every piece of the vocabulary (its limit is on words)"
+    ),
+    "nfd": (
+        "`normalization_form='NFD'`/`'NFKD'` as output: vocabguard normalizes to NFC or "
+        "NFKC (NFD is used inside `strip_accents` only)"
+    ),
+    "sparse_ids": (
+        "a lookup table whose ids have gaps (detokenize refuses it): vocabguard's ids are "
+        "dense by construction"
+    ),
+    "tflite": "conversion of the tokenizer to TensorFlow Lite",
+    "row_splits_dtype": (
+        "keeping an input RaggedTensor's row-splits dtype (int32): vocabguard's tf.data "
+        "encoder takes a batch of texts and returns int64 row splits"
+    ),
 }
 
 
@@ -244,6 +265,12 @@ LABELS = {
     "callable": "Python callables",
     "adapt_steps": "adapt(steps=)",
     "network_vocab": "network download",
+    "nested_texts": "nested batches of texts",
+    "max_chars_per_token": "max_chars_per_token",
+    "nfd": "NFD output",
+    "sparse_ids": "sparse ids",
+    "tflite": "TensorFlow Lite",
+    "row_splits_dtype": "row-splits dtype",
 }
 
 
@@ -393,6 +420,15 @@ def run(case: dict, tmp_path: Path, *, today: bool = False) -> dict:
     if "decode" in case:
         ids = made.id_map.array()[case["decode"]]
         result["decoded"] = _tolist(vocab.decode([ids], skip_pad=False)[0])
+    if "detokenize" in case:  # the peer's ids, through the id map, back to text
+        result["text"] = vocab.decode_text(made.id_map.array()[case["detokenize"]])
+    if "words" in case.get("expect", {}):  # the pre-tokenizer's words (no vocabulary)
+        from vocabguard._src.core.tokenizer import Tokenizer
+
+        lists = Tokenizer(vocab.spec).tokenize_arrow(pa_array(case["text"]))
+        result["words"] = [[w.decode("utf-8") for w in row] for row in lists.to_pylist()]
+    if "dtype" in case.get("expect", {}):
+        result["dtype"] = str(vocab.encode(case["text"])[0].dtype)
     if "bag" in case:
         rows = output_modes.encode(vocab, decode_bytes(case["bag_input"]), case["bag"])
         result["rows"] = [[round(float(x), 5) for x in row] for row in rows]
@@ -408,6 +444,12 @@ def run(case: dict, tmp_path: Path, *, today: bool = False) -> dict:
     if "id_map" in case:
         result["id_map"] = _tolist(made.id_map.array())
     return result
+
+
+def pa_array(texts: list) -> Any:
+    import pyarrow as pa
+
+    return pa.array(texts, type=pa.string())
 
 
 def mapped_ids(ids: Any, offset: int, default_value: int | None, oov_id: int = 1) -> Any:

@@ -48,6 +48,8 @@ LINEAGE_FIELDS = (
     "standardize",
     "split_cjk",
     "strip_accents",
+    "clean_text",
+    "never_split",
     "tie_break",
 )
 

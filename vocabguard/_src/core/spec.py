@@ -135,6 +135,13 @@ class VocabSpec:
             its own (BERT's ``handle_chinese_chars``; its code point ranges).
         strip_accents: with ``tokenizer: wordpiece``: after lowercasing, decompose
             (NFD) and drop nonspacing marks (category Mn), as BERT's uncased models do.
+        clean_text: with ``tokenizer: wordpiece``: first drop control (Cc, except tab,
+            newline and carriage return), format (Cf) and private-use (Co) characters
+            and U+FFFD, as BERT's normalizer does (``wordpiece.CLEAN_RANGES``).
+        never_split: with ``tokenizer: wordpiece``: special tokens kept whole where they
+            occur in text (BERT's ``[CLS]``, ``[SEP]``, ``[MASK]``, ...): matched before any
+            normalization (leftmost, longest first), each one the id of that token. Each
+            must be the spec's pad, OOV or a reserved token, without whitespace.
         tie_break: the order of learned tokens with equal counts, and so which of them
             a ``max_tokens`` cut keeps: ``bytes_ascending`` (the default: UTF-8 bytes,
             integers by value, ascending) or ``bytes_descending`` (TFT's and Keras'
@@ -170,6 +177,8 @@ class VocabSpec:
     standardize: str | None = None
     split_cjk: bool = False
     strip_accents: bool = False
+    clean_text: bool = False
+    never_split: tuple = ()
     tie_break: str = DEFAULT_TIE_BREAK
 
     def __post_init__(self) -> None:
@@ -195,6 +204,24 @@ class VocabSpec:
         if self.tokenizer == "wordpiece":
             self._check_wordpiece()
         self._check_missing_token()
+        if self.never_split != ():
+            self._check_never_split()
+
+    def _check_never_split(self) -> None:
+        """Each ``never_split`` token is one of the spec's special tokens (its group checked
+        the list itself), so it has an id of its own."""
+        tokens = self.never_split
+        specials = {self.resolved_pad_token(False), self.resolved_oov_token(False)}
+        specials.update(self.reserved_tokens)
+        for token in tokens:
+            if token not in specials:
+                raise SpecError(
+                    f"`never_split` lists {token!r}, which is not the spec's pad_token, "
+                    "oov_token or one of its reserved_tokens: a token kept whole must have "
+                    "its own id. Add it to reserved_tokens, or remove it. "
+                    + received(never_split=list(tokens)),
+                    key="never_split",
+                )
 
     def _group(self, group: type, **context: Any) -> Any:
         """``group`` built from this spec's fields (so checked), its normalized values
@@ -355,9 +382,11 @@ class VocabSpec:
         # Absent by default, so specs written before these fields compare equal.
         if self.standardize is None:
             del out["standardize"]
-        for key in ("split_cjk", "strip_accents"):
+        for key in ("split_cjk", "strip_accents", "clean_text", "never_split"):
             if not out[key]:
                 del out[key]
+        if self.never_split:
+            out["never_split"] = list(self.never_split)
         if self.tie_break == DEFAULT_TIE_BREAK:
             del out["tie_break"]
         if self.ngrams is not None:

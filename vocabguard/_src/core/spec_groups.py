@@ -382,6 +382,8 @@ class WordPieceSpec:
     max_chars_per_word: int | None = None
     split_cjk: bool = False
     strip_accents: bool = False
+    clean_text: bool = False
+    never_split: tuple = ()
     tokenizer: dataclasses.InitVar[str] = "wordpiece"
 
     def __post_init__(self, tokenizer: str) -> None:
@@ -396,7 +398,7 @@ class WordPieceSpec:
                         + received(tokenizer=tokenizer, **{key: getattr(self, key)}),
                         key=key,
                     )
-        for key in ("split_cjk", "strip_accents"):
+        for key in ("split_cjk", "strip_accents", "clean_text"):
             value = getattr(self, key)
             if not isinstance(value, bool):
                 raise SpecError(
@@ -408,6 +410,35 @@ class WordPieceSpec:
                     "wordpiece`; remove it or set tokenizer to wordpiece. "
                     + received(tokenizer=tokenizer, **{key: value}),
                     key=key,
+                )
+
+        if self.never_split != ():
+            self._check_never_split(tokenizer)
+
+    def _check_never_split(self, tokenizer: str) -> None:
+        """A list of non-empty tokens without whitespace (that each is one of the spec's
+        special tokens is a rule between groups: ``VocabSpec``)."""
+        tokens = self.never_split
+        if isinstance(tokens, (str, bytes)) or not isinstance(tokens, (list, tuple)):
+            raise SpecError(
+                "`never_split` must be a list of special tokens, e.g. ['[CLS]', '[SEP]']. "
+                + received(never_split=tokens),
+                key="never_split",
+            )
+        object.__setattr__(self, "never_split", tuple(tokens))
+        if tokenizer != "wordpiece":
+            raise SpecError(
+                "`never_split` is BERT's pre-tokenizer option and only used with `tokenizer: "
+                "wordpiece`; remove it or set tokenizer to wordpiece. "
+                + received(tokenizer=tokenizer, never_split=list(tokens)),
+                key="never_split",
+            )
+        for token in tokens:
+            if not isinstance(token, str) or token == "" or any(c.isspace() for c in token):
+                raise SpecError(
+                    "`never_split` holds only non-empty strings without whitespace (each "
+                    "is kept as one word). " + received(never_split=list(tokens)),
+                    key="never_split",
                 )
 
     def _check_options(self) -> None:

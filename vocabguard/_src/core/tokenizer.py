@@ -107,6 +107,7 @@ class Tokenizer:
             or spec.lowercase
             or spec.standardize is not None
             or spec.strip_accents
+            or spec.clean_text
         )
 
     # -- one value --
@@ -116,6 +117,10 @@ class Tokenizer:
         text = _to_text(value)
         if not self._transforms:
             return text
+        if self.spec.clean_text:
+            from vocabguard._src.core.wordpiece import CLEAN_PATTERN_PY
+
+            text = re.sub(CLEAN_PATTERN_PY, "", text)
         return _standardize(self._transform_around_kept(text), self.spec.standardize)
 
     def _transform_around_kept(self, text: str) -> str:
@@ -156,6 +161,10 @@ class Tokenizer:
         values = _as_valid_utf8(values)
         if not self._transforms:
             return values
+        if self.spec.clean_text:  # BERT's: before everything else, ASCII controls too
+            from vocabguard._src.core.wordpiece import CLEAN_PATTERN
+
+            values = pc.replace_substring_regex(values, CLEAN_PATTERN, "")
         # ASCII is invariant under NFC/NFKC, and ASCII lowercasing equals full
         # Unicode lowercasing on ASCII: those rows stay in Arrow.
         fast = pc.ascii_lower(values) if self.spec.lowercase else values
@@ -183,7 +192,34 @@ class Tokenizer:
         other than Unicode White_Space (``tokenize_arrow`` splits it there)."""
         if isinstance(values, pa.ChunkedArray):
             values = values.combine_chunks()
-        return _punctuation_spaced(self.normalize_arrow(values), self.spec.split_cjk)
+        spaced = _punctuation_spaced(self.normalize_arrow(values), self.spec.split_cjk)
+        if not self.spec.never_split:
+            return spaced
+        return self._with_never_split(_as_valid_utf8(values), spaced)
+
+    def _with_never_split(self, values: pa.Array, spaced: pa.Array) -> pa.Array:
+        """``spaced`` with the texts that hold a ``never_split`` token redone: each such
+        token (found before normalization, leftmost and longest first) is a word as it
+        is, and the text between them is normalized and spaced piece by piece."""
+        from vocabguard._src.core.wordpiece import never_split_pattern
+
+        pattern = never_split_pattern(self.spec.never_split)
+        has = pc.match_substring_regex(values, pattern).fill_null(False)
+        if not pc.any(has).as_py():
+            return spaced
+        splitter = re.compile(f"({pattern})")
+        parts = [splitter.split(text) for text in values.filter(has).to_pylist()]
+        # Even positions are the text between tokens, odd ones the tokens.
+        between = [piece for row in parts for piece in row[::2]]
+        done = iter(
+            _punctuation_spaced(
+                self.normalize_arrow(pa.array(between, type=pa.string())), self.spec.split_cjk
+            ).to_pylist()
+        )
+        rows = [
+            " ".join(piece if i % 2 else next(done) for i, piece in enumerate(row)) for row in parts
+        ]
+        return pc.replace_with_mask(spaced, has, pa.array(rows, type=pa.string()))
 
     def tokenize_arrow(self, values: pa.Array | pa.ChunkedArray) -> pa.ListArray:
         """Tokenize an Arrow array of texts into a list<binary> array (one list per text)."""
@@ -197,17 +233,15 @@ class Tokenizer:
                 flat = self.normalize_arrow(values).cast(pa.binary())
             offsets = pa.array(range(len(flat) + 1), type=pa.int32())
             return pa.ListArray.from_arrays(offsets, flat)
+        if tokenizer == "wordpiece":
+            return _drop_empty(
+                pc.split_pattern_regex(self.wordpiece_spaced_arrow(values), WHITESPACE_PATTERN)
+            ).cast(pa.list_(pa.binary()))  # no n-grams with WordPiece (spec)
         text = self.normalize_arrow(values)
         if tokenizer == "unicode_script":
             from vocabguard._src.core.unicode_script import split_arrow
 
             words = split_arrow(text)
-        elif tokenizer == "wordpiece":
-            words = _drop_empty(
-                pc.split_pattern_regex(
-                    _punctuation_spaced(text, self.spec.split_cjk), WHITESPACE_PATTERN
-                )
-            ).cast(pa.list_(pa.binary()))
         else:
             if (
                 tokenizer == "whitespace"

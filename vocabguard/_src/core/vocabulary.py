@@ -153,9 +153,11 @@ def encoding_contract(spec: VocabSpec, token_type: str, layout: IdLayout) -> dic
     if spec.standardize is not None:
         # Keras' standardization; absent by default, so older fingerprints stay.
         contract["standardize"] = spec.standardize
-    for key in ("split_cjk", "strip_accents"):
+    for key in ("split_cjk", "strip_accents", "clean_text"):
         if getattr(spec, key):  # BERT's pre-tokenizer options; absent by default
             contract[key] = True
+    if spec.never_split:
+        contract["never_split"] = list(spec.never_split)
     if spec.tie_break != "bytes_ascending":
         # Which tokens a max_tokens cut keeps; absent by default, so older fingerprints stay.
         contract["tie_break"] = spec.tie_break

@@ -52,6 +52,66 @@ CJK_RANGES = (
 )
 
 
+# BERT's ``clean_text``: the characters its normalizer drops. Control characters (Cc)
+# but tab, newline and carriage return; format characters (Cf) as Hugging Face
+# tokenizers' Unicode tables have them (Python 3.11's Unicode 14 adds U+0890, U+0891,
+# U+08E2, U+110CD and U+13430..U+13438, which tokenizers keeps); private use (Co);
+# U+FFFD. Written out, so the numpy and TensorFlow paths drop the same set whatever
+# Unicode version each library ships.
+CLEAN_RANGES = (
+    (0x00, 0x08),
+    (0x0B, 0x0C),
+    (0x0E, 0x1F),
+    (0x7F, 0x9F),
+    (0xAD, 0xAD),
+    (0x600, 0x605),
+    (0x61C, 0x61C),
+    (0x6DD, 0x6DD),
+    (0x70F, 0x70F),
+    (0x180E, 0x180E),
+    (0x200B, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x2064),
+    (0x2066, 0x206F),
+    (0xE000, 0xF8FF),
+    (0xFEFF, 0xFEFF),
+    (0xFFF9, 0xFFFB),
+    (0xFFFD, 0xFFFD),
+    (0x110BD, 0x110BD),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0001, 0xE0001),
+    (0xE0020, 0xE007F),
+    (0xF0000, 0xFFFFD),
+    (0x100000, 0x10FFFD),
+)
+
+
+def _class(ranges, escape) -> str:
+    return (
+        "[" + "".join(escape(a) if a == b else f"{escape(a)}-{escape(b)}" for a, b in ranges) + "]"
+    )
+
+
+# The same class for RE2 (pyarrow, TensorFlow) and for Python's ``re``.
+CLEAN_PATTERN = _class(CLEAN_RANGES, lambda c: f"\\x{{{c:X}}}")
+CLEAN_PATTERN_PY = _class(CLEAN_RANGES, lambda c: f"\\U{c:08X}")
+
+
+def never_split_pattern(tokens: Sequence[str]) -> str:
+    """An alternation matching any of ``tokens``, longest first, valid in RE2 and in
+    Python's ``re``: leftmost-first matching then finds, at the leftmost position where
+    one matches, the longest (Hugging Face's added-token matcher, leftmost-longest).
+
+    >>> never_split_pattern(["[CLS]", "[C"])
+    '\\\\[CLS\\\\]|\\\\[C'
+    """
+    ordered = sorted(set(tokens), key=lambda t: (-len(t), t))
+    return "|".join(
+        "".join("\\" + c if c.isascii() and not c.isalnum() else c for c in t) for t in ordered
+    )
+
+
 def word_char_pattern(split_cjk: bool) -> str:
     """The RE2 class of characters that are words of their own: punctuation, and with
     ``split_cjk`` CJK ideographs (``VocabSpec.split_cjk``)."""
@@ -76,10 +136,11 @@ def learn_pieces(word_counts: Mapping[bytes, int], spec) -> list[bytes]:
     """
     from vocabguard._src.core.wordpiece_learner import learn
 
+    specials = never_split_words(spec)
     words = sorted(
         (word.decode("utf-8"), int(count))
         for word, count in word_counts.items()
-        if count > 0 and not _UNLEARNABLE.search(word)
+        if count > 0 and not _UNLEARNABLE.search(word) and word not in specials
     )
     if not words:
         return []
@@ -91,6 +152,26 @@ def learn_pieces(word_counts: Mapping[bytes, int], spec) -> list[bytes]:
         joiner=resolved_joiner(spec),  # suffix pieces carry the joiner (as BERT)
     )
     return [piece.encode("utf-8") for piece in learned]
+
+
+def never_split_words(spec) -> frozenset[bytes]:
+    """The special tokens the pre-tokenizer keeps whole (``spec.never_split``), as words:
+    not learned from, and not counted as pieces."""
+    return frozenset(t.encode("utf-8") for t in getattr(spec, "never_split", ()))
+
+
+def special_pieces(spec, oov_id: int, pad_id: int = 0) -> dict[bytes, int]:
+    """The pad and OOV tokens that ``never_split`` keeps whole, with their ids: the
+    encoders hold them as pieces so such a word gets that id (BERT's ``[PAD]`` is
+    id 0 in text too). Reserved tokens are pieces already."""
+    out = {}
+    for token, id_ in (
+        (spec.resolved_pad_token(False), pad_id),
+        (spec.resolved_oov_token(False), oov_id),
+    ):
+        if token in getattr(spec, "never_split", ()):
+            out[str(token).encode("utf-8")] = id_
+    return out
 
 
 def resolved_joiner(spec) -> str:
@@ -110,7 +191,8 @@ def piece_counts(
     counts), and the occurrences of words that cannot be split (OOV)."""
     vocab = {piece: index for index, piece in enumerate(pieces, start=oov_id + 1)}
     encoder = PieceEncoder(vocab, spec, oov_id)
-    words = list(word_counts)
+    specials = never_split_words(spec)
+    words = [w for w in word_counts if w not in specials]
     totals = np.zeros(len(pieces) + oov_id + 1, dtype=np.int64)
     if words:
         lists = pa.array([[w] for w in words], type=pa.list_(pa.binary()))
@@ -142,6 +224,8 @@ class PieceEncoder:
         self.oov_id = oov_id
         unk = "\ufffe[vocabguard-unk]"  # not a word the pre-tokenizer can produce
         table = {piece.decode("utf-8", "replace"): int(id_) for piece, id_ in vocab.items()}
+        for piece, id_ in special_pieces(spec, oov_id).items():
+            table.setdefault(piece.decode("utf-8"), id_)
         table[unk] = oov_id
         model = models.WordPiece(
             vocab=table,

@@ -122,7 +122,15 @@ def keras_wordpiece_kwargs(vocab, vocabulary: object) -> dict:
     from vocabguard._src.core.wordpiece import resolved_joiner, resolved_max_chars
 
     spec = vocab.spec
+    # BERT's basic-tokenizer options, only when set (older exports stay as they were).
+    bert = {
+        "split_cjk": spec.split_cjk,
+        "strip_accents": spec.strip_accents,
+        "clean_text": spec.clean_text,
+        "never_split": list(spec.never_split),
+    }
     return {
+        **{key: value for key, value in bert.items() if value},
         "vocabulary": vocabulary,
         "sequence_length": spec.sequence_length,
         "normalization": spec.normalization,

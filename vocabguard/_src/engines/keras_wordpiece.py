@@ -56,6 +56,8 @@ class WordPieceTokenizer(keras_hub.tokenizers.WordPieceTokenizer):
         sequence_length: pad (with id 0) or truncate every row to this length.
         normalization: ``none``, ``NFC``, ``NFKC``, ``NFD`` or ``NFKD``, as the spec.
         lowercase: lowercase after normalization (ICU full case mapping), as the spec.
+        split_cjk, strip_accents, clean_text, never_split: BERT's basic-tokenizer
+            options, as the spec (``VocabSpec``); keras_hub's own are off.
         max_chars_per_word: longer words are the OOV id, as the spec.
         suffix_indicator: the spec's ``joiner``.
         oov_token: the token of id 1.
@@ -76,6 +78,10 @@ class WordPieceTokenizer(keras_hub.tokenizers.WordPieceTokenizer):
         input_dim=None,
         fingerprint=None,
         dtype="int32",
+        split_cjk=False,
+        strip_accents=False,
+        clean_text=False,
+        never_split=(),
         **kwargs,
     ):
         for name, fixed in _FIXED.items():
@@ -95,6 +101,14 @@ class WordPieceTokenizer(keras_hub.tokenizers.WordPieceTokenizer):
             lowercase=lowercase,
             joiner=suffix_indicator,
             max_chars_per_word=max_chars_per_word,
+            split_cjk=split_cjk,
+            strip_accents=strip_accents,
+            clean_text=clean_text,
+            never_split=tuple(never_split),
+            # Only tokenize() reads this spec: the vocabulary gives the ids (the spec
+            # wants each never_split token to be one of its special tokens).
+            oov_token=oov_token,
+            reserved_tokens=tuple(t for t in never_split if t not in (oov_token, "[PAD]")),
         )
         super().__init__(
             vocabulary=None,
@@ -109,6 +123,10 @@ class WordPieceTokenizer(keras_hub.tokenizers.WordPieceTokenizer):
         self.lowercase = lowercase  # vocabguard's lowercasing (keras_hub's own is off)
         self.normalization = normalization
         self.max_chars_per_word = max_chars_per_word
+        self.split_cjk = split_cjk
+        self.strip_accents_bert = strip_accents  # keras_hub's strip_accents stays False
+        self.clean_text = clean_text
+        self.never_split = list(never_split)
         self.input_dim = input_dim
         self.fingerprint = fingerprint
         self.set_vocabulary(vocabulary)
@@ -175,6 +193,16 @@ class WordPieceTokenizer(keras_hub.tokenizers.WordPieceTokenizer):
             lowercase=self.lowercase,
             max_chars_per_word=self.max_chars_per_word,
             input_dim=self.input_dim,
+        )
+        # BERT's options: written only when set, so older configs stay as they were.
+        bert = {
+            "split_cjk": self.split_cjk,
+            "strip_accents": self.strip_accents_bert,
+            "clean_text": self.clean_text,
+            "never_split": self.never_split,
+        }
+        config.update({k: v for k, v in bert.items() if v})
+        config.update(
             fingerprint=self.fingerprint,
         )
         return config

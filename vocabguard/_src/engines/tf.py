@@ -39,34 +39,20 @@ def tokenize(texts: tf.Tensor, vocab_or_spec) -> tf.RaggedTensor:
     """
     spec = getattr(vocab_or_spec, "spec", vocab_or_spec)
     texts = tf.convert_to_tensor(texts, dtype=tf.string)
-    transforms = spec.normalization != "none" or spec.lowercase or spec.strip_accents
     standardize = getattr(spec, "standardize", None)
-    if spec.tokenizer != "none" or transforms or standardize is not None:
+    if spec.tokenizer != "none" or _transforms(spec) or standardize is not None:
         texts = tf.strings.unicode_transcode(
             texts, "UTF-8", "UTF-8", errors="replace", replacement_char=_REPLACEMENT_CHAR
         )
-    if transforms:
-        texts = tf.reshape(texts, [-1])
-        texts = tf.cond(
-            _any_match(texts, KEPT_PATTERN_RE2),
-            lambda: _transform_around_kept(texts, spec),
-            lambda: _transform(texts, spec),
-        )
-    if standardize in ("lower", "lower_and_strip_punctuation"):
-        texts = tf.strings.lower(texts)  # ASCII only, as Keras TextVectorization
-    if standardize in ("strip_punctuation", "lower_and_strip_punctuation"):
-        texts = tf.strings.regex_replace(texts, STRIP_PUNCTUATION, "")
+    if spec.tokenizer == "wordpiece":
+        # WordPiece's pre-tokenizer: every punctuation character is its own word
+        # (the pieces are Encoder's step: they need the vocabulary). No n-grams (spec).
+        return _split_whitespace(_wordpiece_spaced(texts, spec))
+    texts = _normalize(texts, spec)
     if spec.tokenizer == "none":
         return tf.RaggedTensor.from_tensor(tf.expand_dims(texts, -1))
     if spec.tokenizer == "unicode_script":
         words = unicode_script.split_tensor(texts)
-    elif spec.tokenizer == "wordpiece":
-        # WordPiece's pre-tokenizer: every punctuation character is its own word
-        # (the pieces are Encoder's step: they need the vocabulary).
-        from vocabguard._src.core.wordpiece import word_char_pattern
-
-        spaced = tf.strings.regex_replace(texts, word_char_pattern(spec.split_cjk), " \\0 ")
-        words = _split_whitespace(spaced)
     elif spec.tokenizer == "whitespace":
         words = _split_whitespace(texts)
     else:
@@ -77,6 +63,65 @@ def tokenize(texts: tf.Tensor, vocab_or_spec) -> tf.RaggedTensor:
     return tf.strings.ngrams(
         words, ngram_width=list(spec.ngrams), separator=spec.ngram_separator
     ).with_row_splits_dtype(words.row_splits.dtype)
+
+
+def _transforms(spec) -> bool:
+    return bool(
+        spec.normalization != "none"
+        or spec.lowercase
+        or spec.strip_accents
+        or getattr(spec, "clean_text", False)
+    )
+
+
+def _normalize(texts: tf.Tensor, spec) -> tf.Tensor:
+    """Steps 2-3 of valid UTF-8 texts: BERT's clean_text, normalization, lowercasing,
+    accent stripping, then Keras' standardization (``Tokenizer.normalize_arrow``)."""
+    if getattr(spec, "clean_text", False):
+        from vocabguard._src.core.wordpiece import CLEAN_PATTERN
+
+        texts = tf.strings.regex_replace(texts, CLEAN_PATTERN, "")
+    if _transforms(spec):
+        texts = tf.reshape(texts, [-1])
+        texts = tf.cond(
+            _any_match(texts, KEPT_PATTERN_RE2),
+            lambda: _transform_around_kept(texts, spec),
+            lambda: _transform(texts, spec),
+        )
+    standardize = getattr(spec, "standardize", None)
+    if standardize in ("lower", "lower_and_strip_punctuation"):
+        texts = tf.strings.lower(texts)  # ASCII only, as Keras TextVectorization
+    if standardize in ("strip_punctuation", "lower_and_strip_punctuation"):
+        texts = tf.strings.regex_replace(texts, STRIP_PUNCTUATION, "")
+    return texts
+
+
+def _wordpiece_spaced(texts: tf.Tensor, spec) -> tf.Tensor:
+    """WordPiece's words of valid UTF-8 texts as one string each, split on White_Space
+    next (``Tokenizer.wordpiece_spaced_arrow``): normalized, each punctuation character
+    (and with split_cjk each CJK ideograph) spaced; ``never_split`` tokens, found before
+    normalization, kept as they are, the text between them normalized piece by piece."""
+    from vocabguard._src.core.wordpiece import never_split_pattern, word_char_pattern
+
+    def spaced(values):
+        return tf.strings.regex_replace(
+            _normalize(values, spec), word_char_pattern(spec.split_cjk), " \\0 "
+        )
+
+    never_split = getattr(spec, "never_split", ())
+    if not never_split:
+        return spaced(texts)
+    pattern = never_split_pattern(never_split)
+    marked = tf.strings.regex_replace(
+        tf.reshape(texts, [-1]), f"({pattern})", _SENTINEL + b"\\1" + _SENTINEL
+    )
+    pieces = tf.strings.split(marked, sep=_SENTINEL)
+    flat = pieces.flat_values
+    # A piece is a token exactly when it matches whole: the text between two matches
+    # holds none (matching scans it left to right).
+    special = tf.strings.regex_full_match(flat, pattern)
+    flat = tf.where(special, flat, spaced(flat))
+    return tf.strings.reduce_join(pieces.with_flat_values(flat), axis=-1, separator=" ")
 
 
 def _transform(texts: tf.Tensor, spec) -> tf.Tensor:
@@ -239,10 +284,21 @@ class WordPieces(tf.Module):
 
     def __init__(self, vocab: Vocabulary, name: str | None = None):
         super().__init__(name=name)
-        from vocabguard._src.core.wordpiece import resolved_joiner, resolved_max_chars
+        from vocabguard._src.core.wordpiece import (
+            resolved_joiner,
+            resolved_max_chars,
+            special_pieces,
+        )
 
         self.max_chars = resolved_max_chars(vocab.spec)
         pieces = [t.decode("utf-8") for t in vocab.lookup_keys]
+        # never_split's pad and OOV tokens: pieces of their own (Lookup gives their ids).
+        known = set(pieces)
+        pieces += [
+            t.decode("utf-8")
+            for t in special_pieces(vocab.spec, 1)
+            if t.decode("utf-8") not in known
+        ]
         self.tokenizer = tf_text.FastWordpieceTokenizer(
             vocab=[*pieces, self.UNKNOWN],
             suffix_indicator=resolved_joiner(vocab.spec),

@@ -192,6 +192,7 @@ def _lines(path: str, data: bytes, fmt: str, allow_empty_first: bool = False) ->
     line; a ``\\r`` before ``\\n`` is dropped). Refuses invalid UTF-8 and empty lines."""
     if not data:
         raise _bad(path, "line 1", "the file is empty", "Pass a non-empty vocabulary file.")
+    _refuse_json(path, data, fmt)
     raw = data.split(b"\n")
     if raw[-1] == b"":
         raw.pop()
@@ -231,6 +232,30 @@ def _lines(path: str, data: bytes, fmt: str, allow_empty_first: bool = False) ->
             )
         lines.append(text)
     return lines
+
+
+def _refuse_json(path: str, data: bytes, fmt: str) -> None:
+    """A JSON object, or a JSON list of strings, is not a token-per-line file (a
+    tokenizer.json or a Keras get_vocabulary() list given the wrong --format)."""
+    if data.lstrip()[:1] not in (b"{", b"["):
+        return
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return
+    if isinstance(value, dict):
+        what, fix = "a JSON object", "a Hugging Face tokenizer.json is --format tokenizer-json"
+    elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        what, fix = "a JSON list", "a Keras get_vocabulary() list is --format keras"
+    else:
+        return
+    raise _bad(
+        path,
+        "line 1",
+        f"the file is {what}, not a {fmt} vocabulary file (one token per line)",
+        f"Check --format: {fix}.",
+        format=fmt,
+    )
 
 
 def _check_unique(path: str, tokens: Sequence[Any], where: Sequence[str]) -> None:
@@ -439,7 +464,9 @@ def _read_bert(path: str, data: bytes, options: Mapping) -> Source:
     learned = [t for _, t, k in entries if k == LEARNED]
     source = Source(entries=entries, where=dict(zip(tokens, where)))
     lowercase = options.get("lowercase", not any(t != t.lower() for t in learned))
-    # BERT's basic tokenizer: CJK ideographs one by one; uncased models strip accents.
+    # BERT's basic tokenizer (Hugging Face's BertTokenizerFast from this file): control
+    # and format characters dropped, CJK ideographs one by one, uncased models strip
+    # accents, and its special tokens kept whole where they occur in text.
     source.spec.update(
         tokenizer="wordpiece",
         pad_token=pad,
@@ -448,6 +475,8 @@ def _read_bert(path: str, data: bytes, options: Mapping) -> Source:
         lowercase=lowercase,
         split_cjk=True,
         strip_accents=lowercase,
+        clean_text=True,
+        never_split=[t for t in (oov, "[SEP]", pad, "[CLS]", "[MASK]") if t in tokens],
     )
     if pad not in tokens:
         source.notes.append(f"the file has no pad token {pad!r}; vocabguard adds it at id 0")
@@ -526,11 +555,8 @@ def _read_tokenizer_json(path: str, data: bytes, options: Mapping) -> Source:
             "Add it to the vocabulary, or name the OOV token with --oov-token.",
             unk_token=unk,
         )
-    specials = {
-        t["content"]
-        for t in config.get("added_tokens") or []
-        if isinstance(t, dict) and t.get("special")
-    }
+    added = [t for t in config.get("added_tokens") or [] if isinstance(t, dict)]
+    specials = {t["content"] for t in added if t.get("special")}
     padding = config.get("padding") or {}
     pad = options.get("pad_token", padding.get("pad_token"))
     if pad is None:
@@ -561,7 +587,17 @@ def _read_tokenizer_json(path: str, data: bytes, options: Mapping) -> Source:
             source.spec.update(
                 split_cjk=bool(normalizer.get("handle_chinese_chars", True)),
                 strip_accents=lowercase if strip is None else bool(strip),
+                clean_text=bool(normalizer.get("clean_text", True)),
             )
+        # Special added tokens matched in the raw text: kept whole, as Hugging Face does.
+        whole = [
+            t["content"]
+            for t in added
+            if t.get("special") and not t.get("normalized") and t["content"] in vocab
+        ]
+        whole = [t for t in whole if not any(c.isspace() for c in t)]
+        if whole:
+            source.spec["never_split"] = whole
     else:
         source.spec["tokenizer"] = "whitespace"
     source.details["model_type"] = model_type
