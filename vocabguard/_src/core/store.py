@@ -12,7 +12,8 @@ rooms of its own, which ``VocabStore``'s methods call: ``store_names`` (names,
 references, the layout on disk), ``store_pins`` (pins: versions gc keeps),
 ``store_gc`` (gc, its tombstones and the sweep of crashed processes' leftovers),
 ``store_claims`` (publishing on object stores, which cannot rename a directory
-atomically) and ``store_records`` (small JSON records and the clocks).
+atomically), ``store_records`` (small JSON records and the clocks) and
+``store_files`` (the file operations they all share: ``VocabStore`` is a ``StoreFiles``).
 
 References: ``name`` or ``name@latest`` (newest), ``name@v3``, ``name@<8+ hex>``
 (a fingerprint prefix).
@@ -27,11 +28,8 @@ References: ``name`` or ``name@latest`` (newest), ``name@v3``, ``name@<8+ hex>``
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import datetime
 import errno
-import json
 import os
 import uuid
 from collections.abc import Callable
@@ -48,7 +46,6 @@ from vocabguard._src.core.artifact import (
     dump_manifest,
     load_version,
     parse_manifest,
-    read_file,
     read_manifest,
     render_files,
 )
@@ -58,21 +55,19 @@ from vocabguard._src.core.errors import (
     VersionNotFoundError,
     received,
 )
-from vocabguard._src.core.rooted_dir import RootedDirHandler, rooted_filesystem, write_error
+from vocabguard._src.core.rooted_dir import RootedDirHandler, rooted_filesystem
 from vocabguard._src.core.store_claims import publish_in_place
+from vocabguard._src.core.store_files import StoreFiles
 from vocabguard._src.core.store_gc import tombstone_path
 from vocabguard._src.core.store_names import (
     CLAIM_PREFIX,
-    CLOCK_PREFIX,
     DEFAULT_STORE,
     GC_DIR,
     MAX_PUBLISH_ATTEMPTS,
     MAX_READ_ATTEMPTS,
-    MAX_RECORD_BYTES,
     NAME_RE,
     PINS_DIR,
     STAGING_PREFIX,
-    TEMP_INFIX,
     TOMBSTONE,
     TWIN_WAIT_SECONDS,
     VERSION_RE,
@@ -96,7 +91,7 @@ __all__ = [
 ]
 
 
-class VocabStore:
+class VocabStore(StoreFiles):
     """A directory (or bucket) of named, versioned, immutable vocabularies.
 
     Args:
@@ -199,20 +194,6 @@ class VocabStore:
                 file=unknown[0],
             )
 
-    def _exists(self, path: str) -> bool:
-        return self.fs.get_file_info(path).type != pafs.FileType.NotFound
-
-    def _entries(self, directory: str) -> list[pafs.FileInfo]:
-        """The entries directly under ``directory`` (none if it does not exist)."""
-        selector = pafs.FileSelector(directory, allow_not_found=True, recursive=False)
-        try:
-            return self.fs.get_file_info(selector)
-        except FileNotFoundError:
-            # Despite allow_not_found, Arrow raises when the directory appears while
-            # it is being listed (another process publishing the name's first
-            # version); it was absent when the listing began, so it was empty.
-            return []
-
     def _visible(self, name: str, version: int) -> bool:
         try:
             return self._exists(self._file(name, version, MANIFEST))
@@ -222,54 +203,6 @@ class VocabStore:
                 # reports "permission denied" for this version alone.
                 return True
             raise
-
-    def _write_atomic(self, path: str, data: bytes) -> None:
-        """Write a small file all-or-nothing: a temp file renamed into place (locally).
-
-        A failed write (a full disk) removes its temp file: a temp tombstone left in a
-        version would make it fail verification.
-        """
-        if not self._atomic_rename:
-            self._write(path, data)  # an object store PUT is already all-or-nothing
-            return
-        temp = f"{path}{TEMP_INFIX}{uuid.uuid4().hex}"
-        try:
-            self._write(temp, data)
-            self.fs.move(temp, path)  # rename(2) replaces a file atomically
-        except BaseException:
-            with contextlib.suppress(OSError, StoreError):
-                self._delete_file(temp)
-            raise
-
-    def _delete_file(self, path: str) -> bool:
-        """Delete a file; ``False`` if it was already gone (e.g. another gc took it)."""
-        try:
-            self.fs.delete_file(path)
-            return True
-        except FileNotFoundError:
-            return False
-
-    def _remove_tree(self, path: str) -> None:
-        """Delete a directory tree that another gc may be deleting at the same time."""
-        for _ in range(3):
-            try:
-                self.fs.delete_dir(path)
-                return
-            except OSError:
-                if not self._exists(path):
-                    return
-        self.fs.delete_dir(path)  # still there: let the real error out
-
-    def _read_json(self, path: str) -> dict | None:
-        """A pin or tombstone record; None if absent, ``{}`` if unreadable (still counts)."""
-        try:
-            raw = read_file(self.fs, path, limit=MAX_RECORD_BYTES)
-            record = json.loads(raw) if len(raw) <= MAX_RECORD_BYTES else {}
-        except FileNotFoundError:
-            return None
-        except ValueError:
-            return {}
-        return record if isinstance(record, dict) else {}
 
     # -- listing --
 
@@ -471,13 +404,6 @@ class VocabStore:
             return unchanged
         return None
 
-    def _write(self, path: str, data: bytes) -> None:
-        try:
-            with self.fs.open_output_stream(path) as stream:
-                stream.write(data)
-        except OSError as err:  # object stores (local writes already name the path)
-            raise write_error(err, path) from None
-
     def _next_number(self, name: str) -> int:
         """One more than every version number ever used by ``name``.
 
@@ -497,27 +423,6 @@ class VocabStore:
         from vocabguard._src.core.journal import settle
 
         settle(self, name)
-
-    def _server_now(self, directory: str) -> datetime.datetime:
-        """The store's own clock: the mtime it gives a probe file written in ``directory``.
-
-        Ages of claims, intents and staging directories are measured against this, never
-        against this machine's clock, which may run ahead or behind the server's.
-        """
-        probe = f"{directory}/{CLOCK_PREFIX}{uuid.uuid4().hex}"
-        self.fs.create_dir(directory, recursive=True)
-        self._write(probe, b"")
-        try:
-            return self._mtime(probe)
-        finally:
-            self._delete_file(probe)
-
-    def _mtime(self, path: str) -> datetime.datetime | None:
-        """When the store says ``path`` was last written (its clock); None if unknown."""
-        mtime = self.fs.get_file_info(path).mtime
-        if mtime is not None and mtime.tzinfo is None:
-            mtime = mtime.replace(tzinfo=datetime.timezone.utc)
-        return mtime
 
     def _pause(self, point: str, name: str, version: int) -> None:
         if self._hook is not None:
