@@ -47,6 +47,22 @@ def test_split_by_shard_partitions_the_table(tokens, shards):
 
 
 @given(
+    tokens=st.lists(st.binary(max_size=12), min_size=1, max_size=40),
+    width=st.integers(1, 9),
+    shards=st.integers(1, 9),
+)
+def test_a_tokens_shard_does_not_depend_on_its_neighbours(tokens, width, shards):
+    """Each process shards its own batches: a token's shard is a function of the token
+    alone, whether its array holds tokens of one length (a fast path) or of many."""
+    same_length = [t.ljust(width, b"x")[:width] for t in tokens]
+    for array in (tokens, same_length):
+        alone = [int(shard_ids(pa.array([t], pa.binary()), shards)[0]) for t in array]
+        assert shard_ids(pa.array(array, pa.binary()), shards).tolist() == alone
+        sliced = pa.array([b"pad", *array], pa.binary()).slice(1)  # an offset into buffers
+        assert shard_ids(sliced, shards).tolist() == alone
+
+
+@given(
     counts=st.dictionaries(st.binary(min_size=1, max_size=4), st.integers(1, 9), max_size=80),
     shards=st.integers(1, 5),
     max_tokens=st.one_of(st.none(), st.integers(1, 12)),

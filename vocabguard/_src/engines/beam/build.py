@@ -348,25 +348,31 @@ def shard_ids(tokens: pa.Array | pa.ChunkedArray, shards: int) -> np.ndarray:
     if data is not None and nonempty.any():
         start, stop = offsets[0], offsets[-1]
         values = data[start:stop].astype(np.uint64)
-        # weight of byte j of a token: multiplier**j (mod 2**64), by repeated squaring
-        position = np.arange(stop - start, dtype=np.int64) - np.repeat(
-            offsets[:-1] - start, lengths
-        )
-        weights = np.ones(len(position), dtype=np.uint64)
-        power = _HASH_MULTIPLIER
-        bits = position.copy()
+        longest = int(lengths.max())
+        # weight of byte j of a token: multiplier**j (mod 2**64: uint64 products wrap)
+        powers = _powers(longest)
         with np.errstate(over="ignore"):
-            while bits.any():
-                odd = (bits & 1).astype(bool)
-                weights[odd] *= power
-                power = power * power
-                bits >>= 1
-            sums = np.add.reduceat(values * weights, (offsets[:-1] - start)[nonempty])
-            hashes[nonempty] = sums + lengths[nonempty].astype(np.uint64)
+            if int(lengths.min()) == longest:  # one length (ids, hashes): a matrix row sum
+                sums = (values.reshape(len(tokens), longest) * powers).sum(axis=1, dtype=np.uint64)
+                hashes = sums + lengths.astype(np.uint64)
+            else:
+                position = np.arange(stop - start, dtype=np.int64) - np.repeat(
+                    offsets[:-1] - start, lengths
+                )
+                sums = np.add.reduceat(values * powers[position], (offsets[:-1] - start)[nonempty])
+                hashes[nonempty] = sums + lengths[nonempty].astype(np.uint64)
             hashes ^= hashes >> np.uint64(29)
             hashes *= np.uint64(0xBF58476D1CE4E5B9)
             hashes ^= hashes >> np.uint64(32)
     return (hashes % np.uint64(shards)).astype(np.int64)
+
+
+def _powers(n: int) -> np.ndarray:
+    """``multiplier**j mod 2**64`` for ``j < n`` (uint64 products wrap)."""
+    with np.errstate(over="ignore"):
+        powers = np.full(n, _HASH_MULTIPLIER, dtype=np.uint64)
+        powers[0] = 1
+        return np.cumprod(powers, dtype=np.uint64)
 
 
 def _mixed_kinds(feature: Feature) -> InputDataError:
