@@ -177,8 +177,12 @@ def test_tokenizer_json_wordpiece(tmp_path):
     vocab = result.vocab
     assert vocab.spec.tokenizer == "wordpiece" and vocab.spec.lowercase
     assert vocab.spec.reserved_tokens == ("[unused0]", "[unused1]", "[CLS]", "[SEP]", "[MASK]")
+    # BertNormalizer's clean_text and the special added tokens, kept whole in text.
+    assert vocab.spec.clean_text
+    assert vocab.spec.never_split == ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
     mapping = result.id_map.array()
-    for text in ["The cat sat on the mat!", "unable cats", "zzz bb"]:
+    texts = ["The cat sat on the mat!", "unable cats", "zzz bb", "[CLS] the[MASK]cat [cls]\u200b"]
+    for text in texts:
         assert vocab.encode([text])[0].tolist() == mapping[tok.encode(text).ids].tolist()
     assert result.source["model_type"] == "WordPiece"
 

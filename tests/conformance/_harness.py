@@ -87,6 +87,11 @@ REASONS = {
         "an unknown word always gets the OOV id; Hugging Face raises `Missing [UNK] token` "
         "at encode time when its vocabulary has none (vocabguard's import adds one)"
     ),
+    "ngram_order": (
+        "n-grams come width by width (each row's 1-grams, then its 2-grams, ...: "
+        "`tf.strings.ngrams`' and Keras' order); TFT's `tft.ngrams` lists them position by "
+        "position; the set is the same"
+    ),
     "pending": (
         "the case needs a peer-compatible option vocabguard does not have yet ({missing}); "
         "the test asserts today's result, and the case runs with the option once it is in"
@@ -254,6 +259,7 @@ LABELS = {
     "word_limit_chars": "word limit in characters",
     "specials_in_text": "specials in text",
     "oov_always": "always an OOV id",
+    "ngram_order": "n-gram order",
     "pending": "pending option",
     "mutual_information": "label ranking (MI)",
     "fingerprint_shuffle": "fingerprint_shuffle",
