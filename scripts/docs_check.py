@@ -14,9 +14,10 @@ Every fenced block says what it is in its info string, and each kind is checked:
 - ``yaml``: parsed, and a ``spec`` mapping in it must be a valid ``VocabSpec``;
 - ``text``, ``console``, ``mermaid``: output, transcripts and diagrams; shown, not run.
 
-A ``sh`` or ``python`` block that cannot run here (a cloud bucket, a cluster, the whole
-test suite) has the line ``<!-- not run: REASON -->`` right before its fence; it is still
-checked for syntax (``bash -n``, ``compile``). A block without an info string, or with
+A ``sh`` or ``python`` block that cannot run here (a cloud bucket, the whole test suite)
+has the line ``<!-- not run: REASON -->`` right before its fence; it is still checked for
+syntax (``bash -n``, ``compile``). A block that starts services (a Spark cluster) has
+``<!-- services: REASON -->`` instead: checked for syntax, and run with ``--services``. A block without an info string, or with
 another one, is an error: every block is accounted for.
 
 The pages run in the order of ``mkdocs.yml``'s ``nav``, one after another in one shell
@@ -33,6 +34,7 @@ passes; otherwise the failing block (page and line), its output, and 1.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import random
@@ -46,7 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-NOT_RUN = re.compile(r"^<!-- not run: (.+?) -->$")
+NOT_RUN = re.compile(r"^<!-- (not run|services): (.+?) -->$")
 SHELL = {"sh", "bash"}
 SHOWN = {"text", "console", "mermaid"}
 KINDS = SHELL | SHOWN | {"python", "pycon", "yaml"}
@@ -76,6 +78,9 @@ class Block:
     kind: str  # the info string's first word ("" when there is none)
     text: str
     not_run: str | None = None  # the reason, for a block marked <!-- not run: ... -->
+    # A block marked <!-- services: REASON --> starts services (a cluster): not run
+    # unless --services is given.
+    services: bool = False
 
     @property
     def runs(self) -> bool:
@@ -115,7 +120,14 @@ def blocks(text: str, page: str) -> list[Block]:
         index += 1
         marker = NOT_RUN.match(lines[start - 1].strip()) if start else None
         found.append(
-            Block(page, start + 1, kind, "\n".join(body) + "\n", marker and marker.group(1))
+            Block(
+                page,
+                start + 1,
+                kind,
+                "\n".join(body) + "\n",
+                marker.group(2) if marker else None,
+                services=bool(marker) and marker.group(1) == "services",
+            )
         )
     return found
 
@@ -248,7 +260,8 @@ def script(runnable: list[Block], workdir: Path) -> str:
     python = ".venv/bin/python"
     parts = []
     for number, block in enumerate(runnable, 1):
-        parts.append(f"echo '--- docs-check: block {number} ({block.where()})' >&2")
+        where = f"{number} ({block.where()})"
+        parts.append(f'echo "--- docs-check: block {where} at $(date +%s.%N)" >&2')
         if block.kind in SHELL:
             parts.append(block.text)
             continue
@@ -271,9 +284,15 @@ def run_document(
     timeout: float,
     show: bool = False,
     keep: bool = False,
+    services: bool = False,
 ) -> tuple[int, dict]:
-    """Check one document (its pages' blocks, run in one shell); return (status, summary)."""
+    """Check one document (its pages' blocks, run in one shell); return (status, summary).
+
+    With ``services``, the blocks marked ``<!-- services: ... -->`` run too.
+    """
     every = [b for page in pages for b in blocks((REPO / page).read_text(encoding="utf-8"), page)]
+    if services:
+        every = [dataclasses.replace(b, not_run=None) if b.services else b for b in every]
     failures = [p for b in every for p in problems(b)]
     for block in every:
         if failures:
@@ -303,7 +322,10 @@ def run_document(
     workdir = Path(tempfile.mkdtemp(prefix=f"docs-check-{name}-"))
     try:
         prepare(workdir, sample)
-        return run_blocks(runnable, workdir, timeout, show, activated), summary
+        code, seconds = run_blocks(runnable, workdir, timeout, show, activated)
+        for page, value in seconds.items():
+            summary[page]["seconds"] = value
+        return code, summary
     finally:
         if keep:
             print(f"docs-check: kept {workdir}", file=sys.stderr)
@@ -313,7 +335,8 @@ def run_document(
 
 def run_blocks(
     runnable: list[Block], workdir: Path, timeout: float, show: bool, activated: bool
-) -> int:
+) -> tuple[int, dict[str, float]]:
+    """Run the blocks in one shell; return the exit status and the seconds per page."""
     env = {**os.environ, "PYTHONPATH": str(workdir)}
     env.pop("VOCABGUARD_STORE", None)
     env.pop("VIRTUAL_ENV", None)
@@ -332,6 +355,16 @@ def run_blocks(
         check=False,
     )
     seconds = time.perf_counter() - started
+    # Each block's time: from its marker to the next one (the last: to the shell's end).
+    marks = [
+        (int(n), float(t))
+        for n, t in re.findall(r"--- docs-check: block (\d+) \(.*?\) at ([\d.]+)", result.stderr)
+    ]
+    ends = [t for _, t in marks[1:]] + [time.time()]
+    per_page: dict[str, float] = {}
+    for (number, begun), end in zip(marks, ends):
+        page = runnable[number - 1].page
+        per_page[page] = per_page.get(page, 0.0) + end - begun
     if show or result.returncode != 0:
         sys.stdout.write(result.stdout)
         sys.stderr.write(result.stderr)
@@ -343,24 +376,40 @@ def run_blocks(
             f"(exit {result.returncode}):\n{block.text if block else ''}",
             file=sys.stderr,
         )
-        return 1
+        return 1, per_page
     print(f"docs-check: {len(runnable)} blocks ran in {seconds:.0f} s")
-    return 0
+    return 0, per_page
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sample", action="store_true", help="a generated corpus, no network")
     parser.add_argument("--only", choices=("docs", "README"), help="check one document")
+    parser.add_argument(
+        "--page",
+        metavar="TEXT",
+        help="only the pages whose path holds TEXT (its shell starts with the virtualenv "
+        "on PATH; blocks that use earlier pages' results may fail)",
+    )
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per document")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directories")
     parser.add_argument("--show", action="store_true", help="print the blocks' output")
     parser.add_argument("--list", action="store_true", help="count the blocks; run nothing")
+    parser.add_argument(
+        "--services",
+        action="store_true",
+        help="also run the blocks that start services (a Spark cluster: Java 17 and the "
+        "job-server jar of `make jobservers` needed)",
+    )
     args = parser.parse_args(argv)
     status = 0
     for name, pages, activated in documents():
         if args.only and name != args.only:
             continue
+        if args.page:
+            pages, activated = [p for p in pages if args.page in p], True
+            if not pages:
+                continue
         if args.list:
             for page in pages:
                 for b in blocks((REPO / page).read_text(encoding="utf-8"), page):
@@ -376,13 +425,15 @@ def main(argv: list[str] | None = None) -> int:
             timeout=args.timeout,
             show=args.show,
             keep=args.keep,
+            services=args.services,
         )
         for page, counts in summary.items():
             if not any(counts.values()):
                 continue
+            took = f" in {counts['seconds']:.0f} s" if "seconds" in counts else ""
             print(
-                f"docs-check: {page}: {counts['run']} run, {counts['checked']} checked "
-                f"(yaml, not-run syntax), {counts['shown']} shown"
+                f"docs-check: {page}: {counts['run']} run{took}, {counts['checked']} "
+                f"checked (yaml, not-run syntax), {counts['shown']} shown"
             )
         verdict = "passed" if code == 0 else "FAILED"
         print(f"docs-check: {name} {verdict} in {time.perf_counter() - started:.0f} s")

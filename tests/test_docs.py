@@ -72,6 +72,20 @@ def test_the_checker_refuses_unlabelled_blocks_and_reports_syntax_errors():
     assert "Did you mean 'lowercase'?" in docs_check.yaml_error(spec)
 
 
+def test_blocks_that_start_services_stop_exactly_those_and_keep_their_logs_in_files():
+    marked = docs_check.blocks("<!-- services: a cluster -->\n```sh\nsleep 1 &\n```\n", "p.md")
+    assert marked[0].services and not marked[0].runs
+    started = [b for b in _all_blocks() if b.kind in docs_check.SHELL and "&\n" in b.text]
+    assert started, "the Spark block"
+    for block in started:
+        assert block.services, block.where()
+        assert not re.search(r"\b(pkill|killall)\b", block.text), block.where()
+        assert "PIDS" in block.text and "kill $PIDS" in block.text, block.where()
+        # Every daemon started in the background writes to a log file, not the terminal.
+        for command in re.findall(r"(?s)(?:^|\n)(?!\s*#)([^\n]*?(?:\\\n[^\n]*?)*)&\n", block.text):
+            assert re.search(r'> "?\$RUN/[^ ]+\.log"? 2>&1 $', command), command
+
+
 def test_the_readme_is_a_short_front_page_and_the_docs_name_no_issue_numbers():
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     assert len(readme.splitlines()) < 250
