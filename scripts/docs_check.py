@@ -391,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
         help="only the pages whose path holds TEXT (its shell starts with the virtualenv "
         "on PATH; blocks that use earlier pages' results may fail)",
     )
-    parser.add_argument("--timeout", type=float, default=1800, help="seconds per document")
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds per document")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directories")
     parser.add_argument("--show", action="store_true", help="print the blocks' output")
     parser.add_argument("--list", action="store_true", help="count the blocks; run nothing")
