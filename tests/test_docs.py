@@ -42,6 +42,15 @@ def test_every_page_of_the_nav_exists_and_every_page_is_in_the_nav():
     assert set(nav) == on_disk
 
 
+def test_every_public_face_has_an_api_reference_page():
+    faces = {p.stem for p in (REPO / "vocabguard").glob("*.py") if p.stem != "__init__"}
+    pages = {p.stem for p in (REPO / "docs/reference/api").glob("*.md")}
+    assert faces | {"vocabguard"} == pages
+    for face in faces:
+        text = (REPO / f"docs/reference/api/{face}.md").read_text(encoding="utf-8")
+        assert f"::: vocabguard.{face}\n" in text
+
+
 def test_every_block_is_accounted_for_and_the_not_run_ones_give_a_reason():
     every = _all_blocks()
     assert [p for b in every for p in docs_check.problems(b)] == []
