@@ -1213,7 +1213,7 @@ def inputs(work: Path, line_mib: int) -> None:
     for policy in ("fail", "skip"):
         run = _child(
             """
-            from vocabguard._src.engines.readers import read_records
+            from vocabguard._src.engines.formats.read import read_records
             skipped = {}
             kept = list(read_records([sys.argv[1]], fields=["t"], bad_records=sys.argv[2],
                                      skipped=skipped))
@@ -1251,7 +1251,7 @@ def inputs(work: Path, line_mib: int) -> None:
     ):
         failed = _child(
             """
-            from vocabguard._src.engines.readers import read_records
+            from vocabguard._src.engines.formats.read import read_records
             list(read_records([sys.argv[1]], fields=[sys.argv[2]] if sys.argv[2] else None))
             """,
             str(path),
@@ -1259,7 +1259,7 @@ def inputs(work: Path, line_mib: int) -> None:
         )
         skipped = _child(
             """
-            from vocabguard._src.engines.readers import read_records
+            from vocabguard._src.engines.formats.read import read_records
             skipped = {}
             list(read_records([sys.argv[1]], fields=[sys.argv[2]] if sys.argv[2] else None,
                               bad_records="skip", skipped=skipped))

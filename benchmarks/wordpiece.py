@@ -107,7 +107,7 @@ def learn_task(row: str, files: list[str]):
     if row == "vg-build":
         from vocabguard import build_vocabulary
         from vocabguard._src.core import wordpiece
-        from vocabguard._src.engines.readers import read_documents
+        from vocabguard._src.engines.formats.read import read_documents
 
         clocked(wordpiece, "learn_pieces")
         vg_spec = spec()

@@ -93,7 +93,7 @@ def check_table(config_path: str, data_path: str, store_root: str) -> int:
     from vocabguard._src.core.store import VocabStore
     from vocabguard._src.engines.beam import Feature
     from vocabguard._src.engines.beam.encode import column_name
-    from vocabguard._src.engines.readers import read_records
+    from vocabguard._src.engines.formats.read import read_records
     from vocabguard._src.engines.tabular import TableConfig
 
     config = TableConfig.from_yaml(config_path, store=store_root)

@@ -175,3 +175,115 @@ def test_one_build_use_case_for_every_engine():
     assert not any("jobservers" in m for m in GRAPH)
     assert not any("jobservers" in dep for deps in GRAPH.values() for dep in deps)
     assert "vocabguard.cli.quiet" in GRAPH and "vocabguard._src.core.quiet" not in GRAPH
+
+
+# -- one reader per input format --
+
+FORMATS = PACKAGE / "_src" / "engines" / "formats"
+READER_OF = {
+    "csv": "vocabguard._src.engines.formats.csv",
+    "jsonl": "vocabguard._src.engines.formats.jsonl",
+    "parquet": "vocabguard._src.engines.formats.parquet",
+    "tfrecord": "vocabguard._src.engines.formats.tfrecord",
+}
+# The artifact's own tokens.parquet is the store's file format, not an input format.
+OWN_FILES = {"vocabguard._src.core.artifact": {"parquet"}}
+PARQUET_READS = {"ParquetFile", "ParquetDataset", "read_table", "read_schema", "iter_batches"}
+TFRECORD_READS = {"ParseFromString", "read_record", "TFRecordDataset"}
+
+
+def _called(node: ast.Call) -> str:
+    func = node.func
+    return func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+
+
+def formats_parsed(path: Path) -> set[str]:
+    """The input formats a module parses itself, by what its code calls or imports:
+    CSV (the ``csv`` module), JSON Lines (``json.loads`` in a loop), Parquet
+    (opening or reading a Parquet file), TFRecord (framing or ``tf.train.Example``).
+    Writing a format (``pq.write_table``, ``SerializeToString``) is not parsing it."""
+    found = set()
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import) and any(a.name == "csv" for a in node.names):
+            found.add("csv")
+        elif isinstance(node, ast.ImportFrom) and node.module == "csv" and not node.level:
+            found.add("csv")
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").endswith("example_pb2"):
+            found.add("tfrecord")
+        elif isinstance(node, ast.ImportFrom) and any(a.name == "example_pb2" for a in node.names):
+            found.add("tfrecord")
+        elif isinstance(node, (ast.For, ast.While)):
+            # One JSON value per iteration: json.loads (or the reader's parse_json,
+            # which bounds the nesting) called in the body of a loop.
+            for inner in ast.walk(node):
+                if not isinstance(inner, ast.Call):
+                    continue
+                owner = getattr(getattr(inner.func, "value", None), "id", "")
+                if _called(inner) == "parse_json" or (
+                    _called(inner) in ("loads", "load") and owner in ("json", "orjson", "ujson")
+                ):
+                    found.add("jsonl")
+        elif isinstance(node, ast.Call):
+            name = _called(node)
+            owner = getattr(getattr(node.func, "value", None), "id", "")
+            if name in ("ParquetFile", "ParquetDataset", "iter_batches") or (
+                name in PARQUET_READS and owner in ("pq", "parquet")
+            ):
+                found.add("parquet")
+            if name in TFRECORD_READS:
+                found.add("tfrecord")
+    return found
+
+
+PARSERS = {module_name(p): formats_parsed(p) for p in PACKAGE.rglob("*.py") if formats_parsed(p)}
+
+
+def test_each_format_has_one_reader_module():
+    for format_name, module in READER_OF.items():
+        assert format_name in PARSERS.get(module, set()), (format_name, module)
+    readers = {m for m in GRAPH if m.startswith("vocabguard._src.engines.formats.")}
+    expected = {
+        f"vocabguard._src.engines.formats.{name}"
+        for name in ("common", "compression", "fields", "inputs", "read", "text")
+    } | set(READER_OF.values())
+    assert readers == expected
+
+
+def test_no_other_module_parses_an_input_format():
+    elsewhere = {
+        module: sorted(found - {f for f, m in READER_OF.items() if m == module})
+        for module, found in PARSERS.items()
+    }
+    for module, own in OWN_FILES.items():
+        elsewhere[module] = sorted(set(elsewhere.get(module, ())) - own)
+    assert {m: f for m, f in elsewhere.items() if f} == {}
+
+
+def test_the_format_walker_sees_real_parsers(tmp_path):
+    # Guards the walker: each marker is found in a module written to hold it.
+    sample = tmp_path / "sample.py"
+    sample.write_text(
+        "import csv, json\n"
+        "import pyarrow.parquet as pq\n"
+        "from tensorflow.core.example import example_pb2\n"
+        "for line in open('f'):\n"
+        "    json.loads(line)\n"
+        "pq.ParquetFile('f')\n",
+        encoding="utf-8",
+    )
+    assert formats_parsed(sample) == {"csv", "jsonl", "parquet", "tfrecord"}
+    plain = tmp_path / "plain.py"
+    plain.write_text("import json\njson.loads('{}')\n", encoding="utf-8")
+    assert formats_parsed(plain) == set()
+
+
+def test_bad_record_policies_have_one_definition():
+    defined = sorted(
+        module_name(p)
+        for p in PACKAGE.rglob("*.py")
+        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Assign)
+        and any(getattr(t, "id", None) == "BAD_RECORD_POLICIES" for t in node.targets)
+    )
+    assert defined == ["vocabguard._src.engines.formats.common"]

@@ -157,7 +157,7 @@ def test_parquet_batches_arrive_as_arrow_columns(tmp_path):
     from apache_beam.testing.util import assert_that, equal_to
 
     from vocabguard._src.engines.beam.read import ReadRecordBatches
-    from vocabguard._src.engines.records import FieldRules
+    from vocabguard._src.engines.formats.fields import FieldRules
 
     table = pa.table({"s": ["x", None, "y", "x"], "i": pa.array([1, 2, 3, 4], pa.int32())})
     pq.write_table(table, tmp_path / "t.parquet", row_group_size=3)

@@ -407,7 +407,7 @@ def test_parquet_and_csv_lists_nulls_and_weights(capsys, store_root, tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from vocabguard._src.engines.readers import read_records
+    from vocabguard._src.engines.formats.read import read_records
 
     table = pa.table(
         {

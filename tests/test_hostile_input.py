@@ -250,7 +250,7 @@ def test_a_huge_decompressed_line_is_a_bad_record_read_in_bounded_memory(tmp_pat
     result = run_limited(
         """
         import sys
-        from vocabguard._src.engines.readers import read_records
+        from vocabguard._src.engines.formats.read import read_records
         skipped = {}
         records = list(read_records([sys.argv[1]], fields=["t"], bad_records="skip",
                                     skipped=skipped))
@@ -263,7 +263,7 @@ def test_a_huge_decompressed_line_is_a_bad_record_read_in_bounded_memory(tmp_pat
 
 
 def test_a_line_over_max_record_bytes_names_file_line_and_knob(tmp_path):
-    from vocabguard._src.engines.readers import read_documents, read_records
+    from vocabguard._src.engines.formats.read import read_documents, read_records
 
     path = tmp_path / "big.jsonl.gz"
     gzip_line(path, 3, after=b'{"t": "fine"}\n')
@@ -290,7 +290,7 @@ def test_a_line_over_max_record_bytes_names_file_line_and_knob(tmp_path):
 def test_bounded_lines_never_hands_out_more_than_the_bound():
     import io
 
-    from vocabguard._src.engines.records import Oversized, bounded_lines
+    from vocabguard._src.engines.formats.common import Oversized, bounded_lines
 
     class Watched(io.BytesIO):
         biggest = 0
@@ -308,7 +308,7 @@ def test_bounded_lines_never_hands_out_more_than_the_bound():
 
 
 def test_csv_quoted_field_over_the_bound_ends_the_file_with_one_line(tmp_path):
-    from vocabguard._src.engines.readers import read_records
+    from vocabguard._src.engines.formats.read import read_records
 
     path = tmp_path / "t.csv"
     path.write_text('t,u\nok,1\n"' + "z\n" * 5000 + '",2\nfine,3\n')
@@ -369,7 +369,7 @@ EXPECTED = {
 
 @pytest.mark.parametrize("attack", list(EXPECTED))
 def test_hostile_record_in_process_is_one_line_and_counted_under_skip(tmp_path, attack):
-    from vocabguard._src.engines.readers import read_documents, read_records
+    from vocabguard._src.engines.formats.read import read_documents, read_records
 
     path = hostile_files(tmp_path)[attack]
     with pytest.raises(InputDataError) as info:

@@ -21,8 +21,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing import test_pipeline as beam_testing
 
 from vocabguard._src.engines.beam.read import ReadRecordBatches
-from vocabguard._src.engines.readers import read_documents
-from vocabguard._src.engines.records import BadRecord, iter_records
+from vocabguard._src.engines.formats.common import BadRecord
+from vocabguard._src.engines.formats.read import iter_records, read_documents
 from vocabguard.cli import main
 from vocabguard.errors import InputDataError
 
@@ -252,7 +252,7 @@ def test_audit_of_a_corrupt_parquet_is_one_line(tmp_path, capsys):
 
 @pytest.mark.parametrize("policy", ["fail", "skip"])
 def test_truncated_gzip_fails_read_records_under_both_policies(tmp_path, policy):
-    from vocabguard._src.engines.readers import read_records
+    from vocabguard._src.engines.formats.read import read_records
 
     whole = gzip.compress(csv_bytes(ROWS * 20))
     path = tmp_path / "news.csv.gz"

@@ -41,6 +41,7 @@ FACES = {
         "ConfigError",
         "IdRangeError",
         "InputDataError",
+        "InputNotFoundError",
         "InvalidNameError",
         "LayoutError",
         "LineageError",

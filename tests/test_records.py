@@ -1,4 +1,4 @@
-"""vocabguard._src.engines.records.iter_records: every format, every BadRecord reason, error text."""
+"""vocabguard._src.engines.formats.read.iter_records: every format, every BadRecord reason, error text."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from vocabguard._src.engines.readers import read_documents
-from vocabguard._src.engines.records import BadRecord, iter_records
+from vocabguard._src.engines.formats.common import BadRecord
+from vocabguard._src.engines.formats.read import iter_records, read_documents
 from vocabguard.errors import InputDataError
 
 
@@ -115,7 +115,7 @@ def test_text_lines_are_records_numbered_from_one():
 
 def test_text_line_endings_match_the_in_process_reader(tmp_path):
     # Only one line ending is removed; a lone or doubled "\r" stays part of the text,
-    # exactly as vocabguard._src.engines.readers (the in-process builder's reader) keeps it.
+    # exactly as read_documents (the in-process builder's reader) keeps it.
     data = b"a\r\r\nb\rc\nd \r\nlast\r"
     path = tmp_path / "endings.txt"
     path.write_bytes(data)

@@ -100,7 +100,7 @@ def task_vg_beam(runner: str) -> Callable:
 
 def task_vg_inproc(pattern: str, top_k: int, work: str, address: str | None = None):
     from vocabguard import VocabSpec, build_vocabulary
-    from vocabguard._src.engines.readers import read_documents
+    from vocabguard._src.engines.formats.read import read_documents
 
     spec = VocabSpec(lowercase=True, max_tokens=top_k)
 

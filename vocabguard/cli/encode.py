@@ -126,14 +126,9 @@ def _cmd_encode(args: argparse.Namespace) -> int:
 
     from vocabguard._src.core.builder import batches, progress_bar
     from vocabguard._src.core.vocabulary import INT64
-    from vocabguard._src.engines.readers import (
-        INTEGER,
-        STRING,
-        detect_format,
-        expand_inputs,
-        read_documents,
-        read_records,
-    )
+    from vocabguard._src.engines.formats.fields import INTEGER, STRING
+    from vocabguard._src.engines.formats.inputs import detect_format, expand_inputs
+    from vocabguard._src.engines.formats.read import read_documents, read_records
 
     output = args.output
     if os.path.lexists(output):

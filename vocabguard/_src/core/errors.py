@@ -102,7 +102,10 @@ def check_keys(data: Any, allowed: list[str], unknown: str, error: type | None =
 
 
 def _restore(cls: type, args: tuple, state: dict) -> VocabguardError:
-    err = cls.__new__(cls)
+    # An OSError subclass (InputNotFoundError, OutputExistsError) must be made by
+    # OSError's own __new__: its C layout differs from ValueError's, found first
+    # in the MRO of a class that is both.
+    err = OSError.__new__(cls) if issubclass(cls, OSError) else cls.__new__(cls)
     Exception.__init__(err, *args)
     err.__dict__.update(state)
     return err
@@ -147,6 +150,10 @@ class LayoutError(VocabguardError, ValueError):
 
 class InputDataError(VocabguardError, ValueError):
     """An input record is malformed: missing field, wrong type, undecodable bytes."""
+
+
+class InputNotFoundError(InputDataError, FileNotFoundError):
+    """An input path or glob matches no file."""
 
 
 class ArtifactError(VocabguardError):

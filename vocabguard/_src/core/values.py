@@ -173,6 +173,126 @@ def missing_error(
     )
 
 
+class _Elements:
+    """The elements of a batch of record values, checked one by one (``record_tokens``'
+    general path): a missing one is a null slot; every other one a string or an int64,
+    all of one kind."""
+
+    def __init__(self, spec: VocabSpec, kind: str | None, source, field):
+        self.spec, self.kind, self.source, self.field = spec, kind, source, field
+        # No tokenizer emits the empty token: with `tokenizer: none` an empty value is
+        # missing (refused under `missing: error`), on every path alike.
+        self.empty_is_missing = spec.tokenizer == "none"
+        self.elements: list = []
+        self.missing: list[bool] = []
+        self.record_offsets = [0]
+        self.has_lists = False
+
+    def refuse(self, index: int, value: Any, problem: str, fix: str) -> InputDataError:
+        return bad_value(index, value, problem, fix, self.source, self.field)
+
+    def add_record(self, index: int, value: Any) -> None:
+        shape = self.spec.value_shape
+        if is_list(value):
+            if shape == "scalar":
+                raise self.refuse(
+                    index,
+                    value,
+                    "the value is a list, but the feature declares value_shape: scalar",
+                    "Give one value per record, or set value_shape: list (or any).",
+                )
+            self.has_lists = True
+            for element in value:
+                if is_list(element):
+                    raise self.refuse(
+                        index,
+                        value,
+                        "the list holds a nested list",
+                        "Flatten it: each element must be a string or an integer.",
+                    )
+                self.add(element, index, value)
+        else:
+            if shape == "list" and value is not None:
+                raise self.refuse(
+                    index,
+                    value,
+                    f"the value is {describe(value)}, but the feature declares value_shape: list",
+                    "Wrap it in a list, or set value_shape: scalar (or any).",
+                )
+            self.add(value, index, value)
+        self.record_offsets.append(len(self.elements))
+
+    def add(self, element: Any, index: int, record_value: Any) -> None:
+        if element is None or (self.empty_is_missing and element in ("", b"")):
+            if self.spec.missing == "error":
+                raise missing_error(index, self.source, self.field, element)
+            self.elements.append(None)
+            self.missing.append(True)
+            return
+        found = value_kind(element)
+        if found is None:
+            inner = " in the list" if record_value is not element else ""
+            raise self.refuse(
+                index,
+                record_value,
+                f"an element{inner} is {describe(element)}, expected a string or an integer",
+                "Fix or drop the record.",
+            )
+        problem = int_problem(element) if found == INT64 else None
+        if problem is not None:
+            raise self.refuse(
+                index,
+                record_value,
+                f"an element is {problem}",
+                "Integer tokens are int64; fix or drop the record.",
+            )
+        if self.kind is None:
+            self.kind = found
+        elif found != self.kind:
+            where = "in one list" if record_value is not element else "across records"
+            raise self.refuse(
+                index,
+                record_value,
+                f"{describe(element)} {short(element)} mixes element types {where}: the "
+                f"vocabulary holds {'integers' if self.kind == INT64 else 'strings'}",
+                "Every value must be a string, or every value an integer; fix the record.",
+            )
+        self.elements.append(element)
+        self.missing.append(False)
+
+    def token_lists(self, tokenizer: Tokenizer) -> TokenLists:
+        """The records' token lists: each element tokenized, a null slot per missing one."""
+        found_kind = self.kind
+        kind = self.kind or STRING
+        if kind == INT64 and self.spec.tokenizer != "none":
+            raise SpecError(
+                "Integer values need `tokenizer: none` (each value is one token, like "
+                "Keras IntegerLookup). " + received(tokenizer=self.spec.tokenizer),
+                key="tokenizer",
+            )
+        elements, missing = self.elements, self.missing
+        if kind == INT64:
+            filled = [0 if m else int(e) for e, m in zip(elements, missing)]
+            flat = pa.array(filled, type=pa.int64())
+            element_lists = pa.ListArray.from_arrays(
+                pa.array(np.arange(len(flat) + 1, dtype=np.int32)), flat
+            )
+        else:
+            filled = ["" if m else e for e, m in zip(elements, missing)]
+            text_type = pa.string() if all(isinstance(e, str) for e in filled) else pa.binary()
+            if text_type == pa.binary():
+                filled = [e.encode("utf-8") if isinstance(e, str) else e for e in filled]
+            element_lists = tokenizer.tokenize_arrow(pa.array(filled, type=text_type))
+        return _with_slots(
+            element_lists,
+            np.asarray(missing, dtype=bool),
+            np.asarray(self.record_offsets, dtype=np.int64),
+            kind,
+            self.has_lists,
+            found_kind,
+        )
+
+
 def record_tokens(
     values: Sequence,
     spec: VocabSpec,
@@ -195,126 +315,10 @@ def record_tokens(
     fast = _arrow_lists(values, spec, tokenizer, token_type)
     if fast is not None:
         return fast
-    shape = spec.value_shape
-    # No tokenizer emits the empty token: with `tokenizer: none` an empty value is
-    # missing (refused under `missing: error`), on every path alike.
-    empty_is_missing = spec.tokenizer == "none"
-    elements: list = []
-    missing: list[bool] = []
-    record_offsets = [0]
-    has_lists = False
-    kind = token_type
-
-    def add(element: Any, index: int, record_value: Any) -> None:
-        nonlocal kind
-        if element is None or (empty_is_missing and element in ("", b"")):
-            if spec.missing == "error":
-                raise missing_error(index, source, field, element)
-            elements.append(None)
-            missing.append(True)
-            return
-        found = value_kind(element)
-        if found is None:
-            inner = " in the list" if record_value is not element else ""
-            raise bad_value(
-                index,
-                record_value,
-                f"an element{inner} is {describe(element)}, expected a string or an integer",
-                "Fix or drop the record.",
-                source,
-                field,
-            )
-        problem = int_problem(element) if found == INT64 else None
-        if problem is not None:
-            raise bad_value(
-                index,
-                record_value,
-                f"an element is {problem}",
-                "Integer tokens are int64; fix or drop the record.",
-                source,
-                field,
-            )
-        if kind is None:
-            kind = found
-        elif found != kind:
-            where = "in one list" if record_value is not element else "across records"
-            raise bad_value(
-                index,
-                record_value,
-                f"{describe(element)} {short(element)} mixes element types {where}: the "
-                f"vocabulary holds {'integers' if kind == INT64 else 'strings'}",
-                "Every value must be a string, or every value an integer; fix the record.",
-                source,
-                field,
-            )
-        elements.append(element)
-        missing.append(False)
-
+    elements = _Elements(spec, token_type, source, field)
     for offset, value in enumerate(values):
-        index = first_index + offset
-        if is_list(value):
-            if shape == "scalar":
-                raise bad_value(
-                    index,
-                    value,
-                    "the value is a list, but the feature declares value_shape: scalar",
-                    "Give one value per record, or set value_shape: list (or any).",
-                    source,
-                    field,
-                )
-            has_lists = True
-            for element in value:
-                if is_list(element):
-                    raise bad_value(
-                        index,
-                        value,
-                        "the list holds a nested list",
-                        "Flatten it: each element must be a string or an integer.",
-                        source,
-                        field,
-                    )
-                add(element, index, value)
-        else:
-            if shape == "list" and value is not None:
-                raise bad_value(
-                    index,
-                    value,
-                    f"the value is {describe(value)}, but the feature declares value_shape: list",
-                    "Wrap it in a list, or set value_shape: scalar (or any).",
-                    source,
-                    field,
-                )
-            add(value, index, value)
-        record_offsets.append(len(elements))
-    found_kind = kind
-    kind = kind or STRING
-    if kind == INT64 and spec.tokenizer != "none":
-        raise SpecError(
-            "Integer values need `tokenizer: none` (each value is one token, like "
-            "Keras IntegerLookup). " + received(tokenizer=spec.tokenizer),
-            key="tokenizer",
-        )
-    missing_mask = np.asarray(missing, dtype=bool)
-    if kind == INT64:
-        filled = [0 if m else int(e) for e, m in zip(elements, missing)]
-        flat = pa.array(filled, type=pa.int64())
-        element_lists = pa.ListArray.from_arrays(
-            pa.array(np.arange(len(flat) + 1, dtype=np.int32)), flat
-        )
-    else:
-        filled = ["" if m else e for e, m in zip(elements, missing)]
-        text_type = pa.string() if all(isinstance(e, str) for e in filled) else pa.binary()
-        if text_type == pa.binary():
-            filled = [e.encode("utf-8") if isinstance(e, str) else e for e in filled]
-        element_lists = tokenizer.tokenize_arrow(pa.array(filled, type=text_type))
-    return _with_slots(
-        element_lists,
-        missing_mask,
-        np.asarray(record_offsets, dtype=np.int64),
-        kind,
-        has_lists,
-        found_kind,
-    )
+        elements.add_record(first_index + offset, value)
+    return elements.token_lists(tokenizer)
 
 
 def _with_slots(

@@ -45,13 +45,9 @@ from vocabguard._src.core.store import DEFAULT_STORE, VocabStore, validate_name
 from vocabguard._src.core.vocabulary import Vocabulary
 from vocabguard._src.engines import inprocess
 from vocabguard._src.engines.features import Feature, check_not_empty, check_skipped
+from vocabguard._src.engines.formats.inputs import detect_format, expand_inputs
+from vocabguard._src.engines.formats.read import read_documents, read_records
 from vocabguard._src.engines.jobs import JobConfig, positive
-from vocabguard._src.engines.readers import (
-    detect_format,
-    expand_inputs,
-    read_documents,
-    read_records,
-)
 from vocabguard._src.engines.runners import beam_options, check_job_server, runner_name
 
 STORE_ENV = "VOCABGUARD_STORE"

@@ -150,7 +150,8 @@ class _Engine:
             self.counts[index].add(table, partial.stats)
 
     def read_records(self, path: str, format: str) -> None:
-        from vocabguard._src.engines.records import BadRecord, iter_records
+        from vocabguard._src.engines.formats.common import BadRecord
+        from vocabguard._src.engines.formats.read import iter_records
 
         with requires(_RECORD_PATH):
             from vocabguard._src.engines.beam.build import field_rules
@@ -192,10 +193,10 @@ class _Engine:
     # -- the columnar path (Parquet) --
 
     def read_parquet(self, path: str) -> None:
-        import pyarrow.parquet as pq
+        from vocabguard._src.engines.formats.parquet import batches, parquet_file
 
         try:
-            parquet = pq.ParquetFile(path)
+            parquet = parquet_file(path)
         except (pa.ArrowException, OSError):
             self.read_records(path, "parquet")  # names the unreadable file as Beam does
             return
@@ -214,9 +215,11 @@ class _Engine:
         # (Arrow builds a dictionary for the row groups written without one).
         strings = [f for f in self.fields if kinds[f] == STRING]
         if strings:
-            parquet = pq.ParquetFile(path, read_dictionary=strings)
+            parquet = parquet_file(path, read_dictionary=strings)
         number = 0
-        for batch in parquet.iter_batches(batch_size=ARROW_BATCH_ROWS, columns=self.fields):
+        for batch in batches(parquet, self.fields, batch_size=ARROW_BATCH_ROWS):
+            if isinstance(batch, BaseException):  # a corrupt data page
+                raise batch
             self.records_read += batch.num_rows
             if not self._batch_is_plain(batch):
                 self._records_of(path, batch, number)
@@ -227,7 +230,7 @@ class _Engine:
     def _batch_is_plain(self, batch: pa.RecordBatch) -> bool:
         """No value the record-by-record rules would reject or treat specially (a null or
         an empty string where missing values are errors, a string that is not UTF-8)."""
-        from vocabguard._src.engines.records import valid_utf8
+        from vocabguard._src.engines.formats.parquet import valid_utf8
 
         for field in self.fields:
             column = batch.column(field)
@@ -245,7 +248,9 @@ class _Engine:
 
     def _records_of(self, path: str, batch: pa.RecordBatch, first: int) -> None:
         """Rows of a Parquet batch counted record by record (they need the rules)."""
-        from vocabguard._src.engines.records import BadRecord, _as_record_unit, _pick
+        from vocabguard._src.engines.formats.common import BadRecord
+        from vocabguard._src.engines.formats.fields import Wanted
+        from vocabguard._src.engines.formats.parquet import batch_records
 
         with requires(_RECORD_PATH):
             from vocabguard._src.engines.beam.build import field_rules
@@ -255,22 +260,8 @@ class _Engine:
         bad = BadRecords(self.config.bad_records)
         numbers: list[int] = []
         columns: dict[str, list] = {f: [] for f in self.fields}
-        from vocabguard._src.engines.records import column_values
-
-        values_of, undecodable = {}, {}
-        for field in self.fields:
-            values_of[field], problems = column_values(batch.column(field))
-            for row, problem in problems.items():
-                undecodable.setdefault(row, (field, problem))
-        for offset in range(batch.num_rows):
-            if offset in undecodable:  # not UTF-8: a bad record, as on the Beam path
-                field, problem = undecodable[offset]
-                number = first + offset + 1
-                bad.handle(BadRecord(path, number, field, "undecodable", problem, "record"))
-                continue
-            row = {field: values_of[field][offset] for field in self.fields}
-            item = _as_record_unit(_pick(path, first + offset + 1, row, self.fields, (), rules))
-            if isinstance(item, BadRecord):
+        for item in batch_records(path, batch, first, Wanted(self.fields, rules=rules)):
+            if isinstance(item, BadRecord):  # e.g. not UTF-8, as on the Beam path
                 bad.handle(item)
                 continue
             number, values = item
@@ -326,7 +317,7 @@ class _Engine:
 
 
 def _files(config) -> Iterator[tuple[str, str]]:
-    from vocabguard._src.engines.readers import detect_format, expand_inputs
+    from vocabguard._src.engines.formats.inputs import detect_format, expand_inputs
 
     for path in expand_inputs(list(config.inputs)):
         if "://" in path:

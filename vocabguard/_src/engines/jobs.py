@@ -59,9 +59,9 @@ from vocabguard._src.core.errors import (
 from vocabguard._src.core.spec import VocabSpec, load_yaml
 from vocabguard._src.core.store import VocabStore
 from vocabguard._src.engines.features import Feature, check_skipped
+from vocabguard._src.engines.formats.common import BAD_RECORD_POLICIES
 from vocabguard._src.engines.runners import beam_options, check_job_server, runner_name
 
-BAD_RECORD_POLICIES = ("fail", "skip")
 OUTPUT_FORMATS = ("parquet", "tfrecord")
 PASSTHROUGH_TYPES = ("string", "int64", "float64", "binary")
 

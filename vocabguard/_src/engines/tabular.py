@@ -182,7 +182,7 @@ def is_table_config(data: Any) -> bool:
 
 def read_table(config: TableConfig, path: str, skipped: dict) -> list[dict]:
     """The records of ``path`` with every feature field, its weight and a label."""
-    from vocabguard._src.engines.readers import read_records
+    from vocabguard._src.engines.formats.read import read_records
 
     fields = [f for feature in config.features for f in feature.fields]
     fields = list(dict.fromkeys([*fields, config.label_field]))

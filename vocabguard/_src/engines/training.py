@@ -385,7 +385,7 @@ class Split:
 
 
 def _read(path: str, config: DataConfig) -> Split:
-    from vocabguard._src.engines.readers import read_documents
+    from vocabguard._src.engines.formats.read import read_documents
 
     # Two streaming passes (one per field) keep the readers' per-line error messages.
     texts = list(read_documents([path], config.format, config.text_field, kind="string"))

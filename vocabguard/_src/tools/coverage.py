@@ -37,7 +37,8 @@ def iter_sample_tokens(
     from vocabguard._src.core.builder import batches, progress_bar
     from vocabguard._src.core.tokenizer import Tokenizer, text_array
     from vocabguard._src.core.vocabulary import INT64
-    from vocabguard._src.engines.readers import INTEGER, STRING, read_documents
+    from vocabguard._src.engines.formats.fields import INTEGER, STRING
+    from vocabguard._src.engines.formats.read import read_documents
 
     integer = vocabs[0].token_type == INT64
     kind = INTEGER if integer else STRING
@@ -48,7 +49,7 @@ def iter_sample_tokens(
         for v in vocabs
     )
     if categorical:
-        from vocabguard._src.engines.readers import read_records
+        from vocabguard._src.engines.formats.read import read_records
 
         records = read_records(
             files, format=format, fields=[field] if field else None, kind=kind, missing="skip"
@@ -214,7 +215,7 @@ def sample_coverage(
     import pyarrow.compute as pc
 
     from vocabguard._src.core.vocabulary import INT64
-    from vocabguard._src.engines.readers import expand_inputs
+    from vocabguard._src.engines.formats.inputs import expand_inputs
 
     if old.token_type != new.token_type:
         raise ConfigError(

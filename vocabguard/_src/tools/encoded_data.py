@@ -6,23 +6,23 @@ bounded by one batch, and notes the vocabulary fingerprint each file records
 (``vocabguard encode`` and the Beam encode job write one). ``scan_ids`` is the
 one scanning loop behind ``vocabguard audit`` and ``repair-model --data``.
 
-TFRecord files are read without TensorFlow: the framing (with CRC32C checks)
-is read here and ``tf.train.Example`` is parsed with a copy of its protobuf
-schema in a private descriptor pool.
+TFRecord files are read without TensorFlow, by the one TFRecord reader
+(``engines/formats/tfrecord.py``: framing with CRC32C checks, ``tf.train.Example``
+from a copy of its protobuf schema in a private descriptor pool).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import os
-import struct
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from vocabguard._src.core.errors import InputDataError, received
+from vocabguard._src.engines.formats.parquet import batches, parquet_file
+from vocabguard._src.engines.formats.tfrecord import example_class, read_examples, read_tfrecord
 
 BATCH_ROWS = 8192
 PARQUET = "parquet"
@@ -45,7 +45,7 @@ class FingerprintMismatch:
 
 def expand_data(patterns: str | os.PathLike | Iterable[str | os.PathLike]) -> list[str]:
     """Files of the audit: paths, globs, and directories (their data files, sorted)."""
-    from vocabguard._src.engines.readers import expand_inputs
+    from vocabguard._src.engines.formats.inputs import expand_inputs
 
     if isinstance(patterns, (str, os.PathLike)):
         patterns = [patterns]
@@ -213,10 +213,9 @@ def _total_rows(files: list[str]) -> int | None:
     """Rows in all the Parquet files, for the progress bar; ``None`` if one is unreadable
     (reading it then fails with a one-line error naming it)."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     try:
-        return sum(pq.ParquetFile(p).metadata.num_rows for p in files)
+        return sum(parquet_file(p).metadata.num_rows for p in files)
     except (pa.ArrowException, OSError):
         return None
 
@@ -225,10 +224,8 @@ def _parquet_batches(
     path: str, requested: str | None, fingerprint: str, batch_rows: int
 ) -> tuple[str, str | None, str | None, Iterator[tuple[Any, int]]]:
     """``(column, recorded fingerprint, recorded ref, batches)`` of one Parquet file."""
-    import pyarrow.parquet as pq
-
     try:
-        parquet = pq.ParquetFile(path)
+        parquet = parquet_file(path)
     except Exception as err:  # ArrowInvalid: not a Parquet file
         raise InputDataError(
             f"{path} is not a readable Parquet file ({err}). Pass Parquet or TFRecord files. "
@@ -250,25 +247,18 @@ def _parquet_batches(
     )
     fp, ref = recorded_vocabulary(schema, column)
 
-    def batches() -> Iterator[tuple[Any, int]]:
-        import pyarrow as pa
-
-        stream = parquet.iter_batches(batch_size=batch_rows, columns=[column])
-        while True:
-            try:
-                batch = next(stream, None)
-            except (pa.ArrowException, OSError) as err:  # corrupt data pages
-                detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+    def ids() -> Iterator[tuple[Any, int]]:
+        for batch in batches(parquet, [column], batch_size=batch_rows):
+            if isinstance(batch, BaseException):  # corrupt data pages
+                detail = str(batch).splitlines()[0] if str(batch) else type(batch).__name__
                 raise InputDataError(
                     f"{path} is not a readable Parquet file ({detail}). Restore or rewrite it. "
                     + received(data=path),
                     cases=[path],
                 ) from None
-            if batch is None:
-                return
             yield batch.column(0), batch.num_rows
 
-    return column, fp, ref, batches()
+    return column, fp, ref, ids()
 
 
 def _add_arrow(tally: Any, path: str, first_row: int, array: Any) -> None:
@@ -291,107 +281,6 @@ def _add_arrow(tally: Any, path: str, first_row: int, array: Any) -> None:
 
 
 # -- TFRecord --
-
-
-_EXAMPLE_CLASS = None
-
-
-def example_class() -> type:
-    """``tf.train.Example`` as a protobuf class, without TensorFlow (a private pool)."""
-    global _EXAMPLE_CLASS
-    if _EXAMPLE_CLASS is not None:
-        return _EXAMPLE_CLASS
-    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-
-    F = descriptor_pb2.FieldDescriptorProto
-    proto = descriptor_pb2.FileDescriptorProto(
-        name="vocabguard_example.proto", package="tensorflow", syntax="proto3"
-    )
-
-    def message(name: str, fields: list[tuple[str, int, int, int, str | None]]):
-        msg = proto.message_type.add(name=name)
-        for field_name, number, label, type_, type_name in fields:
-            field = msg.field.add(name=field_name, number=number, label=label, type=type_)
-            if type_name:
-                field.type_name = type_name
-        return msg
-
-    repeated, optional = F.LABEL_REPEATED, F.LABEL_OPTIONAL
-    message("BytesList", [("value", 1, repeated, F.TYPE_BYTES, None)])
-    message("FloatList", [("value", 1, repeated, F.TYPE_FLOAT, None)])
-    message("Int64List", [("value", 1, repeated, F.TYPE_INT64, None)])
-    feature = message(
-        "Feature",
-        [
-            ("bytes_list", 1, optional, F.TYPE_MESSAGE, ".tensorflow.BytesList"),
-            ("float_list", 2, optional, F.TYPE_MESSAGE, ".tensorflow.FloatList"),
-            ("int64_list", 3, optional, F.TYPE_MESSAGE, ".tensorflow.Int64List"),
-        ],
-    )
-    feature.oneof_decl.add(name="kind")
-    for field in feature.field:
-        field.oneof_index = 0
-    features = message(
-        "Features",
-        [("feature", 1, repeated, F.TYPE_MESSAGE, ".tensorflow.Features.FeatureEntry")],
-    )
-    entry = features.nested_type.add(name="FeatureEntry")
-    entry.options.map_entry = True
-    entry.field.add(name="key", number=1, label=optional, type=F.TYPE_STRING)
-    entry.field.add(
-        name="value", number=2, label=optional, type=F.TYPE_MESSAGE, type_name=".tensorflow.Feature"
-    )
-    message("Example", [("features", 1, optional, F.TYPE_MESSAGE, ".tensorflow.Features")])
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(proto)
-    _EXAMPLE_CLASS = message_factory.GetMessageClass(
-        pool.FindMessageTypeByName("tensorflow.Example")
-    )
-    return _EXAMPLE_CLASS
-
-
-def _masked_crc(data: bytes) -> int:
-    import google_crc32c
-
-    crc = google_crc32c.value(data)
-    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
-
-
-def read_tfrecord(path: str) -> Iterator[bytes]:
-    """The records of a TFRecord file (gzip detected), CRCs checked.
-
-    Raises ``InputDataError`` naming the file and the record on corrupt framing.
-    """
-    with open(path, "rb") as raw:
-        gzipped = raw.read(2) == b"\x1f\x8b"
-    with gzip.open(path, "rb") if gzipped else open(path, "rb") as fh:
-        number = 0
-        while True:
-            header = fh.read(12)
-            if not header:
-                return
-            problem = None
-            if len(header) < 12:
-                problem = "the file ends inside a record header (truncated)"
-            else:
-                length, length_crc = struct.unpack("<QI", header)
-                if _masked_crc(header[:8]) != length_crc:
-                    problem = "the length's CRC does not match (corrupt, or not a TFRecord file)"
-                else:
-                    data = fh.read(length)
-                    footer = fh.read(4)
-                    if len(data) < length or len(footer) < 4:
-                        problem = "the file ends inside a record (truncated)"
-                    elif _masked_crc(data) != struct.unpack("<I", footer)[0]:
-                        problem = "the data's CRC does not match (corrupt)"
-            if problem:
-                raise InputDataError(
-                    f"{path}, record {number} (0-based): {problem}. Re-write the file, or leave "
-                    "it out of the audit. " + received(data=path, record=number),
-                    cases=[(path, number)],
-                )
-            yield data
-            number += 1
 
 
 def _tfrecord_columns(example: Any) -> tuple[dict[str, str], dict[str, str], str]:
@@ -418,20 +307,42 @@ class _TFRecordFile:
         self.path = path
         self.fingerprint = fingerprint
         self.batch_rows = batch_rows
-        self.example = example_class()
-        self.records = read_tfrecord(path)
+        # (number, example): one Example object, parsed anew for each record.
+        self.records = read_examples(path)
         self.first = next(self.records, None)
         self.recorded = 0
         self.other: dict[str, int] = {}
         if self.first is None:
             self.column = requested
             return
-        example = self.example()
-        example.ParseFromString(self.first)
-        columns, recorded, listing = _tfrecord_columns(example)
+        columns, recorded, listing = _tfrecord_columns(self.first[1])
         self.column = choose_column(
             columns, recorded, path, fingerprint, requested, listing, what="feature"
         )
+
+    def _ids(self, number: int, example: Any) -> np.ndarray | None:
+        """The ids of one record (``None``: it lacks the feature); notes its fingerprint."""
+        column = self.column
+        features = example.features.feature
+        fp_key = f"{column}{FINGERPRINT_FEATURE_SUFFIX}"
+        if fp_key in features:
+            self.recorded += 1
+            recorded = features[fp_key].bytes_list.value
+            fp = recorded[0].decode("utf-8", "replace") if recorded else ""
+            if fp != self.fingerprint:
+                self.other[fp] = self.other.get(fp, 0) + 1
+        if column not in features:
+            return None
+        feature = features[column]
+        kind = feature.WhichOneof("kind")
+        if kind not in ("int64_list", None):
+            raise InputDataError(
+                f"{self.path}, record {number} (0-based): feature {column!r} is a "
+                f"{kind}, not an int64_list of ids. Pass the id feature to --column. "
+                + received(data=self.path, column=column, record=number),
+                cases=[(self.path, number)],
+            )
+        return np.array(feature.int64_list.value, dtype=np.int64)
 
     def batches(self) -> Iterator[tuple[np.ndarray, np.ndarray, int]]:
         """``(values, lengths, missing rows)`` per batch of records."""
@@ -439,52 +350,27 @@ class _TFRecordFile:
             return
         import itertools
 
-        column = self.column
-        fp_key = f"{column}{FINGERPRINT_FEATURE_SUFFIX}"
-        example = self.example()
-        records = itertools.chain([self.first], self.records)
-        number = 0
-        while True:
-            chunk = list(itertools.islice(records, self.batch_rows))
-            if not chunk:
-                return
-            parts, lengths, missing = [], [], 0
-            for raw in chunk:
-                try:
-                    example.ParseFromString(raw)
-                except Exception as err:  # protobuf's DecodeError
-                    raise InputDataError(
-                        f"{self.path}, record {number} (0-based) is not a tf.train.Example "
-                        f"({err}). Audit TFRecord files of tf.train.Example. "
-                        + received(data=self.path, record=number),
-                        cases=[(self.path, number)],
-                    ) from err
-                features = example.features.feature
-                if column in features:
-                    feature = features[column]
-                    kind = feature.WhichOneof("kind")
-                    if kind not in ("int64_list", None):
-                        raise InputDataError(
-                            f"{self.path}, record {number} (0-based): feature {column!r} is a "
-                            f"{kind}, not an int64_list of ids. Pass the id feature to --column. "
-                            + received(data=self.path, column=column, record=number),
-                            cases=[(self.path, number)],
-                        )
-                    values = feature.int64_list.value
-                    parts.append(np.array(values, dtype=np.int64))
-                    lengths.append(len(values))
-                else:
-                    missing += 1
-                    lengths.append(0)
-                if fp_key in features:
-                    self.recorded += 1
-                    recorded = features[fp_key].bytes_list.value
-                    fp = recorded[0].decode("utf-8", "replace") if recorded else ""
-                    if fp != self.fingerprint:
-                        self.other[fp] = self.other.get(fp, 0) + 1
-                number += 1
-            values = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-            yield values, np.array(lengths, dtype=np.int64), missing
+        parts: list[np.ndarray] = []
+        lengths: list[int] = []
+        missing = 0
+        for number, example in itertools.chain([self.first], self.records):
+            ids = self._ids(number, example)
+            if ids is None:
+                missing += 1
+                lengths.append(0)
+            else:
+                parts.append(ids)
+                lengths.append(len(ids))
+            if len(lengths) == self.batch_rows:
+                yield _batch(parts, lengths, missing)
+                parts, lengths, missing = [], [], 0
+        if lengths:
+            yield _batch(parts, lengths, missing)
+
+
+def _batch(parts: list, lengths: list[int], missing: int) -> tuple[np.ndarray, np.ndarray, int]:
+    values = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    return values, np.array(lengths, dtype=np.int64), missing
 
 
 @dataclasses.dataclass

@@ -213,7 +213,7 @@ def load_model(path: str | os.PathLike) -> Any:
 
 def check_model_path(path: str | os.PathLike) -> str:
     """``path`` if it names a Keras model file; else ``InputDataError`` naming the fix."""
-    from vocabguard._src.engines.readers import InputNotFoundError
+    from vocabguard._src.core.errors import InputNotFoundError
 
     path = os.fspath(path)
     save_hint = "Save the model with model.save('model.keras') and pass that file."

@@ -131,7 +131,7 @@ def sample_stats(
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from vocabguard._src.engines.readers import expand_inputs
+    from vocabguard._src.engines.formats.inputs import expand_inputs
     from vocabguard._src.tools.coverage import iter_sample_tokens
 
     files = expand_inputs(data)

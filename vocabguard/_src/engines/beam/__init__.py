@@ -32,14 +32,14 @@ Design (why it is fast and gives the in-process builder's exact answer):
 from vocabguard._src.engines.beam.build import BuildVocabularies, Feature
 from vocabguard._src.engines.beam.encode import EncodeWithVocabularies, encoded_schema
 from vocabguard._src.engines.beam.read import (
-    BAD_RECORD_POLICIES,
     DEFAULT_BATCH_SIZE,
-    EXTENSIONS,
     NAMESPACE,
     ReadRecordBatches,
     RecordBatch,
-    format_for,
 )
+from vocabguard._src.engines.formats.common import BAD_RECORD_POLICIES
+from vocabguard._src.engines.formats.inputs import RECORD_EXTENSIONS as EXTENSIONS
+from vocabguard._src.engines.formats.inputs import format_for
 
 __all__ = [
     "BAD_RECORD_POLICIES",

@@ -24,7 +24,7 @@ from vocabguard._src.engines.beam.read import (
 from vocabguard._src.engines.columnar import _columnar, _count_column
 from vocabguard._src.engines.features import Feature, build_record, check_skipped
 from vocabguard._src.engines.features import manifest_stats as job_manifest_stats
-from vocabguard._src.engines.records import BadRecord
+from vocabguard._src.engines.formats.common import BadRecord
 
 _log = logging.getLogger(__name__)
 
@@ -251,7 +251,7 @@ class _CountTokens(beam.DoFn):
 def field_rules(features, passthrough=()):
     """The reader's ``FieldRules`` for these features: which fields may hold lists,
     missing values or weights (each feature's spec is applied when counting)."""
-    from vocabguard._src.engines.records import FieldRules
+    from vocabguard._src.engines.formats.fields import FieldRules
 
     shapes: dict[str, str] = {}
     missing: set[str] = set()

@@ -13,7 +13,8 @@ from apache_beam.metrics import Metrics
 from vocabguard._src.core.errors import ConfigError, received
 from vocabguard._src.core.vocabulary import INT64, Vocabulary
 from vocabguard._src.engines.beam.read import NAMESPACE, BadRecords, RecordBatch, check_policy
-from vocabguard._src.engines.records import BadRecord
+from vocabguard._src.engines.formats.common import BadRecord
+from vocabguard._src.engines.formats.tfrecord import frame, table_to_examples
 
 
 class _EncodeBatch(beam.DoFn):
@@ -187,30 +188,6 @@ def encoded_schema(
     return pa.schema(fields, metadata=metadata)
 
 
-def table_to_examples(table: pa.Table, fingerprints: Mapping[str, str]) -> Iterable[bytes]:
-    from tensorflow.core.example import example_pb2
-
-    rows = table.to_pylist()
-    for row in rows:
-        example = example_pb2.Example()
-        feature = example.features.feature
-        for key, value in row.items():
-            if key in fingerprints:
-                feature[key].int64_list.value.extend(value if isinstance(value, list) else [value])
-                feature[f"{key}_vocab_fingerprint"].bytes_list.value.append(
-                    fingerprints[key].encode()
-                )
-            elif isinstance(value, int):
-                feature[key].int64_list.value.append(value)
-            elif isinstance(value, float):
-                feature[key].float_list.value.append(value)
-            else:
-                feature[key].bytes_list.value.append(
-                    value.encode("utf-8") if isinstance(value, str) else value
-                )
-        yield example.SerializeToString()
-
-
 class EncodeWithVocabularies(beam.PTransform):
     """``RecordBatch`` elements -> Arrow tables of ids (one column per feature).
 
@@ -307,10 +284,8 @@ class _WriteSplit(beam.DoFn):
 
                     pq.write_table(table, handle)
                 else:
-                    from apache_beam.io.tfrecordio import _TFRecordUtil
-
                     for record in table_to_examples(table, self.fingerprints):
-                        _TFRecordUtil.write_record(handle, record)
+                        handle.write(frame(record))
             stats["files"] = 1
         yield stats
 

@@ -17,21 +17,19 @@ from apache_beam.metrics import Metrics
 
 from vocabguard._src.core.builder import NoProgress, progress_bar
 from vocabguard._src.core.errors import ConfigError, received
-from vocabguard._src.engines.readers import EXTENSIONS as READER_EXTENSIONS
-from vocabguard._src.engines.records import (
+from vocabguard._src.engines.formats.common import (
     DEFAULT_MAX_RECORD_BYTES,
-    NO_RULES,
-    ArrowRows,
     BadRecord,
-    FieldRules,
     check_max_record_bytes,
-    compression_of,
-    iter_records,
-    strip_compression,
+    check_policy,
 )
+from vocabguard._src.engines.formats.compression import compression_of
+from vocabguard._src.engines.formats.fields import NO_RULES, FieldRules
+from vocabguard._src.engines.formats.inputs import format_for
+from vocabguard._src.engines.formats.parquet import ArrowRows
+from vocabguard._src.engines.formats.read import iter_records
 
 NAMESPACE = "vocabguard"
-BAD_RECORD_POLICIES = ("fail", "skip")
 DEFAULT_BATCH_SIZE = 2048
 # Rows of a Parquet batch read as Arrow columns (at least batch_size): large enough that
 # per-batch costs (a value_counts and a shard split per feature) are small, small enough
@@ -44,25 +42,8 @@ DEFAULT_SPLIT_BYTES = 64 << 20
 SHARDS = 8
 FLUSH_ROWS = 1 << 20
 PROGRESS_SECONDS = 10.0
-# The in-process readers' extensions, plus TFRecord (Beam jobs only).
-EXTENSIONS = {**READER_EXTENSIONS, ".tfrecord": "tfrecord", ".tfrecords": "tfrecord"}
 
 _log = logging.getLogger(__name__)
-
-
-def format_for(path: str, format: str | None = None) -> str:
-    """The input format: ``format`` if given, else from the extension (a compression
-    suffix such as ``.gz`` or ``.zst`` ignored)."""
-    if format:
-        return format
-    name = strip_compression(path)
-    for extension, found in EXTENSIONS.items():
-        if name.endswith(extension) or (".tfrecord" in extension and f"{extension}-" in name):
-            return found
-    raise ConfigError(
-        f"Cannot tell the format of {path} from its extension; set the input format "
-        f"(one of text, jsonl, csv, parquet, tfrecord). " + received(path=path)
-    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,7 +100,7 @@ class ArrowColumns(Mapping):
 
     def __getitem__(self, field: str) -> list:
         if field not in self._lists:
-            # The reader checked the strings' UTF-8 (records.valid_utf8).
+            # The reader checked the strings' UTF-8 (formats.parquet.valid_utf8).
             self._lists[field] = self.batch.column(field).to_pylist()
         return self._lists[field]
 
@@ -131,14 +112,6 @@ class ArrowColumns(Mapping):
 
     def __reduce__(self):
         return (ArrowColumns, (self.batch,))  # the lists are remade where needed
-
-
-def check_policy(bad_records: str) -> None:
-    if bad_records not in BAD_RECORD_POLICIES:
-        raise ConfigError(
-            "`bad_records` must be 'fail' (stop, naming the file and record) or 'skip' (drop "
-            "and count). " + received(bad_records=bad_records)
-        )
 
 
 class BadRecords:
@@ -220,11 +193,11 @@ def _split_file(path: str, size: int, format: str | None, split_bytes: int | Non
             for start in range(0, size, split_bytes)
         ]
     if kind == "parquet":
-        import pyarrow.parquet as pq
+        from vocabguard._src.engines.formats.parquet import parquet_file
 
         with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
             try:
-                metadata = pq.ParquetFile(handle).metadata
+                metadata = parquet_file(handle).metadata
             except Exception:  # a corrupt file: the reader reports it, naming the file
                 return [Split(path, kind)]
         groups: list[list[int]] = [[]]
@@ -302,12 +275,12 @@ class _ReadSplit(beam.DoFn):
 
     def arrow_ok(self, batch: Any) -> bool:
         """Whether every record of a Parquet batch passes the reader's per-record checks
-        (``records._pick``), found per column: plain string, binary or integer values
+        (``formats.fields.pick``), found per column: plain string, binary or integer values
         (not uint64: it may pass int64), valid UTF-8, nulls only where missing values
         are allowed, no weights (checked per record). Passthrough fields are read
         record by record.
         """
-        from vocabguard._src.engines.records import valid_utf8
+        from vocabguard._src.engines.formats.parquet import valid_utf8
 
         if self.passthrough:
             return False
@@ -331,7 +304,7 @@ class _ReadSplit(beam.DoFn):
 
     def process(self, split: Split) -> Iterable[RecordBatch]:
         path, label = split.path, split.label
-        # Decompressed by iter_records (records.decompressed), as on the in-process path:
+        # Decompressed by iter_records (formats.compression.decompressed), as on the in-process path:
         # Beam's own gzip reader accepts a truncated file without a word.
         compression = CompressionTypes.UNCOMPRESSED
         numbers: list[int] = []
