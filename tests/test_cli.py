@@ -17,11 +17,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from vocabguard import VocabStore
-from vocabguard._src.core.errors import InputNotFoundError
 from vocabguard._src.engines.formats.inputs import expand_inputs
 from vocabguard._src.engines.formats.read import read_documents
 from vocabguard.cli import main
-from vocabguard.errors import InputDataError
+from vocabguard.errors import InputDataError, InputNotFoundError
 
 CORPUS = [
     "the cat sat on the mat",

@@ -30,6 +30,7 @@ def test_every_error_class_is_listed():
         "SpecError",
         "LayoutError",
         "InputDataError",
+        "InputNotFoundError",
         "ArtifactError",
         "ChecksumMismatchError",
         "StoreError",
