@@ -401,12 +401,14 @@ class _Partial:
     Pickled as Arrow IPC streams, not as pickled tables: pickling a ``pa.Table`` copies
     its buffers several times over, and runners pickle every element and accumulator
     that crosses a shuffle (at 1 GB this took the 1-worker DirectRunner job from about
-    0.6 to 1.7 GB of peak RSS).
+    0.6 to 1.7 GB of peak RSS). The streams are kept until the counts change: Beam
+    pickles a sample of elements a second time to estimate their size.
     """
 
-    __slots__ = ("compacted", "rows", "stats", "tables")
+    __slots__ = ("_streams", "compacted", "rows", "stats", "tables")
 
     def __init__(self, table: pa.Table | None = None, stats: Mapping[str, int] | None = None):
+        self._streams: list[bytes] | None = None
         self.tables: list[pa.Table] = []
         self.rows = 0
         self.compacted = 0
@@ -422,6 +424,7 @@ class _Partial:
 
     def add(self, table: pa.Table | None, stats: Mapping[str, int] | None) -> None:
         if table is not None and len(table):
+            self._streams = None
             self.tables.append(table)
             self.rows += len(table)
             if self.rows > max(TokenCounter.COMPACT_ROWS, 2 * self.compacted):
@@ -432,15 +435,20 @@ class _Partial:
     def compact(self) -> None:
         from vocabguard._src.core.builder import compact_tables
 
-        self.tables = compact_tables(self.tables)
+        if len(self.tables) > 1:
+            self._streams = None
+            self.tables = compact_tables(self.tables)
         self.rows = self.compacted = len(self.tables[0]) if self.tables else 0
 
     def __getstate__(self):
         self.compact()
-        return ([_ipc_bytes(t) for t in self.tables], self.stats)
+        if self._streams is None:
+            self._streams = [_ipc_bytes(t) for t in self.tables]
+        return (self._streams, self.stats)
 
     def __setstate__(self, state):
         streams, self.stats = state
+        self._streams = None
         self.tables = [pa.ipc.open_stream(s).read_all() for s in streams]
         self.rows = self.compacted = sum(len(t) for t in self.tables)
 
@@ -484,22 +492,27 @@ def _MIXED_KINDS_ERROR() -> InputDataError:
 
 class _Candidates:
     """A shard's (or a feature's) candidate rows: one Arrow ``(token, count[, documents])``
-    table, pickled as an Arrow IPC stream (runners pickle what crosses a shuffle)."""
+    table, pickled as an Arrow IPC stream (runners pickle what crosses a shuffle; the
+    stream is kept: Beam pickles a sample of elements twice, once to estimate size)."""
 
-    __slots__ = ("table",)
+    __slots__ = ("_stream", "table")
 
     def __init__(self, table: pa.Table | None = None):
         self.table = table
+        self._stream: bytes | None = None
 
     def __len__(self) -> int:
         return 0 if self.table is None else len(self.table)
 
     def __getstate__(self):
         # A tuple, never a false value: pickle skips __setstate__ for those.
-        return (None if self.table is None else _ipc_bytes(self.table),)
+        if self._stream is None and self.table is not None:
+            self._stream = _ipc_bytes(self.table)
+        return (self._stream,)
 
     def __setstate__(self, state):
         (stream,) = state
+        self._stream = None
         self.table = None if stream is None else pa.ipc.open_stream(stream).read_all()
 
 
@@ -606,6 +619,53 @@ class _MergeSummaries(beam.CombineFn):
 
     def extract_output(self, acc):
         return acc
+
+
+class _Gather(beam.CombineFn):
+    """The publish step's input in one accumulator: each feature's shard summaries
+    merged (``_MergeSummaries``, the best ``max_tokens`` kept as they come) and the
+    records read. Outputs the list ``_publish_all`` takes:
+    ``[("read", n), ("feature", index, summary), ...]``.
+    """
+
+    def __init__(self, features: Sequence[Feature], inherited: Sequence[tuple]):
+        self.summaries = _MergeSummaries(features, inherited)
+
+    def create_accumulator(self):
+        return {"read": 0, "features": {}}
+
+    def add_input(self, acc, element):
+        kind, *rest = element
+        if kind == "read":
+            acc["read"] += rest[-1]
+        else:
+            index, summary = rest
+            acc["features"][index] = self.summaries.add_input(
+                acc["features"].get(index), (index, summary)
+            )
+        return acc
+
+    def merge_accumulators(self, accumulators):
+        out = self.create_accumulator()
+        for acc in accumulators:
+            out["read"] += acc["read"]
+            for index, merged in acc["features"].items():
+                out["features"][index] = self.summaries.add_input(
+                    out["features"].get(index), merged
+                )
+        return out
+
+    def extract_output(self, acc):
+        features = [("feature", *merged) for _, merged in sorted(acc["features"].items())]
+        return [("read", acc["read"]), *features]
+
+
+def _is_shard_zero(item) -> bool:
+    return item[0][1] == 0
+
+
+def _tag_summary(item):
+    return ("feature", *item)
 
 
 def _scale(feature: Feature) -> int:
@@ -873,19 +933,22 @@ class BuildVocabularies(beam.PTransform):
             | "MergeShards" >> beam.CombinePerKey(_MergeCounts())
         )
         # Each feature's documents, from shard 0 (every batch's statistics go there), for
-        # max_document_fraction: known only once every batch is counted.
-        totals = (
-            merged
-            | "DocumentShards" >> beam.Filter(lambda kv: kv[0][1] == 0)
-            | "FeatureDocuments" >> beam.Map(_feature_documents)
-        )
+        # max_document_fraction: known only once every batch is counted. Only when a
+        # feature needs them: a side input computed from the merged counts keeps their
+        # summaries out of the merge's stage, so every shard's counts would cross one
+        # more shuffle (serialized and read back whole).
+        totals = ()
+        if any(f.spec.max_document_fraction is not None for f in features):
+            documents = (
+                merged
+                | "DocumentShards" >> beam.Filter(_is_shard_zero)
+                | "FeatureDocuments" >> beam.Map(_feature_documents)
+            )
+            totals = (beam.pvalue.AsDict(documents),)
         summaries = (
             merged
-            | "SummarizeShards"
-            >> beam.Map(_summarize_shard, features, self.inherited, beam.pvalue.AsDict(totals))
-            | "KeyByFeature" >> beam.Map(lambda kv: (kv[0], kv))
-            | "MergeSummaries" >> beam.CombinePerKey(_MergeSummaries(features, self.inherited))
-            | "Tag" >> beam.Map(lambda kv: ("feature", *kv[1]))
+            | "SummarizeShards" >> beam.Map(_summarize_shard, features, self.inherited, *totals)
+            | "Tag" >> beam.Map(_tag_summary)
         )
         # An independent count of the records read, checked against the counting step.
         read = (
@@ -894,11 +957,13 @@ class BuildVocabularies(beam.PTransform):
             | "SumRecordsRead" >> beam.CombinePerKey(sum)
         )
         # One final step publishes every feature (one sink: some runners compute only
-        # the last of several), after checking the job's invariants for all of them.
+        # the last of several), after checking the job's invariants for all of them. Its
+        # input is one combine: shard summaries merged per feature as they come (the
+        # best max_tokens kept), then gathered, in one shuffle.
         return (
             (summaries, read)
             | "Join" >> beam.Flatten()
-            | "Gather" >> beam.combiners.ToList()
+            | "Gather" >> beam.CombineGlobally(_Gather(features, self.inherited)).without_defaults()
             | "Publish"
             >> beam.FlatMap(
                 _publish_all,
