@@ -24,8 +24,8 @@ more fields that share one vocabulary (one id space, one ``Embedding``):
     training: {epochs: 10, batch_size: 64, learning_rate: 0.003, seed: 0}
     output: out/movies_model
 
-Every vocabulary is resolved (or built from the train split and published);
-every field is encoded in ``tf.data`` with ``vocabguard.tf.encode_fn``, and the
+Every vocabulary is resolved (or built from the train split; the built ones are
+published together, all or nothing, like a build job's features); every field is encoded in ``tf.data`` with ``vocabguard.tf.encode_fn``, and the
 job checks that the numpy encoder gives the same ids for every field. The model
 embeds each field with its feature's ``vocabguard.keras.embedding`` (input_dim
 from the artifact; fields of one feature share the layer), takes the mean over
@@ -208,22 +208,50 @@ def read_table(config: TableConfig, path: str, skipped: dict) -> list[dict]:
     return records
 
 
-def resolve(config: TableConfig, feature: Feature, train: list[dict]):
-    """Load the feature's vocabulary, or build it from the train split and publish it."""
-    from vocabguard._src.core.builder import build_vocabulary
+def resolve_all(config: TableConfig, train: list[dict]) -> tuple[dict, dict]:
+    """Each feature's vocabulary, loaded from the store or built from the train split.
+
+    The built ones are published together (``journal.publish_together``, as a build
+    job's): they all become visible or none does, even if this process is killed, so a
+    failure (a full disk, a file where a directory should be) leaves no new version of
+    any feature. Returns ``({key: vocab}, {key: built_now})``.
+    """
+    from vocabguard._src.core.journal import publish_together
     from vocabguard._src.core.store import Ref, VocabStore
 
     store = VocabStore(config.store)
-    ref = Ref.parse(feature.ref)
-    if store.versions(ref.name):
-        return store.load(feature.ref), False
+    vocabs: dict = {}
+    building: dict[str, str] = {}  # name -> the key of the feature that builds it
+    entries = []
+    for feature in config.features:
+        name = Ref.parse(feature.ref).name
+        if name in building:
+            continue  # another feature builds it: loaded once published, as before
+        if store.versions(name):
+            vocabs[feature.key] = store.load(feature.ref)
+            continue
+        building[name] = feature.key
+        entries.append((feature.key, name, _build(config, feature, train)))
+    built = {key: True for key, _, _ in entries}
+    for (key, _, _), vocab in zip(entries, publish_together(store, entries)):
+        vocabs[key] = vocab
+    for feature in config.features:
+        if feature.key not in vocabs:  # its name was built by an earlier feature
+            vocabs[feature.key] = store.load(feature.ref)
+    return vocabs, {f.key: built.get(f.key, False) for f in config.features}
+
+
+def _build(config: TableConfig, feature: Feature, train: list[dict]):
+    """The feature's vocabulary built from the train split (an error without a spec)."""
+    from vocabguard._src.core.builder import build_vocabulary
+
     if feature.spec is None:
         raise ConfigError(
             f"The vocabulary {feature.ref} of feature {feature.key!r} is not in store "
             f"{config.store}; add a `spec` so it can be built from the train split. "
             + received(ref=feature.ref)
         )
-    vocab = build_vocabulary(
+    return build_vocabulary(
         train,
         feature.spec,
         progress=False,
@@ -231,7 +259,6 @@ def resolve(config: TableConfig, feature: Feature, train: list[dict]):
         weight_field=feature.weight_field,
         input_description=f"{config.train} (fields {', '.join(feature.fields)})",
     )
-    return store.publish(vocab, ref.name), True
 
 
 def tf_column(values: list, vocab):
@@ -374,9 +401,8 @@ def train(config: TableConfig) -> dict:
         f"data: {len(train_records)} train, {len(test_records)} held-out; labels {labels}; "
         f"skipped bad records: train {skipped_train or 0}, held-out {skipped_test or 0}"
     )
-    vocabs, built = {}, {}
+    vocabs, built = resolve_all(config, train_records)
     for feature in config.features:
-        vocabs[feature.key], built[feature.key] = resolve(config, feature, train_records)
         vocab = vocabs[feature.key]
         _note(
             f"vocabulary {feature.key}: {vocab.ref} (fields {', '.join(feature.fields)}), "
