@@ -25,7 +25,7 @@ from vocabguard import VocabStore
 from vocabguard._src.core.journal import JOBS_DIR
 from vocabguard._src.engines import tabular
 from vocabguard.cli import main
-from vocabguard.errors import StoreError
+from vocabguard.errors import ConfigError, StoreError
 
 NAMES = ("places", "maker")
 
@@ -71,6 +71,7 @@ def test_a_file_where_the_second_features_directory_should_be(config_path, capsy
     (store / "maker").write_text("not a directory")
     assert main(["train", "--config", str(config_path)]) == 1
     out, err = capsys.readouterr()
+    assert out == ""
     lines = [line for line in err.splitlines() if line.startswith("vocabguard: error:")]
     assert len(lines) == 1 and "Traceback" not in err, err
     assert lines[0].startswith(
@@ -99,6 +100,15 @@ def test_no_space_on_a_write_of_the_second_feature(config_path, monkeypatch):
     assert failed and f"path='{failed[0]}'" in str(caught.value)
     assert published(config_path.parent / "store") == [[], []]
     assert not (config_path.parent / "out").exists()
+
+
+def test_a_feature_that_cannot_be_built_publishes_none(config_path):
+    """Every feature is resolved or built before any is published."""
+    text = config_path.read_text().replace("maker@latest, spec: {tokenizer: none}", "maker")
+    config_path.write_text(text)
+    with pytest.raises(ConfigError, match="The vocabulary maker of feature 'maker' is not in"):
+        tabular.train(tabular.TableConfig.from_yaml(str(config_path)))
+    assert published(config_path.parent / "store") == [[], []]
 
 
 # The table job in a process that kills itself (SIGKILL) at the N-th time the

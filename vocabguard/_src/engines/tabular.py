@@ -213,15 +213,15 @@ def resolve_all(config: TableConfig, train: list[dict]) -> tuple[dict, dict]:
 
     The built ones are published together (``journal.publish_together``, as a build
     job's): they all become visible or none does, even if this process is killed, so a
-    failure (a full disk, a file where a directory should be) leaves no new version of
-    any feature. Returns ``({key: vocab}, {key: built_now})``.
+    failure (a full disk, a file where a directory should be, a feature that can be
+    neither loaded nor built) leaves no new version of any feature. Returns ``({key: vocab}, {key: built_now})``.
     """
     from vocabguard._src.core.journal import publish_together
     from vocabguard._src.core.store import Ref, VocabStore
 
     store = VocabStore(config.store)
     vocabs: dict = {}
-    building: dict[str, str] = {}  # name -> the key of the feature that builds it
+    building: set[str] = set()  # the names this job builds
     entries = []
     for feature in config.features:
         name = Ref.parse(feature.ref).name
@@ -230,7 +230,7 @@ def resolve_all(config: TableConfig, train: list[dict]) -> tuple[dict, dict]:
         if store.versions(name):
             vocabs[feature.key] = store.load(feature.ref)
             continue
-        building[name] = feature.key
+        building.add(name)
         entries.append((feature.key, name, _build(config, feature, train)))
     built = {key: True for key, _, _ in entries}
     for (key, _, _), vocab in zip(entries, publish_together(store, entries)):
@@ -238,7 +238,8 @@ def resolve_all(config: TableConfig, train: list[dict]) -> tuple[dict, dict]:
     for feature in config.features:
         if feature.key not in vocabs:  # its name was built by an earlier feature
             vocabs[feature.key] = store.load(feature.ref)
-    return vocabs, {f.key: built.get(f.key, False) for f in config.features}
+    keys = [feature.key for feature in config.features]
+    return {key: vocabs[key] for key in keys}, {key: built.get(key, False) for key in keys}
 
 
 def _build(config: TableConfig, feature: Feature, train: list[dict]):
