@@ -271,5 +271,7 @@ def _train_and_migrate(args, config, store, first, last, test_split, staging) ->
 
 if __name__ == "__main__":
     from vocabguard.cli import quiet_argv  # before TensorFlow is imported; -v shows its logs
+    from vocabguard.cli.quiet import progress_lines  # the training's progress on stderr
 
+    progress_lines()
     sys.exit(run(quiet_argv(sys.argv[1:])))

@@ -1,4 +1,4 @@
-"""Train a text classifier from a YAML config (see vocabguard/training.py).
+"""Train a text classifier from a YAML config (docs/guides/training.md), as `vocabguard train`.
 
     python pipelines/train.py --config configs/bbc_news.yaml
 

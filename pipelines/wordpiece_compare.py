@@ -49,8 +49,8 @@ def _unpadded(vocab):
 def measure(vocab, texts: Sequence[str]) -> dict:
     import numpy as np
 
-    from vocabguard._src.core.spec import VocabSpec
-    from vocabguard._src.core.tokenizer import Tokenizer
+    from vocabguard import VocabSpec
+    from vocabguard._src.core.tokenizer import Tokenizer  # no public face for the tokenizer
 
     full = _unpadded(vocab)
     rows = full.encode(list(texts))

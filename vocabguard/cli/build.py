@@ -59,6 +59,13 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
         help="with --parent: parent tokens now below min_count map to OOV (rows stay reserved)",
     )
     add_input_options(build, repeat_help="may be repeated", several_fields=True)
+    _add_record_options(build)
+    add_beam_options(build)
+    _add_spec_options(build)
+
+
+def _add_record_options(build: argparse.ArgumentParser) -> None:
+    """How ``build`` weighs records and what it does with bad or missing ones."""
     build.add_argument(
         "--weight-field",
         metavar="FIELD",
@@ -91,7 +98,10 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
         help="with --bad-records skip: fail, publishing nothing, when more than this share "
         "of the records is skipped (default: 0.1)",
     )
-    add_beam_options(build)
+
+
+def _add_spec_options(build: argparse.ArgumentParser) -> None:
+    """The ``VocabSpec`` flags of ``build`` (each overrides the --config value)."""
     spec = build.add_argument_group(
         "vocabulary spec", "override the --config values (see vocabguard.VocabSpec)"
     )

@@ -121,14 +121,10 @@ def _commit_file(tmp: str, output: str) -> None:
 
 
 def _cmd_encode(args: argparse.Namespace) -> int:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from vocabguard._src.core.builder import batches, progress_bar
-    from vocabguard._src.core.vocabulary import INT64
-    from vocabguard._src.engines.formats.fields import INTEGER, STRING
+    # The library loads inside the handlers: `vocabguard --help` imports the standard
+    # library alone.
+    from vocabguard._src.core.errors import InputDataError, received
     from vocabguard._src.engines.formats.inputs import detect_format, expand_inputs
-    from vocabguard._src.engines.formats.read import read_documents, read_records
 
     output = args.output
     if os.path.lexists(output):
@@ -138,83 +134,14 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     files = expand_inputs(args.input)
     for path in files:
         detect_format(path, args.format)
-    store = store_from_args(args)
-    vocab = store.load(args.ref)
-    kind = INTEGER if vocab.token_type == INT64 else STRING
-    fields = list(args.field or [])
-    plain = len(fields) <= 1 and vocab.spec.missing == "error" and vocab.spec.value_shape == "any"
-    first_record = None
-    if plain:
-        values = read_documents(
-            files, format=args.format, field=fields[0] if fields else None, kind=kind
-        )
-        records = ({"ids": v} for v in values)
-        names = ["ids"]
-    else:
-        from vocabguard._src.engines.build_job import peek
-
-        first_record, records = peek(
-            read_records(
-                files,
-                format=args.format,
-                fields=fields,
-                kind=kind,
-                missing=vocab.spec.missing,
-                value_shape=vocab.spec.value_shape,
-            )
-        )
-        names = fields or list(first_record or ["ids"])
-
-    id_type = pa.int32() if vocab.spec.id_dtype == "int32" else pa.int64()
-
-    def column_type_of(name: str):
-        one_per_document = vocab.token_type == INT64 or vocab.spec.tokenizer == "none"
-        first = (first_record or {}).get(name)
-        listed = name in vocab.stats.get("list_fields", ())
-        if vocab.spec.value_shape == "list" or isinstance(first, list) or listed:
-            one_per_document = False
-        return id_type if one_per_document else pa.list_(id_type)
-
-    # One id column per field: "ids" for one field, else each field's name.
-    columns = ["ids"] if len(names) == 1 else names
-    types = [column_type_of(name) for name in names]
-    schema = pa.schema(
-        [pa.field(column, t) for column, t in zip(columns, types)],
-        metadata={
-            "vocabguard.fingerprint": vocab.fingerprint,
-            "vocabguard.ref": vocab.ref or args.ref,
-            "vocabguard.input_dim": str(vocab.input_dim),
-            "vocabguard.id_dtype": vocab.spec.id_dtype,
-            # Several fields share the vocabulary: each id column records it (audit --column).
-            **{
-                f"vocabguard.{column}.{key}": value
-                for column in (columns if len(columns) > 1 else [])
-                for key, value in (
-                    ("fingerprint", vocab.fingerprint),
-                    ("ref", vocab.ref or args.ref),
-                )
-            },
-        },
-    )
+    vocab = store_from_args(args).load(args.ref)
+    names, records, types, schema = _open_records(args, files, vocab)
     stats = _EncodeStats(vocab.num_oov_buckets)
     tmp = new_temp_path(directory, os.path.basename(output))
     os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))  # umask applies
     try:
-        with (
-            pq.ParquetWriter(tmp, schema, compression="zstd") as writer,
-            progress_bar(None, None, "encoding", unit=" docs") as bar,
-        ):
-            for batch in batches(records, ENCODE_BATCH_SIZE):
-                arrays = [
-                    _encode_batch(vocab, [r.get(name) for r in batch], id_type, stats, t)
-                    for name, t in zip(names, types)
-                ]
-                stats.documents -= len(batch) * (len(names) - 1)
-                writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
-                bar.update(len(batch))
+        _write_ids(tmp, schema, vocab, records, names, types, stats)
         if not stats.documents and not args.allow_empty:
-            from vocabguard._src.core.errors import InputDataError, received
-
             raise InputDataError(
                 f"The inputs hold no documents: {', '.join(files)}. An empty encode is almost "
                 "always a wrong path, glob, --format or --field; nothing was written. Check the "
@@ -235,3 +162,96 @@ def _cmd_encode(args: argparse.Namespace) -> int:
         f"max id {max_id} < input_dim {vocab.input_dim}"
     )
     return 0
+
+
+def _open_records(args: argparse.Namespace, files: list[str], vocab: Vocabulary):
+    """The fields to encode, the records, their id column types and the file's schema."""
+    import pyarrow as pa
+
+    from vocabguard._src.core.vocabulary import INT64
+    from vocabguard._src.engines.build_job import peek
+    from vocabguard._src.engines.formats.fields import INTEGER, STRING
+    from vocabguard._src.engines.formats.read import read_documents, read_records
+
+    kind = INTEGER if vocab.token_type == INT64 else STRING
+    fields = list(args.field or [])
+    plain = len(fields) <= 1 and vocab.spec.missing == "error" and vocab.spec.value_shape == "any"
+    first_record = None
+    if plain:
+        values = read_documents(
+            files, format=args.format, field=fields[0] if fields else None, kind=kind
+        )
+        records = ({"ids": v} for v in values)
+        names = ["ids"]
+    else:
+        first_record, records = peek(
+            read_records(
+                files,
+                format=args.format,
+                fields=fields,
+                kind=kind,
+                missing=vocab.spec.missing,
+                value_shape=vocab.spec.value_shape,
+            )
+        )
+        names = fields or list(first_record or ["ids"])
+    id_type = pa.int32() if vocab.spec.id_dtype == "int32" else pa.int64()
+
+    def column_type_of(name: str):
+        one_per_document = vocab.token_type == INT64 or vocab.spec.tokenizer == "none"
+        first = (first_record or {}).get(name)
+        listed = name in vocab.stats.get("list_fields", ())
+        if vocab.spec.value_shape == "list" or isinstance(first, list) or listed:
+            one_per_document = False
+        return id_type if one_per_document else pa.list_(id_type)
+
+    types = [column_type_of(name) for name in names]
+    return names, records, types, _schema(vocab, names, types, args.ref)
+
+
+def _schema(vocab: Vocabulary, names: list[str], types: list, ref: str):
+    """One id column per field ("ids" for one field, else each field's name), with the
+    vocabulary's ref, fingerprint and input_dim in the metadata."""
+    import pyarrow as pa
+
+    columns = ["ids"] if len(names) == 1 else names
+    return pa.schema(
+        [pa.field(column, t) for column, t in zip(columns, types)],
+        metadata={
+            "vocabguard.fingerprint": vocab.fingerprint,
+            "vocabguard.ref": vocab.ref or ref,
+            "vocabguard.input_dim": str(vocab.input_dim),
+            "vocabguard.id_dtype": vocab.spec.id_dtype,
+            # Several fields share the vocabulary: each id column records it (audit --column).
+            **{
+                f"vocabguard.{column}.{key}": value
+                for column in (columns if len(columns) > 1 else [])
+                for key, value in (
+                    ("fingerprint", vocab.fingerprint),
+                    ("ref", vocab.ref or ref),
+                )
+            },
+        },
+    )
+
+
+def _write_ids(tmp, schema, vocab, records, names, types, stats: _EncodeStats) -> None:
+    """Encode the records batch by batch into the Parquet file ``tmp``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from vocabguard._src.core.builder import batches, progress_bar
+
+    id_type = pa.int32() if vocab.spec.id_dtype == "int32" else pa.int64()
+    with (
+        pq.ParquetWriter(tmp, schema, compression="zstd") as writer,
+        progress_bar(None, None, "encoding", unit=" docs") as bar,
+    ):
+        for batch in batches(records, ENCODE_BATCH_SIZE):
+            arrays = [
+                _encode_batch(vocab, [r.get(name) for r in batch], id_type, stats, t)
+                for name, t in zip(names, types)
+            ]
+            stats.documents -= len(batch) * (len(names) - 1)
+            writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
+            bar.update(len(batch))

@@ -23,6 +23,13 @@ from vocabguard.cli.quiet import progress_lines
 
 def register(command: Callable[..., argparse.ArgumentParser]) -> None:
     """Add this group's subcommands through the root parser's ``command`` factory."""
+    _add_train(command)
+    _add_check_model(command)
+    _add_migrate(command)
+    _add_repair(command)
+
+
+def _add_train(command: Callable[..., argparse.ArgumentParser]) -> None:
     train = command(
         "train",
         _cmd_train,
@@ -40,6 +47,8 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
         "--output", metavar="DIR", help="output directory (overrides the config's output)"
     )
 
+
+def _add_check_model(command: Callable[..., argparse.ArgumentParser]) -> None:
     check_model = command(
         "check-model",
         _cmd_check_model,
@@ -57,6 +66,8 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
     )
     check_model.add_argument("--json", action="store_true", help="print the result as JSON")
 
+
+def _add_migrate(command: Callable[..., argparse.ArgumentParser]) -> None:
     migrate = command(
         "migrate-model",
         _cmd_migrate_model,
@@ -85,6 +96,8 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
     migrate.add_argument("--seed", type=int, default=0, help="seed for --init normal")
     migrate.add_argument("--json", action="store_true", help="print the result as JSON")
 
+
+def _add_repair(command: Callable[..., argparse.ArgumentParser]) -> None:
     repair = command(
         "repair-model",
         _cmd_repair_model,

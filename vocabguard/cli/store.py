@@ -19,6 +19,16 @@ from vocabguard.cli._common import (
 
 def register(command: Callable[..., argparse.ArgumentParser]) -> None:
     """Add this group's subcommands through the root parser's ``command`` factory."""
+    _add_inspect(command)
+    _add_listing(command)
+    _add_verify(command)
+    _add_diff(command)
+    _add_gc(command)
+    _add_pin(command)
+    _add_unpin(command)
+
+
+def _add_inspect(command: Callable[..., argparse.ArgumentParser]) -> None:
     inspect = command(
         "inspect",
         _cmd_inspect,
@@ -50,6 +60,8 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
         help="the token that owns row N, or why none does (may be repeated)",
     )
 
+
+def _add_listing(command: Callable[..., argparse.ArgumentParser]) -> None:
     listing = command(
         "list",
         _cmd_list,
@@ -66,6 +78,8 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
         "(exit 1 if any does)",
     )
 
+
+def _add_verify(command: Callable[..., argparse.ArgumentParser]) -> None:
     verify = command(
         "verify",
         _cmd_verify,
@@ -74,6 +88,8 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
     )
     verify.add_argument("ref", metavar="REF")
 
+
+def _add_diff(command: Callable[..., argparse.ArgumentParser]) -> None:
     diff = command(
         "diff",
         _cmd_diff,
@@ -109,6 +125,8 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
     )
     diff.add_argument("--json", action="store_true", help="print the result as JSON")
 
+
+def _add_gc(command: Callable[..., argparse.ArgumentParser]) -> None:
     gc = command(
         "gc",
         _cmd_gc,
@@ -123,6 +141,8 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
         "--dry-run", action="store_true", help="print what would be deleted, delete nothing"
     )
 
+
+def _add_pin(command: Callable[..., argparse.ArgumentParser]) -> None:
     pin = command(
         "pin",
         _cmd_pin,
@@ -132,6 +152,8 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
     pin.add_argument("ref", metavar="REF")
     pin.add_argument("--reason", help="why it is pinned (shown by list)")
 
+
+def _add_unpin(command: Callable[..., argparse.ArgumentParser]) -> None:
     unpin = command(
         "unpin",
         _cmd_unpin,

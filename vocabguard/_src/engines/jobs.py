@@ -160,130 +160,20 @@ class JobConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping, *, source: str = "<config>", store: str | None = None):
+        """A validated config from a mapping (a YAML file's contents); ``source`` names
+        it in errors, ``store`` replaces its ``store``."""
         where = source
         _expect(data, Mapping, "config", where, "a mapping")
-        _unknown_keys(
-            data,
-            [
-                "store",
-                "inputs",
-                "format",
-                "bad_records",
-                "batch_size",
-                "shards",
-                "flush_rows",
-                "split_bytes",
-                "max_record_bytes",
-                "max_bad_fraction",
-                "allow_empty",
-                "features",
-                "encode",
-            ],
-            where,
-        )
+        _unknown_keys(data, JOB_KEYS, where)
         inputs = data.get("inputs")
         if isinstance(inputs, str):
             inputs = [inputs]
         _expect(inputs, list, "inputs", where, "a list of paths or globs")
-        features = {}
         raw_features = _expect(data.get("features"), Mapping, "features", where, "a mapping")
-        for key, raw in raw_features.items():
-            section = f"{where} features.{key}"
-            raw = _expect(raw or {}, Mapping, key, section, "a mapping")
-            _unknown_keys(
-                raw,
-                [
-                    "field",
-                    "name",
-                    "spec",
-                    "spec_file",
-                    "parent",
-                    "retire",
-                    "allow_empty",
-                    "max_bad_fraction",
-                    "fields",
-                    "weight_field",
-                ],
-                section,
-            )
-            fields = raw.get("fields")
-            if fields is not None:
-                if isinstance(fields, str):
-                    fields = [fields]
-                if (
-                    not isinstance(fields, list)
-                    or not fields
-                    or not all(isinstance(f, str) for f in fields)
-                ):
-                    raise ConfigError(
-                        f"`fields` in {section} must be a list of field names that share this "
-                        "vocabulary, e.g. [hist, tgt]. " + received(fields=fields)
-                    )
-                if "field" in raw:
-                    raise ConfigError(
-                        f"{section} sets both `field` and `fields`; use `fields` alone. "
-                        + received(field=raw["field"], fields=fields)
-                    )
-            weight_field = raw.get("weight_field")
-            if weight_field is not None:
-                _expect(weight_field, str, "weight_field", section, "a field name")
-            if "spec_file" in raw:
-                spec_data = load_yaml(raw["spec_file"]) or {}
-                # A spec file may hold the fields at the top or under `spec:`.
-                if isinstance(spec_data, Mapping) and isinstance(spec_data.get("spec"), Mapping):
-                    spec_data = spec_data["spec"]
-                spec = VocabSpec.from_dict(spec_data, source=str(raw["spec_file"]))
-            else:
-                spec = VocabSpec.from_dict(raw.get("spec") or {}, source=section)
-            parent = raw.get("parent")
-            if parent is not None:
-                _expect(parent, str, "parent", section, "a reference such as news_text@v2")
-            retire = _expect(raw.get("retire", False), bool, "retire", section, "true or false")
-            if retire and parent is None:
-                raise ConfigError(
-                    f"`retire` in {section} needs a `parent`: only a parent's tokens can be "
-                    "retired. Add parent: NAME@vN or remove retire. " + received(retire=retire)
-                )
-            try:
-                features[key] = Feature(
-                    field=str(fields[0] if fields else raw.get("field", key)),
-                    fields=tuple(fields or ()),
-                    weight_field=weight_field,
-                    name=str(raw.get("name", key)),
-                    spec=spec,
-                    parent=parent,
-                    retire=retire,
-                    allow_empty=raw.get("allow_empty", data.get("allow_empty", False)),
-                    max_bad_fraction=raw.get("max_bad_fraction", data.get("max_bad_fraction", 0.1)),
-                )
-            except ConfigError as err:
-                raise ConfigError(f"In {section}: {err}") from None
-        encode = None
-        if data.get("encode") is not None:
-            raw = _expect(data["encode"], Mapping, "encode", where, "a mapping")
-            _unknown_keys(
-                raw,
-                ["output", "format", "features", "passthrough", "vocabularies"],
-                f"{where} encode",
-            )
-            if "output" not in raw:
-                raise ConfigError(
-                    f"`encode` in {where} needs `output`, a directory that does not exist yet. "
-                    + received(encode=dict(raw))
-                )
-            encode = EncodeConfig(
-                output=str(raw["output"]),
-                format=raw.get("format", "parquet"),
-                features=tuple(raw.get("features") or features),
-                passthrough=dict(raw.get("passthrough") or {}),
-                vocabularies=dict(raw.get("vocabularies") or {}),
-            )
-        batch_size = data.get("batch_size", 2048)
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ConfigError(
-                f"`batch_size` in {where} must be an integer >= 1. "
-                + received(batch_size=batch_size)
-            )
+        features = {
+            key: _feature_from_dict(key, raw, data, f"{where} features.{key}")
+            for key, raw in raw_features.items()
+        }
         return cls(
             inputs=tuple(str(p) for p in inputs),
             features=features,
@@ -291,12 +181,12 @@ class JobConfig:
             or str(data.get("store") or os.environ.get("VOCABGUARD_STORE", "./vocab_store")),
             format=data.get("format"),
             bad_records=data.get("bad_records", "fail"),
-            batch_size=batch_size,
+            batch_size=positive(data, "batch_size", 2048, where),
             shards=positive(data, "shards", None, where) if "shards" in data else None,
             flush_rows=positive(data, "flush_rows", 1 << 20, where),
             split_bytes=non_negative(data, "split_bytes", 64 << 20, where),
             max_record_bytes=positive(data, "max_record_bytes", 64 << 20, where),
-            encode=encode,
+            encode=_encode_from_dict(data.get("encode"), features, where),
             source=source,
         )
 
@@ -312,6 +202,124 @@ class JobConfig:
         else:
             encode = dataclasses.replace(self.encode, output=output)
         return dataclasses.replace(self, encode=encode)
+
+
+# The keys of a job config, of a feature and of the encode section, in the order that
+# "Unknown key" errors list them.
+JOB_KEYS = (
+    "store",
+    "inputs",
+    "format",
+    "bad_records",
+    "batch_size",
+    "shards",
+    "flush_rows",
+    "split_bytes",
+    "max_record_bytes",
+    "max_bad_fraction",
+    "allow_empty",
+    "features",
+    "encode",
+)
+FEATURE_KEYS = (
+    "field",
+    "name",
+    "spec",
+    "spec_file",
+    "parent",
+    "retire",
+    "allow_empty",
+    "max_bad_fraction",
+    "fields",
+    "weight_field",
+)
+ENCODE_KEYS = ("output", "format", "features", "passthrough", "vocabularies")
+
+
+def _feature_fields(raw: Mapping, section: str) -> list[str] | None:
+    """A feature's ``fields`` (None without them): a non-empty list of names, not beside
+    ``field``."""
+    fields = raw.get("fields")
+    if fields is None:
+        return None
+    if isinstance(fields, str):
+        fields = [fields]
+    if not isinstance(fields, list) or not fields or not all(isinstance(f, str) for f in fields):
+        raise ConfigError(
+            f"`fields` in {section} must be a list of field names that share this "
+            "vocabulary, e.g. [hist, tgt]. " + received(fields=fields)
+        )
+    if "field" in raw:
+        raise ConfigError(
+            f"{section} sets both `field` and `fields`; use `fields` alone. "
+            + received(field=raw["field"], fields=fields)
+        )
+    return fields
+
+
+def _feature_spec(raw: Mapping, section: str) -> VocabSpec:
+    """A feature's ``spec``, or the spec in its ``spec_file`` (at the top or under ``spec:``)."""
+    if "spec_file" not in raw:
+        return VocabSpec.from_dict(raw.get("spec") or {}, source=section)
+    spec_data = load_yaml(raw["spec_file"]) or {}
+    if isinstance(spec_data, Mapping) and isinstance(spec_data.get("spec"), Mapping):
+        spec_data = spec_data["spec"]
+    return VocabSpec.from_dict(spec_data, source=str(raw["spec_file"]))
+
+
+def _feature_from_dict(key: str, raw: Any, data: Mapping, section: str) -> Feature:
+    """One ``features.<key>`` section; ``data`` (the whole config) gives the defaults of
+    ``allow_empty`` and ``max_bad_fraction``."""
+    raw = _expect(raw or {}, Mapping, key, section, "a mapping")
+    _unknown_keys(raw, FEATURE_KEYS, section)
+    fields = _feature_fields(raw, section)
+    weight_field = raw.get("weight_field")
+    if weight_field is not None:
+        _expect(weight_field, str, "weight_field", section, "a field name")
+    spec = _feature_spec(raw, section)
+    parent = raw.get("parent")
+    if parent is not None:
+        _expect(parent, str, "parent", section, "a reference such as news_text@v2")
+    retire = _expect(raw.get("retire", False), bool, "retire", section, "true or false")
+    if retire and parent is None:
+        raise ConfigError(
+            f"`retire` in {section} needs a `parent`: only a parent's tokens can be "
+            "retired. Add parent: NAME@vN or remove retire. " + received(retire=retire)
+        )
+    try:
+        return Feature(
+            field=str(fields[0] if fields else raw.get("field", key)),
+            fields=tuple(fields or ()),
+            weight_field=weight_field,
+            name=str(raw.get("name", key)),
+            spec=spec,
+            parent=parent,
+            retire=retire,
+            allow_empty=raw.get("allow_empty", data.get("allow_empty", False)),
+            max_bad_fraction=raw.get("max_bad_fraction", data.get("max_bad_fraction", 0.1)),
+        )
+    except ConfigError as err:
+        raise ConfigError(f"In {section}: {err}") from None
+
+
+def _encode_from_dict(raw: Any, features: Mapping[str, Feature], where: str) -> EncodeConfig | None:
+    """The ``encode`` section (None without one); its features default to all."""
+    if raw is None:
+        return None
+    raw = _expect(raw, Mapping, "encode", where, "a mapping")
+    _unknown_keys(raw, ENCODE_KEYS, f"{where} encode")
+    if "output" not in raw:
+        raise ConfigError(
+            f"`encode` in {where} needs `output`, a directory that does not exist yet. "
+            + received(encode=dict(raw))
+        )
+    return EncodeConfig(
+        output=str(raw["output"]),
+        format=raw.get("format", "parquet"),
+        features=tuple(raw.get("features") or features),
+        passthrough=dict(raw.get("passthrough") or {}),
+        vocabularies=dict(raw.get("vocabularies") or {}),
+    )
 
 
 def non_negative(data: Mapping, key: str, default: int, where: str) -> int:
@@ -332,16 +340,24 @@ def positive(data: Mapping, key: str, default: int, where: str) -> int:
     return value
 
 
+PASSTHROUGH_ARROW = {
+    "string": pa.string(),
+    "int64": pa.int64(),
+    "float64": pa.float64(),
+    "binary": pa.binary(),
+}
+
+
 def run_encode(
     config: JobConfig, *, runner: str | None = None, pipeline_options: Any = None
 ) -> dict:
     """Encode the config's inputs with pinned vocabulary versions on a Beam runner; return
-    the summary (``pipeline_options``: Beam ``PipelineOptions`` or a list of Beam flags)."""
-    import apache_beam as beam
+    the summary (``pipeline_options``: Beam ``PipelineOptions`` or a list of Beam flags).
 
-    from vocabguard._src.engines.beam import EncodeWithVocabularies, ReadRecordBatches
-    from vocabguard._src.engines.beam.build import field_rules, records_in
-    from vocabguard._src.engines.beam.encode import WriteEncodedFiles
+    Locally the files are written beside the output and renamed into place at the end;
+    a failed job leaves no half-written output behind.
+    """
+    import apache_beam as beam
 
     options = beam_options(pipeline_options, runner)
     if config.encode is None:
@@ -349,40 +365,59 @@ def run_encode(
             f"{config.source} has no `encode` section; add one with at least `output`. "
             + received(config=config.source)
         )
-    encode = config.encode
-    fs, output = _filesystem(encode.output)
+    fs, output = _new_output(config.encode.output)
+    # Pin every reference once, here: all workers then load the same versions.
+    store = VocabStore(config.store)
+    vocabs = {
+        key: store.load(config.encode.vocabularies.get(key, f"{config.features[key].name}@latest"))
+        for key in config.encode.features
+    }
+    local = isinstance(fs, pafs.LocalFileSystem)
+    staging = f"{output}.incomplete-{uuid.uuid4().hex[:8]}" if local else output
+    pipeline = beam.Pipeline(options=options)
+    _encode_steps(pipeline, config, vocabs, staging, runner_name(options))
+    check_job_server(options)  # Flink/Spark: Beam's job-server jar, or one line saying why not
+    try:
+        pipeline.run().wait_until_finish()
+        summary = _read_summary(f"{staging}/summary.json")
+    except BaseException:
+        if local and fs.get_file_info(staging).type != pafs.FileType.NotFound:
+            fs.delete_dir(staging)
+        raise
+    if local:
+        fs.move(staging, output)
+    return summary
+
+
+def _new_output(path: str):
+    """The filesystem and path of an encode output that must not exist yet."""
+    fs, output = _filesystem(path)
     if fs.get_file_info(output).type != pafs.FileType.NotFound:
         raise OutputExistsError(
-            f"Output {encode.output} already exists; vocabguard never overwrites encoded data. "
-            "Choose a new output directory or delete the old one. "
-            + received(output=encode.output),
-            cases=[encode.output],
+            f"Output {path} already exists; vocabguard never overwrites encoded data. "
+            "Choose a new output directory or delete the old one. " + received(output=path),
+            cases=[path],
         )
-    store = VocabStore(config.store)
-    # Pin every reference once, here: all workers then load the same versions.
-    vocabs = {
-        key: store.load(encode.vocabularies.get(key, f"{config.features[key].name}@latest"))
-        for key in encode.features
-    }
+    return fs, output
+
+
+def _encode_steps(pipeline, config: JobConfig, vocabs: Mapping, staging: str, runner: str):
+    """Read -> encode and write -> one final step that checks the job's invariants and
+    writes ``summary.json`` (one sink)."""
+    import apache_beam as beam
+
+    from vocabguard._src.engines.beam import EncodeWithVocabularies, ReadRecordBatches
+    from vocabguard._src.engines.beam.build import field_rules, records_in
+    from vocabguard._src.engines.beam.encode import WriteEncodedFiles
+
+    encode = config.encode
+    features = [config.features[key] for key in encode.features]
     # One id column per field: a feature over several fields encodes each of them.
     fields = {key: list(config.features[key].all_fields) for key in encode.features}
-    types = {
-        "string": pa.string(),
-        "int64": pa.int64(),
-        "float64": pa.float64(),
-        "binary": pa.binary(),
-    }
-    passthrough = {name: types[t] for name, t in encode.passthrough.items()}
-    local = isinstance(fs, pafs.LocalFileSystem)
-    # Locally, write next to the output and rename at the end: no half-written output.
-    staging = f"{output}.incomplete-{uuid.uuid4().hex[:8]}" if local else output
+    passthrough = {name: PASSTHROUGH_ARROW[t] for name, t in encode.passthrough.items()}
     transform = EncodeWithVocabularies(
         config.store, vocabs, fields, passthrough, bad_records=config.bad_records
     )
-    fingerprints = transform.fingerprints  # per id column
-    runner = runner_name(options)
-    check_job_server(options)  # Flink/Spark: Beam's job-server jar, or one line saying why not
-    pipeline = beam.Pipeline(options=options)
     batches = pipeline | "Read" >> ReadRecordBatches(
         config.inputs,
         list(dict.fromkeys(f for names in fields.values() for f in names)),
@@ -392,11 +427,12 @@ def run_encode(
         passthrough=list(passthrough),
         split_bytes=config.split_bytes,
         max_record_bytes=config.max_record_bytes,
-        rules=field_rules([config.features[key] for key in encode.features]),
+        rules=field_rules(features),
     )
     written = (
         batches
-        | "EncodeAndWrite" >> WriteEncodedFiles(transform, staging, encode.format, fingerprints)
+        | "EncodeAndWrite"
+        >> WriteEncodedFiles(transform, staging, encode.format, transform.fingerprints)
         | "TagWritten" >> beam.Map(lambda stats: ("written", stats))
     )
     read = (
@@ -412,26 +448,12 @@ def run_encode(
             for key, v in vocabs.items()
         },
     }
-    features = [config.features[key] for key in encode.features]
-    # One final step checks the job's invariants and writes summary.json: one sink.
     _ = (
         (written, read)
         | "Join" >> beam.Flatten()
         | "Gather" >> beam.combiners.ToList()
         | "Summarize" >> beam.Map(_finish_encode, summary_base, features, staging, runner)
     )
-    try:
-        result = pipeline.run()
-        result.wait_until_finish()
-        summary = _read_summary(f"{staging}/summary.json")
-    except BaseException:
-        # A failed job leaves no half-written output behind.
-        if local and fs.get_file_info(staging).type != pafs.FileType.NotFound:
-            fs.delete_dir(staging)
-        raise
-    if local:
-        fs.move(staging, output)
-    return summary
 
 
 def _finish_encode(items: list, base: dict, features: Sequence, staging: str, runner: str) -> dict:

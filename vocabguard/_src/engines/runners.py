@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from vocabguard._src.core.errors import ConfigError, received
+from vocabguard._src.core.extras import missing_extra
 
 # Runners Beam knows by a short name but does not list in StandardOptions (their
 # options register only when their module is imported). DaskRunner is Beam's, handed
@@ -58,8 +59,6 @@ def resolve_runner(name: str) -> str:
     try:
         runner_class = getattr(importlib.import_module(module), attribute)
     except (ImportError, AttributeError) as err:
-        from vocabguard._src.core.extras import missing_extra
-
         missing = missing_extra(err, f"Runner {name!r}")
         if missing is not None:
             raise missing from None

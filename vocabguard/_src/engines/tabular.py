@@ -45,8 +45,14 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from vocabguard._src.core.builder import build_vocabulary
 from vocabguard._src.core.errors import ConfigError, InputDataError, check_keys, received
+from vocabguard._src.core.journal import publish_together
 from vocabguard._src.core.spec import VocabSpec, load_yaml
+from vocabguard._src.core.store import Ref, VocabStore
+from vocabguard._src.core.vocabulary import INT64
+from vocabguard._src.engines.formats.read import read_records
+from vocabguard._src.engines.training import ModelConfig, TrainingConfig
 
 METRICS_FILE = "metrics.json"
 MODEL_FILE = "model.keras"
@@ -71,16 +77,14 @@ class TableConfig:
     label_field: str
     features: tuple[Feature, ...]
     store: str
-    model: Any  # training.ModelConfig
-    training: Any  # training.TrainingConfig
+    model: ModelConfig
+    training: TrainingConfig
     output: str
     bad_records: str = "fail"
     source: str = "<config>"
 
     @classmethod
     def from_dict(cls, data: Any, *, source: str = "<config>", store: str | None = None):
-        from vocabguard._src.engines.training import ModelConfig, TrainingConfig
-
         if not isinstance(data, Mapping):
             raise ConfigError(f"{source} must be a mapping. " + received(config=data))
         top = ["data", "store", "features", "model", "training", "output"]
@@ -182,7 +186,6 @@ def is_table_config(data: Any) -> bool:
 
 def read_table(config: TableConfig, path: str, skipped: dict) -> list[dict]:
     """The records of ``path`` with every feature field, its weight and a label."""
-    from vocabguard._src.engines.formats.read import read_records
 
     fields = [f for feature in config.features for f in feature.fields]
     fields = list(dict.fromkeys([*fields, config.label_field]))
@@ -216,8 +219,6 @@ def resolve_all(config: TableConfig, train: list[dict]) -> tuple[dict, dict]:
     failure (a full disk, a file where a directory should be, a feature that can be
     neither loaded nor built) leaves no new version of any feature. Returns ``({key: vocab}, {key: built_now})``.
     """
-    from vocabguard._src.core.journal import publish_together
-    from vocabguard._src.core.store import Ref, VocabStore
 
     store = VocabStore(config.store)
     vocabs: dict = {}
@@ -244,8 +245,6 @@ def resolve_all(config: TableConfig, train: list[dict]) -> tuple[dict, dict]:
 
 def _build(config: TableConfig, feature: Feature, train: list[dict]):
     """The feature's vocabulary built from the train split (an error without a spec)."""
-    from vocabguard._src.core.builder import build_vocabulary
-
     if feature.spec is None:
         raise ConfigError(
             f"The vocabulary {feature.ref} of feature {feature.key!r} is not in store "
@@ -265,8 +264,6 @@ def _build(config: TableConfig, feature: Feature, train: list[dict]):
 def tf_column(values: list, vocab):
     """A field's values as a TF tensor: strings (missing -> "", TF has no null), or ragged lists."""
     import tensorflow as tf
-
-    from vocabguard._src.core.vocabulary import INT64
 
     dtype = tf.int64 if vocab.token_type == INT64 else tf.string
     if vocab.token_type == INT64 and any(

@@ -48,15 +48,19 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from vocabguard._src.core.builder import build_vocabulary, progress_bar
 from vocabguard._src.core.errors import (
     ConfigError,
     InputDataError,
+    InvalidNameError,
     OutputExistsError,
     VersionNotFoundError,
     check_keys,
     received,
 )
 from vocabguard._src.core.spec import VocabSpec, load_yaml
+from vocabguard._src.core.store import Ref, VocabStore
+from vocabguard._src.engines.formats.read import read_documents
 
 DATA_FORMATS = ("jsonl", "csv", "parquet")
 ARCHITECTURES = ("bag_of_embeddings",)
@@ -210,8 +214,6 @@ class VocabularyConfig:
     def __post_init__(self) -> None:
         _string("vocabulary", "ref", self.ref, self.source)
         _string("vocabulary", "store", self.store, self.source)
-        from vocabguard._src.core.errors import InvalidNameError
-        from vocabguard._src.core.store import Ref
 
         try:
             Ref.parse(self.ref)  # a malformed reference fails now, not after loading data
@@ -385,7 +387,6 @@ class Split:
 
 
 def _read(path: str, config: DataConfig) -> Split:
-    from vocabguard._src.engines.formats.read import read_documents
 
     # Two streaming passes (one per field) keep the readers' per-line error messages.
     texts = list(read_documents([path], config.format, config.text_field, kind="string"))
@@ -436,8 +437,6 @@ def resolve_vocabulary(config: VocabularyConfig, train_texts: Sequence, descript
 
     Returns ``(vocab, built)``.
     """
-    from vocabguard._src.core.builder import build_vocabulary
-    from vocabguard._src.core.store import Ref, VocabStore
 
     store = VocabStore(config.store)
     ref = Ref.parse(config.ref)
@@ -702,7 +701,6 @@ def train(config: TrainConfig) -> dict:
 
 def _epoch_progress(keras: Any, epochs: int) -> Any:
     """A progress bar over the epochs on a terminal; elsewhere one line per epoch."""
-    from vocabguard._src.core.builder import progress_bar
 
     class EpochProgress(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
