@@ -377,27 +377,21 @@ _REFUSALS = {
 }
 
 
-@dataclasses.dataclass(frozen=True)
-class _Place:
-    """Where a field of a record was read: ``"path, line N"``, its location, the field."""
-
-    where: str
-    location: dict
-    field: str
-
-    def refuse(self, value: Any, refusal: str, described: str = "") -> InputDataError:
-        """The error for ``value`` refused as ``_REFUSALS[refusal]`` says, with ``reason``."""
-        problem, fix, reason = _REFUSALS[refusal]
-        problem = problem.format(described=described)
-        shown = value if len(repr(value)) <= 60 else short(value)
-        error = InputDataError(
-            f"{self.where}: field {self.field!r} {problem}. {fix} "
-            + received(**self.location, field=self.field, value=shown),
-            cases=[(self.where, self.field, short(value))],
-            **self.location,
-        )
-        error.reason = reason
-        return error
+def _refuse(place: tuple, value: Any, refusal: str, described: str = "") -> InputDataError:
+    """The error for one field's ``value`` refused as ``_REFUSALS[refusal]`` says;
+    ``place`` is ``(where, location, field)``."""
+    where, location, field = place
+    problem, fix, reason = _REFUSALS[refusal]
+    problem = problem.format(described=described)
+    shown = value if len(repr(value)) <= 60 else short(value)
+    error = InputDataError(
+        f"{where}: field {field!r} {problem}. {fix} "
+        + received(**location, field=field, value=shown),
+        cases=[(where, field, short(value))],
+        **location,
+    )
+    error.reason = reason
+    return error
 
 
 class RecordChecker:
@@ -421,15 +415,15 @@ class RecordChecker:
         """``record`` checked field by field; the first bad field raises."""
         out = {}
         for field, value in record.items():
-            place = _Place(where, location, field)
+            place = (where, location, field)  # a tuple: one check per field and record
             if field in self.weight_fields and field not in out:
                 problem = check_weight(value)
                 if problem is not None:
                     weight = problem.replace("the weight is", "(the weight) is", 1)
-                    raise place.refuse(value, "weight", weight)
+                    raise _refuse(place, value, "weight", weight)
             elif value is None:
                 if self.missing == "error":
-                    raise place.refuse(None, "null")
+                    raise _refuse(place, None, "null")
             elif is_list(value):
                 value = self._list(place, list(value))
             else:
@@ -437,35 +431,37 @@ class RecordChecker:
             out[field] = value
         return out
 
-    def _list(self, place: _Place, value: list) -> list:
+    def _list(self, place: tuple, value: list) -> list:
         if self.value_shape == "scalar":
-            raise place.refuse(value, "scalar_list")
+            raise _refuse(place, value, "scalar_list")
         kinds = set()
         for element in value:
             if element is None:
                 if self.missing == "error":
-                    raise place.refuse(value, "null_element")
+                    raise _refuse(place, value, "null_element")
                 continue
             found = kind_of(element)
             if found is None:
-                raise place.refuse(value, "wrong_element", describe(element))
+                raise _refuse(place, value, "wrong_element", describe(element))
             problem = int_problem(element)
             if problem is not None:
-                raise place.refuse(value, "int64", problem)
+                raise _refuse(place, value, "int64", problem)
             kinds.add(found)
         if len(kinds) > 1:
-            raise place.refuse(value, "mixed")
+            raise _refuse(place, value, "mixed")
+        where, location, field = place
         for element in value:
             if element is not None:
-                self.kinds(place.field).check(element, place.where, place.field, place.location)
+                self.kinds(field).check(element, where, field, location)
                 break
         return value
 
-    def _scalar(self, place: _Place, value: Any) -> None:
+    def _scalar(self, place: tuple, value: Any) -> None:
         if self.value_shape == "list":
-            raise place.refuse(value, "list_scalar", describe(value))
+            raise _refuse(place, value, "list_scalar", describe(value))
+        where, location, field = place
         try:
-            self.kinds(place.field).check(value, place.where, place.field, place.location)
+            self.kinds(field).check(value, where, field, location)
         except InputDataError as err:
             err.reason = getattr(err, "reason", "wrong_type")
             raise
