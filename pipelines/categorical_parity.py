@@ -42,8 +42,8 @@ def rows_of(ids) -> list:
 def tf_rows(values, vocab) -> list:
     import tensorflow as tf
 
-    from vocabguard._src.engines import tf as vtf
-    from vocabguard._src.engines.tabular import tf_column
+    import vocabguard.tf as vtf
+    from vocabguard._src.engines.tabular import tf_column  # no public face: the table job's
 
     encoder = vtf.encode_fn(vocab)
     out = []
@@ -61,8 +61,8 @@ def beam_rows(path, store, features, vocabs, fields) -> dict:
     import pyarrow.parquet as pq
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from vocabguard._src.engines.beam import EncodeWithVocabularies, ReadRecordBatches
-    from vocabguard._src.engines.beam.build import field_rules
+    from vocabguard._src.engines.beam.build import field_rules  # no public face
+    from vocabguard.beam import EncodeWithVocabularies, ReadRecordBatches
 
     transform = EncodeWithVocabularies(
         store, vocabs, fields, {"row": pa.int64()}, bad_records="skip"
@@ -90,11 +90,12 @@ def beam_rows(path, store, features, vocabs, fields) -> dict:
 
 
 def check_table(config_path: str, data_path: str, store_root: str) -> int:
-    from vocabguard._src.core.store import VocabStore
-    from vocabguard._src.engines.beam import Feature
+    # column_name, read_records and TableConfig have no public face yet.
+    from vocabguard import VocabStore
     from vocabguard._src.engines.beam.encode import column_name
     from vocabguard._src.engines.formats.read import read_records
     from vocabguard._src.engines.tabular import TableConfig
+    from vocabguard.beam import Feature
 
     config = TableConfig.from_yaml(config_path, store=store_root)
     store = VocabStore(store_root)
