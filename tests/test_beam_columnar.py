@@ -31,6 +31,7 @@ from vocabguard._src.engines.jobs import JobConfig
 TOKENS = st.lists(st.binary(max_size=6), unique=True, max_size=60)
 
 
+@settings(deadline=None)  # no timing: a loaded machine must not fail it
 @given(tokens=TOKENS, shards=st.integers(1, 9))
 def test_split_by_shard_partitions_the_table(tokens, shards):
     table = pa.table(
@@ -46,6 +47,7 @@ def test_split_by_shard_partitions_the_table(tokens, shards):
     assert len(parts) == len({*shard_ids(table["token"], shards).tolist(), 0})
 
 
+@settings(deadline=None)  # no timing: a loaded machine must not fail it
 @given(
     tokens=st.lists(st.binary(max_size=12), min_size=1, max_size=40),
     width=st.integers(1, 9),
@@ -62,6 +64,7 @@ def test_a_tokens_shard_does_not_depend_on_its_neighbours(tokens, width, shards)
         assert shard_ids(sliced, shards).tolist() == alone
 
 
+@settings(deadline=None)  # no timing: a loaded machine must not fail it
 @given(
     counts=st.dictionaries(st.binary(min_size=1, max_size=4), st.integers(1, 9), max_size=80),
     shards=st.integers(1, 5),

@@ -823,6 +823,9 @@ def _publish_all(
                 parent=parent,
             )
         )
+        # The vocabulary holds what it needs: the candidates' buffers go now, not after
+        # every feature's vocabulary is built.
+        summary["counts"].table = None
     # All or nothing: the new versions become visible together (a job journal in the
     # store; see vocabguard/_src/core/journal.py), even if this process is killed.
     from vocabguard._src.core.journal import publish_together
