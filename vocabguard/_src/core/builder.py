@@ -21,16 +21,27 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from tqdm.auto import tqdm
 
 from vocabguard._src.core.errors import InputDataError, SpecError, received
+from vocabguard._src.core.layout import rule_sort_keys
 from vocabguard._src.core.spec import VocabSpec
 from vocabguard._src.core.tokenizer import Tokenizer
-from vocabguard._src.core.values import plain_value
+from vocabguard._src.core.values import (
+    WEIGHT_SCALE,
+    check_total_weight,
+    plain_value,
+    record_tokens,
+    weight_units,
+)
+from vocabguard._src.core.version import __version__
 from vocabguard._src.core.vocabulary import (
     INT64,
     STRING,
     Vocabulary,
     arrow_token_type,
+    as_token,
+    special_tokens,
     token_array,
     vocabulary_from_counts,
 )
@@ -62,8 +73,6 @@ def _record_weights(
 ) -> np.ndarray:
     """Each record's weight in units of ``1 / WEIGHT_SCALE`` (int64); 1 each without
     weights. Bad weights are errors naming the record (``values.weight_units``)."""
-    from vocabguard._src.core.values import WEIGHT_SCALE, weight_units
-
     if weights is None:
         return np.full(count, WEIGHT_SCALE, dtype=np.int64)
     if isinstance(weights, np.ndarray) and weights.dtype == np.int64:
@@ -306,9 +315,6 @@ class TokenCounter:
         records: bool,
         weight_field: str,
     ) -> None:
-        from vocabguard._src.core.values import check_total_weight, record_tokens
-        from vocabguard._src.core.vocabulary import as_token
-
         tokens = record_tokens(
             values,
             self.spec,
@@ -393,9 +399,6 @@ class TokenCounter:
 
         ``fields`` / ``weight_field`` are recorded in the build info (the manifest).
         """
-        from vocabguard._src.core.values import WEIGHT_SCALE
-        from vocabguard._src.core.version import __version__
-
         table = self.table()
         token_type = self.token_type or STRING
         stats: dict[str, Any] = {
@@ -512,8 +515,6 @@ def candidate_table(
     bytes_descending``: ``layout.rule_sort_keys``).
     ``total_documents`` is needed with ``max_document_fraction``.
     """
-    from vocabguard._src.core.vocabulary import special_tokens
-
     reserved, pad_and_oov = special_tokens(spec, token_type)
     arrow_type = table.schema.field("token").type
     inherited = token_array(inherited, token_type).cast(arrow_type)
@@ -541,8 +542,6 @@ def candidate_table(
         # max_tokens caps the learned rows of the lineage; the parent's come first.
         budget = max(0, budget - (len(inherited) - len(reserved)))
     if budget is not None and len(candidates) > budget:
-        from vocabguard._src.core.layout import rule_sort_keys
-
         descending = spec.tie_break == "bytes_descending"
         order = pc.sort_indices(candidates, sort_keys=rule_sort_keys(descending))
         candidates = candidates.take(order[:budget])
@@ -625,7 +624,6 @@ def progress_bar(total: int | None, progress: bool | None, what: str, unit: str 
     show = sys.stderr.isatty() if progress is None else progress
     if not show:
         return NoProgress()
-    from tqdm.auto import tqdm
 
     return tqdm(total=total, unit=unit, desc=what, delay=2.0)
 
@@ -708,7 +706,6 @@ def _add_records(
     for offset, record in enumerate(batch):
         if not isinstance(record, Mapping):
             raise _bad_value(first_index + offset, record, "a record (a mapping)", source)
-    from vocabguard._src.core.values import weight_units
 
     weights = None
     if weight_field:

@@ -10,7 +10,10 @@
 from __future__ import annotations
 
 import os
+import stat
 from typing import Any
+
+import yaml
 
 from vocabguard._src.core.errors import ConfigError, received
 
@@ -39,10 +42,6 @@ def load_yaml(path: str | os.PathLike) -> Any:
     ...
     vocabguard.errors.ConfigError: Config file ... expands to more than 1,000,000 values...
     """
-    import stat
-
-    import yaml
-
     where = f"Config file {path}"
     try:
         # Checked before opening: opening a FIFO would wait for a writer.
@@ -97,7 +96,6 @@ def _expanded_values(root: Any, where: str) -> int:
     expanded (each use counted), without expanding it: a sum over the graph's nodes,
     each visited once. Counting stops just past ``MAX_CONFIG_VALUES``; an alias
     that holds itself is a ``ConfigError``."""
-    import yaml
 
     def children(node: Any) -> list:
         if isinstance(node, yaml.SequenceNode):

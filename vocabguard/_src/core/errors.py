@@ -14,6 +14,7 @@ pickling, because Beam workers pickle exceptions to send them to the runner.
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 # What an error message quotes of one value: a hostile input (a record with 10^6
@@ -85,8 +86,6 @@ def check_keys(data: Any, allowed: list[str], unknown: str, error: type | None =
     job.yaml"``; the rest suggests the closest allowed key, lists them all and ends
     with ``Received: key=value``.
     """
-    import difflib
-
     for key in data:
         if key not in allowed:
             name = str(key)

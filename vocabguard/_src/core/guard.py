@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from vocabguard._src.core.errors import ConfigError, IdRangeError, received
+from vocabguard._src.core.spec import MAX_INPUT_DIM
 
 MAX_REPORTED_CASES = 10
 
@@ -62,8 +63,6 @@ def check_input_dim(input_dim: object) -> int:
     ...
     vocabguard.errors.ConfigError: `input_dim` must be an integer in [1, 9,007,199,254,740,992] (the largest input_dim of int64 ids); pass the vocabulary's input_dim. Received: input_dim=100000000000000000000
     """
-    from vocabguard._src.core.spec import MAX_INPUT_DIM
-
     limit = MAX_INPUT_DIM["int64"]
     if (
         isinstance(input_dim, (bool, np.bool_))

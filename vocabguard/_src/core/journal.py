@@ -46,6 +46,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import datetime
+import fcntl
 import json
 import os
 import re
@@ -484,7 +485,6 @@ def _hold(store: Store, path: str) -> int:
     handler = getattr(store.fs, "handler", None)
     if hasattr(handler, "hold"):
         return handler.hold(path)  # rooted_dir: opened without following any link
-    import fcntl
 
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)  # a plain LocalFileSystem
     fcntl.flock(fd, fcntl.LOCK_EX)
@@ -496,7 +496,6 @@ def _held(store: Store, path: str) -> bool:
     handler = getattr(store.fs, "handler", None)
     if hasattr(handler, "is_held"):
         return handler.is_held(path)
-    import fcntl
 
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Hashable, Iterable, Mapping
 
+import farmhash
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -132,7 +133,6 @@ def oov_bucket(token: bytes | int, num_oov_buckets: int) -> int:
         return 1
     if isinstance(token, int):
         return 1 + token % num_oov_buckets  # Python's % is a floor-mod, as in Keras.
-    import farmhash
 
     return 1 + farmhash.fingerprint64(token) % num_oov_buckets
 

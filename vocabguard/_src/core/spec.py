@@ -19,8 +19,10 @@ vocabguard.errors.SpecError: `min_count` must be a number > 0 (an integer, or a 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Mapping
+from fractions import Fraction
 from typing import Any
 
 from vocabguard._src.core.config_yaml import MAX_CONFIG_BYTES, MAX_CONFIG_VALUES, load_yaml
@@ -330,8 +332,6 @@ class VocabSpec:
         """
         if isinstance(self.min_count, int):
             return self.min_count * count_scale
-        import math
-        from fractions import Fraction
 
         return math.ceil(Fraction(repr(self.min_count)) * count_scale)
 
@@ -348,7 +348,6 @@ class VocabSpec:
         """
         if self.max_document_fraction is None:
             return None
-        from fractions import Fraction
 
         return int(Fraction(repr(self.max_document_fraction)) * total_documents)
 

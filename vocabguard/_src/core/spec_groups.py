@@ -23,7 +23,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from vocabguard._src.core.errors import SpecError, received
 
@@ -496,10 +500,6 @@ def check_re2(pattern: str) -> None:
     """Refuse a pattern RE2 cannot compile, or one that can match the empty string."""
     # The pattern runs in RE2 on every path (pyarrow and tensorflow-text), so
     # validate it with RE2 through pyarrow rather than Python's `re`.
-    import re
-
-    import pyarrow as pa
-    import pyarrow.compute as pc
 
     try:
         matches_empty = pc.count_substring_regex(pa.array([""]), pattern)[0].as_py() > 0

@@ -45,7 +45,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from vocabguard._src.core.spec import VocabSpec
+from vocabguard._src.core.unicode_script import split_arrow
 from vocabguard._src.core.unicode_table import KEPT_RANGES
+from vocabguard._src.core.wordpiece import (
+    CLEAN_PATTERN,
+    CLEAN_PATTERN_PY,
+    never_split_pattern,
+    word_char_pattern,
+)
 
 # Unicode White_Space (PropList.txt). Written out rather than `\s` because `\s`
 # means different sets in Python (adds U+001C..U+001F), RE2 (ASCII only) and ICU.
@@ -118,8 +125,6 @@ class Tokenizer:
         if not self._transforms:
             return text
         if self.spec.clean_text:
-            from vocabguard._src.core.wordpiece import CLEAN_PATTERN_PY
-
             text = re.sub(CLEAN_PATTERN_PY, "", text)
         return _standardize(self._transform_around_kept(text), self.spec.standardize)
 
@@ -162,8 +167,6 @@ class Tokenizer:
         if not self._transforms:
             return values
         if self.spec.clean_text:  # BERT's: before everything else, ASCII controls too
-            from vocabguard._src.core.wordpiece import CLEAN_PATTERN
-
             values = pc.replace_substring_regex(values, CLEAN_PATTERN, "")
         # ASCII is invariant under NFC/NFKC, and ASCII lowercasing equals full
         # Unicode lowercasing on ASCII: those rows stay in Arrow.
@@ -201,8 +204,6 @@ class Tokenizer:
         """``spaced`` with the texts that hold a ``never_split`` token redone: each such
         token (found before normalization, leftmost and longest first) is a word as it
         is, and the text between them is normalized and spaced piece by piece."""
-        from vocabguard._src.core.wordpiece import never_split_pattern
-
         pattern = never_split_pattern(self.spec.never_split)
         has = pc.match_substring_regex(values, pattern).fill_null(False)
         if not pc.any(has).as_py():
@@ -239,8 +240,6 @@ class Tokenizer:
             ).cast(pa.list_(pa.binary()))  # no n-grams with WordPiece (spec)
         text = self.normalize_arrow(values)
         if tokenizer == "unicode_script":
-            from vocabguard._src.core.unicode_script import split_arrow
-
             words = split_arrow(text)
         else:
             if (
@@ -278,8 +277,6 @@ def _standardize_arrow(text: pa.Array, standardize: str | None) -> pa.Array:
 def _punctuation_spaced(text: pa.Array, split_cjk: bool = False) -> pa.Array:
     """WordPiece's pre-tokenizer, first step: every punctuation character (and with
     ``split_cjk`` every CJK ideograph) is its own word."""
-    from vocabguard._src.core.wordpiece import word_char_pattern
-
     return pc.replace_substring_regex(text, word_char_pattern(split_cjk), " \\0 ")
 
 

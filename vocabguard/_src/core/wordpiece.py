@@ -34,9 +34,13 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
+from itertools import chain
 
 import numpy as np
 import pyarrow as pa
+from tokenizers import Tokenizer, models, pre_tokenizers
+
+from vocabguard._src.core.wordpiece_learner import learn
 
 DEFAULT_JOINER = "##"
 DEFAULT_MAX_CHARS_PER_WORD = 100
@@ -134,8 +138,6 @@ def learn_pieces(word_counts: Mapping[bytes, int], spec) -> list[bytes]:
     holding U+0011 (its trie builder fails on a piece "\\x11" that starts another
     piece: found by building it with every code point).
     """
-    from vocabguard._src.core.wordpiece_learner import learn
-
     specials = never_split_words(spec)
     words = sorted(
         (word.decode("utf-8"), int(count))
@@ -219,8 +221,6 @@ class PieceEncoder:
     """
 
     def __init__(self, vocab: Mapping[bytes, int], spec, oov_id: int = 1):
-        from tokenizers import Tokenizer, models
-
         self.oov_id = oov_id
         unk = "\ufffe[vocabguard-unk]"  # not a word the pre-tokenizer can produce
         table = {piece.decode("utf-8", "replace"): int(id_) for piece, id_ in vocab.items()}
@@ -244,10 +244,6 @@ class PieceEncoder:
         (``WhitespaceSplit``: Rust's ``char::is_whitespace`` is the White_Space property,
         the 25 code points of ``tokenizer.WHITESPACE``) and encodes them in Rust, in
         parallel, without the per-word Python objects of ``encode``."""
-        from itertools import chain
-
-        from tokenizers import Tokenizer, pre_tokenizers
-
         if self._text_tokenizer is None:
             self._text_tokenizer = Tokenizer(self._model)
             self._text_tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()

@@ -22,11 +22,14 @@ the layer's arguments, and refuses what would give other ids than vocabguard's:
 
 from __future__ import annotations
 
+import json
 import unicodedata
 from collections.abc import Sequence
 
+from vocabguard._src.core.artifact import export_identity
 from vocabguard._src.core.errors import ArtifactError, SpecError, received
 from vocabguard._src.core.tokenizer import WHITESPACE
+from vocabguard._src.core.wordpiece import resolved_joiner, resolved_max_chars
 
 # The ASCII symbols BERT (and the pre-tokenizer) treat as punctuation besides Unicode P*.
 _ASCII_PUNCTUATION = frozenset(
@@ -119,8 +122,6 @@ def check_keras_vocabulary(tokens: Sequence, joiner: str, ref: object = None) ->
 
 def keras_wordpiece_kwargs(vocab, vocabulary: object) -> dict:
     """The arguments of ``vocabguard.keras.WordPieceTokenizer`` giving ``vocab``'s ids."""
-    from vocabguard._src.core.wordpiece import resolved_joiner, resolved_max_chars
-
     spec = vocab.spec
     # BERT's basic-tokenizer options, only when set (older exports stay as they were).
     bert = {
@@ -148,10 +149,6 @@ def keras_export_files(vocab) -> dict[str, str]:
     """``vocabguard export --format keras`` of a WordPiece version: ``vocabulary.txt``
     (line ``i`` is id ``i``, pad and OOV included, as keras_hub reads it) and
     ``wordpiece_config.json`` (the arguments of ``vocabguard.keras.WordPieceTokenizer``)."""
-    import json
-
-    from vocabguard._src.core.artifact import export_identity
-
     kwargs = keras_wordpiece_kwargs(vocab, VOCABULARY_FILE)
     lines = check_keras_vocabulary(vocab.tokens, kwargs["suffix_indicator"], ref=vocab.ref)
     config = {

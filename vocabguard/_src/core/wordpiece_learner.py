@@ -31,6 +31,7 @@ from collections.abc import Iterable
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from tokenizers import Tokenizer, models
 
 _CHUNK_WORDS = 8192  # words per pre-tokenized sequence given to tokenizers' encode_batch
 _EMPTY = pa.scalar("", pa.large_string())
@@ -175,8 +176,6 @@ class _Learner:
     def _piece_starts(self, tokens: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
         """(word index, offset) of every piece after the first of each word, split
         greedily longest-match-first by ``tokens`` (WordPiece, in Rust)."""
-        from tokenizers import Tokenizer, models
-
         if not self.words:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         table = {token: i for i, token in enumerate(tokens)}

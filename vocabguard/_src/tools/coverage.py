@@ -11,7 +11,18 @@ import dataclasses
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from vocabguard._src.core.builder import batches, progress_bar
 from vocabguard._src.core.errors import ConfigError, received
+from vocabguard._src.core.tokenizer import Tokenizer, text_array
+from vocabguard._src.core.values import record_tokens
+from vocabguard._src.core.vocabulary import INT64
+from vocabguard._src.engines.formats.fields import INTEGER, STRING
+from vocabguard._src.engines.formats.inputs import expand_inputs
+from vocabguard._src.engines.formats.read import read_documents, read_records
 
 # The spec fields that decide how text becomes tokens.
 TOKENIZATION_FIELDS = ("tokenizer", "pattern", "lowercase", "normalization")
@@ -32,14 +43,6 @@ def iter_sample_tokens(
     The vocabularies must hold one token type (string or integer). Vocabularies
     with the same tokenization share one tokenized array.
     """
-    import pyarrow as pa
-
-    from vocabguard._src.core.builder import batches, progress_bar
-    from vocabguard._src.core.tokenizer import Tokenizer, text_array
-    from vocabguard._src.core.vocabulary import INT64
-    from vocabguard._src.engines.formats.fields import INTEGER, STRING
-    from vocabguard._src.engines.formats.read import read_documents
-
     integer = vocabs[0].token_type == INT64
     kind = INTEGER if integer else STRING
     # Categorical vocabularies (missing values accepted, lists seen): read records,
@@ -49,8 +52,6 @@ def iter_sample_tokens(
         for v in vocabs
     )
     if categorical:
-        from vocabguard._src.engines.formats.read import read_records
-
         records = read_records(
             files, format=format, fields=[field] if field else None, kind=kind, missing="skip"
         )
@@ -70,8 +71,6 @@ def iter_sample_tokens(
             flats = {}
             for key, tokenizer in tokenizers.items():
                 if categorical:
-                    from vocabguard._src.core.values import record_tokens
-
                     # Missing values are not tokens: the sample's tokens are the rest.
                     lenient = specs[key].replace(missing="skip", value_shape="any")
                     flat = record_tokens(batch, lenient, Tokenizer(lenient)).flat
@@ -170,8 +169,6 @@ class _Tally:
         self.tokens = self.pad = self.oov = 0
 
     def add(self, flat: Any) -> None:
-        import numpy as np
-
         ids = np.asarray(self.vocab.lookup(flat))
         oov = self.vocab.oov_ids
         self.tokens += int(ids.size)
@@ -179,8 +176,6 @@ class _Tally:
         self.oov += int(((ids >= oov.start) & (ids < oov.stop)).sum())
 
     def coverage(self, distinct: Any) -> SampleCoverage:
-        import numpy as np
-
         ids = np.asarray(self.vocab.lookup(distinct))
         oov = self.vocab.oov_ids
         is_pad = ids == self.vocab.pad_id
@@ -211,12 +206,6 @@ def sample_coverage(
     Each vocabulary tokenizes the documents with its own spec (as
     ``vocab.encode`` does), so a tokenization change shows in the numbers.
     """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    from vocabguard._src.core.vocabulary import INT64
-    from vocabguard._src.engines.formats.inputs import expand_inputs
-
     if old.token_type != new.token_type:
         raise ConfigError(
             f"A ({old.ref or 'the old vocabulary'}) holds {old.token_type} tokens and B "

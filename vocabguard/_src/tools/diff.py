@@ -48,7 +48,12 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from vocabguard._src.core.errors import ConfigError, VocabguardError, received
+from vocabguard._src.core.vocabulary import INT64, printable_token
 from vocabguard._src.tools.coverage import (
     TOKENIZATION_FIELDS,
     Sample,
@@ -83,8 +88,6 @@ def token_to_json(token: bytes | int) -> str | int | dict:
 
 def display(token: Any) -> str:
     """A token for a terminal: invisible or undecodable ones as Python literals."""
-    from vocabguard._src.core.vocabulary import printable_token
-
     return printable_token(token)
 
 
@@ -414,11 +417,6 @@ class _Rows:
     """One vocabulary's reserved and learned rows as arrays: tokens, ids, liveness."""
 
     def __init__(self, vocab: Any):
-        import numpy as np
-        import pyarrow as pa
-
-        from vocabguard._src.core.vocabulary import INT64
-
         self.tokens = vocab.token_bytes  # id order, from reserved_start on
         self.start = vocab.layout.reserved_start
         self.ids = np.arange(self.start, self.start + len(self.tokens), dtype=np.int64)
@@ -430,9 +428,6 @@ class _Rows:
 
     def positions_in(self, other: _Rows) -> Any:
         """For each row, the position of its token among ``other``'s rows, or -1."""
-        import numpy as np
-        import pyarrow.compute as pc
-
         if self.array.type != other.array.type or not len(other.tokens):
             return np.full(len(self.tokens), -1, dtype=np.int64)
         found = pc.index_in(self.array, value_set=other.array)
@@ -446,8 +441,6 @@ def _match(a: _Rows, b: _Rows) -> tuple[list, list, list, list, int, int]:
     ``added``: (token, id in B); ``reassigned``: ids of A whose row in B holds another
     live token.
     """
-    import numpy as np
-
     pos = a.positions_in(b)  # where each token of A sits in B
     found = pos >= 0
     b_live = np.zeros(len(pos), dtype=bool)

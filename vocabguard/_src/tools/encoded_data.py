@@ -14,13 +14,18 @@ from a copy of its protobuf schema in a private descriptor pool).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from vocabguard._src.core.builder import progress_bar
 from vocabguard._src.core.errors import InputDataError, received
+from vocabguard._src.engines.formats.inputs import expand_inputs
 from vocabguard._src.engines.formats.parquet import batches, parquet_file
 from vocabguard._src.engines.formats.tfrecord import example_class, read_examples, read_tfrecord
 
@@ -45,8 +50,6 @@ class FingerprintMismatch:
 
 def expand_data(patterns: str | os.PathLike | Iterable[str | os.PathLike]) -> list[str]:
     """Files of the audit: paths, globs, and directories (their data files, sorted)."""
-    from vocabguard._src.engines.formats.inputs import expand_inputs
-
     if isinstance(patterns, (str, os.PathLike)):
         patterns = [patterns]
     expanded: list[str] = []
@@ -106,14 +109,10 @@ def data_format(path: str) -> str:
 
 
 def _is_int(type_: Any) -> bool:
-    import pyarrow as pa
-
     return pa.types.is_integer(type_)
 
 
 def _is_int_list(type_: Any) -> bool:
-    import pyarrow as pa
-
     listy = pa.types.is_list(type_) or pa.types.is_large_list(type_)
     listy = listy or pa.types.is_fixed_size_list(type_)
     return listy and pa.types.is_integer(type_.value_type)
@@ -212,8 +211,6 @@ def choose_column(
 def _total_rows(files: list[str]) -> int | None:
     """Rows in all the Parquet files, for the progress bar; ``None`` if one is unreadable
     (reading it then fails with a one-line error naming it)."""
-    import pyarrow as pa
-
     try:
         return sum(parquet_file(p).metadata.num_rows for p in files)
     except (pa.ArrowException, OSError):
@@ -262,9 +259,6 @@ def _parquet_batches(
 
 
 def _add_arrow(tally: Any, path: str, first_row: int, array: Any) -> None:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     if _is_int(array.type):
         nulls = array.is_null().to_numpy(zero_copy_only=False) if array.null_count else None
         values = array.fill_null(0).to_numpy(zero_copy_only=False)
@@ -348,7 +342,6 @@ class _TFRecordFile:
         """``(values, lengths, missing rows)`` per batch of records."""
         if self.first is None:
             return
-        import itertools
 
         parts: list[np.ndarray] = []
         lengths: list[int] = []
@@ -400,8 +393,6 @@ def scan_ids(
     in ``audit``; files recording another vocabulary than ``fingerprint`` are
     returned in ``Scan.mismatches``.
     """
-
-    from vocabguard._src.core.builder import progress_bar
 
     files = expand_data(data)
     formats = [data_format(path) for path in files]

@@ -53,6 +53,7 @@ from vocabguard._src.core.errors import ConfigError, InputDataError, received
 from vocabguard._src.core.spec import STANDARDIZE, VocabSpec
 from vocabguard._src.core.tokenizer import tokenize_batch
 from vocabguard._src.core.vocabulary import INT64, STRING, Vocabulary, printable_token
+from vocabguard._src.tools.model_check import _keras, iter_layers, load_model
 
 FORMATS = ("tft", "tft-frequency", "text", "keras", "keras-model", "bert", "tokenizer-json")
 LOOKUP_LAYERS = ("StringLookup", "IntegerLookup", "TextVectorization")
@@ -626,8 +627,6 @@ def _lowercases(normalizer: Any) -> bool:
 def lookup_layers(model: Any) -> list[tuple[str, Any]]:
     """Every Keras ``StringLookup`` / ``IntegerLookup`` / ``TextVectorization`` of ``model``
     (nested models too), by path."""
-    from vocabguard._src.tools.model_check import _keras, iter_layers
-
     keras = _keras()
     kinds = tuple(getattr(keras.layers, name) for name in LOOKUP_LAYERS)
     # Not entered: a TextVectorization holds a StringLookup of its own.
@@ -698,8 +697,6 @@ def layer_source(path: str, name: str, layer: Any) -> Source:
 
 
 def _read_keras_model(path: str, data: bytes, options: Mapping) -> Source:
-    from vocabguard._src.tools.model_check import load_model
-
     model = load_model(path)
     found = lookup_layers(model)
     wanted = options.get("layer")

@@ -56,7 +56,18 @@ from vocabguard._src.core.errors import (
     VocabularyMismatchError,
     received,
 )
-from vocabguard._src.tools.remap import RowMap, check_init, remap_dense, remap_rows, row_map
+from vocabguard._src.core.vocabulary import INT64, display_token
+from vocabguard._src.tools.importer import lookup_layers
+from vocabguard._src.tools.model_check import _keras, check_model, iter_layers, load_model
+from vocabguard._src.tools.remap import (
+    INIT,
+    OOV_MEAN,
+    RowMap,
+    check_init,
+    remap_dense,
+    remap_rows,
+    row_map,
+)
 
 EMBEDDING = "embedding"
 HEAD = "head"
@@ -132,12 +143,6 @@ class MigrationResult:
 # -- the model's layers --
 
 
-def _keras():
-    from vocabguard._src.tools.model_check import _keras as keras_module
-
-    return keras_module()
-
-
 @dataclasses.dataclass
 class ModelLayers:
     """The layers of a model that take or produce vocabulary ids, by path."""
@@ -155,7 +160,6 @@ def model_layers(model: Any) -> ModelLayers:
     """
     keras = _keras()
     from vocabguard._src.engines.keras import IdGuard
-    from vocabguard._src.tools.model_check import iter_layers
 
     found = ModelLayers([], [], [])
     seen: set[int] = set()
@@ -331,8 +335,6 @@ def _move_rows(
 ) -> None:
     """Fill each replaced Embedding and head of ``new_model``: old rows moved by token,
     the rows of new tokens initialized by ``init``."""
-    from vocabguard._src.tools.model_check import iter_layers
-
     new_layers = dict(iter_layers(new_model))
     rng = np.random.default_rng(seed)
     for plan in plans:
@@ -414,7 +416,6 @@ def verify(path: str, vocab: Any, paths: Sequence[str], output: str) -> Any:
     Raises ``VocabularyMismatchError`` if a resized layer does not fit ``vocab``.
     """
     from vocabguard._src.engines.keras import check_vocabulary
-    from vocabguard._src.tools.model_check import check_model, load_model
 
     model = load_model(path)
     own = check_model(model, vocab, layers=list(paths), model_name=output)
@@ -605,7 +606,6 @@ def migrate_model(
             loaded, or differs from the store's.
     """
     from vocabguard._src.engines.keras import VocabEmbedding
-    from vocabguard._src.tools.model_check import load_model
 
     check_init(init)
     output = check_output(output)
@@ -620,8 +620,6 @@ def migrate_model(
         )
     explicit = old_vocab is not None
     if not explicit and not any(isinstance(layer, VocabEmbedding) for _, layer in found.embeddings):
-        from vocabguard._src.tools.importer import lookup_layers
-
         keras_lookups = lookup_layers(model)
         if keras_lookups:  # built on Keras' own lookup layers: re-point them and move rows
             return migrate_keras_lookups(
@@ -674,9 +672,6 @@ def keras_row_map(layer: Any, vocab: Any, old_input_dim: int) -> RowMap:
     """Where each row of ``vocab``'s Embedding comes from, for an Embedding fed by the Keras
     lookup ``layer``: by token (its pad row from the mask row, its OOV rows from the
     layer's OOV rows when the counts match, else their mean)."""
-    from vocabguard._src.core.vocabulary import display_token
-    from vocabguard._src.tools.remap import INIT, OOV_MEAN
-
     values, mask, num_oov = keras_layout(layer)
     start = 0 if mask is None else 1
     old_oov = np.arange(start, start + num_oov, dtype=np.int64)
@@ -705,7 +700,6 @@ def plan_lookup(path: str, layer: Any, vocab: Any, model_name: str) -> _Plan:
     when the vocabulary has one OOV id. ``StringLookup`` / ``IntegerLookup`` become
     ``vocabguard.keras.string_lookup(vocab)`` under the same name.
     """
-    from vocabguard._src.core.vocabulary import INT64, display_token
     from vocabguard._src.engines.keras import string_lookup
 
     kind = type(layer).__name__
@@ -760,8 +754,6 @@ def _fed_embeddings(layer: Any, embeddings: list[tuple[str, Any]]) -> list[tuple
 def _chosen_lookup(lookups: list[tuple[str, Any]], new_vocab: Any, name: str) -> tuple[str, Any]:
     """The lookup layer sharing the most tokens with ``new_vocab``: ``(path, layer)``;
     none sharing a token, or a tie, is an error."""
-    from vocabguard._src.core.vocabulary import display_token
-
     wanted = {display_token(t) for t in new_vocab.token_bytes}
     shared = [
         (sum(1 for v in keras_layout(layer)[0] if v in wanted), path, layer)

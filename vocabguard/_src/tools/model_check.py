@@ -20,12 +20,13 @@ nested models too, is compared with the artifact:
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from vocabguard._src.core.errors import InputDataError, received
+from vocabguard._src.core.errors import InputDataError, InputNotFoundError, received
 
 OK = "ok"
 WARNING = "warning"
@@ -213,8 +214,6 @@ def load_model(path: str | os.PathLike) -> Any:
 
 def check_model_path(path: str | os.PathLike) -> str:
     """``path`` if it names a Keras model file; else ``InputDataError`` naming the fix."""
-    from vocabguard._src.core.errors import InputNotFoundError
-
     path = os.fspath(path)
     save_hint = "Save the model with model.save('model.keras') and pass that file."
     if not os.path.lexists(path):
@@ -299,8 +298,6 @@ def _config_layers(config: dict, prefix: str = "") -> Iterator[tuple[str, str, d
 def saved_model_layers(path: str) -> list[tuple[str, str, dict]] | None:
     """The Embedding / IdGuard layers of a ``.keras`` file, read from its ``config.json``
     without importing TensorFlow or Keras; ``None`` when Keras must load the model."""
-    import json
-
     if not path.lower().endswith(".keras"):
         return None
     try:

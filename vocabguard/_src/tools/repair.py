@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from vocabguard._src.core.errors import InputDataError, VocabularyMismatchError, received
+from vocabguard._src.tools import encoded_data as reader
 from vocabguard._src.tools.audit import Tally
 from vocabguard._src.tools.migration import (
     HEAD,
@@ -56,6 +57,7 @@ from vocabguard._src.tools.migration import (
     save_checked,
     verify,
 )
+from vocabguard._src.tools.model_check import load_model
 from vocabguard._src.tools.remap import RowMap, check_init
 
 MAX_LISTED_IDS = 20  # ids listed in the text report (--json lists all)
@@ -186,8 +188,6 @@ def scan_data(
     Reads Parquet and TFRecord files as ``vocabguard audit`` does (same column
     choice and errors), in batches.
     """
-    from vocabguard._src.tools import encoded_data as reader
-
     tally = RangeTally(trained_input_dim, vocab.input_dim, vocab.oov_ids, vocab.pad_id)
     scan = reader.scan_ids(
         data,
@@ -301,8 +301,6 @@ def repair_model(
             (nothing to repair), or ``data`` cannot be read.
         VocabularyMismatchError: an undersized layer records another vocabulary.
     """
-    from vocabguard._src.tools.model_check import load_model
-
     check_init(init)
     output = check_output(output)
     name = os.fspath(model_path)

@@ -34,9 +34,15 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from vocabguard._src.core.artifact import categorical_facts, wordpiece_facts
 from vocabguard._src.core.errors import ConfigError, received
 from vocabguard._src.core.outputs import check_new_directory, new_directory
+from vocabguard._src.core.vocabulary import printable_token
+from vocabguard._src.engines.formats.inputs import expand_inputs
+from vocabguard._src.tools.coverage import iter_sample_tokens
 
 REPORT_HTML = "report.html"
 COVERAGE_PNG = "coverage.png"
@@ -128,12 +134,6 @@ def sample_stats(
     top: int = TOP_OOV,
 ) -> SampleStats:
     """Tokenize and look up the documents of ``data`` (files or globs) as ``vocab.encode`` does."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    from vocabguard._src.engines.formats.inputs import expand_inputs
-    from vocabguard._src.tools.coverage import iter_sample_tokens
-
     files = expand_inputs(data)
     documents = tokens = oov = pad = 0
     missing: Counter = Counter()
@@ -224,8 +224,6 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 
 
 def _token_cell(token: Any) -> str:
-    from vocabguard._src.core.vocabulary import printable_token
-
     return f"<code>{html.escape(printable_token(token))}</code>"
 
 
@@ -271,8 +269,6 @@ def render_html(
 
 def _summary_rows(vocab: Any, curve: CoverageCurve) -> list[tuple[str, Any]]:
     """The page's first table: identity, id layout, corpus and categorical facts."""
-    from vocabguard._src.core.artifact import categorical_facts, wordpiece_facts
-
     e = html.escape
     stats = vocab.stats
     layout = vocab.layout
