@@ -44,7 +44,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -297,20 +297,50 @@ def _read_tft(path: str, data: bytes, options: Mapping) -> Source:
 _COUNT = re.compile(r"^-?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
 
 
-def _read_tft_frequency(path: str, data: bytes, options: Mapping) -> Source:
+def _token_counts(
+    path: str,
+    lines: list[str],
+    parse: Callable[[str], tuple[str, Any] | None],
+    expected: str,
+    fix: str,
+) -> tuple[list[str], list]:
+    """``(tokens, counts)`` of ``lines`` that each hold a token and its count.
+
+    ``parse(line)`` gives ``(token, count)``, or ``None`` for a malformed line, which is
+    an error naming the line: ``expected`` (what the line should be) and ``fix``.
+    """
     tokens, counts = [], []
-    for number, line in enumerate(_lines(path, data, "tft-frequency"), start=1):
-        count, space, token = line.partition(" ")
-        if not space or not _COUNT.match(count) or token == "":
-            raise _bad(
-                path,
-                f"line {number}",
-                f"expected '<count> <token>' (TFT's store_frequency form), got {line[:60]!r}",
-                "Check --format: a plain TFT vocabulary file is --format tft.",
-                line=number,
-            )
-        tokens.append(token)
-        counts.append(float(count))
+    for number, line in enumerate(lines, start=1):
+        pair = parse(line)
+        if pair is None:
+            raise _bad(path, f"line {number}", f"{expected}, got {line[:60]!r}", fix, line=number)
+        tokens.append(pair[0])
+        counts.append(pair[1])
+    return tokens, counts
+
+
+def _count_space_token(line: str) -> tuple[str, float] | None:
+    count, space, token = line.partition(" ")
+    if not space or not _COUNT.match(count) or token == "":
+        return None
+    return token, float(count)
+
+
+def _token_tab_count(line: str) -> tuple[str, int] | None:
+    token, tab, count = line.rpartition("\t")
+    if not tab or token == "" or not count.isdigit():
+        return None
+    return token, int(count)
+
+
+def _read_tft_frequency(path: str, data: bytes, options: Mapping) -> Source:
+    tokens, counts = _token_counts(
+        path,
+        _lines(path, data, "tft-frequency"),
+        _count_space_token,
+        "expected '<count> <token>' (TFT's store_frequency form)",
+        "Check --format: a plain TFT vocabulary file is --format tft.",
+    )
     source = _plain(path, tokens, None, "tft")
     if all(c.is_integer() and c >= 0 for c in counts):
         source.counts = [int(c) for c in counts]
@@ -336,19 +366,13 @@ def _read_text(path: str, data: bytes, options: Mapping) -> Source:
                     line=number,
                 )
         return _plain(path, lines, None, "text")
-    tokens, counts = [], []
-    for number, line in enumerate(lines, start=1):
-        token, tab, count = line.rpartition("\t")
-        if not tab or token == "" or not count.isdigit():
-            raise _bad(
-                path,
-                f"line {number}",
-                f"expected 'token<TAB>count' (a whole number), like line 1, got {line[:60]!r}",
-                "Make every line 'token<TAB>count', or none.",
-                line=number,
-            )
-        tokens.append(token)
-        counts.append(int(count))
+    tokens, counts = _token_counts(
+        path,
+        lines,
+        _token_tab_count,
+        "expected 'token<TAB>count' (a whole number), like line 1",
+        "Make every line 'token<TAB>count', or none.",
+    )
     return _plain(path, tokens, counts, "text")
 
 
