@@ -66,6 +66,7 @@ from vocabguard._src.core.artifact import (
     render_files,
 )
 from vocabguard._src.core.errors import StoreError, VocabguardError, received
+from vocabguard._src.core.rooted_dir import lock_held
 from vocabguard._src.core.vocabulary import Vocabulary
 
 # The store (a VocabStore) is passed in, never imported: store.py imports this module
@@ -501,10 +502,4 @@ def _held(store: Store, path: str) -> bool:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
         return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        return False
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
+    return lock_held(fd)

@@ -142,6 +142,18 @@ def read_error(err: OSError, path: str) -> OSError | StoreError:
     return type(err)(err.errno, err.strerror, path)
 
 
+def lock_held(handle: int) -> bool:
+    """Whether another open file holds an exclusive ``flock`` on ``handle``'s file (see
+    ``RootedDirHandler.hold``); closes ``handle``."""
+    try:
+        fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(handle)
+
+
 class RootedDirHandler(pafs.FileSystemHandler):
     """The ``pyarrow.fs.FileSystemHandler`` of ``rooted_filesystem``.
 
@@ -433,6 +445,15 @@ class RootedDirHandler(pafs.FileSystemHandler):
         with self.open_input_stream(src) as source, self.open_output_stream(dest) as target:
             target.write(source.read())
 
+    def _open_read(self, fd: int, name: str, full: str) -> int:
+        """``name`` in the directory ``fd`` opened for reading, never through a link."""
+        try:
+            return os.open(name, _READ_FLAGS, dir_fd=fd)
+        except OSError as err:
+            if err.errno == errno.ELOOP:
+                raise self.link_error(fd, name, full) from None
+            raise read_error(err, full) from None
+
     def _open_file(self, path: str) -> pa.PythonFile:
         with self._parent(path) as (fd, name, full):
             info = self._info(fd, name, full)  # refuses a link
@@ -440,12 +461,7 @@ class RootedDirHandler(pafs.FileSystemHandler):
                 raise FileNotFoundError(errno.ENOENT, "No such file or directory", full)
             if info.type != pafs.FileType.File:  # not even opened: a device may act on open
                 raise self._not_regular(os.stat(name, dir_fd=fd, follow_symlinks=False), full)
-            try:
-                handle = os.open(name, _READ_FLAGS, dir_fd=fd)
-            except OSError as err:
-                if err.errno == errno.ELOOP:
-                    raise self.link_error(fd, name, full) from None
-                raise read_error(err, full) from None
+            handle = self._open_read(fd, name, full)
         st = os.fstat(handle)
         if not stat.S_ISREG(st.st_mode):  # swapped since the look above
             os.close(handle)
@@ -497,12 +513,7 @@ class RootedDirHandler(pafs.FileSystemHandler):
         ``kill -9`` included, so a record left by a dead process is told from a live one
         at once, without clocks."""
         with self._parent(path) as (fd, name, full):
-            try:
-                handle = os.open(name, _READ_FLAGS, dir_fd=fd)
-            except OSError as err:
-                if err.errno == errno.ELOOP:
-                    raise self.link_error(fd, name, full) from None
-                raise read_error(err, full) from None
+            handle = self._open_read(fd, name, full)
         fcntl.flock(handle, fcntl.LOCK_EX)
         return handle
 
@@ -517,13 +528,7 @@ class RootedDirHandler(pafs.FileSystemHandler):
                 if err.errno == errno.ELOOP:
                     raise self.link_error(fd, name, full) from None
                 raise read_error(err, full) from None
-        try:
-            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            return False
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(handle)
+        return lock_held(handle)
 
     def open_append_stream(self, path: str, metadata=None):
         raise StoreError("The store never appends to a file: versions are immutable.")
