@@ -61,6 +61,7 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 
@@ -595,8 +596,7 @@ def full_disk(work: Path):
             subprocess.run(["umount", "-l", str(disk)], capture_output=True)
 
 
-@contextlib.contextmanager
-def injected_enospc(fragment: str):
+def injected_enospc(fragment: str) -> contextlib.AbstractContextManager:
     real = os.write
 
     def write(fd, data):
@@ -605,11 +605,7 @@ def injected_enospc(fragment: str):
                 raise OSError(28, os.strerror(28))
         return real(fd, data)
 
-    os.write = write
-    try:
-        yield
-    finally:
-        os.write = real
+    return mock.patch.object(os, "write", write)
 
 
 def debris_in(root: Path) -> list[str]:
@@ -725,13 +721,13 @@ def hostile_files(work: Path) -> None:
     for i in range(3):
         store.publish(build_vocabulary([f"t{i} words"], VocabSpec(), progress=False), "news")
     out = io.StringIO()
-    os.open = refuse_v1
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()) as err:
-            listed = cli_main(["list", "--store", str(root)])
-            latest = cli_main(["verify", "news@latest", "--store", str(root)])
-    finally:
-        os.open = real_open
+    with (
+        mock.patch.object(os, "open", refuse_v1),
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(io.StringIO()) as err,
+    ):
+        listed = cli_main(["list", "--store", str(root)])
+        latest = cli_main(["verify", "news@latest", "--store", str(root)])
     lines = out.getvalue().splitlines()
     ok = (
         listed == 1

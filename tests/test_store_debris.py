@@ -24,6 +24,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import test_object_store
@@ -55,8 +56,7 @@ def fd_path(fd: int) -> str:
         return ""
 
 
-@contextlib.contextmanager
-def failing_writes(fragment: str, code: int = errno.ENOSPC):
+def failing_writes(fragment: str, code: int = errno.ENOSPC) -> contextlib.AbstractContextManager:
     """``os.write`` fails with ``code`` for files whose path holds ``fragment`` (a disk
     that fills up exactly there); every other write goes through."""
     real = os.write
@@ -66,15 +66,10 @@ def failing_writes(fragment: str, code: int = errno.ENOSPC):
             raise OSError(code, os.strerror(code))
         return real(fd, data)
 
-    os.write = write
-    try:
-        yield
-    finally:
-        os.write = real
+    return mock.patch.object(os, "write", write)
 
 
-@contextlib.contextmanager
-def refused_opens(name: str, *, directory: bool):
+def refused_opens(name: str, *, directory: bool) -> contextlib.AbstractContextManager:
     """``os.open`` of the entry ``name`` (a directory, or a file for reading) fails with
     EACCES, as for a user without permission (chmod has no effect on root)."""
     real = os.open
@@ -86,11 +81,7 @@ def refused_opens(name: str, *, directory: bool):
                 raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
         return real(path, flags, *args, **kwargs)
 
-    os.open = open_
-    try:
-        yield
-    finally:
-        os.open = real
+    return mock.patch.object(os, "open", open_)
 
 
 def debris(root: Path) -> list[str]:
