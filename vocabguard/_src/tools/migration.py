@@ -69,6 +69,9 @@ from vocabguard._src.tools.remap import (
     row_map,
 )
 
+# vocabguard._src.engines.keras (TensorFlow and Keras) is imported inside the functions
+# that use it: heavy, and this module loads without the tf extra.
+
 EMBEDDING = "embedding"
 HEAD = "head"
 GUARD = "guard"

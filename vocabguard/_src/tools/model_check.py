@@ -28,6 +28,9 @@ from typing import Any
 
 from vocabguard._src.core.errors import InputDataError, InputNotFoundError, received
 
+# Keras and vocabguard._src.engines.keras are imported inside the functions that load a
+# model: heavy, and a .keras file's config is read without them.
+
 OK = "ok"
 WARNING = "warning"
 ERROR = "error"

@@ -60,6 +60,9 @@ from vocabguard._src.tools.migration import (
 from vocabguard._src.tools.model_check import load_model
 from vocabguard._src.tools.remap import RowMap, check_init
 
+# vocabguard._src.engines.keras (TensorFlow and Keras) is imported inside the function
+# that uses it: heavy, and this module loads without the tf extra.
+
 MAX_LISTED_IDS = 20  # ids listed in the text report (--json lists all)
 
 

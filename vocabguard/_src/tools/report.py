@@ -44,6 +44,8 @@ from vocabguard._src.core.vocabulary import printable_token
 from vocabguard._src.engines.formats.inputs import expand_inputs
 from vocabguard._src.tools.coverage import iter_sample_tokens
 
+# matplotlib (the report extra) is imported inside the function that draws the plot.
+
 REPORT_HTML = "report.html"
 COVERAGE_PNG = "coverage.png"
 TARGETS = (0.90, 0.95, 0.99)
