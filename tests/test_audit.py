@@ -9,6 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from cli_run import run
 
 import vocabguard as vg
 from vocabguard._src.tools.audit import audit, example_class, read_tfrecord
@@ -28,13 +29,6 @@ def published(capsys, store_root: Path, tmp_path: Path) -> dict:
     )
     capsys.readouterr()
     return {"store": str(store_root), "vocab": vg.VocabStore(store_root).load("demo@v1")}
-
-
-def run(capsys, published: dict, *argv: str) -> tuple[int, str, str]:
-    code = main([*argv, "--store", published["store"]])
-    captured = capsys.readouterr()
-    assert "Traceback" not in captured.err
-    return code, captured.out, captured.err
 
 
 def encode_with_cli(capsys, published: dict, tmp_path: Path) -> Path:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import keras
 import pytest
+from cli_run import run
 
 import vocabguard as vg
 from vocabguard import keras as vk
@@ -50,13 +51,6 @@ def setup(tmp_path_factory) -> dict:
         "dense": save("dense", keras.layers.Reshape((-1, 1)), keras.layers.Dense(2)),
     }
     return {"store": str(root / "store"), "vocab": vocab, "other": other, "models": models}
-
-
-def run(capsys, setup: dict, *argv: str) -> tuple[int, str, str]:
-    code = main([*argv, "--store", setup["store"]])
-    captured = capsys.readouterr()
-    assert "Traceback" not in captured.err
-    return code, captured.out, captured.err
 
 
 def test_undersized_embedding_is_an_error_naming_both_numbers(capsys, setup):

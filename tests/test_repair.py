@@ -10,6 +10,7 @@ import keras
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from cli_run import run
 
 import vocabguard as vg
 from vocabguard import keras as vk
@@ -72,13 +73,6 @@ def setup(tmp_path_factory) -> dict:
         "model": str(path),
         "trained": model,
     }
-
-
-def run(capsys, setup: dict, *argv: str) -> tuple[int, str, str]:
-    code = main([*argv, "--store", setup["store"]])
-    captured = capsys.readouterr()
-    assert "Traceback" not in captured.err
-    return code, captured.out, captured.err
 
 
 def test_repair_resizes_reports_the_data_and_passes_check_model(capsys, setup, tmp_path):

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from cli_run import run
 
 import vocabguard as vg
 from vocabguard._src.tools.report import coverage_curve, top_tokens
@@ -27,13 +28,6 @@ def published(capsys, store_root: Path, tmp_path: Path) -> dict:
     assert main([*argv, "--reserved-token", "<script>", "--store", str(store_root)]) == 0
     capsys.readouterr()
     return {"store": str(store_root), "vocab": vg.VocabStore(store_root).load("demo@v1")}
-
-
-def run(capsys, published: dict, *argv: str) -> tuple[int, str, str]:
-    code = main([*argv, "--store", published["store"]])
-    captured = capsys.readouterr()
-    assert "Traceback" not in captured.err
-    return code, captured.out, captured.err
 
 
 def test_report_writes_html_and_png(capsys, published, tmp_path):

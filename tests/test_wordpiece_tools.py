@@ -8,26 +8,19 @@ import re
 import keras
 import numpy as np
 import pytest
+from cli_run import run
 from wordpiece_texts import ENGLISH, RUSSIAN
 
 import vocabguard as vg
 from vocabguard import keras as vk
 from vocabguard._src.engines.keras import _all_layers as all_layers
 from vocabguard._src.engines.training import ModelConfig, build_model
-from vocabguard.cli import main
 
 GOLDEN_CORPUS = ["the cats sat", "the cat sat", "a cat", "cats", "the sat cat!"]
 
 
 def wordpiece(**fields) -> vg.VocabSpec:
     return vg.VocabSpec(tokenizer="wordpiece", **{"vocab_size": 200, "lowercase": True, **fields})
-
-
-def run(capsys, store_root, *argv: str) -> tuple[int, str, str]:
-    code = main([*argv, "--store", str(store_root)])
-    captured = capsys.readouterr()
-    assert "Traceback" not in captured.err
-    return code, captured.out, captured.err
 
 
 # -- inspect and report --
