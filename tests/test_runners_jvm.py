@@ -18,7 +18,6 @@ import contextlib
 import importlib.util
 import json
 import os
-import signal
 import sys
 import time
 import urllib.request
@@ -34,6 +33,7 @@ from test_runners import (
     run_everything,
     services,
 )
+from time_limit import bounded
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 from jobservers import job_server_jar
@@ -48,22 +48,6 @@ taskmanager.host: 127.0.0.1
 rest.bind-address: 127.0.0.1
 rest.address: 127.0.0.1
 """
-
-
-@contextlib.contextmanager
-def bounded(seconds: int, what: str):
-    """Fail the test (rather than hang the suite) when ``what`` runs past ``seconds``."""
-
-    def expire(signum, frame):
-        raise TimeoutError(f"{what} did not finish within {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def stop_job_servers(jar: str) -> None:

@@ -28,6 +28,7 @@ from unittest import mock
 
 import pytest
 import test_object_store
+from time_limit import bounded
 
 from vocabguard import VocabSpec, VocabStore, build_vocabulary
 from vocabguard._src.core.artifact import MANIFEST, TOKENS, VOCAB_TXT
@@ -288,22 +289,6 @@ def test_a_full_disk_end_to_end(tmp_path):
 # -- hostile files --
 
 
-@contextlib.contextmanager
-def deadline(seconds: int):
-    """Raise TimeoutError if the block runs longer (a blocked open of a FIFO)."""
-
-    def expire(signum, frame):
-        raise TimeoutError(f"blocked for {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 @pytest.mark.parametrize("file_name", [MANIFEST, TOKENS, VOCAB_TXT])
 def test_a_fifo_in_place_of_a_version_file_is_refused_without_blocking(
     store, store_root, capsys, file_name
@@ -312,7 +297,7 @@ def test_a_fifo_in_place_of_a_version_file_is_refused_without_blocking(
     fifo = store_root / "news" / "v1" / file_name
     fifo.unlink()
     os.mkfifo(fifo)
-    with deadline(60):
+    with bounded(60, f"verify and load with a FIFO as {file_name}"):
         for check in (store.verify, store.load):
             with pytest.raises(StoreError) as info:
                 check("news@v1")
