@@ -60,7 +60,9 @@ from vocabguard._src.core.artifact import (
     MANIFEST,
     TOKENS,
     VOCAB_TXT,
+    as_published,
     build_manifest,
+    check_written,
     dump_manifest,
     read_file,
     render_files,
@@ -133,8 +135,9 @@ def publish_together(
             ) from None
         finally:
             journal.close()
+        by_version = {(v.name, v.version): v for v in journal.published}
         for index, (name, version) in zip(todo, versions):
-            results[index] = store.load(f"{name}@v{version}")
+            results[index] = by_version[(name, version)]
             results[index].newly_published = True
     return results  # type: ignore[return-value]
 
@@ -202,6 +205,8 @@ class JobJournal:
         self.plan: dict = {}
         self.labels: list[str] = []
         self.reserved: list[tuple[str, int]] = []
+        self.published: list[Vocabulary] = []  # as reserved: returned once revealed
+        self._manifest_bytes = b""
         self._lock: int | None = None
         self._path = self.dir  # what the publisher is writing, for its error
 
@@ -254,15 +259,23 @@ class JobJournal:
                 version = self._reserve_by_rename(published, name, files, vocab_txt)
             else:
                 version = self._reserve_in_place(published, name, files, vocab_txt)
+            # Checked from the buffers just written (the manifest's sha256 are theirs):
+            # the version is not read back and reparsed once revealed.
+            target, where = store._dir(name, version), f"{store.root}/{name}/v{version}"
+            sizes = {f"{target}/{f}": len(data) for f, data in files.items()}
+            manifest = self._manifest_bytes
+            check_written(store.fs, {**sizes, f"{target}/{self.marker}": len(manifest)}, where)
         except (OSError, StoreError) as err:
             raise _failure(label, name, self._path, err) from None
+        self.published.append(as_published(published, manifest, where))
         self.reserved.append((name, version))
         store._pause("job-reserved", name, version)
         return version
 
     def _manifest(self, vocab: Vocabulary, files: dict, vocab_txt: dict, version: int) -> bytes:
         vocab.version = version
-        return dump_manifest(build_manifest(vocab, files, vocab_txt))
+        self._manifest_bytes = dump_manifest(build_manifest(vocab, files, vocab_txt))
+        return self._manifest_bytes
 
     def _reserve_by_rename(self, vocab, name, files, vocab_txt) -> int:
         store = self.store

@@ -202,8 +202,9 @@ def select_rows(
     rows = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
     if not len(rows):
         return rows
-    taken = pa.array(rows, type=pa.int64())
-    tokens, values = tokens.take(taken), counts.to_numpy(zero_copy_only=False)[rows]
+    values = counts.to_numpy(zero_copy_only=False)
+    if len(rows) < len(tokens):  # else every row is a candidate: no copy
+        tokens, values = tokens.take(pa.array(rows, type=pa.int64())), values[rows]
     if max_tokens is not None and max_tokens < len(rows):
         # Tokens are distinct, so (count, token) is a total order: the top k is exact.
         table = pa.table({"token": tokens, "count": values})
@@ -226,54 +227,41 @@ def rule_order(tokens: pa.Array, counts: np.ndarray, *, descending: bool = False
     then UTF-8 bytes ascending (integers: value ascending); with ``descending=True``
     ties go by bytes (value) descending, the exact reverse among equal counts.
 
-    Strings: one numpy ``lexsort`` on (count, the first 8 bytes as a big-endian
-    integer, the length up to 9), which is exact for tokens of up to 8 bytes; ties
-    among longer tokens (same count, same first 8 bytes) are ordered by an Arrow sort
-    of just those rows, which compares bytes.
+    Two numpy sorts, no key per token in Python: the tokens' first 8 bytes as a
+    big-endian integer (integers: the value) sorted once, then a stable sort by count
+    descending, which keeps that order among equal counts. Two tokens that share
+    their first 8 bytes and their count (longer tokens, or trailing zero bytes) sit
+    next to each other afterwards; only those rows are ordered again by an Arrow sort
+    that compares their bytes. (Measured on 4 M 8-byte tokens: a third of a 3-key
+    ``np.lexsort``'s CPU time.)
 
     >>> rule_order(pa.array([b"b", b"a", b"abcdefghij", b"abcdefghi", b"c"]), np.array([2, 2, 2, 2, 5]))
     array([4, 1, 3, 2, 0])
     """
     counts = np.asarray(counts, dtype=np.int64)
-    if pa.types.is_integer(tokens.type):
-        values = tokens.to_numpy(zero_copy_only=False).astype(np.int64)
-        # ~v = -v - 1 reverses the order without overflowing at the int64 minimum.
-        return np.lexsort((~values if descending else values, -counts))
-    tokens = tokens.cast(pa.binary())
-    _, offsets, data = tokens.buffers()
     n = len(tokens)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    offsets = np.frombuffer(offsets, dtype=np.int32)[tokens.offset : tokens.offset + n + 1]
-    data = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(1, np.uint8)
-    if not len(data):
-        data = np.zeros(1, dtype=np.uint8)
-    starts = offsets[:-1].astype(np.int64)
-    lengths = np.diff(offsets).astype(np.int64)
-    prefix = np.zeros(n, dtype=np.uint64)
-    for j in range(8):  # byte j of each token (0 past its end), most significant first
-        byte = data[np.minimum(starts + j, len(data) - 1)].astype(np.uint64)
-        byte[lengths <= j] = 0
-        prefix |= byte << np.uint64(56 - 8 * j)
-    capped = np.minimum(lengths, 9)  # 9: longer than the prefix
-    if descending:
-        # (prefix, length) ascending is the byte order of tokens up to 8 bytes; its
-        # exact reverse is (~prefix, -length) ascending.
-        order = np.lexsort((-capped, ~prefix, -counts))
+    integer = pa.types.is_integer(tokens.type)
+    if integer:
+        values = tokens.to_numpy(zero_copy_only=False).astype(np.int64)
+        # ~v = -v - 1 reverses the order without overflowing at the int64 minimum.
+        key = ~values if descending else values
     else:
-        order = np.lexsort((capped, prefix, -counts))
-    # Rows that tie on (count, prefix) while longer than 8 bytes need their full bytes.
-    long = capped[order] == 9
+        tokens = tokens.cast(pa.binary())
+        key = _prefix_key(tokens)
+        key = ~key if descending else key
+    by_key = np.argsort(key)
+    order = by_key[np.argsort(-counts[by_key], kind="stable")]
+    if integer:
+        return order  # distinct values: the order is total
+    # Rows that tie on (count, first 8 bytes): their full bytes decide.
+    prefix, counted = key[order], counts[order]
     same = np.zeros(n, dtype=bool)
-    same[1:] = (
-        long[1:]
-        & long[:-1]
-        & (prefix[order][1:] == prefix[order][:-1])
-        & (counts[order][1:] == counts[order][:-1])
-    )
-    tied = same.copy()
-    tied[:-1] |= same[1:]  # the first row of each tied run too
-    if tied.any():
+    same[1:] = (prefix[1:] == prefix[:-1]) & (counted[1:] == counted[:-1])
+    if same.any():
+        tied = same.copy()
+        tied[:-1] |= same[1:]  # the first row of each tied run too
         positions = np.flatnonzero(tied)
         subset = order[positions]
         table = pa.table({"token": tokens.take(pa.array(subset)), "count": counts[subset]})
@@ -282,6 +270,28 @@ def rule_order(tokens: pa.Array, counts: np.ndarray, *, descending: bool = False
         # so the subset's own rule order fills exactly the positions it occupies.
         order[positions] = subset[by_rule]
     return order
+
+
+def _prefix_key(tokens: pa.Array) -> np.ndarray:
+    """The first 8 bytes of each binary token as a big-endian uint64 (zero-padded):
+    ordering by it orders by bytes, up to ties of tokens sharing those 8 bytes."""
+    _, offsets, data = tokens.buffers()
+    n = len(tokens)
+    offsets = np.frombuffer(offsets, dtype=np.int32)[tokens.offset : tokens.offset + n + 1]
+    data = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(1, np.uint8)
+    lengths = np.diff(offsets).astype(np.int64)
+    if n and (lengths == 8).all():
+        # Tokens of 8 bytes (hashed ids, hex keys): the key is the bytes themselves.
+        return data[offsets[0] : offsets[-1]].view(">u8").astype(np.uint64)
+    if not len(data):
+        data = np.zeros(1, dtype=np.uint8)
+    starts = offsets[:-1].astype(np.int64)
+    prefix = np.zeros(n, dtype=np.uint64)
+    for j in range(8):  # byte j of each token (0 past its end), most significant first
+        byte = data[np.minimum(starts + j, len(data) - 1)].astype(np.uint64)
+        byte[lengths <= j] = 0
+        prefix |= byte << np.uint64(56 - 8 * j)
+    return prefix
 
 
 def select_tokens(

@@ -41,8 +41,10 @@ from vocabguard._src.core import store_gc, store_pins
 from vocabguard._src.core.artifact import (
     MANIFEST,
     VERSION_FILES,
+    as_published,
     build_manifest,
     check_identity,
+    check_written,
     dump_manifest,
     load_version,
     parse_manifest,
@@ -456,18 +458,14 @@ class VocabStore(StoreFiles):
                     vocab.version = version
                     # The manifest names its version, so it is (re)written for each
                     # attempt, last, just before the rename that makes it visible.
-                    self._write(
-                        f"{staging}/{MANIFEST}",
-                        dump_manifest(build_manifest(vocab, files, vocab_txt)),
-                    )
-                    # Verified before it is visible; loading it after the rename could
-                    # race with a gc that collects it once a newer version exists.
-                    result = load_version(
-                        self.fs,
-                        staging,
-                        where=f"{self.root}/{name}/v{version}",
-                        identity=(name, version),
-                    )
+                    manifest = dump_manifest(build_manifest(vocab, files, vocab_txt))
+                    self._write(f"{staging}/{MANIFEST}", manifest)
+                    # Checked before it is visible, from the buffers just written (the
+                    # manifest's sha256 are theirs): nothing is read back and reparsed.
+                    where = f"{self.root}/{name}/v{version}"
+                    sizes = {f"{staging}/{f}": len(data) for f, data in files.items()}
+                    check_written(self.fs, {**sizes, f"{staging}/{MANIFEST}": len(manifest)}, where)
+                    result = as_published(vocab, manifest, where)
                     try:
                         # rename(2) fails with ENOTEMPTY when another publisher took the
                         # number since the check above. It would silently replace an

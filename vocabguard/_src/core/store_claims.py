@@ -24,7 +24,13 @@ import time
 import uuid
 from typing import Any
 
-from vocabguard._src.core.artifact import MANIFEST, build_manifest, dump_manifest
+from vocabguard._src.core.artifact import (
+    MANIFEST,
+    as_published,
+    build_manifest,
+    check_written,
+    dump_manifest,
+)
 from vocabguard._src.core.errors import StoreError, received
 from vocabguard._src.core.store_names import CLAIM_PREFIX, MAX_PUBLISH_ATTEMPTS, VERSION_RE
 from vocabguard._src.core.store_records import older
@@ -83,14 +89,18 @@ def publish_in_place(
             return unchanged
         vocab.version = version
         written = []
+        manifest = dump_manifest(build_manifest(vocab, files, vocab_txt))
+        where = f"{store.root}/{name}/v{version}"
         try:
             for file_name, data in files.items():
                 written.append(store._file(name, version, file_name))
                 store._write(written[-1], data)
-            store._write(
-                store._file(name, version, MANIFEST),
-                dump_manifest(build_manifest(vocab, files, vocab_txt)),
-            )
+            store._write(store._file(name, version, MANIFEST), manifest)
+            # Checked from the buffers just written (the manifest's sha256 are theirs):
+            # the version is not read back and reparsed.
+            sizes = {store._file(name, version, f): len(data) for f, data in files.items()}
+            sizes[store._file(name, version, MANIFEST)] = len(manifest)
+            check_written(store.fs, sizes, where)
         except BaseException:
             # A failed write (a full bucket, no permission) leaves no files behind,
             # nor a claim that a twin would wait for.
@@ -99,7 +109,7 @@ def publish_in_place(
                     store._delete_file(path)
             raise
         store._delete_file(f"{target}/{claim}")
-        return store.load(f"{name}@v{version}")
+        return as_published(vocab, manifest, where)
     raise StoreError(
         f"Could not claim a version number for '{name}' in {MAX_PUBLISH_ATTEMPTS} "
         "attempts: other publishers kept taking them. Publish again. " + received(name=name)

@@ -65,6 +65,10 @@ def is_inprocess(runner: str | None) -> bool:
     return bool(runner) and str(runner).lower().replace(" ", "") in RUNNER_NAMES
 
 
+class _NeedsBatches(Exception):
+    """A value the streaming count cannot judge alone: count file by file instead."""
+
+
 class _Counts:
     """One feature's counts so far: Arrow ``(token, count)`` tables and summed stats."""
 
@@ -301,9 +305,116 @@ class _Engine:
             for future in [self.pool.submit(one, i) for i in indices]:
                 future.result()
 
+    # -- the whole job in one streaming query per field (Parquet, plain values) --
+
+    def count_parquet_at_once(self, paths: list[str]) -> bool:
+        """Count every field of every file with polars' streaming ``group_by`` (one
+        query per field, each reading only its column, so each file's columns are read
+        once; memory follows the distinct values). The checks the batch path makes per
+        row (missing values where they are errors, strings that are not UTF-8) are made
+        on the distinct values instead. Returns False, having counted nothing, when
+        anything needs the batch path's rules: the caller then counts file by file.
+        """
+        if not paths or not self.columnar:
+            return False
+        try:
+            import polars as pl
+        except ImportError:  # pragma: no cover - polars is a core dependency
+            return False
+        import pyarrow.parquet as pq
+
+        rows = 0
+        kinds: dict[str, str] = {}
+        try:
+            for path in paths:
+                parquet = pq.ParquetFile(path)
+                schema = parquet.schema_arrow
+                for field in self.fields:
+                    if field not in schema.names:
+                        return False
+                    kind = _column_kind(schema.field(field).type)
+                    if kind is None or kinds.setdefault(field, kind) != kind:
+                        return False  # lists, floats, dictionaries, mixed kinds: batch path
+                rows += parquet.metadata.num_rows
+            scan = pl.scan_parquet(paths, glob=False, hive_partitioning=False)
+            queries = [
+                scan.select(pl.col(field).alias("token"))
+                .group_by("token")
+                .agg(pl.len().alias("count"))
+                for field in self.fields
+            ]
+            # Nulls are a group of their own: the missing values are counted, not lost.
+            frames = pl.collect_all(queries, engine="streaming")
+            grouped = {f: frame.to_arrow() for f, frame in zip(self.fields, frames)}
+            parts = [self._feature_counts(i, grouped, kinds) for i in range(len(self.features))]
+        except (_NeedsBatches, pl.exceptions.PolarsError, pa.ArrowException, OSError):
+            return False
+        for index, tables in enumerate(parts):
+            stats = {"records": rows, "batches": 1, "documents": rows}
+            for table, more, unique in tables:
+                self.counts[index].add(table, more, unique=unique)
+            self.counts[index].add(None, stats)
+        self.records_read = rows
+        return True
+
+    def _feature_counts(self, index: int, grouped: dict[str, pa.Table], kinds: dict[str, str]):
+        """One feature's ``(table, stats, unique)`` per field, from the grouped values."""
+        feature = self.features[index]
+        spec = feature.spec
+        tokenizer = self.tokenizers[index]
+        out = []
+        for field in feature.all_fields:
+            table = grouped[field]
+            tokens = table["token"].combine_chunks()
+            counts = table["count"].combine_chunks().cast(pa.int64())
+            integer = kinds[field] == INT64
+            null = tokens.is_null()
+            missing = null
+            if not integer:
+                tokens = tokens.cast(pa.large_binary())
+                empty = pc.equal(pc.binary_length(tokens.fill_null(b"")), 0)
+                if field in self.required and pc.any(pc.and_(empty, pc.invert(null))).as_py():
+                    raise _NeedsBatches  # '' is a bad record under missing: error
+                if spec.missing != "error":
+                    missing = pc.or_(null, empty)
+            if field in self.required and null.true_count:
+                raise _NeedsBatches  # a null is a bad record under missing: error
+            n_missing = int(pc.sum(counts.filter(missing)).as_py() or 0)
+            kept = pc.invert(missing)
+            tokens, counts = tokens.filter(kept), counts.filter(kept)
+            merge = False
+            if integer:
+                tokens = tokens.cast(pa.int64())
+            else:
+                if tokenizer._transforms:
+                    tokens = tokenizer.normalize_arrow(tokens)  # may make two values one
+                    merge = True
+                tokens = tokens.cast(pa.binary())
+            total = counted = int(pc.sum(counts).as_py() or 0)
+            if n_missing and spec.missing == "token":
+                from vocabguard._src.core.vocabulary import as_token
+
+                kind = INT64 if integer else STRING
+                token = as_token(spec.resolved_missing_token(integer), kind)
+                tokens = pa.concat_arrays([tokens, pa.array([token], tokens.type)])
+                counts = pa.concat_arrays([counts, pa.array([n_missing], pa.int64())])
+                counted += n_missing
+                merge = True  # the data may hold the missing token itself
+            if spec.missing in ("oov", "token"):
+                total += n_missing
+            stats = {"total_tokens": total, "counted_units": counted, f"missing.{field}": n_missing}
+            table = pa.table({"token": tokens, "count": counts}) if len(tokens) else None
+            out.append((table, stats, not merge))
+        return out
+
     # -- one pass over every file --
 
     def run(self, files: Sequence[tuple[str, str]]) -> None:
+        paths = [path for path, format in files if format == "parquet"]
+        if len(paths) == len(files) and self.count_parquet_at_once(paths):
+            if self.pool is not None:
+                self.pool.shutdown()
+            return
         try:
             for path, format in files:
                 _log.info("vocabguard: counting %s", path)
