@@ -178,3 +178,70 @@ def test_rule_order_of_fixed_width_tokens_is_the_python_rule(counts, descending)
     got = [tokens[i] for i in order]
     want = sorted(tokens, reverse=descending)
     assert got == sorted(want, key=lambda t: -counts[t])
+
+
+def test_inspect_rows_after_verifying_read_the_version_once_and_no_token_list(
+    tmp_path, capsys, monkeypatch
+):
+    """``inspect --token/--id/--rows`` (verifying, the default) answers from the verified
+    version's columns: the same rows as the Vocabulary gives, without its token list,
+    its lookup index or a second read of tokens.parquet."""
+    import json
+
+    from vocabguard import Vocabulary
+    from vocabguard.cli import main
+    from vocabguard.cli.store import row_table
+
+    store = VocabStore(tmp_path)
+    parent = Vocabulary.from_counts({b"a": 5, b"b": 3, b"c": 2}, VocabSpec(capacity=12))
+    child = Vocabulary.from_counts(
+        {b"a": 4, b"d": 9}, VocabSpec(min_count=2), parent=parent, retire=True
+    )
+    store.publish(parent, "v")
+    child = store.load(store.publish(child, "v").ref)
+    tokens, ids = ["a", "b", "d", "nope"], [0, 1, 2, 3, 4, 5, 11, 40]
+    want = row_table(child, rows="2:7", tokens=tokens, ids=ids)
+    assert any("retired" in row["kind"] for row in want)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("inspect built the token list, the index or read rows again")
+
+    for name in ("tokens", "token_bytes", "lookup_keys"):
+        monkeypatch.setattr(Vocabulary, name, property(refuse))
+    monkeypatch.setattr(Vocabulary, "lookup_index", refuse)
+    monkeypatch.setattr(artifact.VersionRows, "read", classmethod(refuse))
+    argv = ["--store", str(tmp_path), "inspect", "v@v2", "--rows", "2:7", "--json"]
+    for token in tokens:
+        argv += ["--token", token]
+    for id_ in ids:
+        argv += ["--id", str(id_)]
+    assert main(argv) == 0
+    title, body = capsys.readouterr().out.split("\n", 1)
+    assert "verified: sha256 of 1 files" in title  # retired rows: no vocab.txt
+    assert json.loads(body) == want
+    # A corrupt version is still refused before any row is answered.
+    path = tmp_path / "v" / "v2" / "tokens.parquet"
+    path.write_bytes(path.read_bytes() + b"\0")
+    assert main(argv) == 1
+    assert "does not match the sha256" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("cut", [None, 1 << 40, 3])
+def test_token_index_runs_find_every_key_as_index_in_does(cut):
+    """Thousands of keys (runs of several hashes in the directory, hashes cut so that
+    many collide): every probe's row is ``pc.index_in``'s, batch by batch."""
+    import pyarrow.compute as pc
+
+    from vocabguard._src.core import token_index
+
+    rng = np.random.default_rng(7)
+    keys = pa.array([b"k%d" % i for i in rng.permutation(5000)] + [b"k1", b""], pa.binary())
+    probes = pa.array([b"k%d" % i for i in rng.integers(-50, 6000, 3000)] + [b""], pa.binary())
+    with pytest.MonkeyPatch.context() as patch:
+        if cut is not None:
+            real = token_index.hash64
+            patch.setattr(token_index, "hash64", lambda v: real(v) % np.uint64(cut))
+        index = token_index.TokenIndex(keys)
+        got = np.concatenate([index.rows(probes.slice(i, 7)) for i in range(0, len(probes), 7)])
+    want = pc.index_in(probes, value_set=keys).fill_null(-1).to_numpy()
+    assert got.tolist() == want.tolist()

@@ -170,9 +170,11 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
     store = store_from_args(args)
     wants_rows = args.rows is not None or args.token or args.id
+    verified = None  # the version as verified: its rows are answered from it, read once
     if args.verify:
         try:
-            manifest = store.verify(args.ref)
+            verified = store.verified(args.ref)
+            manifest = verified.manifest
         except Exception as err:
             from vocabguard._src.core.errors import ArtifactError
 
@@ -196,11 +198,11 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     vocab = learned = None
     ref = f"{manifest['name']}@v{manifest['version']}"
     if manifest["spec"].get("tokenizer") == "wordpiece":
-        vocab = store.load(ref)  # a WordPiece vocabulary is small; its pieces are described
+        vocab = verified or store.load(ref)  # WordPiece: small; its pieces are described
         learned = vocab.tokens[len(vocab.tokens) - manifest["layout"]["num_learned"] :]
     elif wants_rows:
-        # Only the asked rows of tokens.parquet: a 10M-token version is not loaded.
-        vocab = _asked_rows(store, ref, manifest, args)
+        # Only the asked rows: a 10M-token version's tokens never become Python objects.
+        vocab = _asked_rows(store, ref, manifest, args, verified)
     lines = describe(manifest, learned).split("\n")
     print(f"{lines[0]}  {status}")
     if not wants_rows:
@@ -214,8 +216,9 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-def _asked_rows(store, ref: str, manifest: dict, args: argparse.Namespace):
-    """The rows ``--token/--id/--rows`` ask for, read from tokens.parquet by a filter."""
+def _asked_rows(store, ref: str, manifest: dict, args: argparse.Namespace, verified=None):
+    """The rows ``--token/--id/--rows`` ask for: from the ``verified`` version's columns
+    (an Arrow scan), else read from tokens.parquet by a filter."""
     from vocabguard._src.core.artifact import VersionRows
     from vocabguard._src.core.vocabulary import INT64, as_token
 
@@ -229,6 +232,8 @@ def _asked_rows(store, ref: str, manifest: dict, args: argparse.Namespace):
     ids = [int(i) for i in args.id or ()]
     if args.rows is not None:
         ids += list(_parse_rows(args.rows, manifest["input_dim"]))
+    if verified is not None:
+        return VersionRows.of(verified, tokens=tokens, ids=ids)
     return VersionRows.read(store.fs, store.path(ref), manifest, tokens=tokens, ids=ids)
 
 

@@ -633,6 +633,33 @@ class VersionRows:
         }
 
     @classmethod
+    def of(cls, vocab: Vocabulary, *, tokens=(), ids=()) -> VersionRows:
+        """The rows holding ``tokens`` (canonical) or ``ids`` of a loaded ``vocab``, found
+        by an Arrow scan of its token column (no lookup index, no Python token list)."""
+        start = vocab.layout.reserved_start
+        keys = [t for t in tokens if t is not None]
+        hits = np.zeros(0, dtype=np.int64)
+        if keys:
+            needles = pa.array(keys, type=vocab.token_array.type)
+            found = pc.is_in(vocab.token_array, value_set=needles)
+            hits = np.flatnonzero(found.to_numpy(zero_copy_only=False))
+        wanted = np.asarray([int(i) - start for i in ids], dtype=np.int64)
+        wanted = wanted[(wanted >= 0) & (wanted < len(vocab.token_array))]
+        rows = np.union1d(hits, wanted).astype(np.int64)
+        row_ids = rows + start
+        kinds = np.where(row_ids < vocab.layout.learned_start, "reserved", "learned")
+        kinds[np.isin(row_ids, np.fromiter(vocab.retired, dtype=np.int64))] = "retired"
+        table = pa.table(
+            {
+                "id": pa.array(row_ids, pa.int64()),
+                "token": vocab.token_array.take(pa.array(rows, pa.int64())),
+                "count": pa.array(vocab.count_array[rows], pa.int64()),
+                "kind": pa.array(kinds.tolist(), pa.string()),
+            }
+        )
+        return cls(vocab.manifest, table)
+
+    @classmethod
     def read(
         cls, fs: pafs.FileSystem, directory: str, manifest: dict, *, tokens=(), ids=()
     ) -> VersionRows:

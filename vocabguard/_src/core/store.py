@@ -350,9 +350,15 @@ class VocabStore(StoreFiles):
         (anything but ``manifest.json``, ``tokens.parquet``, ``vocab.txt``) fail it.
         """
 
-        def check(name: str, version: int) -> dict:
+        return self.verified(ref).manifest
+
+    def verified(self, ref: str) -> Vocabulary:
+        """``verify``, returning the verified version itself (its manifest is ``.manifest``):
+        what a caller that also reads rows needs (``inspect --token``), with one read."""
+
+        def check(name: str, version: int) -> Vocabulary:
             self._check_version_dir(name, version, strict=True)
-            return self._load_version(name, version).manifest
+            return self._load_version(name, version)
 
         return self._read_resolved(ref, check)
 

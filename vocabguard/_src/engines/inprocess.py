@@ -488,9 +488,10 @@ def run_build(config, *, description: str | None = None) -> list[dict]:
     parents = [store.load(f.parent) if f.parent else None for f in config.features.values()]
     engine = _Engine(config)
     engine.run(list(_files(config)))
-    vocabs = []
-    for index, feature in enumerate(engine.features):
-        counts = engine.counts[index]
+    description = description or ", ".join(config.inputs)
+
+    def vocabulary(index: int):
+        feature, counts, parent = engine.features[index], engine.counts[index], parents[index]
         table = counts.compact()
         stats = _check(feature, counts, engine.records_read, table)
         token_type = next(iter(counts.kinds), STRING)
@@ -498,34 +499,35 @@ def run_build(config, *, description: str | None = None) -> list[dict]:
         if table is None:
             arrow_type = pa.int64() if token_type == INT64 else pa.binary()
             table = pa.table({"token": pa.array([], arrow_type), "count": pa.array([], pa.int64())})
-        parent = parents[index]
         chosen = candidate_table(
             table,
             feature.spec,
             token_type,
-            inherited=parent.token_bytes if parent is not None else (),
+            inherited=parent.token_array if parent is not None else (),
             count_scale=scale,
             total_documents=stats.get("documents", 0),
         )
-        manifest_stats = job_manifest_stats(feature, stats, len(table))
-        build = build_record(feature, description or ", ".join(config.inputs), "inprocess")
         documents = None
         if feature.spec.counts_documents and "documents" in chosen.column_names:
             documents = chosen["documents"]
-        vocabs.append(
-            vocabulary_from_counts(
-                chosen["token"],
-                chosen["count"],
-                feature.spec,
-                token_type,
-                document_counts=documents,
-                stats=manifest_stats,
-                build=build,
-                parent=parent,
-                retire=feature.retire,
-                count_scale=scale,
-            )
+        return vocabulary_from_counts(
+            chosen["token"],
+            chosen["count"],
+            feature.spec,
+            token_type,
+            document_counts=documents,
+            stats=job_manifest_stats(feature, stats, len(table)),
+            build=build_record(feature, description, "inprocess"),
+            parent=parent,
+            retire=feature.retire,
+            count_scale=scale,
         )
+
+    # Features are selected and ordered two at a time: their sorts, takes and hashes run
+    # in numpy and Arrow without the GIL. Errors come in feature order, as one by one.
+    indices = range(len(engine.features))
+    with ThreadPoolExecutor(max(1, min(2, os.cpu_count() or 1))) as pool:
+        vocabs = list(pool.map(vocabulary, indices))
     # All or nothing, as the Beam build: the new versions become visible together (a job
     # journal in the store, vocabguard/_src/core/journal.py), even under kill -9.
     entries = [(key, f.name, v) for key, f, v in zip(engine.keys, engine.features, vocabs)]
