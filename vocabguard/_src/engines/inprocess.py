@@ -321,13 +321,13 @@ class _Engine:
             import polars as pl
         except ImportError:  # pragma: no cover - polars is a core dependency
             return False
-        import pyarrow.parquet as pq
+        from vocabguard._src.engines.formats.parquet import parquet_file
 
         rows = 0
         kinds: dict[str, str] = {}
         try:
             for path in paths:
-                parquet = pq.ParquetFile(path)
+                parquet = parquet_file(path)
                 schema = parquet.schema_arrow
                 for field in self.fields:
                     if field not in schema.names:
