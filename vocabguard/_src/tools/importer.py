@@ -528,48 +528,17 @@ def _pairs_hook(path: str):
 
 
 def _read_tokenizer_json(path: str, data: bytes, options: Mapping) -> Source:
+    """A Hugging Face ``tokenizer.json`` (WordPiece or WordLevel model) as a source."""
     try:
         config = json.loads(data, object_pairs_hook=_pairs_hook(path))
     except InputDataError:
         raise
     except ValueError as err:
         raise _bad(path, "JSON", f"not JSON ({err})", "Check --format and the file.") from None
-    model = config.get("model") if isinstance(config, dict) else None
-    if not isinstance(model, dict) or "type" not in model:
-        raise _bad(
-            path,
-            "key 'model'",
-            "no 'model' with a 'type', so this is not a Hugging Face tokenizer.json",
-            "Check --format.",
-        )
+    model = _tokenizer_model(path, config)
     model_type = model["type"]
-    if model_type not in ("WordPiece", "WordLevel"):
-        raise _bad(
-            path,
-            "key 'model.type'",
-            f"model type {model_type!r} is not supported (WordPiece and WordLevel are: both map "
-            "whole tokens to ids)",
-            "Import a WordPiece or WordLevel tokenizer.",
-            model_type=model_type,
-        )
-    vocab = model.get("vocab")
-    if not isinstance(vocab, dict) or not vocab:
-        raise _bad(path, "key 'model.vocab'", "no vocabulary mapping", "Check the file.")
-    by_id: dict[int, str] = {}
-    for token, id_ in vocab.items():
-        if not isinstance(id_, int) or isinstance(id_, bool) or id_ < 0:
-            raise _bad(path, f"key {token!r}", f"id {id_!r} is not an id", "Check the file.")
-        if id_ in by_id:
-            raise _bad(
-                path,
-                f"key {token!r}",
-                f"id {id_} is also the id of {by_id[id_]!r}; each id holds one token",
-                "Remove the duplicate.",
-                id=id_,
-            )
-        if token == "":
-            raise _bad(path, "key ''", "empty token", "Remove it.")
-        by_id[id_] = token
+    vocab = model["vocab"]
+    by_id = _tokens_by_id(path, vocab)
     unk = options.get("oov_token", model.get("unk_token"))
     if unk not in vocab:
         raise _bad(
@@ -598,37 +567,93 @@ def _read_tokenizer_json(path: str, data: bytes, options: Mapping) -> Source:
             kind = RESERVED
         entries.append((id_, token, kind))
     source = Source(entries=entries, where={t: f"key {t!r}" for t in vocab})
-    normalizer = config.get("normalizer")
-    lowercase = _lowercases(normalizer)
-    source.spec.update(pad_token=pad, oov_token=unk, lowercase=lowercase)
-    if model_type == "WordPiece":
-        source.spec.update(
-            tokenizer="wordpiece",
-            joiner=model.get("continuing_subword_prefix", "##"),
-            max_chars_per_word=model.get("max_input_chars_per_word", 100),
-        )
-        if isinstance(normalizer, dict) and normalizer.get("type") == "BertNormalizer":
-            strip = normalizer.get("strip_accents")
-            source.spec.update(
-                split_cjk=bool(normalizer.get("handle_chinese_chars", True)),
-                strip_accents=lowercase if strip is None else bool(strip),
-                clean_text=bool(normalizer.get("clean_text", True)),
-            )
-        # Special added tokens matched in the raw text: kept whole, as Hugging Face does.
-        whole = [
-            t["content"]
-            for t in added
-            if t.get("special") and not t.get("normalized") and t["content"] in vocab
-        ]
-        whole = [t for t in whole if not any(c.isspace() for c in t)]
-        if whole:
-            source.spec["never_split"] = whole
-    else:
-        source.spec["tokenizer"] = "whitespace"
+    _tokenizer_spec(source, config, model, added, pad=pad, unk=unk)
     source.details["model_type"] = model_type
     if pad not in vocab:
         source.notes.append(f"the tokenizer has no pad token {pad!r}; vocabguard adds it at id 0")
     return source
+
+
+def _tokenizer_model(path: str, config: Any) -> dict:
+    """The ``model`` of a tokenizer.json, refused unless a WordPiece or WordLevel one
+    with a non-empty ``vocab`` mapping."""
+    model = config.get("model") if isinstance(config, dict) else None
+    if not isinstance(model, dict) or "type" not in model:
+        raise _bad(
+            path,
+            "key 'model'",
+            "no 'model' with a 'type', so this is not a Hugging Face tokenizer.json",
+            "Check --format.",
+        )
+    model_type = model["type"]
+    if model_type not in ("WordPiece", "WordLevel"):
+        raise _bad(
+            path,
+            "key 'model.type'",
+            f"model type {model_type!r} is not supported (WordPiece and WordLevel are: both map "
+            "whole tokens to ids)",
+            "Import a WordPiece or WordLevel tokenizer.",
+            model_type=model_type,
+        )
+    vocab = model.get("vocab")
+    if not isinstance(vocab, dict) or not vocab:
+        raise _bad(path, "key 'model.vocab'", "no vocabulary mapping", "Check the file.")
+    return model
+
+
+def _tokens_by_id(path: str, vocab: Mapping) -> dict[int, str]:
+    """``{id: token}`` of a tokenizer.json vocabulary: ids non-negative integers, one
+    token each, no empty token."""
+    by_id: dict[int, str] = {}
+    for token, id_ in vocab.items():
+        if not isinstance(id_, int) or isinstance(id_, bool) or id_ < 0:
+            raise _bad(path, f"key {token!r}", f"id {id_!r} is not an id", "Check the file.")
+        if id_ in by_id:
+            raise _bad(
+                path,
+                f"key {token!r}",
+                f"id {id_} is also the id of {by_id[id_]!r}; each id holds one token",
+                "Remove the duplicate.",
+                id=id_,
+            )
+        if token == "":
+            raise _bad(path, "key ''", "empty token", "Remove it.")
+        by_id[id_] = token
+    return by_id
+
+
+def _tokenizer_spec(
+    source: Source, config: Mapping, model: Mapping, added: list, *, pad: str, unk: str
+) -> None:
+    """The spec a tokenizer.json implies (tokenizer, joiner, BERT normalizer options,
+    never-split special tokens), written into ``source.spec``."""
+    normalizer = config.get("normalizer")
+    lowercase = _lowercases(normalizer)
+    source.spec.update(pad_token=pad, oov_token=unk, lowercase=lowercase)
+    if model["type"] != "WordPiece":
+        source.spec["tokenizer"] = "whitespace"
+        return
+    source.spec.update(
+        tokenizer="wordpiece",
+        joiner=model.get("continuing_subword_prefix", "##"),
+        max_chars_per_word=model.get("max_input_chars_per_word", 100),
+    )
+    if isinstance(normalizer, dict) and normalizer.get("type") == "BertNormalizer":
+        strip = normalizer.get("strip_accents")
+        source.spec.update(
+            split_cjk=bool(normalizer.get("handle_chinese_chars", True)),
+            strip_accents=lowercase if strip is None else bool(strip),
+            clean_text=bool(normalizer.get("clean_text", True)),
+        )
+    # Special added tokens matched in the raw text: kept whole, as Hugging Face does.
+    whole = [
+        t["content"]
+        for t in added
+        if t.get("special") and not t.get("normalized") and t["content"] in model["vocab"]
+    ]
+    whole = [t for t in whole if not any(c.isspace() for c in t)]
+    if whole:
+        source.spec["never_split"] = whole
 
 
 def _lowercases(normalizer: Any) -> bool:
