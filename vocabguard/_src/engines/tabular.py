@@ -109,34 +109,10 @@ class TableConfig:
                 f"`data.bad_records` in {source} must be 'fail' or 'skip'. "
                 + received(bad_records=bad_records)
             )
-        features = []
-        for key, raw in _section(data, "features", source).items():
-            where = f"features.{key} of {source}"
-            if not isinstance(raw, Mapping):
-                raise ConfigError(f"`{where}` must be a mapping. " + received(**{key: raw}))
-            check_keys(
-                raw,
-                ["fields", "ref", "spec", "weight_field"],
-                "Unknown key '{key}' in " + where.replace("{", "{{"),
-            )
-            fields = raw.get("fields", [key])
-            if isinstance(fields, str):
-                fields = [fields]
-            if not fields or not all(isinstance(f, str) for f in fields):
-                raise ConfigError(
-                    f"`fields` in {where} must be a list of field names. " + received(fields=fields)
-                )
-            spec = raw.get("spec")
-            spec = None if spec is None else VocabSpec.from_dict(spec, source=where)
-            features.append(
-                Feature(
-                    key=str(key),
-                    fields=tuple(fields),
-                    ref=str(raw.get("ref", f"{key}@latest")),
-                    spec=spec,
-                    weight_field=raw.get("weight_field"),
-                )
-            )
+        features = [
+            _feature_from_dict(key, raw, f"features.{key} of {source}")
+            for key, raw in _section(data, "features", source).items()
+        ]
         if not features:
             raise ConfigError(f"{source} names no `features`. " + received(features={}))
         model = dict(_section(data, "model", source, required=False))
@@ -169,6 +145,33 @@ class TableConfig:
     @classmethod
     def from_yaml(cls, path: str, *, store: str | None = None) -> TableConfig:
         return cls.from_dict(load_yaml(path) or {}, source=str(path), store=store)
+
+
+def _feature_from_dict(key: Any, raw: Any, where: str) -> Feature:
+    """One ``features.<key>`` entry of a table config."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"`{where}` must be a mapping. " + received(**{key: raw}))
+    check_keys(
+        raw,
+        ["fields", "ref", "spec", "weight_field"],
+        "Unknown key '{key}' in " + where.replace("{", "{{"),
+    )
+    fields = raw.get("fields", [key])
+    if isinstance(fields, str):
+        fields = [fields]
+    if not fields or not all(isinstance(f, str) for f in fields):
+        raise ConfigError(
+            f"`fields` in {where} must be a list of field names. " + received(fields=fields)
+        )
+    spec = raw.get("spec")
+    spec = None if spec is None else VocabSpec.from_dict(spec, source=where)
+    return Feature(
+        key=str(key),
+        fields=tuple(fields),
+        ref=str(raw.get("ref", f"{key}@latest")),
+        spec=spec,
+        weight_field=raw.get("weight_field"),
+    )
 
 
 def _section(data: Mapping, key: str, source: str, required: bool = True) -> Mapping:
