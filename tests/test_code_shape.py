@@ -1,5 +1,5 @@
-"""Rooms of a readable size: no function in ``_src/core``, ``_src/tools`` or the input
-formats (``_src/engines/formats``) is longer than ``MAX_LINES`` (its ``def`` line to its
+"""Rooms of a readable size: no function in ``_src/core``, ``_src/tools`` or
+``_src/engines`` is longer than ``MAX_LINES`` (its ``def`` line to its
 last, docstring included) unless its docstring says why, in a sentence starting
 ``Why long:``."""
 
@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parent.parent / "vocabguard" / "_src"
-FOLDERS = ("core", "tools", "engines/formats")
+FOLDERS = ("core", "tools", "engines")
 MAX_LINES = 80
 # Long today, in modules being reshaped with the readers, the importer and the load
 # path; each entry leaves this list when its function is split or says why it is long.
 KNOWN = {
     "core/artifact.py:load_version",
+    "engines/beam/encode.py:_EncodeBatch.process",
 }
 
 

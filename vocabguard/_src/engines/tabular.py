@@ -381,6 +381,7 @@ def _name(field: str) -> str:
 
 
 def train(config: TableConfig) -> dict:
+    """Run a table config end to end (vocabularies, encoding, model); return its metrics."""
     import numpy as np
 
     started = time.perf_counter()
@@ -404,12 +405,7 @@ def train(config: TableConfig) -> dict:
     )
     vocabs, built = resolve_all(config, train_records)
     for feature in config.features:
-        vocab = vocabs[feature.key]
-        _note(
-            f"vocabulary {feature.key}: {vocab.ref} (fields {', '.join(feature.fields)}), "
-            f"input_dim {vocab.input_dim} ({vocab.layout.used_ids} used ids)"
-            + (", built from the train split now" if built[feature.key] else "")
-        )
+        _note_vocabulary(feature, vocabs[feature.key], built[feature.key])
 
     import keras
 
@@ -417,13 +413,7 @@ def train(config: TableConfig) -> dict:
     train_x = encode_all(config, vocabs, train_records)
     test_x = encode_all(config, vocabs, test_records)
     checked = train_x.pop("compared", 0) + test_x.pop("compared", 0)
-    # Held-out widths follow the train widths (pad or cut lists to them).
-    widths = {key: a.shape[1] for key, a in train_x.items()}
-    for key, array in test_x.items():
-        fitted = np.zeros((len(array), widths[key]), dtype=array.dtype)
-        n = min(widths[key], array.shape[1])
-        fitted[:, :n] = array[:, :n]
-        test_x[key] = fitted
+    widths = _fit_widths(train_x, test_x)
     model = build_model(config, vocabs, widths, len(labels))
     model.compile(
         optimizer=keras.optimizers.Adam(config.training.learning_rate),
@@ -441,43 +431,79 @@ def train(config: TableConfig) -> dict:
     )
     loss, accuracy = model.evaluate([test_x[k] for k in order], test_y, verbose=0)
     majority = float(np.mean(test_y == np.bincount(train_y).argmax()))
-    auc = None
-    if len(labels) == 2:  # ranking quality of the rarer class, where accuracy says little
-        positive = int(np.bincount(train_y, minlength=2).argmin())
-        scores = model.predict([test_x[k] for k in order], verbose=0)[:, positive]
-        auc = roc_auc(test_y == positive, scores)
+    auc, positive = _rarer_class_auc(model, [test_x[k] for k in order], train_y, test_y, labels)
+    metrics = {
+        "accuracy": float(accuracy),
+        "loss": float(loss),
+        "majority_baseline": majority,
+        "auc": auc,
+        "auc_positive_label": labels[positive] if auc is not None else None,
+        "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
+        "n_train": len(train_records),
+        "n_test": len(test_records),
+        "labels": labels,
+        "skipped": {"train": skipped_train, "test": skipped_test},
+        "numpy_tf_identical_ids": checked,
+        "vocabularies": {
+            f.key: {
+                "ref": vocabs[f.key].ref,
+                "fields": list(f.fields),
+                "fingerprint": vocabs[f.key].fingerprint,
+                "input_dim": vocabs[f.key].input_dim,
+                "used_ids": vocabs[f.key].layout.used_ids,
+                "built_now": built[f.key],
+            }
+            for f in config.features
+        },
+        "config": config.source,
+        "wall_seconds": round(time.perf_counter() - started, 2),
+    }
+    _write_run(output, model, metrics)
+    return metrics
+
+
+def _rarer_class_auc(model: Any, inputs: list, train_y, test_y, labels: list):
+    """``(AUC, label index)`` of the rarer training class for two labels (ranking
+    quality where accuracy says little); ``(None, None)`` otherwise."""
+    import numpy as np
+
+    if len(labels) != 2:
+        return None, None
+    positive = int(np.bincount(train_y, minlength=2).argmin())
+    scores = model.predict(inputs, verbose=0)[:, positive]
+    return roc_auc(test_y == positive, scores), positive
+
+
+def _note_vocabulary(feature: Feature, vocab: Any, built: bool) -> None:
+    _note(
+        f"vocabulary {feature.key}: {vocab.ref} (fields {', '.join(feature.fields)}), "
+        f"input_dim {vocab.input_dim} ({vocab.layout.used_ids} used ids)"
+        + (", built from the train split now" if built else "")
+    )
+
+
+def _fit_widths(train_x: dict, test_x: dict) -> dict:
+    """The train widths of each input; held-out lists are padded or cut to them (in place)."""
+    import numpy as np
+
+    widths = {key: a.shape[1] for key, a in train_x.items()}
+    for key, array in test_x.items():
+        fitted = np.zeros((len(array), widths[key]), dtype=array.dtype)
+        n = min(widths[key], array.shape[1])
+        fitted[:, :n] = array[:, :n]
+        test_x[key] = fitted
+    return widths
+
+
+def _write_run(output: str, model: Any, metrics: dict) -> None:
+    """The model and ``metrics.json``, staged beside ``output`` and renamed into place,
+    so a failed run leaves no partial output."""
     parent, base = os.path.split(output)
     os.makedirs(parent, exist_ok=True)
     staging = os.path.join(parent, f".{base}.incomplete-{uuid.uuid4().hex[:8]}")
     try:
         os.makedirs(staging)
         model.save(os.path.join(staging, MODEL_FILE))
-        metrics = {
-            "accuracy": float(accuracy),
-            "loss": float(loss),
-            "majority_baseline": majority,
-            "auc": auc,
-            "auc_positive_label": labels[positive] if auc is not None else None,
-            "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
-            "n_train": len(train_records),
-            "n_test": len(test_records),
-            "labels": labels,
-            "skipped": {"train": skipped_train, "test": skipped_test},
-            "numpy_tf_identical_ids": checked,
-            "vocabularies": {
-                f.key: {
-                    "ref": vocabs[f.key].ref,
-                    "fields": list(f.fields),
-                    "fingerprint": vocabs[f.key].fingerprint,
-                    "input_dim": vocabs[f.key].input_dim,
-                    "used_ids": vocabs[f.key].layout.used_ids,
-                    "built_now": built[f.key],
-                }
-                for f in config.features
-            },
-            "config": config.source,
-            "wall_seconds": round(time.perf_counter() - started, 2),
-        }
         with open(os.path.join(staging, METRICS_FILE), "w", encoding="utf-8") as handle:
             json.dump(metrics, handle, indent=2, sort_keys=True)
             handle.write("\n")
@@ -485,7 +511,6 @@ def train(config: TableConfig) -> dict:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return metrics
 
 
 def roc_auc(positive, scores) -> float:

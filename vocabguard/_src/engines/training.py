@@ -603,29 +603,14 @@ def train(config: TrainConfig) -> dict:
         f"{len(label_names)} labels ({', '.join(map(str, label_names))})"
     )
 
-    vocab, built = resolve_vocabulary(
-        config.vocabulary, train_split.texts, _describe_train(config.data)
-    )
-    if built:
-        _note(f"vocabulary: built {vocab.ref} from the train split and published it")
-    elif vocab.build.get("input") != _describe_train(config.data):
-        _note(
-            f"note: {vocab.ref} was built from {vocab.build.get('input')!r}, not from this "
-            "config's train split; make sure it saw no held-out data"
-        )
-    _note(
-        f"vocabulary: {vocab.ref} in {config.vocabulary.store}, input_dim {vocab.input_dim}, "
-        f"sequence_length {vocab.spec.sequence_length}, fingerprint {vocab.fingerprint[:16]}"
-    )
+    vocab, built = _training_vocabulary(config, train_split)
     note = check_input_dim(config.model, vocab)
     if note:
         _note(note)
 
     import keras
-    import tensorflow as tf
 
     from vocabguard._src.engines import tf as vtf
-    from vocabguard._src.engines.serving import export_serving
 
     keras.utils.set_random_seed(config.training.seed)
     encoder = vtf.encode_fn(vocab)
@@ -651,6 +636,71 @@ def train(config: TrainConfig) -> dict:
     )
     loss, accuracy = model.evaluate(test_ds, verbose=0)
 
+    metrics = _metrics(
+        config, vocab, built, label_names, history, loss, accuracy, (train_split, test_split)
+    )
+    metrics["wall_seconds"] = round(time.perf_counter() - started, 2)
+    _write_output(config, model, vocab, label_names, metrics)
+    return metrics
+
+
+def _training_vocabulary(config: TrainConfig, train_split: Any) -> tuple[Any, bool]:
+    """The config's vocabulary, loaded or built from the train split (and published),
+    with the progress notes that say which and from what."""
+    vocab, built = resolve_vocabulary(
+        config.vocabulary, train_split.texts, _describe_train(config.data)
+    )
+    if built:
+        _note(f"vocabulary: built {vocab.ref} from the train split and published it")
+    elif vocab.build.get("input") != _describe_train(config.data):
+        _note(
+            f"note: {vocab.ref} was built from {vocab.build.get('input')!r}, not from this "
+            "config's train split; make sure it saw no held-out data"
+        )
+    _note(
+        f"vocabulary: {vocab.ref} in {config.vocabulary.store}, input_dim {vocab.input_dim}, "
+        f"sequence_length {vocab.spec.sequence_length}, fingerprint {vocab.fingerprint[:16]}"
+    )
+    return vocab, built
+
+
+def _metrics(config, vocab, built, label_names, history, loss, accuracy, splits) -> dict:
+    """What ``metrics.json`` records of a run (its wall time is added by ``train``)."""
+    import keras
+    import tensorflow as tf
+
+    return {
+        "accuracy": float(accuracy),
+        "loss": float(loss),
+        "history": {key: [float(v) for v in values] for key, values in history.history.items()},
+        "epochs": config.training.epochs,
+        "n_train": len(splits[0].texts),
+        "n_test": len(splits[1].texts),
+        "labels": [str(x) for x in label_names],
+        "vocabulary": {
+            "ref": vocab.ref,
+            "name": vocab.name,
+            "version": vocab.version,
+            "fingerprint": vocab.fingerprint,
+            "input_dim": vocab.input_dim,
+            "store": config.vocabulary.store,
+            "built_now": built,
+        },
+        "config": config.source,
+        # input_dim as used (from the artifact); the config's optional check value is
+        # never null here.
+        "model": {**_settings(config.model), "input_dim": vocab.input_dim},
+        "training": _settings(config.training),
+        "tensorflow_version": tf.__version__,
+        "keras_version": keras.__version__,
+    }
+
+
+def _write_output(config: TrainConfig, model: Any, vocab: Any, label_names, metrics: dict):
+    """The model, its serving export and ``metrics.json``, staged beside
+    ``config.output`` and renamed into place, so a failed run leaves no partial output."""
+    from vocabguard._src.engines.serving import export_serving
+
     output = os.path.abspath(config.output)
     parent, base = os.path.split(output)
     os.makedirs(parent, exist_ok=True)
@@ -661,32 +711,6 @@ def train(config: TrainConfig) -> dict:
         export_serving(
             model, vocab, os.path.join(staging, SERVING_DIR), labels=[str(x) for x in label_names]
         )
-        metrics = {
-            "accuracy": float(accuracy),
-            "loss": float(loss),
-            "history": {key: [float(v) for v in values] for key, values in history.history.items()},
-            "epochs": config.training.epochs,
-            "n_train": len(train_split.texts),
-            "n_test": len(test_split.texts),
-            "labels": [str(x) for x in label_names],
-            "vocabulary": {
-                "ref": vocab.ref,
-                "name": vocab.name,
-                "version": vocab.version,
-                "fingerprint": vocab.fingerprint,
-                "input_dim": vocab.input_dim,
-                "store": config.vocabulary.store,
-                "built_now": built,
-            },
-            "config": config.source,
-            # input_dim as used (from the artifact); the config's optional check value is
-            # never null here.
-            "model": {**_settings(config.model), "input_dim": vocab.input_dim},
-            "training": _settings(config.training),
-            "tensorflow_version": tf.__version__,
-            "keras_version": keras.__version__,
-            "wall_seconds": round(time.perf_counter() - started, 2),
-        }
         with open(os.path.join(staging, METRICS_FILE), "w", encoding="utf-8") as handle:
             json.dump(metrics, handle, indent=2, sort_keys=True)
             handle.write("\n")
@@ -696,7 +720,6 @@ def train(config: TrainConfig) -> dict:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return metrics
 
 
 def _epoch_progress(keras: Any, epochs: int) -> Any:
