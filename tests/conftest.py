@@ -26,6 +26,10 @@ SLOW_FILES = {
     "test_training.py",  # end-to-end training runs
 }
 SLOW_TESTS = {  # test function names (any parameters), 10 s and more under load
+    "test_encoder_survives_saved_model_export",  # 22 s alone (a SavedModel export)
+    "test_property_arrow_path_equals_record_path",  # 9 s alone
+    "test_property_sharding_does_not_change_the_vocabulary",  # 8 s alone
+    "test_token_index_runs_find_every_key_as_index_in_does",  # 116 s alone (forced collisions)
     "test_tf_encoder_matches_numpy_on_lists",  # 50 s
     "test_config_driven_table_job",  # 10 s
     "test_build_vocabularies_matches_in_process_whatever_the_worker_count",  # 19 s
