@@ -83,6 +83,9 @@ EXTRAS["test"] = [
     "build>=1",
     # BertTokenizerFast: the reference an imported BERT vocab.txt is checked against
     "transformers>=4.40",
+    # tests/test_docs.py runs the docs' doctest hook (docs/hooks/griffe_doctest.py), which
+    # imports griffe (the docs extra's docstring parser)
+    "griffe>=1",
 ]
 
 setup(
