@@ -336,6 +336,45 @@ def test_runner_short_names_and_their_options_pass_the_option_check():
     assert flink.get_all_options()["runner"].endswith("FlinkRunner")
 
 
+class _DaskOptionsLike278:
+    """How Beam 2.78 declares its Dask options: a mutually exclusive group and a
+    store_true flag, which a recorder of ``add_argument`` calls alone cannot take."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument("--dask_client_address", dest="address", type=str, default=None)
+        parser.add_argument(
+            "--dask_connection_limit", dest="connection_limit", type=int, default=512
+        )
+        group = parser.add_mutually_exclusive_group()
+        group.add_argument("--dask_npartitions", dest="npartitions", type=int, default=None)
+        group.add_argument("--dask_partition_size", dest="partition_size", type=int, default=None)
+        parser.add_argument("--dask_lazy_side_inputs", dest="lazy_side_inputs", action="store_true")
+
+
+def test_dask_flags_take_argument_groups_and_switches(monkeypatch):
+    import argparse
+    import types
+
+    from vocabguard._src.engines import dask_runner
+
+    # A stand-in for Beam's DaskOptions, not a PipelineOptions subclass: those register
+    # themselves for every later parse in this process.
+    monkeypatch.setattr(dask_runner._beam_dask, "DaskOptions", _DaskOptionsLike278)
+    parser = argparse.ArgumentParser()
+    _DaskOptionsLike278._add_argparse_args(parser)
+    argv = ["--dask_client_address", "tcp://h:1", "--dask_npartitions", "8"]
+    parsed = parser.parse_args([*argv, "--dask_lazy_side_inputs"])
+    options = types.SimpleNamespace(view_as=lambda cls: parsed)
+    flags = dask_runner.dask_flags(options)
+    assert flags == [
+        "--dask_client_address=tcp://h:1",
+        "--dask_npartitions=8",
+        "--dask_lazy_side_inputs",
+    ]
+    assert parser.parse_args(flags) == parsed  # the flags say what the options said
+
+
 def test_build_flags_run_on_a_runner_without_a_config(tmp_path, capsys, dask_cluster):
     """From a laptop to a cluster by adding one flag: the in-process flags on a runner."""
     corpus = make_corpus(tmp_path / "data")

@@ -10,33 +10,32 @@ Beam release in setup.py's range. It imports Beam's Dask runner (``vocabguard[da
 
 from __future__ import annotations
 
-from typing import Any
+import argparse
 
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.dask import dask_runner as _beam_dask
 
 
-class _Declared:
-    """What an options class declares: its ``_add_argparse_args`` calls ``add_argument``
-    only, so this records each flag (names, dest, default) without building a parser."""
-
-    def __init__(self) -> None:
-        self.flags: list[tuple[str, str, Any]] = []
-
-    def add_argument(self, *names: str, **kwargs: Any) -> None:
-        dest = kwargs.get("dest") or names[0].lstrip("-").replace("-", "_")
-        self.flags.append((names[0], dest, kwargs.get("default")))
-
-
 def dask_flags(options) -> list[str]:
-    """The ``--dask_*`` flags of ``options`` whose values differ from their defaults."""
-    declared = _Declared()
-    _beam_dask.DaskOptions._add_argparse_args(declared)
+    """The ``--dask_*`` flags of ``options`` whose values differ from their defaults.
+
+    Beam's own ``_add_argparse_args`` declares them on a plain ``argparse`` parser
+    (it may use argument groups, as 2.78's partition flags do), so the names, dests
+    and defaults come from the parser's actions rather than a copy of Beam's list.
+    """
+    parser = argparse.ArgumentParser(add_help=False)
+    _beam_dask.DaskOptions._add_argparse_args(parser)
     view = options.view_as(_beam_dask.DaskOptions)
     flags = []
-    for flag, dest, default in declared.flags:
+    for action in parser._actions:
+        if not action.option_strings:
+            continue
+        flag, dest = action.option_strings[0], action.dest
         value = getattr(view, dest, None)
-        if not flag.startswith("-") or value is None or value == default:
+        if value is None or value == action.default:
+            continue
+        if action.nargs == 0:  # store_true and the like: the flag alone
+            flags.append(flag)
             continue
         if dest == "timeout" and not isinstance(value, int):
             continue  # Beam's parser maps an unparsable timeout to "dask's default"
