@@ -282,7 +282,8 @@ def build(options: BuildOptions) -> BuildResult:
         vocab.stats["bad_records_skipped"] = dict(sorted(skipped.items()))
     read = sum(skipped.values()) + int(vocab.stats.get("documents", 0))
     check_skipped(None, skipped, read, options.max_bad_fraction, None, description=description)
-    check_not_empty(vocab.stats, description, allow_empty=options.allow_empty, what="build")
+    documents, tokens = vocab.stats.get("documents", 0), vocab.stats.get("total_tokens", 0)
+    check_not_empty(None, documents, tokens, options.allow_empty, None, description=description)
     published = store.publish(vocab, options.name)
     item = PublishedFeature(
         feature=options.name,

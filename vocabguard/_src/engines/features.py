@@ -6,7 +6,7 @@ Shared by the Beam build and the in-process job runner (no Beam import here).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from vocabguard._src.core.errors import ConfigError, InputDataError, received
@@ -160,23 +160,72 @@ skipped=2, records=3
 
 
 def check_not_empty(
-    stats: Mapping[str, Any], description: str, *, allow_empty: bool, what: str
+    where: str | None,
+    records: int,
+    tokens: int,
+    allow_empty: bool,
+    runner: str | None,
+    *,
+    reasons: str = "",
+    documents: int | None = None,
+    description: str | None = None,
+    what: str = "build",
 ) -> None:
-    """No silent empty results: inputs without documents (or without a single token)
+    """No silent empty results: inputs without records (or without a single token)
     are an error unless ``allow_empty``.
 
-    >>> check_not_empty({"documents": 2, "total_tokens": 5}, "a.txt", allow_empty=False,
-    ...                 what="build")
+    The one empty-input check of every build, shaped as ``check_skipped``. A job names
+    ``where`` (runner and feature), the records it read, the tokens it learned, the skip
+    ``reasons`` and the ``allow_empty`` key (and ``documents`` where its runner counts
+    them); a single-vocabulary build (``where`` None) counts documents as ``records``,
+    names its inputs (``description``) and the ``--allow-empty`` flag.
+
+    >>> check_not_empty(None, 2, 5, False, None, description="a.txt")
+    >>> check_not_empty("On DirectRunner, feature 'f'", 30, 0, False, "DirectRunner")
+    Traceback (most recent call last):
+    ...
+    vocabguard.errors.InputDataError: On DirectRunner, feature 'f': 30 records were read but \
+no token was learned; nothing was published. Check the field name and the spec (min_count, \
+tokenizer), or set allow_empty: true for this feature. Received: runner='DirectRunner', \
+records_read=30
     """
-    if allow_empty:
+    if allow_empty or (records and tokens):
         return
-    documents, tokens = stats.get("documents", 0), stats.get("total_tokens", 0)
-    if documents and tokens:
-        return
-    found = "no documents" if not documents else f"{documents} documents but not one token"
+    if where is None:
+        found = "no documents" if not records else f"{records} documents but not one token"
+        raise InputDataError(
+            f"The inputs hold {found}: {description}. An empty {what} is almost always a wrong "
+            "path, glob, --format or --field. Check the inputs, or pass --allow-empty if an "
+            "empty result is intended. "
+            + received(input=description, documents=records, tokens=tokens),
+            cases=[description],
+        )
+    if not records:
+        raise InputDataError(
+            f"{where}: the inputs held no records, so the vocabulary would be empty; "
+            "nothing was published. Check the input paths, or set allow_empty: true for "
+            "this feature. " + received(runner=runner, records_read=0)
+        )
+    hint = f" (skipped: {reasons})" if reasons else ""
+    counted = {} if documents is None else {"documents": documents}
     raise InputDataError(
-        f"The inputs hold {found}: {description}. An empty {what} is almost always a wrong "
-        "path, glob, --format or --field. Check the inputs, or pass --allow-empty if an empty "
-        f"result is intended. " + received(input=description, documents=documents, tokens=tokens),
-        cases=[description],
+        f"{where}: {records} records were read but no token was learned"
+        f"{hint}; nothing was published. Check the field name and the spec "
+        "(min_count, tokenizer), or set allow_empty: true for this feature. "
+        + received(runner=runner, records_read=records, **counted)
     )
+
+
+def published_results(keys: Sequence[str], features: Sequence[Feature], published) -> list[dict]:
+    """A job's result: one dict per feature, from ``publish_together``'s published versions."""
+    return [
+        {
+            "feature": key,
+            "name": feature.name,
+            "ref": version.ref,
+            "fingerprint": version.fingerprint,
+            "input_dim": version.input_dim,
+            "newly_published": bool(version.newly_published),
+        }
+        for key, feature, version in zip(keys, features, published)
+    ]

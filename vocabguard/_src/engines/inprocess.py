@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
@@ -40,8 +40,15 @@ from vocabguard._src.core.errors import ConfigError, InputDataError, received
 from vocabguard._src.core.extras import requires
 from vocabguard._src.core.vocabulary import INT64, STRING
 from vocabguard._src.engines.columnar import _column_kind, _columnar, _count_column
-from vocabguard._src.engines.features import Feature, build_record, check_skipped
+from vocabguard._src.engines.features import (
+    Feature,
+    build_record,
+    check_not_empty,
+    check_skipped,
+    published_results,
+)
 from vocabguard._src.engines.features import manifest_stats as job_manifest_stats
+from vocabguard._src.engines.formats.common import BadRecord
 
 RUNNER_NAMES = ("inprocess", "in-process", "in_process", "inprocessrunner")
 # Rows per Arrow batch read from Parquet: large enough that per-batch overhead is small,
@@ -154,7 +161,6 @@ class _Engine:
             self.counts[index].add(table, partial.stats)
 
     def read_records(self, path: str, format: str) -> None:
-        from vocabguard._src.engines.formats.common import BadRecord
         from vocabguard._src.engines.formats.read import iter_records
 
         with requires(_RECORD_PATH):
@@ -163,15 +169,6 @@ class _Engine:
 
         rules = field_rules(self.features)
         bad = BadRecords(self.config.bad_records)
-        size = self.config.batch_size
-        numbers: list[int] = []
-        columns: dict[str, list] = {f: [] for f in self.fields}
-
-        def flush() -> None:
-            skipped = tuple(sorted(bad.drain().items()))
-            self.records_read += len(numbers) + sum(n for _, n in skipped)
-            self.count_records(RecordBatch(path, tuple(numbers), columns, skipped))
-
         with open(path, "rb") as handle:
             items = iter_records(
                 handle,
@@ -181,18 +178,11 @@ class _Engine:
                 rules=rules,
                 max_record_bytes=self.config.max_record_bytes,
             )
-            for item in items:
-                if isinstance(item, BadRecord):
-                    bad.handle(item)
-                    continue
-                number, values = item
-                numbers.append(number)
-                for field in self.fields:
-                    columns[field].append(values[field])
-                if len(numbers) >= size:
-                    flush()
-                    numbers, columns = [], {f: [] for f in self.fields}
-        flush()  # one batch per file, even an empty one (its skipped records count)
+            # One batch per file at least, even an empty one (its skipped records count).
+            for numbers, columns in _columns(items, bad, self.fields, self.config.batch_size):
+                skipped = tuple(sorted(bad.drain().items()))
+                self.records_read += len(numbers) + sum(n for _, n in skipped)
+                self.count_records(RecordBatch(path, tuple(numbers), columns, skipped))
 
     # -- the columnar path (Parquet) --
 
@@ -252,7 +242,6 @@ class _Engine:
 
     def _records_of(self, path: str, batch: pa.RecordBatch, first: int) -> None:
         """Rows of a Parquet batch counted record by record (they need the rules)."""
-        from vocabguard._src.engines.formats.common import BadRecord
         from vocabguard._src.engines.formats.fields import Wanted
         from vocabguard._src.engines.formats.parquet import batch_records
 
@@ -262,16 +251,9 @@ class _Engine:
 
         rules = field_rules(self.features)
         bad = BadRecords(self.config.bad_records)
-        numbers: list[int] = []
-        columns: dict[str, list] = {f: [] for f in self.fields}
-        for item in batch_records(path, batch, first, Wanted(self.fields, rules=rules)):
-            if isinstance(item, BadRecord):  # e.g. not UTF-8, as on the Beam path
-                bad.handle(item)
-                continue
-            number, values = item
-            numbers.append(number)
-            for field in self.fields:
-                columns[field].append(values[field])
+        items = batch_records(path, batch, first, Wanted(self.fields, rules=rules))
+        # A bad record (e.g. not UTF-8) is skipped as on the Beam path.
+        ((numbers, columns),) = _columns(items, bad, self.fields, None)
         skipped = tuple(sorted(bad.drain().items()))
         self.count_records(RecordBatch(path, tuple(numbers), columns, skipped))
 
@@ -427,6 +409,32 @@ class _Engine:
                 self.pool.shutdown()
 
 
+def _columns(
+    items: Iterable, bad, fields: Sequence[str], size: int | None
+) -> Iterator[tuple[list[int], dict[str, list]]]:
+    """The good records of ``items`` as ``(numbers, columns)`` batches of ``size`` records
+    (all in one without a size); the last batch may be empty. A ``BadRecord`` goes to
+    ``bad`` (a ``BadRecords``), to be drained with the batch it fell in.
+
+    >>> [n for n, _ in _columns([(0, {"f": "a"}), (1, {"f": "b"}), (2, {"f": "c"})], None, ["f"], 2)]
+    [[0, 1], [2]]
+    """
+    numbers: list[int] = []
+    columns: dict[str, list] = {f: [] for f in fields}
+    for item in items:
+        if isinstance(item, BadRecord):
+            bad.handle(item)
+            continue
+        number, values = item
+        numbers.append(number)
+        for field in fields:
+            columns[field].append(values[field])
+        if size is not None and len(numbers) >= size:
+            yield numbers, columns
+            numbers, columns = [], {f: [] for f in fields}
+    yield numbers, columns
+
+
 def _files(config) -> Iterator[tuple[str, str]]:
     from vocabguard._src.engines.formats.inputs import detect_format, expand_inputs
 
@@ -454,21 +462,8 @@ def _check(
     where = f"In process, feature {feature.field!r} (vocabulary {feature.name!r})"
     skipped = {k.split(".", 1)[1]: n for k, n in stats.items() if k.startswith("bad_records.")}
     reasons = check_skipped(where, skipped, records_read, feature.max_bad_fraction, "inprocess")
-    if not feature.allow_empty:
-        if records_read == 0:
-            raise InputDataError(
-                f"{where}: the inputs held no records, so the vocabulary would be empty; "
-                "nothing was published. Check the input paths, or set allow_empty: true for "
-                "this feature. " + received(runner="inprocess", records_read=0)
-            )
-        if table is None or not len(table):
-            hint = f" (skipped: {reasons})" if reasons else ""
-            raise InputDataError(
-                f"{where}: {records_read} records were read but no token was learned"
-                f"{hint}; nothing was published. Check the field name and the spec "
-                "(min_count, tokenizer), or set allow_empty: true for this feature. "
-                + received(runner="inprocess", records_read=records_read)
-            )
+    tokens = 0 if table is None else len(table)
+    check_not_empty(where, records_read, tokens, feature.allow_empty, "inprocess", reasons=reasons)
     return stats
 
 
@@ -531,18 +526,4 @@ def run_build(config, *, description: str | None = None) -> list[dict]:
     # All or nothing, as the Beam build: the new versions become visible together (a job
     # journal in the store, vocabguard/_src/core/journal.py), even under kill -9.
     entries = [(key, f.name, v) for key, f, v in zip(engine.keys, engine.features, vocabs)]
-    results = []
-    for key, feature, published in zip(
-        engine.keys, engine.features, publish_together(store, entries)
-    ):
-        results.append(
-            {
-                "feature": key,
-                "name": feature.name,
-                "ref": published.ref,
-                "fingerprint": published.fingerprint,
-                "input_dim": published.input_dim,
-                "newly_published": bool(published.newly_published),
-            }
-        )
-    return results
+    return published_results(engine.keys, engine.features, publish_together(store, entries))

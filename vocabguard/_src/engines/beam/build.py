@@ -22,7 +22,13 @@ from vocabguard._src.engines.beam.read import (
     check_policy,
 )
 from vocabguard._src.engines.columnar import _columnar, _count_column
-from vocabguard._src.engines.features import Feature, build_record, check_skipped
+from vocabguard._src.engines.features import (
+    Feature,
+    build_record,
+    check_not_empty,
+    check_skipped,
+    published_results,
+)
 from vocabguard._src.engines.features import manifest_stats as job_manifest_stats
 from vocabguard._src.engines.formats.common import BadRecord
 
@@ -766,21 +772,17 @@ def check_build(
             + received(runner=runner, merged=counted, counted=expected)
         )
     reasons = check_skipped(where, skipped, records_read, feature.max_bad_fraction, runner)
-    if not feature.allow_empty:
-        if records_read == 0:
-            raise InputDataError(
-                f"{where}: the inputs held no records, so the vocabulary would be empty; "
-                "nothing was published. Check the input paths, or set allow_empty: true for "
-                "this feature. " + received(runner=runner, records_read=0)
-            )
-        if not summary or not summary["counts"] or counted == 0:
-            hint = f" (skipped: {reasons})" if reasons else ""
-            raise InputDataError(
-                f"{where}: {records_read} records were read but no token was learned"
-                f"{hint}; nothing was published. Check the field name and the spec "
-                "(min_count, tokenizer), or set allow_empty: true for this feature. "
-                + received(runner=runner, records_read=records_read, documents=documents)
-            )
+    # Nothing learned: no candidate row, or no token counted.
+    tokens = counted if summary and summary["counts"] else 0
+    check_not_empty(
+        where,
+        records_read,
+        tokens,
+        feature.allow_empty,
+        runner,
+        reasons=reasons,
+        documents=documents,
+    )
     return stats
 
 
@@ -832,20 +834,10 @@ def _publish_all(
 
     entries = [(key, feature.name, vocab) for key, feature, vocab in zip(keys, features, vocabs)]
     published_all = publish_together(VocabStore(store), entries)
-    results = []
-    for key, feature, published in zip(keys, features, published_all):
+    for published in published_all:
         verb = "published" if published.newly_published else "reused (identical to the latest)"
         _log.info("vocabguard: %s %s (input_dim %d)", verb, published.ref, published.input_dim)
-        results.append(
-            {
-                "feature": key,
-                "name": feature.name,
-                "ref": published.ref,
-                "fingerprint": published.fingerprint,
-                "input_dim": published.input_dim,
-                "newly_published": bool(published.newly_published),
-            }
-        )
+    results = published_results(keys, features, published_all)
     if results_path:
         import json
 
