@@ -43,7 +43,7 @@ def tf_rows(values, vocab) -> list:
     import tensorflow as tf
 
     import vocabguard.tf as vtf
-    from vocabguard._src.engines.tabular import tf_column  # no public face: the table job's
+    from vocabguard.training import tf_column
 
     encoder = vtf.encode_fn(vocab)
     out = []
@@ -61,8 +61,7 @@ def beam_rows(path, store, features, vocabs, fields) -> dict:
     import pyarrow.parquet as pq
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from vocabguard._src.engines.beam.build import field_rules  # no public face
-    from vocabguard.beam import EncodeWithVocabularies, ReadRecordBatches
+    from vocabguard.beam import EncodeWithVocabularies, ReadRecordBatches, field_rules
 
     transform = EncodeWithVocabularies(
         store, vocabs, fields, {"row": pa.int64()}, bad_records="skip"
@@ -90,12 +89,10 @@ def beam_rows(path, store, features, vocabs, fields) -> dict:
 
 
 def check_table(config_path: str, data_path: str, store_root: str) -> int:
-    # column_name, read_records and TableConfig have no public face yet.
     from vocabguard import VocabStore
-    from vocabguard._src.engines.beam.encode import column_name
-    from vocabguard._src.engines.formats.read import read_records
-    from vocabguard._src.engines.tabular import TableConfig
-    from vocabguard.beam import Feature
+    from vocabguard.beam import Feature, column_name
+    from vocabguard.formats import read_records
+    from vocabguard.training import TableConfig
 
     config = TableConfig.from_yaml(config_path, store=store_root)
     store = VocabStore(store_root)

@@ -52,11 +52,13 @@ def _v1_only(texts: Sequence[str], vocab: Any) -> list[str]:
     The tokens are already normalized and lowercased, so joined by spaces they
     tokenize to themselves; texts left empty are dropped.
     """
-    from vocabguard._src.core.tokenizer import tokenize_batch
+    import pyarrow as pa
+
+    from vocabguard import Tokenizer
 
     oov = set(vocab.oov_ids) | {vocab.pad_id}
     reduced = []
-    for tokens in tokenize_batch(vocab.spec, texts):
+    for tokens in Tokenizer(vocab.spec).tokenize_arrow(pa.array(list(texts))).to_pylist():
         known = [t.decode("utf-8") for t in tokens if vocab.token_to_id(t) not in oov]
         if known:
             reduced.append(" ".join(known))
@@ -72,7 +74,13 @@ def build_lineage(
     seed: int,
     description: str = "texts",
 ):
-    """Publish ``name@v1..vN`` from growing prefixes of a seeded permutation of ``texts``."""
+    """Publish ``name@v1..vN`` from growing prefixes of a seeded permutation of ``texts``.
+
+    Successive releases, as a lineage grows in practice: each version is published
+    (whole, by the store) before the next is built on it as its parent. A failure at
+    slice k leaves v1..v(k-1) published and complete, nothing of slice k, and raises a
+    ``LineageError`` naming both.
+    """
     import numpy as np
 
     from vocabguard import build_vocabulary
@@ -86,10 +94,15 @@ def build_lineage(
             f"{description}: the first {len(prefix)} of {len(texts)} records in a seeded "
             f"permutation (seed {seed}), slice {k} of {slices}"
         )
-        vocab = build_vocabulary(
-            prefix, spec, parent=parent, progress=False, input_description=source
-        )
-        vocab = store.publish(vocab, name)
+        try:
+            vocab = build_vocabulary(
+                prefix, spec, parent=parent, progress=False, input_description=source
+            )
+            vocab = store.publish(vocab, name)
+        except Exception as err:
+            if not versions:
+                raise  # nothing published: the error as it is
+            raise _stopped(err, versions, name, k, slices) from err
         print(
             f"{vocab.ref}: {len(prefix)} documents, input_dim {vocab.input_dim}, "
             f"fingerprint {vocab.fingerprint[:12]}",
@@ -100,10 +113,25 @@ def build_lineage(
     return versions
 
 
+def _stopped(err: Exception, versions: Sequence[Any], name: str, k: int, slices: int):
+    """The error of a lineage that stopped at slice ``k``, after ``versions`` were published."""
+    from vocabguard.errors import LineageError, received
+
+    refs = [v.ref for v in versions]
+    detail = " ".join(str(err).split()) or type(err).__name__
+    return LineageError(
+        f"The lineage '{name}' stopped at slice {k} of {slices}: {detail} "
+        f"{', '.join(refs)} stay published, each complete (the store publishes a version "
+        f"whole); nothing of {name}@v{k} was written. The job never appends to a "
+        "lineage it did not start: fix the cause and rerun with another --name. "
+        + received(name=name, published=refs, failed_slice=k)
+    )
+
+
 def check_stable_ids(versions: Sequence[Any]) -> dict:
     """Every token of each version keeps its id in every later one; diff agrees."""
-    from vocabguard._src.tools.diff import diff_vocabularies
     from vocabguard.errors import LineageError, received
+    from vocabguard.lineage import diff_vocabularies
 
     for i, earlier in enumerate(versions):
         for later in versions[i + 1 :]:
@@ -142,8 +170,8 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from vocabguard import VocabStore
-    from vocabguard._src.engines.training import TrainConfig, _describe_train, load_splits
     from vocabguard.errors import ConfigError, OutputExistsError, received
+    from vocabguard.training import TrainConfig, describe_train, load_splits
 
     if args.slices < 2:
         raise ConfigError(
@@ -177,7 +205,7 @@ def _run(args: argparse.Namespace) -> int:
         args.name,
         args.slices,
         args.seed,
-        description=_describe_train(config.data),
+        description=describe_train(config.data),
     )
     steps = check_stable_ids(versions)
 
@@ -223,9 +251,9 @@ def _train_and_migrate(args, config, store, first, last, test_split, staging) ->
 
     import numpy as np
 
-    from vocabguard._src.engines.training import train
-    from vocabguard._src.tools.migration import migrate_model
     from vocabguard.keras import load_model
+    from vocabguard.lineage import migrate_model
+    from vocabguard.training import train
 
     training = config.training
     if args.epochs is not None:

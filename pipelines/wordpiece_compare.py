@@ -49,8 +49,7 @@ def _unpadded(vocab):
 def measure(vocab, texts: Sequence[str]) -> dict:
     import numpy as np
 
-    from vocabguard import VocabSpec
-    from vocabguard._src.core.tokenizer import Tokenizer  # no public face for the tokenizer
+    from vocabguard import Tokenizer, VocabSpec
 
     full = _unpadded(vocab)
     rows = full.encode(list(texts))

@@ -287,3 +287,49 @@ def test_bad_record_policies_have_one_definition():
         and any(getattr(t, "id", None) == "BAD_RECORD_POLICIES" for t in node.targets)
     )
     assert defined == ["vocabguard._src.engines.formats.common"]
+
+
+PIPELINES = PACKAGE.parent / "pipelines"
+
+
+def vocabguard_imports(source: str) -> set[str]:
+    """Every vocabguard module or name a script imports (``from vocabguard import x``
+    gives ``vocabguard`` and ``vocabguard.x``), anywhere in its code."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return {name for name in found if name.split(".")[0] == "vocabguard"}
+
+
+def test_pipelines_use_only_the_public_faces():
+    # The pipelines are what users copy: they import what users may import.
+    scripts = sorted(PIPELINES.glob("*.py"))
+    assert len(scripts) >= 5  # the walk sees the scripts
+    private = {
+        path.name: sorted(n for n in vocabguard_imports(path.read_text()) if "_src" in n.split("."))
+        for path in scripts
+    }
+    assert {name: found for name, found in private.items() if found} == {}
+
+
+def test_the_pipeline_walker_sees_private_imports():
+    # Guards the check above: each form of a private import is found, a face's is not.
+    source = (
+        "def f():\n"
+        "    from vocabguard._src.core.tokenizer import Tokenizer\n"
+        "    import vocabguard._src.engines.tabular\n"
+        "    from vocabguard import _src\n"
+        "    from vocabguard.lineage import diff_vocabularies\n"
+    )
+    private = sorted(n for n in vocabguard_imports(source) if "_src" in n.split("."))
+    assert private == [
+        "vocabguard._src",
+        "vocabguard._src.core.tokenizer",
+        "vocabguard._src.core.tokenizer.Tokenizer",
+        "vocabguard._src.engines.tabular",
+    ]
+    assert "vocabguard.lineage.diff_vocabularies" in vocabguard_imports(source)

@@ -38,3 +38,9 @@ def test_tf_module_loads_tensorflow_on_demand():
 def test_jobs_face_loads_no_heavy_framework():
     # The build use case imports Beam only when a job runs on a Beam runner.
     assert _loaded_after("import vocabguard.jobs") == []
+
+
+def test_light_faces_load_no_heavy_framework():
+    # Training and migrating load TensorFlow when they run, not when their face is imported.
+    for face in ("vocabguard.formats", "vocabguard.lineage", "vocabguard.training"):
+        assert _loaded_after(f"import {face}") == [], face

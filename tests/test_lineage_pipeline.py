@@ -136,3 +136,53 @@ def test_lineage_job_needs_two_slices(tmp_path, config_path, capsys):
     argv = ["--config", config_path, "--slices", "1", "--output", str(tmp_path / "o")]
     assert lineage.run(argv) == 1
     assert "A lineage needs at least 2 slices" in capsys.readouterr().err
+
+
+def test_a_failure_mid_lineage_names_what_was_published_and_leaves_no_partial_version(
+    tmp_path,
+):
+    from vocabguard import VocabSpec
+    from vocabguard._src.core.store_names import STAGING_PREFIX
+    from vocabguard.errors import LineageError
+
+    store = VocabStore(tmp_path / "store")
+    real_write = store._write
+    written = []
+
+    def disk_full_during_v2(path, data):
+        if store.versions("grow"):  # v1 is published: these are v2's files
+            written.append(path)
+            if len(written) == 2:  # after v2's first file, before its manifest
+                raise OSError(28, "No space left on device")
+        return real_write(path, data)
+
+    store._write = disk_full_during_v2
+    texts = [f"common words here unique{i}" for i in range(12)]
+    with pytest.raises(LineageError) as caught:
+        lineage.build_lineage(texts, VocabSpec(), store, "grow", slices=3, seed=0)
+    message = str(caught.value)
+    assert message.startswith(
+        "The lineage 'grow' stopped at slice 2 of 3: [Errno 28] No space left on device "
+        "grow@v1 stay published, each complete (the store publishes a version whole); "
+        "nothing of grow@v2 was written."
+    ), message
+    assert message.endswith("Received: name='grow', published=['grow@v1'], failed_slice=2"), message
+    assert isinstance(caught.value.__cause__, OSError)
+    assert len(written) == 2  # the failure struck inside v2's publish
+    # v1 is whole and verifies; v2 left neither a version nor its staging directory.
+    store._write = real_write
+    assert store.versions("grow") == [1]
+    assert store.load("grow@v1").ref == "grow@v1"
+    entries = sorted(os.listdir(tmp_path / "store" / "grow"))
+    assert not [e for e in entries if e.startswith(STAGING_PREFIX)], entries
+    assert "v2" not in entries, entries
+
+
+def test_a_failure_at_the_first_slice_is_the_error_itself(tmp_path):
+    from vocabguard import VocabSpec
+    from vocabguard.errors import InvalidNameError
+
+    store = VocabStore(tmp_path / "store")
+    with pytest.raises(InvalidNameError):
+        lineage.build_lineage(["a b"], VocabSpec(), store, "no spaces", slices=2, seed=0)
+    assert not (tmp_path / "store").exists() or store.names() == []

@@ -6,6 +6,7 @@ Every id vocabguard emits lies in ``[0, input_dim)``; the artifact records
 The public surface is deliberately small:
 
 - ``VocabSpec``: how text becomes tokens, and which tokens get ids;
+- ``Tokenizer``: a spec's tokens of a text, with numpy and pyarrow (what ``encode`` looks up);
 - ``build_vocabulary``: count and select tokens in this process;
 - ``Vocabulary``: ids, ``encode`` / ``lookup`` / ``decode`` with numpy;
 - ``VocabStore``: publish and load immutable, checksummed versions;
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING
 from vocabguard._src.core.version import __version__
 
 _EXPORTS = {
+    "Tokenizer": "vocabguard._src.core.tokenizer",
     "VocabSpec": "vocabguard._src.core.spec",
     "VocabStore": "vocabguard._src.core.store",
     "Vocabulary": "vocabguard._src.core.vocabulary",
@@ -37,6 +39,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "Tokenizer",
     "VocabSpec",
     "VocabStore",
     "Vocabulary",
@@ -54,6 +57,7 @@ if TYPE_CHECKING:
     from vocabguard._src.core.guard import guard_ids
     from vocabguard._src.core.spec import VocabSpec
     from vocabguard._src.core.store import VocabStore
+    from vocabguard._src.core.tokenizer import Tokenizer
     from vocabguard._src.core.vocabulary import Vocabulary
     from vocabguard._src.tools.importer import import_vocabulary
     from vocabguard.remap import remap_embedding

@@ -1,5 +1,9 @@
 """Apache Beam transforms: read records, build every feature's vocabulary, encode.
 
+``field_rules(features)`` tells ``ReadRecordBatches`` which fields may hold lists,
+missing values or weights; ``column_name(key, field, fields)`` is the id column
+``EncodeWithVocabularies`` writes for a feature's field.
+
 Importing this module imports Apache Beam.
 
 A public face: the implementation lives in ``vocabguard._src.engines.beam``.
@@ -19,6 +23,8 @@ with requires("vocabguard.beam"):
         encoded_schema,
         format_for,
     )
+    from vocabguard._src.engines.beam.build import field_rules
+    from vocabguard._src.engines.beam.encode import column_name
 
 __all__ = [
     "BAD_RECORD_POLICIES",
@@ -27,6 +33,8 @@ __all__ = [
     "Feature",
     "ReadRecordBatches",
     "RecordBatch",
+    "column_name",
     "encoded_schema",
+    "field_rules",
     "format_for",
 ]

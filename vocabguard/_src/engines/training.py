@@ -419,7 +419,9 @@ def load_splits(config: DataConfig) -> tuple[Split, Split]:
     return pick(train_rows), pick(test_rows)
 
 
-def _describe_train(config: DataConfig) -> str:
+def describe_train(config: DataConfig) -> str:
+    """The train split's description, which a vocabulary built from it records as its
+    input (``train.jsonl (field text)``); a rerun reuses a vocabulary only when it matches."""
     if config.path is None:
         return f"{config.train} (field {config.text_field})"
     return (
@@ -648,11 +650,11 @@ def _training_vocabulary(config: TrainConfig, train_split: Any) -> tuple[Any, bo
     """The config's vocabulary, loaded or built from the train split (and published),
     with the progress notes that say which and from what."""
     vocab, built = resolve_vocabulary(
-        config.vocabulary, train_split.texts, _describe_train(config.data)
+        config.vocabulary, train_split.texts, describe_train(config.data)
     )
     if built:
         _note(f"vocabulary: built {vocab.ref} from the train split and published it")
-    elif vocab.build.get("input") != _describe_train(config.data):
+    elif vocab.build.get("input") != describe_train(config.data):
         _note(
             f"note: {vocab.ref} was built from {vocab.build.get('input')!r}, not from this "
             "config's train split; make sure it saw no held-out data"
