@@ -59,8 +59,6 @@ class _CountTokens(beam.DoFn):
 
     def _bad_rows(self, batch: RecordBatch) -> set[int]:
         """Rows with a value of the wrong type, or a token over max_token_bytes."""
-        from vocabguard._src.core.values import check_value, is_list
-
         bad: dict[int, BadRecord] = {}
         # Each field's tokens, kept for counting when every row passes (the usual
         # case): tokenizing is the costliest step, so it is done once per batch.
@@ -69,21 +67,14 @@ class _CountTokens(beam.DoFn):
         for index, feature, field in pairs:
             values = batch.columns[field]
             needs_text = feature.spec.tokenizer != "none"
-            for row, value in enumerate(values):
-                plain = not (value is None or is_list(value) or value == "")
-                if row in bad or (plain and feature.spec.value_shape != "list"):
-                    continue
-                problem = check_value(value, feature.spec)
-                if problem is not None:
-                    bad[row] = BadRecord(batch.path, batch.numbers[row], field, *problem)
+            batch.check_values(field, feature.spec, bad)
             for row, value in enumerate(values):
                 # Mixed integers and strings under tokenizer none are not a per-record
                 # fault: the vocabulary's kind is global, so _publish rejects the mix
                 # (the same answer whatever the batch size).
                 if needs_text and isinstance(value, int) and row not in bad:
-                    bad[row] = BadRecord(
-                        batch.path,
-                        batch.numbers[row],
+                    bad[row] = batch.bad_record(
+                        row,
                         field,
                         "wrong_type",
                         f"expected a string for tokenizer {feature.spec.tokenizer!r}, found "
@@ -106,9 +97,8 @@ class _CountTokens(beam.DoFn):
                 row = good[parent]
                 bad.setdefault(
                     row,
-                    BadRecord(
-                        batch.path,
-                        batch.numbers[row],
+                    batch.bad_record(
+                        row,
                         field,
                         "token_too_long",
                         f"a token is longer than max_token_bytes={limit}",

@@ -11,6 +11,7 @@ import pyarrow as pa
 from apache_beam.metrics import Metrics
 
 from vocabguard._src.core.errors import ConfigError, received
+from vocabguard._src.core.values import is_list
 from vocabguard._src.core.vocabulary import INT64, Vocabulary
 from vocabguard._src.engines.beam.read import NAMESPACE, BadRecords, RecordBatch, check_policy
 from vocabguard._src.engines.formats.common import BadRecord
@@ -53,22 +54,33 @@ class _EncodeBatch(beam.DoFn):
         }
 
     def process(self, batch: RecordBatch):
-        from vocabguard._src.core.values import check_value, is_list
-
         records = len(batch) + sum(n for _, n in batch.skipped)
         first = batch.numbers[0] if len(batch) else 0
         stats = {"records": records, **{f"bad_records.{r}": n for r, n in batch.skipped}}
-        bad = {}
+        batch = self._good_records(batch, stats)
+        if not len(batch):
+            if self.keyed:
+                yield batch.path, (first, None, stats)
+            return
+        columns = self._encode(batch, stats)
+        for field in self.passthrough:
+            columns[field] = pa.array(batch.columns[field])
+        self.metric["documents"].inc(len(batch))
+        stats["documents"] = len(batch)
+        table = pa.Table.from_pydict(columns).cast(self.schema)
+        if self.keyed:
+            yield batch.path, (first, table, stats)
+        else:
+            yield table
+
+    def _good_records(self, batch: RecordBatch, stats: dict[str, int]) -> RecordBatch:
+        """``batch`` without its bad records (each handled by the policy and counted in
+        ``stats``), integer fields as ``int`` (CSV's "2020" for an integer vocabulary)."""
+        bad: dict[int, BadRecord] = {}
         for key, field in ((k, f) for k, names in self.fields.items() for f in names):
             vocab = self.vocabs[key]
+            batch.check_values(field, vocab.spec, bad)
             column = batch.columns[field]
-            for row, value in enumerate(column):
-                plain = not (value is None or is_list(value) or value == "")
-                if row in bad or (plain and vocab.spec.value_shape != "list"):
-                    continue
-                problem = check_value(value, vocab.spec)
-                if problem is not None:
-                    bad[row] = BadRecord(batch.path, batch.numbers[row], field, *problem)
             if vocab.token_type == INT64:
                 # Inputs are never mutated in place (Beam may reuse them).
                 column = list(column)
@@ -83,9 +95,8 @@ class _EncodeBatch(beam.DoFn):
                     except (TypeError, ValueError):
                         bad.setdefault(
                             row,
-                            BadRecord(
-                                batch.path,
-                                batch.numbers[row],
+                            batch.bad_record(
+                                row,
                                 field,
                                 "wrong_type",
                                 f"expected an integer for {vocab.ref}, found {value!r:.60}",
@@ -96,29 +107,23 @@ class _EncodeBatch(beam.DoFn):
                 continue
             for row, value in enumerate(column):
                 if isinstance(value, int) and row not in bad:
-                    bad[row] = BadRecord(
-                        batch.path,
-                        batch.numbers[row],
-                        field,
-                        "wrong_type",
-                        f"expected a string, found {value}",
+                    bad[row] = batch.bad_record(
+                        row, field, "wrong_type", f"expected a string, found {value}"
                     )
         for row in sorted(bad):
             self.bad.handle(bad[row])
             key = f"bad_records.{bad[row].reason}"
             stats[key] = stats.get(key, 0) + 1
-        if bad:
-            batch = batch.take([r for r in range(len(batch)) if r not in bad])
-        if not len(batch):
-            if self.keyed:
-                yield batch.path, (first, None, stats)
-            return
+        return batch.take([r for r in range(len(batch)) if r not in bad]) if bad else batch
+
+    def _encode(self, batch: RecordBatch, stats: dict[str, int]) -> dict[str, pa.Array]:
+        """Each feature field's id column, with its ids, OOV, padding and out-of-range
+        counts added to the Beam metrics and to ``stats``."""
         columns = {}
         for key, field in ((k, f) for k, names in self.fields.items() for f in names):
             vocab = self.vocabs[key]
-            values = batch.columns[field]
             name = column_name(key, field, self.fields[key])
-            column = vocab.encode_arrow(values)
+            column = vocab.encode_arrow(batch.columns[field])
             expected = self.schema.field(name).type
             if column.type != expected:
                 if not pa.types.is_list(expected):
@@ -144,15 +149,7 @@ class _EncodeBatch(beam.DoFn):
                 self.metric[metric].inc(n)
                 stats[metric] = stats.get(metric, 0) + n
             columns[name] = column
-        for field in self.passthrough:
-            columns[field] = pa.array(batch.columns[field])
-        self.metric["documents"].inc(len(batch))
-        stats["documents"] = len(batch)
-        table = pa.Table.from_pydict(columns).cast(self.schema)
-        if self.keyed:
-            yield batch.path, (first, table, stats)
-        else:
-            yield table
+        return columns
 
 
 def column_name(key: str, field: str, fields: Sequence[str]) -> str:

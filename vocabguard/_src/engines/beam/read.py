@@ -17,6 +17,8 @@ from apache_beam.metrics import Metrics
 
 from vocabguard._src.core.builder import NoProgress, progress_bar
 from vocabguard._src.core.errors import ConfigError, received
+from vocabguard._src.core.spec import VocabSpec
+from vocabguard._src.core.values import check_value, is_list
 from vocabguard._src.engines.formats.common import (
     DEFAULT_MAX_RECORD_BYTES,
     BadRecord,
@@ -78,6 +80,32 @@ class RecordBatch:
 
     def __len__(self) -> int:
         return len(self.numbers)
+
+    def bad_record(self, row: int, field: str, reason: str, detail: str) -> BadRecord:
+        """The ``BadRecord`` of row ``row`` (it names the file and the record's number).
+
+        >>> RecordBatch("a.jsonl", (7,), {"c": [1]}).bad_record(0, "c", "wrong_type", "x").record
+        7
+        """
+        return BadRecord(self.path, self.numbers[row], field, reason, detail)
+
+    def check_values(self, field: str, spec: VocabSpec, bad: dict[int, BadRecord]) -> None:
+        """Add to ``bad`` each row not in it yet whose ``field`` value breaks ``spec``
+        (``check_value``: shape, missing values, kinds); a plain scalar passes unchecked
+        unless the spec wants lists.
+
+        >>> bad = {}
+        >>> RecordBatch("a.jsonl", (1, 2), {"c": ["x", None]}).check_values("c", VocabSpec(), bad)
+        >>> {row: (b.record, b.reason) for row, b in bad.items()}
+        {1: (2, 'missing_field')}
+        """
+        for row, value in enumerate(self.columns[field]):
+            plain = not (value is None or is_list(value) or value == "")
+            if row in bad or (plain and spec.value_shape != "list"):
+                continue
+            problem = check_value(value, spec)
+            if problem is not None:
+                bad[row] = self.bad_record(row, field, *problem)
 
     def take(self, rows: Sequence[int], skipped: Mapping[str, int] | None = None) -> RecordBatch:
         merged = dict(self.skipped)
