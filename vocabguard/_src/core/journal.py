@@ -283,29 +283,21 @@ class JobJournal:
         store.fs.create_dir(stage, recursive=False)
         for file_name, data in files.items():
             store._write(self._at(f"{stage}/{file_name}"), data)
-        version = store._next_number(name)
-        for _ in range(MAX_ATTEMPTS):
+        for version in store._numbers(name, MAX_ATTEMPTS):
             if not store._taken(name, version):
                 manifest = self._manifest(vocab, files, vocab_txt, version)
                 store._write(self._at(f"{stage}/{self.marker}"), manifest)
-                target = self._at(store._dir(name, version))
-                try:
-                    # Fails (ENOTEMPTY) if another publisher took the number: a version
-                    # directory, reserved or published, is never empty.
-                    store.fs.move(stage, target)
+                # Fails if another publisher took the number: a version directory,
+                # reserved or published, is never empty.
+                if store._move_in(stage, self._at(store._dir(name, version))):
                     return version
-                except OSError:
-                    if not store._exists(target):
-                        raise
-            version = max(version + 1, store._next_number(name))
         raise OSError(f"no free version number in {MAX_ATTEMPTS} attempts")
 
     def _reserve_in_place(self, vocab, name, files, vocab_txt) -> int:
         # The claim protocol of VocabStore._publish_in_place, with the job's marker as
         # the claim: a publisher goes on only if its claim is all it sees in v<N>.
         store = self.store
-        version = store._next_number(name)
-        for _ in range(MAX_ATTEMPTS):
+        for version in store._numbers(name, MAX_ATTEMPTS):
             if not store._taken(name, version):
                 target = self._at(store._dir(name, version))
                 marker = f"{target}/{self.marker}"
@@ -318,7 +310,6 @@ class JobJournal:
                     store._write(self._at(marker), manifest)
                     return version
                 store._delete_file(marker)
-            version = max(version + 1, store._next_number(name))
         raise OSError(f"no free version number in {MAX_ATTEMPTS} attempts")
 
     def commit(self) -> list[tuple[str, int]]:

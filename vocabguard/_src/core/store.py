@@ -32,7 +32,7 @@ import copy
 import errno
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pyarrow.fs as pafs
@@ -270,15 +270,14 @@ class VocabStore(StoreFiles):
         if not versions:
             known = ", ".join(self.names()) or "none"
             if known == "none" and not self.root_exists():
-                raise VersionNotFoundError(
-                    f"No published vocabulary named '{parsed.name}' in store {self.root}; names "
-                    f"there: none. {self._no_root_message()}" + received(ref=ref),
-                    cases=[ref],
+                fix = self._no_root_message()
+            else:
+                fix = (
+                    f"Build one with `vocabguard build --name {parsed.name} ...` or pass --store. "
                 )
             raise VersionNotFoundError(
                 f"No published vocabulary named '{parsed.name}' in store {self.root}; names "
-                f"there: {known}. Build one with `vocabguard build --name {parsed.name} ...` or "
-                "pass --store. " + received(ref=ref),
+                f"there: {known}. {fix}" + received(ref=ref),
                 cases=[ref],
             )
         if parsed.version is not None:
@@ -425,6 +424,36 @@ class VocabStore(StoreFiles):
                 used.append(int(match.group(1)))
         return max(used) + 1
 
+    def _numbers(self, name: str, attempts: int = MAX_PUBLISH_ATTEMPTS) -> Iterator[int]:
+        """The version numbers a new version of ``name`` tries, ``attempts`` at most: the
+        next one, then after each try that lost (another publisher took the number), one
+        past it or past every number used by then. The caller skips a ``_taken`` one.
+
+        >>> import tempfile
+        >>> list(VocabStore(tempfile.mkdtemp())._numbers("demo", 3))
+        [1, 2, 3]
+        """
+        version = self._next_number(name)
+        for _ in range(attempts):
+            yield version
+            version = max(version + 1, self._next_number(name))
+
+    def _move_in(self, staging: str, target: str) -> bool:
+        """Rename a full staging directory to the version directory ``target``: False if
+        another publisher took that number meanwhile (then ``staging`` stays).
+
+        rename(2) fails with ENOTEMPTY when another publisher took the number since it
+        was checked. It would silently replace an *empty* directory, but a version
+        directory is never empty: it arrives full, and gc leaves its tombstone in it.
+        """
+        try:
+            self.fs.move(staging, target)
+            return True
+        except OSError:
+            if not self._exists(target):
+                raise
+            return False
+
     def _settle_jobs(self, name: str) -> None:
         """Finish or roll back interrupted multi-vocabulary jobs publishing ``name``, so
         that a job's versions are seen all together or not at all (see ``journal``)."""
@@ -446,8 +475,7 @@ class VocabStore(StoreFiles):
         try:
             for file_name, data in files.items():
                 self._write(f"{staging}/{file_name}", data)
-            version = self._next_number(name)
-            for _ in range(MAX_PUBLISH_ATTEMPTS):
+            for version in self._numbers(name):
                 target = self._dir(name, version)
                 if not self._taken(name, version):
                     self._pause("numbered", name, version)
@@ -472,22 +500,13 @@ class VocabStore(StoreFiles):
                     sizes = {f"{staging}/{f}": len(data) for f, data in files.items()}
                     check_written(self.fs, {**sizes, f"{staging}/{MANIFEST}": len(manifest)}, where)
                     result = as_published(vocab, manifest, where)
-                    try:
-                        # rename(2) fails with ENOTEMPTY when another publisher took the
-                        # number since the check above. It would silently replace an
-                        # *empty* directory, but a version directory is never empty:
-                        # it arrives full, and gc leaves its tombstone in it.
-                        self.fs.move(staging, target)
+                    if self._move_in(staging, target):
                         return result
-                    except OSError:
-                        if not self._exists(target):
-                            raise
                 # Another publisher took this number. If it published the same
                 # content, that version is the answer (no duplicate in a row).
                 unchanged = self._unchanged(vocab, name)
                 if unchanged is not None:
                     return unchanged
-                version = max(version + 1, self._next_number(name))
             raise StoreError(
                 f"Could not claim a version number for '{name}' in {MAX_PUBLISH_ATTEMPTS} "
                 "attempts: other publishers kept taking them. Publish again. " + received(name=name)

@@ -62,11 +62,9 @@ def publish_in_place(
     a version (and returns it) or to disappear: identical concurrent publishes give
     one version.
     """
-    version = store._next_number(name)
     tag = claim_tag(vocab)
-    for _ in range(MAX_PUBLISH_ATTEMPTS):
+    for version in store._numbers(name):
         if store._taken(name, version):
-            version = max(version + 1, store._next_number(name))
             continue
         target = store._dir(name, version)
         claim = f"{CLAIM_PREFIX}{tag}-{uuid.uuid4().hex}"
@@ -78,7 +76,6 @@ def publish_in_place(
             unchanged = store._unchanged(vocab, name)
             if unchanged is not None:
                 return unchanged
-            version = max(version + 1, store._next_number(name))
             continue
         store._pause("claimed", name, version)
         unchanged = store._unchanged(vocab, name) or await_twins(
