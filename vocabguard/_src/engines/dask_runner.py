@@ -10,20 +10,19 @@ Beam release in setup.py's range. It imports Beam's Dask runner (``vocabguard[da
 
 from __future__ import annotations
 
-import argparse
-
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
 from apache_beam.runners.dask import dask_runner as _beam_dask
 
 
 def dask_flags(options) -> list[str]:
     """The ``--dask_*`` flags of ``options`` whose values differ from their defaults.
 
-    Beam's own ``_add_argparse_args`` declares them on a plain ``argparse`` parser
-    (it may use argument groups, as 2.78's partition flags do), so the names, dests
-    and defaults come from the parser's actions rather than a copy of Beam's list.
+    Beam's own ``_add_argparse_args`` declares them on Beam's parser (it may use
+    argument groups, as 2.78's partition flags do), so the names, dests and defaults
+    come from that parser's actions rather than a copy of Beam's list. Nothing here
+    parses a command line: the parser is only read.
     """
-    parser = argparse.ArgumentParser(add_help=False)
+    parser = _BeamArgumentParser(add_help=False)
     _beam_dask.DaskOptions._add_argparse_args(parser)
     view = options.view_as(_beam_dask.DaskOptions)
     flags = []
