@@ -602,3 +602,67 @@ def test_parquet_output_trains_a_keras_model_through_tf_data(encoded):
     first = next(row for row in encoded["expected"]["text"] if row)
     assert features["text"].numpy()[0].tolist()[: len(first)] == first
     fit_one_step(tiny_model(text, country), dataset)
+
+
+# -- the command line's one parse of a Beam-mode command --
+
+
+def test_one_parse_gives_the_build_parameters_and_the_beam_flags_in_order(tmp_path):
+    from vocabguard.cli import build_parser
+
+    job = write_config(tmp_path / "job.yaml", **job_config("x.jsonl", tmp_path / "store"))
+    cases = {
+        # --runner without a job config: the in-process flags as a one-feature job.
+        ("build", "--name", "n", "--input", "a.txt", "--runner", "DaskRunner",
+         "--dask_client_address", "tcp://h:1", "--lowercase", "--num_workers", "2"): (
+            "runner", ["--dask_client_address", "tcp://h:1", "--num_workers", "2"]
+        ),
+        # A job config: no --name or --input needed.
+        ("build", "--config", job, "--direct_num_workers", "2", "--store", "s"): (
+            "job", ["--direct_num_workers", "2"]
+        ),
+        # encode's REF positional does not take a Beam flag's value.
+        ("encode", "--runner", "DirectRunner", "--config", job, "--direct_num_workers", "2",
+         "--output", "o"): ("job", ["--direct_num_workers", "2"]),
+        ("build", "--name", "n", "--input", "a.txt"): (None, []),
+    }  # fmt: skip
+    for argv, (mode, beam_args) in cases.items():
+        args, extras = build_parser().parse_known_args(list(argv))
+        assert (args.beam_mode, args.beam_args, extras) == (mode, beam_args, []), argv
+    args, _ = build_parser().parse_known_args(list(next(iter(cases))))
+    assert (args.name, args.input, args.lowercase, args.runner) == (
+        "n",
+        ["a.txt"],
+        True,
+        "DaskRunner",
+    )
+    args, _ = build_parser().parse_known_args(
+        ["encode", "--config", job, "--output", "o", "--store", "s"]
+    )
+    assert (args.config, args.output, args.store) == (job, "o", "s")
+
+
+def test_in_process_flags_beside_a_job_config_are_a_usage_error(tmp_path, capsys):
+    job = write_config(tmp_path / "job.yaml", **job_config("x.jsonl", tmp_path / "store"))
+    assert main(["build", "--config", job, "--lowercase", "--max-tokens", "3"]) == 2
+    assert capsys.readouterr().err == (
+        "vocabguard: error: --lowercase/--no-lowercase, --max-tokens: in-process flags; a job "
+        "config names its inputs, fields and specs (the Beam mode of vocabguard build takes a "
+        "job config)\nRun 'vocabguard build --help' for usage.\n"
+    )
+    assert main(["encode", "--config", job, "--input", "a.txt"]) == 2
+    assert capsys.readouterr().err.startswith(
+        "vocabguard: error: --input: in-process flag; a job config names its inputs"
+    )
+    assert not (tmp_path / "store").exists()
+
+
+def test_help_shows_the_declared_usage_of_both_modes(capsys):
+    for command, usage in (
+        ("build", "--name NAME [--parent REF]"),
+        ("encode", "--output OUT [--allow-empty] [--runner RUNNER]"),
+    ):
+        assert main([command, "--help"]) == 0
+        out = " ".join(capsys.readouterr().out.split())
+        assert usage in out, out
+    assert " ".join(out.split("options:")[0].split()).endswith("REF")

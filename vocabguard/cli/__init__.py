@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -95,43 +94,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run(sys.argv[1:] if argv is None else argv)
 
 
-def _option_value(argv: Sequence[str], flag: str) -> str | None:
-    """The value of ``flag`` (``--flag V`` or ``--flag=V``) in ``argv``, or None."""
-    for index, arg in enumerate(argv):
-        if arg == flag and index + 1 < len(argv):
-            return argv[index + 1]
-        if arg.startswith(flag + "="):
-            return arg.split("=", 1)[1]
-    return None
-
-
-def _is_job_config(path: str) -> bool:
-    """True when ``path`` is a Beam job config (it has ``features``), not a VocabSpec file."""
-    from collections.abc import Mapping
-
-    try:
-        from vocabguard._src.core.spec import load_yaml
-
-        data = load_yaml(path)
-    except Exception:  # a missing or broken file: the command reports it
-        return False
-    return isinstance(data, Mapping) and "features" in data
-
-
-def _beam_job(argv: Sequence[str]) -> str | None:
-    """``"runner"`` for ``build``/``encode`` with ``--runner``; ``"config"`` for a job
-    config given without it (it runs on the DirectRunner); else None."""
-    if not argv or argv[0] not in ("build", "encode"):
-        return None
-    rest = argv[1:]
-    if any(a == "--runner" or a.startswith("--runner=") for a in rest):
-        return "runner"
-    config = _option_value(rest, "--config")
-    if config is not None and (argv[0] == "encode" or _is_job_config(config)):
-        return "config"
-    return None
-
-
 def _strip_verbose(argv: Sequence[str]) -> list[str]:
     out, passthrough = [], False
     for arg in argv:
@@ -140,10 +102,6 @@ def _strip_verbose(argv: Sequence[str]) -> list[str]:
         if passthrough or arg not in ("-v", "--verbose"):
             out.append(arg)
     return out
-
-
-def _has_flag(argv: Sequence[str], flag: str) -> bool:
-    return any(a == flag or a.startswith(flag + "=") for a in argv)
 
 
 def quiet_argv(argv: Sequence[str]) -> list[str]:
@@ -167,24 +125,6 @@ def run(argv: Sequence[str]) -> int:
     argv = list(argv)
     quiet(verbose=verbose_requested(argv))
     argv = _strip_verbose(argv)
-    mode = _beam_job(argv)
-    if mode is not None:
-        from vocabguard.cli import jobs
-
-        if argv[0] == "build" and not _has_flag(argv[1:], "--config"):
-            from vocabguard.cli.build import run_on_runner
-
-            return run_guarded(lambda rest: run_on_runner(rest, build_parser()), argv[1:], argv[0])
-
-        config = _option_value(argv[1:], "--config")
-        if mode == "config" and config is not None and os.path.exists(config):
-            print(
-                f"{PROG}: {argv[0]}: running the job config on the DirectRunner "
-                "(--runner NAME picks another runner)",
-                file=sys.stderr,
-            )
-        job = jobs.main_build if argv[0] == "build" else jobs.main_encode
-        return run_guarded(job, argv[1:], argv[0])
     parser = build_parser()
     try:
         args, extras = parser.parse_known_args(argv)

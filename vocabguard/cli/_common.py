@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -24,14 +26,140 @@ DEBUG_ENV = "VOCABGUARD_DEBUG"
 DEFAULT_STORE = "./vocab_store"  # the same default as vocabguard._src.core.store.DEFAULT_STORE
 
 
+@dataclasses.dataclass(frozen=True)
+class BeamMode:
+    """The Beam mode of a command that also runs in this process (``build``, ``encode``).
+
+    Attributes:
+        is_job: whether the parsed flags ask for a job config's Beam mode.
+        job_flags: the destinations that mode takes; every other flag is the in-process
+            mode's, an error beside a job config.
+        runner_job: ``--runner`` without a job config runs the in-process flags as a
+            one-feature job (``build``); for a command with positionals it is False.
+    """
+
+    is_job: Callable[[argparse.Namespace], bool]
+    job_flags: frozenset[str]
+    runner_job: bool = False
+
+
 class Parser(argparse.ArgumentParser):
     """argparse, with usage errors as ``vocabguard: error: ...`` plus a pointer to --help.
 
-    An invalid choice gets a "did you mean" when one choice is close.
+    An invalid choice gets a "did you mean" when one choice is close. A command with a
+    ``beam_mode`` reads both modes' flags in one parse (see ``parse_beam_mode``).
     """
+
+    beam_mode: BeamMode | None = None
+    # While a Beam-mode parse sets them aside: (action, required, nargs, default) as declared.
+    _declared: tuple = ()
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, usage_error(with_suggestion(message), self.prog))
+
+    def format_usage(self) -> str:
+        with _as_declared(self._declared):
+            return super().format_usage()
+
+    def format_help(self) -> str:  # --help during a Beam-mode parse shows the declared usage
+        with _as_declared(self._declared):
+            return super().format_help()
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        if self.beam_mode is None:
+            return super().parse_known_args(args, namespace)
+        return parse_beam_mode(self, self.beam_mode, args, namespace)
+
+
+def parse_beam_mode(
+    parser: Parser, mode: BeamMode, args: Sequence[str] | None, namespace: Any
+) -> tuple[argparse.Namespace, list[str]]:
+    """One parse of a two-mode command's arguments; ``beam_mode`` says which mode they ask
+    for (``"job"``, ``"runner"`` or None: in process) and ``beam_args`` holds the
+    arguments the command does not know, in order: Beam pipeline options, which Beam's
+    own parser checks when the job runs (``cli.jobs.pipeline_options``).
+
+    In process, those arguments are unrecognized (the caller reports them) and the
+    required arguments are required; beside a job config, the in-process flags are a
+    usage error.
+    """
+    # Required arguments and positionals belong to the in-process mode: set aside for
+    # this parse, a positional would take the value of a Beam flag (``--flag 2``).
+    required = [a for a in parser._actions if a.required]
+    positionals = [a for a in parser._actions if not a.option_strings]
+    parser._declared = tuple(
+        (a, a.required, a.nargs, a.default) for a in dict.fromkeys([*required, *positionals])
+    )
+    for action in required:
+        action.required = False
+    for action in positionals:  # as argparse's own intermixed parse does
+        action.nargs = action.default = argparse.SUPPRESS
+    try:
+        parsed, rest = argparse.ArgumentParser.parse_known_args(parser, args, namespace)
+    finally:
+        _restore(parser._declared)
+        parser._declared = ()
+    if mode.is_job(parsed):
+        if getattr(parsed, "config", None) is None:
+            job_usage_error(parser, "the following arguments are required: --config")
+        given = [
+            "/".join(a.option_strings)
+            for a in parser._actions
+            if a.option_strings and a.dest not in mode.job_flags and _given(parsed, a)
+        ]
+        if given:
+            job_usage_error(
+                parser,
+                f"{', '.join(given)}: in-process flag{'s' if len(given) > 1 else ''}; "
+                "a job config names its inputs, fields and specs",
+            )
+        parsed.beam_mode, parsed.beam_args = "job", rest
+        return parsed, []
+    if positionals:  # the in-process mode of a command with positionals: argparse as usual
+        parsed, rest = argparse.ArgumentParser.parse_known_args(parser, args, namespace)
+        parsed.beam_mode, parsed.beam_args = None, []
+        return parsed, rest
+    missing = [a for a in required if not _given(parsed, a)]
+    if missing:
+        parser.error(
+            "the following arguments are required: "
+            + ", ".join(argparse._get_action_name(a) or a.dest for a in missing)
+        )
+    if mode.runner_job and getattr(parsed, "runner", None) is not None:
+        parsed.beam_mode, parsed.beam_args = "runner", rest
+        return parsed, []
+    parsed.beam_mode, parsed.beam_args = None, []
+    return parsed, rest
+
+
+def _restore(declared: tuple) -> None:
+    for action, required, nargs, default in declared:
+        action.required, action.nargs, action.default = required, nargs, default
+
+
+@contextlib.contextmanager
+def _as_declared(declared: tuple) -> Iterator[None]:
+    """The actions as declared for a while (help printed in the middle of a parse)."""
+    current = tuple((a, a.required, a.nargs, a.default) for a, *_ in declared)
+    _restore(declared)
+    try:
+        yield
+    finally:
+        _restore(current)
+
+
+def _given(namespace: argparse.Namespace, action: argparse.Action) -> bool:
+    """Whether the command line set ``action``'s value (argparse stores the default
+    object itself otherwise; a flag given with its default value changes nothing)."""
+    return getattr(namespace, action.dest, action.default) is not action.default
+
+
+def job_usage_error(parser: argparse.ArgumentParser, message: str) -> None:
+    """A usage error of a command's Beam mode (exits 2)."""
+    parser.exit(
+        2,
+        usage_error(f"{message} (the Beam mode of {parser.prog} takes a job config)", parser.prog),
+    )
 
 
 def usage_error(message: str, prog: str) -> str:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
-from vocabguard.cli._common import add_input_options, note
+from vocabguard.cli._common import BeamMode, add_input_options, note
 
 BEAM_MODE = """
 Two modes, one command:
@@ -21,8 +21,8 @@ Two modes, one command:
 
 
 def add_beam_options(parser: argparse.ArgumentParser) -> None:
-    """Document the Beam mode's flags (a ``--runner`` or a job config sends the command
-    to ``vocabguard._src.engines.jobs`` before this parser runs)."""
+    """The Beam mode's ``--runner`` (the parser keeps the flags it does not know as Beam
+    pipeline options: see ``_common.parse_beam_mode``)."""
     beam = parser.add_argument_group(
         "Beam mode", "with a job config as --config (see the end of this help)"
     )
@@ -62,6 +62,28 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
     _add_record_options(build)
     add_beam_options(build)
     _add_spec_options(build)
+    # --config runs the Beam mode when it names a job config, or beside --runner; --runner
+    # alone runs these flags as a one-feature job.
+    build.beam_mode = BeamMode(
+        is_job=lambda args: (
+            args.config is not None and (args.runner is not None or is_job_config(args.config))
+        ),
+        job_flags=frozenset({"config", "store", "runner", "verbose"}),
+        runner_job=True,
+    )
+
+
+def is_job_config(path: str) -> bool:
+    """True when ``path`` is a Beam job config (it has ``features``), not a VocabSpec file."""
+    from collections.abc import Mapping
+
+    from vocabguard._src.core.spec import load_yaml
+
+    try:
+        data = load_yaml(path)
+    except Exception:  # a missing or broken file: the command reports it
+        return False
+    return isinstance(data, Mapping) and "features" in data
 
 
 def _add_record_options(build: argparse.ArgumentParser) -> None:
@@ -241,9 +263,28 @@ def options_from_args(args: argparse.Namespace, pipeline_options=None):
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
-    from vocabguard._src.engines.build_job import build
+    """``vocabguard build`` in the mode its one parse found (``args.beam_mode``).
 
-    report(build(options_from_args(args)))
+    In process: the flags are a ``BuildOptions``. With ``--runner R`` and no job config
+    they become a one-feature job on that runner, the arguments the parser did not know
+    (``args.beam_args``) its Beam pipeline options: a build moves from a laptop to a
+    cluster by adding one flag. With a job config: every feature of it, in one pass.
+    """
+    from vocabguard._src.engines.build_job import build
+    from vocabguard._src.engines.inprocess import is_inprocess
+    from vocabguard.cli import jobs
+
+    if args.beam_mode == "job":
+        return jobs.build_from_args(args)
+    if args.beam_mode is None or is_inprocess(args.runner):
+        report(build(options_from_args(args, pipeline_options=args.beam_args or None)))
+        return 0
+    flags = jobs.pipeline_options(args.beam_args, runner=args.runner)
+    options = options_from_args(args, pipeline_options=flags)
+    jobs.quiet_beam_logs()
+    with jobs.quiet_workers():
+        result = build(options)
+    report(result)
     return 0
 
 
@@ -279,28 +320,3 @@ def report(result) -> None:
         )
     )
     print(published.ref)
-
-
-def run_on_runner(argv: Sequence[str], parser: argparse.ArgumentParser) -> int:
-    """``vocabguard build --runner R`` with the in-process flags instead of ``--config``.
-
-    The flags (``--name``, ``--input``, ``--field``, ``--weight-field``, spec flags,
-    ``--store``, ``--bad-records``) become a one-feature job; every other flag is a
-    Beam pipeline option (``--dask_client_address``, ...). So a build moves from a
-    laptop to a cluster by adding one flag. ``parser`` is the root ``vocabguard`` parser.
-    """
-    from vocabguard._src.engines.build_job import build
-    from vocabguard._src.engines.inprocess import is_inprocess
-    from vocabguard.cli.jobs import pipeline_options, quiet_beam_logs, quiet_workers
-
-    args, beam_args = parser.parse_known_args(["build", *argv])
-    if is_inprocess(args.runner):
-        report(build(options_from_args(args, pipeline_options=beam_args)))
-        return 0
-    flags = pipeline_options(["--runner", args.runner, *beam_args])
-    options = options_from_args(args, pipeline_options=flags)
-    quiet_beam_logs()
-    with quiet_workers():
-        result = build(options)
-    report(result)
-    return 0

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 from vocabguard._src.core.outputs import refuse_existing
 from vocabguard._src.core.outputs import staging_path as new_temp_path
 from vocabguard.cli._common import (
+    BeamMode,
     add_input_options,
     note,
     store_from_args,
@@ -48,6 +49,11 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
     add_beam_options(encode)
     encode.add_argument(
         "--config", metavar="JOB", help="Beam mode: a job config with an encode section"
+    )
+    # --config (always a job config here) or --runner runs the Beam mode.
+    encode.beam_mode = BeamMode(
+        is_job=lambda args: args.config is not None or args.runner is not None,
+        job_flags=frozenset({"config", "store", "runner", "output", "verbose"}),
     )
 
 
@@ -126,6 +132,10 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     from vocabguard._src.core.errors import InputDataError, received
     from vocabguard._src.engines.formats.inputs import detect_format, expand_inputs
 
+    if args.beam_mode == "job":
+        from vocabguard.cli import jobs
+
+        return jobs.encode_from_args(args)
     output = args.output
     if os.path.lexists(output):
         refuse_existing(output, "Output")

@@ -1,9 +1,13 @@
-"""The job mode of ``vocabguard build`` / ``encode`` and the ``pipelines/`` scripts.
+"""The Beam mode of ``vocabguard build`` / ``encode`` and the ``pipelines/`` scripts.
 
 ``--config JOB.yaml`` (``store``, ``inputs``, ``features``; see
 ``vocabguard._src.engines.jobs``) plus ``--store``, ``--runner`` and Beam pipeline
-options: the arguments are parsed here, once, into the build use case's parameters
-(``engines/build_job.run_job``) or the encode job's, and the result is printed here.
+options. The command line parses them once, with the in-process flags
+(``_common.parse_beam_mode``), and comes here with the parsed ``args``
+(``build_from_args``, ``encode_from_args``); the pipelines' scripts parse theirs once
+with ``parse_job``. Either way the job config, the runner and the Beam pipeline options
+go to the build use case (``engines/build_job.run_job``) or the encode job, and the
+result is printed here.
 
 ``run_build(argv)`` / ``run_build_inprocess(argv)`` / ``run_encode(argv)`` return what
 was published or written; ``main_build`` / ``main_encode`` print it (each published
@@ -19,7 +23,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from vocabguard.cli._common import PROG
+from vocabguard.cli._common import PROG, job_usage_error, note
 from vocabguard.cli.quiet import BeamLines, progress_lines, stderr_lines
 
 DEBUG_ENVS = ("VOCABGUARD_DEBUG", "VOCABGUARD_VERBOSE")
@@ -29,21 +33,21 @@ class _JobArgumentParser(argparse.ArgumentParser):
     """Usage errors as two lines, like the rest of the command line."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(
-            2,
-            f"{PROG}: error: {message} (the Beam mode of {self.prog} takes a job config)\n"
-            f"Run '{self.prog} --help' for usage.\n",
-        )
+        job_usage_error(self, message)
 
 
 def _job_parser(prog: str) -> argparse.ArgumentParser:
     parser = _JobArgumentParser(
         prog=prog,
         description="Run the vocabguard Beam job. Other flags are Beam pipeline options "
-        "(--runner, --direct_num_workers, --direct_running_mode, --project, ...).",
+        "(--direct_num_workers, --direct_running_mode, --project, ...).",
     )
     parser.add_argument("--config", required=True, help="the job config YAML")
     parser.add_argument("--store", help="store root (overrides the config's store)")
+    parser.add_argument(
+        "--runner",
+        help="Beam runner (default: DirectRunner), or inprocess: this process, without Beam",
+    )
     if prog.endswith("encode"):
         parser.add_argument(
             "--output", help="output directory (overrides the config's encode.output)"
@@ -51,37 +55,34 @@ def _job_parser(prog: str) -> argparse.ArgumentParser:
     return parser
 
 
-def parse_job(argv: Sequence[str] | None, prog: str):
-    """``(JobConfig, Beam flags)`` from a job's argv: ``--config``, ``--store`` (and
-    ``--output`` for encode) applied to the config; the rest are Beam's flags."""
-    from vocabguard._src.engines.jobs import JobConfig
-
+def parse_job(argv: Sequence[str] | None, prog: str) -> tuple[Any, str | None, list[str]]:
+    """``(JobConfig, runner, Beam flags)`` from a job script's argv, in one parse:
+    ``--config``, ``--store`` (and ``--output`` for encode) applied to the config,
+    ``--runner`` (None: not given), and the rest: Beam's pipeline options."""
     args, beam_args = _job_parser(prog).parse_known_args(
         list(sys.argv[1:] if argv is None else argv)
     )
-    config = JobConfig.from_yaml(args.config, store=args.store)
+    return job_config(args), args.runner, beam_args
+
+
+def job_config(args: argparse.Namespace):
+    """The job config of parsed Beam-mode flags: ``--config`` with ``--store`` (and
+    encode's ``--output``) in place of the config's own."""
+    from vocabguard._src.engines.jobs import JobConfig
+
+    config = JobConfig.from_yaml(args.config, store=getattr(args, "store", None))
     output = getattr(args, "output", None)
-    if output is not None:
-        config = config.with_output(output)
-    return config, beam_args
+    return config if output is None else config.with_output(output)
 
 
-def _runner_flag(beam_args: Sequence[str]) -> str | None:
-    runner = None
-    for index, arg in enumerate(beam_args):
-        if arg == "--runner" and index + 1 < len(beam_args):
-            runner = beam_args[index + 1]
-        elif arg.startswith("--runner="):
-            runner = arg.split("=", 1)[1]
-    return runner
-
-
-def pipeline_options(beam_args: Sequence[str]):
+def pipeline_options(beam_args: Sequence[str], runner: str | None = None):
     """``PipelineOptions`` from Beam flags; unknown flags are an error, not a warning.
 
-    ``--runner`` takes Beam's short names (``DirectRunner``, ``DaskRunner``,
-    ``FlinkRunner``, ...) or a runner class path. The DirectRunner is the default
-    (Beam may otherwise pick Prism, which downloads a binary and cannot run offline).
+    ``runner`` (else a ``--runner`` among the flags, as Beam takes it) is one of Beam's
+    short names (``DirectRunner``, ``DaskRunner``, ``FlinkRunner``, ...) or a runner
+    class path; its module is imported before the check, so its own flags pass. The
+    DirectRunner is the default (Beam may otherwise pick Prism, which downloads a binary
+    and cannot run offline).
     """
     from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
@@ -89,7 +90,11 @@ def pipeline_options(beam_args: Sequence[str]):
     from vocabguard._src.engines.runners import resolve_runner
 
     beam_args = list(beam_args)
-    runner = _runner_flag(beam_args)
+    if runner is None:  # a list of Beam flags from Python code: its own --runner
+        runner_parser = argparse.ArgumentParser(allow_abbrev=False, add_help=False)
+        runner_parser.add_argument("--runner")
+        given, beam_args = runner_parser.parse_known_args(beam_args)
+        runner = given.runner
     path = resolve_runner(runner) if runner else None
     parser = argparse.ArgumentParser(allow_abbrev=False, add_help=False)
     seen: set[type] = set()
@@ -117,18 +122,56 @@ def pipeline_options(beam_args: Sequence[str]):
     return options
 
 
-def inprocess_argv(argv: Sequence[str]) -> list[str] | None:
-    """``argv`` without ``--runner inprocess`` when it names the in-process runner, else None."""
+# The Beam job's results have always been these five keys (no ``name``).
+BEAM_RESULT_KEYS = ("feature", "ref", "fingerprint", "input_dim", "newly_published")
+
+
+def build_job(config: Any, runner: str | None, beam_args: Sequence[str]) -> list[dict]:
+    """Every feature of ``config`` built and published in one pass: in this process
+    (``runner`` inprocess, no Beam options) or on a Beam runner with ``beam_args``;
+    Beam's own log lines kept quiet. One dict per feature (``print_published``)."""
+    from vocabguard._src.engines.build_job import run_job
     from vocabguard._src.engines.inprocess import is_inprocess
 
-    argv = list(argv)
-    for index, arg in enumerate(argv):
-        if arg.startswith("--runner="):
-            if is_inprocess(arg.split("=", 1)[1]):
-                return argv[:index] + argv[index + 1 :]
-        elif arg == "--runner" and index + 1 < len(argv) and is_inprocess(argv[index + 1]):
-            return argv[:index] + argv[index + 2 :]
-    return None
+    if is_inprocess(runner):
+        result = run_job(config, runner="inprocess", pipeline_options=list(beam_args))
+        return [item.as_dict() for item in result.published]
+    quiet_beam_logs()
+    with quiet_workers():
+        result = run_job(config, pipeline_options=pipeline_options(beam_args, runner=runner))
+    return [{key: item.as_dict()[key] for key in BEAM_RESULT_KEYS} for item in result.published]
+
+
+def encode_config(config: Any, runner: str | None, beam_args: Sequence[str]) -> dict:
+    """Encode ``config``'s inputs with pinned versions on a Beam runner; the summary."""
+    from vocabguard._src.engines.jobs import run_encode as encode_job
+
+    quiet_beam_logs()
+    with quiet_workers():
+        return encode_job(config, pipeline_options=pipeline_options(beam_args, runner=runner))
+
+
+def _on_the_direct_runner(args: argparse.Namespace, command: str) -> None:
+    if args.runner is None and os.path.exists(args.config):
+        note(
+            f"{PROG}: {command}: running the job config on the DirectRunner "
+            "(--runner NAME picks another runner)"
+        )
+
+
+def build_from_args(args: argparse.Namespace) -> int:
+    """``vocabguard build --config JOB`` from its parsed flags (``args.beam_args``: the
+    Beam pipeline options); prints each published ref."""
+    _on_the_direct_runner(args, "build")
+    print_published(build_job(job_config(args), args.runner, args.beam_args))
+    return 0
+
+
+def encode_from_args(args: argparse.Namespace) -> int:
+    """``vocabguard encode --config JOB`` from its parsed flags; prints the output."""
+    _on_the_direct_runner(args, "encode")
+    print_encoded(encode_config(job_config(args), args.runner, args.beam_args))
+    return 0
 
 
 def run_build(argv: Sequence[str] | None = None, *, config: Any = None) -> list[dict]:
@@ -136,19 +179,17 @@ def run_build(argv: Sequence[str] | None = None, *, config: Any = None) -> list[
     one dict per feature (``feature``, ``ref``, ``fingerprint``, ``input_dim``,
     ``newly_published``).
 
-    ``argv``: ``--config FILE`` and Beam pipeline options; or, with ``config`` given
-    (a ``JobConfig``), the Beam pipeline options alone.
+    ``argv``: ``--config FILE``, ``--runner`` and Beam pipeline options; or, with
+    ``config`` given (a ``JobConfig``), the Beam pipeline options alone.
     """
     from vocabguard._src.engines.build_job import run_job
 
     if config is None:
-        config, beam_args = parse_job(argv, f"{PROG} build")
+        config, runner, beam_args = parse_job(argv, f"{PROG} build")
     else:
-        beam_args = list(argv or [])
-    result = run_job(config, pipeline_options=pipeline_options(beam_args))
-    # The Beam job's results have always been these five keys (no ``name``).
-    keys = ("feature", "ref", "fingerprint", "input_dim", "newly_published")
-    return [{key: item.as_dict()[key] for key in keys} for item in result.published]
+        runner, beam_args = None, list(argv or [])
+    result = run_job(config, pipeline_options=pipeline_options(beam_args, runner=runner))
+    return [{key: item.as_dict()[key] for key in BEAM_RESULT_KEYS} for item in result.published]
 
 
 def run_build_inprocess(argv: Sequence[str], *, config: Any = None) -> list[dict]:
@@ -157,7 +198,7 @@ def run_build_inprocess(argv: Sequence[str], *, config: Any = None) -> list[dict
     from vocabguard._src.engines.build_job import run_job
 
     if config is None:
-        config, argv = parse_job(argv, f"{PROG} build")
+        config, _, argv = parse_job(argv, f"{PROG} build")
     result = run_job(config, runner="inprocess", pipeline_options=list(argv))
     return [item.as_dict() for item in result.published]
 
@@ -166,8 +207,8 @@ def run_encode(argv: Sequence[str] | None = None) -> dict:
     """Encode the config's inputs with pinned vocabulary versions; return the summary."""
     from vocabguard._src.engines.jobs import run_encode as encode_job
 
-    config, beam_args = parse_job(argv, f"{PROG} encode")
-    return encode_job(config, pipeline_options=pipeline_options(beam_args))
+    config, runner, beam_args = parse_job(argv, f"{PROG} encode")
+    return encode_job(config, pipeline_options=pipeline_options(beam_args, runner=runner))
 
 
 def _loud() -> bool:
@@ -201,25 +242,21 @@ def print_published(built: Sequence[dict]) -> None:
         print(item["ref"])
 
 
-def main_build(argv: Sequence[str] | None = None, *, config: Any = None) -> int:
-    """Entry point of ``pipelines/build_vocab.py`` and ``vocabguard build --config JOB``
-    (``--runner inprocess``: one pass in this process, no Beam)."""
-    rest = inprocess_argv(sys.argv[1:] if argv is None else argv)
-    if rest is not None:
-        built = run_build_inprocess(rest, config=config)
-    else:
-        quiet_beam_logs()
-        with quiet_workers():
-            built = run_build(argv, config=config)
-    print_published(built)
+def main_build(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``pipelines/build_vocab.py`` (``--runner inprocess``: one pass in
+    this process, no Beam)."""
+    print_published(build_job(*parse_job(argv, f"{PROG} build")))
     return 0
 
 
 def main_encode(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``pipelines/encode_dataset.py`` and ``vocabguard encode --config JOB``."""
-    quiet_beam_logs()
-    with quiet_workers():
-        summary = run_encode(argv)
+    """Entry point of ``pipelines/encode_dataset.py``."""
+    print_encoded(encode_config(*parse_job(argv, f"{PROG} encode")))
+    return 0
+
+
+def print_encoded(summary: dict) -> None:
+    """The encode job's summary on stderr, its output directory on stdout."""
     skipped = sum(summary["bad_records_skipped"].values())
     refs = ", ".join(f"{key} {v['ref']}" for key, v in summary["vocabularies"].items())
     print(
@@ -230,4 +267,3 @@ def main_encode(argv: Sequence[str] | None = None) -> int:
         file=sys.stderr,
     )
     print(summary["output"])
-    return 0

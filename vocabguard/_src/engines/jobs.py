@@ -1,6 +1,8 @@
 """The batch jobs: build vocabularies and encode datasets with Beam, from a YAML config.
 
-``run_build(argv)`` and ``run_encode(argv)`` take ``--config FILE`` plus standard
+``JobConfig`` is a job config, checked; ``run_encode(config, pipeline_options=...)``
+encodes its inputs on Beam (its build is ``engines/build_job.run_job``). The command
+line (``vocabguard build|encode --config FILE``, ``cli/jobs.py``) gives them standard
 Beam pipeline options (``--runner``, ``--direct_num_workers``, ``--project``, ...);
 an unknown option is an error. The DirectRunner is the default; the same code
 runs on Dataflow, Flink or Spark through those options.
