@@ -5,13 +5,14 @@ against a 10 M-token vocabulary would pay for 10 M tokens. A ``TokenIndex`` pays
 vocabulary once and then only for the batch:
 
 - integer tokens: the values sorted once; a batch is ``np.searchsorted`` (exact);
-- byte-string tokens: polars' vectorized 64-bit ``Series.hash`` of every token, sorted
-  once, with a directory of where each run of leading hash bits starts (about two keys
-  a run); a batch is hashed, each hash goes straight to its run (a cache miss or two,
-  not the ~20 of a binary search over millions of keys, so a batch of 1,000 costs per
-  value what a batch of 100,000 does), and every hit is checked byte for byte against
-  the token it points at, so a hash collision can never give a wrong id (colliding keys
-  are all tried).
+- byte-string tokens: polars' vectorized 64-bit hash of every token, sorted once, with
+  a directory of where each run of leading hash bits starts (about two keys a run); a
+  batch is hashed, each hash goes straight to its run (a cache miss or two, not the ~20
+  of a binary search over millions of keys), and every hit is checked byte for byte
+  against the token it points at, so a hash collision can never give a wrong id
+  (colliding keys are all tried). A query is a fixed number of numpy, Arrow and polars
+  calls (tens of microseconds in all) plus a cost per value, so a batch of 1,000 costs
+  per value about what a batch of 100,000 does.
 
 All are numpy arrays (about 20 bytes per token) with no Python object per token.
 
@@ -34,7 +35,7 @@ _SEED = 0
 
 
 def hash64(values: pa.Array) -> np.ndarray:
-    """64-bit hashes of binary values (polars' ``Series.hash``; stable within a process).
+    """64-bit hashes of binary values (polars' row hash; stable within a process).
 
     >>> a = hash64(pa.array([b"x", b"y", b"x"]))
     >>> a.dtype, bool(a[0] == a[2]), bool(a[0] == a[1])
@@ -42,7 +43,11 @@ def hash64(values: pa.Array) -> np.ndarray:
     """
     import polars as pl
 
-    return pl.Series(values, dtype=pl.Binary).hash(seed=_SEED).to_numpy()
+    # ``DataFrame.hash_rows`` of the one column: the same hashes as ``Series.hash``, but
+    # called straight into polars (``Series.hash`` builds and runs a query plan, about
+    # 0.1 ms a call: most of a batch of 1,000's time).
+    frame = pl.DataFrame(pl.Series("", values, dtype=pl.Binary))
+    return frame.hash_rows(seed=_SEED).to_numpy()
 
 
 def _sort(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -72,8 +77,6 @@ class TokenIndex:
             self.keys = keys = keys.cast(pa.binary())
             values = hash64(keys)
         self._order, self._sorted = _sort(values)
-        # The longest run of equal sorted values: 1 unless two keys collide (or repeat).
-        self._longest_run = 1
         equal = np.flatnonzero(self._sorted[1:] == self._sorted[:-1])
         if len(equal):
             # Equal values (collisions, repeated keys): in row order, so the first row
@@ -81,10 +84,14 @@ class TokenIndex:
             at = np.union1d(equal, equal + 1)
             within = np.lexsort((self._order[at], self._sorted[at]))
             self._order[at] = self._order[at][within]
-            starts = np.flatnonzero(np.diff(self._sorted)) + 1
-            bounds = np.concatenate([[0], starts, [len(values)]])
-            self._longest_run = int(np.diff(bounds).max())
-        self._directory = None if self.integer else _directory(self._sorted)
+        # No two keys share a hash (or a value): a probe has at most one candidate.
+        self._unique = not len(equal)
+        self._directory = None
+        if not self.integer:
+            self._directory = _directory(self._sorted)
+            # Each sorted hash beside its row: a probe's hash and row share a cache line.
+            self._pairs = np.stack([self._sorted, self._order.view(np.uint64)], axis=1)
+            del self._sorted, self._order
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -95,70 +102,54 @@ class TokenIndex:
         rows = np.full(n, -1, dtype=np.int64)
         if not n or not len(self.keys):
             return rows
-        if self.integer:
-            probes = values.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
-        else:
-            values = values.cast(pa.binary())
+        if not self.integer:
+            if values.type != pa.binary():
+                values = values.cast(pa.binary())
             return self._hashed_rows(values, hash64(values), rows)
+        probes = values.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
         # Searching in sorted order walks the sorted keys once (cache-friendly: ten
-        # times faster than random probes into 1M sorted hashes, measured).
+        # times faster than random probes into 1M sorted keys, measured). The leftmost
+        # equal key is the first row holding the value (equal keys sit in row order).
         sorter = np.argsort(probes)
         found = np.empty(n, dtype=np.int64)
         found[sorter] = np.searchsorted(self._sorted, probes[sorter])
-        pending = np.arange(n)
-        for step in range(self._longest_run):
-            at = found[pending] + step
-            inside = at < len(self._sorted)
-            pending, at = pending[inside], at[inside]
-            same_hash = self._sorted[at] == probes[pending]
-            pending, at = pending[same_hash], at[same_hash]
-            if not len(pending):
-                break
-            candidates = self._order[at]
-            if self.integer:
-                rows[pending] = candidates
-                break
-            # The byte check: a hash match is a hit only if the bytes are the same.
-            same = pc.equal(values.take(pending), self.keys.take(candidates)).to_numpy(
-                zero_copy_only=False
-            )
-            rows[pending[same]] = candidates[same]
-            pending = pending[~same]  # collisions: try the next key with the same hash
+        np.minimum(found, len(self._sorted) - 1, out=found)
+        hit = self._sorted[found] == probes
+        rows[hit] = self._order[found[hit]]
         return rows
 
     def _hashed_rows(self, values: pa.Array, probes: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """``rows`` of binary ``values`` with hashes ``probes``: each probe scans its run of
-        the sorted hashes (found in the directory) to the first equal hash, and every such
-        hit is byte-checked at once; a probe whose hit was a collision scans on."""
+        """``rows`` of binary ``values`` with hashes ``probes``: every probe is paired with
+        each key of its run of the sorted hashes (found in the directory: about two), the
+        pairs whose hashes are equal are byte-checked in one call, and each probe keeps its
+        first match. A fixed number of numpy and Arrow calls whatever the batch: no loop
+        whose length depends on the data, so a batch of 1,000 pays little beyond its values."""
         shift, starts = self._directory
-        run = (probes >> shift).astype(np.intp)
-        pending = np.arange(len(probes))
-        at = starts[run].astype(np.int64)
-        end = starts[run + 1].astype(np.int64)
-        while len(pending):
-            # Numpy only: move each probe to the first position whose hash is not below it.
-            hit_p, hit_at = [], []
-            while len(pending):
-                live = at < end
-                pending, at, end = pending[live], at[live], end[live]
-                key, want = self._sorted[at], probes[pending]
-                same = key == want
-                hit_p.append(pending[same])
-                hit_at.append(at[same])
-                below = key < want  # sorted: a larger hash means the probe is absent
-                pending, at, end = pending[below], at[below] + 1, end[below]
-            hit_p, hit_at = np.concatenate(hit_p), np.concatenate(hit_at)
-            if not len(hit_p):
-                break
-            # The byte check: a hash match is a hit only if the bytes are the same;
-            # equal hashes sit in row order, so the first row holding a key wins.
-            candidates = self._order[hit_at]
-            equal = _bools(pc.equal(values.take(hit_p), self.keys.take(candidates)))
-            rows[hit_p[equal]] = candidates[equal]
-            # Collisions (never seen in practice): scan on past the colliding key.
-            wrong = ~equal
-            pending, at = hit_p[wrong], hit_at[wrong] + 1
-            end = starts[run[pending] + 1].astype(np.int64)
+        run = probes >> shift
+        first = starts[run]
+        count = starts[1:][run] - first
+        # Pair each probe with each position of its run (probe-major, positions ascending).
+        probe = np.repeat(np.arange(len(probes)), count)
+        ends = np.cumsum(count)
+        pairs = self._pairs[np.arange(len(probe)) + np.repeat(first - (ends - count), count)]
+        same = pairs[:, 0] == probes[probe]
+        probe, candidates = probe[same], pairs[same, 1].view(np.int64)
+        if not len(probe):
+            return rows
+        # The byte check: a hash match is a hit only if the bytes are the same. With
+        # unique hashes, as many matches as values means one each, in order.
+        whole = self._unique and len(probe) == len(probes)
+        found = values if whole else values.take(probe)
+        equal = _bools(pc.equal(found, self.keys.take(candidates)))
+        if self._unique:
+            rows[probe] = np.where(equal, candidates, -1)
+            return rows
+        probe, candidates = probe[equal], candidates[equal]
+        # Equal hashes sit in row order, so a probe's first match is the first row holding
+        # its key (two only when the keys repeat one).
+        keep = np.ones(len(probe), dtype=bool)
+        keep[1:] = probe[1:] != probe[:-1]
+        rows[probe[keep]] = candidates[keep]
         return rows
 
 

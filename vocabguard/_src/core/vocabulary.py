@@ -612,6 +612,26 @@ def _checked_retired(retired: Iterable[int], layout: IdLayout, token_type: str) 
     return retired
 
 
+# Arrow types a list or object array of tokens converts to that hold their UTF-8 bytes.
+_TEXT_TYPES = (pa.string(), pa.binary(), pa.large_string(), pa.large_binary())
+
+
+def _inner_nul(array: np.ndarray) -> bool:
+    """True when a value of a numpy ``str`` or ``bytes`` array holds a NUL before its end
+    (numpy keeps it; pyarrow's conversion of these arrays would cut the value there).
+
+    >>> _inner_nul(np.array(["ab", "c"])), _inner_nul(np.array([b"a\\x00b", b"c"]))
+    (False, True)
+    """
+    width = array.dtype.itemsize // (4 if array.dtype.kind == "U" else 1)
+    if width < 2 or not len(array):
+        return False
+    unit = np.uint32 if array.dtype.kind == "U" else np.uint8
+    zero = np.ascontiguousarray(array).view(unit).reshape(len(array), width) == 0
+    # Trailing NULs are numpy's padding; a NUL followed by a character is inside a value.
+    return bool((zero[:, :-1] & ~zero[:, 1:]).any())
+
+
 class Vocabulary:
     """A vocabulary under the id contract.
 
@@ -1027,30 +1047,68 @@ class Vocabulary:
         """Ids of already-tokenized input: a flat sequence gives a 1-D array,
         a sequence of sequences gives a list of arrays (padded 2-D with sequence_length).
 
+        Lists, numpy arrays (``str``, ``bytes``, object, integer) and Arrow arrays (string,
+        binary, their large and dictionary forms, lists of them) give the same ids.
+
         >>> from vocabguard import VocabSpec, build_vocabulary
         >>> v = build_vocabulary(["x y y"], VocabSpec(), progress=False)
         >>> v.lookup(["y", "nope", "[PAD]"]).tolist()
         [2, 1, 0]
         """
+        if isinstance(tokens, pa.ChunkedArray):
+            tokens = tokens.combine_chunks()
+        if isinstance(tokens, pa.Array):
+            kind = tokens.type
+            if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+                return self._split(tokens, self._lookup_missing(tokens.flatten()))
+            return self._lookup_missing(tokens)
+        items = tokens if isinstance(tokens, np.ndarray) else list(tokens)
         arrow_type = pa.int64() if self.token_type == INT64 else pa.binary()
-        items = list(tokens) if not isinstance(tokens, (pa.Array, np.ndarray)) else tokens
-        nested = isinstance(items, pa.ListArray) or (
-            len(items) > 0 and isinstance(items[0], (list, tuple, np.ndarray))
-        )
+        nested = len(items) > 0 and isinstance(items[0], (list, tuple, np.ndarray))
         if not nested:
-            if isinstance(items, pa.Array):
-                return self._lookup_missing(items)
-            values = [None if t is None else as_token(t, self.token_type) for t in items]
-            return self._lookup_missing(pa.array(values, type=arrow_type))
-        if not isinstance(items, pa.ListArray):
-            items = pa.array(
-                [
-                    [None if t is None else as_token(t, self.token_type) for t in row]
-                    for row in items
-                ],
-                type=pa.list_(arrow_type),
-            )
-        return self._split(items, self._lookup_missing(items.flatten()))
+            values = self._one_conversion(items)
+            if values is None:
+                values = pa.array(
+                    [None if t is None else as_token(t, self.token_type) for t in items],
+                    type=arrow_type,
+                )
+            return self._lookup_missing(values)
+        lists = pa.array(
+            [[None if t is None else as_token(t, self.token_type) for t in row] for row in items],
+            type=pa.list_(arrow_type),
+        )
+        return self._split(lists, self._lookup_missing(lists.flatten()))
+
+    def _one_conversion(self, items: list | np.ndarray) -> pa.Array | None:
+        """Flat tokens as an Arrow array in one call into pyarrow (no Python call per token),
+        or ``None`` where the per-token path must decide: it names a bad token, and this
+        accepts only what that path would turn into the same bytes or integers.
+
+        >>> from vocabguard import VocabSpec, build_vocabulary
+        >>> v = build_vocabulary(["x"], VocabSpec(), progress=False)
+        >>> v._one_conversion(np.array(["x", "é"])).to_pylist(), v._one_conversion([1, 2])
+        (['x', 'é'], None)
+        """
+        integer = self.token_type == INT64
+        if isinstance(items, np.ndarray):
+            kind = items.dtype.kind
+            if items.ndim != 1:
+                return None
+            if integer and (kind == "i" or (kind == "u" and items.dtype.itemsize < 8)):
+                return pa.array(items.astype(np.int64, copy=False))
+            if not integer and kind in "US" and not _inner_nul(items):
+                return pa.array(items)  # numpy's fixed-width str / bytes, no Python objects
+            if not integer and kind in "US":
+                items = items.astype(object)  # pyarrow would cut each value at a NUL
+            elif kind != "O":
+                return None
+        try:
+            values = pa.array(items)
+        except (pa.ArrowException, TypeError, ValueError, OverflowError):
+            return None
+        if integer:
+            return values if values.type == pa.int64() else None
+        return values if values.type in _TEXT_TYPES else None
 
     def _lookup_missing(self, flat: pa.Array) -> np.ndarray:
         """``_lookup_flat``, with null tokens mapped by the ``missing`` policy."""
