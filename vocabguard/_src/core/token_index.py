@@ -97,7 +97,8 @@ class TokenIndex:
         return len(self.keys)
 
     def rows(self, values: pa.Array) -> np.ndarray:
-        """The row of each value in ``keys`` (int64), ``-1`` where it is not there."""
+        """The row of each value in ``keys`` (int64, possibly read-only), ``-1`` where it
+        is not there."""
         n = len(values)
         rows = np.full(n, -1, dtype=np.int64)
         if not n or not len(self.keys):
@@ -140,10 +141,16 @@ class TokenIndex:
         # unique hashes, as many matches as values means one each, in order.
         whole = self._unique and len(probe) == len(probes)
         found = values if whole else values.take(probe)
-        equal = _bools(pc.equal(found, self.keys.take(candidates)))
+        same_bytes = pc.equal(found, self.keys.take(candidates))
         if self._unique:
-            rows[probe] = np.where(equal, candidates, -1)
+            # One candidate a probe: its row where the bytes agree (Arrow's if_else, no
+            # bitmap round trip through numpy).
+            hit = pc.if_else(same_bytes, candidates, -1).to_numpy()
+            if whole:
+                return hit
+            rows[probe] = hit
             return rows
+        equal = _bools(same_bytes)
         probe, candidates = probe[equal], candidates[equal]
         # Equal hashes sit in row order, so a probe's first match is the first row holding
         # its key (two only when the keys repeat one).

@@ -1027,10 +1027,16 @@ class Vocabulary:
             flat = flat.cast(pa.binary())
         index = self.lookup_index().rows(flat)
         if self._pad_key is None:
-            index[index == 0] = -1  # no pad value: a stand-in key, any match is unknown
+            # No pad value: a stand-in key, any match is unknown.
+            index = np.where(index == 0, -1, index)
         # Index row 0 is the pad token; index i >= 1 is the i-th reserved or
         # learned token, whose id is reserved_start + i - 1 (layout.py owns this).
-        ids = np.where(index > 0, index + (self.layout.reserved_start - 1), self.pad_id)
+        first = self.layout.reserved_start
+        ids = index + (first - 1)
+        below = ids < first  # the pad row or unknown: none in most batches
+        if not below.any():
+            return ids.astype(self.id_dtype, copy=False)
+        ids[index == 0] = self.pad_id
         unknown = index < 0
         if unknown.any():
             if self.num_oov_buckets == 1:
