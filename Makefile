@@ -74,8 +74,12 @@ demo: data
 	@echo "== metrics: out/bbc_news_model/metrics.json; report: out/demo/report/report.html"
 
 # The docs extra is installed on demand: `make setup` (and so `make test`) does not need it.
+# Only its own packages, read from the metadata `make setup` installed from setup.py
+# (reinstalling '.[all,test,docs]' had pip resolve and check every other package again).
+DOCS_REQUIREMENTS = $(BIN)/python -c 'from importlib.metadata import requires; \
+	print(" ".join(r.split(";")[0] for r in requires("vocabguard") if r.endswith("extra == \"docs\"")))'
 $(BIN)/mkdocs: $(BIN)/vocabguard setup.py
-	$(BIN)/pip install -q -c $(CONSTRAINTS) -e '.[all,test,docs]'
+	$(BIN)/pip install -q -c $(CONSTRAINTS) $$($(DOCS_REQUIREMENTS))
 	touch $@
 
 docs: $(BIN)/mkdocs
