@@ -253,15 +253,23 @@ KILLED = textwrap.dedent(
         reached("write")
         original(path, data)
     store._write = write
-    publish_together(store, [("topic", "news_topic", topic), ("text", "news_text", text)])
+    entries = [("topic", "news_topic", topic), ("text", "news_text", text)]
+    if sys.argv[4] == "staged":  # as a Beam job: each staged first, then published
+        from vocabguard._src.core.journal import discard_staged, publish_staged, stage_version
+
+        job = "0" * 32
+        publish_staged(store, [stage_version(store, job, *entry) for entry in entries])
+        discard_staged(store, job)
+    else:
+        publish_together(store, entries)
     print("finished")
     """
 )
 
 
-def run_killed(root, point: str, nth: int) -> subprocess.CompletedProcess:
+def run_killed(root, point: str, nth: int, mode: str = "together") -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-c", KILLED, str(root), point, str(nth)],
+        [sys.executable, "-c", KILLED, str(root), point, str(nth), mode],
         capture_output=True,
         text=True,
         timeout=RUN_SECONDS,
@@ -279,10 +287,15 @@ STEPS = [
 ]
 
 
+@pytest.mark.parametrize("mode", ["together", "staged"])
 @pytest.mark.parametrize(("point", "nth", "expected"), STEPS)
-def test_kill_9_at_each_step_of_the_commit(tmp_path, point, nth, expected):
+def test_kill_9_at_each_step_of_the_commit(tmp_path, monkeypatch, point, nth, expected, mode):
+    import vocabguard._src.core.journal as journal_module
+
+    # Staged versions that no job took yet stay until stale: made stale at once here.
+    monkeypatch.setattr(journal_module, "STAGED_STALE_SECONDS", -1)
     root = tmp_path / "store"
-    done = run_killed(root, point, nth)
+    done = run_killed(root, point, nth, mode)
     assert done.returncode == -signal.SIGKILL, done.stderr
     if (point, nth) == ("job-revealed", 1):
         # On disk, one manifest is in place and the other not: readers must not see that.
@@ -316,6 +329,75 @@ def test_kill_9_at_each_write_of_the_job(tmp_path):
         assert state(root) == [[], []], nth  # every write precedes the commit's link
         assert_settled(root)
     assert nth > 6
+
+
+def test_kill_9_at_each_write_of_a_staged_job(tmp_path, monkeypatch):
+    """Killed while staging or publishing: nothing visible; what was staged and never
+    published is deleted by a reader once it is stale."""
+    import vocabguard._src.core.journal as journal_module
+
+    nth = 0
+    while True:
+        nth += 1
+        root = tmp_path / f"store{nth}"
+        done = run_killed(root, "write", nth, "staged")
+        if done.returncode == 0:
+            assert state(root) == [[1], [1]]
+            assert_settled(root)
+            break
+        assert done.returncode == -signal.SIGKILL, done.stderr
+        assert state(root) == [[], []], nth
+        with monkeypatch.context() as patch:
+            patch.setattr(journal_module, "STAGED_STALE_SECONDS", -1)
+            assert state(root) == [[], []]
+        assert_settled(root)
+    assert nth > 8
+
+
+def test_staged_versions_are_published_as_publish_together_publishes(tmp_path):
+    """The same files and manifests (but for the time), all or nothing, reused when
+    unchanged; the staged directories go with the commit or with discard_staged."""
+    from vocabguard._src.core.journal import discard_staged, publish_staged, stage_version
+
+    together, staged_store = VocabStore(tmp_path / "a"), VocabStore(tmp_path / "b")
+    publish_together(together, vocabs())
+    job = uuid.uuid4().hex
+    staged = [stage_version(staged_store, job, *entry) for entry in vocabs()]
+    assert state(tmp_path / "b") == [[], []]  # staged: nothing visible
+    published = publish_staged(staged_store, staged)
+    assert [(v.ref, v.newly_published) for v in published] == [
+        ("news_topic@v1", True),
+        ("news_text@v1", True),
+    ]
+    discard_staged(staged_store, job)
+    assert_settled(tmp_path / "b")
+    for name, item in zip(NAMES, published):
+        want, got = together.manifest(f"{name}@v1"), staged_store.manifest(f"{name}@v1")
+        assert item.fingerprint == got["fingerprint"] and item.input_dim == got["input_dim"]
+        for manifest in (want, got):
+            manifest["build"].pop("created_utc")
+            manifest.pop("manifest_sha256", None)
+        assert got == want
+        assert staged_store.verify(f"{name}@v1")
+    again = [stage_version(staged_store, job, *entry) for entry in vocabs()]
+    assert [v.newly_published for v in publish_staged(staged_store, again)] == [False, False]
+    discard_staged(staged_store, job)
+    assert_settled(tmp_path / "b")
+
+
+def test_a_staged_job_whose_second_name_is_a_file_publishes_nothing(tmp_path):
+    from vocabguard._src.core.journal import discard_staged, publish_staged, stage_version
+
+    store = VocabStore(tmp_path / "store")
+    job = uuid.uuid4().hex
+    staged = [stage_version(store, job, *entry) for entry in vocabs()]
+    (tmp_path / "store" / NAMES[1]).write_text("not a directory")
+    with pytest.raises(StoreError, match="Could not publish feature 'text' as 'news_text'"):
+        publish_staged(store, staged)
+    discard_staged(store, job)
+    (tmp_path / "store" / NAMES[1]).unlink()
+    assert state(tmp_path / "store") == [[], []]
+    assert_settled(tmp_path / "store")
 
 
 def test_a_live_job_is_neither_rolled_back_nor_seen(store_root):
@@ -403,3 +485,17 @@ def test_kill_9_during_a_job_on_an_object_store(s3_store, monkeypatch, point, nt
     assert all(v.newly_published for v in after)
     before = [1] if expected == "all" else []
     assert s3_state(store) == [[*before, v.version] for v in after]
+
+
+def test_staged_versions_on_an_object_store(s3_store):
+    """Staged files are copied into the reserved versions; nothing is left behind."""
+    from vocabguard._src.core.journal import discard_staged, publish_staged, stage_version
+
+    _, store = s3_store
+    job = uuid.uuid4().hex
+    staged = [stage_version(store, job, *entry) for entry in vocabs()]
+    assert s3_state(store) == [[], []]
+    assert [v.ref for v in publish_staged(store, staged)] == ["news_topic@v1", "news_text@v1"]
+    discard_staged(store, job)
+    assert all(store.verify(f"{name}@v1") for name in NAMES)
+    assert s3_leftovers(store) == []

@@ -12,6 +12,9 @@ under the store's root::
     .jobs/<job>/decision.json    {"state": "committed" | "aborted", "versions": [...]}
                                  (written atomically; "aborted" only on object stores)
     <name>/v<N>/.claim-job-<job> a reserved version's manifest, held back
+    .jobs/<id>.staged/<n>/       a version's files written ahead of its job, by any
+                                 process (a Beam worker; ``stage_version``), moved
+                                 into the job when it publishes (``publish_staged``)
 
 Steps: (1) the plan; (2) each version is **reserved**: ``<name>/v<N>`` arrives
 holding its data files and its manifest under the marker's name (locally one rename
@@ -21,6 +24,9 @@ the number is taken, yet no reader sees the version (a version is visible only o
 written atomically -- the one step that makes the whole job visible; (4) **reveal**:
 each marker is renamed (object stores: copied) to ``manifest.json``; (5) the job's
 directory is deleted.
+
+Staged files are not part of any job until one takes them: a job killed before it
+publishes leaves them unseen, and readers delete them once untouched for a day.
 
 Readers honour the journal: ``VocabStore.versions(name)`` first settles the
 unfinished jobs that publish ``name``. A committed job is revealed (every step is
@@ -45,13 +51,14 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import datetime
 import fcntl
 import json
 import os
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pyarrow.fs as pafs
@@ -78,9 +85,11 @@ Store = Any
 JOBS_DIR = ".jobs"
 JOB_RE = re.compile(r"^[0-9a-f]{32}\Z")
 NEW_SUFFIX = ".new"  # a job directory being assembled (renamed into place when whole)
+STAGED_SUFFIX = ".staged"  # versions' files written ahead of their job (stage_version)
 # Starts with the store's CLAIM_PREFIX (".claim-"): verify and gc leave claims alone.
 MARKER_PREFIX = ".claim-job-"
 STALE_SECONDS = 3600  # object stores: an uncommitted job this old (server clock) is dead
+STAGED_STALE_SECONDS = 24 * 3600  # staged versions untouched this long: their job died
 MAX_ATTEMPTS = 1000  # version numbers tried per reservation
 PLAN, DECISION, LOCK = "plan.json", "decision.json", "lock"
 COMMITTED, ABORTED = "committed", "aborted"
@@ -115,31 +124,172 @@ def publish_together(
         except (OSError, StoreError) as err:
             raise _failure(label, name, store._dir(name), err) from None
     elif todo:
-        journal = JobJournal.begin(store, [entries[i][:2] for i in todo])
-        try:
-            for index in todo:
-                journal.reserve(*entries[index])
-            versions = journal.commit()
-        except BaseException:
-            journal.roll_back()
-            raise
-        try:
-            journal.reveal(versions)
-        except (OSError, StoreError) as err:
-            raise StoreError(
-                f"The job committed {', '.join(f'{n}@v{v}' for n, v in versions)}, but making "
-                f"them visible failed: {_reason(err)}. The next store operation (list, load, "
-                "publish) finishes it; all of them or none are visible meanwhile. "
-                + received(job=journal.dir),
-                cases=[journal.dir],
-            ) from None
-        finally:
-            journal.close()
+        journal, versions = _journal_publish(
+            store, [entries[i][:2] for i in todo], lambda j: [j.reserve(*entries[i]) for i in todo]
+        )
         by_version = {(v.name, v.version): v for v in journal.published}
         for index, (name, version) in zip(todo, versions):
             results[index] = by_version[(name, version)]
             results[index].newly_published = True
     return results  # type: ignore[return-value]
+
+
+def _journal_publish(
+    store: Store, entries: Sequence[tuple[str, str]], reserve: Callable[[JobJournal], Any]
+) -> tuple[JobJournal, list[tuple[str, int]]]:
+    """Plan ``(label, name)`` entries, ``reserve`` each (``reserve(journal)``), commit and
+    reveal them; returns the journal and the ``(name, version)`` published."""
+    journal = JobJournal.begin(store, entries)
+    try:
+        reserve(journal)
+        versions = journal.commit()
+    except BaseException:
+        journal.roll_back()
+        raise
+    try:
+        journal.reveal(versions)
+    except (OSError, StoreError) as err:
+        raise StoreError(
+            f"The job committed {', '.join(f'{n}@v{v}' for n, v in versions)}, but making "
+            f"them visible failed: {_reason(err)}. The next store operation (list, load, "
+            "publish) finishes it; all of them or none are visible meanwhile. "
+            + received(job=journal.dir),
+            cases=[journal.dir],
+        ) from None
+    finally:
+        journal.close()
+    return journal, versions
+
+
+@dataclasses.dataclass(frozen=True)
+class StagedVersion:
+    """A vocabulary's files written ahead of its job's commit (``stage_version``), and
+    what the commit needs of it: small and picklable, without the tokens.
+
+    ``manifest`` is the version's manifest but for its number and ``build.created_utc``,
+    which the commit sets (the manifest is then the one ``publish_together`` writes).
+    """
+
+    label: str
+    name: str
+    directory: str
+    sizes: dict[str, int]
+    manifest: dict
+
+    @property
+    def fingerprint(self) -> str:
+        return self.manifest["fingerprint"]
+
+    @property
+    def input_dim(self) -> int:
+        return self.manifest["input_dim"]
+
+
+@dataclasses.dataclass
+class PublishedVersion:
+    """A version ``publish_staged`` published (or reused: ``newly_published`` False)."""
+
+    name: str
+    version: int
+    fingerprint: str
+    input_dim: int
+    newly_published: bool
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@v{self.version}"
+
+
+def staging_dir(store: Store, staging: str) -> str:
+    """Where the versions of the staging id ``staging`` wait for their commit."""
+    if not JOB_RE.match(staging):
+        raise ValueError(f"a staging id is 32 hex digits. Received: staging={staging!r}")
+    return f"{store._base}/{JOBS_DIR}/{staging}{STAGED_SUFFIX}"
+
+
+def stage_version(
+    store: Store, staging: str, label: str, name: str, vocab: Vocabulary
+) -> StagedVersion:
+    """Write ``vocab``'s files where ``publish_staged`` takes them from; nothing is visible.
+
+    Each job's vocabularies are staged as soon as each is selected, in any process
+    that reaches the store (a Beam worker), each in a directory of its own (a retried
+    step stages again, elsewhere): the commit then holds no tokens, only these records.
+    ``discard_staged`` deletes what a job staged, committed or not.
+
+    >>> import tempfile, uuid
+    >>> from vocabguard import VocabSpec, VocabStore, build_vocabulary
+    >>> store = VocabStore(tempfile.mkdtemp())
+    >>> job = uuid.uuid4().hex
+    >>> staged = [stage_version(store, job, t, t, build_vocabulary([t], VocabSpec(),
+    ...     progress=False)) for t in ("a", "b")]
+    >>> [(v.ref, v.newly_published) for v in publish_staged(store, staged)]
+    [('a@v1', True), ('b@v1', True)]
+    >>> discard_staged(store, job)
+    """
+    store._dir(name)  # checks the name (InvalidNameError)
+    published = copy.copy(vocab)
+    published.name = name
+    files, vocab_txt = render_files(published)
+    directory = f"{staging_dir(store, staging)}/{uuid.uuid4().hex}"
+    path = directory
+    try:
+        store.fs.create_dir(directory, recursive=True)
+        for file_name, data in files.items():
+            path = f"{directory}/{file_name}"
+            store._write(path, data)
+        check_written(
+            store.fs, {f"{directory}/{f}": len(data) for f, data in files.items()}, directory
+        )
+    except (OSError, StoreError) as err:
+        raise _failure(label, name, path, err) from None
+    return StagedVersion(
+        label,
+        name,
+        directory,
+        {file_name: len(data) for file_name, data in files.items()},
+        build_manifest(published, files, vocab_txt),
+    )
+
+
+def publish_staged(store: Store, staged: Sequence[StagedVersion]) -> list[PublishedVersion]:
+    """``publish_together`` for staged versions: visible together or not at all, and one
+    identical to its name's latest version is reused, not published again.
+
+    Their files are moved into place (object stores: copied), never rewritten.
+    """
+    for item in staged:
+        store._dir(item.name)  # checks the name (InvalidNameError)
+    results: list[PublishedVersion | None] = []
+    for item in staged:
+        try:
+            same = store._unchanged_as(item.fingerprint, item.manifest["spec"], item.name)
+        except (OSError, StoreError) as err:
+            raise _failure(item.label, item.name, store._dir(item.name), err) from None
+        results.append(
+            None
+            if same is None
+            else PublishedVersion(item.name, same.version, same.fingerprint, same.input_dim, False)
+        )
+    todo = [index for index, result in enumerate(results) if result is None]
+    if todo:
+        _, versions = _journal_publish(
+            store,
+            [(staged[i].label, staged[i].name) for i in todo],
+            lambda journal: [journal.reserve_staged(staged[i]) for i in todo],
+        )
+        for index, (name, version) in zip(todo, versions):
+            item = staged[index]
+            results[index] = PublishedVersion(name, version, item.fingerprint, item.input_dim, True)
+    return results  # type: ignore[return-value]
+
+
+def discard_staged(store: Store, staging: str) -> None:
+    """Delete what was staged under ``staging`` (what a commit did not take)."""
+    directory = staging_dir(store, staging)
+    with contextlib.suppress(FileNotFoundError):
+        if store._exists(directory):
+            store._remove_tree(directory)
 
 
 def settle(store: Store, name: str) -> None:
@@ -155,6 +305,25 @@ def settle(store: Store, name: str) -> None:
                 journal.settle(plan)
         elif base.endswith(NEW_SUFFIX) and JOB_RE.match(base[: -len(NEW_SUFFIX)]):
             _remove_unborn(store, info.path)
+        elif base.endswith(STAGED_SUFFIX) and JOB_RE.match(base[: -len(STAGED_SUFFIX)]):
+            _remove_abandoned(store, info)
+
+
+def _remove_abandoned(store: Store, info: pafs.FileInfo) -> None:
+    """Versions staged by a job that never published them (killed before its publish
+    step could discard them): deleted once nothing was staged there for
+    ``STAGED_STALE_SECONDS`` by the store's clock. Staged files are never visible, so
+    deleting them early can only make a very slow job fail, never publish part of it.
+    """
+    with contextlib.suppress(OSError, StoreError):
+        written = info.mtime
+        if written is not None and written.tzinfo is None:
+            written = written.replace(tzinfo=datetime.timezone.utc)
+        if written is None:
+            return
+        now = store._server_now(f"{store._base}/{JOBS_DIR}")
+        if now is not None and (now - written).total_seconds() > STAGED_STALE_SECONDS:
+            store._remove_tree(info.path)
 
 
 def _remove_unborn(store: Store, path: str) -> None:
@@ -272,6 +441,44 @@ class JobJournal:
         store._pause("job-reserved", name, version)
         return version
 
+    def reserve_staged(self, staged: StagedVersion) -> int:
+        """``reserve`` for a version staged ahead (``stage_version``): its files are moved
+        into the job (object stores: copied into the reserved version), not rewritten."""
+        store, name = self.store, staged.name
+
+        def manifest(version: int) -> bytes:
+            record = {
+                **staged.manifest,
+                "version": version,
+                "build": {**staged.manifest["build"], "created_utc": _now()},
+            }
+            self._manifest_bytes = dump_manifest(record)
+            return self._manifest_bytes
+
+        try:
+            store.fs.create_dir(self._at(store._dir(name)), recursive=True)
+            if store._atomic_rename:
+                stage = self._at(f"{self.dir}/stage-{len(self.reserved)}")
+                store.fs.move(self._at(staged.directory), stage)
+                version = self._rename_into_place(stage, name, manifest)
+            else:
+
+                def put(target: str) -> None:
+                    for file_name in staged.sizes:
+                        source = self._at(f"{staged.directory}/{file_name}")
+                        store.fs.copy_file(source, self._at(f"{target}/{file_name}"))
+
+                version = self._claim_in_place(name, put, manifest)
+            target = store._dir(name, version)
+            sizes = {f"{target}/{f}": n for f, n in staged.sizes.items()}
+            sizes[f"{target}/{self.marker}"] = len(self._manifest_bytes)
+            check_written(store.fs, sizes, f"{store.root}/{name}/v{version}")
+        except (OSError, StoreError) as err:
+            raise _failure(staged.label, name, self._path, err) from None
+        self.reserved.append((name, version))
+        store._pause("job-reserved", name, version)
+        return version
+
     def _manifest(self, vocab: Vocabulary, files: dict, vocab_txt: dict, version: int) -> bytes:
         vocab.version = version
         self._manifest_bytes = dump_manifest(build_manifest(vocab, files, vocab_txt))
@@ -283,10 +490,17 @@ class JobJournal:
         store.fs.create_dir(stage, recursive=False)
         for file_name, data in files.items():
             store._write(self._at(f"{stage}/{file_name}"), data)
+        return self._rename_into_place(
+            stage, name, lambda version: self._manifest(vocab, files, vocab_txt, version)
+        )
+
+    def _rename_into_place(self, stage: str, name: str, manifest: Callable[[int], bytes]) -> int:
+        """Rename the job's ``stage`` directory (its files, then the marker holding
+        ``manifest(number)``) to the next free version of ``name``; return the number."""
+        store = self.store
         for version in store._numbers(name, MAX_ATTEMPTS):
             if not store._taken(name, version):
-                manifest = self._manifest(vocab, files, vocab_txt, version)
-                store._write(self._at(f"{stage}/{self.marker}"), manifest)
+                store._write(self._at(f"{stage}/{self.marker}"), manifest(version))
                 # Fails if another publisher took the number: a version directory,
                 # reserved or published, is never empty.
                 if store._move_in(stage, self._at(store._dir(name, version))):
@@ -294,6 +508,17 @@ class JobJournal:
         raise OSError(f"no free version number in {MAX_ATTEMPTS} attempts")
 
     def _reserve_in_place(self, vocab, name, files, vocab_txt) -> int:
+        def put(target: str) -> None:
+            for file_name, data in files.items():
+                self.store._write(self._at(f"{target}/{file_name}"), data)
+
+        return self._claim_in_place(
+            name, put, lambda version: self._manifest(vocab, files, vocab_txt, version)
+        )
+
+    def _claim_in_place(
+        self, name: str, put: Callable[[str], None], manifest: Callable[[int], bytes]
+    ) -> int:
         # The claim protocol of VocabStore._publish_in_place, with the job's marker as
         # the claim: a publisher goes on only if its claim is all it sees in v<N>.
         store = self.store
@@ -304,10 +529,8 @@ class JobJournal:
                 store.fs.create_dir(target, recursive=True)
                 store._write(self._at(marker), b"")
                 if [i.base_name for i in store._entries(target)] == [self.marker]:
-                    for file_name, data in files.items():
-                        store._write(self._at(f"{target}/{file_name}"), data)
-                    manifest = self._manifest(vocab, files, vocab_txt, version)
-                    store._write(self._at(marker), manifest)
+                    put(target)
+                    store._write(self._at(marker), manifest(version))
                     return version
                 store._delete_file(marker)
         raise OSError(f"no free version number in {MAX_ATTEMPTS} attempts")

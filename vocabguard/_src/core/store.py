@@ -396,12 +396,16 @@ class VocabStore(StoreFiles):
 
     def _unchanged(self, vocab: Vocabulary, name: str) -> Vocabulary | None:
         """The latest version of ``name`` if it has ``vocab``'s ids and spec, else None."""
+        return self._unchanged_as(vocab.fingerprint, vocab.spec.to_dict(), name)
+
+    def _unchanged_as(self, fingerprint: str, spec: dict, name: str) -> Vocabulary | None:
+        """The latest version of ``name`` if it has this fingerprint and spec, else None."""
         for _ in range(MAX_READ_ATTEMPTS):
             if not self.versions(name):
                 return None
             latest = self.manifest(name)
             # Same ids for every input and the same spec: nothing new to publish.
-            if latest["fingerprint"] != vocab.fingerprint or latest["spec"] != vocab.spec.to_dict():
+            if latest["fingerprint"] != fingerprint or latest["spec"] != spec:
                 return None
             try:
                 unchanged = self.load(f"{name}@v{latest['version']}")

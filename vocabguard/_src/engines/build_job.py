@@ -28,6 +28,7 @@ result says what was published, and the caller reports it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import json
@@ -418,30 +419,37 @@ def _run_on_beam(config: JobConfig, options) -> list[dict]:
     results_path = f"{results_dir.rstrip('/')}/vocabguard-build-{uuid.uuid4().hex}.json"
     check_job_server(options)  # Flink/Spark: Beam's job-server jar, or one line saying why not
     try:
-        with beam.Pipeline(options=options) as pipeline:
-            _ = (
-                pipeline
-                | "Read"
-                >> ReadRecordBatches(
-                    config.inputs,
-                    read_fields,
-                    format=config.format,
-                    batch_size=config.batch_size,
-                    bad_records=config.bad_records,
-                    split_bytes=config.split_bytes,
-                    max_record_bytes=config.max_record_bytes,
-                    rules=field_rules(features),
+        build = BuildVocabularies(
+            config.features,
+            config.store,
+            bad_records=config.bad_records,
+            input_description=describe_inputs(config),
+            shards=shards,
+            results_path=results_path,
+        )
+        try:
+            with beam.Pipeline(options=options) as pipeline:
+                _ = (
+                    pipeline
+                    | "Read"
+                    >> ReadRecordBatches(
+                        config.inputs,
+                        read_fields,
+                        format=config.format,
+                        batch_size=config.batch_size,
+                        bad_records=config.bad_records,
+                        split_bytes=config.split_bytes,
+                        max_record_bytes=config.max_record_bytes,
+                        rules=field_rules(features),
+                    )
+                    | "Build" >> build
                 )
-                | "Build"
-                >> BuildVocabularies(
-                    config.features,
-                    config.store,
-                    bad_records=config.bad_records,
-                    input_description=describe_inputs(config),
-                    shards=shards,
-                    results_path=results_path,
-                )
-            )
+        except BaseException:
+            # What the features staged before the job failed (the publish step cleans
+            # up after itself): never visible, and not left behind either.
+            with contextlib.suppress(Exception):
+                build.discard_staged()
+            raise
         return _read_results(results_path, config)
     finally:
         cleanup()

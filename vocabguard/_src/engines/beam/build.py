@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Mapping, Sequence
 
 import apache_beam as beam
@@ -11,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from vocabguard._src.core.builder import TokenCounter
-from vocabguard._src.core.errors import ConfigError, InputDataError, received
+from vocabguard._src.core.errors import ConfigError, InputDataError, VocabguardError, received
 from vocabguard._src.core.spec import VocabSpec
 from vocabguard._src.core.vocabulary import INT64, STRING, Vocabulary
 from vocabguard._src.engines.beam.read import (
@@ -617,51 +618,13 @@ class _MergeSummaries(beam.CombineFn):
         return acc
 
 
-class _Gather(beam.CombineFn):
-    """The publish step's input in one accumulator: each feature's shard summaries
-    merged (``_MergeSummaries``, the best ``max_tokens`` kept as they come) and the
-    records read. Outputs the list ``_publish_all`` takes:
-    ``[("read", n), ("feature", index, summary), ...]``.
-    """
-
-    def __init__(self, features: Sequence[Feature], inherited: Sequence[tuple]):
-        self.summaries = _MergeSummaries(features, inherited)
-
-    def create_accumulator(self):
-        return {"read": 0, "features": {}}
-
-    def add_input(self, acc, element):
-        kind, *rest = element
-        if kind == "read":
-            acc["read"] += rest[-1]
-        else:
-            index, summary = rest
-            acc["features"][index] = self.summaries.add_input(
-                acc["features"].get(index), (index, summary)
-            )
-        return acc
-
-    def merge_accumulators(self, accumulators):
-        out = self.create_accumulator()
-        for acc in accumulators:
-            out["read"] += acc["read"]
-            for index, merged in acc["features"].items():
-                out["features"][index] = self.summaries.add_input(
-                    out["features"].get(index), merged
-                )
-        return out
-
-    def extract_output(self, acc):
-        features = [("feature", *merged) for _, merged in sorted(acc["features"].items())]
-        return [("read", acc["read"]), *features]
-
-
 def _is_shard_zero(item) -> bool:
     return item[0][1] == 0
 
 
-def _tag_summary(item):
-    return ("feature", *item)
+def _keyed_by_feature(item):
+    """(feature, summary) -> (feature, (feature, summary)): merged per feature."""
+    return item[0], item
 
 
 def _scale(feature: Feature) -> int:
@@ -776,6 +739,57 @@ def check_build(
     return stats
 
 
+_NO_SUMMARY = {"kinds": (), "distinct": 0, "stats": {}}
+
+
+def _stage_feature(
+    item,
+    features: Sequence[Feature],
+    keys: Sequence[str],
+    store: str,
+    description: str | None,
+    parent_refs: Sequence[str | None],
+    staging: str,
+):
+    """A feature's merged summary -> ``("feature", index, summary, staged)``: its
+    vocabulary built and its files staged in the store (``journal.stage_version``) as
+    soon as it is selected, so no process holds every feature's tokens.
+
+    ``summary`` is the summary without its candidates (what the checks need);
+    ``staged`` a ``StagedVersion``, or the error that building it raised: the publish
+    step raises it after every feature's checks, in feature order, as when every
+    vocabulary was built there.
+    """
+    from vocabguard._src.core.journal import stage_version
+    from vocabguard._src.core.store import VocabStore
+
+    _, (index, summary) = item
+    feature = features[index]
+    vocab_store = VocabStore(store)
+    candidates = summary.get("counts") or _Candidates()
+    small = {key: value for key, value in summary.items() if key != "counts"}
+    small["counts"] = len(candidates)  # the checks ask only whether there are any
+    try:
+        kinds = summary["kinds"]
+        if len(kinds) > 1:
+            raise _mixed_kinds(feature)
+        stats = summary["stats"]
+        parent = vocab_store.load(parent_refs[index]) if parent_refs[index] else None
+        vocab = _vocabulary(
+            candidates,
+            feature,
+            kinds[0] if kinds else STRING,
+            stats=job_manifest_stats(feature, stats, summary["distinct"]),
+            build=build_record(feature, description, "beam"),
+            parent=parent,
+        )
+        candidates.table = None  # the vocabulary holds what it needs
+        staged = stage_version(vocab_store, staging, keys[index], feature.name, vocab)
+    except VocabguardError as err:
+        staged = err
+    return ("feature", index, small, staged)
+
+
 def _publish_all(
     items: list,
     features: Sequence[Feature],
@@ -785,45 +799,34 @@ def _publish_all(
     parent_refs: Sequence[str | None],
     runner: str,
     results_path: str | None,
+    staging: str,
 ) -> list[dict]:
-    """Check every feature, then publish every feature: all or nothing is published."""
+    """Check every feature, then publish every feature's staged vocabulary: all or
+    nothing is published (a job journal), and what was staged is deleted either way."""
+    from vocabguard._src.core.journal import discard_staged, publish_staged
     from vocabguard._src.core.store import VocabStore
 
-    records_read = sum(n for kind, *rest in items if kind == "read" for n in rest)
-    summaries = {rest[0]: rest[1] for kind, *rest in items if kind == "feature"}
-    checked = [
-        check_build(feature, summaries.get(index), records_read, runner)
-        for index, feature in enumerate(features)
-    ]
-    vocabs = []
-    for index, feature in enumerate(features):
-        summary = summaries.get(index) or {"kinds": (), "counts": _Candidates(), "distinct": 0}
-        kinds = summary["kinds"]
-        if len(kinds) > 1:
-            raise _mixed_kinds(feature)
-        stats = checked[index]
-        manifest_stats = job_manifest_stats(feature, stats, summary["distinct"])
-        build = build_record(feature, description, "beam")
-        parent = VocabStore(store).load(parent_refs[index]) if parent_refs[index] else None
-        vocabs.append(
-            _vocabulary(
-                summary["counts"],
-                feature,
-                kinds[0] if kinds else STRING,
-                stats=manifest_stats,
-                build=build,
-                parent=parent,
-            )
-        )
-        # The vocabulary holds what it needs: the candidates' buffers go now, not after
-        # every feature's vocabulary is built.
-        summary["counts"].table = None
-    # All or nothing: the new versions become visible together (a job journal in the
-    # store; see vocabguard/_src/core/journal.py), even if this process is killed.
-    from vocabguard._src.core.journal import publish_together
-
-    entries = [(key, feature.name, vocab) for key, feature, vocab in zip(keys, features, vocabs)]
-    published_all = publish_together(VocabStore(store), entries)
+    vocab_store = VocabStore(store)
+    try:
+        records_read = sum(n for kind, *rest in items if kind == "read" for n in rest)
+        staged = {rest[0]: rest[1:] for kind, *rest in items if kind == "feature"}
+        for index, feature in enumerate(features):
+            summary = staged[index][0] if index in staged else None
+            check_build(feature, summary, records_read, runner)
+        ready = []
+        for index in range(len(features)):
+            if index not in staged:  # no batch at all (no input): an empty vocabulary
+                args = (features, keys, store, description, parent_refs, staging)
+                staged[index] = _stage_feature((index, (index, dict(_NO_SUMMARY))), *args)[2:]
+            item = staged[index][1]
+            if isinstance(item, BaseException):
+                raise item
+            ready.append(item)
+        # All or nothing: the new versions become visible together (a job journal in
+        # the store; see vocabguard/_src/core/journal.py), even if this process is killed.
+        published_all = publish_staged(vocab_store, ready)
+    finally:
+        discard_staged(vocab_store, staging)
     for published in published_all:
         verb = "published" if published.newly_published else "reused (identical to the latest)"
         _log.info("vocabguard: %s %s (input_dim %d)", verb, published.ref, published.input_dim)
@@ -888,6 +891,9 @@ class BuildVocabularies(beam.PTransform):
                     "its own name. " + received(names=names)
                 )
         self.store = str(store)
+        # Where the features' vocabularies wait for the publish step (in the store, under
+        # .jobs/; see journal.stage_version): deleted by that step, or by discard_staged.
+        self.staging = uuid.uuid4().hex
         self.bad_records = bad_records
         self.description = input_description
         # Parents are resolved once, at construction: `news@latest` names one exact
@@ -904,6 +910,14 @@ class BuildVocabularies(beam.PTransform):
             parent = VocabStore(self.store).load(feature.parent)
             self.parent_refs.append(parent.ref)
             self.inherited.append(tuple(parent.token_bytes))
+
+    def discard_staged(self) -> None:
+        """Delete what this transform's job staged in the store and did not publish
+        (the publish step does it; a launcher calls it when the job failed before)."""
+        from vocabguard._src.core.journal import discard_staged
+        from vocabguard._src.core.store import VocabStore
+
+        discard_staged(VocabStore(self.store), self.staging)
 
     def expand(self, batches):
         from apache_beam.options.pipeline_options import StandardOptions
@@ -930,10 +944,24 @@ class BuildVocabularies(beam.PTransform):
                 | "FeatureDocuments" >> beam.Map(_feature_documents)
             )
             totals = (beam.pvalue.AsDict(documents),)
-        summaries = (
+        # Each feature's shard summaries merged (the best max_tokens kept as they
+        # come), its vocabulary built and staged in the store, one feature per element:
+        # a process holds one feature's candidates at a time, never all of them.
+        staged = (
             merged
             | "SummarizeShards" >> beam.Map(_summarize_shard, features, self.inherited, *totals)
-            | "Tag" >> beam.Map(_tag_summary)
+            | "KeyByFeature" >> beam.Map(_keyed_by_feature)
+            | "MergeSummaries" >> beam.CombinePerKey(_MergeSummaries(features, self.inherited))
+            | "Stage"
+            >> beam.Map(
+                _stage_feature,
+                features,
+                self.keys,
+                self.store,
+                self.description,
+                self.parent_refs,
+                self.staging,
+            )
         )
         # An independent count of the records read, checked against the counting step.
         read = (
@@ -943,12 +971,11 @@ class BuildVocabularies(beam.PTransform):
         )
         # One final step publishes every feature (one sink: some runners compute only
         # the last of several), after checking the job's invariants for all of them. Its
-        # input is one combine: shard summaries merged per feature as they come (the
-        # best max_tokens kept), then gathered, in one shuffle.
+        # input is small: each feature's checks' numbers and where its files are staged.
         return (
-            (summaries, read)
+            (staged, read)
             | "Join" >> beam.Flatten()
-            | "Gather" >> beam.CombineGlobally(_Gather(features, self.inherited)).without_defaults()
+            | "Gather" >> beam.combiners.ToList().without_defaults()
             | "Publish"
             >> beam.FlatMap(
                 _publish_all,
@@ -959,5 +986,6 @@ class BuildVocabularies(beam.PTransform):
                 self.parent_refs,
                 runner,
                 self.results_path,
+                self.staging,
             )
         )
