@@ -38,6 +38,7 @@ from vocabguard._src.core.vocabulary import (
     as_token,
     binary_buffers,
     display_token,
+    one_width,
 )
 
 FORMAT = "vocabguard._src.core.vocabulary"
@@ -49,6 +50,8 @@ VOCAB_TXT = "vocab.txt"
 # constants, never from names read out of a manifest (which could say "../x").
 VERSION_FILES = (MANIFEST, TOKENS, VOCAB_TXT)
 _CHECKSUM_KEY = "manifest_sha256"
+# Rows per row group of tokens.parquet (see render_files).
+ROW_GROUP_ROWS = 1 << 17
 # vocabguard writes manifests of a few KiB (the spec, stats and checksums; the tokens
 # are in tokens.parquet): one larger than this is not one of its manifests, and is
 # never read whole (a 3 GiB sparse file would be). VOCABGUARD_MAX_MANIFEST_BYTES lifts it.
@@ -91,7 +94,7 @@ def unsafe_text_line(token: bytes | int) -> str | None:
     return None
 
 
-def _sha256(data: bytes) -> str:
+def _sha256(data: bytes | pa.Buffer) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
@@ -100,36 +103,54 @@ _KINDS = ("pad", "oov", "reserved", "learned", "retired")
 
 
 def _kind_column(vocab: Vocabulary) -> pa.DictionaryArray:
-    """The ``kind`` column: codes set with numpy, dictionary in order of first
-    appearance (what ``dictionary_encode`` of the strings gives, so files stay the same)."""
-    k = vocab.num_oov_buckets
+    """The ``kind`` column: runs of codes laid out by numpy (retired rows set after),
+    dictionary in order of first appearance (what ``dictionary_encode`` of the strings
+    gives, so files stay the same)."""
     layout = vocab.layout
-    codes = np.full(layout.used_ids, 3, dtype=np.int32)  # learned
-    codes[0] = 0
-    codes[1 : 1 + k] = 1
-    codes[layout.reserved_start : layout.learned_start] = 2
+    runs = (1, vocab.num_oov_buckets, layout.num_reserved, layout.num_learned)
+    starts = np.cumsum((0, *runs))
+    first = {code: int(starts[code]) for code in range(4) if runs[code]}  # code -> first row
     if vocab.retired:
-        # The row keeps its token (for diffs and repairs) but maps to OOV.
-        codes[np.fromiter(vocab.retired, dtype=np.int64)] = 4
-    present, first = np.unique(codes, return_index=True)
-    present = present[np.argsort(first)]
+        first[4] = min(vocab.retired)
+        learned = layout.learned_start  # the first learned row that is not retired
+        while learned in vocab.retired:
+            learned += 1
+        first.pop(3, None)
+        if learned < layout.used_ids:
+            first[3] = learned
+    present = sorted(first, key=first.__getitem__)
     remap = np.zeros(len(_KINDS), dtype=np.int32)
     remap[present] = np.arange(len(present), dtype=np.int32)
+    indices = np.repeat(remap[:4], runs)
+    if vocab.retired:
+        # The row keeps its token (for diffs and repairs) but maps to OOV.
+        indices[np.fromiter(vocab.retired, dtype=np.int64)] = remap[4]
     dictionary = pa.array([_KINDS[c] for c in present], type=pa.string())
-    return pa.DictionaryArray.from_arrays(pa.array(remap[codes]), dictionary)
+    return pa.DictionaryArray.from_arrays(pa.array(indices), dictionary)
+
+
+def _int_view(array: pa.Array) -> np.ndarray:
+    """An integer Arrow array as numpy: a view when it is signed and has no nulls (what
+    ``to_numpy`` gives, without the import of pandas it tries on every call)."""
+    if array.null_count or not len(array) or not pa.types.is_signed_integer(array.type):
+        return array.to_numpy(zero_copy_only=False)
+    dtype = np.dtype(f"<i{array.type.bit_width // 8}")
+    return np.frombuffer(array.buffers()[1], dtype=dtype)[array.offset : array.offset + len(array)]
 
 
 def _kind_names(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """The ``kind`` column as codes into ``_KINDS`` (-1 for a name not among them),
-    read through its dictionary: no string per row."""
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
-    if not pa.types.is_dictionary(column.type):
-        column = column.dictionary_encode()
-    names = column.dictionary.cast(pa.string()).to_pylist()
-    codes = np.array([_KINDS.index(n) if n in _KINDS else -1 for n in names] + [-1])
-    indices = column.indices.fill_null(len(names)).to_numpy(zero_copy_only=False)
-    return codes[indices]
+    read through each chunk's dictionary: no string per row, no chunks combined."""
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    parts = [np.zeros(0, dtype=np.int8)]
+    for chunk in chunks:
+        if not pa.types.is_dictionary(chunk.type):
+            chunk = chunk.dictionary_encode()
+        names = chunk.dictionary.cast(pa.string()).to_pylist()
+        codes = np.array([_KINDS.index(n) if n in _KINDS else -1 for n in names] + [-1], np.int8)
+        indices = chunk.indices.fill_null(len(names)) if chunk.null_count else chunk.indices
+        parts.append(codes[_int_view(indices)])
+    return np.concatenate(parts)
 
 
 def recorded_spec(manifest: Mapping, source: str | None = None) -> VocabSpec:
@@ -158,33 +179,36 @@ def render_files(vocab: Vocabulary) -> tuple[dict[str, bytes], dict[str, Any]]:
         [t if integer else str(t).encode("utf-8") for t in head_tokens],
         type=arrow_token_type(vocab.token_type),
     )
-    tokens = pa.concat_arrays([head, vocab.token_array])
-    zeros = np.zeros(1 + k, dtype=np.int64)
+    # The pad and OOV rows, then the vocabulary's own columns: chunks, not copies.
+    zeros = pa.array(np.zeros(1 + k, dtype=np.int64))
     columns = {
-        "id": pa.array(np.arange(len(tokens), dtype=np.int64)),
-        "token": tokens,
-        "count": pa.array(np.concatenate([zeros, vocab.count_array])),
+        "id": pa.array(np.arange(1 + k + len(vocab.token_array), dtype=np.int64)),
+        "token": pa.chunked_array([head, vocab.token_array]),
+        "count": pa.chunked_array([zeros, pa.array(vocab.count_array)]),
         "kind": _kind_column(vocab),
     }
     documents = getattr(vocab, "document_array", None)
     if documents is not None:
         # Documents holding each token (builds with document-frequency rules only).
-        columns["documents"] = pa.array(np.concatenate([zeros, documents]))
+        columns["documents"] = pa.chunked_array([zeros, pa.array(documents)])
     table = pa.table(
         columns,
         metadata={b"vocabguard.fingerprint": vocab.fingerprint.encode()},
     )
     sink = pa.BufferOutputStream()
-    # Written for speed (a 4.7 M-token version is written and read back in a fraction of
-    # zstd's time, ~30% larger): no dictionary for columns of distinct values, ids and
-    # counts (both monotonic in the learned rows) delta-encoded, snappy pages. Readers
-    # read any Parquet encoding, so versions written with zstd load the same.
+    # Written for speed: no dictionary for columns of distinct values, ids and counts
+    # (both monotonic in the learned rows) delta-encoded, LZ4 pages (for 4.7 M hex
+    # tokens, read back in about half snappy's time, written faster, the same size).
+    # Row groups of 128 Ki rows: `inspect --id/--token` parses only the one holding a
+    # row. Readers read any Parquet codec and encoding, so older versions (snappy, zstd,
+    # row groups of 1 Mi rows) load the same.
     pq.write_table(
         table,
         sink,
-        compression="snappy",
+        compression="lz4",
         use_dictionary=["kind"],
         column_encoding={"id": "DELTA_BINARY_PACKED", "count": "DELTA_BINARY_PACKED"},
+        row_group_size=ROW_GROUP_ROWS,
     )
     files = {TOKENS: sink.getvalue().to_pybytes()}
 
@@ -206,32 +230,48 @@ def render_vocab_txt(vocab: Vocabulary) -> tuple[bytes | None, dict[str, Any]]:
             "reason": f"{len(vocab.retired)} retired row(s) must match no token, which no text "
             "line can express. Use tokens.parquet (vocabguard.keras.string_lookup reads it).",
         }
-    if not integer:
-        unsafe = _unsafe_lines(tokens)
-        if len(unsafe):
-            first = unsafe_text_line(tokens[int(unsafe[0])].as_py())
-            return None, {
-                "written": False,
-                "reason": f"{len(unsafe)} token(s) cannot be written as text lines; first: "
-                f"{first}. Use tokens.parquet (vocabguard.keras.string_lookup reads it).",
-            }
     lines = tokens.cast(pa.string()) if integer else tokens
-    return _joined_lines(lines), {"written": True, "first_id": k + 1, "lines": len(tokens)}
+    data = _joined_lines(lines)
+    if not integer and not _safe_lines(tokens, data):
+        unsafe = _unsafe_lines(tokens)  # which ones, and why the first is
+        first = unsafe_text_line(tokens[int(unsafe[0])].as_py())
+        return None, {
+            "written": False,
+            "reason": f"{len(unsafe)} token(s) cannot be written as text lines; first: "
+            f"{first}. Use tokens.parquet (vocabguard.keras.string_lookup reads it).",
+        }
+    return data, {"written": True, "first_id": k + 1, "lines": len(tokens)}
+
+
+def _safe_lines(tokens: pa.Array, data: bytes) -> bool:
+    """Whether every token is a safe line of ``vocab.txt`` (``unsafe_text_line``: not
+    empty, UTF-8, no line break), given ``data``, the tokens each followed by a newline:
+    scans of the buffers (a regex over the tokens only when one is unsafe)."""
+    offsets, _ = binary_buffers(tokens, widen=False)
+    if len(tokens) and not (one_width(offsets) or (np.diff(offsets) > 0).all()):
+        return False  # an empty token: an empty line
+    if not data.isascii():
+        try:
+            tokens.cast(pa.string())  # Arrow's UTF-8 check of every token
+        except pa.ArrowInvalid:
+            return False
+    return not _holds_a_break(data, newlines=len(tokens))
 
 
 def _joined_lines(tokens: pa.Array) -> bytes:
     """Every token followed by a newline, laid out with numpy from the Arrow buffers."""
-    offsets, data = binary_buffers(tokens)
-    body = data[offsets[0] : offsets[-1]]
-    lengths = np.diff(offsets)
-    if len(tokens) and (lengths == lengths[0]).all():
+    offsets, data = binary_buffers(tokens, widen=False)
+    n = len(tokens)
+    body = data[int(offsets[0]) : int(offsets[-1])] if n else data[:0]
+    width = one_width(offsets)
+    if width is not None:
         # Tokens of one length (ids, hashes): one 2-D copy.
-        lines = np.empty((len(tokens), int(lengths[0]) + 1), dtype=np.uint8)
-        lines[:, :-1] = body.reshape(len(tokens), -1)
+        lines = np.empty((n, width + 1), dtype=np.uint8)
+        lines[:, :-1] = body.reshape(n, width)
         lines[:, -1] = ord("\n")
         return lines.tobytes()
-    out = np.empty(len(body) + len(tokens), dtype=np.uint8)
-    ends = offsets[1:] - offsets[0] + np.arange(1, len(tokens) + 1)  # one past each newline
+    out = np.empty(len(body) + n, dtype=np.uint8)
+    ends = offsets[1:] - offsets[0] + np.arange(1, n + 1)  # one past each newline
     newline = np.zeros(len(out), dtype=bool)
     newline[ends - 1] = True
     out[newline] = ord("\n")
@@ -246,33 +286,95 @@ def _unsafe_lines(tokens: pa.Array) -> np.ndarray:
     if not len(tokens):
         return np.zeros(0, dtype=np.int64)
     offsets, data = binary_buffers(tokens)
-    body = data[offsets[0] : offsets[-1]]
+    body = data[offsets[0] : offsets[-1]].tobytes()
     bad = np.diff(offsets) == 0
     text = None
-    if (body >= 0x80).any():  # only non-ASCII bytes can be invalid UTF-8
+    if not body.isascii():  # only non-ASCII bytes can be invalid UTF-8
         try:
             text = tokens.cast(pa.string())  # validates UTF-8
         except pa.ArrowInvalid:
             # Some token is not UTF-8: find which, a slice at a time (cast validates a
             # whole slice), down to single tokens only inside the failing slices.
             return np.flatnonzero(bad | _invalid_utf8(tokens))
-    if _may_hold_line_breaks(body):
+    if _holds_a_break(body):  # ASCII, or valid UTF-8 (checked above)
         text = tokens.cast(pa.string()) if text is None else text
         breaks = "[" + "".join(sorted(_LINE_BREAKS)) + "]"
         bad |= pc.match_substring_regex(text, breaks).to_numpy(zero_copy_only=False)
     return np.flatnonzero(bad)
 
 
-def _may_hold_line_breaks(body: np.ndarray) -> bool:
-    """Whether the tokens' bytes hold a line break's UTF-8 bytes anywhere (single bytes,
-    or the last byte of U+0085 C2 85 and U+2028/2029 E2 80 A8/A9), by numpy over the
-    data buffer; only then are tokens searched one by one with a regex."""
-    # Byte ranges by wrapping uint8 subtraction (no index array over the buffer):
-    # 0A-0D, 1C-1E, 85, A8-A9.
-    for low, span in ((0x0A, 3), (0x1C, 2), (0x85, 0), (0xA8, 1)):
-        if ((body - np.uint8(low)) <= span).any():
-            return True
-    return False
+# The UTF-8 bytes of every line break but the newline, ASCII (control bytes) and wider.
+# In valid UTF-8 a multi-byte sequence appears only as that character.
+_ASCII_BREAKS = tuple(c.encode() for c in sorted(_LINE_BREAKS) if c != "\n" and c.isascii())
+_WIDE_BREAKS = tuple(c.encode() for c in sorted(_LINE_BREAKS) if not c.isascii())
+
+
+def _holds_a_break(data: bytes, newlines: int = 0) -> bool:
+    """Whether ``data`` (ASCII, or valid UTF-8) holds a line break other than the
+    ``newlines`` newlines known to be in it (one ending each line), by byte scans in C
+    and numpy (no copy, no regex): every ASCII break is a control byte, so the breaks
+    are searched for only when there are other control bytes."""
+    if _control_bytes(data) != newlines and (
+        data.count(b"\n") != newlines or any(b in data for b in _ASCII_BREAKS)
+    ):
+        return True
+    return not data.isascii() and any(b in data for b in _WIDE_BREAKS)
+
+
+def _control_bytes(data: bytes) -> int:
+    """How many bytes of ``data`` are below 0x20, counted a block at a time."""
+    found, block = 0, 1 << 20
+    for start in range(0, len(data), block):
+        part = np.frombuffer(data, np.uint8, count=min(block, len(data) - start), offset=start)
+        found += int(np.count_nonzero(part < 0x20))
+    return found
+
+
+def _written_as(tokens: pa.Array, data: bytes) -> bool:
+    """Whether ``data`` is exactly every token followed by a newline (what
+    ``_joined_lines`` renders), checked over the buffers: the tokens' bytes against the
+    file's, and a newline where each token ends."""
+    offsets, buffer = binary_buffers(tokens, widen=False)
+    n, first = len(tokens), int(offsets[0]) if len(tokens) else 0
+    body = buffer[first : int(offsets[-1])] if n else buffer[:0]
+    if len(data) != len(body) + n:
+        return False
+    text = np.frombuffer(data, dtype=np.uint8)
+    width = one_width(offsets)
+    if width is not None:
+        # Tokens of one length: lines are rows of one width; compared a block at a time.
+        lines, body = text.reshape(n, width + 1), body.reshape(n, width)
+        step = 1 << 16
+        return bool((lines[:, -1] == ord("\n")).all()) and all(
+            np.array_equal(lines[i : i + step, :-1], body[i : i + step]) for i in range(0, n, step)
+        )
+    ends = offsets[1:] - first + np.arange(n)  # where each token's newline must be
+    return (
+        data.count(b"\n") == n
+        and bool((text[ends] == ord("\n")).all())
+        and data.replace(b"\n", b"") == body.tobytes()
+    )
+
+
+def matching_vocab_txt(vocab: Vocabulary, data: bytes | pa.Buffer | None) -> dict | None:
+    """The ``vocab_txt`` status of ``vocab`` when ``data`` (the bytes of its vocab.txt)
+    is exactly the file its tokens render to, shown over the buffers without rendering
+    it: the same bytes, and every token a safe line (not empty, UTF-8, no line break).
+    ``None`` when that cannot be shown so (then the file is rendered and compared).
+
+    >>> from vocabguard import VocabSpec, build_vocabulary
+    >>> vocab = build_vocabulary(["b a b"], VocabSpec(), progress=False)
+    >>> matching_vocab_txt(vocab, b"b\\na\\n"), matching_vocab_txt(vocab, b"a\\nb\\n")
+    ({'written': True, 'first_id': 2, 'lines': 2}, None)
+    """
+    if data is None or vocab.retired:
+        return None
+    data = data if isinstance(data, bytes) else bytes(data)
+    integer = vocab.token_type == INT64
+    tokens = vocab.token_array.cast(pa.string()) if integer else vocab.token_array
+    if not _written_as(tokens, data) or not (integer or _safe_lines(tokens, data)):
+        return None
+    return {"written": True, "first_id": vocab.num_oov_buckets + 1, "lines": len(tokens)}
 
 
 def _invalid_utf8(tokens: pa.Array) -> np.ndarray:
@@ -432,8 +534,24 @@ def parse_manifest(raw: bytes, where: str) -> dict:
 def read_file(fs: pafs.FileSystem, path: str, limit: int | None = None) -> bytes:
     """The bytes of a file; with ``limit``, at most ``limit + 1`` of them (enough to tell
     a file that is too long, without reading an endless one such as ``/dev/zero``)."""
+    handler = fs.handler if isinstance(fs, pafs.PyFileSystem) else None
+    if callable(getattr(handler, "read_bytes", None)):
+        return handler.read_bytes(path, None if limit is None else limit + 1)
     with fs.open_input_stream(path) as stream:
         return stream.read() if limit is None else stream.read(limit + 1)
+
+
+def read_buffer(fs: pafs.FileSystem, path: str, limit: int | None = None) -> pa.Buffer:
+    """A file's bytes (with ``limit``, at most that many) in Arrow-owned memory (see
+    ``_arrow_owned``): read straight into it where the filesystem allows (the local
+    store, Arrow's own filesystems), else copied there once."""
+    handler = fs.handler if isinstance(fs, pafs.PyFileSystem) else None
+    if callable(getattr(handler, "read_buffer", None)):
+        return handler.read_buffer(path, limit)
+    with fs.open_input_stream(path) as stream:
+        if isinstance(stream, pa.PythonFile):
+            return _arrow_owned(stream.read() if limit is None else stream.read(limit))
+        return stream.read_buffer(limit)
 
 
 def _arrow_owned(data: bytes) -> pa.Buffer:
@@ -481,9 +599,28 @@ def load_version(
     """Load and verify one version directory.
 
     Every file's sha256 is checked; with ``identity`` (name, version) the manifest
-    must name them; every field derived from the tokens (``DERIVED_FIELDS``) and
-    ``vocab.txt`` are recomputed from the tokens and must match byte for byte.
+    must name them; every field derived from the tokens (``DERIVED_FIELDS``, the
+    fingerprint among them) is recomputed from the tokens and must match, and
+    ``vocab.txt`` must be exactly the file the tokens render to.
     """
+    where = where or directory
+    manifest, contents = verified_files(fs, directory, where=where, identity=identity)
+    vocab = _vocabulary_of(contents[TOKENS], manifest, where)
+    check_derived(vocab, manifest, contents.get(VOCAB_TXT), where)
+    vocab.manifest = manifest
+    return vocab
+
+
+def verified_files(
+    fs: pafs.FileSystem,
+    directory: str,
+    *,
+    where: str | None = None,
+    identity: tuple[str, int] | None = None,
+) -> tuple[dict, dict[str, pa.Buffer | bytes]]:
+    """The manifest of a version directory (its own checksum checked; with ``identity``
+    it must name that version) and the bytes of each of its files, each checked against
+    the sha256 the manifest records: what a reader of a few rows needs, nothing parsed."""
     where = where or directory
     try:
         raw = read_manifest(fs, f"{directory}/{MANIFEST}", where)
@@ -495,16 +632,23 @@ def load_version(
     manifest = parse_manifest(raw, where)
     if identity is not None:
         check_identity(manifest, *identity, where)
-    contents = verify_files(fs, directory, manifest, where)
+    return manifest, verify_files(fs, directory, manifest, where)
+
+
+def _vocabulary_of(tokens_file: pa.Buffer, manifest: dict, where: str) -> Vocabulary:
+    """The Vocabulary held by the bytes of ``tokens.parquet``: its columns straight into
+    it (no Python object per token); a file that does not hold one is corrupt."""
     try:
-        table = pq.read_table(pa.BufferReader(_arrow_owned(contents[TOKENS])))
+        table = pq.read_table(pa.BufferReader(tokens_file))
         spec = recorded_spec(manifest, source=f"{where}/{MANIFEST}")
         if table.column_names[:4] != ["id", "token", "count", "kind"]:
             raise _corrupt(where, TOKENS, f"its columns are {table.column_names}")
-        ids = table["id"].to_numpy()
-        if not (ids == np.arange(table.num_rows)).all():
-            raise _corrupt(where, TOKENS, "its ids are not 0, 1, 2, ... in order")
-        # Columns straight into the Vocabulary: no Python object per token.
+        start = 0
+        for chunk in table["id"].chunks:  # a chunk at a time: no copy of the column
+            ids = _int_view(chunk)
+            if not np.array_equal(ids, np.arange(start, start + len(ids))):
+                raise _corrupt(where, TOKENS, "its ids are not 0, 1, 2, ... in order")
+            start += len(ids)
         kinds = _kind_names(table["kind"])
         keep = kinds >= _KINDS.index("reserved")  # reserved, learned, retired
         first = int(np.argmax(keep)) if keep.any() else len(keep)
@@ -512,8 +656,8 @@ def load_version(
             reserved_and_learned = table.slice(first)  # the usual layout: no copy
         else:
             reserved_and_learned = table.filter(pa.array(keep))
-        retired = table["id"].to_numpy()[kinds == _KINDS.index("retired")]
-        vocab = Vocabulary(
+        documents = "documents" in table.column_names
+        return Vocabulary(
             spec,
             manifest["token_type"],
             reserved_and_learned["token"],
@@ -522,18 +666,26 @@ def load_version(
             version=manifest["version"],
             stats=manifest["stats"],
             build=manifest["build"],
-            retired=retired.tolist(),
+            # Rows are ids (checked above), so a retired row's position is its id.
+            retired=np.flatnonzero(kinds == _KINDS.index("retired")).tolist(),
             parent=manifest.get("parent"),
-            document_counts=(
-                reserved_and_learned["documents"] if "documents" in table.column_names else None
-            ),
+            document_counts=reserved_and_learned["documents"] if documents else None,
         )
     except ArtifactError:
         raise
     except (KeyError, TypeError, ValueError, IndexError, pa.ArrowException) as err:
         raise _corrupt(where, TOKENS, f"it does not hold a vocabulary ({err})") from None
-    txt_bytes, txt_status = render_vocab_txt(vocab)
-    derived = derived_fields(vocab, txt_status)
+
+
+def check_derived(vocab: Vocabulary, manifest: dict, vocab_txt: bytes | None, where: str) -> None:
+    """Every field derived from the tokens (``DERIVED_FIELDS``) must be the manifest's,
+    and ``vocab_txt`` (the bytes of vocab.txt, ``None`` when absent) the file the tokens
+    render to: compared over the buffers, rendered only to name a difference."""
+    status = matching_vocab_txt(vocab, vocab_txt)
+    rendered = None
+    if status is None:
+        rendered, status = render_vocab_txt(vocab)
+    derived = derived_fields(vocab, status)
     for field in DERIVED_FIELDS:
         if manifest.get(field) != derived[field]:
             raise _corrupt(
@@ -542,17 +694,13 @@ def load_version(
                 f"its {field} is {manifest.get(field)!r}, but the tokens in {TOKENS} give "
                 f"{derived[field]!r}",
             )
-    if contents.get(VOCAB_TXT) != txt_bytes:
+    if rendered is not None and vocab_txt != rendered:
         raise _corrupt(
             where,
             VOCAB_TXT,
             f"it differs from the file regenerated from {TOKENS}"
-            + (
-                f" (first difference at line {_first_diff_line(contents.get(VOCAB_TXT), txt_bytes)})"
-            ),
+            f" (first difference at line {_first_diff_line(vocab_txt, rendered)})",
         )
-    vocab.manifest = manifest
-    return vocab
 
 
 def check_written(fs: pafs.FileSystem, sizes: Mapping[str, int], where: str) -> None:
@@ -633,51 +781,46 @@ class VersionRows:
         }
 
     @classmethod
-    def of(cls, vocab: Vocabulary, *, tokens=(), ids=()) -> VersionRows:
-        """The rows holding ``tokens`` (canonical) or ``ids`` of a loaded ``vocab``, found
-        by an Arrow scan of its token column (no lookup index, no Python token list)."""
-        start = vocab.layout.reserved_start
-        keys = [t for t in tokens if t is not None]
-        hits = np.zeros(0, dtype=np.int64)
-        if keys:
-            needles = pa.array(keys, type=vocab.token_array.type)
-            found = pc.is_in(vocab.token_array, value_set=needles)
-            hits = np.flatnonzero(found.to_numpy(zero_copy_only=False))
-        wanted = np.asarray([int(i) - start for i in ids], dtype=np.int64)
-        wanted = wanted[(wanted >= 0) & (wanted < len(vocab.token_array))]
-        rows = np.union1d(hits, wanted).astype(np.int64)
-        row_ids = rows + start
-        kinds = np.where(row_ids < vocab.layout.learned_start, "reserved", "learned")
-        kinds[np.isin(row_ids, np.fromiter(vocab.retired, dtype=np.int64))] = "retired"
-        table = pa.table(
-            {
-                "id": pa.array(row_ids, pa.int64()),
-                "token": vocab.token_array.take(pa.array(rows, pa.int64())),
-                "count": pa.array(vocab.count_array[rows], pa.int64()),
-                "kind": pa.array(kinds.tolist(), pa.string()),
-            }
-        )
-        return cls(vocab.manifest, table)
-
-    @classmethod
     def read(
         cls, fs: pafs.FileSystem, directory: str, manifest: dict, *, tokens=(), ids=()
     ) -> VersionRows:
-        """The rows holding ``tokens`` (canonical: bytes or int) or ``ids``."""
-        keys = [t for t in tokens if t is not None]
-        wanted = [int(i) for i in ids]
-        filters = []
-        if keys:
-            filters.append([("token", "in", keys)])
-        if wanted:
-            filters.append([("id", "in", wanted)])
+        """The rows holding ``tokens`` (canonical: bytes or int) or ``ids``, read from
+        tokens.parquet without checking it (``inspect --no-verify``)."""
+        contents = {TOKENS: read_buffer(fs, f"{directory}/{TOKENS}")}
+        txt = manifest.get("vocab_txt")
+        if tokens and isinstance(txt, dict) and txt.get("written") is True:
+            contents[VOCAB_TXT] = read_file(fs, f"{directory}/{VOCAB_TXT}")
+        return cls.find(manifest, contents, tokens=tokens, ids=ids)
+
+    @classmethod
+    def find(cls, manifest: dict, contents: Mapping, *, tokens=(), ids=()) -> VersionRows:
+        """The rows holding ``tokens`` (canonical) or ``ids``, from the bytes of the
+        version's files (``contents``, e.g. as ``verified_files`` checked them): only the
+        row groups of tokens.parquet that hold them are parsed. A token is found by its
+        line in vocab.txt when that was written (a byte search), else by a scan of the
+        token column; either way its row is read from tokens.parquet."""
+        parquet = pq.ParquetFile(pa.BufferReader(contents[TOKENS]))
+        starts = np.cumsum(
+            [0] + [parquet.metadata.row_group(g).num_rows for g in range(parquet.num_row_groups)]
+        )
+        keys = list(dict.fromkeys(t for t in tokens if t is not None))
+        wanted = [np.asarray([int(i) for i in ids], dtype=np.int64)]
+        txt = manifest.get("vocab_txt") or {}
+        if keys and contents.get(VOCAB_TXT) is not None and txt.get("written") is True:
+            wanted.append(_lines_of(contents[VOCAB_TXT], keys) + int(txt["first_id"]))
+        elif keys:
+            wanted.append(_rows_holding(parquet, starts, keys))
+        rows = np.unique(np.concatenate(wanted))
+        rows = rows[(rows >= 0) & (rows < starts[-1])]
         columns = ["id", "token", "count", "kind"]
-        # The file's bytes in Arrow-owned memory (see _arrow_owned: a store's filesystem
-        # may be a Python handler, which Arrow's reader threads must not outlive).
-        source = pa.BufferReader(_arrow_owned(read_file(fs, f"{directory}/{TOKENS}")))
-        if not filters:
-            return cls(manifest, pq.read_schema(source).empty_table().select(columns))
-        return cls(manifest, pq.read_table(source, columns=columns, filters=filters))
+        parts = [parquet.schema_arrow.empty_table().select(columns)]
+        groups = np.searchsorted(starts, rows, side="right") - 1
+        for group in np.unique(groups):
+            table = parquet.read_row_group(int(group), columns=columns)
+            parts.append(table.take(pa.array(rows[groups == group] - starts[group])))
+        table = pa.concat_tables(parts)
+        # Rows are ids in a published file; a row whose id says otherwise is not shown.
+        return cls(manifest, table.filter(pa.array(table["id"].to_numpy() == rows)))
 
     def token_to_id(self, token) -> int:
         """As ``Vocabulary.token_to_id``, for a token asked for when reading."""
@@ -692,6 +835,38 @@ class VersionRows:
         return self._rows[id_]
 
 
+def _lines_of(vocab_txt: bytes | pa.Buffer, keys: Sequence) -> np.ndarray:
+    """The line numbers (from 0) of ``keys`` (canonical tokens) in the bytes of a
+    vocab.txt, found by a byte search for the whole line; keys not there are left out."""
+    data = vocab_txt if isinstance(vocab_txt, bytes) else vocab_txt.to_pybytes()
+    lines = []
+    for key in keys:
+        line = str(key).encode() if isinstance(key, int) else key
+        if b"\n" in line:
+            continue  # not a line of the file
+        if data.startswith(line + b"\n"):
+            lines.append(0)
+            continue
+        at = data.find(b"\n" + line + b"\n")
+        if at >= 0:
+            lines.append(data.count(b"\n", 0, at + 1))
+    return np.asarray(lines, dtype=np.int64)
+
+
+def _rows_holding(parquet: pq.ParquetFile, starts: np.ndarray, keys: Sequence) -> np.ndarray:
+    """The rows of tokens.parquet whose token is one of ``keys``, by a scan of the token
+    column a row group at a time (stopping once every key is found)."""
+    found = [np.zeros(0, dtype=np.int64)]
+    for group in range(parquet.num_row_groups):
+        column = parquet.read_row_group(group, columns=["token"])["token"]
+        needles = pa.array(keys, type=column.type)
+        hits = pc.is_in(column, value_set=needles).to_numpy()
+        found.append(np.flatnonzero(hits) + starts[group])
+        if sum(len(f) for f in found) >= len(keys):
+            break
+    return np.concatenate(found)
+
+
 def _first_diff_line(a: bytes | None, b: bytes | None) -> int:
     left, right = (a or b"").split(b"\n"), (b or b"").split(b"\n")
     for line, (x, y) in enumerate(zip(left, right), 1):
@@ -702,8 +877,9 @@ def _first_diff_line(a: bytes | None, b: bytes | None) -> int:
 
 def verify_files(
     fs: pafs.FileSystem, directory: str, manifest: dict, where: str
-) -> dict[str, bytes]:
-    """Read the version's files and check each sha256; return the contents.
+) -> dict[str, pa.Buffer | bytes]:
+    """Read the version's files and check each sha256; return the contents, each read
+    once (tokens.parquet into Arrow memory, parsed from there; vocab.txt as bytes).
 
     The manifest's ``files`` map must list exactly the version's own files:
     ``tokens.parquet``, and ``vocab.txt`` when ``vocab_txt.written`` says so. Any
@@ -737,7 +913,13 @@ def verify_files(
                 where, MANIFEST, f"its entry for {name} is {meta!r}, not a sha256 and a size"
             )
         try:
-            data = read_file(fs, f"{directory}/{name}", limit=meta["bytes"])
+            # tokens.parquet into Arrow memory (parsed from there); vocab.txt as bytes
+            # (searched and compared with bytes methods).
+            path = f"{directory}/{name}"
+            if name == TOKENS:
+                data = read_buffer(fs, path, limit=meta["bytes"] + 1)
+            else:
+                data = read_file(fs, path, limit=meta["bytes"])
         except OSError as err:
             # Only an absent file is "missing": a permission error says so.
             what = (

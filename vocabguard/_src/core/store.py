@@ -50,6 +50,7 @@ from vocabguard._src.core.artifact import (
     parse_manifest,
     read_manifest,
     render_files,
+    verified_files,
 )
 from vocabguard._src.core.errors import (
     ArtifactError,
@@ -358,6 +359,21 @@ class VocabStore(StoreFiles):
         def check(name: str, version: int) -> Vocabulary:
             self._check_version_dir(name, version, strict=True)
             return self._load_version(name, version)
+
+        return self._read_resolved(ref, check)
+
+    def verified_files(self, ref: str) -> tuple[dict, dict[str, Any]]:
+        """``verify``'s checks of the files alone, nothing parsed: the manifest (its own
+        checksum, naming this version, no foreign file beside it) and the bytes of each
+        file, which match their sha256. What a reader of a few rows needs
+        (``inspect --token``); the fields derived from the tokens are not recomputed."""
+
+        def check(name: str, version: int) -> tuple[dict, dict[str, Any]]:
+            self._check_version_dir(name, version, strict=True)
+            where = f"{self.root}/{name}/v{version}"
+            return verified_files(
+                self.fs, self._dir(name, version), where=where, identity=(name, version)
+            )
 
         return self._read_resolved(ref, check)
 
