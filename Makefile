@@ -5,7 +5,8 @@
 #   make setup  the virtualenv .venv with vocabguard[all,test], versions as in
 #                 constraints/test.txt (Beam 2.62 for the Flink/Spark job servers)
 #   make docs   the documentation site (MkDocs, --strict) into site/; installs the docs extra
-#   make docs-check  run every block of the docs pages and the README, in order, in a temp copy
+#   make docs-check  run every block of the docs pages and the README, in order, each page (with
+#                 the pages that run after it) in a temp copy of its own
 #   make lineage  a stable-id lineage v1 -> v3 on BBC News; a model trained on v1, migrated
 #   make wordpiece  BBC News on a WordPiece vocabulary vs the word-level one: held-out
 #                 accuracy and OOV rates (out/wordpiece_compare.json)

@@ -20,15 +20,18 @@ syntax (``bash -n``, ``compile``). A block that starts services (a Spark cluster
 ``<!-- services: REASON -->`` instead: checked for syntax, and run with ``--services``. A block without an info string, or with
 another one, is an error: every block is accounted for.
 
-The pages run in the order of ``mkdocs.yml``'s ``nav``, one after another in one shell
-(so ``source .venv/bin/activate`` in the first page carries over, as for a reader going
-through the site after ``make demo``; the README's reader has installed vocabguard, so
-its shell starts with the virtualenv on ``PATH``), in a temporary copy of the repository's tracked
-files where ``.venv`` points at this Python's virtualenv and ``data/bbc_news`` is the
-fetched corpus (a symlink) or, with ``--sample``, a generated corpus of the same shape
-(``id``, ``text``, ``topic``; the same four files). The README runs the same way in a
-copy of its own. Nothing in the repository is written. Exit status 0 when every block
-passes; otherwise the failing block (page and line), its output, and 1.
+Each docs page runs in a shell of its own, in a temporary copy of the repository's
+tracked files (so the pages can run in parallel: tests/test_docs.py checks each as a test
+of its own). A page whose blocks use what another page's blocks made says so with
+``<!-- docs-check: runs after PAGE -->`` (PAGE as in ``mkdocs.yml``'s ``nav``, earlier in
+it): it runs in that page's shell, after it, and the pages of one shell keep the ``nav``
+order. A shell starts with the virtualenv on ``PATH`` (a reader who has set up), unless
+one of its pages activates it (``source .venv/bin/activate``, in getting-started): that
+page checks that it does. The README runs the same way in a copy of its own. In each copy
+``.venv`` points at this Python's virtualenv and ``data/bbc_news`` is the fetched corpus
+(a symlink) or, with ``--sample``, a generated corpus of the same shape (``id``, ``text``,
+``topic``; the same four files). Nothing in the repository is written. Exit status 0 when
+every block passes; otherwise the failing block (page and line), its output, and 1.
 """
 
 from __future__ import annotations
@@ -49,6 +52,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 NOT_RUN = re.compile(r"^<!-- (not run|services): (.+?) -->$")
+# A page that uses what an earlier page's blocks made runs after it, in its shell.
+RUNS_AFTER = re.compile(r"^<!-- docs-check: runs after (\S+\.md)\b.*-->$", re.M)
+ACTIVATE = "source .venv/bin/activate"
 SHELL = {"sh", "bash"}
 SHOWN = {"text", "console", "mermaid"}
 KINDS = SHELL | SHOWN | {"python", "pycon", "yaml"}
@@ -198,11 +204,43 @@ def nav_pages(config: Path) -> list[str]:
     return walk(nav)
 
 
+def runs_after(text: str) -> str | None:
+    """The page a page's ``<!-- docs-check: runs after PAGE -->`` names, or None.
+
+    >>> runs_after("# Title\\n\\n<!-- docs-check: runs after a.md (its store) -->\\n")
+    'a.md'
+    """
+    found = RUNS_AFTER.findall(text)
+    return found[0] if found else None
+
+
 def documents(root: Path = REPO) -> list[tuple[str, list[str], bool]]:
-    """The runs to make: (name, pages, whether the shell starts with the virtualenv on
-    PATH): the docs pages (one run, in nav order), then the README."""
-    pages = [f"docs/{page}" for page in nav_pages(root / "mkdocs.yml")]
-    return [("docs", pages, False), ("README", ["README.md"], True)]
+    """The runs to make, each in a shell and a copy of its own: (name, pages, whether the
+    shell starts with the virtualenv on PATH). A docs page is a run of its own, named by
+    its path, unless it runs after an earlier page (then it joins that page's run, in nav
+    order); the README is the last run."""
+    nav = nav_pages(root / "mkdocs.yml")
+    runs: dict[str, list[str]] = {}  # the first page of a run -> its pages
+    run_of: dict[str, str] = {}
+    for page in nav:
+        after = runs_after((root / "docs" / page).read_text(encoding="utf-8"))
+        if after is None:
+            runs[page] = [page]
+            run_of[page] = page
+        elif after in run_of:
+            run_of[page] = run_of[after]
+            runs[run_of[page]].append(page)
+        else:
+            raise ValueError(
+                f"docs/{page}: runs after {after!r}, which is not an earlier page of "
+                f"mkdocs.yml's nav. Received: runs_after={after!r}"
+            )
+    found = []
+    for first, pages in runs.items():
+        paths = [f"docs/{page}" for page in pages]
+        texts = [(root / path).read_text(encoding="utf-8") for path in paths]
+        found.append((f"docs/{first}", paths, not any(ACTIVATE in text for text in texts)))
+    return [*found, ("README.md", ["README.md"], True)]
 
 
 def write_sample_corpus(folder: Path, articles: int = 250, seed: int = 0) -> None:
@@ -319,7 +357,9 @@ def run_document(
         print("\n".join(f"docs-check: {f}" for f in failures), file=sys.stderr)
         return 1, summary
     runnable = [b for b in every if b.runs]
-    workdir = Path(tempfile.mkdtemp(prefix=f"docs-check-{name}-"))
+    if not runnable:  # checked above; no shell and no copy needed
+        return 0, summary
+    workdir = Path(tempfile.mkdtemp(prefix=f"docs-check-{Path(name).stem}-"))
     try:
         prepare(workdir, sample)
         code, seconds = run_blocks(runnable, workdir, timeout, show, activated)
@@ -384,7 +424,13 @@ def run_blocks(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sample", action="store_true", help="a generated corpus, no network")
-    parser.add_argument("--only", choices=("docs", "README"), help="check one document")
+    parser.add_argument(
+        "--only",
+        metavar="RUN",
+        help="check one run: a name printed by --runs (docs/PAGE.md, README.md), or docs "
+        "(every docs run)",
+    )
+    parser.add_argument("--runs", action="store_true", help="list the runs; run nothing")
     parser.add_argument(
         "--page",
         metavar="TEXT",
@@ -403,8 +449,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     status = 0
-    for name, pages, activated in documents():
-        if args.only and name != args.only:
+    runs = documents()
+    if args.only and args.only not in {"docs"} | {name for name, _, _ in runs}:
+        parser.error(f"--only: no run named {args.only!r}; see --runs")
+    for name, pages, activated in runs:
+        if args.only and args.only not in (name, "docs" if name != "README.md" else None):
+            continue
+        if args.runs:
+            print(f"{name}\t{' '.join(pages)}")
             continue
         if args.page:
             pages, activated = [p for p in pages if args.page in p], True

@@ -1,7 +1,9 @@
 """The documentation runs as written: every block of the docs pages and of the README is
 accounted for, and the runnable ones pass, in order, in a temporary copy of the
-repository, on a small generated corpus shaped like BBC News (no network). The CLI
-reference is generated from the parsers, and the README stays a short front page."""
+repository, on a small generated corpus shaped like BBC News (no network): one test per
+run of scripts/docs_check.py (a page, with the pages that run after it, or the README),
+so the runs spread over the test processes. The CLI reference is generated from the
+parsers, and the README stays a short front page."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
@@ -32,6 +36,19 @@ def _all_blocks() -> list[docs_check.Block]:
         for _, pages, _ in docs_check.documents()
         for page in pages
         for block in docs_check.blocks((REPO / page).read_text(encoding="utf-8"), page)
+    ]
+
+
+def _runs_with_blocks_to_run() -> list[str]:
+    """The runs of docs_check.py that run a block (the others are checked above)."""
+    return [
+        name
+        for name, pages, _ in docs_check.documents()
+        if any(
+            block.runs
+            for page in pages
+            for block in docs_check.blocks((REPO / page).read_text(encoding="utf-8"), page)
+        )
     ]
 
 
@@ -132,18 +149,63 @@ def test_docstring_doctests_become_code_blocks_for_the_api_reference():
     assert fence(already) == already
 
 
-def test_docs_and_readme_blocks_pass_on_a_generated_corpus():
+def test_every_page_is_in_one_run_in_nav_order_after_the_pages_it_needs():
+    runs = docs_check.documents()
+    nav = [f"docs/{page}" for page in docs_check.nav_pages(REPO / "mkdocs.yml")]
+    pages = [page for _, run, _ in runs for page in run]
+    assert sorted(pages) == sorted([*nav, "README.md"])
+    for name, run, activated in runs:
+        assert name == run[0]
+        assert run == sorted(run, key=[*nav, "README.md"].index)
+        # The shell that runs getting-started's `source .venv/bin/activate` starts without.
+        assert activated == (name != "docs/getting-started.md")
+    by_name = {name: run for name, run, _ in runs}
+    assert by_name["docs/getting-started.md"] == [
+        "docs/getting-started.md",
+        "docs/guides/migration.md",
+        "docs/guides/training.md",
+    ]
+    assert {"docs/index.md", "docs/guides/text.md", "README.md"} <= set(_runs_with_blocks_to_run())
+
+
+def test_a_page_can_only_run_after_an_earlier_page(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "mkdocs.yml").write_text("nav:\n  - a.md\n  - b.md\n")
+    (tmp_path / "docs/a.md").write_text("# A\n\n<!-- docs-check: runs after b.md (x) -->\n")
+    (tmp_path / "docs/b.md").write_text("# B\n")
+    with pytest.raises(
+        ValueError, match=re.escape("docs/a.md: runs after 'b.md', which is not an earlier")
+    ):
+        docs_check.documents(tmp_path)
+    (tmp_path / "docs/a.md").write_text("# A\n")
+    (tmp_path / "docs/b.md").write_text(
+        "<!-- docs-check: runs after a.md -->\nsource .venv/bin/activate\n"
+    )
+    assert docs_check.documents(tmp_path) == [
+        ("docs/a.md", ["docs/a.md", "docs/b.md"], False),
+        ("README.md", ["README.md"], True),
+    ]
+
+
+@pytest.mark.parametrize("run", _runs_with_blocks_to_run())
+def test_docs_and_readme_blocks_pass_on_a_generated_corpus(run):
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     result = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "docs_check.py"), "--sample", "--show"],
+        [
+            sys.executable,
+            str(REPO / "scripts" / "docs_check.py"),
+            "--sample",
+            "--show",
+            "--only",
+            run,
+        ],
         capture_output=True,
         text=True,
         env=env,
         timeout=7500,  # the blocks train small models and run Beam; 24 min at load average 20
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
-    assert "docs-check: docs passed" in result.stdout
-    assert "docs-check: README passed" in result.stdout
+    assert f"docs-check: {run} passed" in result.stdout
     # Quiet by default: no TensorFlow banner, no Beam chatter, no traceback.
     for noise in ("absl::InitializeLog", "cuInit", "apitools", "INFO:apache_beam", "Traceback"):
         assert noise not in result.stderr, result.stderr
