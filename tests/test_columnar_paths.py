@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from vocabguard import VocabSpec, VocabStore, build_vocabulary
@@ -125,6 +125,61 @@ def test_the_streaming_count_is_taken_for_plain_parquet_and_not_for_bad_records(
         assert taken == [True, False]
 
 
+# Values of one byte width (1, 2, 4 or 8: grouped as integers; NULs and two-byte
+# characters included) and, sometimes, a few of other widths.
+WIDE = {
+    1: ["a", "z", "B"],
+    2: ["\u00e9", "zz", "B\0"],
+    4: ["ab\0c", "z\u00e9!", "B\0\0\0"],
+    8: ["ab\0cd\u00e9f", "zzzzzzzz", "B\0\0\0\0\0\0\0"],
+}
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    width=st.sampled_from([1, 2, 4, 8]),
+    picks=st.lists(st.one_of(st.none(), st.integers(0, 2)), min_size=2, max_size=40),
+    others=st.lists(st.sampled_from(["", "a", "ABC", "dd\0", "toolongvalue"]), max_size=3),
+    probe=st.integers(1, 50),
+)
+@example(width=8, picks=[0, 1, None, 2], others=["a"], probe=1)  # 8 bytes, then 1
+def test_fixed_width_count_equals_file_by_file_and_an_independent_count(
+    tmp_path_factory, width, picks, others, probe
+):
+    """Columns of one byte width are grouped as unsigned integers; a value of another
+    width after the rows that set the width (``probe``) sends the column to the string
+    count. Either way: the file-by-file count and Python's."""
+    strings = [None if p is None else WIDE[width][p] for p in picks] + others
+    table = pa.table({"s": pa.array(strings, pa.string()), "t": pa.array(["xy"] * len(strings))})
+    features = {k: FEATURES[k] for k in ("skip", "oov", "token", "strict")}
+    queried = []
+    real = inprocess._count_query
+
+    def spy(scan, field, width=None):
+        queried.append((field, width))
+        return real(scan, field, width)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(inprocess, "_WIDTH_PROBE_ROWS", probe)
+        patch.setattr(inprocess, "_count_query", spy)
+        fast = counted(tmp_path_factory.mktemp("fast"), table, features, at_once=True)
+    slow = counted(tmp_path_factory.mktemp("slow"), table, features, at_once=False)
+    assert fast == slow
+    present = [s for s in strings if s]
+    assert fast[0][0] == {k.encode(): v for k, v in collections.Counter(present).items()}
+    assert fast[0][3] == {b"xy": len(strings)}
+    assert ("t", 2) in queried  # "xy" everywhere: grouped as a 2-byte integer
+    first = [s for s in strings[: len(strings) // 2][:probe] if s is not None]
+    if first and len({len(s.encode()) for s in first}) == 1:
+        assert ("s", len(first[0].encode())) in queried
+        if len({len(s.encode()) for s in strings if s is not None}) > 1:
+            assert ("s", None) in queried  # another width later: counted again as strings
+
+
 def test_publish_verifies_from_its_buffers_without_reloading(tmp_path, monkeypatch):
     vocab = build_vocabulary(["a b b c", "c c d"], VocabSpec(), progress=False)
     other = build_vocabulary(["x y y"], VocabSpec(), progress=False)
@@ -178,6 +233,29 @@ def test_rule_order_of_fixed_width_tokens_is_the_python_rule(counts, descending)
     got = [tokens[i] for i in order]
     want = sorted(tokens, reverse=descending)
     assert got == sorted(want, key=lambda t: -counts[t])
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    width=st.integers(0, 9),
+    data=st.data(),
+    start=st.integers(0, 3),
+)
+def test_take_tokens_and_is_in_are_arrows(width, data, start):
+    """The fixed-width gather and the small-set membership give Arrow's take and is_in
+    (one width or several, sliced arrays, sets of every size)."""
+    import pyarrow.compute as pc
+
+    from vocabguard._src.core.layout import is_in, take_tokens
+
+    size = {"min_size": width, "max_size": width} if width else {"max_size": 9}
+    values = data.draw(st.lists(st.binary(**size), min_size=start, max_size=30, unique=True))
+    tokens = pa.array(values, pa.binary()).slice(start)
+    rows = data.draw(st.lists(st.integers(0, max(len(tokens) - 1, 0)), max_size=40))
+    rows = np.array(rows if len(tokens) else [], dtype=np.int64)
+    assert take_tokens(tokens, rows).equals(tokens.take(pa.array(rows, pa.int64())))
+    needles = pa.array(data.draw(st.lists(st.binary(max_size=9), max_size=12)), pa.binary())
+    assert is_in(tokens, needles).equals(pc.is_in(tokens, value_set=needles))
 
 
 def test_inspect_rows_after_verifying_read_the_version_once_and_no_token_list(

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
 from vocabguard._src.core.errors import InputDataError, SpecError, received
-from vocabguard._src.core.layout import rule_sort_keys
+from vocabguard._src.core.layout import is_in, rule_sort_keys
 from vocabguard._src.core.spec import VocabSpec
 from vocabguard._src.core.tokenizer import Tokenizer
 from vocabguard._src.core.values import (
@@ -520,7 +520,7 @@ def candidate_table(
     inherited = token_array(inherited, token_type).cast(arrow_type)
     fixed = pa.array(reserved + pad_and_oov, type=arrow_token_type(token_type))
     specials = pa.concat_arrays([fixed.cast(arrow_type), inherited])
-    is_special = pc.is_in(table["token"], value_set=specials)
+    is_special = is_in(table["token"], specials)
     keep = pc.and_(
         pc.greater_equal(table["count"], spec.min_count_units(count_scale)),
         pc.invert(is_special),
@@ -536,7 +536,8 @@ def candidate_table(
         keep = pc.and_(keep, pc.greater_equal(table["documents"], low))
         if high is not None:
             keep = pc.and_(keep, pc.less_equal(table["documents"], high))
-    candidates = table.filter(keep)
+    # Most builds keep every row: no copy of the (possibly 10^7-row) table then.
+    candidates = table if _trues(keep) == len(table) else table.filter(keep)
     budget = spec.max_tokens
     if budget is not None and len(inherited):
         # max_tokens caps the learned rows of the lineage; the parent's come first.
@@ -545,7 +546,14 @@ def candidate_table(
         descending = spec.tie_break == "bytes_descending"
         order = pc.sort_indices(candidates, sort_keys=rule_sort_keys(descending))
         candidates = candidates.take(order[:budget])
+    if not _trues(is_special):
+        return candidates
     return pa.concat_tables([candidates, table.filter(is_special)])
+
+
+def _trues(mask: pa.Array | pa.ChunkedArray) -> int:
+    """How many values of a boolean Arrow mask are true."""
+    return int(pc.sum(mask).as_py() or 0)
 
 
 def candidate_counts(

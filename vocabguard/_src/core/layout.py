@@ -196,7 +196,7 @@ def select_rows(
     if keep is not None:
         mask = pc.and_(mask, pa.array(keep, type=pa.bool_()))
     if exclude is not None and len(exclude):
-        mask = pc.and_(mask, pc.invert(pc.is_in(tokens, value_set=exclude)))
+        mask = pc.and_(mask, pc.invert(is_in(tokens, exclude)))
     if max_token_bytes is not None and not pa.types.is_integer(tokens.type):
         mask = pc.and_(mask, pc.less_equal(pc.binary_length(tokens), max_token_bytes))
     rows = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
@@ -204,13 +204,73 @@ def select_rows(
         return rows
     values = counts.to_numpy(zero_copy_only=False)
     if len(rows) < len(tokens):  # else every row is a candidate: no copy
-        tokens, values = tokens.take(pa.array(rows, type=pa.int64())), values[rows]
+        tokens, values = take_tokens(tokens, rows), values[rows]
     if max_tokens is not None and max_tokens < len(rows):
         # Tokens are distinct, so (count, token) is a total order: the top k is exact.
         table = pa.table({"token": tokens, "count": values})
         top = pc.select_k_unstable(table, max_tokens, sort_keys=rule_sort_keys(descending))
-        rows, tokens, values = rows[top], tokens.take(pa.array(top).cast(pa.int64())), values[top]
+        top = np.asarray(top, dtype=np.int64)
+        rows, tokens, values = rows[top], take_tokens(tokens, top), values[top]
     return rows[rule_order(tokens, values, descending=descending)]
+
+
+# Up to this many values, membership is one vectorized equality per value: cheaper than
+# hashing every token (the special tokens a build excludes are two or three).
+_SMALL_SET = 8
+
+
+def is_in(tokens: pa.Array | pa.ChunkedArray, values: pa.Array) -> pa.Array | pa.ChunkedArray:
+    """``pc.is_in(tokens, value_set=values)`` for distinct non-null ``tokens``; a small
+    ``values`` (the special tokens) is compared value by value instead of hashing every
+    token (a fifth of the CPU on 4.7 M 8-byte tokens).
+
+    >>> is_in(pa.array([b"a", b"b", b"c"]), pa.array([b"c", b"a"])).to_pylist()
+    [True, False, True]
+    """
+    if len(values) > _SMALL_SET:
+        return pc.is_in(tokens, value_set=values)
+    if not len(values):
+        return pa.array(np.zeros(len(tokens), dtype=bool))
+    hit = pc.equal(tokens, values[0])
+    for value in values[1:]:
+        hit = pc.or_(hit, pc.equal(tokens, value))
+    return hit
+
+
+def take_tokens(tokens: pa.Array, rows: np.ndarray) -> pa.Array:
+    """``tokens.take(rows)``; binary tokens of one width (hashed ids, hex keys) are
+    gathered as fixed-size numpy items, about 5x less CPU than Arrow's binary take.
+
+    >>> take_tokens(pa.array([b"ab", b"cd", b"ef"]), np.array([2, 0])).to_pylist()
+    [b'ef', b'ab']
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    width = _one_width(tokens)
+    if width is None:
+        return tokens.take(pa.array(rows, type=pa.int64()))
+    _, offsets, data = tokens.buffers()
+    start = np.frombuffer(offsets, dtype=np.int32, count=1, offset=4 * tokens.offset)[0]
+    items = np.frombuffer(data, dtype=f"V{width}", count=len(tokens), offset=int(start))
+    out = items[rows]
+    n = len(out)
+    offsets = np.arange(0, (n + 1) * width, width, dtype=np.int32)
+    return pa.Array.from_buffers(pa.binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(out)])
+
+
+def _one_width(tokens: pa.Array) -> int | None:
+    """The byte width all of ``binary`` ``tokens`` share (1 or more, ``n * width`` under
+    2 GiB), else None (other types, nulls, no tokens, or several widths)."""
+    n = len(tokens)
+    if not n or not pa.types.is_binary(tokens.type) or tokens.null_count:
+        return None
+    _, offsets, _ = tokens.buffers()
+    offsets = np.frombuffer(offsets, dtype=np.int32)[tokens.offset : tokens.offset + n + 1]
+    width = int(offsets[1] - offsets[0])
+    if width < 1 or int(offsets[-1] - offsets[0]) != n * width:
+        return None
+    if (n + 1) * width >= 2**31 or not (np.diff(offsets) == width).all():
+        return None
+    return width
 
 
 def rule_sort_keys(descending: bool = False) -> list[tuple[str, str]]:

@@ -28,7 +28,7 @@ from vocabguard._src.core.errors import (
     received,
 )
 from vocabguard._src.core.guard import guard_ids
-from vocabguard._src.core.layout import IdLayout, oov_bucket, select_rows
+from vocabguard._src.core.layout import IdLayout, is_in, oov_bucket, select_rows, take_tokens
 from vocabguard._src.core.lineage import (
     check_lineage,
     grow,
@@ -392,7 +392,7 @@ def _rows_of(needles: pa.Array, tokens: pa.Array) -> np.ndarray:
     rows = np.full(len(needles), -1, dtype=np.int64)
     if not len(needles) or not len(tokens):
         return rows
-    where = np.flatnonzero(pc.is_in(tokens, value_set=needles).to_numpy(zero_copy_only=False))
+    where = np.flatnonzero(is_in(tokens, needles).to_numpy(zero_copy_only=False))
     found = pc.index_in(needles, value_set=tokens.take(pa.array(where, type=pa.int64())))
     found = np.asarray(found.fill_null(-1).to_numpy(), dtype=np.int64)
     rows[found >= 0] = where[found[found >= 0]]
@@ -479,7 +479,9 @@ def vocabulary_from_counts(
     excluded = pa.concat_arrays([reserved_array, pa.array(specials, type=arrow_type), inherited])
     learned = _learned_rows(spec, tokens, counts, excluded, keep, len(inherited), count_scale)
     fixed = pa.concat_arrays([reserved_array, inherited])  # reserved + parent tokens
-    chosen = pa.concat_arrays([fixed, tokens.take(pa.array(learned, type=pa.int64()))])
+    chosen = take_tokens(tokens, learned)
+    if len(fixed):
+        chosen = pa.concat_arrays([fixed, chosen])
     token_counts, token_documents = _chosen_counts(fixed, learned, tokens, counts, documents)
     stats = dict(stats or {})
     if spec.counts_documents:

@@ -291,11 +291,19 @@ class _Engine:
 
     def count_parquet_at_once(self, paths: list[str]) -> bool:
         """Count every field of every file with polars' streaming ``group_by`` (one
-        query per field, each reading only its column, so each file's columns are read
-        once; memory follows the distinct values). The checks the batch path makes per
-        row (missing values where they are errors, strings that are not UTF-8) are made
-        on the distinct values instead. Returns False, having counted nothing, when
-        anything needs the batch path's rules: the caller then counts file by file.
+        query per field, each reading only its column, all collected together so polars
+        runs them in parallel; memory follows the distinct values). The checks the batch
+        path makes per row (missing values where they are errors, strings that are not
+        UTF-8) are made on the distinct values instead. Returns False, having counted
+        nothing, when anything needs the batch path's rules: the caller then counts file
+        by file.
+
+        A string column whose values all have one width of 1, 2, 4 or 8 bytes (hashed
+        ids such as Criteo's 8-hex values) is grouped by those bytes read as one unsigned
+        integer: hashing an integer is about twice as fast as hashing a string (measured:
+        the 10 M-row Criteo-shaped C3 column, 2.4 s CPU against 5.4 s). The width is
+        guessed from the first rows; a value of another width shows in the same query
+        (``_WIDTH_MISMATCH``) and the column is counted again as strings.
         """
         if not paths or not self.columnar:
             return False
@@ -318,16 +326,18 @@ class _Engine:
                     if kind is None or kinds.setdefault(field, kind) != kind:
                         return False  # lists, floats, dictionaries, mixed kinds: batch path
                 rows += parquet.metadata.num_rows
+            widths = _fixed_widths(paths[0], [f for f in self.fields if kinds[f] == STRING])
             scan = pl.scan_parquet(paths, glob=False, hive_partitioning=False)
-            queries = [
-                scan.select(pl.col(field).alias("token"))
-                .group_by("token")
-                .agg(pl.len().alias("count"))
-                for field in self.fields
-            ]
-            # Nulls are a group of their own: the missing values are counted, not lost.
-            frames = pl.collect_all(queries, engine="streaming")
-            grouped = {f: frame.to_arrow() for f, frame in zip(self.fields, frames)}
+            fields = list(self.fields)
+            frames = pl.collect_all(
+                [_count_query(scan, f, widths.get(f)) for f in fields], engine="streaming"
+            )
+            grouped = {f: _grouped(frame, widths.get(f)) for f, frame in zip(fields, frames)}
+            again = [f for f in fields if grouped[f][0] is None]  # a value of another width
+            if again:
+                frames = pl.collect_all([_count_query(scan, f) for f in again], engine="streaming")
+                grouped.update({f: _grouped(frame) for f, frame in zip(again, frames)})
+            del frames
             parts = [self._feature_counts(i, grouped, kinds) for i in range(len(self.features))]
         except (_NeedsBatches, pl.exceptions.PolarsError, pa.ArrowException, OSError):
             return False
@@ -339,31 +349,32 @@ class _Engine:
         self.records_read = rows
         return True
 
-    def _feature_counts(self, index: int, grouped: dict[str, pa.Table], kinds: dict[str, str]):
-        """One feature's ``(table, stats, unique)`` per field, from the grouped values."""
+    def _feature_counts(
+        self, index: int, grouped: dict[str, tuple[pa.Table, int]], kinds: dict[str, str]
+    ):
+        """One feature's ``(table, stats, unique)`` per field, from the grouped values
+        (``grouped``: per field, its ``(token, count)`` table without nulls and its nulls)."""
         feature = self.features[index]
         spec = feature.spec
         tokenizer = self.tokenizers[index]
         out = []
         for field in feature.all_fields:
-            table = grouped[field]
+            table, nulls = grouped[field]
+            if field in self.required and nulls:
+                raise _NeedsBatches  # a null is a bad record under missing: error
             tokens = table["token"].combine_chunks()
             counts = table["count"].combine_chunks().cast(pa.int64())
             integer = kinds[field] == INT64
-            null = tokens.is_null()
-            missing = null
-            if not integer:
-                tokens = tokens.cast(pa.large_binary())
-                empty = pc.equal(pc.binary_length(tokens.fill_null(b"")), 0)
-                if field in self.required and pc.any(pc.and_(empty, pc.invert(null))).as_py():
-                    raise _NeedsBatches  # '' is a bad record under missing: error
-                if spec.missing != "error":
-                    missing = pc.or_(null, empty)
-            if field in self.required and null.true_count:
-                raise _NeedsBatches  # a null is a bad record under missing: error
-            n_missing = int(pc.sum(counts.filter(missing)).as_py() or 0)
-            kept = pc.invert(missing)
-            tokens, counts = tokens.filter(kept), counts.filter(kept)
+            n_missing = nulls
+            if not integer and len(tokens):
+                empty = pc.equal(pc.binary_length(tokens), 0)
+                if empty.true_count:  # one row at most: the tokens are distinct
+                    if field in self.required:
+                        raise _NeedsBatches  # '' is a bad record under missing: error
+                    if spec.missing != "error":
+                        n_missing += int(pc.sum(counts.filter(empty)).as_py())
+                        kept = pc.invert(empty)
+                        tokens, counts = tokens.filter(kept), counts.filter(kept)
             merge = False
             if integer:
                 tokens = tokens.cast(pa.int64())
@@ -433,6 +444,77 @@ def _columns(
             yield numbers, columns
             numbers, columns = [], {f: [] for f in fields}
     yield numbers, columns
+
+
+# Values of these byte widths group as one unsigned integer (big-endian: its order is
+# the bytes' order); polars reads a value of another width as null.
+_WIDTH_TYPES = {1: "UInt8", 2: "UInt16", 4: "UInt32", 8: "UInt64"}
+_WIDTH_MISMATCH = "other_width"  # per group: values that are not null yet not of the width
+_WIDTH_PROBE_ROWS = 4096
+
+
+def _fixed_widths(path: str, fields: list[str]) -> dict[str, int]:
+    """``{field: width}`` for the string ``fields`` whose first rows in ``path`` (nulls
+    aside) all have one byte width in ``_WIDTH_TYPES``: a guess the count then checks."""
+    from vocabguard._src.engines.formats.parquet import parquet_file
+
+    if not fields:
+        return {}
+    batch = next(parquet_file(path).iter_batches(_WIDTH_PROBE_ROWS, columns=fields), None)
+    widths = {}
+    for field in fields if batch is not None else ():
+        low, high = pc.min_max(pc.binary_length(batch.column(field))).values()
+        if low.is_valid and low.as_py() == high.as_py() and low.as_py() in _WIDTH_TYPES:
+            widths[field] = low.as_py()
+    return widths
+
+
+def _count_query(scan, field: str, width: int | None = None):
+    """polars' lazy ``(token, count)`` of ``field``; nulls are a group of their own.
+
+    With a ``width``, the token is the value's bytes as one big-endian unsigned integer,
+    and each group also counts the values of another width (``_WIDTH_MISMATCH``: all in
+    the null group, as polars reads them as null).
+    """
+    import polars as pl
+
+    if width is None:
+        return (
+            scan.select(pl.col(field).alias("token")).group_by("token").agg(pl.len().alias("count"))
+        )
+    value = pl.col(field).cast(pl.Binary)
+    key = value.bin.reinterpret(dtype=getattr(pl, _WIDTH_TYPES[width]), endianness="big")
+    other = key.is_null() & value.is_not_null()
+    return (
+        scan.select(key.alias("token"), other.alias(_WIDTH_MISMATCH))
+        .group_by("token")
+        .agg(pl.len().alias("count"), pl.col(_WIDTH_MISMATCH).sum())
+    )
+
+
+def _grouped(frame, width: int | None = None) -> tuple[pa.Table | None, int]:
+    """A ``_count_query`` result as an Arrow ``(token, count)`` table without the null
+    group, and the nulls counted; tokens of a ``width`` query are turned back into their
+    bytes (``(None, 0)``: a value had another width)."""
+    import numpy as np
+    import polars as pl
+
+    if width is not None and frame[_WIDTH_MISMATCH].sum():
+        return None, 0
+    null = pl.col("token").is_null()
+    nulls = int(frame.filter(null)["count"].sum())
+    if nulls:
+        frame = frame.filter(~null)
+    if width is None:
+        return frame.to_arrow(), nulls
+    # The keys' big-endian bytes, one after the other, are the tokens' data buffer.
+    values = frame["token"].to_numpy().astype(f">u{width}", copy=False)
+    n = len(values)
+    large = n * width >= 2**31
+    offsets = np.arange(0, (n + 1) * width, width, dtype=np.int64 if large else np.int32)
+    binary = pa.large_binary() if large else pa.binary()
+    tokens = pa.Array.from_buffers(binary, n, [None, pa.py_buffer(offsets), pa.py_buffer(values)])
+    return pa.table({"token": tokens, "count": frame["count"].to_arrow()}), nulls
 
 
 def _files(config) -> Iterator[tuple[str, str]]:
