@@ -479,9 +479,7 @@ def vocabulary_from_counts(
     excluded = pa.concat_arrays([reserved_array, pa.array(specials, type=arrow_type), inherited])
     learned = _learned_rows(spec, tokens, counts, excluded, keep, len(inherited), count_scale)
     fixed = pa.concat_arrays([reserved_array, inherited])  # reserved + parent tokens
-    chosen = take_tokens(tokens, learned)
-    if len(fixed):
-        chosen = pa.concat_arrays([fixed, chosen])
+    chosen = pa.concat_arrays([fixed, take_tokens(tokens, learned)])
     token_counts, token_documents = _chosen_counts(fixed, learned, tokens, counts, documents)
     stats = dict(stats or {})
     if spec.counts_documents:
