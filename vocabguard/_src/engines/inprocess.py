@@ -456,13 +456,13 @@ _WIDTH_PROBE_ROWS = 4096
 def _fixed_widths(path: str, fields: list[str]) -> dict[str, int]:
     """``{field: width}`` for the string ``fields`` whose first rows in ``path`` (nulls
     aside) all have one byte width in ``_WIDTH_TYPES``: a guess the count then checks."""
-    from vocabguard._src.engines.formats.parquet import parquet_file
+    from vocabguard._src.engines.formats.parquet import batches, parquet_file
 
     if not fields:
         return {}
-    batch = next(parquet_file(path).iter_batches(_WIDTH_PROBE_ROWS, columns=fields), None)
+    batch = next(batches(parquet_file(path), fields, batch_size=_WIDTH_PROBE_ROWS), None)
     widths = {}
-    for field in fields if batch is not None else ():
+    for field in fields if isinstance(batch, pa.RecordBatch) else ():
         low, high = pc.min_max(pc.binary_length(batch.column(field))).values()
         if low.is_valid and low.as_py() == high.as_py() and low.as_py() in _WIDTH_TYPES:
             widths[field] = low.as_py()
