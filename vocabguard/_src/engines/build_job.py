@@ -303,7 +303,7 @@ def _read_values(
     formats: Sequence[str],
     spec: VocabSpec,
     skipped: dict[str, int],
-) -> tuple[Iterator, Any, list[str] | None]:
+) -> tuple[Iterable, Any, list[str] | None]:
     """The values to count, the first token (for its kind) and the record fields (None
     for plain text documents); records skipped are counted into ``skipped``."""
     fields = list(options.fields)
@@ -311,8 +311,12 @@ def _read_values(
         documents = read_documents(
             files, format=options.format, max_record_bytes=options.max_record_bytes
         )
-        first, values = peek(documents)
-        return values, first, None
+        # The documents themselves (not a peeked iterator): build_vocabulary counts their
+        # Arrow blocks. The first value comes from a second reader (one block read twice).
+        first, _ = peek(
+            read_documents(files, format=options.format, max_record_bytes=options.max_record_bytes)
+        )
+        return documents, first, None
     records = read_records(
         files,
         format=options.format,

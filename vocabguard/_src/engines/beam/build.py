@@ -159,15 +159,19 @@ class _CountTokens(beam.DoFn):
 
     def _arrow_counts(self, batch: RecordBatch) -> list | None:
         """``(feature, counts table, stats)`` of a batch of Arrow columns, counted with
-        Arrow (``value_counts``; the in-process runner's columnar counting), or ``None``
-        when a feature or a record needs the record-by-record rules: a text tokenizer,
-        lists, weights, document counts, a null or '' where missing values are errors,
-        or integer and string fields in one feature.
+        Arrow (``value_counts``; the in-process runner's columnar counting; text features
+        tokenized in Arrow, ``_text_counts``), or ``None`` when a feature or a record
+        needs the record-by-record rules: lists, weights, document counts (tokenizer
+        none), a null or '' where missing values are errors, integer and string fields
+        in one feature, a null or a non-string value under a text tokenizer, or a token
+        over ``max_token_bytes``.
         """
-        if not all(_columnar(f) for f in self.features):
-            return None
         columns = batch.arrow
         for feature in self.features:
+            if not _columnar(feature):
+                if not _arrow_text(feature, columns):
+                    return None
+                continue
             kinds = set()
             for field in feature.all_fields:
                 column = columns.column(field)
@@ -188,6 +192,12 @@ class _CountTokens(beam.DoFn):
         counted = []
         skipped = {f"bad_records.{reason}": n for reason, n in batch.skipped}
         for index, (feature, counter) in enumerate(zip(self.features, self.counters)):
+            if not _columnar(feature):
+                table, stats = _text_counts(feature, counter, columns)
+                if stats is None:
+                    return None  # a token over max_token_bytes: the record path names it
+                counted.append((index, table, {**stats, **skipped}))
+                continue
             stats: dict[str, int] = {
                 "documents": len(batch),
                 "total_tokens": 0,
@@ -243,6 +253,55 @@ class _CountTokens(beam.DoFn):
             texts = pa.array(values, type=text_type)
             lists = tokens if pa.types.is_string(text_type) else None
             counter.add_arrow(texts, records=False, lists=lists)
+
+
+def _arrow_text(feature: Feature, columns: pa.RecordBatch) -> bool:
+    """Whether a text feature's fields of an Arrow batch can be tokenized and counted in
+    Arrow: plain string (or binary) values, no nulls, no weights, no lists."""
+    spec = feature.spec
+    if spec.tokenizer == "none" or feature.weight_field is not None:
+        return False
+    if spec.value_shape == "list":
+        return False
+    for field in feature.all_fields:
+        column = columns.column(field)
+        kind = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
+        if column.null_count or not (
+            pa.types.is_string(kind)
+            or pa.types.is_large_string(kind)
+            or pa.types.is_binary(kind)
+            or pa.types.is_large_binary(kind)
+        ):
+            return False
+    return True
+
+
+def _text_counts(feature: Feature, counter: TokenCounter, columns: pa.RecordBatch):
+    """``(counts table, stats)`` of a text feature over an Arrow batch (``_arrow_text``),
+    tokenized once and counted in Arrow; ``(None, None)`` when a token is over
+    ``max_token_bytes`` (the record path makes those records bad records)."""
+    counter.reset()
+    limit = feature.spec.max_token_bytes
+    for field in feature.all_fields:
+        column = columns.column(field)
+        if pa.types.is_dictionary(column.type):
+            column = column.dictionary_decode()
+        lists = counter.tokenizer.tokenize_arrow(column)
+        flat = lists.flatten()
+        if limit is not None and len(flat) and pc.max(pc.binary_length(flat)).as_py() > limit:
+            return None, None
+        counter.missing.setdefault(field, 0)
+        counter.add_arrow(column, records=False, lists=lists)
+    counter.documents = columns.num_rows
+    table = counter.table()
+    stats = {
+        "documents": counter.documents,
+        "total_tokens": counter.total_tokens,
+        "counted_units": int(pc.sum(table["count"]).as_py() or 0) if len(table) else 0,
+        "total_weight_units": 0,
+        **{f"missing.{field}": n for field, n in counter.missing.items()},
+    }
+    return (table if len(table) else None), stats
 
 
 def field_rules(features, passthrough=()):

@@ -151,12 +151,13 @@ def bounded_lines(handle: BinaryIO, max_record_bytes: int) -> Iterator[bytes | O
 
 
 def lines(
-    handle: BinaryIO, limit: int = DEFAULT_MAX_RECORD_BYTES
+    handle: BinaryIO, limit: int = DEFAULT_MAX_RECORD_BYTES, start: int = 1
 ) -> Iterator[tuple[int, bytes | Oversized]]:
     """``(line number, raw line)`` with exactly one line ending removed (``\\n`` or
     ``\\r\\n``; a lone ``\\r`` stays) and a leading UTF-8 BOM dropped. A line over
-    ``limit`` bytes is an ``Oversized``, never read whole."""
-    for number, raw in enumerate(bounded_lines(handle, limit), start=1):
+    ``limit`` bytes is an ``Oversized``, never read whole. ``start``: the number of the
+    handle's first line (a BOM is only dropped from line 1 of a file)."""
+    for number, raw in enumerate(bounded_lines(handle, limit), start=start):
         if isinstance(raw, Oversized):
             yield number, raw
             continue
@@ -165,6 +166,15 @@ def lines(
         if raw.endswith(b"\n"):
             raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
         yield number, raw
+
+
+@dataclasses.dataclass(frozen=True)
+class ArrowRows:
+    """Consecutive records as one Arrow batch (``iter_records(arrow=...)``): Parquet
+    record batches, and blocks of text lines (one ``text`` column)."""
+
+    first: int  # the 1-based number of the batch's first record
+    batch: Any  # pyarrow.RecordBatch
 
 
 def too_large(path: str, number: int, limit: int) -> BadRecord:
@@ -229,6 +239,7 @@ def decode_or_raise(path: str, number: int, raw: bytes) -> str:
 __all__ = [
     "BAD_RECORD_POLICIES",
     "DEFAULT_MAX_RECORD_BYTES",
+    "ArrowRows",
     "BadRecord",
     "Oversized",
     "bounded_lines",

@@ -16,7 +16,6 @@ in-process job runner uses it for the batches its columnar path cannot take).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, BinaryIO
 
@@ -26,7 +25,7 @@ import pyarrow.parquet as pq
 
 from vocabguard._src.core.errors import InputDataError, received
 from vocabguard._src.core.values import int_problem
-from vocabguard._src.engines.formats.common import BadRecord, as_record_unit, bad
+from vocabguard._src.engines.formats.common import ArrowRows, BadRecord, as_record_unit, bad
 from vocabguard._src.engines.formats.compression import compression_of, open_input, spooled
 from vocabguard._src.engines.formats.fields import (
     KindChecker,
@@ -208,14 +207,6 @@ def batch_records(
             yield BadRecord(path, number, row[0], "undecodable", row[1], "record")
         else:
             yield as_record_unit(pick(path, number, row, wanted))
-
-
-@dataclasses.dataclass(frozen=True)
-class ArrowRows:
-    """Consecutive Parquet records as one Arrow batch (``iter_records(arrow=...)``)."""
-
-    first: int  # the 1-based number of the batch's first record
-    batch: Any  # pyarrow.RecordBatch
 
 
 def parquet_records(

@@ -36,9 +36,12 @@ picks one from each file's extension, a compression suffix ignored):
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, BinaryIO
+
+import pyarrow as pa
 
 from vocabguard._src.core.errors import ConfigError, InputDataError, received
 from vocabguard._src.engines.formats.common import (
@@ -70,7 +73,7 @@ from vocabguard._src.engines.formats.parquet import (
     parquet_rows,
     read_parquet,
 )
-from vocabguard._src.engines.formats.text import read_text, text_records
+from vocabguard._src.engines.formats.text import read_text, text_arrays, text_records
 from vocabguard._src.engines.formats.tfrecord import tfrecord_records
 
 _RECORD_READERS = {
@@ -103,8 +106,8 @@ def read_documents(
     *,
     kind: str | None = None,
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
-) -> Iterator[Value]:
-    """Yield the documents of every input file, in order, one value at a time.
+) -> Documents:
+    """The documents of every input file, in order: iterate for one value at a time.
 
     Args:
         paths_or_globs: file paths and globs (see ``expand_inputs``).
@@ -120,8 +123,11 @@ def read_documents(
             64 MiB); a longer line is an error naming the file and the line, read
             past in pieces, never held whole.
 
-    Yields:
-        ``str`` (or ``bytes`` for a Parquet binary column) or ``int`` values.
+    Returns:
+        A ``Documents``: iterating it yields ``str`` (or ``bytes`` for a Parquet
+        binary column) or ``int`` values; ``build_vocabulary`` counts text files from
+        its ``arrow_batches`` (Arrow arrays of whole blocks of lines), with no Python
+        object per line. Nothing is read before it is iterated.
 
     Raises:
         InputDataError: a missing field, invalid JSON, undecodable bytes, a null
@@ -135,31 +141,109 @@ def read_documents(
     [3, 7]
     """
     _check_kind(kind)
-    files = expand_inputs(paths_or_globs)
-    formats = [detect_format(path, format) for path in files]  # fail before reading
-    if field is not None and all(f == "text" for f in formats):
-        raise ConfigError(
-            f"--field {field!r} does not apply to text input ({files[0]}): each line is a "
-            "document. Remove --field, or pass --format jsonl|csv|parquet. "
-            + received(file=files[0], field=field)
-        )
-    limit = check_max_record_bytes(max_record_bytes)
-    checker = KindChecker(kind)
-    for path, file_format in zip(files, formats):
-        try:
-            if file_format == "text":
-                for text in read_text(path, checker, limit):  # `field` is for the others
-                    if isinstance(text, InputDataError):
-                        raise text
-                    yield text
-            elif file_format == "jsonl":
-                yield from read_jsonl(path, field, checker, limit)
-            elif file_format == "csv":
-                yield from read_csv(path, field, checker, limit)
+    return Documents(paths_or_globs, format, field, kind, max_record_bytes)
+
+
+class Documents:
+    """``read_documents``' result: an iterator over the documents, read as it goes (like
+    a generator: consumed once).
+
+    ``arrow_batches(size)`` consumes the same documents in batches instead: a text
+    file's lines as Arrow string arrays (a block of whole lines each), the other
+    formats' values as lists of at most ``size``. ``build_vocabulary`` counts those, so
+    a text corpus is tokenized and counted with no Python object per line.
+
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
+    >>> _ = path.write_text("to be\\nor not\\n", encoding="utf-8")
+    >>> [b.to_pylist() for b in read_documents([path]).arrow_batches(100)]
+    [['to be', 'or not']]
+    """
+
+    def __init__(
+        self,
+        paths_or_globs: Paths,
+        format: str | None,
+        field: str | None,
+        kind: str | None,
+        max_record_bytes: int,
+    ):
+        self._inputs = paths_or_globs
+        self._format = format
+        self._field = field
+        self._kind = kind
+        self._max_record_bytes = max_record_bytes
+        self._values: Iterator[Value] | None = None  # set once iteration begins
+
+    def __iter__(self) -> Documents:
+        return self
+
+    def __next__(self) -> Value:
+        if self._values is None:
+            self._values = self._one_by_one()
+        return next(self._values)
+
+    def _one_by_one(self) -> Iterator[Value]:
+        for item in self._items():
+            if isinstance(item, pa.Array):
+                yield from item.to_pylist()
             else:
-                yield from read_parquet(path, field, checker)
-        except STREAM_ERRORS as err:
-            raise _unreadable(path, err) from None
+                yield item
+
+    def arrow_batches(self, size: int) -> Iterator[pa.Array | list]:
+        """The documents not yet read, as Arrow string arrays (text files) and lists of
+        ``size`` values at most (the other formats, and the rest of a file whose
+        values were already being iterated one by one), in order."""
+        if self._values is not None:
+            pending = list(itertools.islice(self._values, size))
+            while pending:
+                yield pending
+                pending = list(itertools.islice(self._values, size))
+            return
+        self._values = iter(())  # consumed here
+        pending = []
+        for item in self._items():
+            if isinstance(item, pa.Array):
+                if pending:
+                    yield pending
+                    pending = []
+                yield item
+                continue
+            pending.append(item)
+            if len(pending) >= size:
+                yield pending
+                pending = []
+        if pending:
+            yield pending
+
+    def _items(self) -> Iterator[Value | pa.Array]:
+        """Values, and Arrow arrays of whole blocks of text lines."""
+        files = expand_inputs(self._inputs)
+        formats = [detect_format(path, self._format) for path in files]  # fail before reading
+        field = self._field
+        if field is not None and all(f == "text" for f in formats):
+            raise ConfigError(
+                f"--field {field!r} does not apply to text input ({files[0]}): each line is a "
+                "document. Remove --field, or pass --format jsonl|csv|parquet. "
+                + received(file=files[0], field=field)
+            )
+        limit = check_max_record_bytes(self._max_record_bytes)
+        checker = KindChecker(self._kind)
+        for path, file_format in zip(files, formats):
+            try:
+                if file_format == "text":
+                    for text in text_arrays(path, checker, limit):  # `field` is for the others
+                        if isinstance(text, InputDataError):
+                            raise text
+                        yield text
+                elif file_format == "jsonl":
+                    yield from read_jsonl(path, field, checker, limit)
+                elif file_format == "csv":
+                    yield from read_csv(path, field, checker, limit)
+                else:
+                    yield from read_parquet(path, field, checker)
+            except STREAM_ERRORS as err:
+                raise _unreadable(path, err) from None
 
 
 def _rows(path: str, file_format: str, fields: list, checker: RecordChecker, limit: int):
@@ -278,10 +362,12 @@ def iter_records(
     ``row_groups`` (Parquet only) reads just those row groups, numbering records as
     in the whole file: that is how the Beam reader splits a Parquet file.
 
-    ``arrow`` (Parquet only): a test of one ``pyarrow.RecordBatch`` of ``arrow_rows``
-    rows; a batch it passes is yielded whole, as ``ArrowRows``, without per-record
-    work (the test stands for the per-record checks: it passes only batches every
-    record of which would pass them); the other batches yield records as above.
+    ``arrow`` (Parquet and text): a test of one ``pyarrow.RecordBatch`` of up to
+    ``arrow_rows`` rows; a batch it passes is yielded whole, as ``ArrowRows``, without
+    per-record work (the test stands for the per-record checks: it passes only batches
+    every record of which would pass them); the other batches yield records as above.
+    Text batches are whole lines of one block (``formats.text.line_blocks``), one
+    ``text`` string column.
     """
     passthrough = [f for f in passthrough if f not in fields]
     if format not in RECORD_FORMATS:
@@ -294,6 +380,8 @@ def iter_records(
     try:
         if format == "parquet":
             yield from parquet_records(handle, path, wanted, row_groups, arrow, arrow_rows)
+        elif format == "text":
+            yield from text_records(handle, path, wanted, arrow, arrow_rows)
         else:
             yield from _RECORD_READERS[format](handle, path, wanted)
     except STREAM_ERRORS as err:
@@ -302,4 +390,4 @@ def iter_records(
         raise unreadable_file(path, err) from None
 
 
-__all__ = ["iter_records", "read_documents", "read_records"]
+__all__ = ["Documents", "iter_records", "read_documents", "read_records"]
