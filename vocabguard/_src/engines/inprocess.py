@@ -570,6 +570,7 @@ def run_build(config, *, description: str | None = None) -> list[dict]:
     def vocabulary(index: int):
         feature, counts, parent = engine.features[index], engine.counts[index], parents[index]
         table = counts.compact()
+        counts.tables = []  # `table` is the last reference: freed once its vocabulary is built
         stats = _check(feature, counts, engine.records_read, table)
         token_type = next(iter(counts.kinds), STRING)
         scale = WEIGHT_SCALE if feature.weight_field else 1
