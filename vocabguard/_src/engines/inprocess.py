@@ -35,10 +35,14 @@ from concurrent.futures import ThreadPoolExecutor
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from vocabguard._src.core.builder import compact_tables
+from vocabguard._src.core.builder import candidate_table, compact_tables
 from vocabguard._src.core.errors import ConfigError, InputDataError, received
 from vocabguard._src.core.extras import requires
-from vocabguard._src.core.vocabulary import INT64, STRING
+from vocabguard._src.core.journal import publish_together
+from vocabguard._src.core.store import VocabStore
+from vocabguard._src.core.tokenizer import Tokenizer
+from vocabguard._src.core.values import WEIGHT_SCALE
+from vocabguard._src.core.vocabulary import INT64, STRING, as_token, vocabulary_from_counts
 from vocabguard._src.engines.columnar import _column_kind, _columnar, _count_column
 from vocabguard._src.engines.features import (
     Feature,
@@ -49,6 +53,10 @@ from vocabguard._src.engines.features import (
 )
 from vocabguard._src.engines.features import manifest_stats as job_manifest_stats
 from vocabguard._src.engines.formats.common import BadRecord
+from vocabguard._src.engines.formats.fields import Wanted
+from vocabguard._src.engines.formats.inputs import detect_format, expand_inputs
+from vocabguard._src.engines.formats.parquet import batch_records, batches, parquet_file, valid_utf8
+from vocabguard._src.engines.formats.read import iter_records
 
 RUNNER_NAMES = ("inprocess", "in-process", "in_process", "inprocessrunner")
 # Rows per Arrow batch read from Parquet: large enough that per-batch overhead is small,
@@ -126,7 +134,6 @@ class _Engine:
                 if f
             )
         )
-        from vocabguard._src.core.tokenizer import Tokenizer
 
         self.tokenizers = [Tokenizer(f.spec) for f in self.features]
         # Fields where a null is a bad record (for the reader or for a feature's spec):
@@ -161,7 +168,6 @@ class _Engine:
             self.counts[index].add(table, partial.stats)
 
     def read_records(self, path: str, format: str) -> None:
-        from vocabguard._src.engines.formats.read import iter_records
 
         with requires(_RECORD_PATH):
             from vocabguard._src.engines.beam.build import field_rules
@@ -187,7 +193,6 @@ class _Engine:
     # -- the columnar path (Parquet) --
 
     def read_parquet(self, path: str) -> None:
-        from vocabguard._src.engines.formats.parquet import batches, parquet_file
 
         try:
             parquet = parquet_file(path)
@@ -224,7 +229,6 @@ class _Engine:
     def _batch_is_plain(self, batch: pa.RecordBatch) -> bool:
         """No value the record-by-record rules would reject or treat specially (a null or
         an empty string where missing values are errors, a string that is not UTF-8)."""
-        from vocabguard._src.engines.formats.parquet import valid_utf8
 
         for field in self.fields:
             column = batch.column(field)
@@ -242,8 +246,6 @@ class _Engine:
 
     def _records_of(self, path: str, batch: pa.RecordBatch, first: int) -> None:
         """Rows of a Parquet batch counted record by record (they need the rules)."""
-        from vocabguard._src.engines.formats.fields import Wanted
-        from vocabguard._src.engines.formats.parquet import batch_records
 
         with requires(_RECORD_PATH):
             from vocabguard._src.engines.beam.build import field_rules
@@ -311,7 +313,6 @@ class _Engine:
             import polars as pl
         except ImportError:  # pragma: no cover - polars is a core dependency
             return False
-        from vocabguard._src.engines.formats.parquet import parquet_file
 
         rows = 0
         kinds: dict[str, str] = {}
@@ -385,8 +386,6 @@ class _Engine:
                 tokens = tokens.cast(pa.binary())
             total = counted = int(pc.sum(counts).as_py() or 0)
             if n_missing and spec.missing == "token":
-                from vocabguard._src.core.vocabulary import as_token
-
                 kind = INT64 if integer else STRING
                 token = as_token(spec.resolved_missing_token(integer), kind)
                 tokens = pa.concat_arrays([tokens, pa.array([token], tokens.type)])
@@ -456,7 +455,6 @@ _WIDTH_PROBE_ROWS = 4096
 def _fixed_widths(path: str, fields: list[str]) -> dict[str, int]:
     """``{field: width}`` for the string ``fields`` whose first rows in ``path`` (nulls
     aside) all have one byte width in ``_WIDTH_TYPES``: a guess the count then checks."""
-    from vocabguard._src.engines.formats.parquet import batches, parquet_file
 
     if not fields:
         return {}
@@ -518,7 +516,6 @@ def _grouped(frame, width: int | None = None) -> tuple[pa.Table | None, int]:
 
 
 def _files(config) -> Iterator[tuple[str, str]]:
-    from vocabguard._src.engines.formats.inputs import detect_format, expand_inputs
 
     for path in expand_inputs(list(config.inputs)):
         if "://" in path:
@@ -555,11 +552,6 @@ def run_build(config, *, description: str | None = None) -> list[dict]:
     All features are checked before any is published. Returns one dict per feature:
     ``{feature, name, ref, fingerprint, input_dim, newly_published}``.
     """
-    from vocabguard._src.core.builder import candidate_table
-    from vocabguard._src.core.journal import publish_together
-    from vocabguard._src.core.store import VocabStore
-    from vocabguard._src.core.values import WEIGHT_SCALE
-    from vocabguard._src.core.vocabulary import vocabulary_from_counts
 
     store = VocabStore(config.store)
     parents = [store.load(f.parent) if f.parent else None for f in config.features.values()]
