@@ -40,6 +40,7 @@ from vocabguard._src.core.vocabulary import (
     display_token,
     one_width,
 )
+from vocabguard._src.core.wordpiece import DEFAULT_JOINER, DEFAULT_MAX_CHARS_PER_WORD
 
 FORMAT = "vocabguard._src.core.vocabulary"
 FORMAT_VERSION = 1
@@ -1000,7 +1001,6 @@ def wordpiece_facts(manifest: dict, learned: Sequence[str] | None = None) -> lis
     spec = manifest.get("spec", {})
     if spec.get("tokenizer") != "wordpiece":
         return []
-    from vocabguard._src.core.wordpiece import DEFAULT_JOINER, DEFAULT_MAX_CHARS_PER_WORD
 
     joiner = spec.get("joiner") if spec.get("joiner") is not None else DEFAULT_JOINER
     max_chars = spec.get("max_chars_per_word") or DEFAULT_MAX_CHARS_PER_WORD

@@ -58,6 +58,7 @@ from vocabguard._src.core.errors import (
     VersionNotFoundError,
     received,
 )
+from vocabguard._src.core.journal import settle
 from vocabguard._src.core.rooted_dir import RootedDirHandler, rooted_filesystem
 from vocabguard._src.core.store_claims import publish_in_place
 from vocabguard._src.core.store_files import StoreFiles
@@ -477,7 +478,6 @@ class VocabStore(StoreFiles):
     def _settle_jobs(self, name: str) -> None:
         """Finish or roll back interrupted multi-vocabulary jobs publishing ``name``, so
         that a job's versions are seen all together or not at all (see ``journal``)."""
-        from vocabguard._src.core.journal import settle
 
         settle(self, name)
 

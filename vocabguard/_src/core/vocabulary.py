@@ -38,7 +38,17 @@ from vocabguard._src.core.lineage import (
 from vocabguard._src.core.spec import VocabSpec
 from vocabguard._src.core.token_index import TokenIndex
 from vocabguard._src.core.tokenizer import Tokenizer
-from vocabguard._src.core.values import plain_value
+from vocabguard._src.core.values import missing_error, plain_value, record_tokens
+from vocabguard._src.core.wordpiece import (
+    PieceEncoder,
+    join_pieces,
+    learn_pieces,
+    lists_with_lengths,
+    order_pieces,
+    piece_counts,
+    resolved_joiner,
+    resolved_max_chars,
+)
 
 STRING = "string"
 INT64 = "int64"
@@ -147,8 +157,6 @@ def encoding_contract(spec: VocabSpec, token_type: str, layout: IdLayout) -> dic
         contract["ngrams"] = list(spec.ngrams)
         contract["ngram_separator"] = spec.ngram_separator
     if spec.tokenizer == "wordpiece":
-        from vocabguard._src.core.wordpiece import resolved_joiner, resolved_max_chars
-
         contract["joiner"] = resolved_joiner(spec)
         contract["max_chars_per_word"] = resolved_max_chars(spec)
     if spec.standardize is not None:
@@ -855,7 +863,6 @@ class Vocabulary:
         are appended (in the id rule's order, counted with the union of both, which is
         what encoding then uses).
         """
-        from vocabguard._src.core.wordpiece import learn_pieces, order_pieces, piece_counts
 
         inherited: list[Token] = []
         if parent is not None:
@@ -926,7 +933,6 @@ class Vocabulary:
         tokens = [str(t) for t in self.decode(array)]
         if self.spec.tokenizer != "wordpiece":
             return " ".join(tokens)
-        from vocabguard._src.core.wordpiece import join_pieces, resolved_joiner
 
         return join_pieces(tokens, resolved_joiner(self.spec))
 
@@ -1169,8 +1175,6 @@ class Vocabulary:
             return self._lookup_flat(flat)
         null = flat.is_null().to_numpy(zero_copy_only=False)
         if self.missing_id is None:
-            from vocabguard._src.core.values import missing_error
-
             raise missing_error(int(np.argmax(null)), None, None)
         ids = np.array(self._lookup_flat(flat.fill_null(0 if self.token_type == INT64 else b"")))
         ids[null] = self.missing_id
@@ -1237,7 +1241,6 @@ class Vocabulary:
     def _piece_ids(self, spaced: pa.Array) -> tuple[pa.ListArray, np.ndarray]:
         """WordPiece: (lists with each text's number of pieces, the pieces' ids) of texts
         prepared by ``Tokenizer.wordpiece_spaced_arrow``."""
-        from vocabguard._src.core.wordpiece import PieceEncoder, lists_with_lengths
 
         if self._piece_encoder is None:
             start = self.layout.reserved_start
@@ -1252,7 +1255,6 @@ class Vocabulary:
 
     def _record_ids(self, values: list) -> tuple[pa.ListArray | None, np.ndarray]:
         """Ids of records holding lists or missing values (see ``values.record_tokens``)."""
-        from vocabguard._src.core.values import record_tokens
 
         if self.spec.tokenizer == "wordpiece":
             raise SpecError(
