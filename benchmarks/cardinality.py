@@ -546,7 +546,8 @@ def run_size(size: str, rows: list[str], args, payload: dict, history: dict) -> 
     }
     started = time.perf_counter()
     for row in rows:
-        skip = None if args.no_predict else not_started(row, rows_n, history, args.timeout)
+        limit = row_timeout(args, row)
+        skip = None if args.no_predict else not_started(row, rows_n, history, limit)
         if row == "largest" and "median_s" not in results.get("vg-inproc", {}):
             skip = "not started: needs vg-inproc's store at this size"
         print(f"[{time.strftime('%H:%M:%S')}] {size} {row} ...", flush=True)
@@ -565,14 +566,14 @@ def run_size(size: str, rows: list[str], args, payload: dict, history: dict) -> 
                 result = run_measured(
                     command,
                     log_path=str(log),
-                    timeout_s=args.timeout,
+                    timeout_s=limit,
                     env=env,
                     result_file=str(result_file),
                 )
         else:
             command = [sys.executable, __file__, "--worker", row, "--data", str(data)]
             command += ["--work-dir", str(work)]
-            result = run_measured(command, log_path=str(log), timeout_s=args.timeout)
+            result = run_measured(command, log_path=str(log), timeout_s=limit)
         if result.get("timed_out"):
             history[row] = (size, None)
         elif "median_s" in result:
@@ -594,6 +595,12 @@ def run_size(size: str, rows: list[str], args, payload: dict, history: dict) -> 
     facts["wall_s"] = time.perf_counter() - started
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def row_timeout(args, row: str) -> float:
+    """The seconds ``row`` may run: its ``--row-timeout ROW=SECONDS``, else ``--timeout``."""
+    limits = dict(item.split("=", 1) for item in args.row_timeout)
+    return float(limits.get(row, args.timeout))
 
 
 def largest_process_mb(r: dict) -> float:
@@ -858,6 +865,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--largest-at", default=None, help="size of the 'largest' row")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per row")
+    parser.add_argument(
+        "--row-timeout",
+        nargs="+",
+        default=[],
+        metavar="ROW=SECONDS",
+        help="a row's own limit (e.g. tft=1800), instead of --timeout",
+    )
     parser.add_argument(
         "--no-predict", action="store_true", help="start rows predicted to exceed --timeout"
     )

@@ -104,3 +104,13 @@ def test_a_manifest_of_other_parameters_regenerates(small_blocks, tmp_path):
     criteo.generate(ROWS, directory)
     assert names[0].stat().st_ino != before
     assert json.loads(manifest.read_text())["alpha"] == criteo.ALPHA
+
+
+def test_a_row_timeout_overrides_the_run_timeout_for_that_row_only():
+    import argparse
+
+    import cardinality
+
+    args = argparse.Namespace(timeout=900.0, row_timeout=["tft=1800", "keras=60.5"])
+    limits = {row: cardinality.row_timeout(args, row) for row in ("tft", "keras", "duckdb")}
+    assert limits == {"tft": 1800.0, "keras": 60.5, "duckdb": 900.0}
