@@ -18,9 +18,11 @@ from vocabguard._src.engines.beam.build import (
     MAX_SHARDS,
     SHARDS,
     Feature,
+    _best_cut,
     _Candidates,
     _MergeSummaries,
     _Partial,
+    _Spill,
     _summarize_shard,
     default_shards,
     shard_ids,
@@ -94,6 +96,83 @@ def test_merged_summaries_are_the_exact_top_k_in_arrow(counts, shards, max_token
     assert as_dict == dict(zip(want["token"].to_pylist(), want["count"].to_pylist()))
     assert merged["distinct"] == len(counts)
     assert merged["counted_tokens"] == sum(counts.values())
+
+
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    counts=st.dictionaries(st.binary(min_size=1, max_size=4), st.integers(1, 9), max_size=80),
+    shards=st.integers(1, 6),
+    max_tokens=st.one_of(st.none(), st.integers(1, 12)),
+    order=st.randoms(use_true_random=False),
+)
+def test_spilled_shard_candidates_give_the_unsharded_selection(
+    tmp_path, counts, shards, max_tokens, order
+):
+    """Each shard's candidates staged as a file (only its name crosses the shuffle),
+    merged in any order and read back one file at a time by the stage step, give
+    exactly candidate_table over all the counts; the files live under the job's staging
+    directory, which discard_staged deletes."""
+    import uuid
+
+    from vocabguard import VocabStore
+    from vocabguard._src.core.journal import discard_staged, staging_dir
+
+    store = VocabStore(tmp_path / f"s{uuid.uuid4().hex}")
+    store.fs.create_dir(store._base, recursive=True)
+    staging = uuid.uuid4().hex
+    spill = _Spill(str(store.root), staging)
+    spec = VocabSpec(tokenizer="none", max_tokens=max_tokens)
+    feature = Feature("v", "v", spec)
+    table = pa.table(
+        {
+            "token": pa.array(list(counts), pa.binary()),
+            "count": pa.array(list(counts.values()), pa.int64()),
+        }
+    )
+    summaries = []
+    for shard, part in split_by_shard(table, shards):
+        partial = _Partial(part, {"records": 1})
+        _, summary = _summarize_shard(((0, shard), partial), [feature], [()], spill=spill)
+        assert summary["counts"].table is None  # spilled: nothing but names in memory
+        summaries.append(pickle.loads(pickle.dumps(summary)))  # as after a shuffle
+    order.shuffle(summaries)
+    combine = _MergeSummaries([feature], [()])
+    acc = combine.create_accumulator()
+    for summary in summaries:
+        acc = combine.add_input(acc, (0, summary))
+    _, merged = combine.extract_output(acc)
+    candidates = merged["counts"]
+    assert len(candidates.files) == sum(1 for s in summaries if len(s["counts"]))
+    got = candidates.load(store.fs, _best_cut(spec, merged["kinds"], (), 1))
+    want = candidate_table(table, spec, "string")
+    as_dict = dict(zip(got["token"].to_pylist(), got["count"].to_pylist())) if got else {}
+    assert as_dict == dict(zip(want["token"].to_pylist(), want["count"].to_pylist()))
+    assert merged["distinct"] == len(counts)
+    discard_staged(store, staging)
+    assert not store._exists(staging_dir(store, staging))
+
+
+def test_a_lost_spilled_shard_is_an_error_naming_its_file(tmp_path):
+    import uuid
+
+    from vocabguard import VocabStore
+    from vocabguard._src.core.errors import StoreError
+
+    store = VocabStore(tmp_path)
+    spill = _Spill(str(tmp_path), uuid.uuid4().hex)
+    table = pa.table({"token": pa.array([b"a", b"b"]), "count": pa.array([3, 1])})
+    candidates = spill.write(table, 0, 0)
+    assert candidates.load(store.fs).equals(table)
+    (path,) = candidates.files
+    store.fs.delete_file(path)
+    try:
+        candidates.load(store.fs)
+    except StoreError as err:
+        message = str(err)
+    else:
+        raise AssertionError("a lost staged file must not be read as no candidates")
+    assert "nothing was published. Rerun the job." in message
+    assert message.endswith(f"Received: path={path!r}")
 
 
 def test_candidates_pickle_as_arrow_ipc_empty_or_not():

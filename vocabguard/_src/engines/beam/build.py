@@ -12,7 +12,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from vocabguard._src.core.builder import TokenCounter
-from vocabguard._src.core.errors import ConfigError, InputDataError, VocabguardError, received
+from vocabguard._src.core.errors import (
+    ConfigError,
+    InputDataError,
+    StoreError,
+    VocabguardError,
+    received,
+)
 from vocabguard._src.core.spec import VocabSpec
 from vocabguard._src.core.vocabulary import INT64, STRING, Vocabulary
 from vocabguard._src.engines.beam.read import (
@@ -547,38 +553,123 @@ def _MIXED_KINDS_ERROR() -> InputDataError:
 
 
 class _Candidates:
-    """A shard's (or a feature's) candidate rows: one Arrow ``(token, count[, documents])``
-    table, pickled as an Arrow IPC stream (runners pickle what crosses a shuffle; the
-    stream is kept: Beam pickles a sample of elements twice, once to estimate size)."""
+    """A shard's (or a feature's) candidate rows: an Arrow ``(token, count[, documents])``
+    table held in memory, and/or Arrow IPC files in the job's staging directory
+    (``files``, ``file_rows`` rows in all) that only the feature's stage step reads.
 
-    __slots__ = ("_stream", "table")
+    Pickled as an Arrow IPC stream (runners pickle what crosses a shuffle; the stream
+    is kept: Beam pickles a sample of elements twice, once to estimate size). Spilled
+    candidates cross the shuffle as file names only: with ``multi_processing`` the
+    runner's parent holds everything that crosses a shuffle, and every feature's
+    candidates (all distinct tokens of the job) held there went over 2 GB.
+    """
 
-    def __init__(self, table: pa.Table | None = None):
+    __slots__ = ("_stream", "file_rows", "files", "table")
+
+    def __init__(
+        self, table: pa.Table | None = None, files: Sequence[str] = (), file_rows: int = 0
+    ):
         self.table = table
+        self.files = list(files)
+        self.file_rows = file_rows
         self._stream: bytes | None = None
 
     def __len__(self) -> int:
-        return 0 if self.table is None else len(self.table)
+        return (0 if self.table is None else len(self.table)) + self.file_rows
 
     def __getstate__(self):
         # A tuple, never a false value: pickle skips __setstate__ for those.
         if self._stream is None and self.table is not None:
             self._stream = _ipc_bytes(self.table)
-        return (self._stream,)
+        return (self._stream, self.files, self.file_rows)
 
     def __setstate__(self, state):
-        (stream,) = state
+        stream, self.files, self.file_rows = state
         self._stream = None
         self.table = None if stream is None else pa.ipc.open_stream(stream).read_all()
 
+    def merged(self, other: _Candidates, cut) -> _Candidates:
+        """Both candidates (disjoint: tokens are sharded); ``cut(table)`` keeps the best
+        of an in-memory table (``max_tokens``), or ``None`` keeps every row."""
+        tables = [t for t in (self.table, other.table) if t is not None and len(t)]
+        table = None
+        if len(tables) > 1:
+            table = pa.concat_tables(tables)
+            table = cut(table) if cut is not None else table
+        elif tables:
+            table = tables[0]
+        return _Candidates(table, self.files + other.files, self.file_rows + other.file_rows)
+
+    def load(self, fs, cut=None) -> pa.Table | None:
+        """Every candidate as one table (spilled files read one at a time; with ``cut``,
+        the best kept as they come, so at most about twice ``max_tokens`` rows wait)."""
+        table, pieces = self.table, 0 if self.table is None else 1
+        for path in self.files:
+            try:
+                with fs.open_input_stream(path) as handle:
+                    part = pa.ipc.open_stream(handle).read_all()
+            except OSError as err:
+                raise StoreError(
+                    f"Could not read a shard's staged candidates ({err}); the job's staging "
+                    "directory was deleted or is unreadable, so nothing was published. Rerun "
+                    "the job. " + received(path=path)
+                ) from None
+            table = part if table is None else pa.concat_tables([table, part])
+            pieces += 1
+            if cut is not None and pieces > 1:
+                table = cut(table)
+        return table
+
+
+class _Spill:
+    """Where shard candidates are staged: ``<store>/.jobs/<staging>.staged/candidates/``,
+    under the job's staging directory, so the publish step (or ``discard_staged``, or a
+    later job's clean-up of abandoned staging) deletes them with the staged versions."""
+
+    def __init__(self, store: str, staging: str):
+        self.store = store
+        self.staging = staging
+
+    def fs_and_dir(self):
+        from vocabguard._src.core.journal import staging_dir
+        from vocabguard._src.core.store import VocabStore
+
+        vocab_store = VocabStore(self.store)
+        return vocab_store.fs, f"{staging_dir(vocab_store, self.staging)}/candidates"
+
+    def write(self, table: pa.Table, index: int, shard: int) -> _Candidates:
+        fs, directory = self.fs_and_dir()
+        # A retried step writes a file of its own: the attempt whose output wins names it.
+        path = f"{directory}/{index}.{shard}.{uuid.uuid4().hex}.arrows"
+        codec = "lz4" if pa.Codec.is_available("lz4") else None
+        try:
+            fs.create_dir(directory, recursive=True)
+            with fs.open_output_stream(path) as handle:
+                options = pa.ipc.IpcWriteOptions(compression=codec)
+                with pa.ipc.new_stream(handle, table.schema, options=options) as writer:
+                    writer.write_table(table)
+        except OSError as err:
+            raise StoreError(
+                f"Could not stage a shard's candidates in the store ({err}); nothing was "
+                "published. Check that the store is writable from the workers. "
+                + received(path=path)
+            ) from None
+        return _Candidates(None, [path], len(table))
+
 
 def _summarize_shard(
-    item, features: Sequence[Feature], inherited: Sequence[tuple], totals: Mapping | None = None
+    item,
+    features: Sequence[Feature],
+    inherited: Sequence[tuple],
+    totals: Mapping | None = None,
+    *,
+    spill: _Spill | None = None,
 ):
     """(feature, shard) counts -> (feature, summary): candidates, distinct and token sums.
 
     ``totals``: each feature's documents (a side input), for ``max_document_fraction``.
-    The candidates stay one Arrow table (``_Candidates``), never a dict.
+    The candidates stay one Arrow table (``_Candidates``), never a dict; with ``spill``
+    they are written to the job's staging directory and only their file name goes on.
     """
     from vocabguard._src.core.builder import candidate_table
 
@@ -606,7 +697,9 @@ def _summarize_shard(
         summary.update(
             distinct=len(table),
             kinds=(token_type,),
-            counts=_Candidates(chosen),
+            counts=spill.write(chosen, index, _shard)
+            if spill and len(chosen)
+            else _Candidates(chosen),
             counted_tokens=int(pc.sum(table["count"]).as_py() or 0),
         )
         if "documents" in table.column_names:
@@ -641,30 +734,28 @@ class _MergeSummaries(beam.CombineFn):
         if acc is None:
             return (index, {**summary, "stats": dict(summary["stats"])})
         _, merged = acc
-        spec = self.specs[index]
         kinds = tuple(sorted(set(merged["kinds"]) | set(summary["kinds"])))
-        tables = [c.table for c in (merged["counts"], summary["counts"]) if len(c)]
+        first, second = merged["counts"], summary["counts"]
         if len(kinds) > 1:
-            table = tables[0]  # mixed kinds: the publish step reports them
-        elif len(tables) > 1:
-            table = pa.concat_tables(tables)  # disjoint: tokens are sharded
-            if spec.max_tokens is not None:
-                table = _keep_best(table, spec, kinds[0], self.inherited[index], self.scales[index])
+            counts = first if len(first) else second  # mixed kinds: the stage step reports them
         else:
-            table = tables[0] if tables else None
+            counts = first.merged(second, self._cut(index, kinds))
         stats = dict(merged["stats"])
         for key, n in summary["stats"].items():
             stats[key] = stats.get(key, 0) + n
         return index, {
             "distinct": merged["distinct"] + summary["distinct"],
             "kinds": kinds,
-            "counts": _Candidates(table),
+            "counts": counts,
             "max_token_documents": max(
                 merged["max_token_documents"], summary["max_token_documents"]
             ),
             "counted_tokens": merged["counted_tokens"] + summary["counted_tokens"],
             "stats": stats,
         }
+
+    def _cut(self, index: int, kinds: tuple):
+        return _best_cut(self.specs[index], kinds, self.inherited[index], self.scales[index])
 
     def merge_accumulators(self, accumulators):
         out = None
@@ -690,6 +781,14 @@ def _scale(feature: Feature) -> int:
     from vocabguard._src.core.values import WEIGHT_SCALE
 
     return WEIGHT_SCALE if feature.weight_field else 1
+
+
+def _best_cut(spec: VocabSpec, kinds: tuple, inherited: tuple, count_scale: int):
+    """``table -> its best max_tokens candidates`` (``_keep_best``), or ``None`` when
+    every candidate is kept (no ``max_tokens``, or no token kind yet)."""
+    if spec.max_tokens is None or not kinds:
+        return None
+    return lambda table: _keep_best(table, spec, kinds[0], inherited, count_scale)
 
 
 def _keep_best(
@@ -809,6 +908,7 @@ def _stage_feature(
     description: str | None,
     parent_refs: Sequence[str | None],
     staging: str,
+    inherited: Sequence[tuple] = (),
 ):
     """A feature's merged summary -> ``("feature", index, summary, staged)``: its
     vocabulary built and its files staged in the store (``journal.stage_version``) as
@@ -834,6 +934,10 @@ def _stage_feature(
             raise _mixed_kinds(feature)
         stats = summary["stats"]
         parent = vocab_store.load(parent_refs[index]) if parent_refs[index] else None
+        if candidates.files:  # spilled shards: read one at a time, the best kept
+            parents = inherited[index] if inherited else ()
+            cut = _best_cut(feature.spec, kinds, parents, _scale(feature))
+            candidates = _Candidates(candidates.load(vocab_store.fs, cut))
         vocab = _vocabulary(
             candidates,
             feature,
@@ -985,6 +1089,7 @@ class BuildVocabularies(beam.PTransform):
         options = batches.pipeline.options
         runner = (options.view_as(StandardOptions).runner if options else None) or "DirectRunner"
         runner = runner.rsplit(".", 1)[-1] if isinstance(runner, str) else type(runner).__name__
+        spill = _Spill(self.store, self.staging)
         merged = (
             batches
             | "CountTokens" >> beam.ParDo(_CountTokens(features, self.bad_records, self.shards))
@@ -1008,7 +1113,8 @@ class BuildVocabularies(beam.PTransform):
         # a process holds one feature's candidates at a time, never all of them.
         staged = (
             merged
-            | "SummarizeShards" >> beam.Map(_summarize_shard, features, self.inherited, *totals)
+            | "SummarizeShards"
+            >> beam.Map(_summarize_shard, features, self.inherited, *totals, spill=spill)
             | "KeyByFeature" >> beam.Map(_keyed_by_feature)
             | "MergeSummaries" >> beam.CombinePerKey(_MergeSummaries(features, self.inherited))
             | "Stage"
@@ -1020,6 +1126,7 @@ class BuildVocabularies(beam.PTransform):
                 self.description,
                 self.parent_refs,
                 self.staging,
+                self.inherited,
             )
         )
         # An independent count of the records read, checked against the counting step.
