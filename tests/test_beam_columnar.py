@@ -152,6 +152,51 @@ def test_spilled_shard_candidates_give_the_unsharded_selection(
     assert not store._exists(staging_dir(store, staging))
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    batches=st.lists(
+        st.dictionaries(st.binary(min_size=1, max_size=3), st.integers(1, 9), max_size=30),
+        max_size=12,
+    ),
+    bundles=st.integers(1, 3),
+)
+def test_spilling_accumulators_merge_to_the_same_counts(tmp_path, monkeypatch, batches, bundles):
+    """An accumulator that spills its runs to the staging directory (thresholds made
+    tiny here), pickled as file names across the shuffle and merged, gives exactly
+    the counts of the in-memory merge, and its stats."""
+    import uuid
+
+    from vocabguard._src.engines.beam import build
+
+    monkeypatch.setattr(build, "SPILL_ROWS", 4)
+    monkeypatch.setattr(build, "SPILL_PENDING_ROWS", 3)
+    monkeypatch.setattr(build, "SPILL_PICKLE_ROWS", 2)
+    (tmp_path / "store").mkdir(exist_ok=True)
+    spill = _Spill(str(tmp_path / "store"), uuid.uuid4().hex)
+    elements = [
+        _Partial(
+            pa.table({"token": pa.array(list(b), pa.binary()), "count": list(b.values())}),
+            {"records": 1},
+        )
+        for b in batches
+    ]
+    combine = build._MergeCounts(spill)
+    accumulators = []
+    for bundle in range(bundles):  # each bundle's accumulator crosses the shuffle pickled
+        acc = combine.create_accumulator()
+        for element in elements[bundle::bundles]:
+            acc = combine.add_input(acc, element)
+        accumulators.append(pickle.loads(pickle.dumps(acc)))
+    merged = combine.extract_output(combine.merge_accumulators(accumulators))
+    want: dict[bytes, int] = {}
+    for b in batches:
+        for token, n in b.items():
+            want[token] = want.get(token, 0) + n
+    got = merged.table
+    assert (dict(zip(got["token"].to_pylist(), got["count"].to_pylist())) if got else {}) == want
+    assert merged.stats == ({"records": len(batches)} if batches else {})
+
+
 def test_a_lost_spilled_shard_is_an_error_naming_its_file(tmp_path):
     import uuid
 
@@ -161,7 +206,7 @@ def test_a_lost_spilled_shard_is_an_error_naming_its_file(tmp_path):
     store = VocabStore(tmp_path)
     spill = _Spill(str(tmp_path), uuid.uuid4().hex)
     table = pa.table({"token": pa.array([b"a", b"b"]), "count": pa.array([3, 1])})
-    candidates = spill.write(table, 0, 0)
+    candidates = spill.write(table, "candidates.0.0")
     assert candidates.load(store.fs).equals(table)
     (path,) = candidates.files
     store.fs.delete_file(path)
@@ -362,15 +407,20 @@ def test_property_arrow_path_equals_record_path(
     files=st.integers(1, 3),
     shards=st.integers(1, 7),
     max_tokens=st.one_of(st.none(), st.integers(1, 10)),
+    spill=st.booleans(),
 )
 def test_property_sharding_does_not_change_the_vocabulary(
-    tmp_path_factory, counts, files, shards, max_tokens
+    tmp_path_factory, counts, files, shards, max_tokens, spill
 ):
     """Many tokens with tied counts, split over files and token shards: the Beam build
-    (Arrow shard summaries, merges and top-k) equals the in-process build exactly."""
+    (Arrow shard summaries, merges and top-k) equals the in-process build exactly,
+    also when every partial count is spilled to the staging directory (tiny
+    thresholds), which is deleted once the job publishes."""
     import pyarrow.parquet as pq
+    import pytest
 
     from vocabguard import VocabSpec, build_vocabulary
+    from vocabguard._src.engines.beam import build
 
     tmp_path = tmp_path_factory.mktemp("shards")
     values = [f"t{i:02d}" for i, n in enumerate(counts) for _ in range(n)]
@@ -383,5 +433,11 @@ def test_property_sharding_does_not_change_the_vocabulary(
         paths.append(str(tmp_path / f"{f}.parquet"))
     spec = VocabSpec(tokenizer="none", max_tokens=max_tokens)
     features = {"v": Feature("v", "v", spec, allow_empty=True)}
-    got = _beam_build(paths, features, tmp_path / "s", shards=shards)["v"]
+    with pytest.MonkeyPatch.context() as patch:
+        if spill:  # the DirectRunner runs in this process: the module's thresholds apply
+            patch.setattr(build, "SPILL_ROWS", 2)
+            patch.setattr(build, "SPILL_PENDING_ROWS", 1)
+            patch.setattr(build, "SPILL_PICKLE_ROWS", 1)
+        got = _beam_build(paths, features, tmp_path / "s", shards=shards)["v"]
     _same(got, build_vocabulary(values, spec, progress=False))
+    assert not list((tmp_path / "s" / ".jobs").glob("*.staged"))
