@@ -68,6 +68,8 @@ def test_vocab_txt_checked_over_buffers_agrees_with_rendering(tokens):
     data, status = artifact.render_vocab_txt(vocab)
     unsafe = [t for t in tokens if artifact.unsafe_text_line(t)]
     assert status["written"] is (not unsafe)
+    # What load derives without reading the file is the status the file was written with.
+    assert artifact.vocab_txt_status(vocab) == status
     if unsafe:
         assert status["reason"].startswith(f"{len(unsafe)} token(s) cannot be written")
         assert data is None
@@ -84,7 +86,7 @@ def test_vocab_txt_checked_over_buffers_agrees_with_rendering(tokens):
 
 
 def test_loading_compares_vocab_txt_without_rendering_it(tmp_path, monkeypatch):
-    """A clean load never renders vocab.txt (it is compared over the buffers); a
+    """A clean verify never renders vocab.txt (it is compared over the buffers); a
     forged vocab.txt whose checksums were recomputed is still caught, naming the line."""
     store = VocabStore(tmp_path)
     vocab = Vocabulary.from_counts({b"k%03d" % i: 100 - i for i in range(50)}, VocabSpec())
@@ -96,6 +98,7 @@ def test_loading_compares_vocab_txt_without_rendering_it(tmp_path, monkeypatch):
 
     monkeypatch.setattr(artifact, "render_vocab_txt", refuse)
     assert store.load("ids").fingerprint == vocab.fingerprint
+    assert store.verify("ids")["fingerprint"] == vocab.fingerprint
     monkeypatch.setattr(artifact, "render_vocab_txt", render)
     version = tmp_path / "ids" / "v1"
     text = (version / "vocab.txt").read_bytes().replace(b"k003", b"k999")
@@ -104,8 +107,9 @@ def test_loading_compares_vocab_txt_without_rendering_it(tmp_path, monkeypatch):
     manifest["files"]["vocab.txt"]["sha256"] = hashlib.sha256(text).hexdigest()
     del manifest["manifest_sha256"]
     (version / "manifest.json").write_bytes(artifact.dump_manifest(manifest))
+    assert store.load("ids").fingerprint == vocab.fingerprint  # load does not read it
     with pytest.raises(ChecksumMismatchError) as info:
-        store.load("ids")
+        store.verify("ids")
     assert "vocab.txt is corrupt: it differs from the file regenerated from tokens.parquet" in (
         str(info.value)
     )
@@ -209,3 +213,56 @@ def test_inspect_token_verifies_every_file_and_names_the_changed_one(tmp_path, c
         assert main(argv) == 1
         assert f"pets/v1/{name} does not match the sha256" in capsys.readouterr().err
         path.write_bytes(original)
+
+
+def test_load_checks_vocab_txt_by_its_size_and_verify_by_its_sha256(tmp_path, monkeypatch):
+    """load never reads vocab.txt (it is not what a vocabulary is built from): a file of
+    another size fails it, naming the file, both sizes and ``vocabguard verify``; a
+    same-size change is left to verify, which reads it and checks its sha256."""
+    store = VocabStore(tmp_path)
+    vocab = Vocabulary.from_counts({b"k%03d" % i: 100 - i for i in range(50)}, VocabSpec())
+    store.publish(vocab, "ids")
+    path = tmp_path / "ids" / "v1" / "vocab.txt"
+    read_file = artifact.read_file
+
+    def no_vocab_txt(fs, file, limit=None):
+        assert not file.endswith("/vocab.txt"), "load read vocab.txt"
+        return read_file(fs, file, limit)
+
+    monkeypatch.setattr(artifact, "read_file", no_vocab_txt)
+    assert store.load("ids").fingerprint == vocab.fingerprint
+    monkeypatch.setattr(artifact, "read_file", read_file)
+    size = path.stat().st_size
+    path.write_bytes(path.read_bytes()[:-1])
+    with pytest.raises(ChecksumMismatchError) as info:
+        store.load("ids")
+    assert info.value.file == "vocab.txt"
+    assert (
+        f"ids/v1/vocab.txt has {size - 1} bytes but manifest.json records {size} bytes: the "
+        "file was changed after publishing. Restore it or rebuild the vocabulary "
+        "(`vocabguard verify` checks its sha256). "
+    ) in str(info.value)
+    path.write_bytes(b"k999" + read_file_bytes(path, size - 1)[4:] + b"\n")
+    assert store.load("ids").fingerprint == vocab.fingerprint  # same size: load trusts it
+    with pytest.raises(ChecksumMismatchError, match=r"ids/v1/vocab\.txt does not match the sha256"):
+        store.verify("ids")
+
+
+def read_file_bytes(path, size: int) -> bytes:
+    data = path.read_bytes()
+    assert len(data) == size
+    return data
+
+
+def test_a_changed_tokens_file_is_reported_by_its_sha256_not_a_parse_error(tmp_path):
+    """tokens.parquet is hashed while it is parsed: a cut file, which Arrow cannot parse,
+    is reported as not matching its sha256 (what happened), not as a parse failure."""
+    store = VocabStore(tmp_path)
+    store.publish(Vocabulary.from_counts({b"a": 2, b"b": 1}, VocabSpec()), "ids")
+    path = tmp_path / "ids" / "v1" / "tokens.parquet"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] + bytes(len(data) - len(data) // 2))
+    with pytest.raises(ChecksumMismatchError) as info:
+        store.load("ids")
+    assert info.value.file == "tokens.parquet"
+    assert "ids/v1/tokens.parquet does not match the sha256 in manifest.json" in str(info.value)

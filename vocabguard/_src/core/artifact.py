@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -278,6 +279,23 @@ def _joined_lines(tokens: pa.Array) -> bytes:
     out[newline] = ord("\n")
     out[~newline] = body
     return out.tobytes()
+
+
+def _all_safe_lines(tokens: pa.Array) -> bool:
+    """Whether every token is a safe line of vocab.txt (``unsafe_text_line``): numpy
+    scans of the buffers when the tokens are printable ASCII (none empty), else the
+    per-token check of ``_unsafe_lines``."""
+    offsets, data = binary_buffers(tokens, widen=False)
+    if len(tokens) and not (one_width(offsets) or (np.diff(offsets) > 0).all()):
+        return False  # an empty token (width 0 too): an empty line
+    body = data[int(offsets[0]) : int(offsets[-1])] if len(tokens) else data[:0]
+    block = 1 << 20
+    for start in range(0, len(body), block):
+        # Bytes 0x20..0x7f wrap to 0..0x5f: anything else is a control byte or not ASCII.
+        part = body[start : start + block] - np.uint8(0x20)
+        if np.count_nonzero(part >= 0x60):
+            return not len(_unsafe_lines(tokens))
+    return True
 
 
 def _unsafe_lines(tokens: pa.Array) -> np.ndarray:
@@ -596,32 +614,53 @@ def load_version(
     *,
     where: str | None = None,
     identity: tuple[str, int] | None = None,
+    vocab_txt: bool = False,
 ) -> Vocabulary:
     """Load and verify one version directory.
 
-    Every file's sha256 is checked; with ``identity`` (name, version) the manifest
-    must name them; every field derived from the tokens (``DERIVED_FIELDS``, the
-    fingerprint among them) is recomputed from the tokens and must match, and
-    ``vocab.txt`` must be exactly the file the tokens render to.
+    The manifest's own checksum and ``tokens.parquet``'s sha256 are checked; with
+    ``identity`` (name, version) the manifest must name them; every field derived from
+    the tokens (``DERIVED_FIELDS``, the fingerprint among them) is recomputed from the
+    tokens and must match. ``vocab.txt`` is not what a loaded vocabulary is built from:
+    here it must be there with its recorded size; with ``vocab_txt`` (``verify``) its
+    sha256 is checked too and it must be exactly the file the tokens render to.
     """
     where = where or directory
-    manifest, contents = verified_files(fs, directory, where=where, identity=identity)
-    vocab = _vocabulary_of(contents[TOKENS], manifest, where)
-    check_derived(vocab, manifest, contents.get(VOCAB_TXT), where)
+    manifest = verified_manifest(fs, directory, where=where, identity=identity)
+    listed = listed_files(manifest, where)
+    data = _read_listed(fs, directory, TOKENS, listed[TOKENS], where)
+    # sha256 of the file in a thread while Arrow parses it (hashlib and the Parquet
+    # reader both release the GIL); a mismatch is reported before any parse error.
+    with ThreadPoolExecutor(1) as pool:
+        digest = pool.submit(_sha256, data)
+        try:
+            vocab, failed = _vocabulary_of(data, manifest, where), None
+        except ArtifactError as err:
+            vocab, failed = None, err
+        _check_sha256(data, digest.result(), listed[TOKENS], TOKENS, where)
+    if failed is not None:
+        raise failed
+    txt = None
+    if VOCAB_TXT in listed:
+        if vocab_txt:
+            txt = _read_listed(fs, directory, VOCAB_TXT, listed[VOCAB_TXT], where)
+            _check_sha256(txt, _sha256(txt), listed[VOCAB_TXT], VOCAB_TXT, where)
+        else:
+            _check_size(fs, directory, VOCAB_TXT, listed[VOCAB_TXT], where)
+    check_derived(vocab, manifest, txt, where, vocab_txt_read=vocab_txt)
     vocab.manifest = manifest
     return vocab
 
 
-def verified_files(
+def verified_manifest(
     fs: pafs.FileSystem,
     directory: str,
     *,
     where: str | None = None,
     identity: tuple[str, int] | None = None,
-) -> tuple[dict, dict[str, pa.Buffer | bytes]]:
-    """The manifest of a version directory (its own checksum checked; with ``identity``
-    it must name that version) and the bytes of each of its files, each checked against
-    the sha256 the manifest records: what a reader of a few rows needs, nothing parsed."""
+) -> dict:
+    """The manifest of a version directory, its own checksum checked; with ``identity``
+    it must name that version."""
     where = where or directory
     try:
         raw = read_manifest(fs, f"{directory}/{MANIFEST}", where)
@@ -633,7 +672,24 @@ def verified_files(
     manifest = parse_manifest(raw, where)
     if identity is not None:
         check_identity(manifest, *identity, where)
-    return manifest, verify_files(fs, directory, manifest, where)
+    return manifest
+
+
+def verified_files(
+    fs: pafs.FileSystem,
+    directory: str,
+    *,
+    where: str | None = None,
+    identity: tuple[str, int] | None = None,
+    files: Sequence[str] | None = None,
+) -> tuple[dict, dict[str, pa.Buffer | bytes]]:
+    """The manifest of a version directory (its own checksum checked; with ``identity``
+    it must name that version) and the bytes of each of its files (or of those of
+    ``files`` it lists), each checked against the sha256 the manifest records: what a
+    reader of a few rows needs, nothing parsed."""
+    where = where or directory
+    manifest = verified_manifest(fs, directory, where=where, identity=identity)
+    return manifest, verify_files(fs, directory, manifest, where, files=files)
 
 
 def _vocabulary_of(tokens_file: pa.Buffer, manifest: dict, where: str) -> Vocabulary:
@@ -678,14 +734,25 @@ def _vocabulary_of(tokens_file: pa.Buffer, manifest: dict, where: str) -> Vocabu
         raise _corrupt(where, TOKENS, f"it does not hold a vocabulary ({err})") from None
 
 
-def check_derived(vocab: Vocabulary, manifest: dict, vocab_txt: bytes | None, where: str) -> None:
+def check_derived(
+    vocab: Vocabulary,
+    manifest: dict,
+    vocab_txt: bytes | None,
+    where: str,
+    *,
+    vocab_txt_read: bool = True,
+) -> None:
     """Every field derived from the tokens (``DERIVED_FIELDS``) must be the manifest's,
     and ``vocab_txt`` (the bytes of vocab.txt, ``None`` when absent) the file the tokens
-    render to: compared over the buffers, rendered only to name a difference."""
-    status = matching_vocab_txt(vocab, vocab_txt)
+    render to: compared over the buffers, rendered only to name a difference. Without
+    ``vocab_txt_read`` (the file was not read) only its status is derived and compared."""
     rendered = None
-    if status is None:
-        rendered, status = render_vocab_txt(vocab)
+    if not vocab_txt_read:
+        status = vocab_txt_status(vocab)
+    else:
+        status = matching_vocab_txt(vocab, vocab_txt)
+        if status is None:
+            rendered, status = render_vocab_txt(vocab)
     derived = derived_fields(vocab, status)
     for field in DERIVED_FIELDS:
         if manifest.get(field) != derived[field]:
@@ -695,13 +762,27 @@ def check_derived(vocab: Vocabulary, manifest: dict, vocab_txt: bytes | None, wh
                 f"its {field} is {manifest.get(field)!r}, but the tokens in {TOKENS} give "
                 f"{derived[field]!r}",
             )
-    if rendered is not None and vocab_txt != rendered:
+    if vocab_txt_read and rendered is not None and vocab_txt != rendered:
         raise _corrupt(
             where,
             VOCAB_TXT,
             f"it differs from the file regenerated from {TOKENS}"
             f" (first difference at line {_first_diff_line(vocab_txt, rendered)})",
         )
+
+
+def vocab_txt_status(vocab: Vocabulary) -> dict[str, Any]:
+    """The ``vocab_txt`` status ``render_vocab_txt`` gives, without rendering the file
+    when it would be written (every token a safe line: scans of the token buffer).
+
+    >>> from vocabguard import VocabSpec, build_vocabulary
+    >>> vocab_txt_status(build_vocabulary(["b a b"], VocabSpec(), progress=False))
+    {'written': True, 'first_id': 2, 'lines': 2}
+    """
+    tokens = vocab.token_array
+    if not vocab.retired and (vocab.token_type == INT64 or _all_safe_lines(tokens)):
+        return {"written": True, "first_id": vocab.num_oov_buckets + 1, "lines": len(tokens)}
+    return render_vocab_txt(vocab)[1]
 
 
 def check_written(fs: pafs.FileSystem, sizes: Mapping[str, int], where: str) -> None:
@@ -876,17 +957,11 @@ def _first_diff_line(a: bytes | None, b: bytes | None) -> int:
     return min(len(left), len(right)) + 1
 
 
-def verify_files(
-    fs: pafs.FileSystem, directory: str, manifest: dict, where: str
-) -> dict[str, pa.Buffer | bytes]:
-    """Read the version's files and check each sha256; return the contents, each read
-    once (tokens.parquet into Arrow memory, parsed from there; vocab.txt as bytes).
-
-    The manifest's ``files`` map must list exactly the version's own files:
-    ``tokens.parquet``, and ``vocab.txt`` when ``vocab_txt.written`` says so. Any
-    other entry (``../../etc/passwd``) makes the manifest corrupt; files are read
-    from ``directory`` + a fixed name, never from a name in the manifest.
-    """
+def listed_files(manifest: dict, where: str) -> dict[str, dict]:
+    """The manifest's ``files`` map, checked: exactly the version's own files
+    (``tokens.parquet``, and ``vocab.txt`` when ``vocab_txt.written`` says so), each
+    with a sha256 and a size. Any other entry (``../../etc/passwd``) makes the manifest
+    corrupt; files are read from the directory + a fixed name, never a name in it."""
     listed = manifest.get("files")
     if not isinstance(listed, dict):
         raise _corrupt(where, MANIFEST, f"its 'files' is {listed!r}, not a map of file names")
@@ -901,7 +976,6 @@ def verify_files(
                 f"it lists the file {name!r}, which is not one of this version's files "
                 f"(expected exactly {expected})",
             )
-    contents = {}
     for name in expected:
         meta = listed.get(name)
         if (
@@ -913,36 +987,95 @@ def verify_files(
             raise _corrupt(
                 where, MANIFEST, f"its entry for {name} is {meta!r}, not a sha256 and a size"
             )
-        try:
-            # tokens.parquet into Arrow memory (parsed from there); vocab.txt as bytes
-            # (searched and compared with bytes methods).
-            path = f"{directory}/{name}"
-            if name == TOKENS:
-                data = read_buffer(fs, path, limit=meta["bytes"] + 1)
-            else:
-                data = read_file(fs, path, limit=meta["bytes"])
-        except OSError as err:
-            # Only an absent file is "missing": a permission error says so.
-            what = (
-                "is missing"
-                if isinstance(err, FileNotFoundError)
-                else f"cannot be read ({err.strerror or err})"
-            )
-            raise ArtifactError(
-                f"{where}/{name} {what}, but the manifest lists it. Restore it or rebuild "
-                "the vocabulary. " + received(file=f"{where}/{name}"),
-                cases=[name],
-                file=name,
-            ) from None
-        if len(data) != meta["bytes"] or _sha256(data) != meta["sha256"]:
-            size = f"{len(data)}" if len(data) <= meta["bytes"] else f"more than {meta['bytes']}"
-            raise ChecksumMismatchError(
-                f"{where}/{name} does not match the sha256 in {MANIFEST}: the file was changed "
-                f"after publishing ({size} bytes, {meta['bytes']} recorded). Restore it or "
-                "rebuild the vocabulary. " + received(file=f"{where}/{name}"),
-                cases=[name],
-                file=name,
-            )
+    return {name: listed[name] for name in expected}
+
+
+def _unreadable(err: OSError, where: str, name: str) -> ArtifactError:
+    # Only an absent file is "missing": a permission error says so.
+    what = (
+        "is missing"
+        if isinstance(err, FileNotFoundError)
+        else f"cannot be read ({err.strerror or err})"
+    )
+    return ArtifactError(
+        f"{where}/{name} {what}, but the manifest lists it. Restore it or rebuild "
+        "the vocabulary. " + received(file=f"{where}/{name}"),
+        cases=[name],
+        file=name,
+    )
+
+
+def _read_listed(
+    fs: pafs.FileSystem, directory: str, name: str, meta: dict, where: str
+) -> pa.Buffer | bytes:
+    """A listed file's bytes, read up to one more than its recorded size: tokens.parquet
+    into Arrow memory (parsed from there), vocab.txt as bytes (searched and compared
+    with bytes methods)."""
+    path = f"{directory}/{name}"
+    try:
+        if name == TOKENS:
+            return read_buffer(fs, path, limit=meta["bytes"] + 1)
+        return read_file(fs, path, limit=meta["bytes"])
+    except OSError as err:
+        raise _unreadable(err, where, name) from None
+
+
+def _check_sha256(data, digest: str, meta: dict, name: str, where: str) -> None:
+    """``data`` (a listed file's bytes, ``digest`` their sha256) must be what the
+    manifest records."""
+    if len(data) != meta["bytes"] or digest != meta["sha256"]:
+        size = f"{len(data)}" if len(data) <= meta["bytes"] else f"more than {meta['bytes']}"
+        raise ChecksumMismatchError(
+            f"{where}/{name} does not match the sha256 in {MANIFEST}: the file was changed "
+            f"after publishing ({size} bytes, {meta['bytes']} recorded). Restore it or "
+            "rebuild the vocabulary. " + received(file=f"{where}/{name}"),
+            cases=[name],
+            file=name,
+        )
+
+
+def _check_size(fs: pafs.FileSystem, directory: str, name: str, meta: dict, where: str) -> None:
+    """A listed file that is not read (vocab.txt at load) must be there, a regular file
+    (a link is refused by the local store) of its recorded size: a lost or cut file is
+    caught without reading it; ``verify`` checks its sha256."""
+    try:
+        info = fs.get_file_info(f"{directory}/{name}")
+    except OSError as err:
+        raise _unreadable(err, where, name) from None
+    if info.type == pafs.FileType.NotFound:
+        raise _unreadable(FileNotFoundError(name), where, name)
+    if info.type != pafs.FileType.File:
+        # Not a regular file: opening it says what it is (the local store refuses a
+        # FIFO, device or directory by name, without blocking or opening a device).
+        _read_listed(fs, directory, name, {**meta, "bytes": 0}, where)
+    if info.type != pafs.FileType.File or info.size != meta["bytes"]:
+        found = "is not a file" if info.type != pafs.FileType.File else f"has {info.size} bytes"
+        raise ChecksumMismatchError(
+            f"{where}/{name} {found} but {MANIFEST} records {meta['bytes']} bytes: the file "
+            "was changed after publishing. Restore it or rebuild the vocabulary "
+            f"(`vocabguard verify` checks its sha256). " + received(file=f"{where}/{name}"),
+            cases=[name],
+            file=name,
+        )
+
+
+def verify_files(
+    fs: pafs.FileSystem,
+    directory: str,
+    manifest: dict,
+    where: str,
+    files: Sequence[str] | None = None,
+) -> dict[str, pa.Buffer | bytes]:
+    """Read the version's files (or those of ``files`` it lists) and check each sha256;
+    return the contents, each read once (tokens.parquet into Arrow memory, vocab.txt as
+    bytes). The ``files`` map is checked first (``listed_files``)."""
+    listed = listed_files(manifest, where)
+    contents = {}
+    for name, meta in listed.items():
+        if files is not None and name not in files:
+            continue
+        data = _read_listed(fs, directory, name, meta, where)
+        _check_sha256(data, _sha256(data), meta, name, where)
         contents[name] = data
     return contents
 

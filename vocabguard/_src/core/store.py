@@ -328,27 +328,33 @@ class VocabStore(StoreFiles):
     # -- load / verify --
 
     def load(self, ref: str) -> Vocabulary:
-        """Load a version, verifying the sha256 of every file; errors name the file.
+        """Load a version, verifying what it is built from; errors name the file.
 
-        The manifest must name this version, and every field derived from the
-        tokens (``input_dim``, ``layout``, ``contract``, ``vocab.txt``...) must match them.
+        The manifest's own checksum and the sha256 of ``tokens.parquet`` are checked, the
+        manifest must name this version, and every field derived from the tokens
+        (``input_dim``, ``layout``, ``contract``, the fingerprint...) must match them.
+        ``vocab.txt`` (for readers outside vocabguard) is not read: it must be there with
+        its recorded size; ``verify`` checks its sha256 and that it is exactly the tokens.
         """
         return self._read_resolved(ref, self._load_version)
 
-    def _load_version(self, name: str, version: int) -> Vocabulary:
+    def _load_version(self, name: str, version: int, *, vocab_txt: bool = False) -> Vocabulary:
         self._check_version_dir(name, version, strict=False)
         return load_version(
             self.fs,
             self._dir(name, version),
             where=f"{self.root}/{name}/v{version}",
             identity=(name, version),
+            vocab_txt=vocab_txt,
         )
 
     def verify(self, ref: str) -> dict:
         """Re-check every checksum and derived field of a version; return its manifest.
 
-        Unlike ``load``, files in the version directory that are not a version's
-        (anything but ``manifest.json``, ``tokens.parquet``, ``vocab.txt``) fail it.
+        Unlike ``load``, ``vocab.txt`` is read: its sha256 is checked and it must be
+        exactly the file the tokens render to; and files in the version directory that
+        are not a version's (anything but ``manifest.json``, ``tokens.parquet``,
+        ``vocab.txt``) fail it.
         """
 
         return self.verified(ref).manifest
@@ -359,7 +365,7 @@ class VocabStore(StoreFiles):
 
         def check(name: str, version: int) -> Vocabulary:
             self._check_version_dir(name, version, strict=True)
-            return self._load_version(name, version)
+            return self._load_version(name, version, vocab_txt=True)
 
         return self._read_resolved(ref, check)
 
