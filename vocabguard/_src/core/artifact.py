@@ -635,7 +635,7 @@ def load_version(
         digest = pool.submit(_sha256, data)
         try:
             vocab, failed = _vocabulary_of(data, manifest, where), None
-        except ArtifactError as err:
+        except Exception as err:  # raised below, once the sha256 is known to match
             vocab, failed = None, err
         _check_sha256(data, digest.result(), listed[TOKENS], TOKENS, where)
     if failed is not None:
