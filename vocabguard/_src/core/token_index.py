@@ -145,8 +145,9 @@ class TokenIndex:
         # The byte check: a hash match is a hit only if the bytes are the same. With
         # unique hashes, as many matches as values means one each, in order.
         whole = self._unique and len(probe) == len(probes)
-        found = values if whole else values.take(probe)
-        equal = _bools(pc.equal(found, self.keys.take(candidates)))
+        # (Arrow indices: ``take`` of a numpy array converts it on a slower path.)
+        found = values if whole else values.take(pa.array(probe))
+        equal = _bools(pc.equal(found, self.keys.take(pa.array(candidates))))
         if self._unique:  # one candidate a probe: its row where the bytes agree
             hit = np.where(equal, candidates, -1)
             if whole:

@@ -1077,7 +1077,8 @@ class Vocabulary:
     def _lookup_flat(self, flat: pa.Array) -> np.ndarray:
         """Ids of a flat Arrow array of tokens (binary, or int64 for integer vocabularies)."""
         if self.token_type == STRING and not pa.types.is_binary(flat.type):
-            flat = flat.cast(pa.binary())
+            # A string array is a binary one with the same buffers: a view, not a cast.
+            flat = flat.view(pa.binary()) if flat.type == pa.string() else flat.cast(pa.binary())
         index = self.lookup_index().rows(flat)
         if self._pad_key is None:
             # No pad value: a stand-in key, any match is unknown.
@@ -1149,6 +1150,15 @@ class Vocabulary:
         (['x', 'é'], None)
         """
         integer = self.token_type == INT64
+        plain = isinstance(items, list) or (items.dtype == object and items.ndim == 1)
+        if not integer and plain:
+            # Straight to binary: no type inference (most of a small batch's conversion)
+            # and no cast after. It accepts exactly what the per-token path turns into the
+            # same bytes (str as UTF-8, bytes-like, None) and raises on anything else.
+            try:
+                return pa.array(items, type=pa.binary())
+            except (pa.ArrowException, TypeError, ValueError, OverflowError):
+                return None
         if isinstance(items, np.ndarray):
             kind = items.dtype.kind
             if items.ndim != 1:
