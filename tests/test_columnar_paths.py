@@ -295,7 +295,7 @@ def test_inspect_rows_after_verifying_read_the_version_once_and_no_token_list(
         argv += ["--id", str(id_)]
     assert main(argv) == 0
     title, body = capsys.readouterr().out.split("\n", 1)
-    assert "verified: sha256 of 1 files" in title  # retired rows: no vocab.txt
+    assert "verified: sha256 of tokens.parquet and the manifest match" in title
     assert json.loads(body) == want
     # A corrupt version is still refused before any row is answered.
     path = tmp_path / "v" / "v2" / "tokens.parquet"

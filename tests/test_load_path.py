@@ -196,23 +196,40 @@ def test_rows_from_verified_files_parse_only_their_row_groups(tmp_path, monkeypa
     assert len(set(read)) < groups or retire  # a scan for a token reads token columns
 
 
-def test_inspect_token_verifies_every_file_and_names_the_changed_one(tmp_path, capsys):
+def test_inspect_token_verifies_the_tokens_file_and_only_takes_hints_from_vocab_txt(
+    tmp_path, capsys
+):
+    """``inspect --token`` checks the manifest and tokens.parquet's sha256 (a changed
+    byte there is named); vocab.txt only points at rows, each confirmed in tokens.parquet,
+    so a changed vocab.txt never changes the answer (``verify`` names it)."""
     from vocabguard.cli import main
 
     store = VocabStore(tmp_path)
-    store.publish(Vocabulary.from_counts({b"cat": 3, b"dog": 2}, VocabSpec()), "pets")
-    argv = ["--store", str(tmp_path), "inspect", "pets", "--token", "dog", "--json"]
+    store.publish(Vocabulary.from_counts({b"cat": 3, b"dog": 2, b"emu": 1}, VocabSpec()), "pets")
+    argv = ["--store", str(tmp_path), "inspect", "pets", "--json"]
+    argv += ["--token", "dog", "--token", "emu", "--token", "yak"]
     assert main(argv) == 0
     title, body = capsys.readouterr().out.split("\n", 1)
-    assert title.endswith("verified: sha256 of 2 files and the manifest match")
-    assert json.loads(body)[0]["id"] == 3
-    for name in ("vocab.txt", "tokens.parquet"):
-        path = tmp_path / "pets" / "v1" / name
-        original = path.read_bytes()
-        path.write_bytes(bytes([original[0] ^ 1]) + original[1:])
-        assert main(argv) == 1
-        assert f"pets/v1/{name} does not match the sha256" in capsys.readouterr().err
-        path.write_bytes(original)
+    assert title.endswith("verified: sha256 of tokens.parquet and the manifest match")
+    want = json.loads(body)
+    assert [row["id"] for row in want[:2]] == [3, 4]
+    tokens = tmp_path / "pets" / "v1" / "tokens.parquet"
+    original = tokens.read_bytes()
+    tokens.write_bytes(bytes([original[0] ^ 1]) + original[1:])
+    assert main(argv) == 1
+    assert "pets/v1/tokens.parquet does not match the sha256" in capsys.readouterr().err
+    tokens.write_bytes(original)
+    vocab_txt = tmp_path / "pets" / "v1" / "vocab.txt"
+    # Lines swapped (a hint to the wrong row), a token renamed (no hint: a scan finds it),
+    # a token that is not in the vocabulary added (a hint to a row that does not hold it),
+    # a line dropped (an absent token is not believed: the file is not the one published).
+    texts = [b"dog\ncat\nemu\n", b"cat\ndog\nemx\n", b"yak\ndog\nemu\n", b"cat\ndog\n"]
+    for text in texts:
+        vocab_txt.write_bytes(text)
+        assert main(argv) == 0
+        assert json.loads(capsys.readouterr().out.split("\n", 1)[1]) == want
+        assert main(["--store", str(tmp_path), "verify", "pets"]) == 1
+        assert "pets/v1/vocab.txt does not match the sha256" in capsys.readouterr().err
 
 
 def test_load_checks_vocab_txt_by_its_size_and_verify_by_its_sha256(tmp_path, monkeypatch):

@@ -174,9 +174,12 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     if args.verify:
         try:
             if wants_rows:
-                # The files' sha256, not the tokens parsed: a few rows of a 10M-token
-                # version are read from the verified bytes (`verify` recomputes the rest).
-                manifest, contents = store.verified_files(args.ref)
+                # tokens.parquet's sha256, not the tokens parsed: a few rows of a
+                # 10M-token version are read from its verified bytes; vocab.txt only
+                # points at rows, each confirmed there (`verify` checks the rest).
+                manifest, contents = store.verified_files(
+                    args.ref, files=["tokens.parquet"], hints=["vocab.txt"]
+                )
             else:
                 verified = store.verified(args.ref)
                 manifest = verified.manifest
@@ -189,8 +192,10 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
                 return 1
             raise
         files = len(manifest.get("files", {}))
-        status = f"verified: sha256 of {files} files" + (
-            " and the manifest match" if wants_rows else ", the manifest and the fingerprint match"
+        status = (
+            "verified: sha256 of tokens.parquet and the manifest match"
+            if wants_rows
+            else f"verified: sha256 of {files} files, the manifest and the fingerprint match"
         )
     else:
         manifest = store.manifest(args.ref)

@@ -29,7 +29,12 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from vocabguard._src.core.errors import ArtifactError, ChecksumMismatchError, received
+from vocabguard._src.core.errors import (
+    ArtifactError,
+    ChecksumMismatchError,
+    VocabguardError,
+    received,
+)
 from vocabguard._src.core.layout import IdLayout, oov_bucket
 from vocabguard._src.core.spec import VocabSpec
 from vocabguard._src.core.vocabulary import (
@@ -682,14 +687,29 @@ def verified_files(
     where: str | None = None,
     identity: tuple[str, int] | None = None,
     files: Sequence[str] | None = None,
+    hints: Sequence[str] = (),
 ) -> tuple[dict, dict[str, pa.Buffer | bytes]]:
     """The manifest of a version directory (its own checksum checked; with ``identity``
     it must name that version) and the bytes of each of its files (or of those of
     ``files`` it lists), each checked against the sha256 the manifest records: what a
-    reader of a few rows needs, nothing parsed."""
+    reader of a few rows needs, nothing parsed. Files of ``hints`` it lists are read
+    too, unchecked, while the others are hashed: ``VersionRows.find`` takes vocab.txt
+    as a hint only, confirming every line it finds in the checked tokens.parquet."""
     where = where or directory
     manifest = verified_manifest(fs, directory, where=where, identity=identity)
-    return manifest, verify_files(fs, directory, manifest, where, files=files)
+    listed = listed_files(manifest, where)
+    hinted = [name for name in hints if name in listed and (files is None or name not in files)]
+    if not hinted:
+        return manifest, verify_files(fs, directory, manifest, where, files=files)
+    with ThreadPoolExecutor(1) as pool:
+        checked = pool.submit(verify_files, fs, directory, manifest, where, files=files)
+        try:
+            found = {
+                name: _read_listed(fs, directory, name, listed[name], where) for name in hinted
+            }
+        except VocabguardError:
+            found = {}  # a hint that cannot be read (missing, a FIFO...) is no hint
+        return manifest, {**found, **checked.result()}
 
 
 def _vocabulary_of(tokens_file: pa.Buffer, manifest: dict, where: str) -> Vocabulary:
@@ -889,7 +909,16 @@ class VersionRows:
         wanted = [np.asarray([int(i) for i in ids], dtype=np.int64)]
         txt = manifest.get("vocab_txt") or {}
         if keys and contents.get(VOCAB_TXT) is not None and txt.get("written") is True:
-            wanted.append(_lines_of(contents[VOCAB_TXT], keys) + int(txt["first_id"]))
+            # vocab.txt is a hint: a line found there must hold the same token in
+            # tokens.parquet. A key it does not hold is absent only if vocab.txt is the
+            # file published (its sha256 matches); otherwise a scan looks for it.
+            hinted = _lines_of(contents[VOCAB_TXT], keys) + int(txt["first_id"])
+            hinted = hinted[(hinted >= 0) & (hinted < starts[-1])]
+            confirmed = _tokens_at(parquet, starts, hinted)
+            missing = [key for key in keys if key not in confirmed]
+            wanted.append(hinted)
+            if missing and not _as_listed(contents[VOCAB_TXT], manifest, VOCAB_TXT):
+                wanted.append(_rows_holding(parquet, starts, missing))
         elif keys:
             wanted.append(_rows_holding(parquet, starts, keys))
         rows = np.unique(np.concatenate(wanted))
@@ -933,6 +962,23 @@ def _lines_of(vocab_txt: bytes | pa.Buffer, keys: Sequence) -> np.ndarray:
         if at >= 0:
             lines.append(data.count(b"\n", 0, at + 1))
     return np.asarray(lines, dtype=np.int64)
+
+
+def _as_listed(data: bytes | pa.Buffer, manifest: dict, name: str) -> bool:
+    """Whether ``data`` has the size and sha256 the manifest records for ``name``."""
+    meta = (manifest.get("files") or {}).get(name) or {}
+    return len(data) == meta.get("bytes") and _sha256(data) == meta.get("sha256")
+
+
+def _tokens_at(parquet: pq.ParquetFile, starts: np.ndarray, rows: np.ndarray) -> set:
+    """The tokens (canonical) at ``rows`` of tokens.parquet, reading only the token
+    column of the row groups that hold them."""
+    found = set()
+    groups = np.searchsorted(starts, rows, side="right") - 1
+    for group in np.unique(groups):
+        column = parquet.read_row_group(int(group), columns=["token"])["token"]
+        found.update(column.take(pa.array(rows[groups == group] - starts[group])).to_pylist())
+    return found
 
 
 def _rows_holding(parquet: pq.ParquetFile, starts: np.ndarray, keys: Sequence) -> np.ndarray:

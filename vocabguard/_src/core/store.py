@@ -32,7 +32,7 @@ import copy
 import errno
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pyarrow.fs as pafs
@@ -369,17 +369,26 @@ class VocabStore(StoreFiles):
 
         return self._read_resolved(ref, check)
 
-    def verified_files(self, ref: str) -> tuple[dict, dict[str, Any]]:
+    def verified_files(
+        self, ref: str, *, files: Sequence[str] | None = None, hints: Sequence[str] = ()
+    ) -> tuple[dict, dict[str, Any]]:
         """``verify``'s checks of the files alone, nothing parsed: the manifest (its own
         checksum, naming this version, no foreign file beside it) and the bytes of each
-        file, which match their sha256. What a reader of a few rows needs
-        (``inspect --token``); the fields derived from the tokens are not recomputed."""
+        file (or of those of ``files``), which match their sha256. What a reader of a few
+        rows needs (``inspect --token``); the fields derived from the tokens are not
+        recomputed. ``hints``: files also read, unchecked (see ``artifact.verified_files``).
+        """
 
         def check(name: str, version: int) -> tuple[dict, dict[str, Any]]:
             self._check_version_dir(name, version, strict=True)
             where = f"{self.root}/{name}/v{version}"
             return verified_files(
-                self.fs, self._dir(name, version), where=where, identity=(name, version)
+                self.fs,
+                self._dir(name, version),
+                where=where,
+                identity=(name, version),
+                files=files,
+                hints=hints,
             )
 
         return self._read_resolved(ref, check)
