@@ -5,15 +5,23 @@ token; and a batch only ever hashes the batch, never the vocabulary again."""
 
 from __future__ import annotations
 
+import copy
+import pickle
+from concurrent.futures import ThreadPoolExecutor
+from unittest import mock
+
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vocabguard import VocabSpec, Vocabulary
 from vocabguard._src.core import token_index
+from vocabguard._src.core import vocabulary as vocabulary_module
 from vocabguard._src.core.layout import oov_bucket
+from vocabguard._src.core.token_index import TokenIndex
 
 TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=6)
 
@@ -162,3 +170,68 @@ def test_a_batch_hashes_only_the_batch(monkeypatch):
         hashed.clear()
         vocab.lookup(form)
         assert hashed == [1000]
+
+
+def weak_hash(kind: str):
+    """A stand-in for ``token_index.hash64`` that makes tokens collide: ``length`` gives
+    every token of a length the same hash, ``constant`` gives all tokens one hash."""
+
+    def hashed(values: pa.Array) -> np.ndarray:
+        if kind == "constant":
+            return np.full(len(values), 12345, dtype=np.uint64)
+        lengths = pc.binary_length(values).to_numpy(zero_copy_only=False)
+        return lengths.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+
+    return hashed
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    known=st.lists(TEXT, min_size=1, max_size=30),
+    unknown=st.lists(st.one_of(TEXT, st.binary(max_size=5)), max_size=15),
+    buckets=st.sampled_from([1, 3]),
+    hashing=st.sampled_from(["real", "length", "constant"]),
+    data=st.data(),
+)
+def test_small_and_large_batches_agree_with_a_dict(known, unknown, buckets, hashing, data):
+    """Batches of one and one batch of everything, from a list, a numpy object array and
+    a sliced Arrow array, give the dict reference's ids, even when tokens' hashes collide
+    with others': a hash match is a hit only when the bytes agree."""
+    real = token_index.hash64
+    with mock.patch.object(
+        token_index, "hash64", real if hashing == "real" else weak_hash(hashing)
+    ):
+        vocab = string_vocabulary(known, buckets)
+        probe = [t if isinstance(t, bytes) else t.encode() for t in known + unknown]
+        probe = data.draw(st.permutations([*probe, b"[PAD]", b"[UNK]"]))
+        want = contract_ids(vocab, probe)
+        arrow = pa.array([b"pre", *probe], pa.binary()).slice(1)  # an offset, as slices have
+        assert vocab.lookup(arrow).tolist() == want
+        assert vocab.lookup(np.array(probe, dtype=object)).tolist() == want
+        assert vocab.lookup(list(probe)).tolist() == want
+        assert [vocab.lookup(probe[i : i + 1])[0] for i in range(len(probe))] == want
+        assert [vocab.lookup(arrow.slice(i, 1))[0] for i in range(len(probe))] == want
+        assert all(0 <= i < vocab.input_dim for i in want)
+
+
+def test_the_index_is_built_once_per_vocabulary():
+    """Every lookup, of any form and size and from any thread, shares one index; a copy
+    shares it too; only an unpickled vocabulary builds its own."""
+    built = []
+
+    class Counting(TokenIndex):
+        def __init__(self, keys):
+            built.append(len(keys))
+            super().__init__(keys)
+
+    with mock.patch.object(vocabulary_module, "TokenIndex", Counting):
+        vocab = string_vocabulary([f"t{i}" for i in range(300)], 3)
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda _: vocab.lookup(["t1", "zz"]), range(8)))
+        for form in (["t5"] * 1000, np.array(["t7"], dtype=object), pa.array(["t9"] * 20000)):
+            vocab.lookup(form)
+        assert vocab.token_to_id("t3") == vocab.lookup(["t3"])[0]
+        assert copy.copy(vocab).lookup_index() is vocab.lookup_index()
+        assert built == [301]  # pad + 300 tokens, once
+        pickle.loads(pickle.dumps(vocab)).lookup(["t1"])
+        assert built == [301, 301]
