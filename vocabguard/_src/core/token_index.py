@@ -142,18 +142,20 @@ class TokenIndex:
         probe, candidates = probe[same], pairs[same, 1].view(np.int64)
         if not len(probe):
             return rows
-        # The byte check: a hash match is a hit only if the bytes are the same. With
-        # unique hashes, as many matches as values means one each, in order.
-        whole = self._unique and len(probe) == len(probes)
-        # (Arrow indices: ``take`` of a numpy array converts it on a slower path.)
-        found = values if whole else values.take(pa.array(probe))
-        equal = _bools(pc.equal(found, self.keys.take(pa.array(candidates))))
-        if self._unique:  # one candidate a probe: its row where the bytes agree
-            hit = np.where(equal, candidates, -1)
-            if whole:
-                return hit
-            rows[probe] = hit
-            return rows
+        # The byte check: a hash match is a hit only if the bytes are the same.
+        if self._unique:
+            # One candidate a probe at most: each value is compared with its candidate in
+            # place, so the values need no ``take`` even when some are unknown (one Arrow
+            # call fewer a batch). Row 0 stands in where a value has no candidate: it can
+            # never match there, since a value equal to key 0 has key 0's hash, which is
+            # then its candidate. (Arrow indices: ``take`` of a numpy array is slower.)
+            if len(probe) < len(probes):
+                each = np.zeros(len(probes), dtype=np.int64)
+                each[probe] = candidates
+                candidates = each
+            equal = _bools(pc.equal(values, self.keys.take(pa.array(candidates))))
+            return np.where(equal, candidates, -1)
+        equal = _bools(pc.equal(values.take(pa.array(probe)), self.keys.take(pa.array(candidates))))
         probe, candidates = probe[equal], candidates[equal]
         # Equal hashes sit in row order, so a probe's first match is the first row holding
         # its key (two only when the keys repeat one).
