@@ -174,7 +174,7 @@ def recorded_spec(manifest: Mapping, source: str | None = None) -> VocabSpec:
     return spec
 
 
-def render_files(vocab: Vocabulary) -> tuple[dict[str, bytes], dict[str, Any]]:
+def render_files(vocab: Vocabulary) -> tuple[dict[str, Any], dict[str, Any]]:
     """The files of a version (except the manifest) and the ``vocab_txt`` status.
 
     Built from the vocabulary's columns (no Python object per token).
@@ -209,20 +209,50 @@ def render_files(vocab: Vocabulary) -> tuple[dict[str, bytes], dict[str, Any]]:
     # Row groups of 128 Ki rows: `inspect --id/--token` parses only the one holding a
     # row. Readers read any Parquet codec and encoding, so older versions (snappy, zstd,
     # row groups of 1 Mi rows) load the same.
-    pq.write_table(
-        table,
-        sink,
-        compression="lz4",
-        use_dictionary=["kind"],
-        column_encoding={"id": "DELTA_BINARY_PACKED", "count": "DELTA_BINARY_PACKED"},
-        row_group_size=ROW_GROUP_ROWS,
-    )
-    files = {TOKENS: sink.getvalue().to_pybytes()}
-
-    vocab_txt, status = render_vocab_txt(vocab)
+    # vocab.txt is rendered and hashed in a thread while Arrow writes the Parquet file
+    # (numpy's copies, hashlib and the Parquet writer release the GIL), then the Parquet
+    # bytes are hashed beside the manifest's other work: the digests go with the files.
+    with ThreadPoolExecutor(1) as pool:
+        text = pool.submit(_hashed, render_vocab_txt, vocab)
+        pq.write_table(
+            table,
+            sink,
+            compression="lz4",
+            use_dictionary=["kind"],
+            column_encoding={"id": "DELTA_BINARY_PACKED", "count": "DELTA_BINARY_PACKED"},
+            row_group_size=ROW_GROUP_ROWS,
+        )
+        tokens = sink.getvalue()  # Arrow memory, written and hashed as it is: no copy
+        files = RenderedFiles({TOKENS: tokens})
+        files.digests[TOKENS] = (tokens, _sha256(tokens))
+        (vocab_txt, status), digest = text.result()
     if vocab_txt is not None:
         files[VOCAB_TXT] = vocab_txt
+        files.digests[VOCAB_TXT] = (vocab_txt, digest)
     return files, status
+
+
+class RenderedFiles(dict):
+    """The files ``render_files`` gives (name -> bytes), with the sha256 of each as it
+    was rendered (``digests``: name -> (the bytes, their sha256)), so that publishing
+    hashes each file once; ``build_manifest`` uses a digest only for those very bytes."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.digests: dict[str, tuple[Any, str]] = {}
+
+
+def _hashed(render, vocab: Vocabulary) -> tuple[tuple[bytes | None, dict[str, Any]], str | None]:
+    """``render(vocab)`` (bytes or None, status) and the sha256 of its bytes."""
+    data, status = render(vocab)
+    return (data, status), None if data is None else _sha256(data)
+
+
+def _digest_of(files: Mapping[str, Any], name: str) -> str:
+    """The sha256 of ``files[name]``: the one ``render_files`` computed, else hashed."""
+    data = files[name]
+    known = getattr(files, "digests", {}).get(name)
+    return known[1] if known is not None and known[0] is data else _sha256(data)
 
 
 def render_vocab_txt(vocab: Vocabulary) -> tuple[bytes | None, dict[str, Any]]:
@@ -479,7 +509,7 @@ def build_manifest(vocab: Vocabulary, files: dict[str, bytes], vocab_txt: dict) 
         # Stable-id lineage: the version this one was grown from (None for a root).
         "parent": vocab.parent,
         "files": {
-            name: {"sha256": _sha256(data), "bytes": len(data)}
+            name: {"sha256": _digest_of(files, name), "bytes": len(data)}
             for name, data in sorted(files.items())
         },
     }
