@@ -283,3 +283,26 @@ def test_a_changed_tokens_file_is_reported_by_its_sha256_not_a_parse_error(tmp_p
         store.load("ids")
     assert info.value.file == "tokens.parquet"
     assert "ids/v1/tokens.parquet does not match the sha256 in manifest.json" in str(info.value)
+
+
+def test_publish_hashes_each_file_once_and_records_the_bytes_written(tmp_path, monkeypatch):
+    """render_files hashes tokens.parquet and vocab.txt as it renders them (vocab.txt in a
+    thread while the Parquet file is written); the manifest takes those digests, and
+    they are the sha256 of the files as written."""
+    hashed = []
+    sha256 = artifact._sha256
+
+    def counted(data):
+        hashed.append(len(data))
+        return sha256(data)
+
+    monkeypatch.setattr(artifact, "_sha256", counted)
+    store = VocabStore(tmp_path)
+    vocab = Vocabulary.from_counts({b"k%03d" % i: 100 - i for i in range(50)}, VocabSpec())
+    store.publish(vocab, "ids")
+    version = tmp_path / "ids" / "v1"
+    files = store.manifest("ids")["files"]
+    for name in ("tokens.parquet", "vocab.txt"):
+        data = (version / name).read_bytes()
+        assert files[name] == {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+        assert hashed.count(len(data)) == 1, name

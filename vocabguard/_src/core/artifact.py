@@ -20,7 +20,7 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -210,9 +210,11 @@ def render_files(vocab: Vocabulary) -> tuple[dict[str, Any], dict[str, Any]]:
     # row. Readers read any Parquet codec and encoding, so older versions (snappy, zstd,
     # row groups of 1 Mi rows) load the same.
     # vocab.txt is rendered and hashed in a thread while Arrow writes the Parquet file
-    # (numpy's copies, hashlib and the Parquet writer release the GIL), then the Parquet
-    # bytes are hashed beside the manifest's other work: the digests go with the files.
-    with ThreadPoolExecutor(1) as pool:
+    # (numpy's copies, hashlib and the Parquet writer release the GIL); the Parquet bytes
+    # are then hashed in that thread while the store writes the files: the digests go
+    # with the files, and build_manifest waits for them.
+    pool = ThreadPoolExecutor(1)
+    try:
         text = pool.submit(_hashed, render_vocab_txt, vocab)
         pq.write_table(
             table,
@@ -224,8 +226,10 @@ def render_files(vocab: Vocabulary) -> tuple[dict[str, Any], dict[str, Any]]:
         )
         tokens = sink.getvalue()  # Arrow memory, written and hashed as it is: no copy
         files = RenderedFiles({TOKENS: tokens})
-        files.digests[TOKENS] = (tokens, _sha256(tokens))
+        files.digests[TOKENS] = (tokens, pool.submit(_sha256, tokens))
         (vocab_txt, status), digest = text.result()
+    finally:
+        pool.shutdown(wait=False)  # its last task (the Parquet hash) runs on
     if vocab_txt is not None:
         files[VOCAB_TXT] = vocab_txt
         files.digests[VOCAB_TXT] = (vocab_txt, digest)
@@ -234,12 +238,13 @@ def render_files(vocab: Vocabulary) -> tuple[dict[str, Any], dict[str, Any]]:
 
 class RenderedFiles(dict):
     """The files ``render_files`` gives (name -> bytes), with the sha256 of each as it
-    was rendered (``digests``: name -> (the bytes, their sha256)), so that publishing
-    hashes each file once; ``build_manifest`` uses a digest only for those very bytes."""
+    was rendered (``digests``: name -> (the bytes, their sha256 or its future)), so that
+    publishing hashes each file once; ``build_manifest`` uses a digest only for those
+    very bytes."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.digests: dict[str, tuple[Any, str]] = {}
+        self.digests: dict[str, tuple[Any, str | Future]] = {}
 
 
 def _hashed(render, vocab: Vocabulary) -> tuple[tuple[bytes | None, dict[str, Any]], str | None]:
@@ -252,7 +257,9 @@ def _digest_of(files: Mapping[str, Any], name: str) -> str:
     """The sha256 of ``files[name]``: the one ``render_files`` computed, else hashed."""
     data = files[name]
     known = getattr(files, "digests", {}).get(name)
-    return known[1] if known is not None and known[0] is data else _sha256(data)
+    if known is None or known[0] is not data:
+        return _sha256(data)
+    return known[1].result() if isinstance(known[1], Future) else known[1]
 
 
 def render_vocab_txt(vocab: Vocabulary) -> tuple[bytes | None, dict[str, Any]]:
