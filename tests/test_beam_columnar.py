@@ -9,7 +9,7 @@ import pickle
 
 import numpy as np
 import pyarrow as pa
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from vocabguard import VocabSpec
@@ -363,6 +363,11 @@ FEATURE_SPECS = {
     shards=st.integers(1, 5),
     dictionary=st.booleans(),
     which=st.sampled_from(sorted(FEATURE_SPECS)),
+)
+# An int column whose only row is null under missing: token: the missing token was
+# typed from the Arrow column (an integer) on one path and as a string on the other.
+@example(values=["a"], ints=[None] * 40, rows=1, shards=1, dictionary=False, which="token").via(
+    "discovered failure"
 )
 def test_property_arrow_path_equals_record_path(
     tmp_path_factory, monkeypatch, values, ints, rows, shards, dictionary, which

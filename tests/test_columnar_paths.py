@@ -15,7 +15,9 @@ from hypothesis import strategies as st
 
 from vocabguard import VocabSpec, VocabStore, build_vocabulary
 from vocabguard._src.core import artifact
+from vocabguard._src.core.builder import MISSING_TOKEN_COUNT, with_missing_token
 from vocabguard._src.core.journal import publish_together
+from vocabguard._src.core.vocabulary import STRING
 from vocabguard._src.engines import inprocess
 from vocabguard._src.engines.jobs import JobConfig
 
@@ -49,15 +51,25 @@ def counted(tmp_path, table: pa.Table, features: dict, *, at_once: bool):
         engine.count_parquet_at_once = lambda paths: False
     engine.run(list(inprocess._files(config)))
     tables = []
-    for counts in engine.counts:
-        merged = counts.compact()
+    for feature, counts in zip(engine.features, engine.counts):
+        # As the vocabulary is assembled: the missing token's row (counted as stats,
+        # typed as the vocabulary) added to the counted tokens.
+        merged = with_missing_token(
+            counts.compact(),
+            feature.spec,
+            next(iter(counts.kinds), STRING),
+            counts.stats.get(MISSING_TOKEN_COUNT, 0),
+        )
         rows = (
             {}
             if merged is None
             else dict(zip(*(merged[c].to_pylist() for c in ("token", "count"))))
         )
         tables.append(rows)
-    stats = [{k: v for k, v in c.stats.items() if k != "batches"} for c in engine.counts]
+    stats = [
+        {k: v for k, v in c.stats.items() if k not in ("batches", MISSING_TOKEN_COUNT)}
+        for c in engine.counts
+    ]
     return tables, stats, engine.records_read
 
 

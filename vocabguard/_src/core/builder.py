@@ -142,6 +142,12 @@ class TokenCounter:
         # (token, record) pairs of the fields of the current records, when several
         # fields share one vocabulary: a record counts once per token (flush_documents).
         self._doc_pairs: list[pa.Table] = []
+        # Under ``missing: token`` the missing token is counted here, never as a row of
+        # the count tables: its type (string or integer) is the vocabulary's, known only
+        # once every value is seen (``with_missing_token`` adds its row then).
+        self.missing_token_count = 0  # occurrences (weight units when weighted)
+        self.missing_token_documents = 0  # records with a missing value (document rules)
+        self._missing_records: list[np.ndarray] = []  # of the current records (records=False)
 
     def add_arrow(
         self, values: pa.Array, *, records: bool = True, lists: pa.ListArray | None = None
@@ -208,6 +214,9 @@ class TokenCounter:
         A token in two fields of one record is in one document. A no-op unless the
         counter counts documents.
         """
+        missing, self._missing_records = self._missing_records, []
+        if missing:
+            self.missing_token_documents += len(np.unique(np.concatenate(missing)))
         pairs, self._doc_pairs = self._doc_pairs, []
         if not pairs:
             return
@@ -402,16 +411,23 @@ class TokenCounter:
         counted = len(flat) if policy in ("oov", "token") else len(flat) - tokens.missing
         self.total_tokens += counted
         keep = ~null
-        if policy == "token" and tokens.missing:
-            integer = (self.token_type or tokens.token_type) == INT64
-            token = as_token(
-                self.spec.resolved_missing_token(integer), INT64 if integer else STRING
-            )
-            flat = flat.fill_null(token)
-            keep = np.ones(len(flat), dtype=bool)
+        per_token = None
         if self.weighted:
             units = _record_weights(len(values), weights, first_index, source, weight_field)
             per_token = np.repeat(units, tokens.lengths())
+        if policy == "token" and tokens.missing:
+            # Counted as stats, not as a typed row: a batch of nulls alone cannot know
+            # whether the vocabulary holds strings or integers.
+            self.missing_token_count += (
+                _exact_sum(per_token[null]) if per_token is not None else tokens.missing
+            )
+            if self.count_documents:
+                rows = parents.to_numpy(zero_copy_only=False)[null]
+                if records:
+                    self.missing_token_documents += len(np.unique(rows))
+                else:
+                    self._missing_records.append(rows)
+        if per_token is not None:
             selected = per_token if policy in ("oov", "token") else per_token[keep]
             self.total_weight_units += _exact_sum(selected)
             check_total_weight(self.total_weight_units)
@@ -423,7 +439,7 @@ class TokenCounter:
                 grouped = table.group_by("token", use_threads=False).aggregate([("count", "sum")])
                 self.add_table(pa.table({"token": grouped["token"], "count": grouped["count_sum"]}))
             return
-        if tokens.missing and policy != "token":
+        if tokens.missing:
             flat = flat.filter(pa.array(keep))
             if parents is not None:
                 parents = parents.filter(pa.array(keep))
@@ -443,6 +459,8 @@ class TokenCounter:
         self.documents += other.documents
         self.total_tokens += other.total_tokens
         self.total_weight_units += other.total_weight_units
+        self.missing_token_count += other.missing_token_count
+        self.missing_token_documents += other.missing_token_documents
         for key, n in other.missing.items():
             self.missing[key] = self.missing.get(key, 0) + n
         self.fields += [f for f in other.fields if f not in self.fields]
@@ -463,8 +481,14 @@ class TokenCounter:
 
         ``fields`` / ``weight_field`` are recorded in the build info (the manifest).
         """
-        table = self.table()
         token_type = self.token_type or STRING
+        table = with_missing_token(
+            self.table(),
+            self.spec,
+            token_type,
+            self.missing_token_count,
+            self.missing_token_documents,
+        )
         stats: dict[str, Any] = {
             "documents": self.documents,
             "total_tokens": self.total_tokens,
@@ -532,6 +556,60 @@ def _mixed_token_types(tables: Sequence[pa.Table]) -> InputDataError:
         "Make the field consistent (or cast it in the input). "
         + received(token_types=sorted({str(t.schema.field("token").type) for t in tables}))
     )
+
+
+MISSING_TOKEN_COUNT = "missing_token.count"
+MISSING_TOKEN_DOCUMENTS = "missing_token.documents"
+
+
+def missing_token_stats(counter: TokenCounter) -> dict[str, int]:
+    """The counting-step stats of a counter's missing tokens (they merge by summing)."""
+    return {
+        MISSING_TOKEN_COUNT: counter.missing_token_count,
+        MISSING_TOKEN_DOCUMENTS: counter.missing_token_documents,
+    }
+
+
+def with_missing_token(
+    table: pa.Table | None,
+    spec: VocabSpec,
+    token_type: str,
+    count: int,
+    documents: int = 0,
+) -> pa.Table | None:
+    """A counts table with the row of the missing token (``missing: token``) added.
+
+    The counting steps keep the missing token out of their tables (a batch of nulls
+    alone does not know whether the vocabulary holds strings or integers, and Beam
+    shards tokens by their typed value): its ``count`` (and ``documents``) are
+    summed as stats and its row is added here, typed as the vocabulary. Merged with
+    the row of the same token found in the data, if any.
+
+    >>> spec = VocabSpec(tokenizer="none", missing="token")
+    >>> t = pa.table({"token": pa.array([3], pa.int64()), "count": pa.array([1])})
+    >>> with_missing_token(t, spec, INT64, 2).to_pydict()
+    {'token': [3, -2], 'count': [1, 2]}
+    """
+    if spec.missing != "token" or not count:
+        return table
+    integer = token_type == INT64
+    token = as_token(spec.resolved_missing_token(integer), token_type)
+    columns = {
+        "token": pa.array([token], pa.int64() if integer else pa.binary()),
+        "count": pa.array([count], pa.int64()),
+    }
+    if table is None or not len(table):
+        if spec.counts_documents:
+            columns["documents"] = pa.array([documents], pa.int64())
+        return pa.table(columns)
+    if "documents" in table.column_names:
+        columns["documents"] = pa.array([documents], pa.int64())
+    row = pa.table(columns)
+    if table.schema.field("token").type != row.schema.field("token").type:
+        row = row.cast(pa.schema([table.schema.field("token"), *row.schema[1:]]))
+    if not _trues(is_in(table["token"], row["token"])):
+        return pa.concat_tables([table, row.select(table.column_names)])
+    return compact_tables([table, row.select(table.column_names)])[0]
 
 
 def compact_tables(tables: list[pa.Table]) -> list[pa.Table]:

@@ -79,14 +79,6 @@ def _count_dictionary(feature: Feature, tokenizer, values: pa.DictionaryArray, f
     tokens = tokenizer.normalize_arrow(tokens) if merge else tokens
     tokens = tokens.cast(pa.binary())
     counted = total
-    if n_missing and spec.missing == "token":
-        from vocabguard._src.core.vocabulary import as_token
-
-        token = as_token(spec.resolved_missing_token(False), STRING)
-        tokens = pa.concat_arrays([tokens, pa.array([token], pa.binary())])
-        counts = np.append(counts, n_missing)
-        counted += n_missing
-        merge = True  # the data may hold the missing token itself
     if spec.missing in ("oov", "token"):
         total += n_missing
     table = None
@@ -96,6 +88,7 @@ def _count_dictionary(feature: Feature, tokenizer, values: pa.DictionaryArray, f
             grouped = table.group_by("token", use_threads=False).aggregate([("count", "sum")])
             table = pa.table({"token": grouped["token"], "count": grouped["count_sum"]})
     stats = {"total_tokens": total, "counted_units": counted, f"missing.{field}": n_missing}
+    stats.update(_missing_token(spec, n_missing))
     # Arrow does not promise a dictionary without repeats: the feature merges its
     # tables (a hash group_by) before they are used, even when there is just one.
     return table, stats
@@ -115,13 +108,6 @@ def _count_column(feature: Feature, tokenizer, values: pa.Array, field: str):
         flat = tokenizer.normalize_arrow(kept) if tokenizer._transforms else kept
         flat = flat.cast(pa.binary())
     total = len(flat)
-    if n_missing and spec.missing == "token":
-        from vocabguard._src.core.vocabulary import as_token
-
-        integer = pa.types.is_integer(flat.type)
-        token = as_token(spec.resolved_missing_token(integer), INT64 if integer else STRING)
-        fill = pa.array([token] * n_missing, type=flat.type)
-        flat = pa.concat_arrays([flat, fill])
     if spec.missing in ("oov", "token"):
         total += n_missing
     table = None
@@ -132,5 +118,16 @@ def _count_column(feature: Feature, tokenizer, values: pa.Array, field: str):
         "total_tokens": total,
         "counted_units": len(flat),
         f"missing.{field}": n_missing,
+        **_missing_token(spec, n_missing),
     }
     return table, stats
+
+
+def _missing_token(spec, n_missing: int) -> dict[str, int]:
+    """Stats of the missing token under ``missing: token`` (never a row of the counts:
+    its type is the vocabulary's, which an all-null batch or column does not know)."""
+    if spec.missing != "token" or not n_missing:
+        return {}
+    from vocabguard._src.core.builder import MISSING_TOKEN_COUNT
+
+    return {MISSING_TOKEN_COUNT: n_missing}

@@ -35,14 +35,20 @@ from concurrent.futures import ThreadPoolExecutor
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from vocabguard._src.core.builder import candidate_table, compact_tables
+from vocabguard._src.core.builder import (
+    MISSING_TOKEN_COUNT,
+    MISSING_TOKEN_DOCUMENTS,
+    candidate_table,
+    compact_tables,
+    with_missing_token,
+)
 from vocabguard._src.core.errors import ConfigError, InputDataError, received
 from vocabguard._src.core.extras import requires
 from vocabguard._src.core.journal import publish_together
 from vocabguard._src.core.store import VocabStore
 from vocabguard._src.core.tokenizer import Tokenizer
 from vocabguard._src.core.values import WEIGHT_SCALE
-from vocabguard._src.core.vocabulary import INT64, STRING, as_token, vocabulary_from_counts
+from vocabguard._src.core.vocabulary import INT64, STRING, vocabulary_from_counts
 from vocabguard._src.engines.columnar import _column_kind, _columnar, _count_column
 from vocabguard._src.engines.features import (
     Feature,
@@ -385,16 +391,12 @@ class _Engine:
                     merge = True
                 tokens = tokens.cast(pa.binary())
             total = counted = int(pc.sum(counts).as_py() or 0)
-            if n_missing and spec.missing == "token":
-                kind = INT64 if integer else STRING
-                token = as_token(spec.resolved_missing_token(integer), kind)
-                tokens = pa.concat_arrays([tokens, pa.array([token], tokens.type)])
-                counts = pa.concat_arrays([counts, pa.array([n_missing], pa.int64())])
-                counted += n_missing
-                merge = True  # the data may hold the missing token itself
             if spec.missing in ("oov", "token"):
                 total += n_missing
             stats = {"total_tokens": total, "counted_units": counted, f"missing.{field}": n_missing}
+            if n_missing and spec.missing == "token":
+                # A stat, not a typed row: the row is added with the vocabulary's type.
+                stats[MISSING_TOKEN_COUNT] = n_missing
             table = pa.table({"token": tokens, "count": counts}) if len(tokens) else None
             out.append((table, stats, not merge))
         return out
@@ -563,8 +565,15 @@ def run_build(config, *, description: str | None = None) -> list[dict]:
         feature, counts, parent = engine.features[index], engine.counts[index], parents[index]
         table = counts.compact()
         counts.tables = []  # `table` is the last reference: freed once its vocabulary is built
-        stats = _check(feature, counts, engine.records_read, table)
         token_type = next(iter(counts.kinds), STRING)
+        table = with_missing_token(
+            table,
+            feature.spec,
+            token_type,
+            counts.stats.get(MISSING_TOKEN_COUNT, 0),
+            counts.stats.get(MISSING_TOKEN_DOCUMENTS, 0),
+        )
+        stats = _check(feature, counts, engine.records_read, table)
         scale = WEIGHT_SCALE if feature.weight_field else 1
         if table is None:
             arrow_type = pa.int64() if token_type == INT64 else pa.binary()

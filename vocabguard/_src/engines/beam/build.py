@@ -11,7 +11,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from vocabguard._src.core.builder import TokenCounter
+from vocabguard._src.core.builder import (
+    MISSING_TOKEN_COUNT,
+    MISSING_TOKEN_DOCUMENTS,
+    TokenCounter,
+    missing_token_stats,
+    with_missing_token,
+)
 from vocabguard._src.core.errors import (
     ConfigError,
     InputDataError,
@@ -158,6 +164,7 @@ class _CountTokens(beam.DoFn):
                     "counted_units": int(pc.sum(table["count"]).as_py() or 0) if len(table) else 0,
                     "total_weight_units": counter.total_weight_units,
                     **{f"missing.{field}": n for field, n in counter.missing.items()},
+                    **missing_token_stats(counter),  # summed; a row at _vocabulary
                     **{f"lists.{field}": 1 for field in counter.list_fields},
                     **{f"bad_records.{reason}": n for reason, n in batch.skipped},
                 },
@@ -890,6 +897,14 @@ def _keep_best(
     return candidate_table(table, spec, token_type, inherited=inherited, count_scale=count_scale)
 
 
+def _missing(stats: Mapping) -> dict[str, int]:
+    """``with_missing_token``'s count and documents, from a feature's merged stats."""
+    return {
+        "count": stats.get(MISSING_TOKEN_COUNT, 0),
+        "documents": stats.get(MISSING_TOKEN_DOCUMENTS, 0),
+    }
+
+
 def _vocabulary(candidates: _Candidates, feature: Feature, token_type: str, **kwargs) -> Vocabulary:
     """A feature's vocabulary from its merged candidates (Arrow columns, no dict)."""
     from vocabguard._src.core.vocabulary import arrow_token_type, vocabulary_from_counts
@@ -968,6 +983,7 @@ def check_build(
     reasons = check_skipped(where, skipped, records_read, feature.max_bad_fraction, runner)
     # Nothing learned: no candidate row, or no token counted.
     tokens = counted if summary and summary["counts"] else 0
+    tokens += stats.get(MISSING_TOKEN_COUNT, 0)  # a row added with the vocabulary
     check_not_empty(
         where,
         records_read,
@@ -1021,11 +1037,19 @@ def _stage_feature(
             parents = inherited[index] if inherited else ()
             cut = _best_cut(feature.spec, kinds, parents, _scale(feature))
             candidates = _Candidates(candidates.load(vocab_store.fs, cut))
+        token_type = kinds[0] if kinds else STRING
+        # The missing token's row, typed as the vocabulary (counted as stats).
+        before = len(candidates)
+        candidates = _Candidates(
+            with_missing_token(candidates.table, feature.spec, token_type, **_missing(stats))
+        )
         vocab = _vocabulary(
             candidates,
             feature,
-            kinds[0] if kinds else STRING,
-            stats=job_manifest_stats(feature, stats, summary["distinct"]),
+            token_type,
+            stats=job_manifest_stats(
+                feature, stats, summary["distinct"] + len(candidates) - before
+            ),
             build=build_record(feature, description, "beam"),
             parent=parent,
         )
