@@ -4,6 +4,8 @@ nulls alone never decides it."""
 
 from __future__ import annotations
 
+import itertools
+
 import pyarrow as pa
 import pytest
 from hypothesis import given, settings
@@ -94,6 +96,6 @@ def _outcome(batches, spec):
 )
 def test_property_any_batching_gives_the_same_vocabulary(values, cuts, spec):
     bounds = sorted({0, len(values), *(c for c in cuts if c <= len(values))})
-    batches = [values[a:b] for a, b in zip(bounds, bounds[1:])]
+    batches = [values[a:b] for a, b in itertools.pairwise(bounds)]
     assert _outcome(batches, spec) == _outcome([values], spec)
     assert _outcome(batches[::-1], spec) == _outcome([values], spec) or len(batches) < 2

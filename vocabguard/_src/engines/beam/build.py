@@ -164,7 +164,7 @@ class _CountTokens(beam.DoFn):
                     "counted_units": int(pc.sum(table["count"]).as_py() or 0) if len(table) else 0,
                     "total_weight_units": counter.total_weight_units,
                     **{f"missing.{field}": n for field, n in counter.missing.items()},
-                    **missing_token_stats(counter),  # summed; a row at _vocabulary
+                    **missing_token_stats(counter),  # summed; its row added at publish
                     **{f"lists.{field}": 1 for field in counter.list_fields},
                     **{f"bad_records.{reason}": n for reason, n in batch.skipped},
                 },
