@@ -99,3 +99,30 @@ def test_property_any_batching_gives_the_same_vocabulary(values, cuts, spec):
     batches = [values[a:b] for a, b in itertools.pairwise(bounds)]
     assert _outcome(batches, spec) == _outcome([values], spec)
     assert _outcome(batches[::-1], spec) == _outcome([values], spec) or len(batches) < 2
+
+
+DOCS = VocabSpec(tokenizer="none", missing="token", min_document_count=1)
+
+
+def test_the_missing_tokens_documents_are_records_with_a_missing_value():
+    counter = TokenCounter(DOCS)
+    # Record 0 holds the missing token itself and a null: one document.
+    counter.add_batch(["[MISSING]", None], field="a", records=False)
+    counter.add_batch([None, "x"], field="b", records=False)
+    counter.documents = 2
+    vocab = counter.to_vocabulary()
+    assert vocab.tokens == ["[PAD]", "[UNK]", "[MISSING]", "x"]
+    assert (vocab.counts, vocab.document_counts) == ([3, 1], [2, 1])
+    lists = TokenCounter(DOCS.replace(value_shape="list"))
+    lists.add_batch([[None, "[MISSING]"], None])
+    assert lists.to_vocabulary().document_counts == [2]
+
+
+@pytest.mark.parametrize("batches", [[[None], [3, None]], [[3, None], [None]], [[None, 3, None]]])
+def test_document_counts_of_the_missing_token_do_not_depend_on_batching(batches):
+    vocab = _build(batches, DOCS)
+    assert (vocab.tokens, vocab.counts, vocab.document_counts) == (
+        [None, -1, -2, 3],
+        [2, 1],
+        [2, 1],
+    )

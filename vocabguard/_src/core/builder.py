@@ -216,7 +216,15 @@ class TokenCounter:
         """
         missing, self._missing_records = self._missing_records, []
         if missing:
-            self.missing_token_documents += len(np.unique(np.concatenate(missing)))
+            # Records with a missing value in any field, less those that hold the
+            # missing token itself (their document is counted with the token's pairs).
+            rows = np.unique(np.concatenate(missing))
+            for pair in self._doc_pairs:
+                spelled = self._missing_token_records(
+                    pair["token"].combine_chunks(), pair["record"].combine_chunks()
+                )
+                rows = np.setdiff1d(rows, spelled)
+            self.missing_token_documents += len(rows)
         pairs, self._doc_pairs = self._doc_pairs, []
         if not pairs:
             return
@@ -236,6 +244,15 @@ class TokenCounter:
                 }
             )
         )
+
+    def _missing_token_records(self, tokens: pa.Array, records: pa.Array) -> np.ndarray:
+        """The records (of ``tokens``' parallel ``records``) whose value is the missing
+        token itself, typed as ``tokens`` (nulls never match)."""
+        integer = pa.types.is_integer(tokens.type)
+        token = as_token(self.spec.resolved_missing_token(integer), INT64 if integer else STRING)
+        value = pa.array([token], pa.int64() if integer else pa.binary()).cast(tokens.type)
+        hit = pc.is_in(tokens, value_set=value)
+        return records.filter(hit).to_numpy(zero_copy_only=False)
 
     def add_table(self, table: pa.Table) -> None:
         """Add a ``(token, count)`` table of partial counts."""
@@ -424,7 +441,9 @@ class TokenCounter:
             if self.count_documents:
                 rows = parents.to_numpy(zero_copy_only=False)[null]
                 if records:
-                    self.missing_token_documents += len(np.unique(rows))
+                    # A record that also holds the missing token itself is one document.
+                    spelled = self._missing_token_records(flat, parents)
+                    self.missing_token_documents += len(np.setdiff1d(rows, spelled))
                 else:
                     self._missing_records.append(rows)
         if per_token is not None:
