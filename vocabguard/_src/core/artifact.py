@@ -223,6 +223,9 @@ def render_files(vocab: Vocabulary) -> tuple[dict[str, Any], dict[str, Any]]:
             use_dictionary=["kind"],
             column_encoding={"id": "DELTA_BINARY_PACKED", "count": "DELTA_BINARY_PACKED"},
             row_group_size=ROW_GROUP_ROWS,
+            # No min/max of the tokens (a comparison of every token; rows are found by
+            # id or through vocab.txt, never by statistics).
+            write_statistics=[c for c in table.column_names if c != "token"],
         )
         tokens = sink.getvalue()  # Arrow memory, written and hashed as it is: no copy
         files = RenderedFiles({TOKENS: tokens})
