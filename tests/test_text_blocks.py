@@ -9,7 +9,7 @@ import pickle
 import numpy as np
 import pyarrow as pa
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from vocabguard import VocabSpec, build_vocabulary
@@ -170,6 +170,8 @@ def _beam_counts(feature: Feature, batch: RecordBatch) -> dict:
     max_token_bytes=st.one_of(st.none(), st.integers(1, 4)),
     documents=st.booleans(),
 )
+# An empty text: no token and no missing value (both paths give the same stats keys).
+@example(texts=[""], max_token_bytes=None, documents=False)
 def test_beam_counts_arrow_text_as_it_counts_records(texts, max_token_bytes, documents):
     """A text batch carried as Arrow is counted (and its bad records found) exactly as
     the same records one by one: counts, documents, stats, per shard."""

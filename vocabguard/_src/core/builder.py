@@ -582,11 +582,16 @@ MISSING_TOKEN_DOCUMENTS = "missing_token.documents"
 
 
 def missing_token_stats(counter: TokenCounter) -> dict[str, int]:
-    """The counting-step stats of a counter's missing tokens (they merge by summing)."""
-    return {
+    """The counting-step stats of a counter's missing tokens (they merge by summing).
+
+    Zero entries are left out, as the columnar counting leaves them out: every path of
+    one batch gives the same stats keys.
+    """
+    stats = {
         MISSING_TOKEN_COUNT: counter.missing_token_count,
         MISSING_TOKEN_DOCUMENTS: counter.missing_token_documents,
     }
+    return {key: n for key, n in stats.items() if n}
 
 
 def with_missing_token(
